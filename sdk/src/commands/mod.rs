@@ -1,0 +1,3 @@
+//! The built-in command vocabulary, one module per protocol.
+
+pub mod xmpp;

@@ -1,0 +1,47 @@
+//! Commands provided by the XMPP plugin.
+
+use serde::{Deserialize, Serialize};
+
+use crate::CommandType;
+
+/// A presence: what `xmpp.presence` answers and `xmpp.set_presence` takes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Presence {
+    /// `None` is plain available; else `away`, `chat`, `dnd` or `xa`.
+    pub show: Option<String>,
+    pub status: Option<String>,
+    pub priority: Option<i8>,
+}
+
+/// Reads the sidecar's current presence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetPresence {}
+impl CommandType for GetPresence {
+    const NAME: &'static str = "xmpp.presence";
+    type Reply = Presence;
+}
+
+/// Sets the sidecar's presence; answers the presence now in force.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SetPresence(pub Presence);
+impl CommandType for SetPresence {
+    const NAME: &'static str = "xmpp.set_presence";
+    type Reply = Presence;
+}
+
+/// Publishes (or, with `general` empty, clears) XEP-0108 user activity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetActivity {
+    /// e.g. `talking`; empty clears the activity.
+    pub general: String,
+    /// e.g. `on_the_phone`.
+    pub specific: Option<String>,
+    pub text: Option<String>,
+}
+impl CommandType for SetActivity {
+    const NAME: &'static str = "xmpp.set_activity";
+    type Reply = serde_json::Value;
+}
