@@ -1,0 +1,3 @@
+pub mod bus;
+pub mod config;
+pub mod plugins;

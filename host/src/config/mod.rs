@@ -1,0 +1,305 @@
+//! Configuration: one TOML file plus `TANDEM_*` environment overrides.
+//!
+//! ```toml
+//! [host]      plugin folders, script folders, timeouts
+//! [log]       level and format
+//! [lua]       sandbox limits
+//! [plugins.<section>]   handed to the plugin (it validates its own keys)
+//! [scripts.<name>]      `tandem.config` of script `<name>.lua`
+//! ```
+//!
+//! Environment: `TANDEM_LOG__LEVEL=debug` overrides `[log] level`
+//! (`__` separates levels). Secrets: see [`secrets`].
+
+mod secrets;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub use secrets::SecretError;
+
+/// Why a configuration could not be used. Each names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the configuration: {message}")]
+    Read { file: PathBuf, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("{file}: {source}")]
+    Secret {
+        file: PathBuf,
+        #[source]
+        source: SecretError,
+    },
+}
+
+/// `[host]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostSection {
+    /// Extra plugin folders (relative to the config file).
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Also search next to the binary and in `$XDG_DATA_HOME/tandem/plugins`.
+    pub default_plugin_dirs: bool,
+    /// Folders of Lua rules (relative to the config file).
+    pub script_dirs: Vec<PathBuf>,
+    /// How long a Lua `tandem.call` waits for an answer.
+    pub command_timeout_ms: u64,
+    /// How long each plugin gets to stop.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for HostSection {
+    fn default() -> Self {
+        HostSection {
+            plugin_dirs: Vec::new(),
+            default_plugin_dirs: true,
+            script_dirs: vec![PathBuf::from("scripts")],
+            command_timeout_ms: 5_000,
+            shutdown_timeout_ms: 3_000,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A `tracing` filter (`info`, `debug`, `tandem=debug,sip=trace`);
+    /// `RUST_LOG` wins when set.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[lua]`: the sandbox limits of every script.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LuaSection {
+    /// VM instructions one handler may run before it is stopped (counted
+    /// per resumption, so time spent waiting for a command does not count).
+    pub instruction_budget: u64,
+    /// Memory one script's Lua state may hold.
+    pub memory_limit_mb: u64,
+    /// Reload a script when its file changes.
+    pub reload: bool,
+}
+
+impl Default for LuaSection {
+    fn default() -> Self {
+        LuaSection {
+            instruction_budget: 10_000_000,
+            memory_limit_mb: 32,
+            reload: true,
+        }
+    }
+}
+
+/// The whole configuration, validated, with paths made absolute and
+/// secrets resolved.
+#[derive(Clone, Default)]
+pub struct Config {
+    /// The file it came from (None: built-in defaults).
+    pub file: Option<PathBuf>,
+    pub host: HostSection,
+    pub log: LogSection,
+    pub lua: LuaSection,
+    /// `[plugins.<section>]` tables, `enabled` removed.
+    pub plugins: BTreeMap<String, Map<String, Value>>,
+    /// Plugin sections with `enabled = false`.
+    pub disabled_plugins: Vec<String>,
+    /// `[scripts.<name>]` tables.
+    pub scripts: BTreeMap<String, Map<String, Value>>,
+}
+
+impl std::fmt::Debug for Config {
+    /// Plugin and script sections may hold secrets: only their names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("file", &self.file)
+            .field("host", &self.host)
+            .field("log", &self.log)
+            .field("lua", &self.lua)
+            .field("plugins", &self.plugins.keys().collect::<Vec<_>>())
+            .field("scripts", &self.scripts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    host: HostSection,
+    #[serde(default)]
+    log: LogSection,
+    #[serde(default)]
+    lua: LuaSection,
+    #[serde(default)]
+    plugins: BTreeMap<String, Map<String, Value>>,
+    #[serde(default)]
+    scripts: BTreeMap<String, Map<String, Value>>,
+}
+
+impl Config {
+    /// Loads `file` with `TANDEM_*` environment overrides.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Loads `file` with the given environment (tests pass their own).
+    pub fn load_with_env(
+        file: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let read_error = |message: String| ConfigError::Read {
+            file: file.to_owned(),
+            message,
+        };
+        if !file.is_file() {
+            return Err(read_error("no such file".to_owned()));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TANDEM_") && k.contains("__"))
+            .collect();
+        let tree = config::Config::builder()
+            .add_source(config::File::from(file).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("TANDEM")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(|e| read_error(e.to_string()))?;
+        let value: Value = tree
+            .try_deserialize()
+            .map_err(|e| read_error(e.to_string()))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        Self::from_value(value, Some(file), base)
+    }
+
+    /// The built-in defaults (no file): scripts from `./scripts`.
+    pub fn defaults() -> Config {
+        let mut config = Self::from_value(Value::Object(Map::new()), None, Path::new("."))
+            .expect("the defaults are valid");
+        config.file = None;
+        config
+    }
+
+    fn from_value(value: Value, file: Option<&Path>, base: &Path) -> Result<Config, ConfigError> {
+        let file_name = file.map(Path::to_owned).unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid {
+                file: file_name.clone(),
+                key,
+                message: strip_position(&e.into_inner().to_string()),
+            }
+        })?;
+        let mut host = raw.host;
+        host.plugin_dirs = host.plugin_dirs.iter().map(|p| base.join(p)).collect();
+        host.script_dirs = host.script_dirs.iter().map(|p| base.join(p)).collect();
+
+        let mut plugins = BTreeMap::new();
+        let mut disabled_plugins = Vec::new();
+        for (section, mut table) in raw.plugins {
+            if !take_enabled(&mut table, &file_name, &format!("plugins.{section}"))? {
+                disabled_plugins.push(section.clone());
+            }
+            secrets::resolve(&mut table, &format!("plugins.{section}"), base)
+                .map_err(|source| ConfigError::Secret { file: file_name.clone(), source })?;
+            plugins.insert(section, table);
+        }
+        let mut scripts = BTreeMap::new();
+        for (name, mut table) in raw.scripts {
+            secrets::resolve(&mut table, &format!("scripts.{name}"), base)
+                .map_err(|source| ConfigError::Secret { file: file_name.clone(), source })?;
+            if let Some(v) = table.get("enabled") {
+                if !v.is_boolean() {
+                    return Err(ConfigError::Invalid {
+                        file: file_name,
+                        key: format!("scripts.{name}.enabled"),
+                        message: format!("expected true or false, found {v}"),
+                    });
+                }
+            }
+            scripts.insert(name, table);
+        }
+        Ok(Config {
+            file: file.map(Path::to_owned),
+            host,
+            log: raw.log,
+            lua: raw.lua,
+            plugins,
+            disabled_plugins,
+            scripts,
+        })
+    }
+
+    /// The config section of a plugin as JSON (an empty table when absent).
+    pub fn plugin_section(&self, section: &str) -> String {
+        self.plugins
+            .get(section)
+            .map(|t| Value::Object(t.clone()).to_string())
+            .unwrap_or_else(|| "{}".to_owned())
+    }
+
+    /// Whether `[scripts.<name>] enabled` leaves the script on (default on).
+    pub fn script_enabled(&self, name: &str) -> bool {
+        self.scripts
+            .get(name)
+            .and_then(|t| t.get("enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+    }
+}
+
+/// Removes and checks `enabled` (a host key, not the plugin's).
+fn take_enabled(table: &mut Map<String, Value>, file: &Path, section: &str) -> Result<bool, ConfigError> {
+    match table.remove("enabled") {
+        None => Ok(true),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(other) => Err(ConfigError::Invalid {
+            file: file.to_owned(),
+            key: format!("{section}.enabled"),
+            message: format!("expected true or false, found {other}"),
+        }),
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+//! The host API object each plugin receives.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RErr, RStr, RString};
+use tandem_sdk::abi::{FfiHost, FfiHostBox, FfiHost_TO, FfiReplyBox};
+use tandem_sdk::{CommandError, ErrorKind, Level};
+
+use crate::bus::{Bus, WeakBus};
+
+/// Builds the host API for plugin `id`. It holds the bus weakly: the bus
+/// owns the plugin, the plugin owns this.
+pub fn for_plugin(id: &str, bus: &Bus, failed: Arc<AtomicBool>) -> FfiHostBox {
+    FfiHost_TO::from_value(
+        PluginHostApi {
+            id: id.to_owned(),
+            bus: bus.downgrade(),
+            failed,
+        },
+        TD_Opaque,
+    )
+}
+
+struct PluginHostApi {
+    id: String,
+    bus: WeakBus,
+    failed: Arc<AtomicBool>,
+}
+
+impl FfiHost for PluginHostApi {
+    fn publish(&self, topic: RStr<'_>, payload: RString) -> u64 {
+        match self.bus.upgrade() {
+            Some(bus) => bus.publish(&self.id, topic.as_str(), payload.into_string()),
+            None => 0,
+        }
+    }
+
+    fn call(&self, name: RStr<'_>, args: RString, mut reply: FfiReplyBox) {
+        match self.bus.upgrade() {
+            Some(bus) => bus.route(name.as_str(), args.into_string(), reply),
+            None => reply.send(RErr(
+                CommandError::new(ErrorKind::PluginFailed, "the host is shutting down").into(),
+            )),
+        }
+    }
+
+    fn log(&self, level: u8, message: RStr<'_>) {
+        let level = match tandem_sdk::abi::level_from_u8(level) {
+            Level::Error => log::Level::Error,
+            Level::Warn => log::Level::Warn,
+            Level::Info => log::Level::Info,
+            Level::Debug => log::Level::Debug,
+            Level::Trace => log::Level::Trace,
+        };
+        // Through `log`, whose records carry a run-time target: the plugin id
+        // becomes the target of the line in the host's `tracing` output.
+        log::logger().log(
+            &log::Record::builder()
+                .target(&self.id)
+                .level(level)
+                .args(format_args!("{}", message.as_str()))
+                .build(),
+        );
+    }
+
+    fn failed(&self, reason: RStr<'_>) {
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            tracing::error!(plugin = %self.id, "plugin failed and is cut off: {}", reason.as_str());
+        }
+    }
+}
