@@ -108,7 +108,10 @@ impl CommandError {
     }
     /// The plugin does not provide this command.
     pub fn unknown_command(name: &str) -> Self {
-        Self::new(ErrorKind::UnknownCommand, format!("no plugin provides `{name}`"))
+        Self::new(
+            ErrorKind::UnknownCommand,
+            format!("no plugin provides `{name}`"),
+        )
     }
 }
 

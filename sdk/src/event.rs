@@ -74,7 +74,13 @@ impl Event {
 
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Event({} from {}: {})", self.topic(), self.source(), self.json())
+        write!(
+            f,
+            "Event({} from {}: {})",
+            self.topic(),
+            self.source(),
+            self.json()
+        )
     }
 }
 

@@ -76,9 +76,9 @@ impl Host {
     pub async fn call<C: CommandType>(&self, command: &C) -> Result<C::Reply, CommandError> {
         let args = Payload::encode(command)?;
         let reply = self.call_raw(C::NAME, args, DEFAULT_CALL_TIMEOUT).await?;
-        reply.decode().map_err(|e| {
-            CommandError::internal(format!("answer of {} does not fit: {e}", C::NAME))
-        })
+        reply
+            .decode()
+            .map_err(|e| CommandError::internal(format!("answer of {} does not fit: {e}", C::NAME)))
     }
 
     /// Calls any command with JSON arguments.

@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn invalid_json_is_refused() {
-        assert!(matches!(Payload::from_json("{nope"), Err(PayloadError::Syntax(_))));
+        assert!(matches!(
+            Payload::from_json("{nope"),
+            Err(PayloadError::Syntax(_))
+        ));
     }
 
     #[test]

@@ -24,8 +24,10 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     fn manifest() -> Manifest;
 
     /// Starts the plugin. Long-running work goes in `tokio::spawn`ed tasks.
-    fn start(host: Host, config: Self::Config)
-        -> impl Future<Output = Result<Self, BoxError>> + Send;
+    fn start(
+        host: Host,
+        config: Self::Config,
+    ) -> impl Future<Output = Result<Self, BoxError>> + Send;
 
     /// Handles an event the manifest subscribed to. An error is logged; a
     /// panic marks the plugin failed.

@@ -51,7 +51,9 @@ impl MockHost {
         command: &str,
         f: impl Fn(&Value) -> Result<Value, CommandError> + Send + Sync + 'static,
     ) {
-        self.state().responders.insert(command.to_owned(), Box::new(f));
+        self.state()
+            .responders
+            .insert(command.to_owned(), Box::new(f));
     }
 
     /// A [`Host`] handle backed by this mock.

@@ -143,7 +143,11 @@ impl Bus {
         failed: Arc<AtomicBool>,
         handler: Arc<dyn CommandProvider>,
     ) -> Result<(), DuplicateCommand> {
-        let mut providers = self.inner.providers.write().unwrap_or_else(|p| p.into_inner());
+        let mut providers = self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = providers.get(command) {
             return Err(DuplicateCommand {
                 command: command.to_owned(),
@@ -175,7 +179,11 @@ impl Bus {
     }
 
     fn publish_shared(&self, event: SharedEvent) {
-        let subscribers = self.inner.subscribers.read().unwrap_or_else(|p| p.into_inner());
+        let subscribers = self
+            .inner
+            .subscribers
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         for subscriber in subscribers.iter() {
             if subscriber.failed.load(Ordering::Relaxed) || !subscriber.wants(&event.topic) {
                 continue;
@@ -199,7 +207,11 @@ impl Bus {
     /// Sends a command to its provider; the answer comes on `reply`.
     pub fn route(&self, name: &str, args: String, mut reply: FfiReplyBox) {
         let target = {
-            let providers = self.inner.providers.read().unwrap_or_else(|p| p.into_inner());
+            let providers = self
+                .inner
+                .providers
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
             match providers.get(name) {
                 None => Err(CommandError::unknown_command(name)),
                 Some(p) if p.failed.load(Ordering::Relaxed) => Err(CommandError::new(
@@ -217,13 +229,21 @@ impl Bus {
 
     /// Who provides `command`, if anyone.
     pub fn provider_of(&self, command: &str) -> Option<String> {
-        let providers = self.inner.providers.read().unwrap_or_else(|p| p.into_inner());
+        let providers = self
+            .inner
+            .providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         providers.get(command).map(|p| p.owner.clone())
     }
 
     /// Counters of every subscriber.
     pub fn stats(&self) -> Vec<SubscriberStats> {
-        let subscribers = self.inner.subscribers.read().unwrap_or_else(|p| p.into_inner());
+        let subscribers = self
+            .inner
+            .subscribers
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         subscribers
             .iter()
             .map(|s| SubscriberStats {

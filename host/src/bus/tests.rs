@@ -48,7 +48,9 @@ fn events_fan_out_in_publish_order_to_matching_subscribers() {
     let calls = calls.lock().unwrap().clone();
     assert_eq!(
         calls,
-        (0..5).map(|i| format!("sip.call.answered:{i}")).collect::<Vec<_>>()
+        (0..5)
+            .map(|i| format!("sip.call.answered:{i}"))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -72,7 +74,15 @@ fn failed_subscribers_get_nothing() {
     let bus = Bus::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let failed = Arc::new(AtomicBool::new(true));
-    bus.subscribe("dead", vec!["*".into()], failed, Box::new(Recorder { capacity: 10, seen: seen.clone() }));
+    bus.subscribe(
+        "dead",
+        vec!["*".into()],
+        failed,
+        Box::new(Recorder {
+            capacity: 10,
+            seen: seen.clone(),
+        }),
+    );
     bus.publish("test", "t", "{}".into());
     assert!(seen.lock().unwrap().is_empty());
 }
@@ -88,20 +98,27 @@ impl CommandProvider for Upper {
 async fn commands_route_to_their_provider_with_typed_errors() {
     let bus = Bus::new();
     let failed = Arc::new(AtomicBool::new(false));
-    bus.provide("x.upper", "up", failed.clone(), Arc::new(Upper)).unwrap();
+    bus.provide("x.upper", "up", failed.clone(), Arc::new(Upper))
+        .unwrap();
     let t = Duration::from_secs(1);
 
     let ok = call(&bus, "x.upper", Payload::from_json(r#""abc""#).unwrap(), t).await;
     assert_eq!(ok.unwrap().as_json(), r#""ABC""#);
 
-    let unknown = call(&bus, "x.nobody", Payload::empty(), t).await.unwrap_err();
+    let unknown = call(&bus, "x.nobody", Payload::empty(), t)
+        .await
+        .unwrap_err();
     assert_eq!(unknown.kind, ErrorKind::UnknownCommand);
 
-    let dup = bus.provide("x.upper", "other", failed.clone(), Arc::new(Upper)).unwrap_err();
+    let dup = bus
+        .provide("x.upper", "other", failed.clone(), Arc::new(Upper))
+        .unwrap_err();
     assert_eq!(dup.owner, "up");
 
     failed.store(true, Ordering::SeqCst);
-    let dead = call(&bus, "x.upper", Payload::empty(), t).await.unwrap_err();
+    let dead = call(&bus, "x.upper", Payload::empty(), t)
+        .await
+        .unwrap_err();
     assert_eq!(dead.kind, ErrorKind::PluginFailed);
 }
 
@@ -120,10 +137,25 @@ impl CommandProvider for Dropper {
 async fn silent_provider_times_out_and_dropping_provider_is_reported() {
     let bus = Bus::new();
     let ok = Arc::new(AtomicBool::new(false));
-    bus.provide("x.silent", "s", ok.clone(), Arc::new(Silent(Mutex::new(Vec::new())))).unwrap();
+    bus.provide(
+        "x.silent",
+        "s",
+        ok.clone(),
+        Arc::new(Silent(Mutex::new(Vec::new()))),
+    )
+    .unwrap();
     bus.provide("x.drop", "d", ok, Arc::new(Dropper)).unwrap();
-    let e = call(&bus, "x.silent", Payload::empty(), Duration::from_millis(50)).await.unwrap_err();
+    let e = call(
+        &bus,
+        "x.silent",
+        Payload::empty(),
+        Duration::from_millis(50),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout);
-    let e = call(&bus, "x.drop", Payload::empty(), Duration::from_secs(5)).await.unwrap_err();
+    let e = call(&bus, "x.drop", Payload::empty(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::PluginFailed);
 }

@@ -214,7 +214,9 @@ impl Config {
     }
 
     fn from_value(value: Value, file: Option<&Path>, base: &Path) -> Result<Config, ConfigError> {
-        let file_name = file.map(Path::to_owned).unwrap_or_else(|| PathBuf::from("<defaults>"));
+        let file_name = file
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("<defaults>"));
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
             let key = e.path().to_string();
             ConfigError::Invalid {
@@ -233,14 +235,22 @@ impl Config {
             if !take_enabled(&mut table, &file_name, &format!("plugins.{section}"))? {
                 disabled_plugins.push(section.clone());
             }
-            secrets::resolve(&mut table, &format!("plugins.{section}"), base)
-                .map_err(|source| ConfigError::Secret { file: file_name.clone(), source })?;
+            secrets::resolve(&mut table, &format!("plugins.{section}"), base).map_err(
+                |source| ConfigError::Secret {
+                    file: file_name.clone(),
+                    source,
+                },
+            )?;
             plugins.insert(section, table);
         }
         let mut scripts = BTreeMap::new();
         for (name, mut table) in raw.scripts {
-            secrets::resolve(&mut table, &format!("scripts.{name}"), base)
-                .map_err(|source| ConfigError::Secret { file: file_name.clone(), source })?;
+            secrets::resolve(&mut table, &format!("scripts.{name}"), base).map_err(|source| {
+                ConfigError::Secret {
+                    file: file_name.clone(),
+                    source,
+                }
+            })?;
             if let Some(v) = table.get("enabled") {
                 if !v.is_boolean() {
                     return Err(ConfigError::Invalid {
@@ -282,7 +292,11 @@ impl Config {
 }
 
 /// Removes and checks `enabled` (a host key, not the plugin's).
-fn take_enabled(table: &mut Map<String, Value>, file: &Path, section: &str) -> Result<bool, ConfigError> {
+fn take_enabled(
+    table: &mut Map<String, Value>,
+    file: &Path,
+    section: &str,
+) -> Result<bool, ConfigError> {
     match table.remove("enabled") {
         None => Ok(true),
         Some(Value::Bool(b)) => Ok(b),

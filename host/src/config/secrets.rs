@@ -28,7 +28,11 @@ pub enum SecretError {
 }
 
 /// Resolves every `*_file` / `*_env` key of `table` (recursively).
-pub fn resolve(table: &mut Map<String, Value>, prefix: &str, base: &Path) -> Result<(), SecretError> {
+pub fn resolve(
+    table: &mut Map<String, Value>,
+    prefix: &str,
+    base: &Path,
+) -> Result<(), SecretError> {
     let keys: Vec<String> = table.keys().cloned().collect();
     for key in keys {
         let full = format!("{prefix}.{key}");
@@ -44,7 +48,10 @@ pub fn resolve(table: &mut Map<String, Value>, prefix: &str, base: &Path) -> Res
                 path: path.clone(),
                 message: e.to_string(),
             })?;
-            (target.to_owned(), text.trim_end_matches(['\r', '\n']).to_owned())
+            (
+                target.to_owned(),
+                text.trim_end_matches(['\r', '\n']).to_owned(),
+            )
         } else if let Some(target) = key.strip_suffix("_env") {
             let var = as_str(table, &key, &full)?;
             let value = std::env::var(&var).map_err(|_| SecretError::Env {
@@ -75,5 +82,7 @@ fn as_str(table: &Map<String, Value>, key: &str, full: &str) -> Result<String, S
         .get(key)
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| SecretError::NotAString { key: full.to_owned() })
+        .ok_or_else(|| SecretError::NotAString {
+            key: full.to_owned(),
+        })
 }

@@ -3,7 +3,10 @@ use std::io::Write;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     path
 }
 
@@ -25,7 +28,9 @@ fn defaults_apply_to_an_empty_file() {
 fn unknown_key_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "t.toml", "[lua]\nmemory_limit = 3\n");
-    let err = Config::load_with_env(&file, no_env()).unwrap_err().to_string();
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("t.toml"), "{err}");
     assert!(err.contains("lua.memory_limit"), "{err}");
     assert!(err.contains("unknown field"), "{err}");
@@ -35,7 +40,9 @@ fn unknown_key_is_named() {
 fn unknown_section_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "t.toml", "[plugin.sip]\nx = 1\n");
-    let err = Config::load_with_env(&file, no_env()).unwrap_err().to_string();
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`plugin`"), "{err}");
 }
 
@@ -43,7 +50,9 @@ fn unknown_section_is_named() {
 fn wrong_type_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "t.toml", "[lua]\nmemory_limit_mb = \"lots\"\n");
-    let err = Config::load_with_env(&file, no_env()).unwrap_err().to_string();
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("lua.memory_limit_mb"), "{err}");
     assert!(err.contains("invalid type"), "{err}");
 }
@@ -52,7 +61,9 @@ fn wrong_type_is_named() {
 fn toml_syntax_error_names_the_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "t.toml", "[lua\n");
-    let err = Config::load_with_env(&file, no_env()).unwrap_err().to_string();
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("t.toml"), "{err}");
     assert!(err.contains("line 1"), "{err}");
 }
@@ -60,7 +71,11 @@ fn toml_syntax_error_names_the_file_and_line() {
 #[test]
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[log]\nlevel = \"info\"\n[plugins.example]\nprefix = \"a\"\n");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "[log]\nlevel = \"info\"\n[plugins.example]\nprefix = \"a\"\n",
+    );
     let env = vec![
         ("TANDEM_LOG__LEVEL".to_owned(), "debug".to_owned()),
         ("TANDEM_LUA__MEMORY_LIMIT_MB".to_owned(), "7".to_owned()),
@@ -77,7 +92,11 @@ fn environment_overrides_the_file() {
 fn secret_file_is_read_and_never_shown() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "sip.pass", "hunter2\n");
-    let file = write(dir.path(), "t.toml", "[plugins.sip]\npassword_file = \"sip.pass\"\n");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "[plugins.sip]\npassword_file = \"sip.pass\"\n",
+    );
     let config = Config::load_with_env(&file, no_env()).unwrap();
     assert_eq!(config.plugin_section("sip"), r#"{"password":"hunter2"}"#);
     assert!(!format!("{config:?}").contains("hunter2"));
@@ -86,8 +105,14 @@ fn secret_file_is_read_and_never_shown() {
 #[test]
 fn missing_secret_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[plugins.sip]\npassword_file = \"nope.pass\"\n");
-    let err = Config::load_with_env(&file, no_env()).unwrap_err().to_string();
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "[plugins.sip]\npassword_file = \"nope.pass\"\n",
+    );
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("plugins.sip.password_file"), "{err}");
     assert!(err.contains("nope.pass"), "{err}");
 }
@@ -100,7 +125,9 @@ fn missing_secret_variable_is_a_clear_error() {
         "t.toml",
         "[plugins.sip]\npassword_env = \"TANDEM_TEST_SURELY_UNSET_VARIABLE\"\n",
     );
-    let err = Config::load_with_env(&file, no_env()).unwrap_err().to_string();
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("TANDEM_TEST_SURELY_UNSET_VARIABLE"), "{err}");
     assert!(err.contains("plugins.sip.password_env"), "{err}");
 }
@@ -108,7 +135,11 @@ fn missing_secret_variable_is_a_clear_error() {
 #[test]
 fn enabled_is_a_host_key() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[plugins.example]\nenabled = false\nprefix = \"x\"\n[scripts.rule]\nenabled = false\n");
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "[plugins.example]\nenabled = false\nprefix = \"x\"\n[scripts.rule]\nenabled = false\n",
+    );
     let config = Config::load_with_env(&file, no_env()).unwrap();
     assert_eq!(config.disabled_plugins, vec!["example".to_owned()]);
     assert_eq!(config.plugin_section("example"), r#"{"prefix":"x"}"#);

@@ -28,7 +28,9 @@ pub enum LoadError {
         plugin_sdk: String,
         host_sdk: String,
     },
-    #[error("{path}: its ABI does not match this host's (same SDK version, different layout): {detail}")]
+    #[error(
+        "{path}: its ABI does not match this host's (same SDK version, different layout): {detail}"
+    )]
     Abi { path: PathBuf, detail: String },
     #[error("{path}: the plugin failed to describe itself: {detail}")]
     Manifest { path: PathBuf, detail: String },
@@ -58,7 +60,10 @@ pub struct Discovery {
 /// `$XDG_DATA_HOME/tandem/plugins` (or `~/.local/share/tandem/plugins`).
 pub fn default_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
         dirs.push(exe_dir);
     }
     let data_home = std::env::var_os("XDG_DATA_HOME")
@@ -167,10 +172,11 @@ pub fn load(path: &Path) -> Result<PluginLibrary, LoadError> {
             })
         }
     };
-    let manifest: Manifest = serde_json::from_str(&manifest_json).map_err(|e| LoadError::Manifest {
-        path: path.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let manifest: Manifest =
+        serde_json::from_str(&manifest_json).map_err(|e| LoadError::Manifest {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
     if manifest.id.is_empty() {
         return Err(LoadError::Manifest {
             path: path.to_owned(),
@@ -205,7 +211,11 @@ pub fn sdk_compatible(host: &str, plugin: &str) -> bool {
 /// `abi_stable`'s layout errors run to pages; the first lines say enough.
 fn library_error_text(error: &LibraryError) -> String {
     let text = error.to_string();
-    let mut lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(6).collect();
+    let mut lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(6)
+        .collect();
     if text.lines().count() > 6 {
         lines.push("...");
     }
@@ -232,7 +242,9 @@ mod tests {
     #[test]
     fn a_text_file_is_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(format!("libfake{}", std::env::consts::DLL_SUFFIX));
+        let path = dir
+            .path()
+            .join(format!("libfake{}", std::env::consts::DLL_SUFFIX));
         std::fs::write(&path, "not a library").unwrap();
         let err = load(&path).err().unwrap();
         assert!(matches!(err, LoadError::Open { .. }), "{err}");
@@ -248,7 +260,10 @@ mod tests {
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
         let dirs = vec![dir.path().to_owned(), dir.path().to_owned()];
         let files = library_files(&dirs);
-        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec![format!("a{suffix}"), format!("b{suffix}")]);
     }
 }

@@ -7,7 +7,9 @@
 mod host_api;
 mod loader;
 
-pub use loader::{default_dirs, discover, library_files, load, Discovery, LoadError, LoadFailure, PluginLibrary};
+pub use loader::{
+    default_dirs, discover, library_files, load, Discovery, LoadError, LoadFailure, PluginLibrary,
+};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,7 +31,11 @@ pub struct RunningPlugin {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("plugin `{id}` ({file}) did not start: {message}")]
-    Start { id: String, file: String, message: String },
+    Start {
+        id: String,
+        file: String,
+        message: String,
+    },
     #[error("plugin `{id}` ({file}): {source}")]
     Command {
         id: String,
@@ -71,12 +77,17 @@ impl PluginLibrary {
             }
         };
         for command in &self.manifest.commands {
-            bus.provide(command, &id, failed.clone(), Arc::new(PluginProvider(ffi.clone())))
-                .map_err(|source| StartError::Command {
-                    id: id.clone(),
-                    file: file.clone(),
-                    source,
-                })?;
+            bus.provide(
+                command,
+                &id,
+                failed.clone(),
+                Arc::new(PluginProvider(ffi.clone())),
+            )
+            .map_err(|source| StartError::Command {
+                id: id.clone(),
+                file: file.clone(),
+                source,
+            })?;
         }
         if !self.manifest.events.is_empty() {
             bus.subscribe(

@@ -122,7 +122,8 @@ impl Plugin for ExamplePlugin {
             text: echo.text,
             round_trip_us: started.elapsed().as_micros() as u64,
         };
-        self.host.publish_raw("example.pong", Payload::encode(&pong)?);
+        self.host
+            .publish_raw("example.pong", Payload::encode(&pong)?);
         Ok(())
     }
 

@@ -68,7 +68,11 @@ extern "C" fn manifest<P: Plugin>() -> RResult<RString, RString> {
 }
 
 fn parse_config<P: Plugin>(config: &str) -> Result<P::Config, String> {
-    let text = if config.trim().is_empty() { "{}" } else { config };
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
     decode_json::<P::Config>(text).map_err(|e| match e {
         crate::PayloadError::Decode { path, message, .. } if path == "." => message,
         crate::PayloadError::Decode { path, message, .. } => format!("key `{path}`: {message}"),
@@ -77,10 +81,15 @@ fn parse_config<P: Plugin>(config: &str) -> Result<P::Config, String> {
 }
 
 extern "C" fn check_config<P: Plugin>(config: RStr<'_>) -> RResult<(), RString> {
-    guarded("check_config", || parse_config::<P>(config.as_str()).map(drop))
+    guarded("check_config", || {
+        parse_config::<P>(config.as_str()).map(drop)
+    })
 }
 
-extern "C" fn start<P: Plugin>(host: FfiHostBox, config: RStr<'_>) -> RResult<FfiPluginBox, RString> {
+extern "C" fn start<P: Plugin>(
+    host: FfiHostBox,
+    config: RStr<'_>,
+) -> RResult<FfiPluginBox, RString> {
     guarded("start", || {
         let manifest = P::manifest();
         let config = parse_config::<P>(config.as_str())?;
@@ -114,7 +123,12 @@ extern "C" fn start<P: Plugin>(host: FfiHostBox, config: RStr<'_>) -> RResult<Ff
         };
 
         let (events_tx, events_rx) = mpsc::channel(manifest.queue_capacity.max(1));
-        runtime.spawn(event_loop(plugin.clone(), events_rx, host.clone(), failed.clone()));
+        runtime.spawn(event_loop(
+            plugin.clone(),
+            events_rx,
+            host.clone(),
+            failed.clone(),
+        ));
         let adapter = Adapter {
             plugin,
             events: events_tx,
@@ -137,7 +151,10 @@ async fn event_loop<P: Plugin>(
     while let Some(shared) = events.recv().await {
         let event = Event::from_shared(shared);
         let topic = event.topic().to_owned();
-        match AssertUnwindSafe(plugin.on_event(event)).catch_unwind().await {
+        match AssertUnwindSafe(plugin.on_event(event))
+            .catch_unwind()
+            .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => host.warn(&format!("handling event {topic}: {e}")),
             Err(panic) => {
@@ -185,11 +202,16 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
             let plugin = self.plugin.clone();
             let host = self.host.clone();
             let failed = self.failed.clone();
-            let command = Command::new(name.as_str(), crate::Payload::from_trusted(args.into_string()));
+            let command = Command::new(
+                name.as_str(),
+                crate::Payload::from_trusted(args.into_string()),
+            );
             let mut reply = std::mem::replace(&mut reply, closed_reply());
             self.handle.spawn(async move {
                 let name = command.name().to_owned();
-                let result = AssertUnwindSafe(plugin.on_command(command)).catch_unwind().await;
+                let result = AssertUnwindSafe(plugin.on_command(command))
+                    .catch_unwind()
+                    .await;
                 let answer = match result {
                     Ok(Ok(payload)) => ROk(RString::from(payload.into_json())),
                     Ok(Err(e)) => RErr(FfiCommandError::from(e)),
@@ -228,13 +250,16 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
         let plugin = self.plugin.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
-            let outcome = tokio::time::timeout(timeout, AssertUnwindSafe(plugin.stop()).catch_unwind()).await;
+            let outcome =
+                tokio::time::timeout(timeout, AssertUnwindSafe(plugin.stop()).catch_unwind()).await;
             let _ = tx.send(outcome);
         });
         let result = match rx.recv_timeout(timeout + Duration::from_millis(100)) {
             Ok(Ok(Ok(()))) => ROk(()),
             Ok(Ok(Err(panic))) => RErr(format!("stop panicked: {}", panic_message(&*panic)).into()),
-            Ok(Err(_)) | Err(_) => RErr(format!("stop did not finish within {timeout_ms} ms").into()),
+            Ok(Err(_)) | Err(_) => {
+                RErr(format!("stop did not finish within {timeout_ms} ms").into())
+            }
         };
         // Never block on the runtime's threads here: the host may be calling
         // from inside its own runtime.
@@ -306,7 +331,9 @@ impl HostBackend for FfiBackend {
 
 /// Used by the host to build reply channels and host objects.
 #[doc(hidden)]
-pub fn reply_from_fn(reply: impl FnOnce(Result<String, CommandError>) + Send + 'static) -> FfiReplyBox {
+pub fn reply_from_fn(
+    reply: impl FnOnce(Result<String, CommandError>) + Send + 'static,
+) -> FfiReplyBox {
     FfiReply_TO::from_value(ClosureReply(Some(Box::new(reply))), TD_Opaque)
 }
 

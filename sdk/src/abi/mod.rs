@@ -24,8 +24,8 @@ pub use types::{
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable::library::{
-        AbiHeaderRef, CheckTypeLayout, LibHeader, LibraryError, RawLibrary, RootModule,
-        RootModuleResult, __call_root_module_loader,
+        __call_root_module_loader, AbiHeaderRef, CheckTypeLayout, LibHeader, LibraryError,
+        RawLibrary, RootModule, RootModuleResult,
     };
     pub use abi_stable::sabi_trait::TD_Opaque;
     pub use abi_stable::std_types::{RArc, RBox, RResult, RStr, RString};

@@ -1,0 +1,457 @@
+//! The Lua policy engine.
+//!
+//! One sandboxed Lua state per script, all driven by one thread. Every
+//! handler runs as a coroutine: `tandem.call` yields to the engine, which runs
+//! the command asynchronously and resumes the coroutine with the answer, so a
+//! rule reads top to bottom while the engine keeps serving other events.
+//! Handlers start in publish order; one waiting on a command does not hold up
+//! the next event.
+//!
+//! Failures stay local: a syntax error, a runtime error, a spent instruction
+//! budget or the memory limit is reported with the script's file and line,
+//! and every other handler and script keeps running.
+
+mod convert;
+mod sandbox;
+mod script;
+pub mod service;
+pub mod watch;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use mlua::thread::ThreadStatus;
+use mlua::{Function, IntoLuaMulti, MultiValue};
+use serde_json::{Map, Value};
+use tandem_sdk::{topic_matches, CommandError};
+
+pub use script::{script_name, Script, ScriptError};
+
+/// Sandbox limits, from `[lua]` in the config.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub instruction_budget: u64,
+    pub memory_limit: usize,
+}
+
+impl From<&crate::config::LuaSection> for Limits {
+    fn from(section: &crate::config::LuaSection) -> Self {
+        Limits {
+            instruction_budget: section.instruction_budget,
+            memory_limit: (section.memory_limit_mb as usize).saturating_mul(1 << 20),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+        }
+    }
+}
+
+/// What the engine's scripts act on: the real bus, or the recorder of
+/// `tandem script test`.
+pub trait Backend {
+    /// Runs a command.
+    fn call(&self, name: &str, args: Value)
+        -> LocalBoxFuture<'static, Result<Value, CommandError>>;
+    /// Publishes an event.
+    fn emit(&self, source: &str, topic: &str, payload: Value);
+    /// A script's log line.
+    fn log(&self, script: &str, level: LogLevel, message: &str);
+    /// A handler or script failed (already formatted with file:line).
+    fn script_error(&self, script: &str, message: &str);
+    /// The union of all scripts' topic patterns changed.
+    fn patterns_changed(&self, _patterns: Vec<String>) {}
+}
+
+pub(crate) struct EngineInner {
+    backend: Rc<dyn Backend>,
+    limits: Limits,
+    scripts: RefCell<BTreeMap<String, Rc<Script>>>,
+    handled: Cell<u64>,
+    errors: Cell<u64>,
+    in_flight: Cell<usize>,
+}
+
+/// The engine. Lives on one thread, inside a tokio `LocalSet`.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Rc<EngineInner>,
+}
+
+enum Step {
+    Done,
+    Call { name: String, args: Value },
+    Failed(String),
+}
+
+impl Engine {
+    pub fn new(backend: Rc<dyn Backend>, limits: Limits) -> Engine {
+        Engine {
+            inner: Rc::new(EngineInner {
+                backend,
+                limits,
+                scripts: RefCell::new(BTreeMap::new()),
+                handled: Cell::new(0),
+                errors: Cell::new(0),
+                in_flight: Cell::new(0),
+            }),
+        }
+    }
+
+    /// Loads (or reloads) a script. On failure a running older version stays.
+    /// `tandem.state` carries over to the new version.
+    pub fn load(
+        &self,
+        path: &Path,
+        config: Map<String, Value>,
+        enabled: bool,
+    ) -> Result<String, ScriptError> {
+        let inner = &self.inner;
+        let name = script_name(path);
+        let previous = inner.scripts.borrow().get(&name).cloned();
+        let state = previous.as_ref().and_then(|s| s.state_snapshot());
+        let (script, chunk) = Script::create(inner, path, config, state)?;
+        script.enabled.set(enabled);
+        // Run the top level now; it registers handlers. A top level that
+        // waits on a command finishes later, like any handler.
+        let thread = script
+            .lua
+            .create_thread(chunk)
+            .map_err(|e| ScriptError::Runtime(describe(&e)))?;
+        match EngineInner::step(&script, &thread, ()) {
+            Step::Failed(message) => return Err(ScriptError::Runtime(message)),
+            Step::Done => {}
+            Step::Call {
+                name: command,
+                args,
+            } => {
+                EngineInner::continue_call(
+                    inner,
+                    &script,
+                    thread,
+                    command,
+                    args,
+                    format!("{}", path.display()),
+                );
+            }
+        }
+        if let Some(previous) = previous {
+            previous.retire();
+        }
+        inner.scripts.borrow_mut().insert(name.clone(), script);
+        inner.refresh_patterns();
+        Ok(name)
+    }
+
+    /// Unloads a script (its file was removed).
+    pub fn unload(&self, name: &str) -> bool {
+        let removed = self.inner.scripts.borrow_mut().remove(name);
+        if let Some(script) = &removed {
+            script.retire();
+            self.inner.refresh_patterns();
+        }
+        removed.is_some()
+    }
+
+    /// Switches a script's handlers on or off without unloading it.
+    pub fn set_enabled(&self, name: &str, enabled: bool) -> bool {
+        match self.inner.scripts.borrow().get(name) {
+            Some(script) => {
+                script.enabled.set(enabled);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs every matching handler of every enabled script.
+    pub fn dispatch(&self, topic: &str, source: &str, payload_json: &str) {
+        EngineInner::dispatch(&self.inner, topic, source, payload_json)
+    }
+
+    /// Names of the loaded scripts, with their paths and whether they are on.
+    pub fn scripts(&self) -> Vec<(String, PathBuf, bool)> {
+        self.inner
+            .scripts
+            .borrow()
+            .values()
+            .map(|s| (s.name.clone(), s.path.clone(), s.enabled.get()))
+            .collect()
+    }
+
+    /// Events handled so far (each counted once, however many handlers ran).
+    pub fn handled(&self) -> u64 {
+        self.inner.handled.get()
+    }
+
+    /// Handler and script failures so far.
+    pub fn errors(&self) -> u64 {
+        self.inner.errors.get()
+    }
+
+    /// Handlers waiting for a command's answer.
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.get()
+    }
+
+    /// The topic patterns any script listens to.
+    pub fn patterns(&self) -> Vec<String> {
+        self.inner.patterns()
+    }
+}
+
+impl EngineInner {
+    fn patterns(&self) -> Vec<String> {
+        let mut patterns: Vec<String> = self
+            .scripts
+            .borrow()
+            .values()
+            .flat_map(|s| {
+                s.handlers
+                    .borrow()
+                    .iter()
+                    .map(|h| h.pattern.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        patterns.sort();
+        patterns.dedup();
+        patterns
+    }
+
+    fn refresh_patterns(&self) {
+        self.backend.patterns_changed(self.patterns());
+    }
+
+    fn dispatch(self: &Rc<Self>, topic: &str, source: &str, payload_json: &str) {
+        self.handled.set(self.handled.get() + 1);
+        let mut payload: Option<Value> = None;
+        let scripts: Vec<Rc<Script>> = self.scripts.borrow().values().cloned().collect();
+        for script in scripts {
+            if !script.enabled.get() || script.retired.get() {
+                continue;
+            }
+            let handlers: Vec<_> = script
+                .handlers
+                .borrow()
+                .iter()
+                .filter(|h| topic_matches(&h.pattern, topic))
+                .cloned()
+                .collect();
+            if handlers.is_empty() {
+                continue;
+            }
+            let payload = match &payload {
+                Some(p) => p,
+                None => match serde_json::from_str(payload_json) {
+                    Ok(p) => payload.insert(p),
+                    Err(e) => {
+                        tracing::warn!(
+                            topic,
+                            source,
+                            "event payload is not JSON, not given to scripts: {e}"
+                        );
+                        return;
+                    }
+                },
+            };
+            for handler in handlers {
+                let event = match convert::to_lua(&script.lua, payload) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        self.fail(
+                            &script,
+                            &format!(
+                                "{}: cannot convert event {topic}: {}",
+                                handler.label,
+                                describe(&e)
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                let args = (event, topic, source).into_lua_multi(&script.lua);
+                match args {
+                    Ok(args) => Self::start(
+                        self,
+                        &script,
+                        handler.func.clone(),
+                        args,
+                        format!("{} (handler for {topic})", handler.label),
+                    ),
+                    Err(e) => self.fail(&script, &describe(&e)),
+                }
+            }
+        }
+    }
+
+    /// Runs `func(args)` as a new coroutine of `script`.
+    fn start(
+        self: &Rc<Self>,
+        script: &Rc<Script>,
+        func: Function,
+        args: MultiValue,
+        label: String,
+    ) {
+        let thread = match script.thread(func) {
+            Ok(thread) => thread,
+            Err(e) => return self.fail(script, &format!("{label}: {}", describe(&e))),
+        };
+        match Self::step(script, &thread, args) {
+            Step::Done => script.recycle(thread),
+            Step::Failed(message) => self.fail(script, &format!("{label}: {message}")),
+            Step::Call { name, args } => {
+                Self::continue_call(self, script, thread, name, args, label)
+            }
+        }
+    }
+
+    /// Resumes a coroutine once, within a fresh instruction budget.
+    fn step(script: &Script, thread: &mlua::Thread, args: impl IntoLuaMulti) -> Step {
+        script.budget.reset();
+        let result = thread.resume::<MultiValue>(args);
+        let status = thread.status();
+        match result {
+            Err(e) => Step::Failed(failure_text(script, &e)),
+            Ok(_) if status == ThreadStatus::Finished => Step::Done,
+            Ok(values) => {
+                let mut values = values.into_iter();
+                let marker = values.next();
+                let is_call = matches!(marker, Some(mlua::Value::LightUserData(ud)) if ud == script::CALL_MARKER);
+                if !is_call {
+                    return Step::Failed(
+                        "the handler yielded outside tandem.call (use coroutine.wrap for your own coroutines)".to_owned(),
+                    );
+                }
+                let name = match values.next() {
+                    Some(mlua::Value::String(s)) => s.to_string_lossy(),
+                    _ => return Step::Failed("tandem.call without a command name".to_owned()),
+                };
+                match convert::from_lua(&script.lua, values.next().unwrap_or(mlua::Value::Nil)) {
+                    Ok(args) => Step::Call { name, args },
+                    Err(e) => Step::Failed(format!(
+                        "the arguments of {name} cannot be sent: {}",
+                        describe(&e)
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Runs a command for a suspended coroutine, then resumes it.
+    fn continue_call(
+        self: &Rc<Self>,
+        script: &Rc<Script>,
+        thread: mlua::Thread,
+        name: String,
+        args: Value,
+        label: String,
+    ) {
+        self.in_flight.set(self.in_flight.get() + 1);
+        let answer = self.backend.call(&name, args);
+        let (engine, script) = (self.clone(), script.clone());
+        tokio::task::spawn_local(async move {
+            let answer = answer.await;
+            engine.in_flight.set(engine.in_flight.get() - 1);
+            let resumed = match answer {
+                Ok(value) => convert::to_lua(&script.lua, &value).map(|v| (true, v)),
+                Err(e) => error_table(&script.lua, &e).map(|t| (false, mlua::Value::Table(t))),
+            };
+            let step = match resumed {
+                Ok(args) => Self::step(&script, &thread, args),
+                Err(e) => Step::Failed(describe(&e)),
+            };
+            match step {
+                Step::Done => script.recycle(thread),
+                Step::Failed(message) => engine.fail(&script, &format!("{label}: {message}")),
+                Step::Call { name, args } => {
+                    Self::continue_call(&engine, &script, thread, name, args, label)
+                }
+            }
+        });
+    }
+
+    fn fail(&self, script: &Script, message: &str) {
+        self.errors.set(self.errors.get() + 1);
+        self.backend.script_error(&script.name, message);
+    }
+}
+
+fn error_table(lua: &mlua::Lua, e: &CommandError) -> mlua::Result<mlua::Table> {
+    let t = lua.create_table()?;
+    t.set("kind", e.kind.name())?;
+    t.set("message", e.message.clone())?;
+    Ok(t)
+}
+
+/// The message of a failed resumption, naming the cause.
+fn failure_text(script: &Script, error: &mlua::Error) -> String {
+    if let Some(place) = script.budget.exhausted_at() {
+        return format!(
+            "stopped at {place}: instruction budget of {} exceeded (a runaway loop?)",
+            script.budget.limit()
+        );
+    }
+    if is_memory_error(error) {
+        return format!(
+            "stopped: memory limit of {} MiB exceeded",
+            script.memory_limit >> 20
+        );
+    }
+    describe(error)
+}
+
+fn is_memory_error(error: &mlua::Error) -> bool {
+    match error {
+        mlua::Error::MemoryError(_) => true,
+        mlua::Error::CallbackError { cause, .. } => is_memory_error(cause),
+        mlua::Error::WithContext { cause, .. } => is_memory_error(cause),
+        _ => false,
+    }
+}
+
+/// A Lua error as one readable line (file:line: message), without the
+/// traceback mlua appends.
+pub fn describe(error: &mlua::Error) -> String {
+    match error {
+        mlua::Error::CallbackError { cause, .. } => describe(cause),
+        mlua::Error::WithContext { context, cause } => format!("{context}: {}", describe(cause)),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::RuntimeError(message) => first_paragraph(message),
+        other => first_paragraph(&other.to_string()),
+    }
+}
+
+fn first_paragraph(text: &str) -> String {
+    match text.find("\nstack traceback:") {
+        Some(i) => text[..i].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// How long `tandem.call` waits, from `[host] command_timeout_ms`.
+pub fn command_timeout(config: &crate::config::Config) -> Duration {
+    Duration::from_millis(config.host.command_timeout_ms.max(1))
+}
+
+#[cfg(test)]
+mod tests;

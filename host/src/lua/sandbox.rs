@@ -1,0 +1,179 @@
+//! A sandboxed Lua 5.4 state with an instruction budget and a memory limit.
+//!
+//! Only `table string math utf8 coroutine` and a safe `os` subset are there:
+//! no `io`, no `os.execute`/`os.remove`/`os.exit`, no `debug`, no `package`
+//! or `require` (so no C modules), no `dofile`/`loadfile`, `load` only of
+//! text chunks, no `string.dump`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use mlua::{HookTriggers, Lua, LuaOptions, StdLib, VmState};
+
+/// How many VM instructions pass between two budget checks.
+const HOOK_PERIOD: u32 = 1000;
+
+/// The instruction budget of the running handler. Reset before every
+/// resumption; once spent, every later check raises again, and the `pcall`
+/// wrappers re-raise it, so a script cannot catch its way out.
+pub struct Budget {
+    limit: u64,
+    remaining: Cell<u64>,
+    exhausted_at: RefCell<Option<String>>,
+}
+
+impl Budget {
+    pub fn reset(&self) {
+        self.remaining.set(self.limit);
+        self.exhausted_at.replace(None);
+    }
+    pub fn exhausted_at(&self) -> Option<String> {
+        self.exhausted_at.borrow().clone()
+    }
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+/// Runs Lua before the script: wraps the error-catching functions so an
+/// interrupted handler stays interrupted.
+const PRELUDE: &str = r#"
+local exhausted = ...
+local raw_pcall, raw_xpcall, raw_resume, raw_wrap, raw_load = pcall, xpcall, coroutine.resume, coroutine.wrap, load
+local pack, unpack, error, type = table.pack, table.unpack, error, type
+local function check(results)
+  if exhausted() then error(results[2], 0) end
+  return unpack(results, 1, results.n)
+end
+pcall = function(...) return check(pack(raw_pcall(...))) end
+xpcall = function(...) return check(pack(raw_xpcall(...))) end
+coroutine.resume = function(...) return check(pack(raw_resume(...))) end
+coroutine.wrap = function(f)
+  local co = coroutine.create(f)
+  return function(...)
+    local r = pack(raw_resume(co, ...))
+    if exhausted() then error(r[2], 0) end
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+load = function(chunk, name, mode, env)
+  if mode ~= nil and mode ~= "t" then return nil, "only text chunks can be loaded" end
+  if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, "binary chunks are not allowed" end
+  return raw_load(chunk, name, "t", env)
+end
+string.dump = nil
+dofile, loadfile, collectgarbage = nil, nil, nil
+"#;
+
+/// A fresh sandboxed state and its budget.
+pub fn new_state(instruction_budget: u64, memory_limit: usize) -> mlua::Result<(Lua, Rc<Budget>)> {
+    let libs = StdLib::TABLE
+        | StdLib::STRING
+        | StdLib::MATH
+        | StdLib::UTF8
+        | StdLib::COROUTINE
+        | StdLib::OS;
+    let lua = Lua::new_with(libs, LuaOptions::default())?;
+
+    // Keep only the harmless part of `os`.
+    let globals = lua.globals();
+    let os: mlua::Table = globals.get("os")?;
+    let safe_os = lua.create_table()?;
+    for name in ["time", "clock", "date", "difftime"] {
+        safe_os.set(name, os.get::<mlua::Value>(name)?)?;
+    }
+    globals.set("os", safe_os)?;
+
+    let budget = Rc::new(Budget {
+        limit: instruction_budget.max(HOOK_PERIOD as u64),
+        remaining: Cell::new(instruction_budget),
+        exhausted_at: RefCell::new(None),
+    });
+    let hook_budget = budget.clone();
+    lua.set_global_hook(
+        HookTriggers::new().every_nth_instruction(HOOK_PERIOD),
+        move |_lua, debug| {
+            let left = hook_budget
+                .remaining
+                .get()
+                .saturating_sub(HOOK_PERIOD as u64);
+            hook_budget.remaining.set(left);
+            if left > 0 {
+                return Ok(VmState::Continue);
+            }
+            if hook_budget.exhausted_at.borrow().is_none() {
+                let src = debug
+                    .source()
+                    .short_src
+                    .map(|s| s.into_owned())
+                    .unwrap_or_else(|| "?".to_owned());
+                let place = match debug.current_line() {
+                    Some(line) => format!("{src}:{line}"),
+                    None => src,
+                };
+                hook_budget.exhausted_at.replace(Some(place));
+            }
+            Err(mlua::Error::RuntimeError(format!(
+                "instruction budget of {} exceeded",
+                hook_budget.limit
+            )))
+        },
+    )?;
+
+    let exhausted_budget = budget.clone();
+    let exhausted =
+        lua.create_function(move |_, ()| Ok(exhausted_budget.exhausted_at.borrow().is_some()))?;
+    lua.load(PRELUDE)
+        .set_name("=tandem-prelude")
+        .call::<()>(exhausted)?;
+    lua.set_memory_limit(memory_limit)?;
+    Ok((lua, budget))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> Lua {
+        new_state(1_000_000, 16 << 20).unwrap().0
+    }
+
+    #[test]
+    fn dangerous_globals_are_gone() {
+        let lua = state();
+        for expr in [
+            "io",
+            "debug",
+            "package",
+            "require",
+            "dofile",
+            "loadfile",
+            "string.dump",
+            "os.execute",
+            "os.remove",
+            "os.exit",
+            "os.getenv",
+            "collectgarbage",
+        ] {
+            let v: mlua::Value = lua.load(format!("return {expr}")).eval().unwrap();
+            assert!(v.is_nil(), "{expr} is reachable");
+        }
+        let t: i64 = lua.load("return os.time()").eval().unwrap();
+        assert!(t > 0);
+    }
+
+    #[test]
+    fn binary_chunks_cannot_be_loaded() {
+        let lua = state();
+        let (f, err): (mlua::Value, String) =
+            lua.load(r#"return load("\27Lua junk")"#).eval().unwrap();
+        assert!(f.is_nil());
+        assert!(err.contains("binary"), "{err}");
+        let (f, _): (mlua::Value, mlua::Value) = lua
+            .load(r#"return load("return 1", "x", "b")"#)
+            .eval()
+            .unwrap();
+        assert!(f.is_nil());
+    }
+}

@@ -1,0 +1,343 @@
+//! One loaded script: its Lua state, its handlers, its `tandem` API.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
+
+use mlua::{Function, LightUserData, Lua, MultiValue, Table, Thread};
+use serde_json::{Map, Value};
+
+use super::sandbox::{self, Budget};
+use super::{convert, EngineInner, LogLevel};
+
+/// `coroutine.yield(CALL, name, args)` is how `tandem.call` asks the engine
+/// to run a command; scripts cannot forge a light userdata.
+pub(super) const CALL_MARKER: LightUserData = LightUserData(0x7a6e_6463 as *mut std::ffi::c_void);
+
+/// Threads kept for reuse per script.
+const THREAD_POOL: usize = 32;
+
+/// A handler registered with `tandem.on`.
+pub(super) struct Handler {
+    pub pattern: String,
+    pub func: Function,
+    /// Where the handler function is defined, `file:line`.
+    pub label: String,
+}
+
+pub struct Script {
+    pub(super) name: String,
+    pub(super) path: PathBuf,
+    pub(super) lua: Lua,
+    pub(super) budget: Rc<Budget>,
+    pub(super) memory_limit: usize,
+    pub(super) handlers: RefCell<Vec<Rc<Handler>>>,
+    pub(super) enabled: Cell<bool>,
+    /// Replaced by a reload or unloaded: start nothing new.
+    pub(super) retired: Cell<bool>,
+    pub(super) timers: RefCell<HashMap<i64, tokio::task::AbortHandle>>,
+    next_timer: Cell<i64>,
+    pool: RefCell<Vec<Thread>>,
+}
+
+/// Why a script could not be (re)loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("{path}: cannot read: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    Runtime(String),
+    #[error("{path}: cannot set up the Lua state: {message}")]
+    Setup { path: PathBuf, message: String },
+}
+
+/// Lua part of the API: `tandem.call` and `tandem.try_call` yield to the engine.
+const API_LUA: &str = r#"
+local tandem, CALL = ...
+local yield, error, type, setmetatable = coroutine.yield, error, type, setmetatable
+local err_mt = { __tostring = function(e) return e.kind .. ": " .. e.message end }
+function tandem.try_call(name, args)
+  if type(name) ~= "string" then error("tandem.try_call: the command name must be a string", 2) end
+  local ok, result = yield(CALL, name, args)
+  if ok then return result end
+  return nil, setmetatable(result, err_mt)
+end
+function tandem.call(name, args)
+  if type(name) ~= "string" then error("tandem.call: the command name must be a string", 2) end
+  local ok, result = yield(CALL, name, args)
+  if ok then return result end
+  error(name .. ": " .. result.kind .. ": " .. result.message, 2)
+end
+"#;
+
+impl Script {
+    /// Creates the state, installs the API and compiles the file. The
+    /// top-level chunk is returned for the engine to run as a coroutine.
+    pub(super) fn create(
+        engine: &Rc<EngineInner>,
+        path: &Path,
+        config: Map<String, Value>,
+        state: Option<Value>,
+    ) -> Result<(Rc<Script>, Function), ScriptError> {
+        let name = script_name(path);
+        let source = std::fs::read_to_string(path).map_err(|e| ScriptError::Read {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let setup = |e: mlua::Error| ScriptError::Setup {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let limits = &engine.limits;
+        let (lua, budget) =
+            sandbox::new_state(limits.instruction_budget, limits.memory_limit).map_err(setup)?;
+        let script = Rc::new(Script {
+            name: name.clone(),
+            path: path.to_owned(),
+            lua,
+            budget,
+            memory_limit: limits.memory_limit,
+            handlers: RefCell::new(Vec::new()),
+            enabled: Cell::new(true),
+            retired: Cell::new(false),
+            timers: RefCell::new(HashMap::new()),
+            next_timer: Cell::new(1),
+            pool: RefCell::new(Vec::new()),
+        });
+        install_api(&script, Rc::downgrade(engine), config, state).map_err(setup)?;
+        let chunk = script
+            .lua
+            .load(source)
+            .set_name(format!("@{}", path.display()))
+            .into_function()
+            .map_err(|e| ScriptError::Syntax(super::describe(&e)))?;
+        Ok((script, chunk))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A coroutine running `func`, from the pool when one is free.
+    pub(super) fn thread(&self, func: Function) -> mlua::Result<Thread> {
+        if let Some(thread) = self.pool.borrow_mut().pop() {
+            if thread.reset(func.clone()).is_ok() {
+                return Ok(thread);
+            }
+        }
+        self.lua.create_thread(func)
+    }
+
+    /// Gives a finished coroutine back for reuse.
+    pub(super) fn recycle(&self, thread: Thread) {
+        let mut pool = self.pool.borrow_mut();
+        if pool.len() < THREAD_POOL {
+            pool.push(thread);
+        }
+    }
+
+    /// The data in `tandem.state`, carried over to the next version of the
+    /// script on reload (functions and userdata are left behind).
+    pub(super) fn state_snapshot(&self) -> Option<Value> {
+        let tandem: Table = self.lua.globals().get("tandem").ok()?;
+        let state: mlua::Value = tandem.get("state").ok()?;
+        self.lua
+            .from_value_with::<Value>(
+                state,
+                mlua::serde::de::Options::new().deny_unsupported_types(false),
+            )
+            .ok()
+    }
+
+    /// Stops timers and refuses new work.
+    pub(super) fn retire(&self) {
+        self.retired.set(true);
+        for (_, timer) in self.timers.borrow_mut().drain() {
+            timer.abort();
+        }
+    }
+}
+
+use mlua::LuaSerdeExt;
+
+/// The script's name: its file name without `.lua`.
+pub fn script_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// `file:line` of a function's definition.
+pub(super) fn function_label(func: &Function) -> String {
+    let info = func.info();
+    format!(
+        "{}:{}",
+        info.short_src.unwrap_or_else(|| "?".to_owned()),
+        info.line_defined.unwrap_or(0)
+    )
+}
+
+fn install_api(
+    script: &Rc<Script>,
+    engine: Weak<EngineInner>,
+    config: Map<String, Value>,
+    state: Option<Value>,
+) -> mlua::Result<()> {
+    let lua = &script.lua;
+    let tandem = lua.create_table()?;
+    let weak_script = Rc::downgrade(script);
+
+    tandem.set("script", script.name.clone())?;
+    tandem.set("config", convert::to_lua(lua, &Value::Object(config))?)?;
+    let state = match state {
+        Some(Value::Object(map)) => convert::to_lua(lua, &Value::Object(map))?,
+        _ => mlua::Value::Table(lua.create_table()?),
+    };
+    tandem.set("state", state)?;
+
+    // tandem.on(pattern, fn)
+    {
+        let (script, engine) = (weak_script.clone(), engine.clone());
+        tandem.set(
+            "on",
+            lua.create_function(move |_, (pattern, func): (String, Function)| {
+                if pattern.is_empty() {
+                    return Err(mlua::Error::runtime(
+                        "tandem.on: the topic must not be empty",
+                    ));
+                }
+                let Some(script) = script.upgrade() else {
+                    return Ok(());
+                };
+                let label = function_label(&func);
+                script.handlers.borrow_mut().push(Rc::new(Handler {
+                    pattern,
+                    func,
+                    label,
+                }));
+                if let Some(engine) = engine.upgrade() {
+                    engine.refresh_patterns();
+                }
+                Ok(())
+            })?,
+        )?;
+    }
+
+    // tandem.emit(topic, payload)
+    {
+        let (script, engine) = (weak_script.clone(), engine.clone());
+        tandem.set(
+            "emit",
+            lua.create_function(move |lua, (topic, payload): (String, mlua::Value)| {
+                let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
+                    return Ok(());
+                };
+                let payload = convert::from_lua(lua, payload).map_err(|e| {
+                    mlua::Error::runtime(format!("tandem.emit: the payload cannot be sent: {e}"))
+                })?;
+                engine
+                    .backend
+                    .emit(&format!("lua:{}", script.name), &topic, payload);
+                Ok(())
+            })?,
+        )?;
+    }
+
+    // tandem.after(seconds, fn) -> id ; tandem.cancel(id)
+    {
+        let (script, engine) = (weak_script.clone(), engine.clone());
+        tandem.set(
+            "after",
+            lua.create_function(move |_, (seconds, func): (f64, Function)| {
+                if !(seconds.is_finite() && seconds >= 0.0) {
+                    return Err(mlua::Error::runtime(
+                        "tandem.after: seconds must be a number >= 0",
+                    ));
+                }
+                let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
+                    return Ok(0);
+                };
+                let id = script.next_timer.get();
+                script.next_timer.set(id + 1);
+                let weak = Rc::downgrade(&script);
+                let engine = Rc::downgrade(&engine);
+                let task = tokio::task::spawn_local(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+                    let (Some(script), Some(engine)) = (weak.upgrade(), engine.upgrade()) else {
+                        return;
+                    };
+                    script.timers.borrow_mut().remove(&id);
+                    if script.retired.get() || !script.enabled.get() {
+                        return;
+                    }
+                    let label = function_label(&func);
+                    EngineInner::start(
+                        &engine,
+                        &script,
+                        func,
+                        MultiValue::new(),
+                        format!("timer at {label}"),
+                    );
+                });
+                script.timers.borrow_mut().insert(id, task.abort_handle());
+                Ok(id)
+            })?,
+        )?;
+        let script = weak_script.clone();
+        tandem.set(
+            "cancel",
+            lua.create_function(move |_, id: i64| {
+                if let Some(timer) = script
+                    .upgrade()
+                    .and_then(|s| s.timers.borrow_mut().remove(&id))
+                {
+                    timer.abort();
+                    return Ok(true);
+                }
+                Ok(false)
+            })?,
+        )?;
+    }
+
+    // tandem.log.* and print
+    let log = lua.create_table()?;
+    for (name, level) in [
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+    ] {
+        let (script, engine) = (weak_script.clone(), engine.clone());
+        let f = lua.create_function(move |lua, args: MultiValue| {
+            let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
+                return Ok(());
+            };
+            let text = join_args(lua, args)?;
+            engine.backend.log(&script.name, level, &text);
+            Ok(())
+        })?;
+        if name == "info" {
+            lua.globals().set("print", f.clone())?;
+        }
+        log.set(name, f)?;
+    }
+    tandem.set("log", log)?;
+
+    lua.globals().set("tandem", tandem.clone())?;
+    lua.load(API_LUA)
+        .set_name("=tandem-api")
+        .call::<()>((tandem, CALL_MARKER))?;
+    Ok(())
+}
+
+fn join_args(lua: &Lua, args: MultiValue) -> mlua::Result<String> {
+    let tostring: Function = lua.globals().get("tostring")?;
+    let mut parts = Vec::with_capacity(args.len());
+    for arg in args {
+        parts.push(tostring.call::<String>(arg)?);
+    }
+    Ok(parts.join(" "))
+}

@@ -1,0 +1,284 @@
+//! The Lua engine inside `tandem run`: its own thread, fed by the bus.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use serde_json::Value;
+use tandem_sdk::abi::SharedEvent;
+use tandem_sdk::{CommandError, Payload};
+use tokio::sync::mpsc;
+
+use super::watch::{script_files, watch_scripts};
+use super::{Backend, Engine, Limits, LogLevel, ScriptError};
+use crate::bus::{Bus, EventSink, Subscriber};
+use crate::config::Config;
+
+/// Events the engine can hold before new ones are dropped (and counted).
+const QUEUE: usize = 16 * 1024;
+/// Editors write a file in several steps; wait this long before reloading.
+const RELOAD_SETTLE: Duration = Duration::from_millis(100);
+
+enum Input {
+    Event(SharedEvent),
+    FileChanged(PathBuf),
+    SetEnabled(String, bool),
+    Shutdown,
+}
+
+/// Counters readable from other threads.
+#[derive(Default)]
+pub struct Stats {
+    pub handled: AtomicU64,
+    pub errors: AtomicU64,
+    pub reloads: AtomicU64,
+}
+
+/// The running engine.
+pub struct LuaService {
+    tx: mpsc::Sender<Input>,
+    thread: Option<JoinHandle<()>>,
+    pub stats: Arc<Stats>,
+    _watcher: Option<notify::RecommendedWatcher>,
+}
+
+/// What starting the engine found.
+pub struct Started {
+    pub service: LuaService,
+    /// Scripts that loaded: (name, path).
+    pub loaded: Vec<(String, PathBuf)>,
+    /// Scripts that did not, each with file:line.
+    pub failed: Vec<ScriptError>,
+}
+
+struct Sink(mpsc::Sender<Input>);
+
+impl EventSink for Sink {
+    fn deliver(&self, event: SharedEvent) -> bool {
+        self.0.try_send(Input::Event(event)).is_ok()
+    }
+}
+
+struct BusBackend {
+    bus: Bus,
+    timeout: Duration,
+    subscriber: Arc<Subscriber>,
+}
+
+impl Backend for BusBackend {
+    fn call(
+        &self,
+        name: &str,
+        args: Value,
+    ) -> LocalBoxFuture<'static, Result<Value, CommandError>> {
+        let (bus, name, timeout) = (self.bus.clone(), name.to_owned(), self.timeout);
+        async move {
+            let answer = crate::bus::call(&bus, &name, Payload::from(args), timeout).await?;
+            answer.decode::<Value>().map_err(CommandError::from)
+        }
+        .boxed_local()
+    }
+
+    fn emit(&self, source: &str, topic: &str, payload: Value) {
+        self.bus.publish(source, topic, payload.to_string());
+    }
+
+    fn log(&self, script: &str, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Error => tracing::error!(script, "{message}"),
+            LogLevel::Warn => tracing::warn!(script, "{message}"),
+            LogLevel::Info => tracing::info!(script, "{message}"),
+            LogLevel::Debug => tracing::debug!(script, "{message}"),
+        }
+    }
+
+    fn script_error(&self, script: &str, message: &str) {
+        tracing::error!(script, "{message}");
+    }
+
+    fn patterns_changed(&self, patterns: Vec<String>) {
+        self.subscriber.set_patterns(patterns);
+    }
+}
+
+impl LuaService {
+    /// Starts the engine thread, loads every script of the configured
+    /// folders, and subscribes it to the bus.
+    pub fn start(bus: &Bus, config: &Config) -> std::io::Result<Started> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let subscriber = bus.subscribe(
+            "lua",
+            Vec::new(),
+            Arc::new(AtomicBool::new(false)),
+            Box::new(Sink(tx.clone())),
+        );
+        let backend = BusBackend {
+            bus: bus.clone(),
+            timeout: super::command_timeout(config),
+            subscriber,
+        };
+        let stats = Arc::new(Stats::default());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let limits = Limits::from(&config.lua);
+        let files = script_files(&config.host.script_dirs);
+        let config_for_thread = config.clone();
+        let thread_stats = stats.clone();
+        let thread_tx = tx.clone();
+        let thread = std::thread::Builder::new()
+            .name("tandem-lua".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
+                    let engine = Engine::new(Rc::new(backend), limits);
+                    let mut loaded = Vec::new();
+                    let mut failed = Vec::new();
+                    for path in files {
+                        let name = super::script_name(&path);
+                        let enabled = config_for_thread.script_enabled(&name);
+                        let section = script_section(&config_for_thread, &name);
+                        match engine.load(&path, section, enabled) {
+                            Ok(name) => loaded.push((name, path)),
+                            Err(e) => failed.push(e),
+                        }
+                    }
+                    let _ = ready_tx.send(Ok((loaded, failed)));
+                    run(engine, rx, thread_tx, config_for_thread, thread_stats).await;
+                });
+            })?;
+        let (loaded, failed) = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the Lua engine thread died while starting"))??;
+
+        let watcher = if config.lua.reload {
+            let watch_tx = tx.clone();
+            match watch_scripts(&config.host.script_dirs, move |path| {
+                let _ = watch_tx.try_send(Input::FileChanged(path));
+            }) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!("scripts will not reload on change: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Started {
+            service: LuaService {
+                tx,
+                thread: Some(thread),
+                stats,
+                _watcher: watcher,
+            },
+            loaded,
+            failed,
+        })
+    }
+
+    /// Switches a script on or off at run time.
+    pub fn set_enabled(&self, script: &str, enabled: bool) {
+        let _ = self
+            .tx
+            .try_send(Input::SetEnabled(script.to_owned(), enabled));
+    }
+
+    /// Stops the engine and waits for its thread.
+    pub fn stop(mut self) {
+        let _ = self.tx.try_send(Input::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn script_section(config: &Config, name: &str) -> serde_json::Map<String, Value> {
+    let mut section = config.scripts.get(name).cloned().unwrap_or_default();
+    section.remove("enabled");
+    section
+}
+
+async fn run(
+    engine: Engine,
+    mut rx: mpsc::Receiver<Input>,
+    tx: mpsc::Sender<Input>,
+    config: Config,
+    stats: Arc<Stats>,
+) {
+    let pending: Rc<RefCell<BTreeSet<PathBuf>>> = Rc::default();
+    while let Some(input) = rx.recv().await {
+        match input {
+            Input::Event(event) => {
+                engine.dispatch(&event.topic, &event.source, &event.payload);
+            }
+            Input::FileChanged(path) => {
+                let first = pending.borrow().is_empty();
+                pending.borrow_mut().insert(path);
+                if first {
+                    let (engine, pending, config, stats) = (
+                        engine.clone(),
+                        pending.clone(),
+                        config.clone(),
+                        stats.clone(),
+                    );
+                    let _ = &tx;
+                    tokio::task::spawn_local(async move {
+                        tokio::time::sleep(RELOAD_SETTLE).await;
+                        let paths = std::mem::take(&mut *pending.borrow_mut());
+                        for path in paths {
+                            reload(&engine, &config, &path);
+                            stats.reloads.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            }
+            Input::SetEnabled(name, enabled) => {
+                if engine.set_enabled(&name, enabled) {
+                    tracing::info!(script = %name, enabled, "script switched");
+                }
+            }
+            Input::Shutdown => break,
+        }
+        stats.handled.store(engine.handled(), Ordering::Relaxed);
+        stats.errors.store(engine.errors(), Ordering::Relaxed);
+    }
+    for (name, _, _) in engine.scripts() {
+        engine.unload(&name);
+    }
+}
+
+fn reload(engine: &Engine, config: &Config, path: &std::path::Path) {
+    let name = super::script_name(path);
+    if !path.exists() {
+        if engine.unload(&name) {
+            tracing::info!(script = %name, "script removed: unloaded");
+        }
+        return;
+    }
+    match engine.load(
+        path,
+        script_section(config, &name),
+        config.script_enabled(&name),
+    ) {
+        Ok(_) => tracing::info!(script = %name, "script reloaded"),
+        Err(e) => {
+            tracing::error!(script = %name, "reload failed, the previous version keeps running: {e}")
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The engine against real Lua, with a recording backend in place of the bus.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use futures_util::future::LocalBoxFuture;
+use futures_util::FutureExt;
+use serde_json::{json, Map, Value};
+use tandem_sdk::{CommandError, ErrorKind};
+
+use super::*;
+
+#[derive(Default)]
+struct Recorder {
+    calls: RefCell<Vec<(String, Value)>>,
+    answers: RefCell<HashMap<String, Result<Value, CommandError>>>,
+    emitted: RefCell<Vec<(String, Value)>>,
+    logs: RefCell<Vec<String>>,
+    errors: RefCell<Vec<String>>,
+}
+
+impl Backend for Recorder {
+    fn call(
+        &self,
+        name: &str,
+        args: Value,
+    ) -> LocalBoxFuture<'static, Result<Value, CommandError>> {
+        self.calls.borrow_mut().push((name.to_owned(), args));
+        let answer = self
+            .answers
+            .borrow()
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Ok(json!({})));
+        async move {
+            tokio::task::yield_now().await;
+            answer
+        }
+        .boxed_local()
+    }
+    fn emit(&self, _source: &str, topic: &str, payload: Value) {
+        self.emitted.borrow_mut().push((topic.to_owned(), payload));
+    }
+    fn log(&self, _script: &str, level: LogLevel, message: &str) {
+        self.logs
+            .borrow_mut()
+            .push(format!("{}: {message}", level.name()));
+    }
+    fn script_error(&self, _script: &str, message: &str) {
+        self.errors.borrow_mut().push(message.to_owned());
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    recorder: Rc<Recorder>,
+    engine: Engine,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let recorder = Rc::new(Recorder::default());
+        let engine = Engine::new(
+            recorder.clone(),
+            Limits {
+                instruction_budget: 200_000,
+                memory_limit: 8 << 20,
+            },
+        );
+        Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            recorder,
+            engine,
+        }
+    }
+
+    fn write(&self, name: &str, source: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(source.as_bytes())
+            .unwrap();
+        path
+    }
+
+    fn load(&self, name: &str, source: &str) -> Result<String, ScriptError> {
+        let path = self.write(name, source);
+        self.engine.load(&path, Map::new(), true)
+    }
+
+    async fn settle(&self) {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.recorder.errors.borrow().clone()
+    }
+}
+
+async fn local<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::LocalSet::new().run_until(f).await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_handler_reads_top_to_bottom_across_commands() {
+    local(async {
+        let fx = Fixture::new();
+        fx.recorder
+            .answers
+            .borrow_mut()
+            .insert("xmpp.presence".into(), Ok(json!({"show": "chat", "status": "here"})));
+        fx.load(
+            "rule.lua",
+            r#"
+            tandem.on("sip.call.answered", function(ev, topic)
+              local before = tandem.call("xmpp.presence", {})
+              tandem.state.saved = before
+              tandem.call("xmpp.set_presence", {show = "away", status = "was " .. before.status .. " on " .. ev.call .. " " .. topic})
+            end)
+            "#,
+        )
+        .unwrap();
+        fx.engine.dispatch("sip.call.answered", "sip", r#"{"call":"c1"}"#);
+        fx.settle().await;
+        let calls = fx.recorder.calls.borrow().clone();
+        assert_eq!(calls[0].0, "xmpp.presence");
+        assert_eq!(calls[1], ("xmpp.set_presence".into(), json!({"show": "away", "status": "was here on c1 sip.call.answered"})));
+        assert!(fx.errors().is_empty(), "{:?}", fx.errors());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failed_command_raises_with_the_line_and_try_call_returns_the_error() {
+    local(async {
+        let fx = Fixture::new();
+        fx.recorder
+            .answers
+            .borrow_mut()
+            .insert("x.fail".into(), Err(CommandError::new(ErrorKind::Rejected, "not now")));
+        fx.load(
+            "rule.lua",
+            "tandem.on('a', function()\n  local r, err = tandem.try_call('x.fail', {})\n  tandem.log.info('try', r, err.kind, err.message, tostring(err))\n  tandem.call('x.fail', {})\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        let logs = fx.recorder.logs.borrow().clone();
+        assert_eq!(logs, vec!["info: try nil rejected not now rejected: not now"]);
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("rule.lua:4: x.fail: rejected: not now"), "{errors:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_runaway_loop_is_stopped_with_its_line_and_others_keep_running() {
+    local(async {
+        let fx = Fixture::new();
+        fx.load("loop.lua", "tandem.on('go', function()\n  while true do end\nend)\n").unwrap();
+        fx.load(
+            "sneaky.lua",
+            "tandem.on('go', function()\n  while true do pcall(function() while true do end end) end\nend)\n",
+        )
+        .unwrap();
+        fx.load("good.lua", "tandem.on('go', function() tandem.emit('done', {}) end)\n").unwrap();
+        fx.engine.dispatch("go", "test", "{}");
+        fx.engine.dispatch("go", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("loop.lua:2") && e.contains("instruction budget")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("sneaky.lua:2") && e.contains("instruction budget")), "{errors:?}");
+        assert_eq!(fx.recorder.emitted.borrow().len(), 2);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_memory_bomb_is_stopped_and_the_script_still_works() {
+    local(async {
+        let fx = Fixture::new();
+        fx.load(
+            "bomb.lua",
+            "tandem.on('bomb', function()\n  local t = {}\n  for i = 1, 1e9 do t[i] = string.rep('x', 64) .. i end\nend)\ntandem.on('ok', function() tandem.emit('fine', {}) end)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("bomb", "test", "{}");
+        fx.engine.dispatch("ok", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("bomb.lua:1"), "{errors:?}");
+        assert!(errors[0].contains("memory") || errors[0].contains("instruction budget"), "{errors:?}");
+        assert_eq!(fx.recorder.emitted.borrow().len(), 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_syntax_error_names_file_and_line() {
+    local(async {
+        let fx = Fixture::new();
+        let err = fx
+            .load(
+                "broken.lua",
+                "local x = 1\ntandem.on('a', function()\n  x = = 2\nend)\n",
+            )
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ScriptError::Syntax(_)));
+        assert!(text.contains("broken.lua:3"), "{text}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_runtime_error_at_load_names_file_and_line() {
+    local(async {
+        let fx = Fixture::new();
+        let err = fx
+            .load("bad.lua", "\n\nlocal t = nil\nt.x = 1\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("bad.lua:4"), "{err}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn reload_replaces_handlers_and_keeps_state() {
+    local(async {
+        let fx = Fixture::new();
+        let v1 = "tandem.state.n = (tandem.state.n or 0) + 1\ntandem.on('e', function() tandem.emit('v1', {n = tandem.state.n}) end)\n";
+        let v2 = "tandem.state.n = (tandem.state.n or 0) + 10\ntandem.on('e', function() tandem.emit('v2', {n = tandem.state.n}) end)\n";
+        fx.load("r.lua", v1).unwrap();
+        fx.load("r.lua", v2).unwrap();
+        // A broken version keeps v2 running.
+        assert!(fx.load("r.lua", "tandem.on(").is_err());
+        fx.engine.dispatch("e", "test", "{}");
+        fx.settle().await;
+        assert_eq!(*fx.recorder.emitted.borrow(), vec![("v2".to_owned(), json!({"n": 11}))]);
+        assert_eq!(fx.engine.scripts().len(), 1);
+        assert_eq!(fx.engine.patterns(), vec!["e".to_owned()]);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sandbox_escapes_fail() {
+    local(async {
+        let fx = Fixture::new();
+        for (i, attempt) in [
+            "io.open('/etc/passwd')",
+            "os.execute('true')",
+            "require 'ffi'",
+            "load(string.dump(function() end))",
+            "os.remove('/tmp/x')",
+            "debug.getinfo(1)",
+            "package.loadlib('libc.so.6', 'system')",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let err = fx
+                .load(&format!("escape{i}.lua"), attempt)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("attempt to"), "{attempt}: {err}");
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn timers_fire_and_can_be_cancelled() {
+    local(async {
+        let fx = Fixture::new();
+        fx.load(
+            "t.lua",
+            "tandem.on('a', function()\n  tandem.after(5, function() tandem.emit('five', {}) end)\n  local id = tandem.after(1, function() tandem.emit('never', {}) end)\n  tandem.cancel(id)\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        assert!(fx.recorder.emitted.borrow().is_empty());
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        assert_eq!(fx.recorder.emitted.borrow().len(), 1);
+        assert_eq!(fx.recorder.emitted.borrow()[0].0, "five");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_disabled_script_handles_nothing() {
+    local(async {
+        let fx = Fixture::new();
+        let path = fx.write(
+            "off.lua",
+            "tandem.on('a', function() tandem.emit('x', {}) end)",
+        );
+        fx.engine.load(Path::new(&path), Map::new(), false).unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        assert!(fx.recorder.emitted.borrow().is_empty());
+        fx.engine.set_enabled("off", true);
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        assert_eq!(fx.recorder.emitted.borrow().len(), 1);
+    })
+    .await
+}
