@@ -1,1 +1,274 @@
-fn main() {}
+//! The `tandem` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tandem::check::Finding;
+use tandem::config::{Config, LogFormat};
+use tandem::daemon::{plugin_dirs, Daemon};
+use tandem::script_test;
+
+/// Tandem: SIP voice next to your XMPP client, with Lua policy rules.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format (overrides `[log] format`).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the host: load plugins and scripts, run until SIGINT/SIGTERM.
+    Run {
+        #[arg(short, long, default_value = "tandem.toml")]
+        config: PathBuf,
+    },
+    /// Validate the config, every plugin section and every script.
+    Check {
+        #[arg(short, long, default_value = "tandem.toml")]
+        config: PathBuf,
+    },
+    /// List the plugins found in the plugin folders (and why any failed).
+    Plugins {
+        /// Use this config's plugin folders (else the defaults).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with Lua rules.
+    Script {
+        #[command(subcommand)]
+        command: ScriptCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScriptCommand {
+    /// Run a rule against recorded events; print the commands it calls.
+    Test {
+        /// The rule (a .lua file).
+        script: PathBuf,
+        /// Recorded events, one JSON object per line.
+        #[arg(short, long)]
+        events: PathBuf,
+        /// Take `[lua]` limits and `[scripts.<name>]` from this config.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// One JSON object per output line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run(&config, cli.log_format),
+        Command::Check { config } => check(&config),
+        Command::Plugins { config, json } => plugins(config.as_deref(), json, cli.log_format),
+        Command::Script {
+            command:
+                ScriptCommand::Test {
+                    script,
+                    events,
+                    config,
+                    json,
+                },
+        } => script_test_cmd(&script, &events, config.as_deref(), json, cli.log_format),
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn run(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
+    let config = match load_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    tandem::logging::init(&config.log.level, log_format.unwrap_or(config.log.format));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (daemon, report) = match Daemon::start(&config) {
+        Ok(started) => started,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for failure in &report.plugin_failures {
+        tracing::error!("{failure}");
+    }
+    for failure in &report.script_failures {
+        tracing::error!("{failure}");
+    }
+    tracing::info!(
+        plugins = ?report.plugins.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        scripts = ?report.scripts,
+        elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
+        "ready"
+    );
+    let signal = runtime.block_on(wait_for_signal());
+    tracing::info!("{signal}: shutting down");
+    daemon.shutdown();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupted";
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn check(config_path: &std::path::Path) -> ExitCode {
+    let report = tandem::check::check(config_path);
+    for finding in &report.findings {
+        match finding {
+            Finding::Ok(text) => println!("ok     {text}"),
+            Finding::Error(text) => println!("error  {text}"),
+        }
+    }
+    let errors = report.errors();
+    if errors == 0 {
+        println!("all good");
+        ExitCode::SUCCESS
+    } else {
+        println!("{errors} error{}", if errors == 1 { "" } else { "s" });
+        ExitCode::FAILURE
+    }
+}
+
+fn plugins(
+    config_path: Option<&std::path::Path>,
+    json: bool,
+    log_format: Option<LogFormat>,
+) -> ExitCode {
+    let config = match config_path {
+        Some(path) => match load_config(path) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        None => Config::defaults(),
+    };
+    tandem::logging::init("warn", log_format.unwrap_or_default());
+    let dirs = plugin_dirs(&config);
+    let discovery = tandem::plugins::discover(&dirs);
+    if json {
+        let loaded: Vec<_> = discovery
+            .loaded
+            .iter()
+            .map(|l| serde_json::json!({"file": l.path, "manifest": l.manifest}))
+            .collect();
+        let failed: Vec<_> = discovery
+            .failed
+            .iter()
+            .map(|f| serde_json::json!({"file": f.path, "error": f.error.to_string()}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"dirs": dirs, "plugins": loaded, "failed": failed, "host_sdk": tandem_sdk::SDK_VERSION})
+        );
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "plugin folders: {}",
+        dirs.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("host SDK {}", tandem_sdk::SDK_VERSION);
+    for library in &discovery.loaded {
+        let m = &library.manifest;
+        println!(
+            "\n{} {}  (SDK {})  {}",
+            m.id,
+            m.version,
+            m.sdk_version,
+            library.path.display()
+        );
+        if !m.description.is_empty() {
+            println!("    {}", m.description);
+        }
+        println!("    capabilities: {}", join_or_dash(&m.capabilities));
+        println!("    commands:     {}", join_or_dash(&m.commands));
+        println!("    events:       {}", join_or_dash(&m.events));
+        println!("    config:       [plugins.{}]", m.config_section);
+    }
+    for failure in &discovery.failed {
+        println!("\nFAILED {}\n    {}", failure.path.display(), failure.error);
+    }
+    if discovery.loaded.is_empty() && discovery.failed.is_empty() {
+        println!("\nno plugins found");
+    }
+    ExitCode::SUCCESS
+}
+
+fn join_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn script_test_cmd(
+    script: &std::path::Path,
+    events: &std::path::Path,
+    config_path: Option<&std::path::Path>,
+    json: bool,
+    log_format: Option<LogFormat>,
+) -> ExitCode {
+    let config = match config_path {
+        Some(path) => match load_config(path) {
+            Ok(c) => c,
+            Err(code) => return code,
+        },
+        None => Config::defaults(),
+    };
+    tandem::logging::init("warn", log_format.unwrap_or_default());
+    let format = if json {
+        script_test::Format::Json
+    } else {
+        script_test::Format::Text
+    };
+    match script_test::run(script, events, &config, format, Box::new(std::io::stdout())) {
+        Ok(outcome) if outcome.errors == 0 => ExitCode::SUCCESS,
+        Ok(outcome) => {
+            eprintln!("{} script error(s)", outcome.errors);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Test support: builds the real artifacts the integration tests load.
+//!
+//! cargo does not build `cdylib`s or other packages' binaries before an
+//! integration test, so the tests ask for them here: one `cargo build` per
+//! test process (cached by cargo between runs), then paths into `target/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The target folder of this build profile (`target/debug`).
+pub fn target_dir() -> PathBuf {
+    // The test binary lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// Packages the tests need built.
+const PACKAGES: &[&str] = &[
+    "tandem",
+    "tandem-plugin-example",
+    "tandem-fixture-testkit",
+    "tandem-fixture-counter",
+    "tandem-fixture-not-a-plugin",
+];
+
+/// Builds the host binary, the shipped plugins and the fixtures (once).
+pub fn build_artifacts() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let target = target_dir();
+        let profile = target.file_name().unwrap().to_string_lossy().into_owned();
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        cmd.current_dir(workspace()).arg("build").arg("--quiet");
+        if profile == "release" {
+            cmd.arg("--release");
+        }
+        for p in PACKAGES {
+            cmd.args(["-p", p]);
+        }
+        cmd.env("CARGO_TARGET_DIR", target.parent().unwrap());
+        let status = cmd.status().expect("cannot run cargo");
+        assert!(status.success(), "building the test artifacts failed");
+        target
+    })
+}
+
+/// Path of a built plugin library, by crate name (`tandem_plugin_example`).
+pub fn library(crate_name: &str) -> PathBuf {
+    let dir = build_artifacts();
+    dir.join(format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+/// The `tandem` binary.
+pub fn tandem_bin() -> PathBuf {
+    build_artifacts().join("tandem")
+}
+
+/// A fresh folder holding copies of the given libraries: a plugin folder
+/// with exactly these plugins in it.
+pub fn plugin_folder(crates: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in crates {
+        let src = library(name);
+        std::fs::copy(&src, dir.path().join(src.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The SDK version a plugin gets when built by [`plugin_for_other_sdk`]:
+/// the next minor version, which this host must refuse.
+pub fn other_sdk_version() -> String {
+    let mut parts = tandem_sdk::SDK_VERSION.split('.');
+    let major: u64 = parts.next().unwrap().parse().unwrap();
+    let minor: u64 = parts.next().unwrap().parse().unwrap();
+    format!("{major}.{}.0", minor + 1)
+}
+
+/// Builds the example plugin against a copy of the SDK whose version is
+/// [`other_sdk_version`]: a real plugin from a real, incompatible SDK.
+/// Shares the target folder, so unchanged dependencies are not rebuilt.
+pub fn plugin_for_other_sdk() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = build_artifacts().to_owned();
+            let root = workspace();
+            let work = target.parent().unwrap().join("fixture-other-sdk");
+            let _ = std::fs::remove_dir_all(&work);
+            copy_dir(&root.join("sdk"), &work.join("sdk"));
+            copy_dir(&root.join("plugins/example"), &work.join("plugin"));
+            let version = other_sdk_version();
+
+            let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+            let members_start = manifest.find("members = [").unwrap();
+            let members_end = members_start + manifest[members_start..].find(']').unwrap() + 1;
+            let mut manifest = format!(
+                "{}members = [\"sdk\", \"plugin\"]{}",
+                &manifest[..members_start],
+                &manifest[members_end..]
+            );
+            manifest = manifest
+                .lines()
+                .filter(|l| !l.starts_with("default-members"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            manifest = manifest.replace(
+                &format!(
+                    "tandem-sdk = {{ path = \"sdk\", version = \"{}\" }}",
+                    tandem_sdk::SDK_VERSION
+                ),
+                &format!("tandem-sdk = {{ path = \"sdk\", version = \"{version}\" }}"),
+            );
+            std::fs::write(work.join("Cargo.toml"), manifest).unwrap();
+            let sdk_manifest = std::fs::read_to_string(work.join("sdk/Cargo.toml"))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    if l == "version.workspace = true" {
+                        format!("version = \"{version}\"")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(work.join("sdk/Cargo.toml"), sdk_manifest).unwrap();
+            let plugin_manifest = std::fs::read_to_string(work.join("plugin/Cargo.toml"))
+                .unwrap()
+                .replace(
+                    "name = \"tandem-plugin-example\"",
+                    "name = \"tandem-fixture-other-sdk\"",
+                );
+            std::fs::write(work.join("plugin/Cargo.toml"), plugin_manifest).unwrap();
+            if let Ok(lock) = std::fs::read(root.join("Cargo.lock")) {
+                std::fs::write(work.join("Cargo.lock"), lock).unwrap();
+            }
+
+            let profile = target.file_name().unwrap().to_string_lossy().into_owned();
+            let mut cmd =
+                Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+            cmd.current_dir(&work)
+                .args(["build", "--quiet", "-p", "tandem-fixture-other-sdk"])
+                .env("CARGO_TARGET_DIR", target.parent().unwrap());
+            if profile == "release" {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("cannot run cargo");
+            assert!(status.success(), "building the other-SDK plugin failed");
+            target.join(format!(
+                "{}tandem_fixture_other_sdk{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            ))
+        })
+        .clone()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// A host config with exactly `plugin_dir` and `script_dir` (no defaults).
+pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Config {
+    let mut config = tandem::config::Config::defaults();
+    config.host.plugin_dirs = vec![plugin_dir.to_owned()];
+    config.host.default_plugin_dirs = false;
+    config.host.script_dirs = vec![script_dir.to_owned()];
+    config
+}
