@@ -1,7 +1,322 @@
+//! The `tandem` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use tandem_tests::*;
 
+/// Generous: these machines are shared; nothing here measures speed.
+const T: Duration = Duration::from_secs(20);
+
+fn tandem(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(tandem_bin()).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A `tandem run` whose log lines are collected as they come.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(config: &Path, extra: &[&str]) -> Running {
+        let mut child = Command::new(tandem_bin())
+            .args(extra)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Running { child, log }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + T;
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status and the whole log.
+    fn stop(mut self) -> (bool, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + T;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "tandem did not stop on SIGTERM:\n{}",
+                    self.log.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let log = self.log.lock().unwrap().clone();
+        (status.success(), log)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A config file in `dir` using `plugins` and `dir/scripts`.
+fn config(dir: &Path, plugins: &Path, extra: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    write(
+        dir,
+        "tandem.toml",
+        &format!(
+            "[host]\nplugin_dirs = [{:?}]\ndefault_plugin_dirs = false\n\n{extra}",
+            plugins.display().to_string()
+        ),
+    )
+}
+
 #[test]
-fn smoke_build() {
-    let bin = tandem_bin();
-    assert!(bin.exists(), "{}", bin.display());
+fn plugins_lists_good_and_bad_files() {
+    let plugins = plugin_folder(&["tandem_plugin_example", "tandem_fixture_not_a_plugin"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), plugins.path(), "");
+    let (ok, out, _) = tandem(&["plugins", "--config", cfg.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        out.contains(&format!(
+            "example {}  (SDK {})",
+            env!("CARGO_PKG_VERSION"),
+            tandem_sdk::SDK_VERSION
+        )),
+        "{out}"
+    );
+    assert!(out.contains("commands:     example.echo"), "{out}");
+    assert!(out.contains("events:       example.ping"), "{out}");
+    assert!(out.contains("FAILED"), "{out}");
+    assert!(out.contains("not a Tandem plugin"), "{out}");
+
+    let (ok, json, _) = tandem(&["plugins", "--config", cfg.to_str().unwrap(), "--json"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["plugins"][0]["manifest"]["id"], "example");
+    assert_eq!(v["failed"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn check_accepts_a_good_setup() {
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "scripts/rule.lua",
+        "tandem.on('example.pong', function(ev) tandem.log.info(ev.text) end)\n",
+    );
+    let cfg = config(
+        dir.path(),
+        plugins.path(),
+        "[plugins.example]\nprefix = \"> \"\n[scripts.rule]\nenabled = true\n",
+    );
+    let (ok, out, _) = tandem(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("all good"), "{out}");
+}
+
+#[test]
+fn check_names_every_problem_and_never_shows_secrets() {
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "scripts/broken.lua",
+        "tandem.on('x', function()\n  local = 1\nend)\n",
+    );
+    write(dir.path(), "secret.txt", "s3cr3t-value\n");
+    let cfg = config(
+        dir.path(),
+        plugins.path(),
+        "[plugins.example]\nprefx = \"typo\"\ntoken_file = \"secret.txt\"\n[plugins.exmple]\nx = 1\n[scripts.nothere]\nenabled = true\n",
+    );
+    let (ok, out, _) = tandem(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("[plugins.example]") && out.contains("prefx"),
+        "{out}"
+    );
+    assert!(out.contains("[plugins.exmple]"), "{out}");
+    assert!(out.contains("broken.lua:2"), "{out}");
+    assert!(out.contains("[scripts.nothere]"), "{out}");
+    assert!(!out.contains("s3cr3t"), "a secret was printed:\n{out}");
+}
+
+#[test]
+fn check_reports_config_errors_with_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        ("[lua]\nmemory_limit_mb = \"big\"\n", "lua.memory_limit_mb"),
+        ("[hots]\n", "hots"),
+        (
+            "[plugins.sip]\npassword_file = \"missing.pass\"\n",
+            "missing.pass",
+        ),
+    ] {
+        let cfg = write(dir.path(), "bad.toml", text);
+        let (ok, out, _) = tandem(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(!ok, "{text}: {out}");
+        assert!(
+            out.contains("bad.toml") && out.contains(needle),
+            "{text}: {out}"
+        );
+    }
+}
+
+#[test]
+fn run_starts_logs_with_plugin_targets_and_stops_on_sigterm() {
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "scripts/ping.lua",
+        "tandem.on('host.ready', function() tandem.emit('example.ping', {text = 'hello'}) end)\ntandem.on('example.pong', function(ev) tandem.log.info('pong: ' .. ev.text) end)\n",
+    );
+    let cfg = config(dir.path(), plugins.path(), "");
+    let run = Running::start(&cfg, &[]);
+    run.wait_for("ready");
+    let log = run.wait_for("pong: echo: hello");
+    assert!(
+        log.contains(" example: started"),
+        "plugin log line without its id as target:\n{log}"
+    );
+    let (ok, log) = run.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("example: stopping"), "{log}");
+}
+
+#[test]
+fn run_logs_json_on_request() {
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), plugins.path(), "");
+    let run = Running::start(&cfg, &["--log-format", "json"]);
+    let log = run.wait_for("\"ready\"");
+    let line = log.lines().find(|l| l.contains("started (prefix")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["target"], "example");
+    let (ok, _) = run.stop();
+    assert!(ok);
+}
+
+#[test]
+fn run_survives_a_panicking_plugin_and_a_runaway_rule() {
+    let plugins = plugin_folder(&["tandem_plugin_example", "tandem_fixture_testkit"]);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "scripts/a-loop.lua",
+        "tandem.on('host.ready', function()\n  while true do end\nend)\n",
+    );
+    write(
+        dir.path(),
+        "scripts/b-panic.lua",
+        "tandem.on('host.ready', function() tandem.emit('testkit.panic', {}) end)\n",
+    );
+    write(
+        dir.path(),
+        "scripts/c-alive.lua",
+        "tandem.on('host.ready', function()\n  tandem.after(0.2, function() tandem.log.info('alive: ' .. tandem.call('example.echo', {text = 'x'}).text) end)\nend)\n",
+    );
+    let cfg = config(
+        dir.path(),
+        plugins.path(),
+        "[lua]\ninstruction_budget = 100000\n",
+    );
+    let run = Running::start(&cfg, &[]);
+    let log = run.wait_for("alive: echo: x");
+    assert!(
+        log.contains("a-loop.lua:2") && log.contains("instruction budget"),
+        "{log}"
+    );
+    let log = run.wait_for("plugin failed");
+    assert!(
+        log.contains("testkit") && log.contains("asked to panic"),
+        "{log}"
+    );
+    let (ok, log) = run.stop();
+    assert!(ok, "{log}");
+}
+
+#[test]
+fn run_reloads_a_changed_script_without_duplicating_handlers() {
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "scripts/tick.lua",
+        "tandem.on('example.tick', function(ev) tandem.log.info('v1 tick ' .. ev.n) end)\n",
+    );
+    let cfg = config(
+        dir.path(),
+        plugins.path(),
+        "[plugins.example]\ntick_seconds = 1\n",
+    );
+    let run = Running::start(&cfg, &[]);
+    run.wait_for("v1 tick 1");
+    std::fs::write(
+        &script,
+        "tandem.on('example.tick', function(ev) tandem.log.info('v2 tick ' .. ev.n) end)\n",
+    )
+    .unwrap();
+    run.wait_for("script reloaded");
+    let mark = run.log.lock().unwrap().len();
+    let log = run.wait_for("v2 tick");
+    // Two more ticks after the reload: only v2 handles them, once each.
+    let deadline = Instant::now() + T;
+    let after = loop {
+        let after = run.log.lock().unwrap()[mark..].to_owned();
+        if after.matches("v2 tick").count() >= 2 || Instant::now() > deadline {
+            break after;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!after.contains("v1 tick"), "{log}");
+    let mut ticks: Vec<&str> = after.lines().filter(|l| l.contains("v2 tick")).collect();
+    let n = ticks.len();
+    ticks.dedup();
+    assert_eq!(ticks.len(), n, "a tick was handled twice: {after}");
+    let (ok, _) = run.stop();
+    assert!(ok);
 }

@@ -1,1 +1,179 @@
+//! The shipped rules, run by the real `tandem script test` against recorded
+//! events. Each `tests/rules/<script>/<case>.jsonl` has a `<case>.expected`
+//! next to it; `UPDATE_EXPECT=1 cargo test -p tandem-tests --test rules`
+//! rewrites them after a deliberate change (review the diff).
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tandem_tests::*;
+
+fn script_test(script: &Path, events: &Path, config: Option<&Path>) -> Output {
+    let mut cmd = Command::new(tandem_bin());
+    cmd.arg("script")
+        .arg("test")
+        .arg(script)
+        .arg("--events")
+        .arg(events);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.output().unwrap()
+}
+
+fn cases(script: &str) -> Vec<PathBuf> {
+    let dir = workspace().join("tests/rules").join(script);
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no cases in {}", dir.display());
+    cases
+}
+
+fn check_golden(script: &str) {
+    let script_path = workspace().join("scripts").join(format!("{script}.lua"));
+    let mut failures = Vec::new();
+    for case in cases(script) {
+        let out = script_test(&script_path, &case, None);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{}: {stderr}\n{stdout}",
+            case.display()
+        );
+        let expected_path = case.with_extension("expected");
+        if std::env::var_os("UPDATE_EXPECT").is_some() {
+            std::fs::write(&expected_path, &stdout).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != stdout {
+            failures.push(format!(
+                "{}\n--- expected\n{expected}--- got\n{stdout}",
+                case.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn on_the_phone_recorded_cases() {
+    check_golden("on-the-phone");
+}
+
+#[test]
+fn on_the_phone_switched_off_does_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "tandem.toml",
+        "[scripts.on-the-phone]\nenabled = false\n",
+    );
+    let events = workspace().join("tests/rules/on-the-phone/one-call.jsonl");
+    let out = script_test(
+        &workspace().join("scripts/on-the-phone.lua"),
+        &events,
+        Some(&config),
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+}
+
+#[test]
+fn on_the_phone_uses_the_configured_presence() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "tandem.toml",
+        "[scripts.on-the-phone]\nshow = \"dnd\"\nstatus = \"Busy\"\npriority = 11\nactivity = false\n",
+    );
+    let events = workspace().join("tests/rules/on-the-phone/one-call.jsonl");
+    let out = script_test(
+        &workspace().join("scripts/on-the-phone.lua"),
+        &events,
+        Some(&config),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(r#"xmpp.set_presence {"priority":11,"show":"dnd","status":"Busy"}"#),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("xmpp.set_activity"), "{stdout}");
+}
+
+#[test]
+fn on_the_phone_refuses_a_bad_show_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "tandem.toml",
+        "[scripts.on-the-phone]\nshow = \"sleeping\"\n",
+    );
+    let events = workspace().join("tests/rules/on-the-phone/one-call.jsonl");
+    let out = script_test(
+        &workspace().join("scripts/on-the-phone.lua"),
+        &events,
+        Some(&config),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("on-the-phone.lua:") && stderr.contains("sleeping"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_handler_error_fails_the_run_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "oops.lua",
+        "tandem.on('a', function(ev)\n  return ev.missing.field\nend)\n",
+    );
+    let events = write(dir.path(), "e.jsonl", "{\"event\": \"a\", \"data\": {}}\n");
+    let out = script_test(&script, &events, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("oops.lua:2"), "{stdout}");
+}
+
+#[test]
+fn a_bad_events_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "ok.lua", "tandem.on('a', function() end)\n");
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        "# fine\n{\"event\": \"a\"}\n{\"evnt\": 3}\n",
+    );
+    let out = script_test(&script, &events, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("e.jsonl:3"), "{stderr}");
+}
+
+#[test]
+fn timers_run_on_virtual_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "t.lua",
+        "tandem.on('go', function()\n  tandem.after(15, function()\n    tandem.call('x.later', {})\n    tandem.after(10, function() tandem.call('x.even_later', {}) end)\n  end)\nend)\n",
+    );
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        "{\"event\": \"go\"}\n{\"wait\": 60}\n",
+    );
+    let out = script_test(&script, &events, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("15.000s  call  x.later"), "{stdout}");
+    assert!(stdout.contains("25.000s  call  x.even_later"), "{stdout}");
+}

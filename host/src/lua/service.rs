@@ -92,15 +92,15 @@ impl Backend for BusBackend {
 
     fn log(&self, script: &str, level: LogLevel, message: &str) {
         match level {
-            LogLevel::Error => tracing::error!(script, "{message}"),
-            LogLevel::Warn => tracing::warn!(script, "{message}"),
-            LogLevel::Info => tracing::info!(script, "{message}"),
-            LogLevel::Debug => tracing::debug!(script, "{message}"),
+            LogLevel::Error => tracing::error!(target: "lua", script, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "lua", script, "{message}"),
+            LogLevel::Info => tracing::info!(target: "lua", script, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "lua", script, "{message}"),
         }
     }
 
     fn script_error(&self, script: &str, message: &str) {
-        tracing::error!(script, "{message}");
+        tracing::error!(target: "lua", script, "{message}");
     }
 
     fn patterns_changed(&self, patterns: Vec<String>) {
