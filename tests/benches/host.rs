@@ -1,0 +1,230 @@
+//! Host hot paths, measured through real cdylib plugins.
+//!
+//! `cargo bench -p tandem-tests --bench host`; figures in docs/benchmarks.md.
+//! - bus/plugin_to_plugin: testkit publishes, counter receives (FFI both ways);
+//! - bus/plugin_to_lua: testkit publishes, a Lua handler receives;
+//! - lua/bare_mlua_call: the same table built and handed to a Lua function
+//!   in a plain loop, no host at all (the reference for the ratio);
+//! - load/plugin: opening and checking one plugin library;
+//! - startup/ready: `tandem run` from spawn to its "ready" line.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde_json::{json, Value};
+use tandem::bus::{self, Bus};
+use tandem::daemon::Daemon;
+use tandem_sdk::Payload;
+use tandem_tests::*;
+
+/// The event every bus benchmark sends: the shape of `sip.call.answered`.
+fn payload() -> Value {
+    json!({"call": "c-1f3a", "peer": "sip:bob@example.org", "direction": "incoming"})
+}
+
+fn call(rt: &tokio::runtime::Runtime, bus: &Bus, name: &str, args: Value) -> Value {
+    rt.block_on(bus::call(
+        bus,
+        name,
+        Payload::from(args),
+        Duration::from_secs(60),
+    ))
+    .unwrap()
+    .decode()
+    .unwrap()
+}
+
+fn bus_benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugins = plugin_folder(&["tandem_fixture_testkit", "tandem_fixture_counter"]);
+    let scripts = tempfile::tempdir().unwrap();
+    write(
+        scripts.path(),
+        "count.lua",
+        "local n = 0\ntandem.on('lua.tick', function(ev) n = n + 1 end)\n",
+    );
+    let (daemon, report) = Daemon::start(&config_for(plugins.path(), scripts.path())).unwrap();
+    assert!(
+        report.plugin_failures.is_empty() && report.script_failures.is_empty(),
+        "{report:?}"
+    );
+    let lua = daemon.lua_stats().unwrap();
+
+    let mut group = c.benchmark_group("bus");
+    // Bursts stay below the receivers' queue sizes: nothing is dropped.
+    const TO_PLUGIN: u64 = 50_000;
+    group.throughput(Throughput::Elements(TO_PLUGIN));
+    let mut delivered = 0u64;
+    group.bench_function("plugin_to_plugin", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                call(
+                    &rt,
+                    &daemon.bus,
+                    "testkit.burst",
+                    json!({"topic": "count.tick", "count": TO_PLUGIN, "payload": payload()}),
+                );
+                delivered += TO_PLUGIN;
+                call(
+                    &rt,
+                    &daemon.bus,
+                    "counter.wait",
+                    json!({"count": delivered}),
+                );
+            }
+            started.elapsed()
+        })
+    });
+
+    const TO_LUA: u64 = 10_000;
+    group.throughput(Throughput::Elements(TO_LUA));
+    group.bench_function("plugin_to_lua", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                let target = lua.handled.load(std::sync::atomic::Ordering::Relaxed) + TO_LUA;
+                call(
+                    &rt,
+                    &daemon.bus,
+                    "testkit.burst",
+                    json!({"topic": "lua.tick", "count": TO_LUA, "payload": payload()}),
+                );
+                while lua.handled.load(std::sync::atomic::Ordering::Relaxed) < target {
+                    std::thread::yield_now();
+                }
+            }
+            started.elapsed()
+        })
+    });
+    group.finish();
+    let dropped: u64 = daemon.bus.stats().iter().map(|s| s.dropped).sum();
+    assert_eq!(
+        dropped, 0,
+        "events were dropped: the figures would be wrong"
+    );
+    daemon.shutdown();
+
+    // The reference: build the same table and call a Lua function, no host.
+    let mut group = c.benchmark_group("lua");
+    group.throughput(Throughput::Elements(TO_LUA));
+    let lua = mlua::Lua::new();
+    let handler: mlua::Function = lua
+        .load("local n = 0\nreturn function(ev) n = n + 1 end")
+        .eval()
+        .unwrap();
+    group.bench_function("bare_mlua_call", |b| {
+        b.iter(|| {
+            for _ in 0..TO_LUA {
+                let t = lua.create_table().unwrap();
+                t.set("call", "c-1f3a").unwrap();
+                t.set("peer", "sip:bob@example.org").unwrap();
+                t.set("direction", "incoming").unwrap();
+                handler.call::<()>(t).unwrap();
+            }
+        })
+    });
+    group.finish();
+}
+
+fn load_bench(c: &mut Criterion) {
+    let src = library("tandem_plugin_example");
+    let dir = tempfile::tempdir().unwrap();
+    let mut n = 0u64;
+    let mut group = c.benchmark_group("load");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(300));
+    group.bench_function("plugin", |b| {
+        b.iter_batched(
+            || {
+                // A fresh file each time: a library already open is not reloaded.
+                n += 1;
+                let path = dir
+                    .path()
+                    .join(format!("libcopy{n}{}", std::env::consts::DLL_SUFFIX));
+                std::fs::copy(&src, &path).unwrap();
+                path
+            },
+            |path| {
+                let library = tandem::plugins::load(&path).unwrap();
+                // The mapping stays valid after the file is gone.
+                std::fs::remove_file(&path).unwrap();
+                library.manifest.id.len()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn startup_bench(c: &mut Criterion) {
+    // All shipped plugins (the release folder) and the shipped scripts.
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let cfg = write(
+        dir.path(),
+        "tandem.toml",
+        &format!(
+            "[host]\nplugin_dirs = [{:?}]\ndefault_plugin_dirs = false\nscript_dirs = [{:?}]\n",
+            plugins.path().display().to_string(),
+            workspace().join("scripts").display().to_string()
+        ),
+    );
+    let run_once = |measure_rss: bool| -> (Duration, Option<u64>) {
+        let started = Instant::now();
+        let mut child = Command::new(tandem_bin())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        loop {
+            let line = lines.next().expect("tandem exited before ready").unwrap();
+            if line.contains(" ready ") || line.contains("ready plugins") {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let rss = measure_rss.then(|| {
+            std::thread::sleep(Duration::from_secs(2));
+            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+                .unwrap()
+        });
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        std::thread::spawn(move || lines.for_each(drop));
+        child.wait().unwrap();
+        (elapsed, rss)
+    };
+    let (_, rss) = run_once(true);
+    eprintln!(
+        "idle RSS of `tandem run` with all shipped plugins and scripts: {} KiB",
+        rss.unwrap()
+    );
+    let mut group = c.benchmark_group("startup");
+    group.sample_size(20);
+    group.bench_function("ready", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run_once(false).0).sum())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bus_benches, load_bench, startup_bench);
+criterion_main!(benches);
