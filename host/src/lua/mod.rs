@@ -26,6 +26,7 @@ use std::time::Duration;
 use futures_util::future::LocalBoxFuture;
 use mlua::thread::ThreadStatus;
 use mlua::{Function, IntoLuaMulti, MultiValue};
+
 use serde_json::{Map, Value};
 use tandem_sdk::{topic_matches, CommandError};
 
@@ -86,6 +87,9 @@ pub(crate) struct EngineInner {
     backend: Rc<dyn Backend>,
     limits: Limits,
     scripts: RefCell<BTreeMap<String, Rc<Script>>>,
+    /// The scripts in name order, rebuilt on load and unload, so dispatch
+    /// iterates without allocating.
+    snapshot: RefCell<Rc<[Rc<Script>]>>,
     handled: Cell<u64>,
     errors: Cell<u64>,
     in_flight: Cell<usize>,
@@ -110,6 +114,7 @@ impl Engine {
                 backend,
                 limits,
                 scripts: RefCell::new(BTreeMap::new()),
+                snapshot: RefCell::new(Rc::from(Vec::new())),
                 handled: Cell::new(0),
                 errors: Cell::new(0),
                 in_flight: Cell::new(0),
@@ -158,7 +163,7 @@ impl Engine {
             previous.retire();
         }
         inner.scripts.borrow_mut().insert(name.clone(), script);
-        inner.refresh_patterns();
+        inner.scripts_changed();
         Ok(name)
     }
 
@@ -167,7 +172,7 @@ impl Engine {
         let removed = self.inner.scripts.borrow_mut().remove(name);
         if let Some(script) = &removed {
             script.retire();
-            self.inner.refresh_patterns();
+            self.inner.scripts_changed();
         }
         removed.is_some()
     }
@@ -242,85 +247,65 @@ impl EngineInner {
         self.backend.patterns_changed(self.patterns());
     }
 
+    fn scripts_changed(&self) {
+        let snapshot: Vec<Rc<Script>> = self.scripts.borrow().values().cloned().collect();
+        *self.snapshot.borrow_mut() = Rc::from(snapshot);
+        self.refresh_patterns();
+    }
+
     fn dispatch(self: &Rc<Self>, topic: &str, source: &str, payload_json: &str) {
         self.handled.set(self.handled.get() + 1);
-        let mut payload: Option<Value> = None;
-        let scripts: Vec<Rc<Script>> = self.scripts.borrow().values().cloned().collect();
-        for script in scripts {
+        let scripts = self.snapshot.borrow().clone();
+        for script in scripts.iter() {
             if !script.enabled.get() || script.retired.get() {
                 continue;
             }
-            let handlers: Vec<_> = script
-                .handlers
-                .borrow()
-                .iter()
-                .filter(|h| topic_matches(&h.pattern, topic))
-                .cloned()
-                .collect();
-            if handlers.is_empty() {
-                continue;
-            }
-            let payload = match &payload {
-                Some(p) => p,
-                None => match serde_json::from_str(payload_json) {
-                    Ok(p) => payload.insert(p),
+            let handlers = script.handlers.borrow().clone();
+            for handler in handlers.iter().filter(|h| topic_matches(&h.pattern, topic)) {
+                // Each handler gets its own table: one rule cannot change
+                // what the next one sees.
+                let event = match convert::json_to_lua(&script.lua, payload_json) {
+                    Ok(event) => event,
                     Err(e) => {
                         tracing::warn!(
                             topic,
                             source,
-                            "event payload is not JSON, not given to scripts: {e}"
-                        );
-                        return;
-                    }
-                },
-            };
-            for handler in handlers {
-                let event = match convert::to_lua(&script.lua, payload) {
-                    Ok(event) => event,
-                    Err(e) => {
-                        self.fail(
-                            &script,
-                            &format!(
-                                "{}: cannot convert event {topic}: {}",
-                                handler.label,
-                                describe(&e)
-                            ),
+                            "event not given to {}: {}",
+                            handler.label,
+                            describe(&e)
                         );
                         continue;
                     }
                 };
-                let args = (event, topic, source).into_lua_multi(&script.lua);
-                match args {
-                    Ok(args) => Self::start(
-                        self,
-                        &script,
-                        handler.func.clone(),
-                        args,
-                        format!("{} (handler for {topic})", handler.label),
-                    ),
-                    Err(e) => self.fail(&script, &describe(&e)),
-                }
+                Self::start(
+                    self,
+                    script,
+                    handler.func.clone(),
+                    (event, topic, source),
+                    || format!("{} (handler for {topic})", handler.label),
+                );
             }
         }
     }
 
-    /// Runs `func(args)` as a new coroutine of `script`.
+    /// Runs `func(args)` as a new coroutine of `script`. `label` names the
+    /// handler in reports; it is only built when needed.
     fn start(
         self: &Rc<Self>,
         script: &Rc<Script>,
         func: Function,
-        args: MultiValue,
-        label: String,
+        args: impl IntoLuaMulti,
+        label: impl FnOnce() -> String,
     ) {
         let thread = match script.thread(func) {
             Ok(thread) => thread,
-            Err(e) => return self.fail(script, &format!("{label}: {}", describe(&e))),
+            Err(e) => return self.fail(script, &format!("{}: {}", label(), describe(&e))),
         };
         match Self::step(script, &thread, args) {
             Step::Done => script.recycle(thread),
-            Step::Failed(message) => self.fail(script, &format!("{label}: {message}")),
+            Step::Failed(message) => self.fail(script, &format!("{}: {message}", label())),
             Step::Call { name, args } => {
-                Self::continue_call(self, script, thread, name, args, label)
+                Self::continue_call(self, script, thread, name, args, label())
             }
         }
     }

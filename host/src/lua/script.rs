@@ -32,7 +32,8 @@ pub struct Script {
     pub(super) lua: Lua,
     pub(super) budget: Rc<Budget>,
     pub(super) memory_limit: usize,
-    pub(super) handlers: RefCell<Vec<Rc<Handler>>>,
+    /// Copy-on-write, so dispatch iterates without cloning or borrowing.
+    pub(super) handlers: RefCell<Rc<[Rc<Handler>]>>,
     pub(super) enabled: Cell<bool>,
     /// Replaced by a reload or unloaded: start nothing new.
     pub(super) retired: Cell<bool>,
@@ -100,7 +101,7 @@ impl Script {
             lua,
             budget,
             memory_limit: limits.memory_limit,
-            handlers: RefCell::new(Vec::new()),
+            handlers: RefCell::new(Rc::from(Vec::new())),
             enabled: Cell::new(true),
             retired: Cell::new(false),
             timers: RefCell::new(HashMap::new()),
@@ -213,11 +214,13 @@ fn install_api(
                     return Ok(());
                 };
                 let label = function_label(&func);
-                script.handlers.borrow_mut().push(Rc::new(Handler {
+                let mut handlers = script.handlers.borrow().to_vec();
+                handlers.push(Rc::new(Handler {
                     pattern,
                     func,
                     label,
                 }));
+                *script.handlers.borrow_mut() = Rc::from(handlers);
                 if let Some(engine) = engine.upgrade() {
                     engine.refresh_patterns();
                 }
@@ -273,14 +276,8 @@ fn install_api(
                     if script.retired.get() || !script.enabled.get() {
                         return;
                     }
-                    let label = function_label(&func);
-                    EngineInner::start(
-                        &engine,
-                        &script,
-                        func,
-                        MultiValue::new(),
-                        format!("timer at {label}"),
-                    );
+                    let label = format!("timer at {}", function_label(&func));
+                    EngineInner::start(&engine, &script, func, (), || label);
                 });
                 script.timers.borrow_mut().insert(id, task.abort_handle());
                 Ok(id)

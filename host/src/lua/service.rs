@@ -217,43 +217,46 @@ fn script_section(config: &Config, name: &str) -> serde_json::Map<String, Value>
 async fn run(
     engine: Engine,
     mut rx: mpsc::Receiver<Input>,
-    tx: mpsc::Sender<Input>,
+    _tx: mpsc::Sender<Input>,
     config: Config,
     stats: Arc<Stats>,
 ) {
     let pending: Rc<RefCell<BTreeSet<PathBuf>>> = Rc::default();
-    while let Some(input) = rx.recv().await {
-        match input {
-            Input::Event(event) => {
-                engine.dispatch(&event.topic, &event.source, &event.payload);
-            }
-            Input::FileChanged(path) => {
-                let first = pending.borrow().is_empty();
-                pending.borrow_mut().insert(path);
-                if first {
-                    let (engine, pending, config, stats) = (
-                        engine.clone(),
-                        pending.clone(),
-                        config.clone(),
-                        stats.clone(),
-                    );
-                    let _ = &tx;
-                    tokio::task::spawn_local(async move {
-                        tokio::time::sleep(RELOAD_SETTLE).await;
-                        let paths = std::mem::take(&mut *pending.borrow_mut());
-                        for path in paths {
-                            reload(&engine, &config, &path);
-                            stats.reloads.fetch_add(1, Ordering::Relaxed);
-                        }
-                    });
+    // Inputs are taken in batches: one wake-up serves many events.
+    let mut batch = Vec::with_capacity(256);
+    'serve: while rx.recv_many(&mut batch, 256).await > 0 {
+        for input in batch.drain(..) {
+            match input {
+                Input::Event(event) => {
+                    engine.dispatch(&event.topic, &event.source, &event.payload);
                 }
-            }
-            Input::SetEnabled(name, enabled) => {
-                if engine.set_enabled(&name, enabled) {
-                    tracing::info!(script = %name, enabled, "script switched");
+                Input::FileChanged(path) => {
+                    let first = pending.borrow().is_empty();
+                    pending.borrow_mut().insert(path);
+                    if first {
+                        let (engine, pending, config, stats) = (
+                            engine.clone(),
+                            pending.clone(),
+                            config.clone(),
+                            stats.clone(),
+                        );
+                        tokio::task::spawn_local(async move {
+                            tokio::time::sleep(RELOAD_SETTLE).await;
+                            let paths = std::mem::take(&mut *pending.borrow_mut());
+                            for path in paths {
+                                reload(&engine, &config, &path);
+                                stats.reloads.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
                 }
+                Input::SetEnabled(name, enabled) => {
+                    if engine.set_enabled(&name, enabled) {
+                        tracing::info!(script = %name, enabled, "script switched");
+                    }
+                }
+                Input::Shutdown => break 'serve,
             }
-            Input::Shutdown => break,
         }
         stats.handled.store(engine.handled(), Ordering::Relaxed);
         stats.errors.store(engine.errors(), Ordering::Relaxed);

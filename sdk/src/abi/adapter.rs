@@ -148,22 +148,26 @@ async fn event_loop<P: Plugin>(
     host: Host,
     failed: Arc<AtomicBool>,
 ) {
-    while let Some(shared) = events.recv().await {
-        let event = Event::from_shared(shared);
-        let topic = event.topic().to_owned();
-        match AssertUnwindSafe(plugin.on_event(event))
-            .catch_unwind()
-            .await
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => host.warn(&format!("handling event {topic}: {e}")),
-            Err(panic) => {
-                failed.store(true, Ordering::SeqCst);
-                host.failed(&format!(
-                    "panicked handling event {topic}: {}",
-                    panic_message(&*panic)
-                ));
-                return;
+    // Events are taken in batches: one wake-up serves many events.
+    let mut batch = Vec::with_capacity(64);
+    while events.recv_many(&mut batch, 64).await > 0 {
+        for shared in batch.drain(..) {
+            let event = Event::from_shared(shared.clone());
+            match AssertUnwindSafe(plugin.on_event(event))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => host.warn(&format!("handling event {}: {e}", shared.topic)),
+                Err(panic) => {
+                    failed.store(true, Ordering::SeqCst);
+                    host.failed(&format!(
+                        "panicked handling event {}: {}",
+                        shared.topic,
+                        panic_message(&*panic)
+                    ));
+                    return;
+                }
             }
         }
     }
