@@ -91,6 +91,14 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
+/// The config at `path`, or the built-in defaults when no path is given.
+fn load_optional_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    match path {
+        Some(path) => load_config(path),
+        None => Ok(Config::defaults()),
+    }
+}
+
 fn run(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
     let config = match load_config(config_path) {
         Ok(c) => c,
@@ -171,12 +179,9 @@ fn plugins(
     json: bool,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    let config = match config_path {
-        Some(path) => match load_config(path) {
-            Ok(c) => c,
-            Err(code) => return code,
-        },
-        None => Config::defaults(),
+    let config = match load_optional_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     tandem::logging::init("warn", log_format.unwrap_or_default());
     let dirs = plugin_dirs(&config);
@@ -247,12 +252,9 @@ fn script_test_cmd(
     json: bool,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    let config = match config_path {
-        Some(path) => match load_config(path) {
-            Ok(c) => c,
-            Err(code) => return code,
-        },
-        None => Config::defaults(),
+    let config = match load_optional_config(config_path) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     tandem::logging::init("warn", log_format.unwrap_or_default());
     let format = if json {
