@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use abi_stable::std_types::RString;
 use tandem_sdk::abi::{EventData, FfiReplyBox, SharedEvent};
 use tandem_sdk::{topic_matches, CommandError, ErrorKind};
 
@@ -167,12 +168,19 @@ impl Bus {
 
     /// Publishes an event from `source`; returns its id.
     pub fn publish(&self, source: &str, topic: &str, payload: String) -> u64 {
+        self.publish_rstring(source, topic, payload.into())
+    }
+
+    /// Publishes a payload that is already an `RString` (from a plugin):
+    /// converting it to `String` would copy it, since it was allocated by
+    /// another library.
+    pub fn publish_rstring(&self, source: &str, topic: &str, payload: RString) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let event = SharedEvent::new(EventData {
             id,
             topic: topic.into(),
             source: source.into(),
-            payload: payload.into(),
+            payload,
         });
         self.publish_shared(event);
         id

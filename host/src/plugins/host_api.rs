@@ -32,7 +32,7 @@ struct PluginHostApi {
 impl FfiHost for PluginHostApi {
     fn publish(&self, topic: RStr<'_>, payload: RString) -> u64 {
         match self.bus.upgrade() {
-            Some(bus) => bus.publish(&self.id, topic.as_str(), payload.into_string()),
+            Some(bus) => bus.publish_rstring(&self.id, topic.as_str(), payload),
             None => 0,
         }
     }
