@@ -150,8 +150,7 @@ fn check_scripts(config: &Config, files: &[std::path::PathBuf]) -> std::io::Resu
         let mut findings = Vec::new();
         for path in files {
             let name = crate::lua::script_name(path);
-            let mut section = config.scripts.get(&name).cloned().unwrap_or_default();
-            section.remove("enabled");
+            let section = config.script_section(&name);
             let before = backend.errors.get();
             match engine.load(path, section, true) {
                 Ok(_) if backend.errors.get() == before => {

@@ -197,8 +197,7 @@ pub fn run(
         });
         let engine = Engine::new(recorder.clone(), Limits::from(&config.lua));
         let name = crate::lua::script_name(script);
-        let mut section = config.scripts.get(&name).cloned().unwrap_or_default();
-        section.remove("enabled");
+        let section = config.script_section(&name);
         engine.load(script, section, config.script_enabled(&name))?;
         settle(&engine, &recorder).await?;
         for (line, step) in steps {

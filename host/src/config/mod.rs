@@ -281,6 +281,14 @@ impl Config {
             .unwrap_or_else(|| "{}".to_owned())
     }
 
+    /// `tandem.config` of script `name`: its `[scripts.<name>]` table
+    /// without the host key `enabled` (an empty table when absent).
+    pub fn script_section(&self, name: &str) -> Map<String, Value> {
+        let mut section = self.scripts.get(name).cloned().unwrap_or_default();
+        section.remove("enabled");
+        section
+    }
+
     /// Whether `[scripts.<name>] enabled` leaves the script on (default on).
     pub fn script_enabled(&self, name: &str) -> bool {
         self.scripts

@@ -152,7 +152,7 @@ impl LuaService {
                     for path in files {
                         let name = super::script_name(&path);
                         let enabled = config_for_thread.script_enabled(&name);
-                        let section = script_section(&config_for_thread, &name);
+                        let section = config_for_thread.script_section(&name);
                         match engine.load(&path, section, enabled) {
                             Ok(name) => loaded.push((name, path)),
                             Err(e) => failed.push(e),
@@ -206,12 +206,6 @@ impl LuaService {
             let _ = thread.join();
         }
     }
-}
-
-fn script_section(config: &Config, name: &str) -> serde_json::Map<String, Value> {
-    let mut section = config.scripts.get(name).cloned().unwrap_or_default();
-    section.remove("enabled");
-    section
 }
 
 async fn run(
@@ -276,7 +270,7 @@ fn reload(engine: &Engine, config: &Config, path: &std::path::Path) {
     }
     match engine.load(
         path,
-        script_section(config, &name),
+        config.script_section(&name),
         config.script_enabled(&name),
     ) {
         Ok(_) => tracing::info!(script = %name, "script reloaded"),
