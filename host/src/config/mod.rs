@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use tandem_sdk::{Payload, PayloadError};
 
 pub use secrets::SecretError;
 
@@ -217,13 +218,18 @@ impl Config {
         let file_name = file
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("<defaults>"));
-        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let key = e.path().to_string();
-            ConfigError::Invalid {
+        // The SDK's payload decoder names the key path, as for plugin sections.
+        let raw: RawConfig = Payload::from(value).decode().map_err(|e| match e {
+            PayloadError::Decode { path, message, .. } => ConfigError::Invalid {
                 file: file_name.clone(),
-                key,
-                message: strip_position(&e.into_inner().to_string()),
-            }
+                key: path,
+                message,
+            },
+            other => ConfigError::Invalid {
+                file: file_name.clone(),
+                key: ".".to_owned(),
+                message: other.to_string(),
+            },
         })?;
         let mut host = raw.host;
         host.plugin_dirs = host.plugin_dirs.iter().map(|p| base.join(p)).collect();
@@ -313,13 +319,6 @@ fn take_enabled(
             key: format!("{section}.enabled"),
             message: format!("expected true or false, found {other}"),
         }),
-    }
-}
-
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
     }
 }
 
