@@ -10,6 +10,28 @@ use crate::{CommandError, CommandType, ErrorKind, EventType, Payload};
 /// How long [`Host::call`] waits for an answer unless told otherwise.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Waits for the answer to command `name`, turning a dropped reply channel
+/// and a timeout into their typed errors. Shared by plugins ([`Host`]) and
+/// the host's own callers, so both report the same way.
+#[doc(hidden)]
+pub async fn await_reply(
+    name: &str,
+    timeout: Duration,
+    reply: oneshot::Receiver<Result<String, CommandError>>,
+) -> Result<String, CommandError> {
+    match tokio::time::timeout(timeout, reply).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(CommandError::new(
+            ErrorKind::PluginFailed,
+            format!("{name}: the provider dropped the request without answering"),
+        )),
+        Err(_) => Err(CommandError::new(
+            ErrorKind::Timeout,
+            format!("{name}: no answer within {} ms", timeout.as_millis()),
+        )),
+    }
+}
+
 /// Log levels, as the host's `tracing` has them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -96,17 +118,9 @@ impl Host {
                 let _ = tx.send(result);
             }),
         );
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(result)) => result.map(Payload::from_trusted),
-            Ok(Err(_)) => Err(CommandError::new(
-                ErrorKind::PluginFailed,
-                format!("{name}: the provider dropped the request without answering"),
-            )),
-            Err(_) => Err(CommandError::new(
-                ErrorKind::Timeout,
-                format!("{name}: no answer within {} ms", timeout.as_millis()),
-            )),
-        }
+        await_reply(name, timeout, rx)
+            .await
+            .map(Payload::from_trusted)
     }
 
     /// Writes to the host's log, with this plugin's id as the target.

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use tandem_sdk::abi::reply_from_fn;
-use tandem_sdk::{CommandError, ErrorKind, Payload};
+use tandem_sdk::abi::{await_reply, reply_from_fn};
+use tandem_sdk::{CommandError, Payload};
 use tokio::sync::oneshot;
 
 use super::Bus;
@@ -23,18 +23,8 @@ pub async fn call(
             let _ = tx.send(result);
         }),
     );
-    match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(Ok(json))) => Payload::from_json(json).map_err(|e| {
-            CommandError::internal(format!("{name} answered something that is not JSON: {e}"))
-        }),
-        Ok(Ok(Err(e))) => Err(e),
-        Ok(Err(_)) => Err(CommandError::new(
-            ErrorKind::PluginFailed,
-            format!("{name}: the provider dropped the request without answering"),
-        )),
-        Err(_) => Err(CommandError::new(
-            ErrorKind::Timeout,
-            format!("{name}: no answer within {} ms", timeout.as_millis()),
-        )),
-    }
+    let json = await_reply(name, timeout, rx).await?;
+    Payload::from_json(json).map_err(|e| {
+        CommandError::internal(format!("{name} answered something that is not JSON: {e}"))
+    })
 }

@@ -13,6 +13,7 @@ mod adapter;
 mod root;
 mod types;
 
+pub use crate::host::await_reply;
 pub use adapter::{level_from_u8, module_for, reply_from_fn};
 pub use root::{PluginModule, PluginModuleRef, PLUGIN_SYMBOL, PLUGIN_SYMBOL_WITH_NUL};
 pub use types::{
