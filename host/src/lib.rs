@@ -9,6 +9,7 @@ pub mod bus;
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod folders;
 pub mod logging;
 pub mod lua;
 pub mod plugins;

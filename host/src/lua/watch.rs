@@ -37,19 +37,7 @@ pub fn is_script(path: &Path) -> bool {
     name.ends_with(".lua") && !name.starts_with('.')
 }
 
-/// The scripts in `dirs`, sorted by path.
+/// The scripts in `dirs`, sorted by path within each folder, each once.
 pub fn script_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut here: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_script(p))
-            .collect();
-        here.sort();
-        files.extend(here);
-    }
-    files
+    crate::folders::files_in(dirs, is_script)
 }

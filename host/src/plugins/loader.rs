@@ -79,25 +79,7 @@ pub fn default_dirs() -> Vec<PathBuf> {
 /// Shared-library files in `dirs` (not recursive), in a stable order, each once.
 pub fn library_files(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let suffix = std::env::consts::DLL_SUFFIX;
-    let mut seen = std::collections::HashSet::new();
-    let mut files = Vec::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut here: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.to_string_lossy().ends_with(suffix))
-            .collect();
-        here.sort();
-        for path in here {
-            let key = path.canonicalize().unwrap_or_else(|_| path.clone());
-            if seen.insert(key) {
-                files.push(path);
-            }
-        }
-    }
-    files
+    crate::folders::files_in(dirs, |p| p.to_string_lossy().ends_with(suffix))
 }
 
 /// Loads every library in `dirs`; failures are collected, never fatal.
