@@ -91,12 +91,19 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     })
 }
 
-/// The config at `path`, or the built-in defaults when no path is given.
-fn load_optional_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
-    match path {
-        Some(path) => load_config(path),
-        None => Ok(Config::defaults()),
-    }
+/// Set-up of the one-shot tools (`plugins`, `script test`): the config at
+/// `path` or the built-in defaults, and logging of warnings only, so the
+/// tool's own output stays readable.
+fn load_for_tool(
+    path: Option<&std::path::Path>,
+    log_format: Option<LogFormat>,
+) -> Result<Config, ExitCode> {
+    let config = match path {
+        Some(path) => load_config(path)?,
+        None => Config::defaults(),
+    };
+    tandem::logging::init("warn", log_format.unwrap_or_default());
+    Ok(config)
 }
 
 fn run(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
@@ -179,11 +186,10 @@ fn plugins(
     json: bool,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    let config = match load_optional_config(config_path) {
+    let config = match load_for_tool(config_path, log_format) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    tandem::logging::init("warn", log_format.unwrap_or_default());
     let dirs = plugin_dirs(&config);
     let discovery = tandem::plugins::discover(&dirs);
     if json {
@@ -252,11 +258,10 @@ fn script_test_cmd(
     json: bool,
     log_format: Option<LogFormat>,
 ) -> ExitCode {
-    let config = match load_optional_config(config_path) {
+    let config = match load_for_tool(config_path, log_format) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    tandem::logging::init("warn", log_format.unwrap_or_default());
     let format = if json {
         script_test::Format::Json
     } else {
