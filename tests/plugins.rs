@@ -252,3 +252,64 @@ fn a_bad_config_section_stops_only_that_plugin() {
     );
     daemon.shutdown();
 }
+
+#[test]
+fn plugins_call_commands_that_rules_provide_and_the_hosts_own() {
+    let plugins = plugin_folder(&["tandem_fixture_testkit"]);
+    let scripts = tempfile::tempdir().unwrap();
+    write(
+        scripts.path(),
+        "greeter.lua",
+        r#"tandem.provide("greeter.hello", function(args) return { text = "hello " .. args.who } end)"#,
+    );
+    let (daemon, report) = Daemon::start(&config_for(plugins.path(), scripts.path())).unwrap();
+    assert!(
+        report.script_failures.is_empty(),
+        "{:?}",
+        report.script_failures
+    );
+    let via_plugin = |name: &str, args: Value| {
+        call(
+            &daemon.bus,
+            "testkit.call",
+            json!({"name": name, "args": args}),
+        )
+    };
+
+    assert_eq!(
+        via_plugin("greeter.hello", json!({"who": "ann"})).unwrap(),
+        json!({"text": "hello ann"})
+    );
+
+    let status = via_plugin("host.status", json!({})).unwrap();
+    assert_eq!(status["plugins"][0]["id"], "testkit", "{status}");
+    assert_eq!(status["plugins"][0]["failed"], false);
+    assert_eq!(status["rules"][0]["name"], "greeter", "{status}");
+    assert_eq!(status["rules"][0]["enabled"], true);
+    let commands = status["commands"].as_array().unwrap();
+    assert!(
+        commands.contains(&json!({"name": "greeter.hello", "provider": "lua:greeter"})),
+        "{status}"
+    );
+    assert!(status["subscribers"].as_array().is_some(), "{status}");
+
+    let switched = via_plugin(
+        "host.set_rule",
+        json!({"name": "greeter", "enabled": false}),
+    );
+    assert_eq!(
+        switched.unwrap(),
+        json!({"name": "greeter", "enabled": false})
+    );
+    let off = via_plugin("greeter.hello", json!({"who": "ann"})).unwrap_err();
+    assert_eq!(off.kind, ErrorKind::Rejected, "{off}");
+    let status = call(&daemon.bus, "host.status", json!({})).unwrap();
+    assert_eq!(status["rules"][0]["enabled"], false);
+
+    let unknown = via_plugin("host.set_rule", json!({"name": "nope", "enabled": true}));
+    assert_eq!(unknown.unwrap_err().kind, ErrorKind::InvalidArguments);
+    let malformed = via_plugin("host.set_rule", json!({"name": "greeter", "on": 1}));
+    let malformed = malformed.unwrap_err();
+    assert_eq!(malformed.kind, ErrorKind::InvalidArguments, "{malformed}");
+    daemon.shutdown();
+}

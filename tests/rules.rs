@@ -177,3 +177,31 @@ fn timers_run_on_virtual_time() {
     assert!(stdout.contains("15.000s  call  x.later"), "{stdout}");
     assert!(stdout.contains("25.000s  call  x.even_later"), "{stdout}");
 }
+
+#[test]
+fn commands_a_rule_provides_are_answered_in_script_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(
+        dir.path(),
+        "greet.lua",
+        "tandem.provide('greet.hello', function(args)\n  if not args.who then return nil, 'who?' end\n  local p = tandem.call('xmpp.presence', {})\n  return { text = 'hello ' .. args.who, show = p.show }\nend)\n",
+    );
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        "{\"reply\": \"xmpp.presence\", \"result\": {\"show\": \"chat\"}}\n{\"command\": \"greet.hello\", \"args\": {\"who\": \"ann\"}}\n{\"command\": \"greet.hello\"}\n",
+    );
+    let out = script_test(&script, &events, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "0.000s  call  xmpp.presence {}",
+            r#"0.000s  answer greet.hello {"show":"chat","text":"hello ann"}"#,
+            r#"0.000s  refused greet.hello {"kind":"rejected","message":"who?"}"#,
+        ],
+        "{stdout}"
+    );
+}

@@ -76,6 +76,13 @@ enum Step {
     Wait {
         wait: f64,
     },
+    /// Calls a command the rule provides (`tandem.provide`); the answer is
+    /// printed as `answer` (or `refused`).
+    Command {
+        command: String,
+        #[serde(default)]
+        args: Value,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +231,15 @@ pub fn run(
                     } else {
                         recorder.once.borrow_mut().entry(reply).or_default().push_back(answer);
                     }
+                }
+                Step::Command { command, args } => {
+                    let args = if args.is_null() { json!({}) } else { args };
+                    let out = recorder.clone();
+                    let name = command.clone();
+                    engine.serve(&command, &args.to_string(), Box::new(move |answer| match answer {
+                        Ok(value) => out.line("answer", &name, Some(&value)),
+                        Err(e) => out.line("refused", &name, Some(&json!({"kind": e.kind.name(), "message": e.message}))),
+                    }));
                 }
                 Step::Wait { wait } => {
                     // Paused clock: the runtime jumps from timer to timer.

@@ -136,7 +136,8 @@ impl Bus {
         subscriber
     }
 
-    /// Registers `owner` as the provider of `command`.
+    /// Registers `owner` as the provider of `command`. The same owner may
+    /// register again (a reloaded rule does); anyone else is refused.
     pub fn provide(
         &self,
         command: &str,
@@ -149,7 +150,7 @@ impl Bus {
             .providers
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = providers.get(command) {
+        if let Some(existing) = providers.get(command).filter(|p| p.owner != owner) {
             return Err(DuplicateCommand {
                 command: command.to_owned(),
                 owner: existing.owner.clone(),
@@ -233,6 +234,35 @@ impl Bus {
             Ok(handler) => handler.command(name, args, reply),
             Err(e) => reply.send(abi_stable::std_types::RErr(e.into())),
         }
+    }
+
+    /// Removes `command` if `owner` provides it (a rule was unloaded).
+    pub fn withdraw(&self, command: &str, owner: &str) -> bool {
+        let mut providers = self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if providers.get(command).is_some_and(|p| p.owner == owner) {
+            providers.remove(command);
+            return true;
+        }
+        false
+    }
+
+    /// Every command and who provides it, sorted by command.
+    pub fn commands(&self) -> Vec<(String, String)> {
+        let providers = self
+            .inner
+            .providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut all: Vec<_> = providers
+            .iter()
+            .map(|(command, p)| (command.clone(), p.owner.clone()))
+            .collect();
+        all.sort();
+        all
     }
 
     /// Who provides `command`, if anyone.

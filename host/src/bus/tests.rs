@@ -114,12 +114,23 @@ async fn commands_route_to_their_provider_with_typed_errors() {
         .provide("x.upper", "other", failed.clone(), Arc::new(Upper))
         .unwrap_err();
     assert_eq!(dup.owner, "up");
+    // The owner itself may register again; only the owner may withdraw.
+    bus.provide("x.upper", "up", failed.clone(), Arc::new(Upper))
+        .unwrap();
+    assert!(!bus.withdraw("x.upper", "other"));
+    assert_eq!(bus.commands(), vec![("x.upper".into(), "up".into())]);
 
     failed.store(true, Ordering::SeqCst);
     let dead = call(&bus, "x.upper", Payload::empty(), t)
         .await
         .unwrap_err();
     assert_eq!(dead.kind, ErrorKind::PluginFailed);
+
+    assert!(bus.withdraw("x.upper", "up"));
+    let gone = call(&bus, "x.upper", Payload::empty(), t)
+        .await
+        .unwrap_err();
+    assert_eq!(gone.kind, ErrorKind::UnknownCommand);
 }
 
 struct Silent(Mutex<Vec<FfiReplyBox>>);

@@ -81,7 +81,17 @@ pub trait Backend {
     fn script_error(&self, script: &str, message: &str);
     /// The union of all scripts' topic patterns changed.
     fn patterns_changed(&self, _patterns: Vec<String>) {}
+    /// `script` provides `command` (`tandem.provide`); an error names who
+    /// already does.
+    fn provide(&self, _script: &str, _command: &str) -> Result<(), String> {
+        Ok(())
+    }
+    /// `script` no longer provides `command` (unloaded, or a reload dropped it).
+    fn withdraw(&self, _script: &str, _command: &str) {}
 }
+
+/// Where the answer of a command served by a rule goes.
+pub type Answer = Box<dyn FnOnce(Result<Value, CommandError>)>;
 
 pub(crate) struct EngineInner {
     backend: Rc<dyn Backend>,
@@ -102,8 +112,12 @@ pub struct Engine {
 }
 
 enum Step {
-    Done,
-    Call { name: String, args: Value },
+    /// The coroutine returned these values.
+    Done(MultiValue),
+    Call {
+        name: String,
+        args: Value,
+    },
     Failed(String),
 }
 
@@ -143,8 +157,12 @@ impl Engine {
             .create_thread(chunk)
             .map_err(|e| ScriptError::Runtime(describe(&e)))?;
         match EngineInner::step(&script, &thread, ()) {
-            Step::Failed(message) => return Err(ScriptError::Runtime(message)),
-            Step::Done => {}
+            Step::Failed(message) => {
+                let kept = previous.as_ref().map(|p| p.provided_names());
+                inner.withdraw_all(&script, kept.as_ref());
+                return Err(ScriptError::Runtime(message));
+            }
+            Step::Done(_) => {}
             Step::Call {
                 name: command,
                 args,
@@ -156,11 +174,13 @@ impl Engine {
                     command,
                     args,
                     format!("{}", path.display()),
+                    None,
                 );
             }
         }
         if let Some(previous) = previous {
             previous.retire();
+            inner.withdraw_all(&previous, Some(&script.provided_names()));
         }
         inner.scripts.borrow_mut().insert(name.clone(), script);
         inner.scripts_changed();
@@ -172,6 +192,7 @@ impl Engine {
         let removed = self.inner.scripts.borrow_mut().remove(name);
         if let Some(script) = &removed {
             script.retire();
+            self.inner.withdraw_all(script, None);
             self.inner.scripts_changed();
         }
         removed.is_some()
@@ -191,6 +212,13 @@ impl Engine {
     /// Runs every matching handler of every enabled script.
     pub fn dispatch(&self, topic: &str, source: &str, payload_json: &str) {
         EngineInner::dispatch(&self.inner, topic, source, payload_json)
+    }
+
+    /// Serves a command a script provides (`tandem.provide`): the handler
+    /// runs as a coroutine, so it may itself call commands; what it returns
+    /// is the answer, `nil, "why"` refuses, an error is reported as internal.
+    pub fn serve(&self, command: &str, args_json: &str, answer: Answer) {
+        EngineInner::serve(&self.inner, command, args_json, answer)
     }
 
     /// Names of the loaded scripts, with their paths and whether they are on.
@@ -253,6 +281,44 @@ impl EngineInner {
         self.refresh_patterns();
     }
 
+    /// Withdraws what `script` provides, except the names in `keep` (which
+    /// its successor provides again).
+    fn withdraw_all(&self, script: &Script, keep: Option<&Vec<String>>) {
+        for command in script.provided_names() {
+            if !keep.is_some_and(|k| k.contains(&command)) {
+                self.backend.withdraw(&script.name, &command);
+            }
+        }
+    }
+
+    fn serve(self: &Rc<Self>, command: &str, args_json: &str, answer: Answer) {
+        let provider = self
+            .scripts
+            .borrow()
+            .values()
+            .find_map(|s| s.provided(command).map(|f| (s.clone(), f)));
+        let Some((script, func)) = provider else {
+            return answer(Err(CommandError::unknown_command(command)));
+        };
+        if !script.enabled.get() || script.retired.get() {
+            return answer(Err(CommandError::new(
+                tandem_sdk::ErrorKind::Rejected,
+                format!("rule `{}` is switched off", script.name),
+            )));
+        }
+        let args = match convert::json_to_lua(&script.lua, args_json) {
+            Ok(args) => args,
+            Err(e) => {
+                return answer(Err(CommandError::new(
+                    tandem_sdk::ErrorKind::InvalidArguments,
+                    format!("{command}: {}", describe(&e)),
+                )))
+            }
+        };
+        let label = format!("{} (command {command})", script::function_label(&func));
+        Self::start_with(self, &script, func, args, || label, Some(answer));
+    }
+
     fn dispatch(self: &Rc<Self>, topic: &str, source: &str, payload_json: &str) {
         self.handled.set(self.handled.get() + 1);
         let scripts = self.snapshot.borrow().clone();
@@ -297,16 +363,58 @@ impl EngineInner {
         args: impl IntoLuaMulti,
         label: impl FnOnce() -> String,
     ) {
+        Self::start_with(self, script, func, args, label, None)
+    }
+
+    /// Like `start`; `answer`, if any, gets what the coroutine returns.
+    fn start_with(
+        self: &Rc<Self>,
+        script: &Rc<Script>,
+        func: Function,
+        args: impl IntoLuaMulti,
+        label: impl FnOnce() -> String,
+        answer: Option<Answer>,
+    ) {
         let thread = match script.thread(func) {
             Ok(thread) => thread,
-            Err(e) => return self.fail(script, &format!("{}: {}", label(), describe(&e))),
-        };
-        match Self::step(script, &thread, args) {
-            Step::Done => script.recycle(thread),
-            Step::Failed(message) => self.fail(script, &format!("{}: {message}", label())),
-            Step::Call { name, args } => {
-                Self::continue_call(self, script, thread, name, args, label())
+            Err(e) => {
+                let message = format!("{}: {}", label(), describe(&e));
+                return self.finish_failed(script, message, answer);
             }
+        };
+        let step = Self::step(script, &thread, args);
+        self.after_step(script, thread, step, label, answer);
+    }
+
+    /// Acts on one resumption's outcome: done, failed, or waiting on a call.
+    fn after_step(
+        self: &Rc<Self>,
+        script: &Rc<Script>,
+        thread: mlua::Thread,
+        step: Step,
+        label: impl FnOnce() -> String,
+        answer: Option<Answer>,
+    ) {
+        match step {
+            Step::Done(values) => {
+                if let Some(answer) = answer {
+                    answer(returned(&script.lua, values));
+                }
+                script.recycle(thread);
+            }
+            Step::Failed(message) => {
+                self.finish_failed(script, format!("{}: {message}", label()), answer)
+            }
+            Step::Call { name, args } => {
+                Self::continue_call(self, script, thread, name, args, label(), answer)
+            }
+        }
+    }
+
+    fn finish_failed(&self, script: &Script, message: String, answer: Option<Answer>) {
+        self.fail(script, &message);
+        if let Some(answer) = answer {
+            answer(Err(CommandError::internal(message)));
         }
     }
 
@@ -317,7 +425,7 @@ impl EngineInner {
         let status = thread.status();
         match result {
             Err(e) => Step::Failed(failure_text(script, &e)),
-            Ok(_) if status == ThreadStatus::Finished => Step::Done,
+            Ok(values) if status == ThreadStatus::Finished => Step::Done(values),
             Ok(values) => {
                 let mut values = values.into_iter();
                 let marker = values.next();
@@ -350,14 +458,15 @@ impl EngineInner {
         name: String,
         args: Value,
         label: String,
+        answer: Option<Answer>,
     ) {
         self.in_flight.set(self.in_flight.get() + 1);
-        let answer = self.backend.call(&name, args);
+        let reply = self.backend.call(&name, args);
         let (engine, script) = (self.clone(), script.clone());
         tokio::task::spawn_local(async move {
-            let answer = answer.await;
+            let reply = reply.await;
             engine.in_flight.set(engine.in_flight.get() - 1);
-            let resumed = match answer {
+            let resumed = match reply {
                 Ok(value) => convert::to_lua(&script.lua, &value).map(|v| (true, v)),
                 Err(e) => error_table(&script.lua, &e).map(|t| (false, mlua::Value::Table(t))),
             };
@@ -365,13 +474,7 @@ impl EngineInner {
                 Ok(args) => Self::step(&script, &thread, args),
                 Err(e) => Step::Failed(describe(&e)),
             };
-            match step {
-                Step::Done => script.recycle(thread),
-                Step::Failed(message) => engine.fail(&script, &format!("{label}: {message}")),
-                Step::Call { name, args } => {
-                    Self::continue_call(&engine, &script, thread, name, args, label)
-                }
-            }
+            engine.after_step(&script, thread, step, || label, answer);
         });
     }
 
@@ -379,6 +482,24 @@ impl EngineInner {
         self.errors.set(self.errors.get() + 1);
         self.backend.script_error(&script.name, message);
     }
+}
+
+/// What a command handler returned, as the command's answer: `nil, "why"`
+/// is a refusal, anything else (nil included) the result.
+fn returned(lua: &mlua::Lua, values: MultiValue) -> Result<Value, CommandError> {
+    let mut values = values.into_iter();
+    let first = values.next().unwrap_or(mlua::Value::Nil);
+    if first.is_nil() {
+        if let Some(why) = values.next().filter(|v| !v.is_nil()) {
+            let why = match why {
+                mlua::Value::String(s) => s.to_string_lossy(),
+                other => format!("{other:?}"),
+            };
+            return Err(CommandError::new(tandem_sdk::ErrorKind::Rejected, why));
+        }
+    }
+    convert::from_lua(lua, first)
+        .map_err(|e| CommandError::internal(format!("the answer cannot be sent: {}", describe(&e))))
 }
 
 fn error_table(lua: &mlua::Lua, e: &CommandError) -> mlua::Result<mlua::Table> {

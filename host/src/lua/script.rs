@@ -1,7 +1,7 @@
 //! One loaded script: its Lua state, its handlers, its `tandem` API.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 
@@ -38,6 +38,8 @@ pub struct Script {
     /// Replaced by a reload or unloaded: start nothing new.
     pub(super) retired: Cell<bool>,
     pub(super) timers: RefCell<HashMap<i64, tokio::task::AbortHandle>>,
+    /// Commands this script answers (`tandem.provide`), by name.
+    provided: RefCell<BTreeMap<String, Function>>,
     next_timer: Cell<i64>,
     pool: RefCell<Vec<Thread>>,
 }
@@ -105,6 +107,7 @@ impl Script {
             enabled: Cell::new(true),
             retired: Cell::new(false),
             timers: RefCell::new(HashMap::new()),
+            provided: RefCell::new(BTreeMap::new()),
             next_timer: Cell::new(1),
             pool: RefCell::new(Vec::new()),
         });
@@ -151,6 +154,16 @@ impl Script {
                 mlua::serde::de::Options::new().deny_unsupported_types(false),
             )
             .ok()
+    }
+
+    /// The handler of a command this script provides.
+    pub(super) fn provided(&self, command: &str) -> Option<Function> {
+        self.provided.borrow().get(command).cloned()
+    }
+
+    /// The commands this script provides.
+    pub(super) fn provided_names(&self) -> Vec<String> {
+        self.provided.borrow().keys().cloned().collect()
     }
 
     /// Stops timers and refuses new work.
@@ -224,6 +237,35 @@ fn install_api(
                 if let Some(engine) = engine.upgrade() {
                     engine.refresh_patterns();
                 }
+                Ok(())
+            })?,
+        )?;
+    }
+
+    // tandem.provide(command, fn): answer a command from plugins and rules.
+    {
+        let (script, engine) = (weak_script.clone(), engine.clone());
+        tandem.set(
+            "provide",
+            lua.create_function(move |_, (command, func): (String, Function)| {
+                if command.is_empty() || command.contains(char::is_whitespace) {
+                    return Err(mlua::Error::runtime(format!(
+                        "tandem.provide: `{command}` is not a command name (non-empty, no spaces)"
+                    )));
+                }
+                if command.starts_with("host.") {
+                    return Err(mlua::Error::runtime(format!(
+                        "tandem.provide: `{command}`: the `host.` commands belong to the host"
+                    )));
+                }
+                let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
+                    return Ok(());
+                };
+                engine
+                    .backend
+                    .provide(&script.name, &command)
+                    .map_err(|why| mlua::Error::runtime(format!("tandem.provide: {why}")))?;
+                script.provided.borrow_mut().insert(command, func);
                 Ok(())
             })?,
         )?;

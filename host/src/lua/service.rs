@@ -9,16 +9,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use abi_stable::std_types::{RErr, ROk};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde_json::Value;
-use tandem_sdk::abi::SharedEvent;
+use tandem_sdk::abi::{FfiReplyBox, SharedEvent};
 use tandem_sdk::{CommandError, Payload};
 use tokio::sync::mpsc;
 
 use super::watch::{script_files, watch_scripts};
 use super::{Backend, Engine, Limits, LogLevel, ScriptError};
-use crate::bus::{Bus, EventSink, Subscriber};
+use crate::bus::{Bus, CommandProvider, EventSink, Subscriber};
 use crate::config::Config;
 
 /// Events the engine can hold before new ones are dropped (and counted).
@@ -29,8 +30,80 @@ const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 enum Input {
     Event(SharedEvent),
     FileChanged(PathBuf),
-    SetEnabled(String, bool),
+    /// Switch a rule; the callback learns whether it exists.
+    SetEnabled(String, bool, Box<dyn FnOnce(bool) + Send>),
+    /// A command a rule provides.
+    Command {
+        name: String,
+        args: String,
+        reply: FfiReplyBox,
+    },
+    /// Describe the loaded rules.
+    Rules(Box<dyn FnOnce(Vec<RuleInfo>) + Send>),
     Shutdown,
+}
+
+/// One loaded rule, for `host.status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub enabled: bool,
+}
+
+/// A handle to the running engine, for the host's own commands.
+#[derive(Clone)]
+pub struct LuaControl(mpsc::Sender<Input>);
+
+/// The engine is not running (or is too busy to take the request).
+#[derive(Debug, thiserror::Error)]
+#[error("the Lua engine is not taking requests (stopped or its queue is full)")]
+pub struct EngineUnavailable;
+
+impl LuaControl {
+    /// Switches a rule on or off; `done` learns whether the rule exists.
+    pub fn set_enabled(
+        &self,
+        rule: &str,
+        enabled: bool,
+        done: impl FnOnce(bool) + Send + 'static,
+    ) -> Result<(), EngineUnavailable> {
+        self.0
+            .try_send(Input::SetEnabled(rule.to_owned(), enabled, Box::new(done)))
+            .map_err(|_| EngineUnavailable)
+    }
+
+    /// Asks for the list of rules; `done` gets it.
+    pub fn rules(
+        &self,
+        done: impl FnOnce(Vec<RuleInfo>) + Send + 'static,
+    ) -> Result<(), EngineUnavailable> {
+        self.0
+            .try_send(Input::Rules(Box::new(done)))
+            .map_err(|_| EngineUnavailable)
+    }
+}
+
+/// Routes commands that rules provide to the engine thread.
+struct RuleCommands(mpsc::Sender<Input>);
+
+impl CommandProvider for RuleCommands {
+    fn command(&self, name: &str, args: String, reply: FfiReplyBox) {
+        let input = Input::Command {
+            name: name.to_owned(),
+            args,
+            reply,
+        };
+        if let Err(e) = self.0.try_send(input) {
+            if let Input::Command { mut reply, .. } = e.into_inner() {
+                let error = CommandError::new(
+                    tandem_sdk::ErrorKind::Rejected,
+                    format!("{name}: the Lua engine is stopped or too busy"),
+                );
+                reply.send(RErr(error.into()));
+            }
+        }
+    }
 }
 
 /// Counters readable from other threads.
@@ -70,6 +143,12 @@ struct BusBackend {
     bus: Bus,
     timeout: Duration,
     subscriber: Arc<Subscriber>,
+    commands: Arc<RuleCommands>,
+}
+
+/// The bus owner name of a rule's commands.
+fn owner(script: &str) -> String {
+    format!("lua:{script}")
 }
 
 impl Backend for BusBackend {
@@ -106,6 +185,21 @@ impl Backend for BusBackend {
     fn patterns_changed(&self, patterns: Vec<String>) {
         self.subscriber.set_patterns(patterns);
     }
+
+    fn provide(&self, script: &str, command: &str) -> Result<(), String> {
+        self.bus
+            .provide(
+                command,
+                &owner(script),
+                Arc::new(AtomicBool::new(false)),
+                self.commands.clone(),
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    fn withdraw(&self, script: &str, command: &str) {
+        self.bus.withdraw(command, &owner(script));
+    }
 }
 
 impl LuaService {
@@ -123,6 +217,7 @@ impl LuaService {
             bus: bus.clone(),
             timeout: super::command_timeout(config),
             subscriber,
+            commands: Arc::new(RuleCommands(tx.clone())),
         };
         let stats = Arc::new(Stats::default());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -192,11 +287,9 @@ impl LuaService {
         })
     }
 
-    /// Switches a script on or off at run time.
-    pub fn set_enabled(&self, script: &str, enabled: bool) {
-        let _ = self
-            .tx
-            .try_send(Input::SetEnabled(script.to_owned(), enabled));
+    /// A handle for switching rules and listing them.
+    pub fn control(&self) -> LuaControl {
+        LuaControl(self.tx.clone())
     }
 
     /// Stops the engine and waits for its thread.
@@ -244,11 +337,38 @@ async fn run(
                         });
                     }
                 }
-                Input::SetEnabled(name, enabled) => {
-                    if engine.set_enabled(&name, enabled) {
+                Input::SetEnabled(name, enabled, done) => {
+                    let found = engine.set_enabled(&name, enabled);
+                    if found {
                         tracing::info!(script = %name, enabled, "script switched");
                     }
+                    done(found);
                 }
+                Input::Command {
+                    name,
+                    args,
+                    mut reply,
+                } => engine.serve(
+                    &name,
+                    &args,
+                    Box::new(move |result| {
+                        reply.send(match result {
+                            Ok(value) => ROk(value.to_string().into()),
+                            Err(e) => RErr(e.into()),
+                        })
+                    }),
+                ),
+                Input::Rules(done) => done(
+                    engine
+                        .scripts()
+                        .into_iter()
+                        .map(|(name, path, enabled)| RuleInfo {
+                            name,
+                            path,
+                            enabled,
+                        })
+                        .collect(),
+                ),
                 Input::Shutdown => break 'serve,
             }
         }

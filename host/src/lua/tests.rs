@@ -20,6 +20,8 @@ struct Recorder {
     emitted: RefCell<Vec<(String, Value)>>,
     logs: RefCell<Vec<String>>,
     errors: RefCell<Vec<String>>,
+    /// (script, command, provided?) in order.
+    provided: RefCell<Vec<(String, String, bool)>>,
 }
 
 impl Backend for Recorder {
@@ -51,6 +53,20 @@ impl Backend for Recorder {
     }
     fn script_error(&self, _script: &str, message: &str) {
         self.errors.borrow_mut().push(message.to_owned());
+    }
+    fn provide(&self, script: &str, command: &str) -> Result<(), String> {
+        if command == "taken.elsewhere" {
+            return Err("`taken.elsewhere` is already provided by `xmpp`".into());
+        }
+        self.provided
+            .borrow_mut()
+            .push((script.into(), command.into(), true));
+        Ok(())
+    }
+    fn withdraw(&self, script: &str, command: &str) {
+        self.provided
+            .borrow_mut()
+            .push((script.into(), command.into(), false));
     }
 }
 
@@ -314,4 +330,127 @@ async fn a_disabled_script_handles_nothing() {
         assert_eq!(fx.recorder.emitted.borrow().len(), 1);
     })
     .await
+}
+
+/// Serves `command` and waits for the answer.
+async fn serve(fx: &Fixture, command: &str, args: Value) -> Result<Value, CommandError> {
+    let slot = Rc::new(RefCell::new(None));
+    let out = slot.clone();
+    fx.engine.serve(
+        command,
+        &args.to_string(),
+        Box::new(move |answer| *out.borrow_mut() = Some(answer)),
+    );
+    fx.settle().await;
+    let answer = slot.borrow_mut().take();
+    answer.expect("the command was never answered")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_rule_provides_commands_that_may_call_others() {
+    local(async {
+        let fx = Fixture::new();
+        fx.recorder
+            .answers
+            .borrow_mut()
+            .insert("xmpp.presence".into(), Ok(json!({"show": "dnd"})));
+        fx.load(
+            "calls.lua",
+            r#"
+            tandem.provide("calls.greet", function(args)
+              local p = tandem.call("xmpp.presence", {})
+              return { text = "hello " .. args.who, show = p.show }
+            end)
+            tandem.provide("calls.refuse", function(args)
+              return nil, "not now"
+            end)
+            tandem.provide("calls.broken", function(args)
+              return args.missing.field
+            end)
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            serve(&fx, "calls.greet", json!({"who": "bob"}))
+                .await
+                .unwrap(),
+            json!({"text": "hello bob", "show": "dnd"})
+        );
+        let refused = serve(&fx, "calls.refuse", json!({})).await.unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.message.as_str()),
+            (ErrorKind::Rejected, "not now")
+        );
+        let broken = serve(&fx, "calls.broken", json!({})).await.unwrap_err();
+        assert_eq!(broken.kind, ErrorKind::Internal);
+        assert!(broken.message.contains("calls.lua:"), "{}", broken.message);
+        assert_eq!(fx.errors().len(), 1, "the failure is reported once");
+        let unknown = serve(&fx, "calls.nothing", json!({})).await.unwrap_err();
+        assert_eq!(unknown.kind, ErrorKind::UnknownCommand);
+
+        fx.engine.set_enabled("calls", false);
+        let off = serve(&fx, "calls.greet", json!({"who": "x"}))
+            .await
+            .unwrap_err();
+        assert_eq!(off.kind, ErrorKind::Rejected);
+        assert!(off.message.contains("switched off"), "{}", off.message);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn provided_commands_follow_reloads_and_unloads() {
+    local(async {
+        let fx = Fixture::new();
+        fx.load(
+            "p.lua",
+            r#"
+            tandem.provide("p.keep", function() return 1 end)
+            tandem.provide("p.drop", function() return 2 end)
+            "#,
+        )
+        .unwrap();
+        fx.load(
+            "p.lua",
+            r#"tandem.provide("p.keep", function() return 10 end)"#,
+        )
+        .unwrap();
+        assert_eq!(serve(&fx, "p.keep", json!({})).await.unwrap(), json!(10));
+        let dropped = serve(&fx, "p.drop", json!({})).await.unwrap_err();
+        assert_eq!(dropped.kind, ErrorKind::UnknownCommand);
+
+        // A failing reload keeps the running version's commands.
+        fx.load(
+            "p.lua",
+            "tandem.provide('p.new', function() end) error('boom')",
+        )
+        .unwrap_err();
+        assert_eq!(serve(&fx, "p.keep", json!({})).await.unwrap(), json!(10));
+
+        assert!(fx.engine.unload("p"));
+        let log: Vec<_> = fx.recorder.provided.borrow().clone();
+        let said = |c: &str, on: bool| log.iter().any(|(s, n, p)| s == "p" && n == c && *p == on);
+        assert!(said("p.drop", false), "{log:?}");
+        assert!(
+            said("p.new", false),
+            "the failed reload's new command is withdrawn: {log:?}"
+        );
+        assert!(said("p.keep", false), "{log:?}");
+
+        let err = fx
+            .load(
+                "q.lua",
+                r#"tandem.provide("taken.elsewhere", function() end)"#,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("already provided by `xmpp`"),
+            "{err}"
+        );
+        let err = fx
+            .load("r.lua", r#"tandem.provide("host.status", function() end)"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("belong to the host"), "{err}");
+    })
+    .await;
 }

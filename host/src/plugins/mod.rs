@@ -110,6 +110,12 @@ impl PluginLibrary {
 }
 
 impl RunningPlugin {
+    /// The flag that says the plugin failed (or was stopped), for status
+    /// reports that outlive this borrow.
+    pub fn failed_flag(&self) -> Arc<AtomicBool> {
+        self.failed.clone()
+    }
+
     /// Whether the plugin panicked and was cut off.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::SeqCst)

@@ -1,5 +1,7 @@
 //! The running host: plugins started, Lua engine fed, until asked to stop.
 
+pub mod host_commands;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -7,6 +9,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::lua::service::LuaService;
 use crate::plugins::{self, RunningPlugin};
+use host_commands::{HostCommands, PluginEntry};
 
 /// Everything `tandem run` holds while running.
 pub struct Daemon {
@@ -48,6 +51,8 @@ impl Daemon {
         let mut report = StartReport::default();
 
         let lua = LuaService::start(&bus, config)?;
+        let host_commands =
+            HostCommands::register(&bus, lua.service.control(), lua.service.stats.clone());
         report.scripts = lua.loaded.iter().map(|(name, _)| name.clone()).collect();
         report.script_failures = lua.failed.iter().map(|e| e.to_string()).collect();
 
@@ -64,6 +69,11 @@ impl Daemon {
             }
             match library.start(&bus, &config.plugin_section(section)) {
                 Ok(plugin) => {
+                    host_commands.add_plugin(PluginEntry {
+                        id: plugin.id.clone(),
+                        version: library.manifest.version.clone(),
+                        failed: plugin.failed_flag(),
+                    });
                     report
                         .plugins
                         .push((plugin.id.clone(), library.path.clone()));
