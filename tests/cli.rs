@@ -103,7 +103,7 @@ fn config(dir: &Path, plugins: &Path, extra: &str) -> std::path::PathBuf {
         dir,
         "tandem.toml",
         &format!(
-            "[host]\nplugin_dirs = [{:?}]\ndefault_plugin_dirs = false\n\n{extra}",
+            "[host]\nplugin_dirs = [{:?}]\ndefault_plugin_dirs = false\ncontrol_socket = \"control.sock\"\n\n{extra}",
             plugins.display().to_string()
         ),
     )
@@ -319,4 +319,161 @@ fn run_reloads_a_changed_script_without_duplicating_handlers() {
     assert_eq!(ticks.len(), n, "a tick was handled twice: {after}");
     let (ok, _) = run.stop();
     assert!(ok);
+}
+
+fn ctl(cfg: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(tandem_bin())
+        .arg("ctl")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ctl_reports_status_switches_rules_and_names_errors() {
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "scripts/greeter.lua",
+        "tandem.provide('greeter.hello', function(a) return { text = 'hello ' .. a.who } end)\n",
+    );
+    let cfg = config(dir.path(), plugins.path(), "");
+    let run = Running::start(&cfg, &[]);
+    run.wait_for("tandem ctl listens");
+
+    let socket = dir.path().join("control.sock");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the socket is the owner's alone");
+
+    let (code, out, err) = ctl(&cfg, &["status"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("example") && out.contains("running"), "{out}");
+    assert!(out.contains("greeter") && out.contains(" on"), "{out}");
+
+    let (code, out, _) = ctl(&cfg, &["--json", "status"]);
+    assert_eq!(code, Some(0));
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["plugins"][0]["id"], "example", "{status}");
+
+    let (code, out, _) = ctl(&cfg, &["send", "greeter.hello", r#"{"who":"ann"}"#]);
+    assert_eq!((code, out.trim()), (Some(0), r#"{"text":"hello ann"}"#));
+
+    let (code, out, err) = ctl(&cfg, &["rules", "off", "--rule", "greeter"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = ctl(&cfg, &["send", "greeter.hello", r#"{"who":"ann"}"#]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("rejected") && err.contains("switched off"),
+        "{err}"
+    );
+
+    // No SIP plugin here: a clear error, not a hang.
+    let (code, _, err) = ctl(&cfg, &["call", "sip:bob@127.0.0.1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("sip.call") && err.contains("unknown_command"),
+        "{err}"
+    );
+    let (code, _, err) = ctl(&cfg, &["send", "x", "{not json"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not JSON"), "{err}");
+
+    // Garbage and oversize lines get an error answer; the daemon carries on.
+    {
+        use std::io::Write;
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        let mut reader = BufReader::new(&stream);
+        let mut answer = String::new();
+        (&stream).write_all(b"{\"cmd\": 1}\n").unwrap();
+        reader.read_line(&mut answer).unwrap();
+        assert!(answer.contains("not a request"), "{answer}");
+        answer.clear();
+        (&stream).write_all(&vec![b'x'; 70 * 1024]).unwrap();
+        (&stream).write_all(b"\n").unwrap();
+        reader.read_line(&mut answer).unwrap();
+        assert!(answer.contains("longer than 64 KiB"), "{answer}");
+    }
+    let (code, _, err) = ctl(&cfg, &["presence"]);
+    assert_eq!(code, Some(1), "still answering: {err}");
+
+    // A second daemon on the same socket refuses to start.
+    let mut second = Command::new(tandem_bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = second.wait().unwrap();
+    let mut second_log = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut second_log).unwrap();
+    assert!(!status.success());
+    assert!(second_log.contains("already running"), "{second_log}");
+
+    let (ok, log) = run.stop();
+    assert!(ok, "{log}");
+    assert!(!socket.exists(), "the socket is removed on shutdown");
+    let (code, _, err) = ctl(&cfg, &["status"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("not running"), "{err}");
+}
+
+#[test]
+fn ctl_refuses_a_shared_folder_and_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let plugins = plugin_folder(&["tandem_plugin_example"]);
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let cfg = config(dir.path(), plugins.path(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("control.sock", "shared/control.sock");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(tandem_bin())
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(log.contains("not private"), "{log}");
+
+    // Another user cannot reach the socket (only checkable as root).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        return;
+    }
+    let cfg = config(dir.path(), plugins.path(), "");
+    let run = Running::start(&cfg, &[]);
+    run.wait_for("tandem ctl listens");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(tandem_bin())
+        .args(["ctl", "--socket"])
+        .arg(dir.path().join("control.sock"))
+        .arg("status")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    let (ok, _) = run.stop();
+    assert!(ok);
+}
+
+extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
 }

@@ -8,6 +8,7 @@
 pub mod bus;
 pub mod check;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod folders;
 pub mod logging;

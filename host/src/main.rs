@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tandem::check::Finding;
 use tandem::config::{Config, LogFormat};
+use tandem::control::commands::{render_status, CtlCommand, PLUGIN_STATUS};
+use tandem::control::{client, server::ControlSocket, Response};
 use tandem::daemon::{plugin_dirs, Daemon};
 use tandem::script_test;
 
@@ -46,6 +48,20 @@ enum Command {
         #[command(subcommand)]
         command: ScriptCommand,
     },
+    /// Talk to the running daemon over its control socket.
+    Ctl {
+        /// Find the socket through this config's `[host] control_socket`.
+        #[arg(short, long, global = true)]
+        config: Option<PathBuf>,
+        /// The socket itself (overrides --config).
+        #[arg(long, global = true)]
+        socket: Option<PathBuf>,
+        /// Print the answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,6 +97,12 @@ fn main() -> ExitCode {
                     json,
                 },
         } => script_test_cmd(&script, &events, config.as_deref(), json, cli.log_format),
+        Command::Ctl {
+            config,
+            socket,
+            json,
+            command,
+        } => ctl(config.as_deref(), socket, json, &command),
     }
 }
 
@@ -122,6 +144,15 @@ fn run(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode
             return ExitCode::FAILURE;
         }
     };
+    let socket_path = tandem::control::socket_for(&config);
+    // Bind before starting anything: a second daemon must not start plugins.
+    let control = match runtime.block_on(ControlSocket::bind(&socket_path)) {
+        Ok(socket) => socket,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let (daemon, report) = match Daemon::start(&config) {
         Ok(started) => started,
         Err(e) => {
@@ -141,7 +172,15 @@ fn run(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode
         elapsed_ms = report.elapsed.as_secs_f64() * 1e3,
         "ready"
     );
-    let signal = runtime.block_on(wait_for_signal());
+    tracing::info!(socket = %control.path().display(), "tandem ctl listens");
+    let timeout = tandem::lua::command_timeout(&config);
+    let signal = runtime.block_on(async {
+        tokio::select! {
+            signal = wait_for_signal() => signal,
+            () = control.serve(daemon.bus.clone(), timeout) => "control socket closed",
+        }
+    });
+    drop(control);
     tracing::info!("{signal}: shutting down");
     daemon.shutdown();
     tracing::info!("stopped");
@@ -278,4 +317,80 @@ fn script_test_cmd(
             ExitCode::from(2)
         }
     }
+}
+
+/// `tandem ctl`: one request, the answer printed; exit 1 if the command
+/// failed, 2 if the daemon could not be reached or the input was bad.
+fn ctl(
+    config: Option<&std::path::Path>,
+    socket: Option<PathBuf>,
+    json: bool,
+    command: &CtlCommand,
+) -> ExitCode {
+    let (socket, timeout) = match (socket, config) {
+        (Some(socket), _) => (socket, std::time::Duration::from_secs(6)),
+        (None, Some(path)) => match load_config(path) {
+            Ok(config) => (
+                tandem::control::socket_for(&config),
+                tandem::lua::command_timeout(&config) + std::time::Duration::from_secs(1),
+            ),
+            Err(code) => return code,
+        },
+        (None, None) => (
+            tandem::control::default_socket(),
+            std::time::Duration::from_secs(6),
+        ),
+    };
+    let (name, args) = match command.request() {
+        Ok(request) => request,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let answer = match client::request(&socket, &name, args, timeout) {
+        Ok(Response::Ok(value)) => value,
+        Ok(Response::Error { kind, message }) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"error": {"kind": kind, "message": message}})
+                );
+            } else {
+                eprintln!("error: {name}: {kind}: {message}");
+            }
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !matches!(command, CtlCommand::Status) {
+        if json {
+            println!("{answer}");
+        } else {
+            println!("{}", tandem::control::commands::compact(&answer));
+        }
+        return ExitCode::SUCCESS;
+    }
+    // Status: the host's view plus whatever the plugins report of themselves.
+    let mut plugins = Vec::new();
+    for name in PLUGIN_STATUS {
+        if let Ok(Response::Ok(value)) =
+            client::request(&socket, name, serde_json::json!({}), timeout)
+        {
+            plugins.push((name.to_owned(), value));
+        }
+    }
+    if json {
+        let mut all = answer;
+        for (name, value) in plugins {
+            all[name] = value;
+        }
+        println!("{all}");
+    } else {
+        print!("{}", render_status(&answer, &plugins));
+    }
+    ExitCode::SUCCESS
 }

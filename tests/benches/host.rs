@@ -189,7 +189,7 @@ fn startup_bench(c: &mut Criterion) {
         dir.path(),
         "tandem.toml",
         &format!(
-            "[host]\nplugin_dirs = [{:?}]\ndefault_plugin_dirs = false\nscript_dirs = [{:?}]\n",
+            "[host]\nplugin_dirs = [{:?}]\ndefault_plugin_dirs = false\nscript_dirs = [{:?}]\ncontrol_socket = \"control.sock\"\n",
             plugins.path().display().to_string(),
             workspace().join("scripts").display().to_string()
         ),

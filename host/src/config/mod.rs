@@ -55,6 +55,9 @@ pub struct HostSection {
     pub command_timeout_ms: u64,
     /// How long each plugin gets to stop.
     pub shutdown_timeout_ms: u64,
+    /// The `tandem ctl` socket (relative to the config file); default
+    /// `$XDG_RUNTIME_DIR/tandem/control.sock`, else `/tmp/tandem-<uid>/`.
+    pub control_socket: Option<PathBuf>,
 }
 
 impl Default for HostSection {
@@ -65,6 +68,7 @@ impl Default for HostSection {
             script_dirs: vec![PathBuf::from("scripts")],
             command_timeout_ms: 5_000,
             shutdown_timeout_ms: 3_000,
+            control_socket: None,
         }
     }
 }
@@ -234,6 +238,7 @@ impl Config {
         let mut host = raw.host;
         host.plugin_dirs = host.plugin_dirs.iter().map(|p| base.join(p)).collect();
         host.script_dirs = host.script_dirs.iter().map(|p| base.join(p)).collect();
+        host.control_socket = host.control_socket.map(|p| base.join(p));
 
         let mut plugins = BTreeMap::new();
         let mut disabled_plugins = Vec::new();

@@ -1,0 +1,200 @@
+//! What `tandem ctl` can ask, and how the answers are shown.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+/// The `tandem ctl` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CtlCommand {
+    /// Plugins, rules, calls, connections and dropped-event counters.
+    Status,
+    /// Place a call.
+    Call {
+        /// A SIP URI (`sip:bob@example.org`) or address.
+        uri: String,
+    },
+    /// Answer a ringing call (the only one, if no id is given).
+    Answer { call: Option<String> },
+    /// Reject a ringing call.
+    Reject {
+        call: Option<String>,
+        /// SIP status code to reject with.
+        #[arg(long, default_value_t = 486)]
+        code: u16,
+    },
+    /// Hang up a call (the only one, if no id is given).
+    Hangup { call: Option<String> },
+    /// The sidecar's current XMPP presence.
+    Presence,
+    /// Switch a rule on or off (the presence rule unless --rule is given).
+    Rules {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+        #[arg(long, default_value = "on-the-phone")]
+        rule: String,
+    },
+    /// Call any bus command with JSON arguments.
+    Send {
+        command: String,
+        #[arg(default_value = "{}")]
+        args: String,
+    },
+}
+
+/// Optional status providers asked by `tandem ctl status` besides the host;
+/// a plugin that is not loaded is simply left out.
+pub const PLUGIN_STATUS: [&str; 2] = ["sip.status", "xmpp.status"];
+
+impl CtlCommand {
+    /// The bus command and arguments this subcommand sends.
+    pub fn request(&self) -> Result<(String, Value), String> {
+        let with_call = |call: &Option<String>| match call {
+            Some(id) => json!({ "call": id }),
+            None => json!({}),
+        };
+        Ok(match self {
+            CtlCommand::Status => ("host.status".into(), json!({})),
+            CtlCommand::Call { uri } => ("sip.call".into(), json!({ "to": uri })),
+            CtlCommand::Answer { call } => ("sip.answer".into(), with_call(call)),
+            CtlCommand::Reject { call, code } => {
+                let mut args = with_call(call);
+                args["code"] = json!(code);
+                ("sip.reject".into(), args)
+            }
+            CtlCommand::Hangup { call } => ("sip.hangup".into(), with_call(call)),
+            CtlCommand::Presence => ("xmpp.presence".into(), json!({})),
+            CtlCommand::Rules { state, rule } => (
+                "host.set_rule".into(),
+                json!({ "name": rule, "enabled": state == "on" }),
+            ),
+            CtlCommand::Send { command, args } => {
+                let args: Value = serde_json::from_str(args)
+                    .map_err(|e| format!("the arguments are not JSON: {e}"))?;
+                (command.clone(), args)
+            }
+        })
+    }
+}
+
+/// `host.status` (plus any plugin status) for a person.
+pub fn render_status(host: &Value, plugins: &[(String, Value)]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "tandem {}, up {:.0} s",
+        host["version"].as_str().unwrap_or("?"),
+        host["uptime_s"].as_f64().unwrap_or(0.0)
+    );
+    for (name, value) in plugins {
+        let _ = writeln!(out, "{name}: {}", compact(value));
+    }
+    let _ = writeln!(out, "plugins:");
+    for p in host["plugins"].as_array().into_iter().flatten() {
+        let state = if p["failed"].as_bool() == Some(true) {
+            "FAILED"
+        } else {
+            "running"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<16} {:<10} {state}",
+            p["id"].as_str().unwrap_or("?"),
+            p["version"].as_str().unwrap_or("?")
+        );
+    }
+    let _ = writeln!(out, "rules:");
+    for r in host["rules"].as_array().into_iter().flatten() {
+        let state = if r["enabled"].as_bool() == Some(true) {
+            "on"
+        } else {
+            "off"
+        };
+        let _ = writeln!(out, "  {:<16} {state}", r["name"].as_str().unwrap_or("?"));
+    }
+    let _ = writeln!(out, "events (delivered / dropped):");
+    for s in host["subscribers"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  {:<16} {} / {}{}",
+            s["name"].as_str().unwrap_or("?"),
+            s["delivered"],
+            s["dropped"],
+            if s["failed"].as_bool() == Some(true) {
+                "  (failed)"
+            } else {
+                ""
+            }
+        );
+    }
+    let lua = &host["lua"];
+    let _ = writeln!(
+        out,
+        "lua: {} events handled, {} errors, {} reloads",
+        lua["handled"], lua["errors"], lua["reloads"]
+    );
+    out
+}
+
+/// A JSON value on one line, strings without quotes.
+pub fn compact(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subcommands_map_to_bus_commands() {
+        let rules = CtlCommand::Rules {
+            state: "off".into(),
+            rule: "on-the-phone".into(),
+        };
+        assert_eq!(
+            rules.request().unwrap(),
+            (
+                "host.set_rule".into(),
+                json!({"name": "on-the-phone", "enabled": false})
+            )
+        );
+        let reject = CtlCommand::Reject {
+            call: Some("c1".into()),
+            code: 603,
+        };
+        assert_eq!(
+            reject.request().unwrap().1,
+            json!({"call": "c1", "code": 603})
+        );
+        let bad = CtlCommand::Send {
+            command: "x".into(),
+            args: "{nope".into(),
+        };
+        assert!(bad.request().unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn status_shows_failed_plugins_and_drops() {
+        let host = json!({
+            "version": "0.1.0", "uptime_s": 3.2,
+            "plugins": [{"id": "sip", "version": "0.1.0", "failed": true}],
+            "rules": [{"name": "on-the-phone", "enabled": false}],
+            "subscribers": [{"name": "lua", "delivered": 10, "dropped": 2, "failed": false}],
+            "lua": {"handled": 10, "errors": 0, "reloads": 1}
+        });
+        let text = render_status(&host, &[("xmpp.status".into(), json!({"connected": true}))]);
+        assert!(
+            text.contains("sip              0.1.0      FAILED"),
+            "{text}"
+        );
+        assert!(text.contains("on-the-phone     off"), "{text}");
+        assert!(text.contains("lua              10 / 2"), "{text}");
+        assert!(
+            text.contains(r#"xmpp.status: {"connected":true}"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! `tandem ctl`: the running daemon's local control socket.
+//!
+//! One JSON object per line each way. A request names a bus command and its
+//! arguments; the answer is `{"ok": …}` or `{"error": {"kind", "message"}}`.
+//! The socket is the owner's alone: its folder is created `0700` and must
+//! not be reachable by others, the socket is `0600`, and every connection's
+//! peer credentials are checked against the daemon's own user, so nobody
+//! else on the machine can make calls or change presence.
+
+pub mod client;
+pub mod commands;
+pub mod server;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longest request line accepted; anything longer is refused.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One request on the socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    pub command: String,
+    #[serde(default)]
+    pub args: Value,
+}
+
+/// The answer to one request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Response {
+    Ok(Value),
+    Error { kind: String, message: String },
+}
+
+/// The socket path when the config names none.
+pub fn default_socket() -> PathBuf {
+    let base = match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("tandem"),
+        None => std::env::temp_dir().join(format!("tandem-{}", current_uid())),
+    };
+    base.join("control.sock")
+}
+
+/// The socket path for `config`.
+pub fn socket_for(config: &crate::config::Config) -> PathBuf {
+    config
+        .host
+        .control_socket
+        .clone()
+        .unwrap_or_else(default_socket)
+}
+
+pub(crate) fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
