@@ -35,9 +35,15 @@ fn cases(script: &str) -> Vec<PathBuf> {
 
 fn check_golden(script: &str) {
     let script_path = workspace().join("scripts").join(format!("{script}.lua"));
+    // Opt-in rules are switched on (and configured) by the case folder's config.
+    let config = workspace()
+        .join("tests/rules")
+        .join(script)
+        .join("tandem.toml");
+    let config = config.exists().then_some(config);
     let mut failures = Vec::new();
     for case in cases(script) {
-        let out = script_test(&script_path, &case, None);
+        let out = script_test(&script_path, &case, config.as_deref());
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -64,6 +70,39 @@ fn check_golden(script: &str) {
 #[test]
 fn on_the_phone_recorded_cases() {
     check_golden("on-the-phone");
+}
+
+#[test]
+fn notify_calls_recorded_cases() {
+    check_golden("notify-calls");
+}
+
+#[test]
+fn reject_when_dnd_recorded_cases() {
+    check_golden("reject-when-dnd");
+}
+
+#[test]
+fn auto_answer_recorded_cases() {
+    check_golden("auto-answer");
+}
+
+#[test]
+fn opt_in_rules_do_nothing_unless_switched_on() {
+    for (script, case) in [("reject-when-dnd", "dnd"), ("auto-answer", "allow-list")] {
+        let events = workspace().join(format!("tests/rules/{script}/{case}.jsonl"));
+        let out = script_test(
+            &workspace().join(format!("scripts/{script}.lua")),
+            &events,
+            None,
+        );
+        assert!(out.status.success(), "{script}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "",
+            "{script} is opt-in"
+        );
+    }
 }
 
 #[test]

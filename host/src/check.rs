@@ -152,7 +152,7 @@ fn check_scripts(config: &Config, files: &[std::path::PathBuf]) -> std::io::Resu
             let name = crate::lua::script_name(path);
             let section = config.script_section(&name);
             let before = backend.errors.get();
-            match engine.load(path, section, true) {
+            match engine.load(path, section, Some(true)) {
                 Ok(_) if backend.errors.get() == before => {
                     findings.push(Finding::Ok(format!("script {}", path.display())))
                 }

@@ -300,13 +300,13 @@ impl Config {
         section
     }
 
-    /// Whether `[scripts.<name>] enabled` leaves the script on (default on).
-    pub fn script_enabled(&self, name: &str) -> bool {
+    /// `[scripts.<name>] enabled`, if the config says; otherwise the rule's
+    /// own default applies (see `Engine::load`).
+    pub fn script_enabled(&self, name: &str) -> Option<bool> {
         self.scripts
             .get(name)
             .and_then(|t| t.get("enabled"))
             .and_then(Value::as_bool)
-            .unwrap_or(true)
     }
 }
 

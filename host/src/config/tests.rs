@@ -143,8 +143,12 @@ fn enabled_is_a_host_key() {
     let config = Config::load_with_env(&file, no_env()).unwrap();
     assert_eq!(config.disabled_plugins, vec!["example".to_owned()]);
     assert_eq!(config.plugin_section("example"), r#"{"prefix":"x"}"#);
-    assert!(!config.script_enabled("rule"));
-    assert!(config.script_enabled("other"));
+    assert_eq!(config.script_enabled("rule"), Some(false));
+    assert_eq!(
+        config.script_enabled("other"),
+        None,
+        "the rule's own default applies"
+    );
 }
 
 #[test]

@@ -138,18 +138,22 @@ impl Engine {
 
     /// Loads (or reloads) a script. On failure a running older version stays.
     /// `tandem.state` carries over to the new version.
+    ///
+    /// `enabled` is the config's word; without one, the rule's own default
+    /// holds: a top level that ends with `return { enabled = false }` ships
+    /// switched off (an opt-in rule), anything else is on.
     pub fn load(
         &self,
         path: &Path,
         config: Map<String, Value>,
-        enabled: bool,
+        enabled: Option<bool>,
     ) -> Result<String, ScriptError> {
         let inner = &self.inner;
         let name = script_name(path);
         let previous = inner.scripts.borrow().get(&name).cloned();
         let state = previous.as_ref().and_then(|s| s.state_snapshot());
         let (script, chunk) = Script::create(inner, path, config, state)?;
-        script.enabled.set(enabled);
+        script.enabled.set(enabled.unwrap_or(true));
         // Run the top level now; it registers handlers. A top level that
         // waits on a command finishes later, like any handler.
         let thread = script
@@ -162,7 +166,11 @@ impl Engine {
                 inner.withdraw_all(&script, kept.as_ref());
                 return Err(ScriptError::Runtime(message));
             }
-            Step::Done(_) => {}
+            Step::Done(values) => {
+                if enabled.is_none() {
+                    script.enabled.set(default_enabled(values));
+                }
+            }
             Step::Call {
                 name: command,
                 args,
@@ -481,6 +489,16 @@ impl EngineInner {
     fn fail(&self, script: &Script, message: &str) {
         self.errors.set(self.errors.get() + 1);
         self.backend.script_error(&script.name, message);
+    }
+}
+
+/// The `enabled` field of the table a rule's top level returns, if any.
+fn default_enabled(values: MultiValue) -> bool {
+    match values.into_iter().next() {
+        Some(mlua::Value::Table(t)) => {
+            t.raw_get::<Option<bool>>("enabled").ok().flatten() != Some(false)
+        }
+        _ => true,
     }
 }
 

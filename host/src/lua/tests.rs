@@ -104,7 +104,7 @@ impl Fixture {
 
     fn load(&self, name: &str, source: &str) -> Result<String, ScriptError> {
         let path = self.write(name, source);
-        self.engine.load(&path, Map::new(), true)
+        self.engine.load(&path, Map::new(), None)
     }
 
     async fn settle(&self) {
@@ -320,7 +320,9 @@ async fn a_disabled_script_handles_nothing() {
             "off.lua",
             "tandem.on('a', function() tandem.emit('x', {}) end)",
         );
-        fx.engine.load(Path::new(&path), Map::new(), false).unwrap();
+        fx.engine
+            .load(Path::new(&path), Map::new(), Some(false))
+            .unwrap();
         fx.engine.dispatch("a", "test", "{}");
         fx.settle().await;
         assert!(fx.recorder.emitted.borrow().is_empty());
@@ -328,6 +330,31 @@ async fn a_disabled_script_handles_nothing() {
         fx.engine.dispatch("a", "test", "{}");
         fx.settle().await;
         assert_eq!(fx.recorder.emitted.borrow().len(), 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_opt_in_rule_is_off_until_the_config_switches_it_on() {
+    local(async {
+        let fx = Fixture::new();
+        let source =
+            "tandem.on('a', function() tandem.emit('x', {}) end)\nreturn { enabled = false }";
+        let path = fx.write("optin.lua", source);
+        fx.engine.load(&path, Map::new(), None).unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        assert!(fx.recorder.emitted.borrow().is_empty(), "off by default");
+        assert!(!fx.engine.scripts()[0].2);
+
+        fx.engine.load(&path, Map::new(), Some(true)).unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        assert_eq!(
+            fx.recorder.emitted.borrow().len(),
+            1,
+            "on when the config says so"
+        );
     })
     .await
 }

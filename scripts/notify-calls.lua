@@ -1,0 +1,60 @@
+-- notify-calls.lua: tell you about calls in your own XMPP client.
+--
+-- An incoming call sends you a chat message from your account's sidecar
+-- ("Incoming call from Bob <sip:bob@example.org>"), which your client shows
+-- like any message; answer or reject it with the sidecar's ad-hoc commands
+-- or `tandem ctl answer`. A call that ended before anyone answered it is
+-- reported as missed.
+--
+-- Configuration, [scripts.notify-calls] in tandem.toml:
+--   enabled  = true      -- false switches the rule off
+--   incoming = true      -- notify incoming calls
+--   missed   = true      -- notify missed calls
+--
+-- Events:   sip.call.incoming, sip.call.ended
+-- Commands: xmpp.notify_user
+
+local cfg = tandem.config
+local incoming = cfg.incoming ~= false
+local missed = cfg.missed ~= false
+
+-- "Bob <sip:bob@example.org>", or just the URI without a display name.
+local function caller(ev)
+  local peer = ev.peer or "an unknown caller"
+  if ev.display_name and ev.display_name ~= "" then
+    return ev.display_name .. " <" .. peer .. ">"
+  end
+  return peer
+end
+
+-- Callers of calls still ringing, so "missed" can name them even if the
+-- end event carries less.
+tandem.state.ringing = tandem.state.ringing or {}
+
+local function notify(text)
+  local ok, err = tandem.try_call("xmpp.notify_user", { text = text })
+  if not ok then
+    tandem.log.warn("could not notify you: " .. tostring(err))
+  end
+end
+
+tandem.on("sip.call.incoming", function(ev)
+  tandem.state.ringing[ev.call] = caller(ev)
+  if incoming then
+    notify("Incoming call from " .. caller(ev))
+  end
+end)
+
+tandem.on("sip.call.answered", function(ev)
+  tandem.state.ringing[ev.call] = nil
+end)
+
+tandem.on("sip.call.ended", function(ev)
+  local who = tandem.state.ringing[ev.call]
+  tandem.state.ringing[ev.call] = nil
+  if not who or not missed then return end
+  -- Only calls that rang here and were never answered or refused by you.
+  if ev.reason == "missed" or ev.reason == "cancelled" or ev.reason == "remote_hangup" then
+    notify("Missed call from " .. who)
+  end
+end)
