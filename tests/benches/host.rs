@@ -47,6 +47,26 @@ fn call(rt: &tokio::runtime::Runtime, bus: &Bus, name: &str, args: Value) -> Val
     .unwrap()
 }
 
+/// A backend for the engine alone: handlers here never call or emit.
+struct NoBackend;
+
+impl tandem::lua::Backend for NoBackend {
+    fn call(
+        &self,
+        name: &str,
+        _args: Value,
+    ) -> futures_util::future::LocalBoxFuture<'static, Result<Value, tandem_sdk::CommandError>>
+    {
+        let name = name.to_owned();
+        Box::pin(async move { Err(tandem_sdk::CommandError::unknown_command(&name)) })
+    }
+    fn emit(&self, _source: &str, _topic: &str, _payload: Value) {}
+    fn log(&self, _script: &str, _level: tandem::lua::LogLevel, _message: &str) {}
+    fn script_error(&self, script: &str, message: &str) {
+        panic!("{script}: {message}");
+    }
+}
+
 fn bus_benches(c: &mut Criterion) {
     tandem::logging::init("warn", tandem::config::LogFormat::Text);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -135,6 +155,30 @@ fn bus_benches(c: &mut Criterion) {
         .load("local n = 0\nreturn function(ev) n = n + 1 end")
         .eval()
         .unwrap();
+    // The engine alone, no bus and no thread hop: where the plugin → Lua
+    // time goes between the bus and the Lua handler.
+    group.bench_function("engine_dispatch", |b| {
+        let scripts = tempfile::tempdir().unwrap();
+        let path = write(
+            scripts.path(),
+            "count.lua",
+            "local n = 0\ntandem.on('lua.tick', function(ev) n = n + 1 end)\n",
+        );
+        let engine = tandem::lua::Engine::new(
+            std::rc::Rc::new(NoBackend),
+            tandem::lua::Limits {
+                instruction_budget: 10_000_000,
+                memory_limit: 32 << 20,
+            },
+        );
+        engine.load(&path, Default::default(), Some(true)).unwrap();
+        let payload = payload().to_string();
+        b.iter(|| {
+            for _ in 0..TO_LUA {
+                engine.dispatch("lua.tick", "testkit", &payload);
+            }
+        })
+    });
     group.bench_function("bare_mlua_call", |b| {
         b.iter(|| {
             for _ in 0..TO_LUA {

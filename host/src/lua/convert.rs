@@ -1,14 +1,10 @@
 //! JSON payloads to Lua tables and back.
 //!
-//! Events arrive as JSON text; [`json_to_lua`] builds the Lua table straight
-//! from the text (a serde visitor), with no intermediate `serde_json::Value`:
-//! this is the hot path of every rule.
-
-use std::fmt;
+//! Events arrive as JSON text; [`json_to_lua`] builds the Lua table from
+//! the text without an intermediate `serde_json::Value`.
 
 use mlua::serde::{de::Options as DeserializeOptions, ser::Options as SerializeOptions};
 use mlua::{Lua, LuaSerdeExt};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// JSON `null` becomes `nil`, which is what a rule writer expects to test.
@@ -21,15 +17,11 @@ pub fn to_lua(lua: &Lua, value: &Value) -> mlua::Result<mlua::Value> {
     )
 }
 
-/// Parses JSON text straight into a Lua value.
+/// Parses JSON text into a Lua value (see [`super::tape`] for why not
+/// through mlua's serde support).
 pub fn json_to_lua(lua: &Lua, json: &str) -> mlua::Result<mlua::Value> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let value = LuaSeed(lua)
-        .deserialize(&mut de)
-        .map_err(|e| mlua::Error::runtime(format!("payload is not JSON: {e}")))?;
-    de.end()
-        .map_err(|e| mlua::Error::runtime(format!("payload is not JSON: {e}")))?;
-    Ok(value)
+    let tape = super::tape::Tape::parse(json).map_err(|e| mlua::Error::runtime(e.to_string()))?;
+    tape.to_lua(lua)
 }
 
 /// Functions, coroutines and userdata cannot leave the script: an error
@@ -39,71 +31,6 @@ pub fn from_lua(lua: &Lua, value: mlua::Value) -> mlua::Result<Value> {
         return Ok(Value::Object(Default::default()));
     }
     lua.from_value_with(value, DeserializeOptions::new().deny_recursive_tables(true))
-}
-
-struct LuaSeed<'a>(&'a Lua);
-
-impl<'de> DeserializeSeed<'de> for LuaSeed<'_> {
-    type Value = mlua::Value;
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<mlua::Value, D::Error> {
-        de.deserialize_any(self)
-    }
-}
-
-fn lua_err<E: serde::de::Error>(e: mlua::Error) -> E {
-    E::custom(e)
-}
-
-impl<'de> Visitor<'de> for LuaSeed<'_> {
-    type Value = mlua::Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<mlua::Value, E> {
-        Ok(mlua::Value::Nil)
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<mlua::Value, E> {
-        Ok(mlua::Value::Boolean(v))
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<mlua::Value, E> {
-        Ok(mlua::Value::Integer(v))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<mlua::Value, E> {
-        Ok(match i64::try_from(v) {
-            Ok(i) => mlua::Value::Integer(i),
-            Err(_) => mlua::Value::Number(v as f64),
-        })
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<mlua::Value, E> {
-        Ok(mlua::Value::Number(v))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<mlua::Value, E> {
-        self.0
-            .create_string(v)
-            .map(mlua::Value::String)
-            .map_err(lua_err)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<mlua::Value, A::Error> {
-        let table = self.0.create_table().map_err(lua_err)?;
-        let mut i = 1;
-        while let Some(v) = seq.next_element_seed(LuaSeed(self.0))? {
-            table.raw_set(i, v).map_err(lua_err)?;
-            i += 1;
-        }
-        table
-            .set_metatable(Some(self.0.array_metatable()))
-            .map_err(lua_err)?;
-        Ok(mlua::Value::Table(table))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<mlua::Value, A::Error> {
-        let table = self.0.create_table().map_err(lua_err)?;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let value = map.next_value_seed(LuaSeed(self.0))?;
-            table.raw_set(key.as_ref(), value).map_err(lua_err)?;
-        }
-        Ok(mlua::Value::Table(table))
-    }
 }
 
 #[cfg(test)]

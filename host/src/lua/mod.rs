@@ -15,6 +15,7 @@ mod convert;
 mod sandbox;
 mod script;
 pub mod service;
+mod tape;
 pub mod watch;
 
 use std::cell::{Cell, RefCell};
@@ -330,34 +331,41 @@ impl EngineInner {
     fn dispatch(self: &Rc<Self>, topic: &str, source: &str, payload_json: &str) {
         self.handled.set(self.handled.get() + 1);
         let scripts = self.snapshot.borrow().clone();
+        // Parsed once, when the first handler wants it.
+        let mut tape: Option<tape::Tape> = None;
         for script in scripts.iter() {
             if !script.enabled.get() || script.retired.get() {
                 continue;
             }
             let handlers = script.handlers.borrow().clone();
             for handler in handlers.iter().filter(|h| topic_matches(&h.pattern, topic)) {
+                let parsed = match &tape {
+                    Some(parsed) => parsed,
+                    None => match tape::Tape::parse(payload_json) {
+                        Ok(parsed) => tape.insert(parsed),
+                        Err(e) => {
+                            tracing::warn!(topic, source, "event not given to the rules: {e}");
+                            return;
+                        }
+                    },
+                };
                 // Each handler gets its own table: one rule cannot change
                 // what the next one sees.
-                let event = match convert::json_to_lua(&script.lua, payload_json) {
-                    Ok(event) => event,
+                let args = match parsed.event_args(&script.lua, topic, source) {
+                    Ok(args) => args,
                     Err(e) => {
-                        tracing::warn!(
-                            topic,
-                            source,
-                            "event not given to {}: {}",
+                        let message = format!(
+                            "{}: event {topic} not given: {}",
                             handler.label,
                             describe(&e)
                         );
+                        self.fail(script, &message);
                         continue;
                     }
                 };
-                Self::start(
-                    self,
-                    script,
-                    handler.func.clone(),
-                    (event, topic, source),
-                    || format!("{} (handler for {topic})", handler.label),
-                );
+                Self::start(self, script, handler.func.clone(), args, || {
+                    format!("{} (handler for {topic})", handler.label)
+                });
             }
         }
     }
