@@ -20,11 +20,11 @@ struct Collector(Arc<Mutex<Vec<(String, Value)>>>);
 
 impl EventSink for Collector {
     fn deliver(&self, event: SharedEvent) -> bool {
-        let payload = serde_json::from_str(event.payload.as_str()).unwrap();
+        let payload = serde_json::from_str(event.payload()).unwrap();
         self.0
             .lock()
             .unwrap()
-            .push((event.topic.to_string(), payload));
+            .push((event.topic().to_string(), payload));
         true
     }
 }

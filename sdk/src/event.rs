@@ -24,22 +24,22 @@ impl Event {
 
     /// Builds an event outside the host (mock host, tests).
     pub fn new(topic: &str, source: &str, payload: Payload) -> Self {
-        Event(SharedEvent::new(EventData {
-            id: 0,
-            topic: topic.into(),
-            source: source.into(),
-            payload: payload.into_json().into(),
-        }))
+        Event(SharedEvent::new(EventData::new(
+            0,
+            topic,
+            source,
+            payload.as_json(),
+        )))
     }
 
     /// Dotted topic, e.g. `sip.call.answered`.
     pub fn topic(&self) -> &str {
-        self.0.topic.as_str()
+        self.0.topic()
     }
 
     /// Who published it: a plugin id, `lua:<script>` or `host`.
     pub fn source(&self) -> &str {
-        self.0.source.as_str()
+        self.0.source()
     }
 
     /// Host-wide sequence number (0 outside the host).
@@ -49,7 +49,7 @@ impl Event {
 
     /// The payload as JSON text.
     pub fn json(&self) -> &str {
-        self.0.payload.as_str()
+        self.0.payload()
     }
 
     /// Whether this is a `T` (by topic).

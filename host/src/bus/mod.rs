@@ -169,20 +169,20 @@ impl Bus {
 
     /// Publishes an event from `source`; returns its id.
     pub fn publish(&self, source: &str, topic: &str, payload: String) -> u64 {
-        self.publish_rstring(source, topic, payload.into())
+        self.publish_str(source, topic, &payload)
     }
 
-    /// Publishes a payload that is already an `RString` (from a plugin):
-    /// converting it to `String` would copy it, since it was allocated by
-    /// another library.
+    /// Publishes a payload that crossed the plugin boundary as an
+    /// `RString`; it is copied into the event's one buffer (and freed on
+    /// this thread, where it is cheap).
     pub fn publish_rstring(&self, source: &str, topic: &str, payload: RString) -> u64 {
+        self.publish_str(source, topic, payload.as_str())
+    }
+
+    /// Publishes an event from `source`; returns its id.
+    pub fn publish_str(&self, source: &str, topic: &str, payload: &str) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let event = SharedEvent::new(EventData {
-            id,
-            topic: topic.into(),
-            source: source.into(),
-            payload,
-        });
+        let event = SharedEvent::new(EventData::new(id, topic, source, payload));
         self.publish_shared(event);
         id
     }
@@ -194,7 +194,7 @@ impl Bus {
             .read()
             .unwrap_or_else(|p| p.into_inner());
         for subscriber in subscribers.iter() {
-            if subscriber.failed.load(Ordering::Relaxed) || !subscriber.wants(&event.topic) {
+            if subscriber.failed.load(Ordering::Relaxed) || !subscriber.wants(event.topic()) {
                 continue;
             }
             if subscriber.sink.deliver(event.clone()) {
@@ -204,7 +204,7 @@ impl Bus {
                 if dropped.is_power_of_two() {
                     tracing::warn!(
                         subscriber = %subscriber.name,
-                        topic = %event.topic,
+                        topic = %event.topic(),
                         dropped,
                         "subscriber queue full: event dropped"
                     );

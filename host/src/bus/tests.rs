@@ -16,7 +16,7 @@ impl EventSink for Recorder {
         if seen.len() >= self.capacity {
             return false;
         }
-        seen.push(format!("{}:{}", event.topic, event.payload));
+        seen.push(format!("{}:{}", event.topic(), event.payload()));
         true
     }
 }

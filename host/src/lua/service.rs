@@ -315,7 +315,7 @@ async fn run(
         for input in batch.drain(..) {
             match input {
                 Input::Event(event) => {
-                    engine.dispatch(&event.topic, &event.source, &event.payload);
+                    engine.dispatch(event.topic(), event.source(), event.payload());
                 }
                 Input::FileChanged(path) => {
                     let first = pending.borrow().is_empty();

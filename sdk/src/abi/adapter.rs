@@ -158,12 +158,12 @@ async fn event_loop<P: Plugin>(
                 .await
             {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => host.warn(&format!("handling event {}: {e}", shared.topic)),
+                Ok(Err(e)) => host.warn(&format!("handling event {}: {e}", shared.topic())),
                 Err(panic) => {
                     failed.store(true, Ordering::SeqCst);
                     host.failed(&format!(
                         "panicked handling event {}: {}",
-                        shared.topic,
+                        shared.topic(),
                         panic_message(&*panic)
                     ));
                     return;
