@@ -351,7 +351,7 @@ impl EngineInner {
                 };
                 // Each handler gets its own table: one rule cannot change
                 // what the next one sees.
-                let args = match parsed.event_args(&script.lua, topic, source) {
+                let args = match parsed.event_args(&script.lua, topic, source, handler.arity) {
                     Ok(args) => args,
                     Err(e) => {
                         let message = format!(

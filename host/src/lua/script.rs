@@ -22,6 +22,9 @@ const THREAD_POOL: usize = 32;
 pub(super) struct Handler {
     pub pattern: String,
     pub func: Function,
+    /// How many of (event, topic, source) the function takes: the strings
+    /// it does not declare are not built.
+    pub arity: u8,
     /// Where the handler function is defined, `file:line`.
     pub label: String,
 }
@@ -184,6 +187,26 @@ pub fn script_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// How many parameters a Lua function declares, at most 3; 3 for `...`
+/// (and for functions whose shape Lua cannot tell, such as C functions).
+pub(super) fn declared_params(lua: &Lua, func: &Function) -> u8 {
+    let mut params = 3u8;
+    // SAFETY: `lua_getinfo` with `>u` pops the function pushed as the
+    // argument and fills `ar`; no Lua error can be raised by it.
+    let _ = unsafe {
+        lua.exec_raw::<()>(func, |state| {
+            let mut ar = std::mem::MaybeUninit::<mlua::ffi::lua_Debug>::zeroed();
+            if mlua::ffi::lua_getinfo(state, c">u".as_ptr(), ar.as_mut_ptr()) != 0 {
+                let ar = ar.assume_init();
+                if ar.isvararg == 0 {
+                    params = ar.nparams.min(3);
+                }
+            }
+        })
+    };
+    params
+}
+
 /// `file:line` of a function's definition.
 pub(super) fn function_label(func: &Function) -> String {
     let info = func.info();
@@ -227,10 +250,12 @@ fn install_api(
                     return Ok(());
                 };
                 let label = function_label(&func);
+                let arity = declared_params(&script.lua, &func);
                 let mut handlers = script.handlers.borrow().to_vec();
                 handlers.push(Rc::new(Handler {
                     pattern,
                     func,
+                    arity,
                     label,
                 }));
                 *script.handlers.borrow_mut() = Rc::from(handlers);

@@ -74,20 +74,33 @@ impl<'a> Tape<'a> {
     }
 
     /// The handler arguments of an event: its table, topic and source.
+    /// Only the first `wanted` are built; the others are nil (a handler
+    /// `function(ev)` never sees them, and building strings is not free).
     pub fn event_args(
         &self,
         lua: &Lua,
         topic: &str,
         source: &str,
-    ) -> mlua::Result<(mlua::Value, mlua::LuaString, mlua::LuaString)> {
+        wanted: u8,
+    ) -> mlua::Result<(mlua::Value, mlua::Value, mlua::Value)> {
         let array_mt = self.has_arrays.then(|| lua.array_metatable());
+        let push_str = |state, wanted: bool, s: &str| {
+            // SAFETY: inside the protected call below.
+            unsafe {
+                if wanted {
+                    ffi::lua_pushlstring(state, s.as_ptr().cast(), s.len());
+                } else {
+                    ffi::lua_pushnil(state);
+                }
+            }
+        };
         // SAFETY: as in `to_lua`; the two strings are pushed from borrowed
         // slices.
         unsafe {
             lua.exec_raw(array_mt, |state| {
                 push(state, &self.toks, &mut 0);
-                ffi::lua_pushlstring(state, topic.as_ptr().cast(), topic.len());
-                ffi::lua_pushlstring(state, source.as_ptr().cast(), source.len());
+                push_str(state, wanted >= 2, topic);
+                push_str(state, wanted >= 3, source);
                 ffi::lua_remove(state, 1);
             })
         }
@@ -236,7 +249,9 @@ mod tests {
     fn event_args_are_the_table_topic_and_source() {
         let lua = Lua::new();
         let tape = Tape::parse(r#"{"call":"c1","n":[1,2]}"#).unwrap();
-        let (event, topic, source) = tape.event_args(&lua, "sip.call.answered", "sip").unwrap();
+        let (event, topic, source) = tape
+            .event_args(&lua, "sip.call.answered", "sip", 3)
+            .unwrap();
         let f: mlua::Function = lua
             .load("return function(ev, t, s) return ev.call .. #ev.n .. ev.n[2] .. t .. s end")
             .eval()
@@ -266,5 +281,26 @@ mod tests {
     fn deep_nesting_is_refused_by_the_parser() {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(Tape::parse(&deep).is_err());
+    }
+}
+
+#[cfg(test)]
+mod arity_tests {
+    use crate::lua::script::declared_params;
+    use mlua::{Function, Lua};
+
+    #[test]
+    fn handlers_get_only_the_strings_they_declare() {
+        let lua = Lua::new();
+        let arity = |src: &str| {
+            let f: Function = lua.load(src).eval().unwrap();
+            declared_params(&lua, &f)
+        };
+        assert_eq!(arity("return function() end"), 0);
+        assert_eq!(arity("return function(ev) end"), 1);
+        assert_eq!(arity("return function(ev, topic) end"), 2);
+        assert_eq!(arity("return function(a, b, c, d) end"), 3);
+        assert_eq!(arity("return function(ev, ...) end"), 3);
+        assert_eq!(arity("return print"), 3);
     }
 }

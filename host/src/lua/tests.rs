@@ -481,3 +481,32 @@ async fn provided_commands_follow_reloads_and_unloads() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn handlers_see_topic_and_source_when_they_ask_for_them() {
+    local(async {
+        let fx = Fixture::new();
+        fx.load(
+            "args.lua",
+            r#"
+            tandem.on("a.*", function(...)
+              local ev, topic, source = ...
+              tandem.emit("seen", { n = ev.n, topic = topic, source = source })
+            end)
+            tandem.on("a.*", function(ev, topic, source, extra)
+              tandem.emit("seen", { n = ev.n, topic = topic, source = source, extra = extra })
+            end)
+            "#,
+        )
+        .unwrap();
+        fx.engine.dispatch("a.b", "sip", r#"{"n":1}"#);
+        fx.settle().await;
+        let seen = fx.recorder.emitted.borrow().clone();
+        let expected = json!({"n": 1, "topic": "a.b", "source": "sip"});
+        assert_eq!(
+            seen,
+            vec![("seen".into(), expected.clone()), ("seen".into(), expected)]
+        );
+    })
+    .await
+}
