@@ -1,19 +1,29 @@
 -- on-the-phone.lua: show "On the phone" to your XMPP contacts while a SIP
 -- call is up.
 --
--- When the first call is answered, the rule remembers your current presence,
--- sets the configured one (default: away, "On the phone"; never Do Not
--- Disturb unless you ask, because DND silences phone notifications) and
--- publishes XEP-0108 user activity talking/on_the_phone. When the last call
--- ends it puts back exactly what was there and clears the activity. If you
--- change your presence in your own client during the call, your change is
--- what comes back.
+-- Your contacts' clients show the presence of your highest-priority
+-- resource. During a call the sidecar resource takes that place: it sets
+-- the configured presence (default: away, "On the phone"; never Do Not
+-- Disturb unless you ask, because DND silences notifications on phones)
+-- with a priority one above your own clients', and publishes XEP-0108 user
+-- activity talking/on_the_phone. When the last call ends the sidecar puts
+-- back exactly its own presence from before (priority -1 by default), so
+-- what your contacts see is again your own client's presence, including
+-- anything you changed in it during the call. Tandem never touches your
+-- clients' presence.
+--
+-- Messages your contacts send to your bare JID during the call go to the
+-- top-priority resource, the sidecar; the server copies them to your
+-- clients as Carbons (XEP-0280), which Gajim, Dino and Conversations
+-- enable. With none of your clients online the sidecar keeps a negative
+-- priority: contacts still see "On the phone", and their messages wait for
+-- your client offline. See docs/decisions/0011-on-the-phone-presence.md.
 --
 -- Configuration, [scripts.on-the-phone] in tandem.toml:
 --   enabled  = true             -- false switches the rule off
 --   show     = "away"           -- away | xa | dnd | chat
 --   status   = "On the phone"
---   priority = 11               -- optional: priority during calls (unset: keep)
+--   priority = "auto"           -- "auto": one above your clients; or a number
 --   activity = true             -- publish XEP-0108 activity
 --
 -- Events:   sip.call.answered, sip.call.ended, xmpp.own_presence
@@ -27,21 +37,48 @@ if not SHOWS[show] then
   error("[scripts.on-the-phone] show must be away, xa, dnd or chat, not " .. tostring(show))
 end
 local status = cfg.status or "On the phone"
-local priority = cfg.priority
-if priority ~= nil and (math.type(priority) ~= "integer" or priority < -128 or priority > 127) then
-  error("[scripts.on-the-phone] priority must be an integer from -128 to 127")
+local fixed_priority = cfg.priority
+if fixed_priority == "auto" then fixed_priority = nil end
+if fixed_priority ~= nil and (math.type(fixed_priority) ~= "integer" or fixed_priority < -128 or fixed_priority > 127) then
+  error("[scripts.on-the-phone] priority must be \"auto\" or an integer from -128 to 127")
 end
 local activity = cfg.activity ~= false
 
--- Kept across reloads: calls in progress, the presence to restore, and
--- whether ours is the one showing.
+-- Kept across reloads: calls in progress, the sidecar presence to restore,
+-- what is applied now, and the presence of each of your own clients.
 local state = tandem.state
 state.calls = state.calls or {}
+state.clients = state.clients or {}
 
 local function calls_up()
   local n = 0
   for _ in pairs(state.calls) do n = n + 1 end
   return n
+end
+
+-- The priority that puts the sidecar on top: one above your highest client
+-- with a non-negative priority (those are the ones bare-JID messages go to);
+-- with none, stay negative so messages wait for your client.
+local function on_top()
+  if fixed_priority then return fixed_priority end
+  local top
+  for _, presence in pairs(state.clients) do
+    local p = presence.priority or 0
+    if p >= 0 and (top == nil or p > top) then top = p end
+  end
+  if top == nil then return -1 end
+  return math.min(top + 1, 127)
+end
+
+local function apply()
+  local during = { show = show, status = status, priority = on_top() }
+  local ok, err = tandem.try_call("xmpp.set_presence", during)
+  if not ok then
+    tandem.log.error("cannot set the presence: " .. tostring(err))
+    return false
+  end
+  state.applied = during
+  return true
 end
 
 local function start_on_the_phone()
@@ -52,14 +89,10 @@ local function start_on_the_phone()
     return
   end
   state.saved = current
-  local during = { show = show, status = status, priority = priority or current.priority }
-  local ok, set_err = tandem.try_call("xmpp.set_presence", during)
-  if not ok then
-    tandem.log.error("cannot set the presence: " .. tostring(set_err))
+  if not apply() then
     state.saved = nil
     return
   end
-  state.applied = true
   if activity then
     local done, act_err = tandem.try_call("xmpp.set_activity",
       { general = "talking", specific = "on_the_phone", text = status })
@@ -94,14 +127,12 @@ tandem.on("sip.call.ended", function(ev)
   if calls_up() == 0 then end_on_the_phone() end
 end)
 
--- The user changed their presence in their own client during a call: that
--- is what they want to see afterwards.
+-- Your clients come, go and change priority; during a call the sidecar
+-- follows so that it stays on top (and nothing else changes).
 tandem.on("xmpp.own_presence", function(ev)
-  if state.applied and ev.presence then
-    state.saved = {
-      show = ev.presence.show,
-      status = ev.presence.status,
-      priority = state.saved and state.saved.priority,
-    }
+  if not ev.jid then return end
+  state.clients[ev.jid] = ev.presence -- nil: that client went offline
+  if state.applied and state.applied.priority ~= on_top() then
+    apply()
   end
 end)
