@@ -27,6 +27,7 @@ pub fn target_dir() -> PathBuf {
 const PACKAGES: &[&str] = &[
     "tandem",
     "tandem-plugin-example",
+    "tandem-plugin-xmpp",
     "tandem-fixture-testkit",
     "tandem-fixture-counter",
     "tandem-fixture-not-a-plugin",
@@ -199,3 +200,7 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
     config.host.script_dirs = vec![script_dir.to_owned()];
     config
 }
+
+pub mod prosody;
+pub mod sidecar;
+pub mod xmpp_client;

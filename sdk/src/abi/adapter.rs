@@ -100,10 +100,12 @@ extern "C" fn start<P: Plugin>(
             .build()
             .map_err(|e| format!("cannot start the plugin runtime: {e}"))?;
         let failed = Arc::new(AtomicBool::new(false));
-        let host = Host::new(Arc::new(FfiBackend {
+        let backend: Arc<dyn HostBackend> = Arc::new(FfiBackend {
             host,
             failed: failed.clone(),
-        }));
+        });
+        super::log_bridge::install(backend.clone());
+        let host = Host::new(backend);
 
         // Start on the plugin's own runtime and wait here, so the host may
         // call this from any thread, inside its own runtime or not.

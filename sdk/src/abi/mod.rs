@@ -10,6 +10,7 @@
 //!   an event or to the manifest is never an ABI break.
 
 mod adapter;
+mod log_bridge;
 mod root;
 mod types;
 

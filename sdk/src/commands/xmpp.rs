@@ -45,3 +45,39 @@ impl CommandType for SetActivity {
     const NAME: &'static str = "xmpp.set_activity";
     type Reply = serde_json::Value;
 }
+
+/// Sends a chat message from the sidecar to the user's own other clients
+/// ("Incoming call from Bob"), shown there like any message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyUser {
+    pub text: String,
+}
+impl CommandType for NotifyUser {
+    const NAME: &'static str = "xmpp.notify_user";
+    type Reply = serde_json::Value;
+}
+
+/// The sidecar's connection, for `tandem ctl status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetStatus {}
+impl CommandType for GetStatus {
+    const NAME: &'static str = "xmpp.status";
+    type Reply = Status;
+}
+
+/// What `xmpp.status` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Status {
+    /// `connecting`, `online` or `offline`.
+    pub state: String,
+    /// The bound full JID when online.
+    pub jid: Option<String>,
+    /// The user's other resources now online.
+    pub own_resources: Vec<String>,
+    /// Contacts' resources now online.
+    pub contacts_online: usize,
+    /// Times the connection was (re)established.
+    pub connects: u64,
+}

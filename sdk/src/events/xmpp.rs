@@ -17,3 +17,47 @@ pub struct OwnPresence {
 impl EventType for OwnPresence {
     const TOPIC: &'static str = "xmpp.own_presence";
 }
+
+/// A contact's resource came, changed or went.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContactPresence {
+    /// Full JID of the contact's resource.
+    pub jid: String,
+    /// `None` when the resource went offline.
+    pub presence: Option<Presence>,
+}
+impl EventType for ContactPresence {
+    const TOPIC: &'static str = "xmpp.contact_presence";
+}
+
+/// The sidecar's own connection changed state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Connection {
+    /// `online` or `offline`.
+    pub state: String,
+    pub jid: Option<String>,
+    /// Why it went offline.
+    pub reason: Option<String>,
+}
+impl EventType for Connection {
+    const TOPIC: &'static str = "xmpp.connection";
+}
+
+/// A chat message the sidecar saw: sent to it, or a Carbons copy of one the
+/// user sent or received on another client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatMessage {
+    pub from: String,
+    pub to: String,
+    pub body: Option<String>,
+    pub thread: Option<String>,
+    /// `direct`, `carbon_sent` (the user sent it from another client) or
+    /// `carbon_received` (another client of the user received it).
+    pub via: String,
+}
+impl EventType for ChatMessage {
+    const TOPIC: &'static str = "xmpp.message";
+}

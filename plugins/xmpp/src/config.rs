@@ -1,0 +1,65 @@
+//! `[plugins.xmpp]`: the account the sidecar logs into.
+
+use serde::Deserialize;
+
+/// The sidecar's configuration. The password comes from `password_file` or
+/// `password_env` (resolved by the host) and is never logged.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The user's own bare JID, e.g. `alice@example.org`.
+    pub jid: String,
+    pub password: String,
+    /// The sidecar's resource, next to the user's clients.
+    pub resource: String,
+    /// Priority of the sidecar's presence: negative, so messages to the
+    /// bare JID keep going to the user's own client.
+    pub priority: i8,
+    /// Server host; without it, the JID's domain (SRV lookup).
+    pub host: Option<String>,
+    /// Server port when `host` is set.
+    pub port: u16,
+    /// Plain TCP without TLS. Only for test servers on loopback; logged loudly.
+    pub insecure: bool,
+    /// Name shown in disco#info.
+    pub name: String,
+    /// Seconds between pings to the server; a ping unanswered in this time
+    /// means the connection is lost.
+    pub keepalive_seconds: u64,
+    /// Back-off between fresh connections after a loss (RFC 5626 §4.5:
+    /// base doubling up to max, times a random 50–100 %).
+    pub reconnect_base_seconds: u64,
+    pub reconnect_max_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            jid: String::new(),
+            password: String::new(),
+            resource: "tandem".to_owned(),
+            priority: -1,
+            host: None,
+            port: 5222,
+            insecure: false,
+            name: "Tandem".to_owned(),
+            keepalive_seconds: 30,
+            reconnect_base_seconds: 2,
+            reconnect_max_seconds: 120,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("jid", &self.jid)
+            .field("password", &"<hidden>")
+            .field("resource", &self.resource)
+            .field("priority", &self.priority)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("insecure", &self.insecure)
+            .finish()
+    }
+}

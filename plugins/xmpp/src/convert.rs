@@ -1,0 +1,62 @@
+//! XMPP presence <-> the SDK's presence payload.
+
+use tandem_sdk::commands::xmpp::Presence;
+use xmpp_parsers::presence::{self as xp, Show};
+
+/// Why a presence asked for cannot be sent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("show must be away, chat, dnd or xa (or absent for available), not `{0}`")]
+pub struct BadShow(pub String);
+
+pub fn show_from_name(name: Option<&str>) -> Result<Option<Show>, BadShow> {
+    Ok(match name {
+        None | Some("") | Some("available") => None,
+        Some("away") => Some(Show::Away),
+        Some("chat") => Some(Show::Chat),
+        Some("dnd") => Some(Show::Dnd),
+        Some("xa") => Some(Show::Xa),
+        Some(other) => return Err(BadShow(other.to_owned())),
+    })
+}
+
+pub fn show_name(show: &Option<Show>) -> Option<String> {
+    show.as_ref().map(|s| {
+        match s {
+            Show::Away => "away",
+            Show::Chat => "chat",
+            Show::Dnd => "dnd",
+            Show::Xa => "xa",
+        }
+        .to_owned()
+    })
+}
+
+/// The SDK view of an available presence stanza.
+pub fn from_stanza(p: &xp::Presence) -> Presence {
+    Presence {
+        show: show_name(&p.show),
+        status: p
+            .statuses
+            .get("")
+            .or_else(|| p.statuses.values().next())
+            .cloned(),
+        priority: Some(p.priority.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_round_trip_and_junk_is_refused() {
+        for name in ["away", "chat", "dnd", "xa"] {
+            assert_eq!(
+                show_name(&show_from_name(Some(name)).unwrap()).as_deref(),
+                Some(name)
+            );
+        }
+        assert_eq!(show_from_name(None), Ok(None));
+        assert_eq!(show_from_name(Some("busy")), Err(BadShow("busy".into())));
+    }
+}

@@ -1,0 +1,147 @@
+//! # tandem-plugin-xmpp
+//!
+//! The sidecar resource: logs into the user's own account next to their
+//! client, with a negative priority so it never takes their messages, and
+//! gives Tandem's rules the user's presence, their clients' presence, their
+//! contacts' presence and a way to publish "On the phone".
+//!
+//! Commands: `xmpp.presence`, `xmpp.set_presence`, `xmpp.set_activity`,
+//! `xmpp.notify_user`, `xmpp.status`. Events: `xmpp.connection`,
+//! `xmpp.own_presence`, `xmpp.contact_presence`, `xmpp.message`.
+
+mod activity;
+mod backoff;
+mod config;
+mod convert;
+mod features;
+mod session;
+
+use tandem_sdk::commands::xmpp::{NotifyUser, Presence, SetActivity, SetPresence};
+use tandem_sdk::tokio::sync::{mpsc, oneshot};
+use tandem_sdk::{
+    export_plugin, BoxError, Command, CommandError, CommandType, ErrorKind, Event, Host, Manifest,
+    Payload, Plugin,
+};
+
+pub use activity::{Activity, ActivityError};
+pub use config::Config;
+use session::{Request, Session};
+
+pub struct XmppPlugin {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Plugin for XmppPlugin {
+    type Config = Config;
+
+    fn manifest() -> Manifest {
+        Manifest::new("xmpp", env!("CARGO_PKG_VERSION"))
+            .description("XMPP sidecar resource: presence, activity, notifications")
+            .capability("xmpp.presence")
+            .capability("xmpp.pep")
+            .command("xmpp.presence")
+            .command("xmpp.set_presence")
+            .command("xmpp.set_activity")
+            .command("xmpp.notify_user")
+            .command("xmpp.status")
+    }
+
+    async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
+        let session = Session::new(&config, host.clone())?;
+        let (requests, rx) = mpsc::channel(256);
+        tandem_sdk::tokio::spawn(session.run(rx));
+        host.info(&format!(
+            "connecting as {}/{} (priority {})",
+            config.jid, config.resource, config.priority
+        ));
+        Ok(XmppPlugin { requests })
+    }
+
+    async fn on_event(&self, _event: Event) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    async fn on_command(&self, command: Command) -> Result<Payload, CommandError> {
+        match command.name() {
+            "xmpp.presence" => {
+                let presence = self.ask(Request::Presence).await?;
+                Ok(Payload::encode(&presence)?)
+            }
+            SetPresence::NAME => {
+                let SetPresence(presence) = command.decode()?;
+                convert::show_from_name(presence.show.as_deref())
+                    .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
+                let presence = Presence {
+                    priority: presence.priority.or(Some(-1)),
+                    ..presence
+                };
+                let now = self
+                    .ask(|reply| Request::SetPresence(presence, reply))
+                    .await?;
+                Ok(Payload::encode(&now)?)
+            }
+            SetActivity::NAME => {
+                let SetActivity {
+                    general,
+                    specific,
+                    text,
+                } = command.decode()?;
+                let activity = Activity {
+                    general,
+                    specific,
+                    text,
+                };
+                activity
+                    .validate()
+                    .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
+                self.tell(Request::SetActivity(activity)).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+            }
+            NotifyUser::NAME => {
+                let NotifyUser { text } = command.decode()?;
+                if text.trim().is_empty() {
+                    return Err(CommandError::new(
+                        ErrorKind::InvalidArguments,
+                        "text is empty",
+                    ));
+                }
+                self.tell(Request::NotifyUser(text)).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+            }
+            "xmpp.status" => {
+                let status = self.ask(Request::Status).await?;
+                Ok(Payload::encode(&status)?)
+            }
+            other => Err(CommandError::unknown_command(other)),
+        }
+    }
+
+    async fn stop(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.requests.send(Request::Stop(done)).await.is_ok() {
+            let _ = tandem_sdk::tokio::time::timeout(std::time::Duration::from_secs(2), wait).await;
+        }
+    }
+}
+
+impl XmppPlugin {
+    async fn tell(&self, request: Request) -> Result<(), CommandError> {
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
+    }
+
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<T>) -> Request,
+    ) -> Result<T, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.tell(request(reply)).await?;
+        answer
+            .await
+            .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
+    }
+}
+
+export_plugin!(XmppPlugin);

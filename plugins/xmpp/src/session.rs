@@ -1,0 +1,550 @@
+//! The one task that owns the XMPP client.
+//!
+//! tokio-xmpp only makes progress (and IQ answers only arrive) while the
+//! client is polled, so one task polls it and everything else talks to that
+//! task through a channel of [`Request`]s. Stanzas asked for while offline
+//! are queued and sent on the next connection, and on every (re)connection
+//! the sidecar's state is re-established: presence, Carbons, activity.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tandem_sdk::commands::xmpp::{Presence, Status};
+use tandem_sdk::events::xmpp::{ChatMessage, Connection, ContactPresence, OwnPresence};
+use tandem_sdk::Host;
+use tokio::sync::{mpsc, oneshot};
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::stanzastream::{StanzaState, StanzaToken};
+use tokio_xmpp::xmlstream::Timeouts;
+use tokio_xmpp::{Client, Event, IqRequest, Stanza};
+use xmpp_parsers::carbons;
+use xmpp_parsers::disco::DiscoInfoQuery;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::message::{Lang, Message, MessageType};
+use xmpp_parsers::ns;
+use xmpp_parsers::presence::{self as xp, Type as PresenceType};
+use xmpp_parsers::pubsub::pubsub::{Item, PubSub, Publish};
+use xmpp_parsers::pubsub::NodeName;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use crate::activity::Activity;
+use crate::config::Config;
+use crate::convert;
+use crate::features;
+
+/// How long handing a stanza to the client may take before the client is
+/// considered stuck.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stanzas kept while offline, oldest dropped first beyond this.
+const OFFLINE_QUEUE: usize = 1024;
+
+/// What other tasks ask of the session.
+pub enum Request {
+    Presence(oneshot::Sender<Presence>),
+    SetPresence(Presence, oneshot::Sender<Presence>),
+    SetActivity(Activity),
+    NotifyUser(String),
+    Status(oneshot::Sender<Status>),
+    Stop(oneshot::Sender<()>),
+}
+
+pub struct Session {
+    client: Client,
+    config: Config,
+    /// Down since this long ago (None: online); a client that does not come
+    /// back in time is replaced.
+    down_since: Option<Instant>,
+    /// Replacements of the client in a row, for the back-off.
+    replaced: u32,
+    liveness: (mpsc::Sender<bool>, mpsc::Receiver<bool>),
+    host: Host,
+    account: BareJid,
+    name: String,
+    presence: Presence,
+    activity: Option<Activity>,
+    bound: Option<Jid>,
+    own: BTreeMap<String, Presence>,
+    contacts: BTreeMap<String, Presence>,
+    offline: VecDeque<Stanza>,
+    /// Messages sent but not yet acknowledged by the server (XEP-0198): sent
+    /// again on the next connection if this one is lost first.
+    unacked: Vec<(Message, StanzaToken)>,
+    /// Notifications waiting for one of the user's clients to come online.
+    notes: VecDeque<String>,
+    connects: u64,
+}
+
+/// Why the session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("not configured: set jid and password_file (or password_env) in [plugins.xmpp], or enabled = false there")]
+    NotConfigured,
+    #[error("[xmpp] jid `{0}` is not a JID")]
+    BadJid(String),
+    #[error(
+        "[xmpp] jid must be the bare JID of the account (the resource is `resource`), not `{0}`"
+    )]
+    NotBare(String),
+    #[error("[xmpp] password is empty: set password_file or password_env")]
+    NoPassword,
+}
+
+impl Session {
+    pub fn new(config: &Config, host: Host) -> Result<Session, StartError> {
+        if config.jid.is_empty() {
+            return Err(StartError::NotConfigured);
+        }
+        let account =
+            BareJid::from_str(&config.jid).map_err(|_| StartError::BadJid(config.jid.clone()))?;
+        if config.jid.contains('/') {
+            return Err(StartError::NotBare(config.jid.clone()));
+        }
+        if config.password.is_empty() {
+            return Err(StartError::NoPassword);
+        }
+        account
+            .with_resource_str(&config.resource)
+            .map_err(|_| StartError::BadJid(format!("{}/{}", config.jid, config.resource)))?;
+        if config.insecure {
+            host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
+        }
+        Ok(Session {
+            client: new_client(config),
+            config: config.clone(),
+            down_since: Some(Instant::now()),
+            replaced: 0,
+            liveness: mpsc::channel(4),
+            host,
+            account,
+            name: config.name.clone(),
+            presence: Presence {
+                show: None,
+                status: None,
+                priority: Some(config.priority),
+            },
+            activity: None,
+            bound: None,
+            own: BTreeMap::new(),
+            contacts: BTreeMap::new(),
+            offline: VecDeque::new(),
+            unacked: Vec::new(),
+            notes: VecDeque::new(),
+            connects: 0,
+        })
+    }
+
+    /// Serves until asked to stop (or the client ends).
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let period = Duration::from_secs(self.config.keepalive_seconds.max(1));
+        let mut keepalive = tokio::time::interval(period);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = keepalive.tick() => self.check_liveness(period).await,
+                Some(alive) = self.liveness.1.recv() => {
+                    if !alive && self.bound.is_some() {
+                        self.went_down("no answer to a ping");
+                    }
+                }
+                event = self.client.next() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => break,
+                },
+                request = requests.recv() => match request {
+                    Some(Request::Stop(done)) => {
+                        self.stop().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return self.stop().await,
+                    Some(request) => self.on_request(request).await,
+                },
+            }
+        }
+    }
+
+    /// Pings the server when online; when down for too long, replaces the
+    /// client. tokio-xmpp reconnects by itself, but a client can get stuck
+    /// (seen: a server that answers a resumption with `<failed/>` without
+    /// `h` makes it reconnect in a tight loop), so the sidecar watches.
+    async fn check_liveness(&mut self, period: Duration) {
+        if self.bound.is_some() {
+            let ping = xmpp_parsers::minidom::Element::builder("ping", ns::PING).build();
+            let to = Jid::from(self.account.domain().to_owned());
+            // A stuck client stops taking stanzas: waiting must not hang us.
+            let Ok(token) =
+                tokio::time::timeout(period, self.client.send_iq(Some(to), IqRequest::Get(ping)))
+                    .await
+            else {
+                return self.went_down("the client stopped taking stanzas");
+            };
+            let tx = self.liveness.0.clone();
+            tokio::spawn(async move {
+                let answered = tokio::time::timeout(period, token).await;
+                let alive = matches!(answered, Ok(Ok(_)));
+                let _ = tx.send(alive).await;
+            });
+            return;
+        }
+        let Some(since) = self.down_since else { return };
+        let wait = crate::backoff::delay(
+            self.replaced,
+            Duration::from_secs(self.config.reconnect_base_seconds.max(1)),
+            Duration::from_secs(self.config.reconnect_max_seconds.max(1)),
+        )
+        .max(period * 2);
+        if since.elapsed() >= wait {
+            self.replaced = self.replaced.saturating_add(1);
+            self.host.warn(&format!(
+                "no connection for {:.0} s: starting a fresh one (attempt {})",
+                since.elapsed().as_secs_f64(),
+                self.replaced
+            ));
+            let old = std::mem::replace(&mut self.client, new_client(&self.config));
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(Duration::from_secs(2), old.send_end()).await;
+            });
+            self.down_since = Some(Instant::now());
+        }
+    }
+
+    /// The connection is gone: rules hear it, unacknowledged messages are
+    /// queued again.
+    fn went_down(&mut self, why: &str) {
+        for (message, token) in self.unacked.drain(..).rev() {
+            if !matches!(token.state(), StanzaState::Acked { .. }) {
+                self.offline.push_front(message.into());
+            }
+        }
+        if self.bound.take().is_some() {
+            self.host
+                .warn(&format!("connection lost: {why}; reconnecting"));
+            self.host.publish(&Connection {
+                state: "offline".into(),
+                jid: None,
+                reason: Some(why.to_owned()),
+            });
+        }
+        self.down_since = Some(Instant::now());
+        self.own.clear();
+        self.contacts.clear();
+    }
+
+    async fn stop(&mut self) {
+        if self.bound.is_some() {
+            let _ = self
+                .client
+                .send_stanza(xp::Presence::unavailable().into())
+                .await;
+        }
+    }
+
+    async fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Presence(reply) => {
+                let _ = reply.send(self.presence.clone());
+            }
+            Request::SetPresence(presence, reply) => {
+                self.presence = presence;
+                let stanza = self.presence_stanza();
+                self.send(stanza).await;
+                let _ = reply.send(self.presence.clone());
+            }
+            Request::SetActivity(activity) => {
+                let stanza = self.activity_stanza(&activity);
+                self.activity = (!activity.general.is_empty()).then_some(activity);
+                self.send(stanza).await;
+            }
+            Request::NotifyUser(text) => {
+                // To each of the user's clients by full JID: the bare JID
+                // would go to the top-priority resource, which during a call
+                // is the sidecar itself. With no client online, it waits for
+                // the first one that comes.
+                let targets: Vec<String> = self.own.keys().cloned().collect();
+                for to in &targets {
+                    self.notify(to, &text).await;
+                }
+                if targets.is_empty() {
+                    if self.notes.len() == OFFLINE_QUEUE {
+                        self.notes.pop_front();
+                    }
+                    self.notes.push_back(text);
+                }
+            }
+            Request::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Request::Stop(_) => {}
+        }
+    }
+
+    async fn notify(&mut self, to: &str, text: &str) {
+        let Ok(to) = Jid::from_str(to) else { return };
+        let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+        message.bodies.insert(Lang::new(), text.to_owned());
+        self.send(message.into()).await;
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            state: if self.bound.is_some() {
+                "online"
+            } else {
+                "connecting"
+            }
+            .to_owned(),
+            jid: self.bound.as_ref().map(|j| j.to_string()),
+            own_resources: self.own.keys().cloned().collect(),
+            contacts_online: self.contacts.len(),
+            connects: self.connects,
+        }
+    }
+
+    /// Sends now when online; otherwise queues for the next connection.
+    async fn send(&mut self, stanza: Stanza) {
+        if self.bound.is_some() {
+            let copy = match &stanza {
+                Stanza::Message(m) => Some(m.clone()),
+                _ => None, // presence, Carbons and PEP are re-sent on reconnection anyway
+            };
+            let sent = tokio::time::timeout(SEND_TIMEOUT, self.client.send_stanza(stanza)).await;
+            let Ok(sent) = sent else {
+                if let Some(message) = copy {
+                    self.offline.push_back(message.into());
+                }
+                return self.went_down("the client stopped taking stanzas");
+            };
+            match sent {
+                Ok(token) => {
+                    if let Some(message) = copy {
+                        self.unacked
+                            .retain(|(_, t)| !matches!(t.state(), StanzaState::Acked { .. }));
+                        if self.unacked.len() < OFFLINE_QUEUE {
+                            self.unacked.push((message, token));
+                        }
+                    }
+                }
+                // Fails only when the client itself has shut down.
+                Err(e) => self
+                    .host
+                    .error(&format!("stanza lost, the XMPP client has ended: {e}")),
+            }
+        } else {
+            self.queue(stanza);
+        }
+    }
+
+    fn queue(&mut self, stanza: Stanza) {
+        if self.offline.len() == OFFLINE_QUEUE {
+            self.offline.pop_front();
+            self.host.warn("offline queue full: oldest stanza dropped");
+        }
+        self.offline.push_back(stanza);
+    }
+
+    fn presence_stanza(&self) -> Stanza {
+        let mut p = xp::Presence::available().with_priority(self.presence.priority.unwrap_or(-1));
+        // Checked when the command arrived.
+        p.show = convert::show_from_name(self.presence.show.as_deref()).unwrap_or(None);
+        if let Some(status) = &self.presence.status {
+            p.set_status("", status.clone());
+        }
+        p.add_payload(features::caps(&self.name));
+        p.into()
+    }
+
+    fn activity_stanza(&self, activity: &Activity) -> Stanza {
+        let pubsub = PubSub::Publish {
+            publish: Publish {
+                node: NodeName(crate::activity::NS.to_owned()),
+                items: vec![Item {
+                    id: None,
+                    publisher: None,
+                    payload: Some(activity.to_element()),
+                }],
+            },
+            publish_options: None,
+        };
+        Iq::from_set(format!("activity-{}", self.connects), pubsub).into()
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Online { bound_jid, .. } => {
+                self.connects += 1;
+                self.replaced = 0;
+                self.down_since = None;
+                self.host.info(&format!("online as {bound_jid}"));
+                self.bound = Some(bound_jid.clone());
+                self.host.publish(&Connection {
+                    state: "online".into(),
+                    jid: Some(bound_jid.to_string()),
+                    reason: None,
+                });
+                // Everything the server forgot with the old connection.
+                let carbons = Iq::from_set(format!("carbons-{}", self.connects), carbons::Enable);
+                self.send(carbons.into()).await;
+                let presence = self.presence_stanza();
+                self.send(presence).await;
+                if let Some(activity) = self.activity.clone() {
+                    let stanza = self.activity_stanza(&activity);
+                    self.send(stanza).await;
+                }
+                while let Some(stanza) = self.offline.pop_front() {
+                    self.send(stanza).await;
+                }
+            }
+            // tokio-xmpp 6 reports neither loss nor retries here (it keeps
+            // them inside); `check_liveness` finds out instead.
+            Event::Disconnected(e) => self.went_down(&e.to_string()),
+            Event::Stanza(Stanza::Presence(p)) => {
+                if let Some(client) = self.on_presence(p) {
+                    while let Some(note) = self.notes.pop_front() {
+                        self.notify(&client, &note).await;
+                    }
+                }
+            }
+            Event::Stanza(Stanza::Message(m)) => self.on_message(m),
+            Event::Stanza(Stanza::Iq(iq)) => self.on_iq(iq).await,
+        }
+    }
+
+    /// Tracks a presence; returns the full JID of one of the user's own
+    /// clients that is available.
+    fn on_presence(&mut self, p: xp::Presence) -> Option<String> {
+        let from = p.from.clone()?;
+        if Some(&from) == self.bound.as_ref() || from.resource().is_none() {
+            return None; // our own echo, or a bare-JID presence (errors, probes)
+        }
+        let key = from.to_string();
+        let presence = match p.type_ {
+            PresenceType::None => Some(convert::from_stanza(&p)),
+            PresenceType::Unavailable => None,
+            _ => return None, // subscriptions, probes, errors: not presence changes
+        };
+        let own = from.to_bare() == self.account;
+        let map = if own {
+            &mut self.own
+        } else {
+            &mut self.contacts
+        };
+        match &presence {
+            Some(p) => map.insert(key.clone(), p.clone()),
+            None => map.remove(&key),
+        };
+        if own {
+            let available = presence.is_some().then(|| key.clone());
+            self.host.publish(&OwnPresence { jid: key, presence });
+            available
+        } else {
+            self.host.publish(&ContactPresence { jid: key, presence });
+            None
+        }
+    }
+
+    fn on_message(&mut self, m: Message) {
+        // A Carbons copy is only believed when it comes from our own account.
+        let from_own_account = m
+            .from
+            .as_ref()
+            .is_some_and(|f| f.resource().is_none() && f.to_bare() == self.account);
+        for payload in &m.payloads {
+            let (forwarded, via) = if payload.is("received", ns::CARBONS) {
+                (
+                    carbons::Received::try_from(payload.clone()).map(|r| r.forwarded),
+                    "carbon_received",
+                )
+            } else if payload.is("sent", ns::CARBONS) {
+                (
+                    carbons::Sent::try_from(payload.clone()).map(|s| s.forwarded),
+                    "carbon_sent",
+                )
+            } else {
+                continue;
+            };
+            if !from_own_account {
+                self.host.warn(&format!(
+                    "forged carbon from {:?} ignored",
+                    m.from.as_ref().map(|j| j.to_string())
+                ));
+                return;
+            }
+            match forwarded {
+                Ok(forwarded) => self.publish_message(&forwarded.message, via),
+                Err(e) => self.host.warn(&format!("malformed carbon ignored: {e}")),
+            }
+            return;
+        }
+        if matches!(m.type_, MessageType::Chat | MessageType::Normal) {
+            self.publish_message(&m, "direct");
+        }
+    }
+
+    fn publish_message(&self, m: &Message, via: &str) {
+        let body = m.get_best_body_cloned(vec![]).map(|(_, b)| b);
+        self.host.publish(&ChatMessage {
+            from: m.from.as_ref().map(|j| j.to_string()).unwrap_or_default(),
+            to: m.to.as_ref().map(|j| j.to_string()).unwrap_or_default(),
+            body,
+            thread: m.thread.as_ref().map(|t| t.id.clone()),
+            via: via.to_owned(),
+        });
+    }
+
+    async fn on_iq(&mut self, iq: Iq) {
+        let (from, id, payload, is_get) = match iq {
+            Iq::Get {
+                from, id, payload, ..
+            } => (from, id, payload, true),
+            Iq::Set {
+                from, id, payload, ..
+            } => (from, id, payload, false),
+            Iq::Result { id, .. } => return self.host.debug(&format!("iq {id} answered")),
+            Iq::Error { id, error, .. } => {
+                return self
+                    .host
+                    .warn(&format!("iq {id} failed: {:?}", error.defined_condition))
+            }
+        };
+        let answer = if is_get && payload.is("query", ns::DISCO_INFO) {
+            let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
+            Iq::from_result(id, Some(features::disco_info(&self.name, node)))
+        } else if is_get && payload.is("ping", ns::PING) {
+            Iq::from_result(id, None::<xmpp_parsers::disco::DiscoInfoResult>)
+        } else {
+            let error = StanzaError::new(
+                ErrorType::Cancel,
+                DefinedCondition::ServiceUnavailable,
+                "en",
+                "not handled by this resource",
+            );
+            Iq::from_error(id, error)
+        };
+        let answer = match from {
+            Some(to) => answer.with_to(to),
+            None => answer,
+        };
+        self.send(answer.into()).await;
+    }
+}
+
+/// A client for `config`: STARTTLS, or plain TCP when `insecure`.
+fn new_client(config: &Config) -> Client {
+    let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
+    let full = account
+        .with_resource_str(&config.resource)
+        .expect("checked in Session::new");
+    let dns = match &config.host {
+        Some(host) => DnsConfig::no_srv(host, config.port),
+        None => DnsConfig::srv_default_client(account.domain().as_str()),
+    };
+    if config.insecure {
+        Client::new_plaintext(full, config.password.clone(), dns, Timeouts::default())
+    } else {
+        Client::new_starttls(full, config.password.clone(), dns, Timeouts::default())
+    }
+}

@@ -1,0 +1,201 @@
+//! A throwaway Prosody on loopback: own config, data folder, a test CA and a
+//! certificate for `localhost`, a free port, accounts made with
+//! `prosodyctl`. Stopped (and its folder removed) when dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The XMPP domain of every test server.
+pub const DOMAIN: &str = "localhost";
+
+pub struct Prosody {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub port: u16,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Prosody {
+    /// Starts a server and waits until it accepts connections.
+    pub fn start() -> Prosody {
+        assert!(
+            Command::new("prosody").arg("-v").output().is_ok(),
+            "prosody is not installed (apt-get install prosody; .ci/run does it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        make_certificates(d);
+        std::fs::create_dir(d.join("data")).unwrap();
+        let port = free_port();
+        let config = format!(
+            r#"run_as_root = true
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+daemonize = false
+log = {{ debug = "{d}/prosody.log", error = "*stderr" }}
+authentication = "internal_hashed"
+storage = "internal"
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "carbons", "pep", "ping", "private", "offline", "smacks" }}
+modules_disabled = {{ "s2s", "posix" }}
+c2s_ports = {{ {port} }}
+c2s_interfaces = {{ "127.0.0.1" }}
+s2s_ports = {{ }}
+c2s_require_encryption = true
+network_backend = "epoll"
+VirtualHost "{DOMAIN}"
+  ssl = {{ key = "{d}/server.key", certificate = "{d}/server.pem" }}
+"#,
+            d = d.display()
+        );
+        std::fs::write(d.join("prosody.cfg.lua"), config).unwrap();
+        let child = Command::new("prosody")
+            .arg("--config")
+            .arg(d.join("prosody.cfg.lua"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start prosody");
+        let mut server = Prosody {
+            dir,
+            child: Some(child),
+            port,
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("prosody exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prosody does not listen on {}:\n{}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Creates `user@localhost`.
+    pub fn register(&self, user: &str, password: &str) -> String {
+        run(
+            Command::new("prosodyctl")
+                .arg("--config")
+                .arg(self.config())
+                .args(["register", user, DOMAIN, password]),
+            "prosodyctl register",
+        );
+        format!("{user}@{DOMAIN}")
+    }
+
+    /// Kills the server and starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        let child = Command::new("prosody")
+            .arg("--config")
+            .arg(self.config())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot restart prosody");
+        self.child = Some(child);
+        self.wait_until_listening();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("prosody.cfg.lua")
+    }
+
+    /// The CA that signed the server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prosody.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A CA and a `localhost` certificate it signed (TLS clients refuse a
+/// self-signed certificate that is its own CA).
+fn make_certificates(d: &Path) {
+    let openssl = |args: &[&str]| {
+        run(Command::new("openssl").current_dir(d).args(args), "openssl");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=Tandem test CA"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr);
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]);
+}

@@ -1,0 +1,134 @@
+//! A real `tandem run` with the XMPP plugin, logging into a test server, and
+//! a rule that writes every `xmpp.*` event to the log so tests can see them.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::prosody::Prosody;
+
+/// Logs `EVENT <topic> <who> <show> <body> <via>` for each XMPP event.
+const WATCH_RULE: &str = r#"
+tandem.on("xmpp.*", function(ev, topic)
+  local p = ev.presence
+  local show = p and (p.show or "available") or "offline"
+  local prio = p and p.priority or ""
+  tandem.log.info("EVENT " .. topic .. " " .. tostring(ev.jid or ev.from or ev.state)
+    .. " " .. show .. " " .. tostring(prio) .. " " .. tostring(ev.body) .. " " .. tostring(ev.via))
+end)
+"#;
+
+pub struct Sidecar {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    log: Arc<Mutex<String>>,
+    _plugins: tempfile::TempDir,
+}
+
+impl Sidecar {
+    /// Starts the sidecar for `jid` (bare) with `resource`; `extra` is
+    /// appended to the config.
+    pub fn start(server: &Prosody, jid: &str, password: &str, extra: &str) -> Sidecar {
+        let plugins = crate::plugin_folder(&["tandem_plugin_xmpp"]);
+        let dir = tempfile::tempdir().unwrap();
+        crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
+        crate::write(dir.path(), "password", password);
+        let config = format!(
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {port}\n{extra}\n",
+            plugins = plugins.path().display().to_string(),
+            port = server.port,
+        );
+        crate::write(dir.path(), "tandem.toml", &config);
+        let mut child = Command::new(crate::tandem_bin())
+            .args(["run", "--config"])
+            .arg(dir.path().join("tandem.toml"))
+            .env("RUST_LOG", "info")
+            // The test CA, for rustls' native roots (see the plugin README).
+            .env("SSL_CERT_FILE", server.ca())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Sidecar {
+            dir,
+            child,
+            log,
+            _plugins: plugins,
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("tandem.toml")
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (20 s at most) until the log contains `needle` `times` times.
+    pub fn wait_for_n(&self, needle: &str, times: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= times {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} (x{times}) in the sidecar's log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_n(needle, 1)
+    }
+
+    /// `tandem ctl send COMMAND ARGS`: the answer, or the error text.
+    pub fn call(&self, command: &str, args: Value) -> Result<Value, String> {
+        let out = Command::new(crate::tandem_bin())
+            .args(["ctl", "--json", "--config"])
+            .arg(self.config())
+            .args(["send", command, &args.to_string()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() {
+            Ok(serde_json::from_str(stdout.trim()).unwrap_or(Value::Null))
+        } else {
+            Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,130 @@
+"""An independent XMPP client (slixmpp) for Tandem's tests.
+
+Plays the user's "existing client" or a contact. Prints one JSON object per
+line for what it sees; takes one JSON command per line on stdin.
+
+Usage: xmpp_client.py JID PASSWORD PORT CA_FILE PRIORITY
+"""
+
+import asyncio
+import json
+import sys
+import threading
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+
+
+def say(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+class TestClient(slixmpp.ClientXMPP):
+    def __init__(self, jid, password, priority):
+        super().__init__(jid, password)
+        self.priority = priority
+        self.register_plugin("xep_0030")  # disco
+        self.register_plugin("xep_0115")  # caps
+        self.register_plugin("xep_0199")  # ping
+        self.register_plugin("xep_0280")  # carbons
+        self.register_plugin("xep_0085")  # chat states
+        self.register_plugin("xep_0163")  # PEP
+        self.add_event_handler("session_start", self.start)
+        self.add_event_handler("presence", self.on_presence)
+        self.add_event_handler("message", self.on_message)
+        self.add_event_handler("carbon_received", self.on_carbon_received)
+        self.add_event_handler("carbon_sent", self.on_carbon_sent)
+        self.add_event_handler("failed_auth", lambda _: say(event="failed_auth"))
+
+    async def start(self, _event):
+        await self.get_roster()
+        try:
+            await self["xep_0280"].enable()
+        except (IqError, IqTimeout) as e:
+            say(event="error", what="carbons", error=str(e))
+        self.send_presence(ppriority=self.priority)
+        asyncio.ensure_future(self.commands())
+        say(event="online", jid=str(self.boundjid))
+
+    def on_presence(self, p):
+        status = p["status"] or None
+        say(event="presence", type=p["type"], **{"from": str(p["from"])},
+            show=p["show"] or None, status=status, priority=p["priority"])
+
+    def on_message(self, m):
+        if m["type"] in ("chat", "normal") and m["body"]:
+            say(event="message", **{"from": str(m["from"]), "to": str(m["to"])}, body=m["body"], carbon=None)
+
+    def on_carbon_received(self, m):
+        inner = m["carbon_received"]
+        say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="received")
+
+    def on_carbon_sent(self, m):
+        inner = m["carbon_sent"]
+        say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="sent")
+
+    async def commands(self):
+        # stdin is read by a thread: asyncio pipe readers on stdin proved
+        # unreliable here, and a lost command makes a test wait in vain.
+        loop = asyncio.get_event_loop()
+        queue = asyncio.Queue()
+
+        def reader():
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=reader, daemon=True).start()
+        while True:
+            line = await queue.get()
+            if line is None:
+                self.disconnect()
+                return
+            try:
+                await self.command(json.loads(line))
+            except Exception as e:  # a bad command is reported, not fatal
+                say(event="error", what="command", error=repr(e))
+
+    async def command(self, c):
+        if "presence" in c:
+            p = c["presence"]
+            self.send_presence(pshow=p.get("show"), pstatus=p.get("status"),
+                               ppriority=p.get("priority", self.priority))
+            say(event="presence_sent", show=p.get("show"))
+        elif "message" in c:
+            m = c["message"]
+            self.send_message(mto=m["to"], mbody=m["body"], mtype="chat")
+        elif "chat_state" in c:
+            s = c["chat_state"]
+            msg = self.make_message(mto=s["to"], mtype="chat")
+            msg["chat_state"] = s["state"]
+            msg.send()
+        elif "subscribe" in c:
+            # Mutual subscription without asking: both test accounts accept.
+            self.send_presence(pto=c["subscribe"], ptype="subscribe")
+            self.send_presence(pto=c["subscribe"], ptype="subscribed")
+        elif "disco" in c:
+            try:
+                info = await self["xep_0030"].get_info(jid=c["disco"], timeout=10)
+                say(event="disco", features=sorted(info["disco_info"]["features"]))
+            except IqError as e:
+                say(event="iq_error", condition=e.condition)
+        elif "unknown_iq" in c:
+            iq = self.make_iq_get(queryxmlns="urn:example:nothing", ito=c["unknown_iq"])
+            try:
+                await iq.send(timeout=10)
+                say(event="iq_result")
+            except IqError as e:
+                say(event="iq_error", condition=e.condition)
+
+
+def main():
+    jid, password, port, ca, priority = sys.argv[1:6]
+    client = TestClient(jid, password, int(priority))
+    client.ca_certs = ca
+    client.connect(address=("127.0.0.1", int(port)))
+    asyncio.get_event_loop().run_until_complete(client.disconnected)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+//! Drives `xmpp_client.py` (slixmpp, Debian's `/usr/bin/python3`): an XMPP
+//! client that is not Tandem code, as the user's own client or a contact.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::prosody::Prosody;
+
+pub struct XmppClient {
+    child: Child,
+    stdin: ChildStdin,
+    seen: Arc<Mutex<Vec<Value>>>,
+    pub jid: String,
+}
+
+impl XmppClient {
+    /// Logs in as `jid/resource` with `priority` and waits until online.
+    pub fn login(
+        server: &Prosody,
+        jid: &str,
+        password: &str,
+        resource: &str,
+        priority: i8,
+    ) -> XmppClient {
+        let script = crate::workspace().join("tests/support/xmpp_client.py");
+        let full = format!("{jid}/{resource}");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(&full)
+            .arg(password)
+            .arg(server.port.to_string())
+            .arg(server.ca())
+            .arg(priority.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start /usr/bin/python3 (apt-get install python3-slixmpp)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        let client = XmppClient {
+            child,
+            stdin,
+            seen,
+            jid: full,
+        };
+        client.wait_for("online", |e| e["event"] == "online");
+        client
+    }
+
+    /// Sends one command (see the script).
+    pub fn send(&mut self, command: Value) {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Waits (20 s at most) for an event matching `pred`; panics naming
+    /// `what` and listing what was seen.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(v) = self.seen.lock().unwrap().iter().find(|v| pred(v)) {
+                return v.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {what}; saw:\n{}",
+                self.jid,
+                self.seen()
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything seen so far.
+    pub fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Forgets what was seen (to wait for what comes next).
+    pub fn clear(&self) {
+        self.seen.lock().unwrap().clear();
+    }
+}
+
+impl Drop for XmppClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,255 @@
+//! The XMPP plugin against a real Prosody on loopback, with slixmpp (not
+//! Tandem code) as the user's own client and as a contact.
+
+use serde_json::json;
+use tandem_tests::prosody::Prosody;
+use tandem_tests::sidecar::Sidecar;
+use tandem_tests::xmpp_client::XmppClient;
+
+/// alice (the user) with her own client "gajim" at priority 5, and bob (a
+/// contact) on his phone; both subscribed to each other.
+fn alice_and_bob(server: &Prosody) -> (String, XmppClient, XmppClient) {
+    let alice = server.register("alice", "alice-secret");
+    let bob = server.register("bob", "bob-secret");
+    let mut gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
+    let mut phone = XmppClient::login(server, &bob, "bob-secret", "phone", 0);
+    gajim.send(json!({"subscribe": bob}));
+    phone.send(json!({"subscribe": alice}));
+    phone.wait_for("alice/gajim online", |e| {
+        e["event"] == "presence" && e["from"] == "alice@localhost/gajim" && e["type"] == "available"
+    });
+    (alice, gajim, phone)
+}
+
+fn presence_from<'a>(who: &'a str) -> impl Fn(&serde_json::Value) -> bool + 'a {
+    move |e| e["event"] == "presence" && e["from"] == who
+}
+
+#[test]
+fn the_sidecar_sits_beside_the_users_client_and_never_takes_its_messages() {
+    let server = Prosody::start();
+    let (alice, mut gajim, mut phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+
+    // The contact sees the sidecar, below the user's client.
+    let seen = phone.wait_for(
+        "the sidecar's presence",
+        presence_from("alice@localhost/tandem"),
+    );
+    assert_eq!(seen["priority"], -1, "{seen}");
+    // The sidecar sees the user's own client.
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    sidecar.wait_for("EVENT xmpp.contact_presence bob@localhost/phone available 0");
+
+    // A message to the bare JID reaches the user's client, not the sidecar
+    // (which only gets the Carbons copy).
+    phone.send(json!({"message": {"to": alice, "body": "hello alice"}}));
+    let got = gajim.wait_for("bob's message", |e| {
+        e["event"] == "message" && e["body"] == "hello alice"
+    });
+    assert_eq!(
+        got["carbon"],
+        serde_json::Value::Null,
+        "delivered directly: {got}"
+    );
+    sidecar.wait_for("hello alice carbon_received");
+    assert!(
+        !sidecar.log().contains("hello alice direct"),
+        "{}",
+        sidecar.log()
+    );
+
+    // Chat states and messages the user sends from their client arrive as
+    // Carbons marked as sent by the user.
+    gajim.send(json!({"message": {"to": "bob@localhost", "body": "see you"}}));
+    phone.wait_for("alice's answer", |e| {
+        e["event"] == "message" && e["body"] == "see you"
+    });
+    sidecar.wait_for("EVENT xmpp.message alice@localhost/gajim offline  see you carbon_sent");
+}
+
+#[test]
+fn rules_set_the_presence_contacts_see_and_restore_it_exactly() {
+    let server = Prosody::start();
+    let (alice, mut gajim, phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    phone.wait_for("the sidecar", presence_from("alice@localhost/tandem"));
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let before = sidecar.call("xmpp.presence", json!({})).unwrap();
+    assert_eq!(
+        before,
+        json!({"show": null, "status": null, "priority": -1})
+    );
+
+    phone.clear();
+    let on_call = json!({"show": "away", "status": "On the phone", "priority": 6});
+    assert_eq!(
+        sidecar.call("xmpp.set_presence", on_call.clone()).unwrap(),
+        on_call
+    );
+    let seen = phone.wait_for("On the phone", |e| {
+        e["event"] == "presence"
+            && e["from"] == "alice@localhost/tandem"
+            && e["status"] == "On the phone"
+    });
+    assert_eq!(
+        (&seen["show"], &seen["priority"]),
+        (&json!("away"), &json!(6)),
+        "{seen}"
+    );
+
+    phone.clear();
+    sidecar.call("xmpp.set_presence", before.clone()).unwrap();
+    let seen = phone.wait_for("restored", presence_from("alice@localhost/tandem"));
+    assert_eq!(
+        (&seen["show"], &seen["status"], &seen["priority"]),
+        (&json!(null), &json!(null), &json!(-1)),
+        "{seen}"
+    );
+    assert_eq!(sidecar.call("xmpp.presence", json!({})).unwrap(), before);
+
+    // Bad input is refused with the reason, and changes nothing.
+    let err = sidecar
+        .call("xmpp.set_presence", json!({"show": "busy"}))
+        .unwrap_err();
+    assert!(
+        err.contains("invalid_arguments") && err.contains("busy"),
+        "{err}"
+    );
+    let err = sidecar
+        .call("xmpp.set_activity", json!({"general": "dancing"}))
+        .unwrap_err();
+    assert!(err.contains("not a XEP-0108 general activity"), "{err}");
+
+    // The user sets DND in their own client: the rules see it.
+    gajim.send(json!({"presence": {"show": "dnd", "status": "Focus"}}));
+    gajim.wait_for("DND sent", |e| {
+        e["event"] == "presence_sent" || e["event"] == "error"
+    });
+    phone.wait_for("alice's DND", |e| {
+        e["from"] == "alice@localhost/gajim" && e["show"] == "dnd"
+    });
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim dnd 5");
+
+    // Notifications reach the user's client, from the sidecar.
+    sidecar
+        .call(
+            "xmpp.notify_user",
+            json!({"text": "Incoming call from Bob <sip:bob@127.0.0.1>"}),
+        )
+        .unwrap();
+    let note = gajim.wait_for("the notification", |e| {
+        e["event"] == "message" && e["body"] == "Incoming call from Bob <sip:bob@127.0.0.1>"
+    });
+    assert_eq!(note["from"], "alice@localhost/tandem", "{note}");
+
+    let status = sidecar.call("xmpp.status", json!({})).unwrap();
+    assert_eq!(status["state"], "online", "{status}");
+    assert_eq!(
+        status["own_resources"],
+        json!(["alice@localhost/gajim"]),
+        "{status}"
+    );
+}
+
+#[test]
+fn disco_is_answered_and_unknown_iqs_get_service_unavailable() {
+    let server = Prosody::start();
+    let (alice, _gajim, mut phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    phone.wait_for("the sidecar", presence_from("alice@localhost/tandem"));
+
+    phone.send(json!({"disco": "alice@localhost/tandem"}));
+    let info = phone.wait_for("disco#info", |e| e["event"] == "disco");
+    for feature in [
+        "urn:xmpp:reach:0",
+        "urn:xmpp:reach:0+notify",
+        "http://jabber.org/protocol/activity+notify",
+        "http://jabber.org/protocol/chatstates",
+        "urn:xmpp:call-invites:0",
+        "http://jabber.org/protocol/commands",
+    ] {
+        assert!(
+            info["features"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(feature)),
+            "{feature}: {info}"
+        );
+    }
+    phone.send(json!({"unknown_iq": "alice@localhost/tandem"}));
+    let refused = phone.wait_for("an error", |e| {
+        e["event"] == "iq_error" || e["event"] == "iq_result"
+    });
+    assert_eq!(refused["condition"], "service-unavailable", "{refused}");
+    drop(sidecar);
+}
+
+#[test]
+fn after_the_server_restarts_the_sidecar_is_back_with_its_presence_and_nothing_lost() {
+    let mut server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let bob = server.register("bob", "bob-secret");
+    {
+        let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+        let mut phone = XmppClient::login(&server, &bob, "bob-secret", "phone", 0);
+        gajim.send(json!({"subscribe": bob}));
+        phone.send(json!({"subscribe": alice}));
+        phone.wait_for("alice", presence_from("alice@localhost/gajim"));
+    }
+    let sidecar = Sidecar::start(
+        &server,
+        &alice,
+        "alice-secret",
+        "keepalive_seconds = 1\nreconnect_base_seconds = 1\n",
+    );
+    sidecar.wait_for("online as alice@localhost/tandem");
+    let busy = json!({"show": "away", "status": "On the phone", "priority": 3});
+    sidecar.call("xmpp.set_presence", busy).unwrap();
+
+    server.restart();
+    // Asked while the server is away: queued, not lost.
+    sidecar
+        .call(
+            "xmpp.notify_user",
+            json!({"text": "missed call from carol"}),
+        )
+        .unwrap();
+    sidecar.wait_for_n("online as alice@localhost/tandem", 2);
+
+    let phone = XmppClient::login(&server, &bob, "bob-secret", "phone", 0);
+    let seen = phone.wait_for("the sidecar again", presence_from("alice@localhost/tandem"));
+    assert_eq!(
+        (&seen["show"], &seen["status"]),
+        (&json!("away"), &json!("On the phone")),
+        "{seen}"
+    );
+    let gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+    gajim.wait_for("the queued notification", |e| {
+        e["event"] == "message" && e["body"] == "missed call from carol"
+    });
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_and_no_busy_loop() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let sidecar = Sidecar::start(&server, &alice, "wrong", "");
+    sidecar.wait_for("Failed to connect");
+    // Backing off, not spinning: over 4 s, a handful of attempts at most.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let log = sidecar.log();
+    let attempts = log.matches("Failed to connect").count();
+    assert!(attempts <= 4, "{attempts} attempts in 4 s:\n{log}");
+    assert!(
+        log.contains("authentication") || log.contains("auth"),
+        "the reason is named:\n{log}"
+    );
+    assert!(
+        !log.contains("wrong"),
+        "the password must not be logged:\n{log}"
+    );
+    let status = sidecar.call("xmpp.status", json!({})).unwrap();
+    assert_eq!(status["state"], "connecting", "{status}");
+}
