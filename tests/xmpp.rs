@@ -253,3 +253,110 @@ fn a_wrong_password_is_a_clear_error_and_no_busy_loop() {
     let status = sidecar.call("xmpp.status", json!({})).unwrap();
     assert_eq!(status["state"], "connecting", "{status}");
 }
+
+#[test]
+fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
+    let server = Prosody::start();
+    let (alice, mut gajim, mut phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+    let rule = std::fs::read_to_string(tandem_tests::workspace().join("scripts/on-the-phone.lua"))
+        .unwrap();
+    tandem_tests::write(sidecar.dir.path(), "scripts/on-the-phone.lua", &rule);
+    sidecar.wait_for("script reloaded");
+
+    gajim.send(json!({"adhoc_list": "alice@localhost/tandem"}));
+    let list = gajim.wait_for("the command list", |e| {
+        e["event"] == "adhoc_list" || e["event"] == "iq_error"
+    });
+    let mut nodes: Vec<_> = list["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    nodes.sort();
+    assert_eq!(nodes, ["presence-rules", "status"], "{list}");
+    assert!(
+        list["names"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Presence rules on/off")),
+        "{list}"
+    );
+
+    gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "status"}}));
+    let status = gajim.wait_for("Status", |e| {
+        e["event"] == "adhoc_result" || e["event"] == "iq_error"
+    });
+    assert_eq!(status["status"], "completed", "{status}");
+    let note = status["notes"][0].as_str().unwrap();
+    assert!(
+        note.contains("xmpp (running)") && note.contains("on-the-phone (on)"),
+        "{note}"
+    );
+
+    gajim.clear();
+    gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "presence-rules"}}));
+    let switched = gajim.wait_for("rules off", |e| {
+        e["event"] == "adhoc_result" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        switched["notes"],
+        json!(["Presence rules are now off."]),
+        "{switched}"
+    );
+    let rules = sidecar.call("host.status", json!({})).unwrap()["rules"].clone();
+    let off = |rules: &serde_json::Value| {
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "on-the-phone" && r["enabled"] == false)
+    };
+    assert!(off(&rules), "{rules}");
+
+    // Someone else: refused, listing and running alike, and logged.
+    phone.send(json!({"adhoc_list": "alice@localhost/tandem"}));
+    let refused = phone.wait_for("a refusal", |e| {
+        e["event"] == "iq_error" || e["event"] == "adhoc_list"
+    });
+    assert_eq!(refused["condition"], "forbidden", "{refused}");
+    phone.clear();
+    phone.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "presence-rules"}}));
+    let refused = phone.wait_for("a refusal", |e| {
+        e["event"] == "iq_error" || e["event"] == "adhoc_result"
+    });
+    assert_eq!(refused["condition"], "forbidden", "{refused}");
+    sidecar.wait_for("ad-hoc commands refused to bob@localhost/phone");
+    let rules = sidecar.call("host.status", json!({})).unwrap()["rules"].clone();
+    assert!(off(&rules), "unchanged: {rules}");
+}
+
+#[test]
+fn activity_published_by_the_sidecar_reaches_contacts_that_want_it() {
+    let server = Prosody::start();
+    let (alice, _gajim, phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar
+        .call(
+            "xmpp.set_activity",
+            json!({"general": "talking", "specific": "on_the_phone", "text": "On the phone"}),
+        )
+        .unwrap();
+    let seen = phone.wait_for("the activity", |e| {
+        e["event"] == "activity" && e["general"] == "talking"
+    });
+    assert_eq!(
+        (&seen["specific"], &seen["text"]),
+        (&json!("on_the_phone"), &json!("On the phone")),
+        "{seen}"
+    );
+    sidecar
+        .call("xmpp.set_activity", json!({"general": ""}))
+        .unwrap();
+    phone.wait_for("the activity cleared", |e| {
+        e["event"] == "activity" && e["general"].is_null()
+    });
+}

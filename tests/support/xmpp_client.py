@@ -29,12 +29,15 @@ class TestClient(slixmpp.ClientXMPP):
         self.register_plugin("xep_0280")  # carbons
         self.register_plugin("xep_0085")  # chat states
         self.register_plugin("xep_0163")  # PEP
+        self.register_plugin("xep_0050")  # ad-hoc commands
+        self.register_plugin("xep_0108")  # user activity (+notify)
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("carbon_received", self.on_carbon_received)
         self.add_event_handler("carbon_sent", self.on_carbon_sent)
         self.add_event_handler("failed_auth", lambda _: say(event="failed_auth"))
+        self.add_event_handler("user_activity_publish", self.on_activity)
 
     async def start(self, _event):
         await self.get_roster()
@@ -50,6 +53,12 @@ class TestClient(slixmpp.ClientXMPP):
         status = p["status"] or None
         say(event="presence", type=p["type"], **{"from": str(p["from"])},
             show=p["show"] or None, status=status, priority=p["priority"])
+
+    def on_activity(self, m):
+        act = m["pubsub_event"]["items"]["item"]["activity"]
+        general, specific = act["value"]
+        say(event="activity", **{"from": str(m["from"])}, general=general or None,
+            specific=specific or None, text=act["text"] or None)
 
     def on_message(self, m):
         if m["type"] in ("chat", "normal") and m["body"]:
@@ -107,6 +116,24 @@ class TestClient(slixmpp.ClientXMPP):
             try:
                 info = await self["xep_0030"].get_info(jid=c["disco"], timeout=10)
                 say(event="disco", features=sorted(info["disco_info"]["features"]))
+            except IqError as e:
+                say(event="iq_error", condition=e.condition)
+        elif "adhoc_list" in c:
+            try:
+                iq = await self["xep_0050"].get_commands(jid=c["adhoc_list"], timeout=10)
+                nodes = [(item[1], item[2]) for item in iq["disco_items"]["items"]]
+                say(event="adhoc_list", nodes=[n for n, _ in nodes], names=[n for _, n in nodes])
+            except IqError as e:
+                say(event="iq_error", condition=e.condition)
+        elif "adhoc_run" in c:
+            r = c["adhoc_run"]
+            iq = self.make_iq_set(ito=r["jid"])
+            iq["command"]["node"] = r["node"]
+            iq["command"]["action"] = "execute"
+            try:
+                res = await iq.send(timeout=10)
+                notes = [text for _, text in res["command"]["notes"]]
+                say(event="adhoc_result", status=res["command"]["status"], notes=notes)
             except IqError as e:
                 say(event="iq_error", condition=e.condition)
         elif "unknown_iq" in c:

@@ -10,6 +10,7 @@
 //! `xmpp.own_presence`, `xmpp.contact_presence`, `xmpp.message`.
 
 mod activity;
+mod adhoc;
 mod backoff;
 mod config;
 mod convert;
@@ -44,11 +45,12 @@ impl Plugin for XmppPlugin {
             .command("xmpp.set_activity")
             .command("xmpp.notify_user")
             .command("xmpp.status")
+            .command("xmpp.register_adhoc")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
-        let session = Session::new(&config, host.clone())?;
         let (requests, rx) = mpsc::channel(256);
+        let session = Session::new(&config, host.clone(), requests.clone())?;
         tandem_sdk::tokio::spawn(session.run(rx));
         host.info(&format!(
             "connecting as {}/{} (priority {})",
@@ -106,6 +108,29 @@ impl Plugin for XmppPlugin {
                     ));
                 }
                 self.tell(Request::NotifyUser(text)).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+            }
+            "xmpp.register_adhoc" => {
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Register {
+                    node: String,
+                    name: String,
+                    handler: String,
+                }
+                let Register {
+                    node,
+                    name,
+                    handler,
+                } = command.decode()?;
+                if node.is_empty() || handler.is_empty() || handler.starts_with('@') {
+                    return Err(CommandError::new(
+                        ErrorKind::InvalidArguments,
+                        "node and handler (a bus command) are required",
+                    ));
+                }
+                let registered = adhoc::Registered { name, handler };
+                self.tell(Request::RegisterAdhoc(node, registered)).await?;
                 Ok(Payload::from(tandem_sdk::serde_json::json!({})))
             }
             "xmpp.status" => {

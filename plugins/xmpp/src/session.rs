@@ -20,7 +20,7 @@ use tokio_xmpp::stanzastream::{StanzaState, StanzaToken};
 use tokio_xmpp::xmlstream::Timeouts;
 use tokio_xmpp::{Client, Event, IqRequest, Stanza};
 use xmpp_parsers::carbons;
-use xmpp_parsers::disco::DiscoInfoQuery;
+use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsResult, Item as DiscoItem};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Lang, Message, MessageType};
@@ -31,6 +31,7 @@ use xmpp_parsers::pubsub::NodeName;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::activity::Activity;
+use crate::adhoc;
 use crate::config::Config;
 use crate::convert;
 use crate::features;
@@ -49,8 +50,18 @@ pub enum Request {
     SetActivity(Activity),
     NotifyUser(String),
     Status(oneshot::Sender<Status>),
+    /// Serve an ad-hoc command on this node.
+    RegisterAdhoc(String, adhoc::Registered),
+    /// Send a stanza built by a helper task (an ad-hoc command's answer).
+    Send(Box<Stanza>),
     Stop(oneshot::Sender<()>),
 }
+
+/// Internal handlers of the two ad-hoc commands that ship.
+const STATUS_HANDLER: &str = "@status";
+const RULES_HANDLER: &str = "@rules";
+/// The rule "Presence rules on/off" switches.
+const PRESENCE_RULE: &str = "on-the-phone";
 
 pub struct Session {
     client: Client,
@@ -61,6 +72,9 @@ pub struct Session {
     /// Replacements of the client in a row, for the back-off.
     replaced: u32,
     liveness: (mpsc::Sender<bool>, mpsc::Receiver<bool>),
+    /// To ourselves, for helper tasks.
+    requests: mpsc::Sender<Request>,
+    adhoc: adhoc::Registry,
     host: Host,
     account: BareJid,
     name: String,
@@ -94,7 +108,11 @@ pub enum StartError {
 }
 
 impl Session {
-    pub fn new(config: &Config, host: Host) -> Result<Session, StartError> {
+    pub fn new(
+        config: &Config,
+        host: Host,
+        requests: mpsc::Sender<Request>,
+    ) -> Result<Session, StartError> {
         if config.jid.is_empty() {
             return Err(StartError::NotConfigured);
         }
@@ -118,6 +136,8 @@ impl Session {
             down_since: Some(Instant::now()),
             replaced: 0,
             liveness: mpsc::channel(4),
+            requests,
+            adhoc: shipped_commands(),
             host,
             account,
             name: config.name.clone(),
@@ -278,6 +298,8 @@ impl Session {
             Request::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
+            Request::Send(stanza) => self.send(*stanza).await,
             Request::Stop(_) => {}
         }
     }
@@ -510,7 +532,56 @@ impl Session {
                     .warn(&format!("iq {id} failed: {:?}", error.defined_condition))
             }
         };
-        let answer = if is_get && payload.is("query", ns::DISCO_INFO) {
+        let owner = from.as_ref().is_some_and(|f| f.to_bare() == self.account);
+        let asks_commands = payload.is("command", adhoc::NS)
+            || (payload.is("query", ns::DISCO_ITEMS) && payload.attr("node") == Some(adhoc::NS));
+        if asks_commands && !owner {
+            self.host.warn(&format!(
+                "ad-hoc commands refused to {} (only the account's owner may use them)",
+                from.as_ref().map(|f| f.to_string()).unwrap_or_default()
+            ));
+            let error = StanzaError::new(
+                ErrorType::Auth,
+                DefinedCondition::Forbidden,
+                "en",
+                "only the account's owner",
+            );
+            let answer = Iq::from_error(id, error);
+            let answer = match from {
+                Some(to) => answer.with_to(to),
+                None => answer,
+            };
+            return self.send(answer.into()).await;
+        }
+        if !is_get && payload.is("command", adhoc::NS) {
+            return self.execute(from, id, &payload);
+        }
+        let answer = if is_get
+            && payload.is("query", ns::DISCO_ITEMS)
+            && payload.attr("node") == Some(adhoc::NS)
+        {
+            let me = self
+                .bound
+                .clone()
+                .unwrap_or_else(|| Jid::from(self.account.clone()));
+            let items = self
+                .adhoc
+                .iter()
+                .map(|(node, c)| DiscoItem {
+                    jid: me.clone(),
+                    node: Some(node.clone()),
+                    name: Some(c.name.clone()),
+                })
+                .collect();
+            Iq::from_result(
+                id,
+                Some(DiscoItemsResult {
+                    node: Some(adhoc::NS.to_owned()),
+                    items,
+                    rsm: None,
+                }),
+            )
+        } else if is_get && payload.is("query", ns::DISCO_INFO) {
             let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
             Iq::from_result(id, Some(features::disco_info(&self.name, node)))
         } else if is_get && payload.is("ping", ns::PING) {
@@ -547,4 +618,171 @@ fn new_client(config: &Config) -> Client {
     } else {
         Client::new_starttls(full, config.password.clone(), dns, Timeouts::default())
     }
+}
+
+/// The ad-hoc commands every sidecar serves.
+fn shipped_commands() -> adhoc::Registry {
+    let mut registry = adhoc::Registry::default();
+    registry.register(
+        "status",
+        adhoc::Registered {
+            name: "Status".into(),
+            handler: STATUS_HANDLER.into(),
+        },
+    );
+    registry.register(
+        "presence-rules",
+        adhoc::Registered {
+            name: "Presence rules on/off".into(),
+            handler: RULES_HANDLER.into(),
+        },
+    );
+    registry
+}
+
+impl Session {
+    /// Runs an ad-hoc command (the requester is the owner) on a helper task:
+    /// the handler may call other plugins, even this one, so the session
+    /// must keep serving meanwhile.
+    fn execute(&mut self, from: Option<Jid>, id: String, payload: &xmpp_parsers::minidom::Element) {
+        let request = match adhoc::CommandRequest::from_element(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.reply_error(from, id, DefinedCondition::BadRequest, &e.to_string())
+            }
+        };
+        let Some(command) = self.adhoc.get(&request.node).cloned() else {
+            return self.reply_error(from, id, DefinedCondition::ItemNotFound, "no such command");
+        };
+        let host = self.host.clone();
+        let requests = self.requests.clone();
+        let session_id = request
+            .session_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{id}", request.node));
+        let requester = from.as_ref().map(|f| f.to_string()).unwrap_or_default();
+        tokio::spawn(async move {
+            let (note_type, note) = if request.action == "cancel" {
+                ("info", "Cancelled.".to_owned())
+            } else {
+                match run_handler(&host, &command.handler, &request.node, &requester).await {
+                    Ok(text) => ("info", text),
+                    Err(e) => ("error", e),
+                }
+            };
+            let done = adhoc::Completed {
+                node: request.node,
+                session_id,
+                note_type,
+                note,
+            };
+            let answer = Iq::Result {
+                from: None,
+                to: from,
+                id,
+                payload: Some(done.to_element()),
+            };
+            let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
+        });
+    }
+
+    fn reply_error(
+        &mut self,
+        to: Option<Jid>,
+        id: String,
+        condition: DefinedCondition,
+        text: &str,
+    ) {
+        let error = StanzaError::new(ErrorType::Modify, condition, "en", text);
+        let answer = Iq::from_error(id, error);
+        let answer = match to {
+            Some(to) => answer.with_to(to),
+            None => answer,
+        };
+        let requests = self.requests.clone();
+        tokio::spawn(async move {
+            let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
+        });
+    }
+}
+
+/// The text of an ad-hoc command's answer, or why it failed.
+async fn run_handler(host: &Host, handler: &str, node: &str, from: &str) -> Result<String, String> {
+    let call = |name: &str, args: serde_json::Value| {
+        let (host, name) = (host.clone(), name.to_owned());
+        async move {
+            host.call_raw(
+                &name,
+                tandem_sdk::Payload::from(args),
+                tandem_sdk::DEFAULT_CALL_TIMEOUT,
+            )
+            .await
+            .and_then(|p| p.decode::<serde_json::Value>().map_err(Into::into))
+            .map_err(|e| format!("{name}: {e}"))
+        }
+    };
+    match handler {
+        STATUS_HANDLER => call("host.status", serde_json::json!({}))
+            .await
+            .map(|s| status_text(&s)),
+        RULES_HANDLER => {
+            let status = call("host.status", serde_json::json!({})).await?;
+            let on = status["rules"]
+                .as_array()
+                .and_then(|rules| rules.iter().find(|r| r["name"] == PRESENCE_RULE))
+                .map(|r| r["enabled"] == true)
+                .ok_or_else(|| format!("the rule {PRESENCE_RULE} is not loaded"))?;
+            call(
+                "host.set_rule",
+                serde_json::json!({"name": PRESENCE_RULE, "enabled": !on}),
+            )
+            .await?;
+            Ok(format!(
+                "Presence rules are now {}.",
+                if on { "off" } else { "on" }
+            ))
+        }
+        other => {
+            let answer = call(other, serde_json::json!({"node": node, "from": from})).await?;
+            Ok(answer["text"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| answer.to_string()))
+        }
+    }
+}
+
+/// `host.status` in a few lines for a chat window.
+fn status_text(status: &serde_json::Value) -> String {
+    let list = |key: &str, name: &str, state: &dyn Fn(&serde_json::Value) -> &'static str| {
+        status[key]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| format!("{} ({})", i[name].as_str().unwrap_or("?"), state(i)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let dropped: u64 = status["subscribers"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["dropped"].as_u64()).sum())
+        .unwrap_or(0);
+    format!(
+        "Tandem {} up {:.0} s\nPlugins: {}\nRules: {}\nDropped events: {dropped}",
+        status["version"].as_str().unwrap_or("?"),
+        status["uptime_s"].as_f64().unwrap_or(0.0),
+        list("plugins", "id", &|p| if p["failed"] == true {
+            "failed"
+        } else {
+            "running"
+        }),
+        list("rules", "name", &|r| if r["enabled"] == true {
+            "on"
+        } else {
+            "off"
+        }),
+    )
 }
