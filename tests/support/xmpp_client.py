@@ -10,12 +10,14 @@ import asyncio
 import json
 import sys
 import threading
+import time
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
 
 def say(**fields):
+    fields["t"] = time.time()
     print(json.dumps(fields), flush=True)
 
 
@@ -99,7 +101,14 @@ class TestClient(slixmpp.ClientXMPP):
             p = c["presence"]
             self.send_presence(pshow=p.get("show"), pstatus=p.get("status"),
                                ppriority=p.get("priority", self.priority))
-            say(event="presence_sent", show=p.get("show"))
+            say(event="presence_sent", show=p.get("show"), status=p.get("status"))
+        elif "presence_burst" in c:
+            # n presence changes as fast as slixmpp sends them; statuses b-0..b-(n-1)
+            n = c["presence_burst"]
+            say(event="burst_start")
+            for i in range(n):
+                self.send_presence(pstatus="b-%d" % i, ppriority=self.priority)
+            say(event="burst_sent")
         elif "message" in c:
             m = c["message"]
             self.send_message(mto=m["to"], mbody=m["body"], mtype="chat")

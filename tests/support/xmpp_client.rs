@@ -70,7 +70,24 @@ impl XmppClient {
     /// Waits (20 s at most) for an event matching `pred`; panics naming
     /// `what` and listing what was seen.
     pub fn wait_for(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(
+            what,
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            pred,
+        )
+    }
+
+    /// `wait_for` with its own deadline and polling interval (benchmarks
+    /// poll every millisecond so the loop itself does not set the pace).
+    pub fn wait_for_within(
+        &self,
+        what: &str,
+        within: Duration,
+        poll: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(v) = self.seen.lock().unwrap().iter().find(|v| pred(v)) {
                 return v.clone();
@@ -85,7 +102,7 @@ impl XmppClient {
                     .collect::<Vec<_>>()
                     .join("\n")
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(poll);
         }
     }
 
