@@ -359,4 +359,12 @@ fn activity_published_by_the_sidecar_reaches_contacts_that_want_it() {
     phone.wait_for("the activity cleared", |e| {
         e["event"] == "activity" && e["general"].is_null()
     });
+
+    // And the other way: the contact's activity reaches the rules (the
+    // sidecar advertises activity+notify in its caps).
+    let mut phone = phone;
+    phone.send(
+        json!({"activity": {"general": "eating", "specific": "having_lunch", "text": "brb"}}),
+    );
+    sidecar.wait_for("EVENT xmpp.activity bob@localhost offline  nil nil eating/having_lunch");
 }

@@ -18,7 +18,8 @@ tandem.on("xmpp.*", function(ev, topic)
   local show = p and (p.show or "available") or "offline"
   local prio = p and p.priority or ""
   tandem.log.info("EVENT " .. topic .. " " .. tostring(ev.jid or ev.from or ev.state)
-    .. " " .. show .. " " .. tostring(prio) .. " " .. tostring(ev.body) .. " " .. tostring(ev.via))
+    .. " " .. show .. " " .. tostring(prio) .. " " .. tostring(ev.body) .. " " .. tostring(ev.via)
+    .. " " .. tostring(ev.general) .. "/" .. tostring(ev.specific))
 end)
 "#;
 

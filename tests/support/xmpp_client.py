@@ -127,6 +127,10 @@ class TestClient(slixmpp.ClientXMPP):
                 say(event="disco", features=sorted(info["disco_info"]["features"]))
             except IqError as e:
                 say(event="iq_error", condition=e.condition)
+        elif "activity" in c:
+            a = c["activity"]
+            await self["xep_0108"].publish_activity(a["general"], a.get("specific"), a.get("text"))
+            say(event="activity_published")
         elif "adhoc_list" in c:
             try:
                 iq = await self["xep_0050"].get_commands(jid=c["adhoc_list"], timeout=10)

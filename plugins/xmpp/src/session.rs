@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tandem_sdk::commands::xmpp::{Presence, Status};
-use tandem_sdk::events::xmpp::{ChatMessage, Connection, ContactPresence, OwnPresence};
+use tandem_sdk::events::xmpp::{
+    Activity as ActivityEvent, ChatMessage, Connection, ContactPresence, OwnPresence,
+};
 use tandem_sdk::Host;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::DnsConfig;
@@ -26,6 +28,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Lang, Message, MessageType};
 use xmpp_parsers::ns;
 use xmpp_parsers::presence::{self as xp, Type as PresenceType};
+use xmpp_parsers::pubsub::event::{Event as PubSubEvent, Payload as EventPayload};
 use xmpp_parsers::pubsub::pubsub::{Item, PubSub, Publish};
 use xmpp_parsers::pubsub::NodeName;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
@@ -468,7 +471,59 @@ impl Session {
         }
     }
 
+    /// XEP-0163 notifications (we advertise `activity+notify`): a contact's
+    /// activity becomes an `xmpp.activity` event. Malformed ones are logged.
+    fn on_pep(&mut self, m: &Message) -> bool {
+        let Some(event) = m.payloads.iter().find(|p| p.is("event", ns::PUBSUB_EVENT)) else {
+            return false;
+        };
+        let from = m
+            .from
+            .as_ref()
+            .map(|f| f.to_bare().to_string())
+            .unwrap_or_default();
+        match PubSubEvent::try_from(event.clone()) {
+            Ok(PubSubEvent {
+                payload:
+                    EventPayload::Items {
+                        node,
+                        published,
+                        retracted,
+                    },
+            }) if node.0 == crate::activity::NS => {
+                let activity = published
+                    .last()
+                    .and_then(|item| item.payload.as_ref())
+                    .map(Activity::from_element);
+                let activity = match activity {
+                    Some(Ok(a)) => a,
+                    Some(Err(e)) => {
+                        self.host
+                            .warn(&format!("activity from {from} ignored: {e}"));
+                        return true;
+                    }
+                    None if !retracted.is_empty() => Activity::default(),
+                    None => return true,
+                };
+                self.host.publish(&ActivityEvent {
+                    jid: from,
+                    general: activity.general,
+                    specific: activity.specific,
+                    text: activity.text,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => self
+                .host
+                .warn(&format!("malformed PEP event from {from} ignored: {e}")),
+        }
+        true
+    }
+
     fn on_message(&mut self, m: Message) {
+        if self.on_pep(&m) {
+            return;
+        }
         // A Carbons copy is only believed when it comes from our own account.
         let from_own_account = m
             .from

@@ -61,3 +61,18 @@ pub struct ChatMessage {
 impl EventType for ChatMessage {
     const TOPIC: &'static str = "xmpp.message";
 }
+
+/// A contact (or another of the user's clients) published XEP-0108 user
+/// activity; empty `general` means they stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Activity {
+    /// Bare JID of the publisher.
+    pub jid: String,
+    pub general: String,
+    pub specific: Option<String>,
+    pub text: Option<String>,
+}
+impl EventType for Activity {
+    const TOPIC: &'static str = "xmpp.activity";
+}
