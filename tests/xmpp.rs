@@ -368,3 +368,72 @@ fn activity_published_by_the_sidecar_reaches_contacts_that_want_it() {
     );
     sidecar.wait_for("EVENT xmpp.activity bob@localhost offline  nil nil eating/having_lunch");
 }
+
+#[test]
+fn chat_states_flow_both_ways_only_where_wanted_and_never_twice() {
+    let server = Prosody::start();
+    let (alice, mut gajim, mut phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+
+    // Before bob has shown chat states: refused, not sent.
+    let err = sidecar
+        .call(
+            "xmpp.send_chat_state",
+            json!({"to": "bob@localhost", "state": "composing"}),
+        )
+        .unwrap_err();
+    assert!(
+        err.contains("rejected") && err.contains("chat states"),
+        "{err}"
+    );
+
+    // Bob types to alice: her client gets it, the sidecar gets the Carbons copy.
+    phone.send(json!({"chat_state": {"to": alice, "state": "composing"}}));
+    sidecar.wait_for("EVENT xmpp.chat_state bob@localhost/phone");
+    // Alice types back from her client: the sidecar sees it as sent by her.
+    gajim.send(json!({"chat_state": {"to": "bob@localhost/phone", "state": "composing"}}));
+    sidecar.wait_for("EVENT xmpp.chat_state alice@localhost/gajim offline  nil carbon_sent");
+
+    // Now the sidecar may send, once per state change.
+    let first = sidecar
+        .call(
+            "xmpp.send_chat_state",
+            json!({"to": "bob@localhost/phone", "state": "paused"}),
+        )
+        .unwrap();
+    assert_eq!(first, json!({"sent": true}));
+    let again = sidecar
+        .call(
+            "xmpp.send_chat_state",
+            json!({"to": "bob@localhost/phone", "state": "paused"}),
+        )
+        .unwrap();
+    assert_eq!(
+        again,
+        json!({"sent": false}),
+        "the same standalone state is not repeated"
+    );
+    phone.wait_for("alice's paused", |e| {
+        e["event"] == "chat_state"
+            && e["from"] == "alice@localhost/tandem"
+            && e["state"] == "paused"
+    });
+
+    sidecar
+        .call(
+            "xmpp.send_message",
+            json!({"to": "bob@localhost/phone", "body": "from the sidecar", "thread": "t1"}),
+        )
+        .unwrap();
+    phone.wait_for("the message", |e| {
+        e["event"] == "message" && e["body"] == "from the sidecar"
+    });
+    let err = sidecar
+        .call(
+            "xmpp.send_message",
+            json!({"to": "not a jid@@", "body": "x"}),
+        )
+        .unwrap_err();
+    assert!(err.contains("invalid_arguments"), "{err}");
+}

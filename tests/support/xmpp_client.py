@@ -40,6 +40,8 @@ class TestClient(slixmpp.ClientXMPP):
         self.add_event_handler("carbon_sent", self.on_carbon_sent)
         self.add_event_handler("failed_auth", lambda _: say(event="failed_auth"))
         self.add_event_handler("user_activity_publish", self.on_activity)
+        for state in ("active", "composing", "paused", "inactive", "gone"):
+            self.add_event_handler("chatstate_" + state, self.on_chat_state)
 
     async def start(self, _event):
         await self.get_roster()
@@ -55,6 +57,9 @@ class TestClient(slixmpp.ClientXMPP):
         status = p["status"] or None
         say(event="presence", type=p["type"], **{"from": str(p["from"])},
             show=p["show"] or None, status=status, priority=p["priority"])
+
+    def on_chat_state(self, m):
+        say(event="chat_state", **{"from": str(m["from"])}, state=m["chat_state"])
 
     def on_activity(self, m):
         act = m["pubsub_event"]["items"]["item"]["activity"]

@@ -12,12 +12,15 @@
 mod activity;
 mod adhoc;
 mod backoff;
+mod chat;
 mod config;
 mod convert;
 mod features;
 mod session;
 
-use tandem_sdk::commands::xmpp::{NotifyUser, Presence, SetActivity, SetPresence};
+use tandem_sdk::commands::xmpp::{
+    NotifyUser, Presence, SendChatState, SendMessage, SetActivity, SetPresence,
+};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
     export_plugin, BoxError, Command, CommandError, CommandType, ErrorKind, Event, Host, Manifest,
@@ -46,6 +49,8 @@ impl Plugin for XmppPlugin {
             .command("xmpp.notify_user")
             .command("xmpp.status")
             .command("xmpp.register_adhoc")
+            .command("xmpp.send_message")
+            .command("xmpp.send_chat_state")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -133,6 +138,35 @@ impl Plugin for XmppPlugin {
                 self.tell(Request::RegisterAdhoc(node, registered)).await?;
                 Ok(Payload::from(tandem_sdk::serde_json::json!({})))
             }
+            SendMessage::NAME => {
+                let SendMessage { to, body, thread } = command.decode()?;
+                let to = jid_arg(&to)?;
+                if body.is_empty() {
+                    return Err(CommandError::new(
+                        ErrorKind::InvalidArguments,
+                        "body is empty",
+                    ));
+                }
+                self.tell(Request::SendMessage { to, body, thread }).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+            }
+            SendChatState::NAME => {
+                let SendChatState { to, state } = command.decode()?;
+                let to = jid_arg(&to)?;
+                let state = chat::state_from_name(&state).ok_or_else(|| {
+                    CommandError::new(
+                        ErrorKind::InvalidArguments,
+                        format!("state must be active, composing, paused, inactive or gone, not `{state}`"),
+                    )
+                })?;
+                let sent = self
+                    .ask(|reply| Request::SendChatState(to, state, reply))
+                    .await?
+                    .map_err(|why| CommandError::new(ErrorKind::Rejected, why))?;
+                Ok(Payload::from(
+                    tandem_sdk::serde_json::json!({ "sent": sent }),
+                ))
+            }
             "xmpp.status" => {
                 let status = self.ask(Request::Status).await?;
                 Ok(Payload::encode(&status)?)
@@ -167,6 +201,16 @@ impl XmppPlugin {
             .await
             .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
     }
+}
+
+/// A JID argument, or a clear error.
+fn jid_arg(text: &str) -> Result<xmpp_parsers::jid::Jid, CommandError> {
+    text.parse().map_err(|e| {
+        CommandError::new(
+            ErrorKind::InvalidArguments,
+            format!("`{text}` is not a JID: {e}"),
+        )
+    })
 }
 
 export_plugin!(XmppPlugin);

@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tandem_sdk::commands::xmpp::{Presence, Status};
 use tandem_sdk::events::xmpp::{
-    Activity as ActivityEvent, ChatMessage, Connection, ContactPresence, OwnPresence,
+    Activity as ActivityEvent, ChatMessage, ChatStateEvent, Connection, ContactPresence,
+    OwnPresence,
 };
+use xmpp_parsers::chatstates::ChatState;
+
+use crate::chat::{ChatStates, Decision};
 use tandem_sdk::Host;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::DnsConfig;
@@ -53,6 +57,13 @@ pub enum Request {
     SetActivity(Activity),
     NotifyUser(String),
     Status(oneshot::Sender<Status>),
+    SendMessage {
+        to: Jid,
+        body: String,
+        thread: Option<String>,
+    },
+    /// Answers whether the state went out (false: a repeat).
+    SendChatState(Jid, ChatState, oneshot::Sender<Result<bool, String>>),
     /// Serve an ad-hoc command on this node.
     RegisterAdhoc(String, adhoc::Registered),
     /// Send a stanza built by a helper task (an ad-hoc command's answer).
@@ -78,6 +89,7 @@ pub struct Session {
     /// To ourselves, for helper tasks.
     requests: mpsc::Sender<Request>,
     adhoc: adhoc::Registry,
+    chat: ChatStates,
     host: Host,
     account: BareJid,
     name: String,
@@ -141,6 +153,7 @@ impl Session {
             liveness: mpsc::channel(4),
             requests,
             adhoc: shipped_commands(),
+            chat: ChatStates::default(),
             host,
             account,
             name: config.name.clone(),
@@ -300,6 +313,33 @@ impl Session {
             }
             Request::Status(reply) => {
                 let _ = reply.send(self.status());
+            }
+            Request::SendMessage { to, body, thread } => {
+                let mut message = Message::new_with_type(MessageType::Chat, Some(to.clone()));
+                message.bodies.insert(Lang::new(), body);
+                message.thread =
+                    thread.map(|id| xmpp_parsers::message::Thread { parent: None, id });
+                if self.chat.decide(&to.to_bare(), &ChatState::Active) != Decision::Unsupported {
+                    message.payloads.push(ChatState::Active.into());
+                }
+                self.chat.message_sent(&to.to_bare());
+                self.send(message.into()).await;
+            }
+            Request::SendChatState(to, state, reply) => {
+                let answer = match self.chat.decide(&to.to_bare(), &state) {
+                    Decision::Unsupported => Err(format!(
+                        "{} has not shown that it uses chat states",
+                        to.to_bare()
+                    )),
+                    Decision::Repeat => Ok(false),
+                    Decision::Send => {
+                        let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+                        message.payloads.push(state.into());
+                        self.send(message.into()).await;
+                        Ok(true)
+                    }
+                };
+                let _ = reply.send(answer);
             }
             Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
             Request::Send(stanza) => self.send(*stanza).await,
@@ -561,11 +601,39 @@ impl Session {
         }
     }
 
-    fn publish_message(&self, m: &Message, via: &str) {
+    fn publish_message(&mut self, m: &Message, via: &str) {
+        let from = m.from.as_ref().map(|j| j.to_string()).unwrap_or_default();
+        let to = m.to.as_ref().map(|j| j.to_string()).unwrap_or_default();
+        let state = m
+            .payloads
+            .iter()
+            .find(|p| p.ns() == ns::CHATSTATES)
+            .and_then(|p| ChatState::try_from(p.clone()).ok());
+        if let Some(state) = state {
+            // A peer's state (to us or, by Carbons, to the user's client)
+            // shows it uses chat states.
+            if let Some(peer) = m
+                .from
+                .as_ref()
+                .map(|f| f.to_bare())
+                .filter(|b| *b != self.account)
+            {
+                self.chat.seen_from(peer);
+            }
+            self.host.publish(&ChatStateEvent {
+                from: from.clone(),
+                to: to.clone(),
+                state: crate::chat::state_name(&state).to_owned(),
+                via: via.to_owned(),
+            });
+        }
         let body = m.get_best_body_cloned(vec![]).map(|(_, b)| b);
+        if body.is_none() {
+            return;
+        }
         self.host.publish(&ChatMessage {
-            from: m.from.as_ref().map(|j| j.to_string()).unwrap_or_default(),
-            to: m.to.as_ref().map(|j| j.to_string()).unwrap_or_default(),
+            from,
+            to,
             body,
             thread: m.thread.as_ref().map(|t| t.id.clone()),
             via: via.to_owned(),

@@ -81,3 +81,30 @@ pub struct Status {
     /// Times the connection was (re)established.
     pub connects: u64,
 }
+
+/// Sends a chat message from the sidecar.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendMessage {
+    pub to: String,
+    pub body: String,
+    pub thread: Option<String>,
+}
+impl CommandType for SendMessage {
+    const NAME: &'static str = "xmpp.send_message";
+    type Reply = serde_json::Value;
+}
+
+/// Sends a standalone chat state; refused for peers that have not shown
+/// they support chat states, skipped when it repeats the last one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendChatState {
+    pub to: String,
+    pub state: String,
+}
+impl CommandType for SendChatState {
+    const NAME: &'static str = "xmpp.send_chat_state";
+    /// `{sent: bool}`.
+    type Reply = serde_json::Value;
+}

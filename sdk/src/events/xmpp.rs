@@ -76,3 +76,19 @@ pub struct Activity {
 impl EventType for Activity {
     const TOPIC: &'static str = "xmpp.activity";
 }
+
+/// A chat state (XEP-0085): someone is composing, paused, ... Carbons of the
+/// user's own clients' states come with `via = carbon_sent`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChatStateEvent {
+    pub from: String,
+    pub to: String,
+    /// `active`, `composing`, `paused`, `inactive` or `gone`.
+    pub state: String,
+    /// As in [`ChatMessage::via`].
+    pub via: String,
+}
+impl EventType for ChatStateEvent {
+    const TOPIC: &'static str = "xmpp.chat_state";
+}

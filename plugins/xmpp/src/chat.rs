@@ -1,0 +1,93 @@
+//! XEP-0085 chat states: who has shown support, and what was last sent to
+//! whom, so the sidecar only sends states to peers that use them and never
+//! the same standalone state twice in a row.
+
+use std::collections::{HashMap, HashSet};
+
+use xmpp_parsers::chatstates::ChatState;
+use xmpp_parsers::jid::BareJid;
+
+pub fn state_name(state: &ChatState) -> &'static str {
+    match state {
+        ChatState::Active => "active",
+        ChatState::Composing => "composing",
+        ChatState::Gone => "gone",
+        ChatState::Inactive => "inactive",
+        ChatState::Paused => "paused",
+    }
+}
+
+pub fn state_from_name(name: &str) -> Option<ChatState> {
+    Some(match name {
+        "active" => ChatState::Active,
+        "composing" => ChatState::Composing,
+        "gone" => ChatState::Gone,
+        "inactive" => ChatState::Inactive,
+        "paused" => ChatState::Paused,
+        _ => return None,
+    })
+}
+
+/// What the sidecar knows of each peer's chat states.
+#[derive(Default)]
+pub struct ChatStates {
+    supported: HashSet<BareJid>,
+    last_sent: HashMap<BareJid, &'static str>,
+}
+
+/// Whether a state may go out now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    Send,
+    /// Same as the last one sent: nothing to do.
+    Repeat,
+    /// The peer has not shown it uses chat states (XEP-0085 §5.1).
+    Unsupported,
+}
+
+impl ChatStates {
+    /// The peer sent a chat state: it supports them.
+    pub fn seen_from(&mut self, peer: BareJid) {
+        self.supported.insert(peer);
+    }
+
+    pub fn decide(&mut self, peer: &BareJid, state: &ChatState) -> Decision {
+        if !self.supported.contains(peer) {
+            return Decision::Unsupported;
+        }
+        let name = state_name(state);
+        if self.last_sent.get(peer) == Some(&name) {
+            return Decision::Repeat;
+        }
+        self.last_sent.insert(peer.clone(), name);
+        Decision::Send
+    }
+
+    /// A message carries `active` implicitly (XEP-0085 §5.2).
+    pub fn message_sent(&mut self, peer: &BareJid) {
+        self.last_sent.insert(peer.clone(), "active");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn only_to_peers_that_use_them_and_never_twice() {
+        let bob = BareJid::from_str("bob@example.org").unwrap();
+        let mut states = ChatStates::default();
+        assert_eq!(
+            states.decide(&bob, &ChatState::Composing),
+            Decision::Unsupported
+        );
+        states.seen_from(bob.clone());
+        assert_eq!(states.decide(&bob, &ChatState::Composing), Decision::Send);
+        assert_eq!(states.decide(&bob, &ChatState::Composing), Decision::Repeat);
+        assert_eq!(states.decide(&bob, &ChatState::Paused), Decision::Send);
+        states.message_sent(&bob);
+        assert_eq!(states.decide(&bob, &ChatState::Active), Decision::Repeat);
+        assert!(state_from_name("typing").is_none());
+    }
+}
