@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use tandem_tests::prosody::Prosody;
-use tandem_tests::sidecar::Sidecar;
+use tandem_tests::sidecar::{Sidecar, Trust};
 use tandem_tests::xmpp_client::XmppClient;
 
 /// alice (the user) with her own client "gajim" at priority 5, and bob (a
@@ -436,4 +436,31 @@ fn chat_states_flow_both_ways_only_where_wanted_and_never_twice() {
         )
         .unwrap_err();
     assert!(err.contains("invalid_arguments"), "{err}");
+}
+
+#[test]
+fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let ca = format!("ca_path = {:?}\n", server.ca().display().to_string());
+    let trusted = Sidecar::start_trusting(&server, &alice, "alice-secret", &ca, Trust::Nothing);
+    trusted.wait_for("online as alice@localhost/tandem");
+    drop(trusted);
+
+    let untrusted = Sidecar::start_trusting(&server, &alice, "alice-secret", "", Trust::Nothing);
+    let log = untrusted.wait_for("Failed to connect");
+    assert!(
+        log.contains("certificate"),
+        "the TLS refusal is named:\n{log}"
+    );
+    assert!(!log.contains("online as"), "{log}");
+
+    let missing = Sidecar::start_trusting(
+        &server,
+        &alice,
+        "alice-secret",
+        "ca_path = \"/nonexistent/ca.pem\"\n",
+        Trust::Nothing,
+    );
+    missing.wait_for("ca_path /nonexistent/ca.pem");
 }

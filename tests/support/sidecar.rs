@@ -23,6 +23,15 @@ tandem.on("xmpp.*", function(ev, topic)
 end)
 "#;
 
+/// How the sidecar is made to trust the test server's CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// `SSL_CERT_FILE` (rustls' native roots honour it).
+    Environment,
+    /// Not at all (extra config may name `ca_path`).
+    Nothing,
+}
+
 pub struct Sidecar {
     pub dir: tempfile::TempDir,
     child: Child,
@@ -34,6 +43,17 @@ impl Sidecar {
     /// Starts the sidecar for `jid` (bare) with `resource`; `extra` is
     /// appended to the config.
     pub fn start(server: &Prosody, jid: &str, password: &str, extra: &str) -> Sidecar {
+        Sidecar::start_trusting(server, jid, password, extra, Trust::Environment)
+    }
+
+    /// Like `start`, choosing how the test CA is trusted.
+    pub fn start_trusting(
+        server: &Prosody,
+        jid: &str,
+        password: &str,
+        extra: &str,
+        trust: Trust,
+    ) -> Sidecar {
         let plugins = crate::plugin_folder(&["tandem_plugin_xmpp"]);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
@@ -44,12 +64,17 @@ impl Sidecar {
             port = server.port,
         );
         crate::write(dir.path(), "tandem.toml", &config);
-        let mut child = Command::new(crate::tandem_bin())
+        let mut command = Command::new(crate::tandem_bin());
+        command
             .args(["run", "--config"])
             .arg(dir.path().join("tandem.toml"))
             .env("RUST_LOG", "info")
+            .env_remove("SSL_CERT_FILE");
+        if trust == Trust::Environment {
             // The test CA, for rustls' native roots (see the plugin README).
-            .env("SSL_CERT_FILE", server.ca())
+            command.env("SSL_CERT_FILE", server.ca());
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

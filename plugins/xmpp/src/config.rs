@@ -19,6 +19,10 @@ pub struct Config {
     pub host: Option<String>,
     /// Server port when `host` is set.
     pub port: u16,
+    /// A PEM file of CA certificates to trust instead of the system's (a
+    /// self-hosted server with its own CA). Named `_path`: `_file` keys are
+    /// secrets the host reads.
+    pub ca_path: Option<std::path::PathBuf>,
     /// Plain TCP without TLS. Only for test servers on loopback; logged loudly.
     pub insecure: bool,
     /// Name shown in disco#info.
@@ -42,6 +46,7 @@ impl Default for Config {
             host: None,
             port: 5222,
             insecure: false,
+            ca_path: None,
             name: "Tandem".to_owned(),
             keepalive_seconds: 30,
             reconnect_base_seconds: 2,
@@ -60,6 +65,7 @@ impl std::fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("insecure", &self.insecure)
+            .field("ca_path", &self.ca_path)
             .finish()
     }
 }

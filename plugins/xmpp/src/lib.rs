@@ -17,6 +17,7 @@ mod config;
 mod convert;
 mod features;
 mod session;
+mod tls;
 
 use tandem_sdk::commands::xmpp::{
     NotifyUser, Presence, SendChatState, SendMessage, SetActivity, SetPresence,

@@ -8,7 +8,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio_rustls::rustls::RootCertStore;
 
 use futures_util::StreamExt;
 use tandem_sdk::commands::xmpp::{Presence, Status};
@@ -80,6 +83,8 @@ const PRESENCE_RULE: &str = "on-the-phone";
 pub struct Session {
     client: Client,
     config: Config,
+    /// From `ca_path`, when set.
+    roots: Option<Arc<RootCertStore>>,
     /// Down since this long ago (None: online); a client that does not come
     /// back in time is replaced.
     down_since: Option<Instant>,
@@ -120,6 +125,8 @@ pub enum StartError {
     NotBare(String),
     #[error("[xmpp] password is empty: set password_file or password_env")]
     NoPassword,
+    #[error(transparent)]
+    Ca(#[from] crate::tls::CaError),
 }
 
 impl Session {
@@ -142,12 +149,17 @@ impl Session {
         account
             .with_resource_str(&config.resource)
             .map_err(|_| StartError::BadJid(format!("{}/{}", config.jid, config.resource)))?;
+        let roots = match &config.ca_path {
+            Some(path) => Some(crate::tls::roots(path)?),
+            None => None,
+        };
         if config.insecure {
             host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
         }
         Ok(Session {
-            client: new_client(config),
+            client: new_client(config, roots.clone()),
             config: config.clone(),
+            roots,
             down_since: Some(Instant::now()),
             replaced: 0,
             liveness: mpsc::channel(4),
@@ -240,7 +252,10 @@ impl Session {
                 since.elapsed().as_secs_f64(),
                 self.replaced
             ));
-            let old = std::mem::replace(&mut self.client, new_client(&self.config));
+            let old = std::mem::replace(
+                &mut self.client,
+                new_client(&self.config, self.roots.clone()),
+            );
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(2), old.send_end()).await;
             });
@@ -726,8 +741,9 @@ impl Session {
     }
 }
 
-/// A client for `config`: STARTTLS, or plain TCP when `insecure`.
-fn new_client(config: &Config) -> Client {
+/// A client for `config`: STARTTLS (with the system's roots, or `roots`
+/// from `ca_path`), or plain TCP when `insecure`.
+fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
     let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
     let full = account
         .with_resource_str(&config.resource)
@@ -738,6 +754,14 @@ fn new_client(config: &Config) -> Client {
     };
     if config.insecure {
         Client::new_plaintext(full, config.password.clone(), dns, Timeouts::default())
+    } else if let Some(roots) = roots {
+        let connector = crate::tls::CustomCaStartTls { dns, roots };
+        Client::new_with_connector(
+            full,
+            config.password.clone(),
+            connector,
+            Timeouts::default(),
+        )
     } else {
         Client::new_starttls(full, config.password.clone(), dns, Timeouts::default())
     }
