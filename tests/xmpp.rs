@@ -464,3 +464,29 @@ fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
     );
     missing.wait_for("ca_path /nonexistent/ca.pem");
 }
+
+#[test]
+fn a_rule_serves_its_own_ad_hoc_command() {
+    let server = Prosody::start();
+    let (alice, mut gajim, _phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+    tandem_tests::write(
+        sidecar.dir.path(),
+        "scripts/greeter.lua",
+        r#"
+tandem.provide("greeter.hello", function(args) return { text = "hello " .. args.from } end)
+tandem.call("xmpp.register_adhoc", { node = "hello", name = "Say hello", handler = "greeter.hello" })
+"#,
+    );
+    sidecar.wait_for("script reloaded");
+    gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "hello"}}));
+    let done = gajim.wait_for("the rule's answer", |e| {
+        e["event"] == "adhoc_result" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        done["notes"],
+        json!(["hello alice@localhost/gajim"]),
+        "{done}"
+    );
+}
