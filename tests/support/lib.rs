@@ -28,6 +28,7 @@ const PACKAGES: &[&str] = &[
     "tandem",
     "tandem-plugin-example",
     "tandem-plugin-xmpp",
+    "tandem-plugin-sip",
     "tandem-fixture-testkit",
     "tandem-fixture-counter",
     "tandem-fixture-not-a-plugin",
@@ -203,4 +204,5 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
 
 pub mod prosody;
 pub mod sidecar;
+pub mod sipp;
 pub mod xmpp_client;

@@ -23,6 +23,19 @@ tandem.on("xmpp.*", function(ev, topic)
 end)
 "#;
 
+/// Logs `SIP <topic> call=<id> peer=<uri> ...` for each SIP event.
+const SIP_WATCH_RULE: &str = r#"
+tandem.on("sip.*", function(ev, topic)
+  local m = ev.media or {}
+  tandem.log.info("SIP " .. topic .. " call=" .. tostring(ev.call) .. " peer=" .. tostring(ev.peer or ev.from)
+    .. " reason=" .. tostring(ev.reason) .. " code=" .. tostring(ev.code) .. " digit=" .. tostring(ev.digit)
+    .. " state=" .. tostring(ev.state) .. " held=" .. tostring(ev.held)
+    .. " rx=" .. tostring(m.packets_received) .. " tx=" .. tostring(m.packets_sent)
+    .. " lost=" .. tostring(m.packets_lost) .. " dtmf=" .. tostring(m.dtmf_received)
+    .. " type=" .. tostring(ev.content_type) .. " body=" .. tostring(ev.body))
+end)
+"#;
+
 /// How the sidecar is made to trust the test server's CA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
@@ -64,15 +77,44 @@ impl Sidecar {
             port = server.port,
         );
         crate::write(dir.path(), "tandem.toml", &config);
+        let ca = (trust == Trust::Environment).then(|| server.ca());
+        Sidecar::spawn(dir, plugins, ca)
+    }
+
+    /// A sidecar with the SIP plugin only, listening on a free loopback
+    /// port; `extra` goes inside `[plugins.sip]` and may open other
+    /// sections. `shipped` names rules from `scripts/` to copy in.
+    pub fn start_sip(extra: &str, shipped: &[&str]) -> Sidecar {
+        let plugins = crate::plugin_folder(&["tandem_plugin_sip"]);
+        let dir = tempfile::tempdir().unwrap();
+        crate::write(dir.path(), "scripts/watch.lua", SIP_WATCH_RULE);
+        for rule in shipped {
+            let source = crate::workspace()
+                .join("scripts")
+                .join(format!("{rule}.lua"));
+            let text = std::fs::read_to_string(&source).unwrap();
+            crate::write(dir.path(), &format!("scripts/{rule}.lua"), &text);
+        }
+        let config = format!(
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
+            plugins = plugins.path().display().to_string(),
+        );
+        crate::write(dir.path(), "tandem.toml", &config);
+        let sidecar = Sidecar::spawn(dir, plugins, None);
+        sidecar.wait_for("listening on udp");
+        sidecar
+    }
+
+    fn spawn(dir: tempfile::TempDir, plugins: tempfile::TempDir, ca: Option<PathBuf>) -> Sidecar {
         let mut command = Command::new(crate::tandem_bin());
         command
             .args(["run", "--config"])
             .arg(dir.path().join("tandem.toml"))
             .env("RUST_LOG", "info")
             .env_remove("SSL_CERT_FILE");
-        if trust == Trust::Environment {
+        if let Some(ca) = ca {
             // The test CA, for rustls' native roots (see the plugin README).
-            command.env("SSL_CERT_FILE", server.ca());
+            command.env("SSL_CERT_FILE", ca);
         }
         let mut child = command
             .stdout(Stdio::null())
@@ -95,6 +137,13 @@ impl Sidecar {
             log,
             _plugins: plugins,
         }
+    }
+
+    /// The SIP plugin's UDP port (from `sip.status`).
+    pub fn sip_port(&self) -> u16 {
+        let status = self.call("sip.status", serde_json::json!({})).unwrap();
+        let listening = status["listening"][0].as_str().unwrap().to_owned();
+        listening.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     pub fn config(&self) -> PathBuf {

@@ -1,3 +1,4 @@
 //! The built-in command vocabulary, one module per protocol.
 
+pub mod sip;
 pub mod xmpp;

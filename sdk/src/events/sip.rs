@@ -61,6 +61,85 @@ pub struct CallEnded {
     pub reason: String,
     /// Seconds the call was up (0 if never answered).
     pub duration: f64,
+    /// The SIP status code when the call failed or was rejected.
+    pub code: Option<u16>,
+    /// What the media path saw during the call.
+    pub media: MediaStats,
+}
+
+/// Per-call RTP statistics (RFC 3550 counters).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaStats {
+    /// `PCMU` or `PCMA`; empty when no media was set up.
+    pub codec: String,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub packets_lost: u64,
+    /// Interarrival jitter (RFC 3550 §6.4.1), milliseconds.
+    pub jitter_ms: f64,
+    /// RFC 4733 digits received, in order.
+    pub dtmf_received: String,
+}
+
+/// The call was put on hold or taken off hold (re-INVITE, either side).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallHeld {
+    pub call: String,
+    pub peer: String,
+    pub held: bool,
+    /// `local` when we put it on hold, `remote` when the peer did.
+    pub by: String,
+}
+impl EventType for CallHeld {
+    const TOPIC: &'static str = "sip.call.held";
+}
+
+/// A DTMF digit arrived (RFC 4733 telephone-event).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Dtmf {
+    pub call: String,
+    pub digit: String,
+}
+impl EventType for Dtmf {
+    const TOPIC: &'static str = "sip.dtmf";
+}
+
+/// The registration changed state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Registration {
+    /// `registering`, `registered`, `failed` or `unregistered`.
+    pub state: String,
+    /// The registrar URI.
+    pub registrar: String,
+    /// The last SIP status code, if a response came.
+    pub code: Option<u16>,
+    /// Why it failed, for a person.
+    pub reason: Option<String>,
+    /// Seconds the registrar granted.
+    pub expires: Option<u32>,
+    /// Seconds until the next attempt after a failure.
+    pub retry_in: Option<f64>,
+}
+impl EventType for Registration {
+    const TOPIC: &'static str = "sip.registration";
+}
+
+/// A SIP MESSAGE (RFC 3428) arrived. The content type is kept, so other
+/// plugins can take what is theirs (`application/im-iscomposing+xml`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Message {
+    pub from: String,
+    pub to: String,
+    pub content_type: String,
+    pub body: String,
+}
+impl EventType for Message {
+    const TOPIC: &'static str = "sip.message";
 }
 impl EventType for CallEnded {
     const TOPIC: &'static str = "sip.call.ended";

@@ -1,0 +1,297 @@
+//! What commands do to calls: answer, reject, hang up, hold, DTMF; and how
+//! a call ends, whoever ends it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rsipstack::sip::{Header, StatusCode};
+use tandem_sdk::commands::sip::CallRef;
+use tandem_sdk::events::sip::{CallAnswered, CallEnded, CallHeld, Direction, Dtmf};
+use tandem_sdk::{tokio, CommandError};
+
+use crate::agent::Agent;
+use crate::calls::{Call, CallState};
+use crate::media::sdp::{self, Negotiated};
+use crate::media::{ActiveMedia, PreparedMedia};
+
+fn invalid(message: impl std::fmt::Display) -> CommandError {
+    CommandError::invalid_arguments(message.to_string())
+}
+
+fn failed(message: impl std::fmt::Display) -> CommandError {
+    CommandError::rejected(message.to_string())
+}
+
+impl Agent {
+    /// `sip.answer`: 200 OK with our SDP answer; media starts now, and
+    /// `sip.call.answered` goes out when the ACK arrives.
+    pub async fn answer(self: &Arc<Self>, call: Option<&str>) -> Result<CallRef, CommandError> {
+        let (id, dialog, offer) = {
+            let mut calls = self.calls();
+            let call = calls
+                .pick(call, "ringing", |c| c.state == CallState::Ringing)
+                .map_err(invalid)?;
+            if call.state != CallState::Ringing {
+                return Err(invalid(format!("call {} is not ringing", call.id)));
+            }
+            let dialog = call.dialog.clone().ok_or_else(|| failed("no dialog"))?;
+            (call.id.clone(), dialog, call.offer.clone())
+        };
+        let prepared = PreparedMedia::bind(self.media.ip, self.media.ports)
+            .await
+            .map_err(failed)?;
+        let session_id: u64 = rand::random::<u32>().into();
+        let (body, agreed) = match &offer {
+            Some(offer) => {
+                let offer = sdp::parse(offer).map_err(failed)?;
+                let agreed = offer.negotiate().map_err(failed)?;
+                let body = sdp::answer(&offer, &agreed, session_id, self.media.ip, prepared.port);
+                (body, Some(agreed))
+            }
+            // Late offer: we offer in the 200, the answer comes in the ACK.
+            None => (sdp::offer(session_id, self.media.ip, prepared.port), None),
+        };
+        let mut headers = vec![Header::ContentType("application/sdp".into())];
+        headers.extend(self.extra_headers());
+        dialog
+            .accept(Some(headers), Some(body.into_bytes()))
+            .map_err(failed)?;
+        let mut calls = self.calls();
+        let Some(call) = calls.get_mut(&id) else {
+            return Err(failed("the call ended while it was being answered"));
+        };
+        call.state = CallState::Up;
+        call.answered_at = Some(Instant::now());
+        call.media_port = Some(prepared.port);
+        match agreed {
+            Some(agreed) => call.media = Some(self.start_media(&id, prepared, agreed)?),
+            None => call.prepared = Some(prepared),
+        }
+        Ok(CallRef { call: id })
+    }
+
+    pub fn start_media(
+        self: &Arc<Self>,
+        id: &str,
+        prepared: PreparedMedia,
+        agreed: Negotiated,
+    ) -> Result<ActiveMedia, CommandError> {
+        let source = self.media.source.open().map_err(failed)?;
+        let sink = self.media.record.open(id).map_err(failed)?;
+        let host = self.host.clone();
+        let call = id.to_owned();
+        log::info!(
+            "call {id}: {} to {}:{}",
+            agreed.codec.name(),
+            agreed.remote_ip,
+            agreed.remote_port
+        );
+        Ok(ActiveMedia::start(
+            prepared,
+            agreed,
+            source,
+            sink,
+            format!("{}@{}", self.config.user, self.media.ip),
+            move |digit| {
+                host.publish(&Dtmf {
+                    call: call.clone(),
+                    digit: digit.to_string(),
+                });
+            },
+        ))
+    }
+
+    /// `sip.reject`: a final error response to a ringing call.
+    pub fn reject(&self, call: Option<&str>, code: Option<u16>) -> Result<CallRef, CommandError> {
+        let code = code.unwrap_or(603);
+        if !(400..700).contains(&code) {
+            return Err(invalid(format!(
+                "reject code {code} is not 4xx, 5xx or 6xx"
+            )));
+        }
+        let mut calls = self.calls();
+        let call = calls
+            .pick(call, "ringing", |c| c.state == CallState::Ringing)
+            .map_err(invalid)?;
+        if call.state != CallState::Ringing {
+            return Err(invalid(format!(
+                "call {} is {}, not ringing: use sip.hangup",
+                call.id,
+                call.state.name()
+            )));
+        }
+        call.ended_locally = true;
+        let dialog = call.dialog.clone().ok_or_else(|| failed("no dialog"))?;
+        dialog
+            .reject(Some(StatusCode::from(code)), None)
+            .map_err(failed)?;
+        Ok(CallRef {
+            call: call.id.clone(),
+        })
+    }
+
+    /// `sip.hangup`: BYE once up, CANCEL while ringing out, 486 while
+    /// ringing in.
+    pub async fn hangup(&self, call: Option<&str>) -> Result<CallRef, CommandError> {
+        let (id, dialog, ringing_in) = {
+            let mut calls = self.calls();
+            let call = calls.pick(call, "", |_| true).map_err(invalid)?;
+            call.ended_locally = true;
+            (
+                call.id.clone(),
+                call.dialog.clone(),
+                call.state == CallState::Ringing,
+            )
+        };
+        match dialog {
+            Some(dialog) if ringing_in => dialog
+                .reject(Some(StatusCode::BusyHere), None)
+                .map_err(failed)?,
+            Some(dialog) => dialog.hangup().await.map_err(failed)?,
+            // Outgoing and not sent yet: the INVITE task sees the flag.
+            None => {}
+        }
+        Ok(CallRef { call: id })
+    }
+
+    /// `sip.hold`: a re-INVITE with `sendonly` (or back to `sendrecv`).
+    pub async fn hold(&self, call: Option<&str>, hold: bool) -> Result<CallRef, CommandError> {
+        let (id, dialog, port) = {
+            let mut calls = self.calls();
+            let call = calls
+                .pick(call, "active", |c| {
+                    matches!(c.state, CallState::Up | CallState::Held)
+                })
+                .map_err(invalid)?;
+            let port = call
+                .media_port
+                .ok_or_else(|| invalid("the call has no media yet"))?;
+            (call.id.clone(), call.dialog.clone(), port)
+        };
+        let dialog = dialog.ok_or_else(|| failed("no dialog"))?;
+        let mut sdp = sdp::offer(rand::random::<u32>().into(), self.media.ip, port);
+        if hold {
+            sdp = sdp.replace("a=sendrecv", "a=sendonly");
+        }
+        let headers = vec![Header::ContentType("application/sdp".into())];
+        let response = dialog
+            .reinvite(Some(headers), Some(sdp.into_bytes()))
+            .await
+            .map_err(failed)?;
+        match response {
+            Some(r) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
+                let agreed = sdp::parse(&r.body).and_then(|s| s.negotiate());
+                let mut calls = self.calls();
+                if let Some(call) = calls.get_mut(&id) {
+                    call.state = if hold { CallState::Held } else { CallState::Up };
+                    if let (Some(media), Ok(mut agreed)) = (&call.media, agreed) {
+                        if hold {
+                            agreed.direction = sdp::Direction::SendOnly;
+                        }
+                        media.update(agreed);
+                    }
+                    self.host.publish(&CallHeld {
+                        call: id.clone(),
+                        peer: call.peer.clone(),
+                        held: hold,
+                        by: "local".into(),
+                    });
+                }
+                Ok(CallRef { call: id })
+            }
+            Some(r) => Err(failed(format!("the peer refused: {}", r.status_code))),
+            None => Err(failed("no answer to the re-INVITE")),
+        }
+    }
+
+    /// `sip.dtmf`: digits as RFC 4733 events on the call's RTP.
+    pub fn dtmf(&self, call: Option<&str>, digits: &str) -> Result<CallRef, CommandError> {
+        let mut calls = self.calls();
+        let call = calls
+            .pick(call, "active", |c| c.state == CallState::Up)
+            .map_err(invalid)?;
+        let media = call
+            .media
+            .as_ref()
+            .ok_or_else(|| invalid(format!("call {} has no media yet", call.id)))?;
+        media.send_dtmf(digits).map_err(invalid)?;
+        Ok(CallRef {
+            call: call.id.clone(),
+        })
+    }
+
+    /// The call is up: announce it once (ACK received or sent).
+    pub fn announce_answered(&self, call: &mut Call) {
+        if call.announced {
+            return;
+        }
+        call.announced = true;
+        call.state = CallState::Up;
+        call.answered_at.get_or_insert_with(Instant::now);
+        log::info!("call {} with {} is up", call.id, call.peer);
+        self.host.publish(&CallAnswered {
+            call: call.id.clone(),
+            peer: call.peer.clone(),
+            direction: call.direction,
+        });
+    }
+
+    /// Removes the call, stops its media and publishes `sip.call.ended`.
+    pub async fn end_call(&self, id: &str, remote_reason: &str, code: Option<u16>) {
+        let Some(mut call) = self.calls().remove(id) else {
+            return;
+        };
+        if let Some(dialog) = &call.dialog {
+            self.dialogs.remove_dialog(&dialog.id());
+        }
+        let answered = call.answered_at.is_some();
+        let reason = match (call.ended_locally, answered, call.direction) {
+            (true, true, _) => "hangup",
+            (true, false, Direction::Incoming) => "rejected",
+            (true, false, Direction::Outgoing) => "cancelled",
+            (false, true, _) => "remote_hangup",
+            (false, false, _) => remote_reason,
+        };
+        let duration = call.duration();
+        let media = match call.media.take() {
+            Some(media) => media.stop().await,
+            None => Default::default(),
+        };
+        log::info!(
+            "call {id} with {} ended ({reason}) after {duration:.1} s: {} packets sent, {} received",
+            call.peer,
+            media.packets_sent,
+            media.packets_received
+        );
+        self.host.publish(&CallEnded {
+            call: id.to_owned(),
+            peer: call.peer,
+            reason: reason.to_owned(),
+            duration,
+            code,
+            media,
+        });
+    }
+
+    /// An incoming call nobody answers is given up as missed.
+    pub fn ring_timeout(self: Arc<Self>, id: String) {
+        let timeout = Duration::from_secs(self.config.ring_timeout_seconds);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let dialog = {
+                let mut calls = self.calls();
+                match calls.get_mut(&id) {
+                    Some(call) if call.state == CallState::Ringing => call.dialog.clone(),
+                    _ => None,
+                }
+            };
+            if let Some(dialog) = dialog {
+                log::info!("call {id} was not answered in {timeout:?}");
+                dialog
+                    .reject(Some(StatusCode::TemporarilyUnavailable), None)
+                    .ok();
+                self.end_call(&id, "missed", Some(480)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,200 @@
+//! `[plugins.sip]`: where the plugin listens, who it is, and what audio a
+//! call carries.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Deserialize;
+
+/// The SIP plugin's configuration. The password comes from `password_file`
+/// or `password_env` (resolved by the host) and is never logged.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Local address for SIP. Port 0 picks a free one (tests, the demo).
+    pub listen: SocketAddr,
+    /// Transports to listen on: `udp`, `tcp`.
+    pub transports: Vec<String>,
+    /// The user part of our From and Contact (`alice` in `sip:alice@host`).
+    pub user: String,
+    /// The domain of our From URI; the listening address when empty
+    /// (peer-to-peer calls with no registrar).
+    pub domain: String,
+    pub display_name: Option<String>,
+    /// `sip:registrar.example.org`; no registration when unset.
+    pub registrar: Option<String>,
+    /// Digest user name when it differs from `user`.
+    pub auth_username: Option<String>,
+    pub password: String,
+    /// Seconds asked for in REGISTER.
+    pub expires: u32,
+    /// Address put in SDP and used for RTP; the listen address when unset.
+    pub media_ip: Option<IpAddr>,
+    /// RTP port range (even ports; RTCP is the next odd one).
+    pub rtp_ports: [u16; 2],
+    /// What we send in a call: `silence`, `tone:440`, `wav:/path/file.wav`.
+    pub source: String,
+    /// Where received audio goes: `null` or `wav:/path/{call}.wav` (`{call}`
+    /// becomes the call id, so each call gets its own file).
+    pub record: String,
+    /// Extra headers on our INVITEs and 200 OKs, e.g.
+    /// `"Call-Info: <xmpp:alice@example.org>;purpose=impp"`.
+    pub extra_headers: Vec<String>,
+    /// Seconds an incoming call rings before it is given up as missed
+    /// (answered 480 Temporarily Unavailable).
+    pub ring_timeout_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            transports: vec!["udp".to_owned()],
+            user: "tandem".to_owned(),
+            domain: String::new(),
+            display_name: None,
+            registrar: None,
+            auth_username: None,
+            password: String::new(),
+            expires: 600,
+            media_ip: None,
+            rtp_ports: [16384, 32766],
+            source: "silence".to_owned(),
+            record: "null".to_owned(),
+            extra_headers: Vec::new(),
+            ring_timeout_seconds: 60,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("transports", &self.transports)
+            .field("user", &self.user)
+            .field("domain", &self.domain)
+            .field("registrar", &self.registrar)
+            .field("password", &"<redacted>")
+            .field("source", &self.source)
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration that cannot work, said before anything starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("transport {0:?} is not supported (use \"udp\" or \"tcp\")")]
+    Transport(String),
+    #[error("no transport configured: set transports = [\"udp\"]")]
+    NoTransport,
+    #[error("registrar {0:?} is not a SIP URI: {1}")]
+    Registrar(String, String),
+    #[error("extra header {0:?} is not \"Name: value\"")]
+    Header(String),
+    #[error("rtp_ports {0:?} is not a range of at least two ports")]
+    RtpPorts([u16; 2]),
+    #[error("a registrar is set but no password")]
+    NoPassword,
+}
+
+impl Config {
+    /// Checks what serde cannot: values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.transports.is_empty() {
+            return Err(ConfigError::NoTransport);
+        }
+        for t in &self.transports {
+            if !matches!(t.as_str(), "udp" | "tcp") {
+                return Err(ConfigError::Transport(t.clone()));
+            }
+        }
+        if let Some(registrar) = &self.registrar {
+            crate::uri::parse_target(registrar)
+                .map_err(|e| ConfigError::Registrar(registrar.clone(), e.to_string()))?;
+            if self.password.is_empty() {
+                return Err(ConfigError::NoPassword);
+            }
+        }
+        for h in &self.extra_headers {
+            split_header(h).ok_or_else(|| ConfigError::Header(h.clone()))?;
+        }
+        let [lo, hi] = self.rtp_ports;
+        if hi <= lo {
+            return Err(ConfigError::RtpPorts(self.rtp_ports));
+        }
+        Ok(())
+    }
+
+    /// The address to put in SDP.
+    pub fn media_ip(&self) -> IpAddr {
+        match self.media_ip {
+            Some(ip) => ip,
+            None if self.listen.ip().is_unspecified() => IpAddr::from([127, 0, 0, 1]),
+            None => self.listen.ip(),
+        }
+    }
+}
+
+/// `"Name: value"` → `("Name", "value")`.
+pub fn split_header(line: &str) -> Option<(&str, &str)> {
+    let (name, value) = line.split_once(':')?;
+    let name = name.trim();
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    valid.then(|| (name, value.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn registrar_needs_a_password() {
+        let config = Config {
+            registrar: Some("sip:127.0.0.1:5070".into()),
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::NoPassword)));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let config = Config {
+            transports: vec!["sctp".into()],
+            ..Config::default()
+        };
+        assert!(config.validate().unwrap_err().to_string().contains("sctp"));
+        let config = Config {
+            extra_headers: vec!["no colon".into()],
+            ..Config::default()
+        };
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no colon"));
+    }
+
+    #[test]
+    fn header_lines_split() {
+        assert_eq!(
+            split_header("Call-Info: <xmpp:a@b>;purpose=impp"),
+            Some(("Call-Info", "<xmpp:a@b>;purpose=impp"))
+        );
+        assert_eq!(split_header(": x"), None);
+    }
+
+    #[test]
+    fn password_is_not_in_debug() {
+        let config = Config {
+            password: "hunter2".into(),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

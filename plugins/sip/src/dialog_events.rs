@@ -1,0 +1,160 @@
+//! The dialog layer's state changes, turned into Tandem events: answered
+//! on ACK, held on a re-INVITE, ended on BYE, CANCEL, rejection or timeout.
+
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::sip::{Header, StatusCode};
+use tandem_sdk::events::sip::{CallHeld, CallRinging};
+
+use crate::agent::Agent;
+use crate::calls::CallState;
+use crate::media::sdp;
+
+pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
+    while let Some(state) = states.recv().await {
+        match state {
+            DialogState::Early(id, response) => {
+                let mut calls = agent.calls();
+                if let Some(call) = calls.by_sip_call_id(&id.call_id) {
+                    if call.state == CallState::Calling && !call.announced_ringing {
+                        call.announced_ringing = true;
+                        log::info!("call {} is ringing ({})", call.id, response.status_code);
+                        agent.host.publish(&CallRinging {
+                            call: call.id.clone(),
+                            peer: call.peer.clone(),
+                        });
+                    }
+                }
+            }
+            DialogState::Confirmed(id, _) => on_confirmed(&agent, &id.call_id),
+            DialogState::Updated(id, request, handle) => {
+                // A re-INVITE (or UPDATE) from the peer: hold, unhold, new
+                // address. Answer with our current media description.
+                let agent = agent.clone();
+                tandem_sdk::tokio::spawn(async move {
+                    let (status, headers, body) = on_reoffer(&agent, &id.call_id, &request.body);
+                    handle.respond(status, headers, body).await.ok();
+                });
+            }
+            DialogState::Info(_, _, handle)
+            | DialogState::Options(_, _, handle)
+            | DialogState::Message(_, _, handle)
+            | DialogState::Notify(_, _, handle) => {
+                tandem_sdk::tokio::spawn(async move {
+                    handle.reply(StatusCode::OK).await.ok();
+                });
+            }
+            DialogState::Terminated(id, reason) => {
+                let (remote_reason, code) = describe(&reason);
+                let call_id = agent
+                    .calls()
+                    .by_sip_call_id(&id.call_id)
+                    .map(|c| c.id.clone());
+                if let Some(call_id) = call_id {
+                    let agent = agent.clone();
+                    tandem_sdk::tokio::spawn(async move {
+                        agent.end_call(&call_id, remote_reason, code).await;
+                    });
+                }
+                agent.dialogs.remove_dialog(&id);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn on_confirmed(agent: &Arc<Agent>, sip_call_id: &str) {
+    let mut calls = agent.calls();
+    let Some(call) = calls.by_sip_call_id(sip_call_id) else {
+        return;
+    };
+    // Outgoing calls are announced by their INVITE task, once media runs.
+    if call.direction != tandem_sdk::events::sip::Direction::Incoming {
+        return;
+    }
+    // A late offer is answered in the ACK: media starts now.
+    if let (Some(prepared), Some(dialog)) = (call.prepared.take(), call.dialog.as_ref()) {
+        let answer = dialog
+            .last_remote_ack()
+            .map(|ack| ack.body)
+            .unwrap_or_default();
+        match sdp::parse(&answer).and_then(|s| s.negotiate()) {
+            Ok(agreed) => match agent.start_media(&call.id, prepared, agreed) {
+                Ok(media) => call.media = Some(media),
+                Err(e) => log::warn!("call {}: no media: {e}", call.id),
+            },
+            Err(e) => log::warn!("call {}: the ACK carried no usable answer: {e}", call.id),
+        }
+    }
+    agent.announce_answered(call);
+}
+
+fn on_reoffer(
+    agent: &Arc<Agent>,
+    sip_call_id: &str,
+    offer: &[u8],
+) -> (StatusCode, Option<Vec<Header>>, Option<Vec<u8>>) {
+    let mut calls = agent.calls();
+    let Some(call) = calls.by_sip_call_id(sip_call_id) else {
+        return (StatusCode::CallTransactionDoesNotExist, None, None);
+    };
+    let Some(port) = call.media_port else {
+        return (StatusCode::NotAcceptableHere, None, None);
+    };
+    if offer.is_empty() {
+        // No SDP: a session refresh. Answer with our offer.
+        let body = sdp::offer(rand::random::<u32>().into(), agent.media.ip, port);
+        return (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()));
+    }
+    let parsed = match sdp::parse(offer) {
+        Ok(parsed) => parsed,
+        Err(_) => return (StatusCode::BadRequest, None, None),
+    };
+    let agreed = match parsed.negotiate() {
+        Ok(agreed) => agreed,
+        Err(_) => return (StatusCode::NotAcceptableHere, None, None),
+    };
+    let held = agreed.held();
+    let was_held = call.state == CallState::Held;
+    if let Some(media) = &call.media {
+        media.update(agreed);
+    }
+    if held != was_held {
+        call.state = if held { CallState::Held } else { CallState::Up };
+        agent.host.publish(&CallHeld {
+            call: call.id.clone(),
+            peer: call.peer.clone(),
+            held,
+            by: "remote".into(),
+        });
+    }
+    let body = sdp::answer(
+        &parsed,
+        &agreed,
+        rand::random::<u32>().into(),
+        agent.media.ip,
+        port,
+    );
+    (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()))
+}
+
+fn sdp_header() -> Vec<Header> {
+    vec![Header::ContentType("application/sdp".into())]
+}
+
+/// The reason a call ended when the other side (or the network) ended it,
+/// and the status code if there was one.
+fn describe(reason: &TerminatedReason) -> (&'static str, Option<u16>) {
+    match reason {
+        TerminatedReason::Timeout => ("failed", Some(408)),
+        TerminatedReason::UacCancel => ("missed", Some(487)),
+        TerminatedReason::UacBye | TerminatedReason::UasBye => ("remote_hangup", None),
+        TerminatedReason::UacBusy | TerminatedReason::UasBusy => ("rejected", Some(486)),
+        TerminatedReason::UasDecline => ("rejected", Some(603)),
+        TerminatedReason::ProxyAuthRequired => ("failed", Some(407)),
+        TerminatedReason::ProxyError(code)
+        | TerminatedReason::UacOther(code)
+        | TerminatedReason::UasOther(code) => ("rejected", Some(u16::from(code.clone()))),
+    }
+}

@@ -1,0 +1,213 @@
+//! Requests from the network: new calls, in-dialog requests handed to
+//! their dialog, MESSAGE, OPTIONS, and a clear answer for everything else.
+
+use std::sync::Arc;
+
+use rsipstack::dialog::dialog::Dialog;
+use rsipstack::sip::headers::ToTypedHeader;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transaction::TransactionReceiver;
+use tandem_sdk::events::sip::{CallIncoming, Direction, Message};
+use tandem_sdk::tokio;
+
+use crate::agent::{Agent, ACCEPTED, ALLOWED};
+use crate::calls::{new_call_id, Call};
+use crate::media::sdp;
+
+/// Largest MESSAGE body passed on to rules and plugins (RFC 3428 §7 asks
+/// for 1300 bytes on UDP; TCP may carry more, within reason).
+const MAX_MESSAGE_BODY: usize = 64 * 1024;
+
+pub async fn serve(agent: Arc<Agent>, mut incoming: TransactionReceiver) {
+    while let Some(tx) = incoming.recv().await {
+        let agent = agent.clone();
+        tokio::spawn(async move { dispatch(agent, tx).await });
+    }
+}
+
+async fn dispatch(agent: Arc<Agent>, mut tx: Transaction) {
+    let method = tx.original.method;
+    let to_tag = tx
+        .original
+        .to_header()
+        .ok()
+        .and_then(|to| to.tag().ok().flatten());
+    if to_tag.is_some() || matches!(method, Method::Ack) {
+        if let Some(Dialog::Invite(mut dialog)) = agent.dialogs.match_dialog(&tx) {
+            if let Err(e) = dialog.handle(&mut tx).await {
+                log::debug!("in-dialog {method}: {e}");
+            }
+            return;
+        }
+        if matches!(method, Method::Ack) {
+            return; // An ACK is never answered (RFC 3261 §17.2.3).
+        }
+        if !matches!(method, Method::Options | Method::Message) {
+            reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await;
+            return;
+        }
+    }
+    match method {
+        Method::Invite => on_invite(&agent, tx).await,
+        Method::Options => {
+            let headers = capabilities();
+            reply(&mut tx, StatusCode::OK, headers).await;
+        }
+        Method::Message => on_message(&agent, tx).await,
+        Method::Bye | Method::Cancel => {
+            reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await
+        }
+        _ => {
+            let allow = vec![Header::Other("Allow".into(), ALLOWED.into())];
+            reply(&mut tx, StatusCode::MethodNotAllowed, allow).await;
+        }
+    }
+}
+
+/// Allow, Accept and Supported: what OPTIONS and 405 tell the peer.
+fn capabilities() -> Vec<Header> {
+    vec![
+        Header::Other("Allow".into(), ALLOWED.into()),
+        Header::Other("Accept".into(), ACCEPTED.into()),
+        Header::Other("Supported".into(), "replaces".into()),
+    ]
+}
+
+async fn reply(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
+    if let Err(e) = tx.reply_with(code.clone(), headers, None).await {
+        log::debug!("could not answer {} with {code}: {e}", tx.original.method);
+    }
+}
+
+/// A new INVITE: check the offer, ring, tell the rules. Answering is a
+/// command (`sip.answer`), from a rule or the user.
+async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
+    let offer = tx.original.body.clone();
+    if !offer.is_empty() {
+        match sdp::parse(&offer).and_then(|s| s.negotiate()) {
+            Ok(_) => {}
+            Err(e) => {
+                log::info!("refusing a call: {e}");
+                let code = match e {
+                    sdp::SdpError::NoCommonCodec(_) | sdp::SdpError::NoAudio => {
+                        StatusCode::NotAcceptableHere
+                    }
+                    _ => StatusCode::BadRequest,
+                };
+                reply(&mut tx, code, vec![]).await;
+                return;
+            }
+        }
+    }
+    let sip_call_id = tx
+        .original
+        .call_id_header()
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    let (peer, display_name) = match tx.original.from_header() {
+        Ok(from) => match from.typed() {
+            Ok(from) => (
+                without_params(&from.uri),
+                from.display_name.clone().filter(|d| !d.is_empty()),
+            ),
+            Err(_) => (from.value().to_string(), None),
+        },
+        Err(_) => (String::new(), None),
+    };
+    let dialog = match agent.dialogs.get_or_create_server_invite(
+        &tx,
+        agent.states.clone(),
+        None,
+        Some(agent.contact.clone()),
+    ) {
+        Ok(dialog) => dialog,
+        Err(e) => {
+            log::warn!("cannot take call from {peer}: {e}");
+            reply(&mut tx, StatusCode::ServerInternalError, vec![]).await;
+            return;
+        }
+    };
+    let id = new_call_id();
+    let mut call = Call::new(id.clone(), peer.clone(), Direction::Incoming, sip_call_id);
+    call.display_name = display_name.clone();
+    call.dialog = Some(dialog.clone());
+    call.offer = (!offer.is_empty()).then_some(offer);
+    agent.calls().insert(call);
+
+    let mut handler = dialog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = handler.handle(&mut tx).await {
+            log::debug!("INVITE transaction: {e}");
+        }
+    });
+    if let Err(e) = dialog.ringing(None, None) {
+        log::debug!("180 Ringing not sent: {e}");
+    }
+    log::info!("incoming call {id} from {peer}");
+    agent.host.publish(&CallIncoming {
+        call: id.clone(),
+        peer,
+        display_name,
+    });
+    agent.clone().ring_timeout(id);
+}
+
+/// `sip:bob@host:port` without URI parameters, for events and logs.
+pub fn without_params(uri: &rsipstack::sip::Uri) -> String {
+    let mut uri = uri.clone();
+    uri.params.clear();
+    uri.headers.clear();
+    uri.to_string()
+}
+
+async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
+    let body = &tx.original.body;
+    if body.len() > MAX_MESSAGE_BODY {
+        reply(&mut tx, StatusCode::RequestEntityTooLarge, vec![]).await;
+        return;
+    }
+    let content_type = tx
+        .original
+        .headers
+        .iter()
+        .find_map(|h| match h {
+            Header::ContentType(c) => Some(c.value().to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "text/plain".into());
+    let from = tx
+        .original
+        .from_header()
+        .ok()
+        .and_then(|f| f.uri().ok())
+        .map(|u| without_params(&u))
+        .unwrap_or_default();
+    let to = tx
+        .original
+        .to_header()
+        .ok()
+        .and_then(|t| t.uri().ok())
+        .map(|u| without_params(&u))
+        .unwrap_or_default();
+    let message = Message {
+        from,
+        to,
+        content_type,
+        body: String::from_utf8_lossy(body).into_owned(),
+    };
+    reply(&mut tx, StatusCode::OK, vec![]).await;
+    agent.host.publish(&message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_uri_drops_parameters() {
+        let uri = rsipstack::sip::Uri::try_from("sip:bob@127.0.0.1:5070;transport=udp").unwrap();
+        assert_eq!(without_params(&uri), "sip:bob@127.0.0.1:5070");
+    }
+}

@@ -1,0 +1,59 @@
+//! Tandem's media engine: G.711 over RTP with RFC 4733 DTMF, RTCP reports,
+//! a reorder buffer, and audio sources and sinks behind one trait each.
+//! rsipstack does signalling only; everything after the SDP is here.
+
+pub mod analysis;
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod rtcp;
+pub mod rtp;
+pub mod sdp;
+pub mod session;
+pub mod sink;
+pub mod source;
+pub mod stats;
+
+use std::net::IpAddr;
+
+pub use session::{ActiveMedia, DtmfError, PreparedMedia};
+pub use sink::SinkSpec;
+pub use source::SourceSpec;
+
+use crate::config::Config;
+
+/// The media part of the configuration, checked once at start.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub ip: IpAddr,
+    pub ports: [u16; 2],
+    pub source: SourceSpec,
+    pub record: SinkSpec,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaSetupError {
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Sink(#[from] sink::SinkError),
+    #[error(transparent)]
+    Bind(#[from] session::BindError),
+    #[error(transparent)]
+    Sdp(#[from] sdp::SdpError),
+}
+
+impl MediaConfig {
+    pub fn from_config(config: &Config) -> Result<MediaConfig, MediaSetupError> {
+        let source: SourceSpec = config.source.parse()?;
+        // Open once now so a missing WAV file is an error at start, not
+        // silence in the first call.
+        source.open()?;
+        Ok(MediaConfig {
+            ip: config.media_ip(),
+            ports: config.rtp_ports,
+            source,
+            record: config.record.parse()?,
+        })
+    }
+}

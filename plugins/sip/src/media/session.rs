@@ -1,0 +1,345 @@
+//! One call's media: a task that sends a frame every 20 ms against absolute
+//! deadlines (so pacing never drifts), receives, reorders and records, and
+//! handles DTMF and RTCP on the way.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tandem_sdk::events::sip::MediaStats;
+use tandem_sdk::tokio;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep_until, Instant};
+
+use super::dtmf::{DtmfReceiver, DtmfSender, Frame};
+use super::g711::Codec;
+use super::jitter::JitterBuffer;
+use super::rtcp;
+use super::rtp::{self, RtpHeader, SequenceExtender};
+use super::sdp::Negotiated;
+use super::sink::AudioSink;
+use super::source::{AudioSource, FRAME};
+use super::stats::Counters;
+
+const PTIME: Duration = Duration::from_millis(20);
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Further behind than this (a suspended machine), pacing starts afresh
+/// instead of sending a burst.
+const MAX_LAG: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("no free RTP port pair in {0}..{1} on {2}")]
+    NoPorts(u16, u16, IpAddr),
+}
+
+/// The RTP/RTCP socket pair of a call, bound before the SDP goes out.
+pub struct PreparedMedia {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    pub port: u16,
+}
+
+impl PreparedMedia {
+    /// Binds an even port and the odd one above it, starting at a random
+    /// place in the range so concurrent calls rarely collide.
+    pub async fn bind(ip: IpAddr, [low, high]: [u16; 2]) -> Result<PreparedMedia, BindError> {
+        let pairs = u32::from((high - low) / 2).max(1);
+        let start = rand::random::<u32>() % pairs;
+        for i in 0..pairs.min(256) {
+            let port = low + 2 * ((start + i) % pairs) as u16;
+            let Ok(rtp) = UdpSocket::bind((ip, port)).await else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind((ip, port + 1)).await else {
+                continue;
+            };
+            return Ok(PreparedMedia { rtp, rtcp, port });
+        }
+        Err(BindError::NoPorts(low, high, ip))
+    }
+}
+
+enum Control {
+    Dtmf(String),
+    Update(Negotiated),
+    Stop(oneshot::Sender<()>),
+}
+
+/// A running call's media. Dropping it stops the task.
+pub struct ActiveMedia {
+    control: mpsc::UnboundedSender<Control>,
+    counters: Arc<Mutex<Counters>>,
+    dtmf_pt: Option<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DtmfError {
+    #[error("the peer did not offer telephone-event (RFC 4733), so no DTMF can be sent")]
+    NotNegotiated,
+    #[error("{0:?} is not a DTMF digit (0-9 * # A-D)")]
+    BadDigit(char),
+    #[error("the call's media has stopped")]
+    Stopped,
+}
+
+impl ActiveMedia {
+    pub fn start(
+        prepared: PreparedMedia,
+        agreed: Negotiated,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+        cname: String,
+        on_dtmf: impl Fn(char) + Send + Sync + 'static,
+    ) -> ActiveMedia {
+        let counters = Arc::new(Mutex::new(Counters {
+            codec: agreed.codec.name(),
+            ..Counters::default()
+        }));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let task = MediaTask {
+            rtp: prepared.rtp,
+            rtcp: prepared.rtcp,
+            agreed,
+            remote: SocketAddr::new(agreed.remote_ip, agreed.remote_port),
+            latched: false,
+            source,
+            sink,
+            counters: counters.clone(),
+            cname,
+            on_dtmf: Box::new(on_dtmf),
+        };
+        tokio::spawn(task.run(control_rx));
+        ActiveMedia {
+            control,
+            counters,
+            dtmf_pt: agreed.dtmf,
+        }
+    }
+
+    pub fn stats(&self) -> MediaStats {
+        lock(&self.counters).snapshot()
+    }
+
+    /// How late sends were against their deadlines (p99, microseconds).
+    pub fn send_lateness_p99_us(&self) -> u32 {
+        lock(&self.counters).pacing.p99_us()
+    }
+
+    pub fn send_dtmf(&self, digits: &str) -> Result<(), DtmfError> {
+        if self.dtmf_pt.is_none() {
+            return Err(DtmfError::NotNegotiated);
+        }
+        if let Some(bad) = digits
+            .chars()
+            .find(|c| !c.is_whitespace() && super::dtmf::event_of(*c).is_none())
+        {
+            return Err(DtmfError::BadDigit(bad));
+        }
+        self.control
+            .send(Control::Dtmf(digits.to_owned()))
+            .map_err(|_| DtmfError::Stopped)
+    }
+
+    /// A re-INVITE changed the address, codec or direction.
+    pub fn update(&self, agreed: Negotiated) {
+        self.control.send(Control::Update(agreed)).ok();
+    }
+
+    /// Stops sending and finishes the recording; answers the final counts.
+    pub async fn stop(self) -> MediaStats {
+        let (done, wait) = oneshot::channel();
+        if self.control.send(Control::Stop(done)).is_ok() {
+            wait.await.ok();
+        }
+        self.stats()
+    }
+}
+
+fn lock(counters: &Mutex<Counters>) -> std::sync::MutexGuard<'_, Counters> {
+    counters.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct MediaTask {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    agreed: Negotiated,
+    remote: SocketAddr,
+    /// Symmetric RTP: once the peer's packets arrive, we answer where they
+    /// come from (NAT, or an SDP address that was wrong).
+    latched: bool,
+    source: Box<dyn AudioSource>,
+    sink: Box<dyn AudioSink>,
+    counters: Arc<Mutex<Counters>>,
+    cname: String,
+    on_dtmf: Box<dyn Fn(char) + Send + Sync>,
+}
+
+impl MediaTask {
+    async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
+        let ssrc: u32 = rand::random();
+        let mut sequence: u16 = rand::random();
+        let mut clock: u32 = rand::random();
+        let mut tone_timestamp = clock;
+        let mut first = true;
+        let mut dtmf_out = DtmfSender::default();
+        let mut dtmf_in = DtmfReceiver::default();
+        let mut extender = SequenceExtender::default();
+        let mut jitter = JitterBuffer::default();
+        let mut pcm = [0i16; FRAME];
+        let mut encoded = Vec::with_capacity(FRAME);
+        let mut decoded = Vec::with_capacity(FRAME);
+        let mut packet = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
+        let mut receive_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 1500];
+        let mut started = Instant::now();
+        let mut frames: u32 = 0;
+        let mut next_rtcp = started + RTCP_INTERVAL;
+        let stopped = loop {
+            let deadline = started + PTIME * frames;
+            tokio::select! {
+                biased;
+                command = control.recv() => match command {
+                    Some(Control::Dtmf(digits)) => {
+                        dtmf_out.push(&digits).ok();
+                    }
+                    Some(Control::Update(agreed)) => {
+                        self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
+                        self.latched = false;
+                        self.agreed = agreed;
+                    }
+                    Some(Control::Stop(done)) => break Some(done),
+                    None => break None,
+                },
+                _ = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    let late = now.saturating_duration_since(deadline);
+                    if late > MAX_LAG {
+                        started = now;
+                        frames = 0;
+                    }
+                    frames += 1;
+                    lock(&self.counters).pacing.record(late.as_micros() as u64);
+                    let held = self.agreed.held();
+                    let header = match dtmf_out.next_frame() {
+                        Frame::Audio => {
+                            self.source.fill(&mut pcm);
+                            self.agreed.codec.encode(&pcm, &mut encoded);
+                            let header = RtpHeader {
+                                marker: std::mem::take(&mut first),
+                                payload_type: self.agreed.codec.payload_type(),
+                                sequence,
+                                timestamp: clock,
+                                ssrc,
+                            };
+                            rtp::write(&header, &encoded, &mut packet);
+                            header
+                        }
+                        Frame::Tone { payload, first: starts, .. } => {
+                            if starts {
+                                tone_timestamp = clock;
+                            }
+                            let header = RtpHeader {
+                                marker: starts,
+                                payload_type: self.agreed.dtmf.unwrap_or(101),
+                                sequence,
+                                timestamp: tone_timestamp,
+                                ssrc,
+                            };
+                            rtp::write(&header, &payload, &mut packet);
+                            header
+                        }
+                    };
+                    clock = clock.wrapping_add(FRAME as u32);
+                    if !held {
+                        sequence = header.sequence.wrapping_add(1);
+                        if self.rtp.send_to(&packet, self.remote).await.is_ok() {
+                            let mut counters = lock(&self.counters);
+                            counters.sent += 1;
+                            counters.sent_bytes += (packet.len() - rtp::HEADER_LEN) as u64;
+                        }
+                    }
+                    if now >= next_rtcp {
+                        next_rtcp = now + RTCP_INTERVAL;
+                        self.send_report(ssrc, clock).await;
+                    }
+                },
+                received = self.rtp.recv_from(&mut receive_buf) => {
+                    let Ok((len, from)) = received else { continue };
+                    let Ok((header, payload)) = rtp::parse(&receive_buf[..len]) else { continue };
+                    if !self.latched && from != self.remote {
+                        self.remote = from;
+                    }
+                    self.latched = true;
+                    if lock(&self.counters).receive.on_ssrc(header.ssrc) {
+                        extender = SequenceExtender::default();
+                        jitter = JitterBuffer::default();
+                    }
+                    let seq = extender.extend(header.sequence);
+                    lock(&self.counters).receive.on_packet(
+                        seq,
+                        header.timestamp,
+                        payload.len(),
+                        std::time::Instant::now(),
+                    );
+                    if Some(header.payload_type) == self.agreed.dtmf {
+                        if let Some(digit) = dtmf_in.on_packet(header.timestamp, payload) {
+                            lock(&self.counters).dtmf.push(digit);
+                            (self.on_dtmf)(digit);
+                        }
+                        let sink = &mut self.sink;
+                        jitter.push(seq, vec![0; FRAME], |f| sink.write(f));
+                    } else if header.payload_type == self.agreed.codec.payload_type() {
+                        self.agreed.codec.decode(payload, &mut decoded);
+                        let sink = &mut self.sink;
+                        jitter.push(seq, decoded.clone(), |f| sink.write(f));
+                    } else if let Some(other) = other_codec(header.payload_type) {
+                        // RFC 3264 lets the peer switch among the codecs of
+                        // the answer; decode what we know.
+                        other.decode(payload, &mut decoded);
+                        let sink = &mut self.sink;
+                        jitter.push(seq, decoded.clone(), |f| sink.write(f));
+                    }
+                },
+                received = self.rtcp.recv_from(&mut rtcp_buf) => {
+                    if let Ok((len, _)) = received {
+                        if rtcp::packet_types(&rtcp_buf[..len]).is_some() {
+                            lock(&self.counters).rtcp_received += 1;
+                        }
+                    }
+                },
+            }
+        };
+        self.sink.finish();
+        if let Some(done) = stopped {
+            done.send(()).ok();
+        }
+    }
+
+    async fn send_report(&self, ssrc: u32, clock: u32) {
+        let (report, packets, octets) = {
+            let counters = lock(&self.counters);
+            let receive = &counters.receive;
+            let block = (receive.packets > 0).then(|| rtcp::ReportBlock {
+                ssrc: 0,
+                fraction_lost: 0,
+                cumulative_lost: receive.lost() as u32,
+                highest_seq: receive.highest() as u32,
+                jitter: receive.jitter_units(),
+            });
+            (block, counters.sent as u32, counters.sent_bytes as u32)
+        };
+        let packet = rtcp::sender_report(ssrc, clock, packets, octets, report, &self.cname);
+        let to = SocketAddr::new(self.remote.ip(), self.remote.port().wrapping_add(1));
+        self.rtcp.send_to(&packet, to).await.ok();
+    }
+}
+
+fn other_codec(payload_type: u8) -> Option<Codec> {
+    match payload_type {
+        0 => Some(Codec::Pcmu),
+        8 => Some(Codec::Pcma),
+        _ => None,
+    }
+}

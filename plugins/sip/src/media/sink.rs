@@ -1,0 +1,148 @@
+//! Where received audio goes: a WAV recording or nowhere.
+
+use std::path::{Path, PathBuf};
+
+pub trait AudioSink: Send + Sync {
+    fn write(&mut self, pcm: &[i16]);
+    /// Flushes and closes; a WAV file is only complete after this.
+    fn finish(&mut self);
+}
+
+/// A sink as configured: `null` or `wav:/path/{call}.wav`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkSpec {
+    Null,
+    Wav(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("record {0:?}: use \"null\" or \"wav:/path/{{call}}.wav\"")]
+    Spec(String),
+    #[error("cannot create {path}: {source}")]
+    Create { path: PathBuf, source: hound::Error },
+}
+
+impl std::str::FromStr for SinkSpec {
+    type Err = SinkError;
+
+    fn from_str(spec: &str) -> Result<Self, SinkError> {
+        match spec.split_once(':') {
+            None if spec == "null" => Ok(SinkSpec::Null),
+            Some(("wav", path)) if !path.is_empty() => Ok(SinkSpec::Wav(path.to_owned())),
+            _ => Err(SinkError::Spec(spec.to_owned())),
+        }
+    }
+}
+
+impl SinkSpec {
+    pub fn open(&self, call: &str) -> Result<Box<dyn AudioSink>, SinkError> {
+        match self {
+            SinkSpec::Null => Ok(Box::new(NullSink)),
+            SinkSpec::Wav(template) => {
+                let path = PathBuf::from(template.replace("{call}", call));
+                Ok(Box::new(WavRecorder::create(&path)?))
+            }
+        }
+    }
+}
+
+pub struct NullSink;
+
+impl AudioSink for NullSink {
+    fn write(&mut self, _pcm: &[i16]) {}
+    fn finish(&mut self) {}
+}
+
+/// 8 kHz mono 16-bit PCM, what G.711 decodes to.
+pub struct WavRecorder {
+    writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
+    path: PathBuf,
+}
+
+impl WavRecorder {
+    pub fn create(path: &Path) -> Result<WavRecorder, SinkError> {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::create(path, spec).map_err(|source| SinkError::Create {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(WavRecorder {
+            writer: Some(writer),
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl AudioSink for WavRecorder {
+    fn write(&mut self, pcm: &[i16]) {
+        if let Some(writer) = self.writer.as_mut() {
+            for &sample in pcm {
+                if let Err(e) = writer.write_sample(sample) {
+                    log::warn!("recording to {} stopped: {e}", self.path.display());
+                    self.writer = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            if let Err(e) = writer.finalize() {
+                log::warn!("recording {} is incomplete: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+impl Drop for WavRecorder {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        assert_eq!("null".parse::<SinkSpec>().unwrap(), SinkSpec::Null);
+        assert_eq!(
+            "wav:/tmp/{call}.wav".parse::<SinkSpec>().unwrap(),
+            SinkSpec::Wav("/tmp/{call}.wav".into())
+        );
+        assert!("speaker".parse::<SinkSpec>().is_err());
+    }
+
+    #[test]
+    fn recording_is_a_readable_wav() {
+        let dir = std::env::temp_dir().join(format!("tandem-sink-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec: SinkSpec = format!("wav:{}/{{call}}.wav", dir.display())
+            .parse()
+            .unwrap();
+        let mut sink = spec.open("abc").unwrap();
+        sink.write(&[1, 2, 3]);
+        sink.finish();
+        let reader = hound::WavReader::open(dir.join("abc.wav")).unwrap();
+        assert_eq!(reader.spec().sample_rate, 8000);
+        assert_eq!(reader.len(), 3);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn unwritable_path_is_named() {
+        let err = SinkSpec::Wav("/nonexistent-dir/x.wav".into())
+            .open("c")
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("/nonexistent-dir/x.wav"), "{err}");
+    }
+}

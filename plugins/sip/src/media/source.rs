@@ -1,0 +1,230 @@
+//! What a call sends: a tone, a WAV file, or silence. One trait, so a sound
+//! device is one more implementation.
+
+use std::path::{Path, PathBuf};
+
+/// Samples per 20 ms frame at 8 kHz.
+pub const FRAME: usize = 160;
+
+/// Fills one 20 ms frame of 8 kHz mono audio.
+pub trait AudioSource: Send + Sync {
+    fn fill(&mut self, frame: &mut [i16]);
+}
+
+/// A source as configured (`silence`, `tone:440`, `wav:/path.wav`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    Silence,
+    Tone(f64),
+    Wav(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source {0:?}: use \"silence\", \"tone:HZ\" or \"wav:/path/file.wav\"")]
+    Spec(String),
+    #[error(
+        "source {0:?}: a sound device is not built into this Tandem; use tone:, wav: or silence"
+    )]
+    NoDevice(String),
+    #[error("cannot read {path}: {source}")]
+    Wav { path: PathBuf, source: hound::Error },
+    #[error("{path}: {reason}")]
+    WavFormat { path: PathBuf, reason: String },
+}
+
+impl std::str::FromStr for SourceSpec {
+    type Err = SourceError;
+
+    fn from_str(spec: &str) -> Result<Self, SourceError> {
+        let bad = || SourceError::Spec(spec.to_owned());
+        match spec.split_once(':') {
+            None if spec == "silence" => Ok(SourceSpec::Silence),
+            None if spec == "device" => Err(SourceError::NoDevice(spec.to_owned())),
+            Some(("tone", hz)) => {
+                let hz: f64 = hz.parse().map_err(|_| bad())?;
+                (hz > 0.0 && hz < 4000.0)
+                    .then_some(SourceSpec::Tone(hz))
+                    .ok_or_else(bad)
+            }
+            Some(("wav", path)) if !path.is_empty() => Ok(SourceSpec::Wav(path.into())),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl SourceSpec {
+    /// Opens the source; a WAV file is read and checked here, so a bad file
+    /// fails the call set-up with its name rather than sending silence.
+    pub fn open(&self) -> Result<Box<dyn AudioSource>, SourceError> {
+        Ok(match self {
+            SourceSpec::Silence => Box::new(Silence),
+            SourceSpec::Tone(hz) => Box::new(Tone::new(*hz, 8000.0)),
+            SourceSpec::Wav(path) => Box::new(WavLoop::open(path)?),
+        })
+    }
+}
+
+pub struct Silence;
+
+impl AudioSource for Silence {
+    fn fill(&mut self, frame: &mut [i16]) {
+        frame.fill(0);
+    }
+}
+
+/// A sine wave whose phase carries over from frame to frame (no clicks).
+pub struct Tone {
+    step: f64,
+    phase: f64,
+    amplitude: f64,
+}
+
+impl Tone {
+    pub fn new(hz: f64, amplitude: f64) -> Tone {
+        Tone {
+            step: std::f64::consts::TAU * hz / 8000.0,
+            phase: 0.0,
+            amplitude,
+        }
+    }
+}
+
+impl AudioSource for Tone {
+    fn fill(&mut self, frame: &mut [i16]) {
+        for sample in frame {
+            *sample = (self.phase.sin() * self.amplitude) as i16;
+            self.phase = (self.phase + self.step) % std::f64::consts::TAU;
+        }
+    }
+}
+
+/// A WAV file played in a loop. 8 kHz mono 16-bit is taken as is; other
+/// rates and channel counts are mixed down and resampled (linear) once, at
+/// open.
+pub struct WavLoop {
+    samples: Vec<i16>,
+    position: usize,
+}
+
+impl WavLoop {
+    pub fn open(path: &Path) -> Result<WavLoop, SourceError> {
+        let wav_error = |source| SourceError::Wav {
+            path: path.to_owned(),
+            source,
+        };
+        let reader = hound::WavReader::open(path).map_err(wav_error)?;
+        let spec = reader.spec();
+        if spec.sample_format != hound::SampleFormat::Int || spec.bits_per_sample != 16 {
+            return Err(SourceError::WavFormat {
+                path: path.to_owned(),
+                reason: format!(
+                    "{}-bit {:?} samples; Tandem plays 16-bit PCM WAV files",
+                    spec.bits_per_sample, spec.sample_format
+                ),
+            });
+        }
+        let raw: Vec<i16> = reader
+            .into_samples::<i16>()
+            .collect::<Result<_, _>>()
+            .map_err(wav_error)?;
+        let channels = usize::from(spec.channels.max(1));
+        let mono: Vec<i16> = raw
+            .chunks(channels)
+            .map(|c| (c.iter().map(|&s| i32::from(s)).sum::<i32>() / c.len() as i32) as i16)
+            .collect();
+        let samples = resample(&mono, spec.sample_rate, 8000);
+        if samples.is_empty() {
+            return Err(SourceError::WavFormat {
+                path: path.to_owned(),
+                reason: "no audio in the file".into(),
+            });
+        }
+        Ok(WavLoop {
+            samples,
+            position: 0,
+        })
+    }
+}
+
+impl AudioSource for WavLoop {
+    fn fill(&mut self, frame: &mut [i16]) {
+        for sample in frame {
+            *sample = self.samples[self.position];
+            self.position = (self.position + 1) % self.samples.len();
+        }
+    }
+}
+
+fn resample(input: &[i16], from: u32, to: u32) -> Vec<i16> {
+    if from == to || input.is_empty() || from == 0 {
+        return input.to_vec();
+    }
+    let out_len = (input.len() as u64 * u64::from(to) / u64::from(from)) as usize;
+    (0..out_len)
+        .map(|i| {
+            let pos = i as f64 * f64::from(from) / f64::from(to);
+            let index = pos as usize;
+            let frac = pos - index as f64;
+            let a = f64::from(input[index.min(input.len() - 1)]);
+            let b = f64::from(input[(index + 1).min(input.len() - 1)]);
+            (a + (b - a) * frac) as i16
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_or_say_what_is_expected() {
+        assert_eq!(
+            "silence".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Silence
+        );
+        assert_eq!(
+            "tone:440".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Tone(440.0)
+        );
+        assert!(matches!(
+            "wav:/a.wav".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Wav(_)
+        ));
+        for bad in ["tone:", "tone:9000", "noise", "wav:"] {
+            let err = bad.parse::<SourceSpec>().unwrap_err().to_string();
+            assert!(err.contains("tone:HZ"), "{bad}: {err}");
+        }
+        let err = "device".parse::<SourceSpec>().unwrap_err().to_string();
+        assert!(err.contains("sound device"), "{err}");
+    }
+
+    #[test]
+    fn tone_is_continuous_across_frames() {
+        let mut tone = Tone::new(1000.0, 8000.0);
+        let mut a = [0i16; FRAME];
+        let mut b = [0i16; FRAME];
+        tone.fill(&mut a);
+        tone.fill(&mut b);
+        // 1000 Hz at 8 kHz repeats every 8 samples; 160 is a multiple.
+        assert_eq!(a, b);
+        assert!(a.iter().any(|&s| s > 7000));
+    }
+
+    #[test]
+    fn missing_wav_names_the_file() {
+        let err = SourceSpec::Wav("/nonexistent/x.wav".into())
+            .open()
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("/nonexistent/x.wav"), "{err}");
+    }
+
+    #[test]
+    fn resample_halves_and_keeps_level() {
+        let input: Vec<i16> = vec![1000; 320];
+        let out = resample(&input, 16000, 8000);
+        assert_eq!(out.len(), 160);
+        assert!(out.iter().all(|&s| s == 1000));
+    }
+}

@@ -1,0 +1,91 @@
+//! `sip.send_message`: an RFC 3428 MESSAGE outside any dialog, with digest
+//! authentication when the peer or proxy asks for it.
+
+use rsipstack::dialog::authenticate::{handle_client_authenticate, AuthRetry};
+use rsipstack::sip::{typed, Header, Method, SipMessage, StatusCode};
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+use rsipstack::transaction::make_tag;
+use rsipstack::transaction::transaction::Transaction;
+use tandem_sdk::commands::sip::{MessageSent, SendMessage};
+use tandem_sdk::CommandError;
+
+use crate::agent::Agent;
+use crate::uri::parse_target;
+
+/// Larger bodies need a session (MSRP); RFC 3428 §7 caps MESSAGE.
+const MAX_BODY: usize = 1300;
+
+impl Agent {
+    pub async fn send_message(&self, message: &SendMessage) -> Result<MessageSent, CommandError> {
+        let invalid = |e: &dyn std::fmt::Display| CommandError::invalid_arguments(e.to_string());
+        let failed = |e: &dyn std::fmt::Display| CommandError::rejected(e.to_string());
+        if message.body.len() > MAX_BODY {
+            return Err(CommandError::invalid_arguments(format!(
+                "the body is {} bytes; a SIP MESSAGE carries at most {MAX_BODY}",
+                message.body.len()
+            )));
+        }
+        let target = parse_target(&message.to).map_err(|e| invalid(&e))?;
+        let via = self.endpoint.get_via(None, None).map_err(|e| failed(&e))?;
+        let from = typed::From {
+            display_name: self.config.display_name.clone(),
+            uri: self.identity.clone(),
+            params: vec![],
+        }
+        .with_tag(make_tag());
+        let to = typed::To {
+            display_name: None,
+            uri: target.clone(),
+            params: vec![],
+        };
+        let mut seq = self.dialogs.increment_last_seq();
+        let mut request =
+            self.endpoint
+                .make_request(Method::Message, target, via, from, to, seq, None);
+        let content_type = message
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "text/plain;charset=utf-8".into());
+        request
+            .headers
+            .push(Header::ContentType(content_type.into()));
+        request.body = message.body.clone().into_bytes();
+        let key = TransactionKey::from_request(&request, TransactionRole::Client)
+            .map_err(|e| failed(&e))?;
+        let mut tx = Transaction::new_client(key, request, self.endpoint.clone(), None);
+        tx.send().await.map_err(|e| failed(&e))?;
+        let mut auth = AuthRetry::new();
+        while let Some(reply) = tx.receive().await {
+            let SipMessage::Response(response) = reply else {
+                continue;
+            };
+            match response.status_code {
+                ref code if code.kind() == rsipstack::sip::StatusCodeKind::Provisional => {}
+                StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
+                    if self.credential.is_some() && auth.should_answer(&response) =>
+                {
+                    let credential = self.credential.as_ref().expect("checked above");
+                    seq = self.dialogs.increment_last_seq().max(seq + 1);
+                    tx = handle_client_authenticate(seq, &tx, response, credential)
+                        .await
+                        .map_err(|e| failed(&e))?;
+                    tx.send().await.map_err(|e| failed(&e))?;
+                }
+                ref code => {
+                    let code = code.code();
+                    if (200..300).contains(&code) {
+                        return Ok(MessageSent { code });
+                    }
+                    return Err(CommandError::rejected(format!(
+                        "{} answered {}",
+                        message.to, response.status_code
+                    )));
+                }
+            }
+        }
+        Err(CommandError::rejected(format!(
+            "{} did not answer the MESSAGE",
+            message.to
+        )))
+    }
+}

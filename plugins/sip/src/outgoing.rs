@@ -1,0 +1,122 @@
+//! `sip.call`: an INVITE with our offer, followed to its final answer.
+
+use std::sync::Arc;
+
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::sip::{Header, StatusCodeKind};
+use tandem_sdk::commands::sip::CallRef;
+use tandem_sdk::events::sip::Direction;
+use tandem_sdk::{tokio, CommandError};
+
+use crate::agent::Agent;
+use crate::calls::{new_call_id, Call};
+use crate::incoming::without_params;
+use crate::media::{sdp, PreparedMedia};
+use crate::uri::parse_target;
+
+impl Agent {
+    /// Sends the INVITE and answers at once with the call id; ringing,
+    /// answer and failure follow as events.
+    pub async fn place_call(
+        self: &Arc<Self>,
+        to: &str,
+        from: Option<&str>,
+    ) -> Result<CallRef, CommandError> {
+        let callee =
+            parse_target(to).map_err(|e| CommandError::invalid_arguments(e.to_string()))?;
+        let caller = match from {
+            Some(from) => {
+                parse_target(from).map_err(|e| CommandError::invalid_arguments(e.to_string()))?
+            }
+            None => self.identity.clone(),
+        };
+        let prepared = PreparedMedia::bind(self.media.ip, self.media.ports)
+            .await
+            .map_err(|e| CommandError::rejected(e.to_string()))?;
+        let port = prepared.port;
+        let offer = sdp::offer(rand::random::<u32>().into(), self.media.ip, port);
+        let id = new_call_id();
+        let sip_call_id = format!("{}@tandem", new_call_id());
+        let mut headers: Vec<Header> = self.extra_headers();
+        headers.retain(|h| !matches!(h, Header::ContentType(_)));
+        let option = InviteOption {
+            caller_display_name: self.config.display_name.clone(),
+            caller,
+            callee: callee.clone(),
+            contact: self.contact.clone(),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            credential: self.credential.clone(),
+            headers: (!headers.is_empty()).then_some(headers),
+            call_id: Some(sip_call_id.clone()),
+            ..Default::default()
+        };
+        let peer = without_params(&callee);
+        let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
+        call.media_port = Some(port);
+        // Registered before the INVITE leaves, so no dialog event is missed.
+        self.calls().insert(call);
+        let (dialog, result) = match self.dialogs.do_invite_async(option, self.states.clone()) {
+            Ok(started) => started,
+            Err(e) => {
+                self.calls().remove(&id);
+                return Err(CommandError::rejected(format!("cannot call {peer}: {e}")));
+            }
+        };
+        if let Some(call) = self.calls().get_mut(&id) {
+            call.dialog = Some(dialog);
+        }
+        log::info!("calling {peer} (call {id})");
+        let agent = self.clone();
+        let call_id = id.clone();
+        tokio::spawn(async move {
+            let outcome = result.await;
+            agent.on_invite_outcome(&call_id, prepared, outcome).await;
+        });
+        Ok(CallRef { call: id })
+    }
+
+    async fn on_invite_outcome(
+        self: &Arc<Self>,
+        id: &str,
+        prepared: PreparedMedia,
+        outcome: Result<rsipstack::dialog::invitation::InviteAsyncResult, tokio::task::JoinError>,
+    ) {
+        let response = match outcome {
+            Ok(Ok((_, response))) => response,
+            Ok(Err(e)) => {
+                log::info!("call {id} failed: {e}");
+                self.end_call(id, "failed", None).await;
+                return;
+            }
+            Err(e) => {
+                log::warn!("call {id}: INVITE task ended: {e}");
+                self.end_call(id, "failed", None).await;
+                return;
+            }
+        };
+        let Some(response) = response else {
+            self.end_call(id, "failed", Some(408)).await;
+            return;
+        };
+        let code = response.status_code.code();
+        if response.status_code.kind() != StatusCodeKind::Successful {
+            log::info!("call {id} refused: {}", response.status_code);
+            self.end_call(id, "rejected", Some(code)).await;
+            return;
+        }
+        let agreed = sdp::parse(&response.body).and_then(|s| s.negotiate());
+        let mut calls = self.calls();
+        let Some(call) = calls.get_mut(id) else {
+            return; // Hung up meanwhile.
+        };
+        match agreed {
+            Ok(agreed) => match self.start_media(id, prepared, agreed) {
+                Ok(media) => call.media = Some(media),
+                Err(e) => log::warn!("call {id}: no media: {e}"),
+            },
+            Err(e) => log::warn!("call {id}: the 200 OK carried no usable answer: {e}"),
+        }
+        self.announce_answered(call);
+    }
+}

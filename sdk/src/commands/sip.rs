@@ -1,0 +1,155 @@
+//! Commands provided by the SIP plugin.
+//!
+//! A `call` argument is Tandem's call id from `sip.call` or a
+//! `sip.call.*` event. Where it is optional, leaving it out means "the only
+//! call there is" (ringing, for `sip.answer`/`sip.reject`), and is refused
+//! when that is ambiguous.
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::sip::MediaStats;
+use crate::CommandType;
+
+/// Places a call; answers as soon as the INVITE is sent, with the call id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Call {
+    /// `sip:bob@example.com`, `bob@192.0.2.1:5070`, or a bare IP address.
+    pub to: String,
+    /// Overrides the configured From URI for this call.
+    pub from: Option<String>,
+}
+impl CommandType for Call {
+    const NAME: &'static str = "sip.call";
+    type Reply = CallRef;
+}
+
+/// What commands that start or act on a call answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallRef {
+    pub call: String,
+}
+
+/// Answers a ringing incoming call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Answer {
+    pub call: Option<String>,
+}
+impl CommandType for Answer {
+    const NAME: &'static str = "sip.answer";
+    type Reply = CallRef;
+}
+
+/// Rejects a ringing incoming call with a status code (default 603 Decline).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reject {
+    pub call: Option<String>,
+    pub code: Option<u16>,
+}
+impl CommandType for Reject {
+    const NAME: &'static str = "sip.reject";
+    type Reply = CallRef;
+}
+
+/// Ends a call in any state: CANCEL while it rings out, BYE once up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Hangup {
+    pub call: Option<String>,
+}
+impl CommandType for Hangup {
+    const NAME: &'static str = "sip.hangup";
+    type Reply = CallRef;
+}
+
+/// Puts a call on hold (or takes it off) with a re-INVITE.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Hold {
+    pub call: Option<String>,
+    pub hold: bool,
+}
+impl Default for Hold {
+    fn default() -> Self {
+        Hold {
+            call: None,
+            hold: true,
+        }
+    }
+}
+impl CommandType for Hold {
+    const NAME: &'static str = "sip.hold";
+    type Reply = CallRef;
+}
+
+/// Sends DTMF digits (`0-9 * # A-D`) as RFC 4733 events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendDtmf {
+    pub call: Option<String>,
+    pub digits: String,
+}
+impl CommandType for SendDtmf {
+    const NAME: &'static str = "sip.dtmf";
+    type Reply = CallRef;
+}
+
+/// Sends a SIP MESSAGE (RFC 3428) outside any call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendMessage {
+    pub to: String,
+    pub body: String,
+    /// Default `text/plain;charset=utf-8`.
+    pub content_type: Option<String>,
+}
+impl CommandType for SendMessage {
+    const NAME: &'static str = "sip.send_message";
+    type Reply = MessageSent;
+}
+
+/// The final response to a MESSAGE.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MessageSent {
+    pub code: u16,
+}
+
+/// Registration and calls, for `tandem ctl status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GetStatus {}
+impl CommandType for GetStatus {
+    const NAME: &'static str = "sip.status";
+    type Reply = Status;
+}
+
+/// What `sip.status` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Status {
+    /// Where the plugin listens, e.g. `udp 127.0.0.1:5060`.
+    pub listening: Vec<String>,
+    /// `none` when no registrar is configured.
+    pub registration: String,
+    pub calls: Vec<CallInfo>,
+    /// Datagrams dropped for being too large or unparseable.
+    pub dropped_datagrams: u64,
+}
+
+/// One call in `sip.status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallInfo {
+    pub call: String,
+    pub peer: String,
+    /// `incoming` or `outgoing`.
+    pub direction: String,
+    /// `ringing`, `calling`, `up`, `held`.
+    pub state: String,
+    /// Seconds since the call was answered.
+    pub duration: f64,
+    pub media: MediaStats,
+}
