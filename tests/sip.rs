@@ -120,3 +120,150 @@ fn audio_and_dtmf_from_sipp_are_received_and_counted() {
         "{log}"
     );
 }
+
+fn scenario(name: &str) -> String {
+    tandem_tests::workspace()
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn registers_with_digest_auth_and_unregisters_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = sipp::free_udp_port().to_string();
+    let registrar = sipp::Background::start(
+        &["-sf", &scenario("registrar.xml"), "-m", "1", "-p", &port],
+        dir.path(),
+    );
+    let tandem = Sidecar::start_sip(
+        &format!("user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"secret\"\n"),
+        &[],
+    );
+    let log = tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    assert!(log.contains("state=registering"), "{log}");
+    registrar.wait_ok(dir.path());
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    assert_eq!(status["registration"], "registered", "{status}");
+    // Shutting down takes the binding off the registrar.
+    let unregister = sipp::Background::start(
+        &["-sf", &scenario("unregister.xml"), "-m", "1", "-p", &port],
+        dir.path(),
+    );
+    drop(tandem);
+    unregister.wait_ok(dir.path());
+}
+
+#[test]
+fn a_wrong_password_is_reported_and_retried_with_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = sipp::free_udp_port().to_string();
+    let _registrar = sipp::Background::start(
+        &["-sf", &scenario("registrar.xml"), "-m", "1", "-p", &port],
+        dir.path(),
+    );
+    let tandem = Sidecar::start_sip(
+        &format!("user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"wrong\"\n"),
+        &[],
+    );
+    let log = tandem.wait_for_n("state=failed", 2);
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("SIP sip.registration") && l.contains("state=failed"))
+        .collect();
+    assert!(failures[0].contains("code=403"), "{}", failures[0]);
+    // The plugin's log says why, for a person.
+    assert!(log.contains("refused the credentials"), "{log}");
+    // Back-off doubles between attempts (1 s, 2 s, ...), never a tight loop.
+    assert!(
+        log.contains("retrying in 1 s") && log.contains("retrying in 2 s"),
+        "{log}"
+    );
+    assert!(failures[1].contains("retry_in=2"), "{}", failures[1]);
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    assert_eq!(status["registration"], "failed", "{status}");
+    assert!(
+        !log.contains("secret") && !log.contains("wrong\""),
+        "no password in the log"
+    );
+}
+
+#[test]
+fn message_both_ways_keeps_the_content_type() {
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let port = tandem.sip_port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("message_uac.xml"),
+            "-m",
+            "1",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let log = tandem.wait_for("SIP sip.message");
+    let line = event_line(&log, "sip.message");
+    assert_eq!(
+        field(&line, "type"),
+        "application/im-iscomposing+xml",
+        "{line}"
+    );
+    assert!(line.contains("<state>active</state>"), "{line}");
+
+    let peer_port = sipp::free_udp_port().to_string();
+    let receiver = sipp::Background::start(
+        &[
+            "-sf",
+            &scenario("message_uas.xml"),
+            "-m",
+            "1",
+            "-p",
+            &peer_port,
+        ],
+        dir.path(),
+    );
+    let sent = tandem
+        .call(
+            "sip.send_message",
+            json!({ "to": format!("sip:bob@127.0.0.1:{peer_port}"), "body": "hello from tandem" }),
+        )
+        .unwrap();
+    assert_eq!(sent["code"], 200, "{sent}");
+    receiver.wait_ok(dir.path());
+}
+
+#[test]
+fn options_junk_and_unusable_offers_get_clear_answers() {
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let port = tandem.sip_port();
+    // Junk first: none of it may stop the plugin.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for junk in [
+        &b"\x00\x01\x02garbage"[..],
+        b"INVITE sip:x SIP/2.0\r\n\r\n",
+        b"FOO sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\n\r\n",
+        &[b'A'; 65000][..],
+    ] {
+        socket.send_to(junk, ("127.0.0.1", port)).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("127.0.0.1:{port}");
+    sipp::run_ok(
+        &["-sf", &scenario("options.xml"), "-m", "1", &target],
+        dir.path(),
+    );
+    sipp::run_ok(
+        &["-sf", &scenario("invite_opus_only.xml"), "-m", "1", &target],
+        dir.path(),
+    );
+    let log = tandem.log();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(log.contains("no common codec"), "{log}");
+    assert!(
+        !log.contains("SIP sip.call.incoming"),
+        "a refused offer is no call: {log}"
+    );
+}

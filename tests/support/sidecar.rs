@@ -29,7 +29,7 @@ tandem.on("sip.*", function(ev, topic)
   local m = ev.media or {}
   tandem.log.info("SIP " .. topic .. " call=" .. tostring(ev.call) .. " peer=" .. tostring(ev.peer or ev.from)
     .. " reason=" .. tostring(ev.reason) .. " code=" .. tostring(ev.code) .. " digit=" .. tostring(ev.digit)
-    .. " state=" .. tostring(ev.state) .. " held=" .. tostring(ev.held)
+    .. " state=" .. tostring(ev.state) .. " held=" .. tostring(ev.held) .. " retry_in=" .. tostring(ev.retry_in)
     .. " rx=" .. tostring(m.packets_received) .. " tx=" .. tostring(m.packets_sent)
     .. " lost=" .. tostring(m.packets_lost) .. " dtmf=" .. tostring(m.dtmf_received)
     .. " type=" .. tostring(ev.content_type) .. " body=" .. tostring(ev.body))

@@ -21,6 +21,8 @@ pub fn command(args: &[&str], cwd: &Path) -> Command {
     command
         .current_dir(cwd)
         .args(["-i", "127.0.0.1", "-ci", "127.0.0.1", "-nostdin"])
+        // Its own control port: two sipps on the default one collide.
+        .args(["-cp", &free_udp_port().to_string()])
         .args(["-timeout", "30s", "-timeout_error", "-trace_err"])
         .args(args)
         .stdin(Stdio::null())

@@ -206,7 +206,11 @@ impl Config {
         let value: Value = tree
             .try_deserialize()
             .map_err(|e| read_error(e.to_string()))?;
-        let base = file.parent().unwrap_or(Path::new("."));
+        // `tandem.toml` alone has the parent "", which is no folder.
+        let base = match file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
         Self::from_value(value, Some(file), base)
     }
 
