@@ -2,6 +2,7 @@
 //! baresip, each started by the test.
 
 use serde_json::json;
+use tandem_tests::baresip::Baresip;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 
@@ -266,4 +267,99 @@ fn options_junk_and_unusable_offers_get_clear_answers() {
         !log.contains("SIP sip.call.incoming"),
         "a refused offer is no call: {log}"
     );
+}
+
+/// Within 5 % of `expected`: crossings at block edges go uncounted.
+fn assert_tone(path: &std::path::Path, expected: f64, what: &str) {
+    let hz = tandem_tests::baresip::tone_in(path);
+    assert!(
+        (hz - expected).abs() < expected * 0.05,
+        "{what}: {hz} Hz, expected {expected}"
+    );
+}
+
+/// Tandem sends 440 Hz and records; baresip sends 1000 Hz and records.
+fn tandem_for_baresip(record_dir: &std::path::Path) -> Sidecar {
+    Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\nsource = \"tone:440\"\nrecord = \"wav:{}/{{call}}.wav\"\n{AUTO_ANSWER}",
+            record_dir.display()
+        ),
+        &["auto-answer"],
+    )
+}
+
+/// Talks for a while, sends DTMF to baresip, hangs up; checks both
+/// recordings hold the other side's tone and baresip heard the digits.
+fn talk_and_check(tandem: &Sidecar, baresip: &Baresip, record_dir: &std::path::Path) {
+    let answered = event_line(
+        &tandem.wait_for("SIP sip.call.answered"),
+        "sip.call.answered",
+    );
+    let id = field(&answered, "call").to_owned();
+    baresip.wait_for("Call established");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    tandem
+        .call("sip.dtmf", json!({ "call": id, "digits": "12#" }))
+        .unwrap();
+    baresip.wait_for("received event: '#' (end=1)");
+    assert_eq!(
+        baresip.received_digits(),
+        "12#",
+        "each digit once:\n{}",
+        baresip.log()
+    );
+    baresip.press("47");
+    let log = tandem.wait_for_n("SIP sip.dtmf call=", 2);
+    let digits: String = log
+        .lines()
+        .filter(|l| l.contains("SIP sip.dtmf"))
+        .map(|l| field(l, "digit").to_owned())
+        .collect();
+    assert_eq!(
+        digits, "47",
+        "Tandem heard baresip's keys once each:\n{log}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
+    assert_tone(
+        &record_dir.join(format!("{id}.wav")),
+        1000.0,
+        "Tandem heard baresip",
+    );
+    baresip.wait_for("terminated");
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+}
+
+#[test]
+fn baresip_calls_tandem_with_audio_and_dtmf() {
+    let records = tempfile::tempdir().unwrap();
+    let tandem = tandem_for_baresip(records.path());
+    let uri = format!("sip:alice@127.0.0.1:{}", tandem.sip_port());
+    let baresip = Baresip::start(1000.0, Some(&uri));
+    let incoming = event_line(
+        &tandem.wait_for("SIP sip.call.incoming"),
+        "sip.call.incoming",
+    );
+    assert!(
+        field(&incoming, "peer").starts_with("sip:bob@127.0.0.1"),
+        "{incoming}"
+    );
+    talk_and_check(&tandem, &baresip, records.path());
+}
+
+#[test]
+fn tandem_calls_baresip_with_audio_and_dtmf() {
+    let records = tempfile::tempdir().unwrap();
+    let tandem = tandem_for_baresip(records.path());
+    let baresip = Baresip::start(1000.0, None);
+    tandem
+        .call(
+            "sip.call",
+            json!({ "to": format!("sip:bob@127.0.0.1:{}", baresip.port) }),
+        )
+        .unwrap();
+    talk_and_check(&tandem, &baresip, records.path());
 }

@@ -202,6 +202,7 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
     config
 }
 
+pub mod baresip;
 pub mod prosody;
 pub mod sidecar;
 pub mod sipp;

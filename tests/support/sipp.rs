@@ -66,6 +66,9 @@ pub struct Background {
 
 impl Background {
     pub fn start(args: &[&str], cwd: &Path) -> Background {
+        // A first test run builds the plugins in the next step; a peer
+        // started before that would time out waiting for the sidecar.
+        crate::build_artifacts();
         let child = command(args, cwd).spawn().expect("cannot run sipp");
         // Give it time to bind before anyone sends to it.
         std::thread::sleep(Duration::from_millis(300));

@@ -135,7 +135,7 @@ impl Agent {
     pub async fn hangup(&self, call: Option<&str>) -> Result<CallRef, CommandError> {
         let (id, dialog, ringing_in) = {
             let mut calls = self.calls();
-            let call = calls.pick(call, "", |_| true).map_err(invalid)?;
+            let call = calls.pick(call, "current", |_| true).map_err(invalid)?;
             call.ended_locally = true;
             (
                 call.id.clone(),

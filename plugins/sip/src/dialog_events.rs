@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::sip::{Header, StatusCode};
-use tandem_sdk::events::sip::{CallHeld, CallRinging};
+use tandem_sdk::events::sip::{CallHeld, CallRinging, Direction};
 
 use crate::agent::Agent;
 use crate::calls::CallState;
@@ -27,7 +27,7 @@ pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
                     }
                 }
             }
-            DialogState::Confirmed(id, _) => on_confirmed(&agent, &id.call_id),
+            DialogState::Confirmed(id, response) => on_confirmed(&agent, &id.call_id, &response),
             DialogState::Updated(id, request, handle) => {
                 // A re-INVITE (or UPDATE) from the peer: hold, unhold, new
                 // address. Answer with our current media description.
@@ -64,27 +64,29 @@ pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
     }
 }
 
-fn on_confirmed(agent: &Arc<Agent>, sip_call_id: &str) {
+/// The call is up: for an outgoing call `response` is the 200 OK with the
+/// answer; for an incoming call with a late offer the answer came in the ACK.
+fn on_confirmed(agent: &Arc<Agent>, sip_call_id: &str, response: &rsipstack::sip::Response) {
     let mut calls = agent.calls();
     let Some(call) = calls.by_sip_call_id(sip_call_id) else {
         return;
     };
-    // Outgoing calls are announced by their INVITE task, once media runs.
-    if call.direction != tandem_sdk::events::sip::Direction::Incoming {
-        return;
-    }
-    // A late offer is answered in the ACK: media starts now.
-    if let (Some(prepared), Some(dialog)) = (call.prepared.take(), call.dialog.as_ref()) {
-        let answer = dialog
-            .last_remote_ack()
-            .map(|ack| ack.body)
-            .unwrap_or_default();
+    if let Some(prepared) = call.prepared.take() {
+        let answer = match call.direction {
+            Direction::Outgoing => response.body.clone(),
+            Direction::Incoming => call
+                .dialog
+                .as_ref()
+                .and_then(|dialog| dialog.last_remote_ack())
+                .map(|ack| ack.body)
+                .unwrap_or_default(),
+        };
         match sdp::parse(&answer).and_then(|s| s.negotiate()) {
             Ok(agreed) => match agent.start_media(&call.id, prepared, agreed) {
                 Ok(media) => call.media = Some(media),
                 Err(e) => log::warn!("call {}: no media: {e}", call.id),
             },
-            Err(e) => log::warn!("call {}: the ACK carried no usable answer: {e}", call.id),
+            Err(e) => log::warn!("call {}: no usable answer: {e}", call.id),
         }
     }
     agent.announce_answered(call);

@@ -54,6 +54,7 @@ impl Agent {
         let peer = without_params(&callee);
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
         call.media_port = Some(port);
+        call.prepared = Some(prepared);
         // Registered before the INVITE leaves, so no dialog event is missed.
         self.calls().insert(call);
         let (dialog, result) = match self.dialogs.do_invite_async(option, self.states.clone()) {
@@ -71,15 +72,17 @@ impl Agent {
         let call_id = id.clone();
         tokio::spawn(async move {
             let outcome = result.await;
-            agent.on_invite_outcome(&call_id, prepared, outcome).await;
+            agent.on_invite_outcome(&call_id, outcome).await;
         });
         Ok(CallRef { call: id })
     }
 
+    /// Ends a call whose INVITE failed. A 200 OK is handled as the
+    /// dialog's `Confirmed` state instead, which arrives in order after
+    /// `Early`, so `sip.call.ringing` always precedes `sip.call.answered`.
     async fn on_invite_outcome(
         self: &Arc<Self>,
         id: &str,
-        prepared: PreparedMedia,
         outcome: Result<rsipstack::dialog::invitation::InviteAsyncResult, tokio::task::JoinError>,
     ) {
         let response = match outcome {
@@ -99,24 +102,10 @@ impl Agent {
             self.end_call(id, "failed", Some(408)).await;
             return;
         };
-        let code = response.status_code.code();
         if response.status_code.kind() != StatusCodeKind::Successful {
             log::info!("call {id} refused: {}", response.status_code);
-            self.end_call(id, "rejected", Some(code)).await;
-            return;
+            self.end_call(id, "rejected", Some(response.status_code.code()))
+                .await;
         }
-        let agreed = sdp::parse(&response.body).and_then(|s| s.negotiate());
-        let mut calls = self.calls();
-        let Some(call) = calls.get_mut(id) else {
-            return; // Hung up meanwhile.
-        };
-        match agreed {
-            Ok(agreed) => match self.start_media(id, prepared, agreed) {
-                Ok(media) => call.media = Some(media),
-                Err(e) => log::warn!("call {id}: no media: {e}"),
-            },
-            Err(e) => log::warn!("call {id}: the 200 OK carried no usable answer: {e}"),
-        }
-        self.announce_answered(call);
     }
 }

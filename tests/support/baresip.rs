@@ -1,0 +1,203 @@
+//! baresip, a real SIP softphone, as the peer: a throwaway config folder,
+//! a tone WAV as its microphone, and its own recordings (sndfile) of what
+//! it sent and received.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::sipp::free_udp_port;
+
+pub struct Baresip {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// baresip's UDP console (`cons` module): each datagram is a key press.
+    console: u16,
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+/// Writes `seconds` of a sine at `hz` as 8 kHz mono 16-bit PCM.
+pub fn write_tone(path: &std::path::Path, hz: f64, seconds: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..8000 * seconds {
+        let t = f64::from(i) / 8000.0;
+        let sample = (std::f64::consts::TAU * hz * t).sin() * 8000.0;
+        writer.write_sample(sample as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+}
+
+/// The frequency of the tone in a recording, from the zero crossings of its
+/// audible 20 ms blocks (gaps, such as DTMF time, are skipped): independent
+/// of the plugin's own Goertzel analysis.
+pub fn tone_in(path: &std::path::Path) -> f64 {
+    let samples = read_wav(path);
+    let audible: Vec<&[i16]> = samples
+        .chunks_exact(160)
+        .filter(|block| block.iter().map(|s| i32::from(*s).abs()).max() > Some(1000))
+        .collect();
+    assert!(
+        audible.len() > 50,
+        "{}: only {} audible blocks of {} samples",
+        path.display(),
+        audible.len(),
+        samples.len()
+    );
+    let crossings: usize = audible
+        .iter()
+        .map(|block| {
+            block
+                .windows(2)
+                .filter(|w| (w[0] < 0) != (w[1] < 0))
+                .count()
+        })
+        .sum();
+    crossings as f64 / 2.0 / (audible.len() as f64 * 0.02)
+}
+
+/// The samples of a WAV file.
+pub fn read_wav(path: &std::path::Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+impl Baresip {
+    /// Starts baresip as `bob`, auto-answering, sending a tone of `hz`;
+    /// with `dial`, it calls that URI once ready.
+    pub fn start(hz: f64, dial: Option<&str>) -> Baresip {
+        crate::build_artifacts(); // before `-t 60` starts counting
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_udp_port();
+        let tone = dir.path().join("tone.wav");
+        // Longer than any test: at the end of its file aufile stops the call.
+        write_tone(&tone, hz, 60);
+        let console = free_udp_port();
+        std::fs::create_dir(dir.path().join("dump")).unwrap();
+        let config = format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nsip_trans_def udp\n\
+             audio_source aufile,{tone}\naudio_player\naudio_alert\n\
+             audio_srate 8000\naudio_channels 1\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+             module_app account.so\nmodule_app menu.so\nmodule cons.so\n\
+             cons_listen 127.0.0.1:{console}\n\
+             snd_path {dump}\nrtp_ports 20000-59999\n",
+            tone = tone.display(),
+            dump = dir.path().join("dump").display(),
+        );
+        crate::write(dir.path(), "config", &config);
+        crate::write(
+            dir.path(),
+            "accounts",
+            "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n",
+        );
+        let mut command = Command::new("baresip");
+        command.arg("-f").arg(dir.path()).args(["-t", "60"]);
+        if let Some(uri) = dial {
+            command.args(["-e", &format!("/dial {uri}")]);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run baresip (apt-get install baresip)");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let sink = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let baresip = Baresip {
+            dir,
+            port,
+            console,
+            child,
+            log,
+        };
+        baresip.wait_for("baresip is ready");
+        baresip
+    }
+
+    /// Presses `keys` on baresip's console, one at a time; in a call a
+    /// digit key sends it as DTMF.
+    pub fn press(&self, keys: &str) {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for key in keys.bytes() {
+            // A key stays down until baresip's KEYCODE_REL (0x04) lets go.
+            for byte in [key, 0x04] {
+                socket
+                    .send_to(&[byte], ("127.0.0.1", self.console))
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        }
+    }
+
+    /// The DTMF digits baresip received, each counted once (at its end).
+    pub fn received_digits(&self) -> String {
+        self.log()
+            .lines()
+            .filter(|l| l.ends_with("(end=1)"))
+            .filter_map(|l| l.split("received event: '").nth(1))
+            .filter_map(|rest| rest.chars().next())
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (20 s at most) for `needle` in baresip's output.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} from baresip:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What baresip decoded from the call (sndfile's `-dec.wav`).
+    pub fn received_audio(&self) -> PathBuf {
+        std::fs::read_dir(self.dir.path().join("dump"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .expect("baresip recorded nothing")
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
