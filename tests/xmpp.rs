@@ -4,22 +4,7 @@
 use serde_json::json;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::{Sidecar, Trust};
-use tandem_tests::xmpp_client::XmppClient;
-
-/// alice (the user) with her own client "gajim" at priority 5, and bob (a
-/// contact) on his phone; both subscribed to each other.
-fn alice_and_bob(server: &Prosody) -> (String, XmppClient, XmppClient) {
-    let alice = server.register("alice", "alice-secret");
-    let bob = server.register("bob", "bob-secret");
-    let mut gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
-    let mut phone = XmppClient::login(server, &bob, "bob-secret", "phone", 0);
-    gajim.send(json!({"subscribe": bob}));
-    phone.send(json!({"subscribe": alice}));
-    phone.wait_for("alice/gajim online", |e| {
-        e["event"] == "presence" && e["from"] == "alice@localhost/gajim" && e["type"] == "available"
-    });
-    (alice, gajim, phone)
-}
+use tandem_tests::xmpp_client::{alice_and_bob, XmppClient};
 
 fn presence_from<'a>(who: &'a str) -> impl Fn(&serde_json::Value) -> bool + 'a {
     move |e| e["event"] == "presence" && e["from"] == who

@@ -88,19 +88,41 @@ impl Sidecar {
         let plugins = crate::plugin_folder(&["tandem_plugin_sip"]);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", SIP_WATCH_RULE);
-        for rule in shipped {
-            let source = crate::workspace()
-                .join("scripts")
-                .join(format!("{rule}.lua"));
-            let text = std::fs::read_to_string(&source).unwrap();
-            crate::write(dir.path(), &format!("scripts/{rule}.lua"), &text);
-        }
+        copy_shipped_rules(dir.path(), shipped);
         let config = format!(
             "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
             plugins = plugins.path().display().to_string(),
         );
         crate::write(dir.path(), "tandem.toml", &config);
         let sidecar = Sidecar::spawn(dir, plugins, None);
+        sidecar.wait_for("listening on udp");
+        sidecar
+    }
+
+    /// The whole product: the XMPP plugin logged in as `jid` and the SIP
+    /// plugin on a free loopback port (as `sip_user`), the `shipped` rules,
+    /// and both watch rules. `extra` is appended (it may open sections).
+    pub fn start_phone(
+        server: &Prosody,
+        jid: &str,
+        password: &str,
+        sip_user: &str,
+        shipped: &[&str],
+        extra: &str,
+    ) -> Sidecar {
+        let plugins = crate::plugin_folder(&["tandem_plugin_xmpp", "tandem_plugin_sip"]);
+        let dir = tempfile::tempdir().unwrap();
+        crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
+        crate::write(dir.path(), "scripts/watch-sip.lua", SIP_WATCH_RULE);
+        copy_shipped_rules(dir.path(), shipped);
+        crate::write(dir.path(), "password", password);
+        let config = format!(
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {port}\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\nuser = {sip_user:?}\n{extra}\n",
+            plugins = plugins.path().display().to_string(),
+            port = server.port,
+        );
+        crate::write(dir.path(), "tandem.toml", &config);
+        let sidecar = Sidecar::spawn(dir, plugins, Some(server.ca()));
         sidecar.wait_for("listening on udp");
         sidecar
     }
@@ -205,5 +227,16 @@ impl Drop for Sidecar {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Copies rules from the repository's `scripts/` into a sidecar's folder.
+fn copy_shipped_rules(dir: &std::path::Path, shipped: &[&str]) {
+    for rule in shipped {
+        let source = crate::workspace()
+            .join("scripts")
+            .join(format!("{rule}.lua"));
+        let text = std::fs::read_to_string(&source).unwrap();
+        crate::write(dir, &format!("scripts/{rule}.lua"), &text);
     }
 }

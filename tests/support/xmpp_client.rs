@@ -123,3 +123,18 @@ impl Drop for XmppClient {
         let _ = self.child.wait();
     }
 }
+
+/// alice (the user) with her own client "gajim" at priority 5, and bob (a
+/// contact) on his phone; both subscribed to each other.
+pub fn alice_and_bob(server: &crate::prosody::Prosody) -> (String, XmppClient, XmppClient) {
+    let alice = server.register("alice", "alice-secret");
+    let bob = server.register("bob", "bob-secret");
+    let mut gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
+    let mut phone = XmppClient::login(server, &bob, "bob-secret", "phone", 0);
+    gajim.send(serde_json::json!({"subscribe": bob}));
+    phone.send(serde_json::json!({"subscribe": alice}));
+    phone.wait_for("alice/gajim online", |e| {
+        e["event"] == "presence" && e["from"] == "alice@localhost/gajim" && e["type"] == "available"
+    });
+    (alice, gajim, phone)
+}
