@@ -6,7 +6,7 @@ use serde_json::json;
 use tandem_tests::baresip::Baresip;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
-use tandem_tests::xmpp_client::alice_and_bob;
+use tandem_tests::xmpp_client::{alice_and_bob, XmppClient};
 
 const SIDECAR: &str = "alice@localhost/tandem";
 
@@ -151,4 +151,89 @@ fn with_the_rule_switched_off_a_call_changes_no_presence() {
         "no presence while the rule is off: {:?}",
         phone.seen()
     );
+}
+
+/// Runs an ad-hoc command from `client` on the sidecar; its notes, or the
+/// IQ error condition.
+fn adhoc(client: &mut XmppClient, node: &str, fields: Option<serde_json::Value>) -> String {
+    client.clear();
+    let mut run = json!({"jid": SIDECAR, "node": node});
+    if let Some(fields) = fields {
+        run["fields"] = fields;
+    }
+    client.send(json!({ "adhoc_run": run }));
+    let done = client.wait_for(node, |e| {
+        e["event"] == "adhoc_result" || e["event"] == "iq_error"
+    });
+    match done["event"].as_str() {
+        Some("iq_error") => format!("error: {}", done["condition"].as_str().unwrap_or("?")),
+        _ => done["notes"][0].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+#[test]
+fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger_cannot() {
+    let server = Prosody::start();
+    let (alice, mut gajim, mut phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start_phone(
+        &server,
+        &alice,
+        "alice-secret",
+        "alice",
+        &["call-control", "notify-calls"],
+        "",
+    );
+    sidecar.wait_for("online as alice@localhost/tandem");
+    let uri = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());
+
+    // Answer a ringing call from the user's client.
+    let caller = Baresip::start(1000.0, Some(&uri));
+    gajim.wait_for("the call notification", |e| {
+        e["event"] == "message" && e["from"] == SIDECAR
+    });
+    let note = adhoc(&mut gajim, "answer", None);
+    assert!(note.starts_with("Answered sip:bob@127.0.0.1"), "{note}");
+    caller.wait_for("Call established");
+
+    // A contact is refused, and the call stays up.
+    assert_eq!(adhoc(&mut phone, "hangup", None), "error: forbidden");
+    assert_eq!(adhoc(&mut gajim, "hangup", None), "Hung up.");
+    let log = sidecar.wait_for("SIP sip.call.ended");
+    assert!(log.contains("reason=hangup"), "{log}");
+
+    // Place a call: the command asks for the URI first.
+    let to = format!("sip:bob@127.0.0.1:{}", caller.port);
+    let note = adhoc(&mut gajim, "call", Some(json!({ "uri": to })));
+    assert!(
+        gajim
+            .seen()
+            .iter()
+            .any(|e| e["event"] == "adhoc_form" && e["fields"] == json!(["uri"])),
+        "{:?}",
+        gajim.seen()
+    );
+    assert!(note.starts_with(&format!("Calling {to} (call ")), "{note}");
+    sidecar.wait_for_n("SIP sip.call.answered", 2);
+    assert_eq!(adhoc(&mut gajim, "hangup", None), "Hung up.");
+    sidecar.wait_for_n("SIP sip.call.ended", 2);
+    drop(caller);
+
+    // Reject the next one with the configured code.
+    let _caller = Baresip::start(1000.0, Some(&uri));
+    sidecar.wait_for_n("SIP sip.call.incoming", 2);
+    let note = adhoc(&mut gajim, "reject", None);
+    assert!(note.contains("(486)"), "{note}");
+    let log = sidecar.wait_for_n("SIP sip.call.ended", 3);
+    let last = log
+        .lines()
+        .rfind(|l| l.contains("SIP sip.call.ended"))
+        .unwrap();
+    assert!(
+        last.contains("reason=rejected") && last.contains("code=486"),
+        "{last}"
+    );
+
+    // With nothing ringing, the answer says why.
+    let note = adhoc(&mut gajim, "answer", None);
+    assert!(note.to_lowercase().contains("no"), "{note}");
 }

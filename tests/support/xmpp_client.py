@@ -150,6 +150,21 @@ class TestClient(slixmpp.ClientXMPP):
             iq["command"]["action"] = "execute"
             try:
                 res = await iq.send(timeout=10)
+                if res["command"]["status"] == "executing" and "fields" in r:
+                    # A form: report what it asks, fill it in, complete.
+                    fields = res["command"]["form"]["fields"]
+                    fields = fields.values() if hasattr(fields, "values") else fields
+                    asked = [f["var"] for f in fields]
+                    say(event="adhoc_form", fields=asked)
+                    form = self["xep_0004"].make_form(ftype="submit")
+                    for var, value in r["fields"].items():
+                        form.add_field(var=var, value=value)
+                    iq = self.make_iq_set(ito=r["jid"])
+                    iq["command"]["node"] = r["node"]
+                    iq["command"]["sessionid"] = res["command"]["sessionid"]
+                    iq["command"]["action"] = "complete"
+                    iq["command"].append(form)
+                    res = await iq.send(timeout=10)
                 notes = [text for _, text in res["command"]["notes"]]
                 say(event="adhoc_result", status=res["command"]["status"], notes=notes)
             except IqError as e:

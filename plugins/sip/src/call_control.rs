@@ -121,6 +121,7 @@ impl Agent {
             )));
         }
         call.ended_locally = true;
+        call.rejected_with = Some(code);
         let dialog = call.dialog.clone().ok_or_else(|| failed("no dialog"))?;
         dialog
             .reject(Some(StatusCode::from(code)), None)
@@ -137,6 +138,9 @@ impl Agent {
             let mut calls = self.calls();
             let call = calls.pick(call, "current", |_| true).map_err(invalid)?;
             call.ended_locally = true;
+            if call.state == CallState::Ringing {
+                call.rejected_with = Some(486);
+            }
             (
                 call.id.clone(),
                 call.dialog.clone(),
@@ -252,6 +256,7 @@ impl Agent {
             (false, true, _) => "remote_hangup",
             (false, false, _) => remote_reason,
         };
+        let code = call.rejected_with.or(code);
         let duration = call.duration();
         let media = match call.media.take() {
             Some(media) => media.stop().await,

@@ -53,6 +53,9 @@ pub struct Call {
     pub answered_at: Option<Instant>,
     /// We ended it (BYE/CANCEL/reject sent by us), so the reason is ours.
     pub ended_locally: bool,
+    /// The status we rejected it with: rsipstack reports every rejection
+    /// as a decline (603), whatever code went out.
+    pub rejected_with: Option<u16>,
     /// Whether `sip.call.answered` went out (Confirmed also follows re-INVITEs).
     pub announced: bool,
     pub announced_ringing: bool,
@@ -77,6 +80,7 @@ impl Call {
             media_port: None,
             answered_at: None,
             ended_locally: false,
+            rejected_with: None,
             announced: false,
             announced_ringing: false,
         }

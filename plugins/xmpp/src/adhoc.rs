@@ -1,12 +1,14 @@
 //! XEP-0050 ad-hoc commands, which xmpp-parsers lacks: the `<command/>`
-//! request and the one-step `completed` answer with a note, typed, and the
-//! registry of commands the sidecar serves.
+//! request, the `executing` answer with a form (for commands that ask
+//! something, like "Call" asking for a URI) and the `completed` answer with
+//! a note, typed, and the registry of commands the sidecar serves.
 //!
 //! Only the user's own account may list or run them: the sidecar acts for
 //! the user (switch rules, later answer calls), so anyone else is refused.
 
 use std::collections::BTreeMap;
 
+use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::minidom::rxml::NcName;
 use xmpp_parsers::minidom::Element;
 
@@ -24,6 +26,8 @@ pub struct CommandRequest {
     /// `execute` when absent; `cancel`, `complete`, `next`, `prev`.
     pub action: String,
     pub session_id: Option<String>,
+    /// The values of a submitted form (`<x type='submit'/>`), by field var.
+    pub submitted: Option<BTreeMap<String, String>>,
 }
 
 /// Why a `<command/>` is not understood.
@@ -33,6 +37,8 @@ pub enum CommandError {
     NotCommand,
     #[error("<command/> without a node")]
     NoNode,
+    #[error("the submitted form is malformed: {0}")]
+    BadForm(String),
 }
 
 impl CommandRequest {
@@ -44,10 +50,26 @@ impl CommandRequest {
             .attr("node")
             .filter(|n| !n.is_empty())
             .ok_or(CommandError::NoNode)?;
+        let submitted = match e.get_child("x", xmpp_parsers::ns::DATA_FORMS) {
+            None => None,
+            Some(x) => {
+                let form = DataForm::try_from(x.clone())
+                    .map_err(|e| CommandError::BadForm(e.to_string()))?;
+                (form.type_ == DataFormType::Submit).then(|| {
+                    form.fields
+                        .into_iter()
+                        .filter_map(|f| {
+                            Some((f.var?, f.values.into_iter().next().unwrap_or_default()))
+                        })
+                        .collect()
+                })
+            }
+        };
         Ok(CommandRequest {
             node: node.to_owned(),
             action: e.attr("action").unwrap_or("execute").to_owned(),
             session_id: e.attr("sessionid").map(str::to_owned),
+            submitted,
         })
     }
 }
@@ -78,13 +100,65 @@ impl Completed {
     }
 }
 
+/// The first step of a command that asks something: `status='executing'`
+/// with a form of text fields and a single "complete" action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executing {
+    pub node: String,
+    pub session_id: String,
+    pub title: String,
+    pub fields: Vec<FormField>,
+}
+
+impl Executing {
+    pub fn to_element(&self) -> Element {
+        let form = DataForm {
+            type_: DataFormType::Form,
+            title: Some(self.title.clone()),
+            instructions: None,
+            fields: self
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut field = Field::new(&f.var, FieldType::TextSingle);
+                    field.label = Some(f.label.clone());
+                    field.required = true;
+                    field
+                })
+                .collect(),
+        };
+        Element::builder("command", NS)
+            .attr(name("node"), self.node.as_str())
+            .attr(name("sessionid"), self.session_id.as_str())
+            .attr(name("status"), "executing")
+            .append(
+                Element::builder("actions", NS)
+                    .attr(name("execute"), "complete")
+                    .append(Element::builder("complete", NS).build())
+                    .build(),
+            )
+            .append(Element::from(form))
+            .build()
+    }
+}
+
+/// A text field a command asks for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormField {
+    pub var: String,
+    pub label: String,
+}
+
 /// One command the sidecar serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
     pub name: String,
-    /// The bus command run on execute, with `{node, from}`; its answer's
-    /// `text` becomes the note.
+    /// The bus command run on execute, with `{node, from, fields}`; its
+    /// answer's `text` becomes the note.
     pub handler: String,
+    /// Asked first, as a form; none means the command runs at once.
+    pub fields: Vec<FormField>,
 }
 
 /// The commands by node, in a stable order for listing.
@@ -117,7 +191,8 @@ mod tests {
             CommandRequest {
                 node: "status".into(),
                 action: "execute".into(),
-                session_id: None
+                session_id: None,
+                submitted: None,
             }
         );
         let no_node: Element = "<command xmlns='http://jabber.org/protocol/commands'/>"
@@ -132,6 +207,42 @@ mod tests {
             CommandRequest::from_element(&other),
             Err(CommandError::NotCommand)
         );
+    }
+
+    #[test]
+    fn a_form_is_offered_and_its_submission_read() {
+        let asking = Executing {
+            node: "call".into(),
+            session_id: "s1".into(),
+            title: "Call".into(),
+            fields: vec![FormField {
+                var: "uri".into(),
+                label: "SIP URI".into(),
+            }],
+        };
+        let text = String::from(&asking.to_element());
+        assert!(text.contains("status='executing'"), "{text}");
+        assert!(text.contains("<complete/>"), "{text}");
+        assert!(
+            // text-single is the default type, so the attribute is left out.
+            text.contains("var='uri'") && text.contains("<required/>"),
+            "{text}"
+        );
+        let submit: Element = "<command xmlns='http://jabber.org/protocol/commands' node='call' \
+             sessionid='s1' action='complete'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='uri'><value>sip:bob@example.org</value></field></x></command>"
+            .parse()
+            .unwrap();
+        let request = CommandRequest::from_element(&submit).unwrap();
+        assert_eq!(request.submitted.unwrap()["uri"], "sip:bob@example.org");
+        let junk: Element = "<command xmlns='http://jabber.org/protocol/commands' node='call'>\
+             <x xmlns='jabber:x:data' type='nonsense'/></command>"
+            .parse()
+            .unwrap();
+        assert!(matches!(
+            CommandRequest::from_element(&junk),
+            Err(CommandError::BadForm(_))
+        ));
     }
 
     #[test]

@@ -123,11 +123,14 @@ impl Plugin for XmppPlugin {
                     node: String,
                     name: String,
                     handler: String,
+                    #[serde(default)]
+                    fields: Vec<adhoc::FormField>,
                 }
                 let Register {
                     node,
                     name,
                     handler,
+                    fields,
                 } = command.decode()?;
                 if node.is_empty() || handler.is_empty() || handler.starts_with('@') {
                     return Err(CommandError::new(
@@ -135,7 +138,11 @@ impl Plugin for XmppPlugin {
                         "node and handler (a bus command) are required",
                     ));
                 }
-                let registered = adhoc::Registered { name, handler };
+                let registered = adhoc::Registered {
+                    name,
+                    handler,
+                    fields,
+                };
                 self.tell(Request::RegisterAdhoc(node, registered)).await?;
                 Ok(Payload::from(tandem_sdk::serde_json::json!({})))
             }

@@ -775,6 +775,7 @@ fn shipped_commands() -> adhoc::Registry {
         adhoc::Registered {
             name: "Status".into(),
             handler: STATUS_HANDLER.into(),
+            fields: Vec::new(),
         },
     );
     registry.register(
@@ -782,6 +783,7 @@ fn shipped_commands() -> adhoc::Registry {
         adhoc::Registered {
             name: "Presence rules on/off".into(),
             handler: RULES_HANDLER.into(),
+            fields: Vec::new(),
         },
     );
     registry
@@ -808,11 +810,33 @@ impl Session {
             .clone()
             .unwrap_or_else(|| format!("{}-{id}", request.node));
         let requester = from.as_ref().map(|f| f.to_string()).unwrap_or_default();
+        if request.action != "cancel" && !command.fields.is_empty() && request.submitted.is_none() {
+            let asking = adhoc::Executing {
+                node: request.node,
+                session_id,
+                title: command.name,
+                fields: command.fields,
+            };
+            let answer = Iq::Result {
+                from: None,
+                to: from,
+                id,
+                payload: Some(asking.to_element()),
+            };
+            let requests = self.requests.clone();
+            tokio::spawn(async move {
+                let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
+            });
+            return;
+        }
+        let fields = request.submitted.clone().unwrap_or_default();
         tokio::spawn(async move {
             let (note_type, note) = if request.action == "cancel" {
                 ("info", "Cancelled.".to_owned())
             } else {
-                match run_handler(&host, &command.handler, &request.node, &requester).await {
+                let args =
+                    serde_json::json!({"node": request.node, "from": requester, "fields": fields});
+                match run_handler(&host, &command.handler, args).await {
                     Ok(text) => ("info", text),
                     Err(e) => ("error", e),
                 }
@@ -854,7 +878,11 @@ impl Session {
 }
 
 /// The text of an ad-hoc command's answer, or why it failed.
-async fn run_handler(host: &Host, handler: &str, node: &str, from: &str) -> Result<String, String> {
+async fn run_handler(
+    host: &Host,
+    handler: &str,
+    args: serde_json::Value,
+) -> Result<String, String> {
     let call = |name: &str, args: serde_json::Value| {
         let (host, name) = (host.clone(), name.to_owned());
         async move {
@@ -890,7 +918,7 @@ async fn run_handler(host: &Host, handler: &str, node: &str, from: &str) -> Resu
             ))
         }
         other => {
-            let answer = call(other, serde_json::json!({"node": node, "from": from})).await?;
+            let answer = call(other, args).await?;
             Ok(answer["text"]
                 .as_str()
                 .map(str::to_owned)

@@ -1,0 +1,96 @@
+-- call-control.lua: answer, reject, place and hang up calls from your own
+-- XMPP client.
+--
+-- Serves four ad-hoc commands (XEP-0050) on your account's sidecar
+-- resource; in Gajim or Dino: the sidecar's contact menu, "Execute
+-- command". Only your own account can list or run them (the XMPP plugin
+-- refuses everyone else with `forbidden`).
+--
+--   Answer      answer the ringing call
+--   Reject      reject the ringing call (with `code`)
+--   Call        asks for a SIP URI (or user@host) and calls it
+--   Hang up     end the current call
+--
+-- Configuration, [scripts.call-control] in tandem.toml:
+--   enabled = true       -- false: the commands answer that the rule is off
+--   code    = 486        -- SIP status for Reject (486 Busy Here, 603 Decline)
+--
+-- Commands provided: calls.answer, calls.reject, calls.call, calls.hangup
+-- Commands used:     xmpp.register_adhoc, sip.answer, sip.reject, sip.call, sip.hangup
+
+local cfg = tandem.config
+local code = cfg.code or 486
+if type(code) ~= "number" or code < 400 or code > 699 then
+  error("[scripts.call-control] code must be a SIP status from 400 to 699, not " .. tostring(code))
+end
+
+-- The ringing or current call's peer, for a note that says who.
+tandem.state.peers = tandem.state.peers or {}
+tandem.on("sip.call.incoming", function(ev) tandem.state.peers[ev.call] = ev.peer end)
+tandem.on("sip.call.ended", function(ev) tandem.state.peers[ev.call] = nil end)
+
+local function only_call()
+  local id, peer = next(tandem.state.peers)
+  if id and next(tandem.state.peers, id) == nil then return peer end
+  return nil
+end
+
+-- Runs a SIP command and turns its outcome into the note you read.
+local function run(command, args, done)
+  local ok, err = tandem.try_call(command, args)
+  if not ok then
+    return nil, tostring(err.message or err)
+  end
+  return { text = done(ok) }
+end
+
+tandem.provide("calls.answer", function()
+  local peer = only_call()
+  return run("sip.answer", {}, function()
+    return "Answered" .. (peer and (" " .. peer) or "") .. "."
+  end)
+end)
+
+tandem.provide("calls.reject", function()
+  local peer = only_call()
+  return run("sip.reject", { code = code }, function()
+    return "Rejected" .. (peer and (" " .. peer) or "") .. " (" .. code .. ")."
+  end)
+end)
+
+tandem.provide("calls.hangup", function()
+  return run("sip.hangup", {}, function() return "Hung up." end)
+end)
+
+tandem.provide("calls.call", function(args)
+  local to = args.fields and args.fields.uri
+  if type(to) ~= "string" or to:match("^%s*$") then
+    return nil, "Call whom? Give a SIP URI such as sip:bob@example.org"
+  end
+  to = to:match("^%s*(.-)%s*$")
+  return run("sip.call", { to = to }, function(answer)
+    return "Calling " .. to .. " (call " .. tostring(answer.call) .. ")."
+  end)
+end)
+
+local COMMANDS = {
+  { node = "answer", name = "Answer call", handler = "calls.answer" },
+  { node = "reject", name = "Reject call", handler = "calls.reject" },
+  { node = "call", name = "Call", handler = "calls.call",
+    fields = { { var = "uri", label = "SIP URI or user@host" } } },
+  { node = "hangup", name = "Hang up", handler = "calls.hangup" },
+}
+
+local function register()
+  for _, command in ipairs(COMMANDS) do
+    local ok, err = tandem.try_call("xmpp.register_adhoc", command)
+    if not ok then
+      tandem.log.warn("ad-hoc command " .. command.node .. " not served: " .. tostring(err.message or err))
+    end
+  end
+  tandem.state.registered = true
+end
+
+tandem.on("host.ready", register)
+-- A reload after start-up sees no host.ready again.
+if tandem.state.registered then tandem.after(0, register) end
