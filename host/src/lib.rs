@@ -10,6 +10,7 @@ pub mod check;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod demo;
 pub mod folders;
 pub mod logging;
 pub mod lua;

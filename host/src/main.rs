@@ -24,6 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The story in one command: a throwaway Prosody, alice calls bob, a
+    /// contact sees both "On the phone", then back. Needs Prosody.
+    Demo,
     /// Start the host: load plugins and scripts, run until SIGINT/SIGTERM.
     Run {
         #[arg(short, long, default_value = "tandem.toml")]
@@ -85,6 +88,7 @@ enum ScriptCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo => demo(),
         Command::Run { config } => run(&config, cli.log_format),
         Command::Check { config } => check(&config),
         Command::Plugins { config, json } => plugins(config.as_deref(), json, cli.log_format),
@@ -103,6 +107,29 @@ fn main() -> ExitCode {
             json,
             command,
         } => ctl(config.as_deref(), socket, json, &command),
+    }
+}
+
+fn demo() -> ExitCode {
+    println!("tandem demo: alice calls bob; carol, their contact, watches their presence\n");
+    match tandem::demo::run() {
+        Ok(summary) => {
+            let delays: Vec<String> = summary
+                .presence_delay_ms
+                .iter()
+                .map(|(who, ms)| format!("{who} {ms:.1} ms"))
+                .collect();
+            println!(
+                "\nAll {} steps passed. \"On the phone\" reached carol after the answer: {}.",
+                summary.steps,
+                delays.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("\ndemo failed: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
