@@ -11,13 +11,13 @@ use tandem_tests::xmpp_client::{alice_and_bob, XmppClient};
 const SIDECAR: &str = "alice@localhost/tandem";
 
 /// The sidecar with every rule a user runs, answering any caller.
-fn alice_sidecar(server: &Prosody, alice: &str, extra: &str) -> Sidecar {
+fn alice_sidecar(server: &Prosody, alice: &str, xmpp_extra: &str, extra: &str) -> Sidecar {
     let sidecar = Sidecar::start_phone(
         server,
-        alice,
-        "alice-secret",
+        (alice, "alice-secret"),
         "alice",
         &["on-the-phone", "notify-calls", "auto-answer"],
+        xmpp_extra,
         &format!("\n[scripts.auto-answer]\nenabled = true\nallow = [\"*\"]\n{extra}"),
     );
     sidecar.wait_for("online as alice@localhost/tandem");
@@ -41,7 +41,7 @@ fn answered_call(sidecar: &Sidecar) -> String {
 fn a_real_call_shows_on_the_phone_to_contacts_and_messages_still_reach_the_users_client() {
     let server = Prosody::start();
     let (alice, mut gajim, mut phone) = alice_and_bob(&server);
-    let sidecar = alice_sidecar(&server, &alice, "");
+    let sidecar = alice_sidecar(&server, &alice, "", "");
     phone.wait_for("the sidecar, below gajim", |e| {
         e["event"] == "presence" && e["from"] == SIDECAR && e["priority"] == -1
     });
@@ -128,6 +128,7 @@ fn with_the_rule_switched_off_a_call_changes_no_presence() {
     let sidecar = alice_sidecar(
         &server,
         &alice,
+        "",
         "\n[scripts.on-the-phone]\nenabled = false\n",
     );
     phone.wait_for("the sidecar", |e| {
@@ -177,10 +178,10 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
     let (alice, mut gajim, mut phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start_phone(
         &server,
-        &alice,
-        "alice-secret",
+        (&alice, "alice-secret"),
         "alice",
         &["call-control", "notify-calls"],
+        "",
         "",
     );
     sidecar.wait_for("online as alice@localhost/tandem");
@@ -236,4 +237,44 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
     // With nothing ringing, the answer says why.
     let note = adhoc(&mut gajim, "answer", None);
     assert!(note.to_lowercase().contains("no"), "{note}");
+}
+
+#[test]
+fn a_call_that_ends_while_the_xmpp_server_is_down_leaves_the_right_presence_after_reconnect() {
+    let mut server = Prosody::start();
+    let (alice, _gajim, phone) = alice_and_bob(&server);
+    let sidecar = alice_sidecar(
+        &server,
+        &alice,
+        "keepalive_seconds = 1\nreconnect_base_seconds = 1",
+        "",
+    );
+    let uri = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());
+    let _baresip = Baresip::start(1000.0, Some(&uri));
+    let id = answered_call(&sidecar);
+    phone.wait_for("On the phone", |e| {
+        e["event"] == "presence" && e["from"] == SIDECAR && e["status"] == "On the phone"
+    });
+
+    // The server goes away; the call ends meanwhile (SIP does not care).
+    server.stop();
+    sidecar.call("sip.hangup", json!({ "call": id })).unwrap();
+    sidecar.wait_for("SIP sip.call.ended");
+    server.resume();
+    sidecar.wait_for_n("online as alice@localhost/tandem", 2);
+
+    // A contact logging in now sees the sidecar as it was before the call.
+    let phone = XmppClient::login(&server, "bob@localhost", "bob-secret", "phone2", 0);
+    let seen = phone.wait_for("the sidecar after reconnect", |e| {
+        e["event"] == "presence" && e["from"] == SIDECAR
+    });
+    assert_eq!(
+        (&seen["show"], &seen["status"], &seen["priority"]),
+        (&json!(null), &json!(null), &json!(-1)),
+        "{seen}"
+    );
+    assert_eq!(
+        sidecar.call("xmpp.presence", json!({})).unwrap(),
+        json!({"show": null, "status": null, "priority": -1})
+    );
 }

@@ -116,7 +116,17 @@ VirtualHost "{DOMAIN}"
 
     /// Kills the server and starts it again on the same port and data.
     pub fn restart(&mut self) {
+        self.stop();
+        self.resume();
+    }
+
+    /// Kills the server (clients see their connection drop).
+    pub fn stop(&mut self) {
         self.kill();
+    }
+
+    /// Starts a stopped server again on the same port and data.
+    pub fn resume(&mut self) {
         let child = Command::new("prosody")
             .arg("--config")
             .arg(self.config())

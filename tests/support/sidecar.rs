@@ -101,13 +101,14 @@ impl Sidecar {
 
     /// The whole product: the XMPP plugin logged in as `jid` and the SIP
     /// plugin on a free loopback port (as `sip_user`), the `shipped` rules,
-    /// and both watch rules. `extra` is appended (it may open sections).
+    /// and both watch rules. `xmpp_extra` goes inside `[plugins.xmpp]`;
+    /// `extra` is appended (it may open sections).
     pub fn start_phone(
         server: &Prosody,
-        jid: &str,
-        password: &str,
+        (jid, password): (&str, &str),
         sip_user: &str,
         shipped: &[&str],
+        xmpp_extra: &str,
         extra: &str,
     ) -> Sidecar {
         let plugins = crate::plugin_folder(&["tandem_plugin_xmpp", "tandem_plugin_sip"]);
@@ -117,7 +118,7 @@ impl Sidecar {
         copy_shipped_rules(dir.path(), shipped);
         crate::write(dir.path(), "password", password);
         let config = format!(
-            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {port}\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\nuser = {sip_user:?}\n{extra}\n",
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {port}\n{xmpp_extra}\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\nuser = {sip_user:?}\n{extra}\n",
             plugins = plugins.path().display().to_string(),
             port = server.port,
         );
