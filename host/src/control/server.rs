@@ -11,6 +11,9 @@ use tokio::net::{UnixListener, UnixStream};
 use super::{current_uid, Request, Response, MAX_LINE};
 use crate::bus::{self, Bus};
 
+/// How much of an oversize request is read and thrown away before closing.
+const DRAIN_LIMIT: u64 = 1 << 20;
+
 /// Why the control socket could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -147,6 +150,14 @@ async fn connection(stream: UnixStream, bus: Bus, timeout: Duration) {
         if n > MAX_LINE {
             let response = refuse("invalid_arguments", "request longer than 64 KiB");
             let _ = send(&mut write, &response).await;
+            // Read the rest of the line (bounded) before closing: closing
+            // with unread input resets the connection, and the client could
+            // lose the answer or see its own write fail.
+            let mut rest = Vec::new();
+            let _ = (&mut lines)
+                .take(DRAIN_LIMIT)
+                .read_until(b'\n', &mut rest)
+                .await;
             return;
         }
         let response = answer(&line, &bus, timeout).await;
