@@ -162,6 +162,11 @@ impl Sidecar {
         }
     }
 
+    /// The daemon's process id (for CPU and memory readings).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The SIP plugin's UDP port (from `sip.status`).
     pub fn sip_port(&self) -> u16 {
         let status = self.call("sip.status", serde_json::json!({})).unwrap();

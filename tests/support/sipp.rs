@@ -75,6 +75,10 @@ impl Background {
         Background { child }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for sipp to finish; its exit status says whether every call
     /// went as the scenario says.
     pub fn wait_ok(mut self, cwd: &Path) {

@@ -1,0 +1,279 @@
+//! Call-rate capacity as a UAS, side by side in one run: the same sipp UAC
+//! against sipp's own UAS (the tool's ceiling), Tandem (SIP plugin and the
+//! auto-answer rule) and baresip (auto-answer). For each, a binary search
+//! (RFC 7502 style) for the highest rate held for the whole window with no
+//! failed call and no retransmission; at that rate, p99 INVITE→200 time and
+//! the UAS's CPU and peak RSS.
+//!
+//! `cargo bench -p tandem-tests --bench sip_load`
+//! (TANDEM_LOAD_SECONDS: the window, default 60; TANDEM_LOAD_MAX: the
+//! search's upper bound in calls/s, default 2000; TANDEM_LOAD_ONLY: one of
+//! `sipp uas`, `tandem`, `baresip`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use tandem_tests::baresip::Baresip;
+use tandem_tests::sidecar::Sidecar;
+use tandem_tests::sipp;
+
+/// One UAS under test.
+enum Uas {
+    Sipp(sipp::Background, u16),
+    Tandem(Sidecar),
+    Baresip(Baresip),
+}
+
+impl Uas {
+    fn port(&self) -> u16 {
+        match self {
+            Uas::Sipp(_, port) => *port,
+            Uas::Tandem(sidecar) => sidecar.sip_port(),
+            Uas::Baresip(b) => b.port,
+        }
+    }
+
+    /// The user part the UAS answers to.
+    fn user(&self) -> &'static str {
+        match self {
+            Uas::Baresip(_) => "bob",
+            _ => "alice",
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Uas::Sipp(bg, _) => bg.pid(),
+            Uas::Tandem(sidecar) => sidecar.pid(),
+            Uas::Baresip(b) => b.pid(),
+        }
+    }
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// Peak resident set (VmHWM) in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// What one window at one rate gave.
+struct Trial {
+    ok: bool,
+    /// Failed, retransmissions, succeeded, as sipp counted them.
+    counts: (u64, u64, u64),
+    p99_ms: f64,
+    cpu: f64,
+}
+
+fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
+    let calls = (rate * seconds).to_string();
+    let stats = dir.join(format!("stat-{rate}.csv"));
+    let _ = std::fs::remove_file(&stats);
+    for f in std::fs::read_dir(dir).unwrap().flatten() {
+        if f.file_name().to_string_lossy().contains("_rtt.csv") {
+            let _ = std::fs::remove_file(f.path());
+        }
+    }
+    let cpu_before = cpu_seconds(uas.pid());
+    let out = sipp::command(
+        &[
+            "-sn",
+            "uac",
+            "-s",
+            uas.user(),
+            "-r",
+            &rate.to_string(),
+            "-m",
+            &calls,
+            "-d",
+            "0",
+            "-l",
+            "10000",
+            "-max_recv_loops",
+            "10000",
+            "-trace_stat",
+            "-stf",
+            stats.to_str().unwrap(),
+            "-fd",
+            "1",
+            "-trace_rtt",
+            "-rtt_freq",
+            "1",
+            "-timeout",
+            &format!("{}s", seconds + 30),
+            &format!("127.0.0.1:{}", uas.port()),
+        ],
+        dir,
+    )
+    .output()
+    .unwrap();
+    let cpu = (cpu_seconds(uas.pid()) - cpu_before) / f64::from(seconds);
+    let csv = std::fs::read_to_string(&stats).unwrap_or_default();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(';').collect();
+    let last: Vec<&str> = lines.last().unwrap_or("").split(';').collect();
+    let column = |name: &str| -> u64 {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| last.get(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let failed = column("FailedCall(C)");
+    let retrans = column("Retransmissions(C)");
+    let succeeded = column("SuccessfulCall(C)");
+    let mut rtts: Vec<f64> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().contains("_rtt.csv"))
+        .flat_map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split(';').nth(2)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let p99_ms = rtts
+        .get(((rtts.len() as f64 - 1.0) * 0.99).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN);
+    let ok = out.status.success()
+        && failed == 0
+        && retrans == 0
+        && succeeded == u64::from(rate * seconds);
+    Trial {
+        ok,
+        counts: (failed, retrans, succeeded),
+        p99_ms,
+        cpu,
+    }
+}
+
+/// Binary search for the highest rate that passes; (rate, its trial).
+fn capacity(name: &str, uas: &Uas, seconds: u32, max: u32) -> (u32, Option<Trial>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut lo, mut hi) = (0u32, max);
+    let mut best = None;
+    while hi - lo > (max / 64).max(5) {
+        let rate = (lo + hi).div_ceil(2);
+        let t = trial(uas, rate, seconds, dir.path());
+        eprintln!(
+            "  {name}: {rate} calls/s for {seconds} s: {} (failed {}, retransmissions {}, \
+             succeeded {}; p99 {:.1} ms, CPU {:.0} %)",
+            if t.ok { "pass" } else { "fail" },
+            t.counts.0,
+            t.counts.1,
+            t.counts.2,
+            t.p99_ms,
+            t.cpu * 100.0
+        );
+        if t.ok {
+            lo = rate;
+            best = Some(t);
+        } else {
+            hi = rate;
+        }
+        // Let the UAS drain retransmissions and timers of a failed window.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    (lo, best)
+}
+
+/// Starts the UAS called `name`, answering every call.
+fn start(name: &str, dir: &Path) -> Uas {
+    match name {
+        "sipp uas" => {
+            let port = sipp::free_udp_port();
+            let bg = sipp::Background::start(&["-sn", "uas", "-p", &port.to_string()], dir);
+            Uas::Sipp(bg, port)
+        }
+        "tandem" => {
+            let sidecar = Sidecar::start_sip(
+                "user = \"alice\"\n\n[scripts.auto-answer]\nenabled = true\nallow = [\"*\"]\n",
+                &["auto-answer"],
+            );
+            // As a user runs it: no test rule logging every event.
+            tandem_tests::write(
+                sidecar.dir.path(),
+                "scripts/watch.lua",
+                "-- off under load\n",
+            );
+            sidecar.wait_for("script reloaded");
+            Uas::Tandem(sidecar)
+        }
+        _ => Uas::Baresip(Baresip::start(440.0, None)),
+    }
+}
+
+fn main() {
+    let seconds: u32 = std::env::var("TANDEM_LOAD_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let max: u32 = std::env::var("TANDEM_LOAD_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    let only = std::env::var("TANDEM_LOAD_ONLY").ok();
+    for name in ["sipp uas", "tandem", "baresip"] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let uas = start(name, dir.path());
+        let (rate, best) = capacity(name, &uas, seconds, max);
+        let rss = peak_rss_mib(uas.pid());
+        rows.push((name.to_string(), rate, best, rss));
+        drop(uas);
+    }
+    println!("\nsip_load: highest rate held {seconds} s with 0 failed calls and 0 retransmissions");
+    println!("| UAS | calls/s | p99 INVITE→200 | CPU at that rate | peak RSS |");
+    println!("|---|---|---|---|---|");
+    for (name, rate, best, rss) in &rows {
+        let (p99, cpu) = best
+            .as_ref()
+            .map(|t| {
+                (
+                    format!("{:.1} ms", t.p99_ms),
+                    format!("{:.0} %", t.cpu * 100.0),
+                )
+            })
+            .unwrap_or(("—".into(), "—".into()));
+        println!("| {name} | {rate} | {p99} | {cpu} | {rss:.1} MiB |");
+    }
+    let rate = |n: &str| {
+        rows.iter()
+            .find(|r| r.0 == n)
+            .map(|r| f64::from(r.1))
+            .unwrap_or(0.0)
+    };
+    println!(
+        "\nTandem / baresip: {:.2}; Tandem / sipp uas: {:.2}",
+        rate("tandem") / rate("baresip").max(1.0),
+        rate("tandem") / rate("sipp uas").max(1.0)
+    );
+}
