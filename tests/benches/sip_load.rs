@@ -207,7 +207,9 @@ fn start(name: &str, dir: &Path) -> Uas {
     match name {
         "sipp uas" => {
             let port = sipp::free_udp_port();
-            let bg = sipp::Background::start(&["-sn", "uas", "-p", &port.to_string()], dir);
+            // Overrides the helper's 30 s safety timeout: it serves all runs.
+            let args = ["-sn", "uas", "-p", &port.to_string(), "-timeout", "0"];
+            let bg = sipp::Background::start(&args, dir);
             Uas::Sipp(bg, port)
         }
         "tandem" => {
@@ -224,7 +226,7 @@ fn start(name: &str, dir: &Path) -> Uas {
             sidecar.wait_for("script reloaded");
             Uas::Tandem(sidecar)
         }
-        _ => Uas::Baresip(Baresip::start(440.0, None)),
+        _ => Uas::Baresip(Baresip::start_for(440.0, None, 7200)),
     }
 }
 

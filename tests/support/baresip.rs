@@ -77,7 +77,12 @@ impl Baresip {
     /// Starts baresip as `bob`, auto-answering, sending a tone of `hz`;
     /// with `dial`, it calls that URI once ready.
     pub fn start(hz: f64, dial: Option<&str>) -> Baresip {
-        crate::build_artifacts(); // before `-t 60` starts counting
+        Baresip::start_for(hz, dial, 60)
+    }
+
+    /// Like `start`, quitting after `seconds` (a safety net for tests).
+    pub fn start_for(hz: f64, dial: Option<&str>, seconds: u32) -> Baresip {
+        crate::build_artifacts(); // before `-t` starts counting
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
         let tone = dir.path().join("tone.wav");
@@ -104,7 +109,10 @@ impl Baresip {
             "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n",
         );
         let mut command = Command::new("baresip");
-        command.arg("-f").arg(dir.path()).args(["-t", "60"]);
+        command
+            .arg("-f")
+            .arg(dir.path())
+            .args(["-t", &seconds.to_string()]);
         if let Some(uri) = dial {
             command.args(["-e", &format!("/dial {uri}")]);
         }
