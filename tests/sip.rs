@@ -363,3 +363,23 @@ fn tandem_calls_baresip_with_audio_and_dtmf() {
         .unwrap();
     talk_and_check(&tandem, &baresip, records.path());
 }
+
+#[test]
+fn a_peer_that_goes_silent_without_a_bye_is_hung_up() {
+    // sipp's uas answers and sends no RTP at all: a vanished peer.
+    let tandem = Sidecar::start_sip("media_timeout_seconds = 1", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = sipp::free_udp_port().to_string();
+    let uas = sipp::Background::start(&["-sn", "uas", "-m", "1", "-p", &port], dir.path());
+    tandem
+        .call(
+            "sip.call",
+            json!({ "to": format!("sip:service@127.0.0.1:{port}") }),
+        )
+        .unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "media_timeout", "{ended}");
+    assert!(tandem.log().contains("nothing from the peer for 1 s"));
+    // The BYE went out: sipp's uas completes its one call.
+    uas.wait_ok(dir.path());
+}

@@ -7,6 +7,9 @@
 //! slixmpp contact watches. Start: the sidecar's log line for
 //! `sip.call.answered` (published when the ACK arrives). End: the watcher
 //! receiving the presence. Both are wall-clock stamps on one machine.
+//!
+//! First, idle: the sidecar connected (XMPP) and listening (SIP) and a
+//! baresip with one account, side by side for 10 s: CPU and RSS of each.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +32,32 @@ fn time_of_day(line: &str) -> Option<f64> {
     Some(h * 3600.0 + m * 60.0 + s)
 }
 
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    fields.iter().sum::<f64>() / 100.0
+}
+
+/// Resident set now (VmRSS), in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 fn main() {
     let calls: usize = std::env::var("TANDEM_BENCH_CALLS")
         .ok()
@@ -47,6 +76,21 @@ fn main() {
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
     phone.wait_for("the sidecar", |e| e["from"] == "alice@localhost/tandem");
     phone.clear();
+
+    // Idle, side by side with baresip.
+    let baresip = tandem_tests::baresip::Baresip::start(440.0, None);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pids = [("tandem", sidecar.pid()), ("baresip", baresip.pid())];
+    let before: Vec<f64> = pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    for ((name, pid), before) in pids.iter().zip(before) {
+        println!(
+            "idle {name}: CPU {:.2} % over 10 s, RSS {:.1} MiB",
+            (cpu_seconds(*pid) - before) / 10.0 * 100.0,
+            rss_mib(*pid)
+        );
+    }
+    drop(baresip);
 
     let port = sidecar.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();

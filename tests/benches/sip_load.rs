@@ -11,7 +11,6 @@
 //! `sipp uas`, `tandem`, `baresip`).
 
 use std::path::Path;
-use std::time::Duration;
 
 use tandem_tests::baresip::Baresip;
 use tandem_tests::sidecar::Sidecar;
@@ -172,17 +171,23 @@ fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
     }
 }
 
-/// Binary search for the highest rate that passes; (rate, its trial).
-fn capacity(name: &str, uas: &Uas, seconds: u32, max: u32) -> (u32, Option<Trial>) {
+/// Binary search for the highest rate that passes; (rate, its trial, peak
+/// RSS at that rate). Each trial gets a freshly started UAS, so an
+/// overloaded window cannot poison the next one.
+fn capacity(name: &str, seconds: u32, max: u32) -> (u32, Option<Trial>, f64) {
     let dir = tempfile::tempdir().unwrap();
     let (mut lo, mut hi) = (0u32, max);
     let mut best = None;
+    let mut best_rss = 0.0;
     while hi - lo > (max / 64).max(5) {
         let rate = (lo + hi).div_ceil(2);
-        let t = trial(uas, rate, seconds, dir.path());
+        let uas = start(name, dir.path());
+        let t = trial(&uas, rate, seconds, dir.path());
+        let rss = peak_rss_mib(uas.pid());
+        drop(uas);
         eprintln!(
             "  {name}: {rate} calls/s for {seconds} s: {} (failed {}, retransmissions {}, \
-             succeeded {}; p99 {:.1} ms, CPU {:.0} %)",
+             succeeded {}; p99 {:.1} ms, CPU {:.0} %, peak RSS {rss:.1} MiB)",
             if t.ok { "pass" } else { "fail" },
             t.counts.0,
             t.counts.1,
@@ -193,13 +198,12 @@ fn capacity(name: &str, uas: &Uas, seconds: u32, max: u32) -> (u32, Option<Trial
         if t.ok {
             lo = rate;
             best = Some(t);
+            best_rss = rss;
         } else {
             hi = rate;
         }
-        // Let the UAS drain retransmissions and timers of a failed window.
-        std::thread::sleep(Duration::from_secs(2));
     }
-    (lo, best)
+    (lo, best, best_rss)
 }
 
 /// Starts the UAS called `name`, answering every call.
@@ -239,18 +243,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let dir = tempfile::tempdir().unwrap();
     let mut rows = Vec::new();
     let only = std::env::var("TANDEM_LOAD_ONLY").ok();
     for name in ["sipp uas", "tandem", "baresip"] {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        let uas = start(name, dir.path());
-        let (rate, best) = capacity(name, &uas, seconds, max);
-        let rss = peak_rss_mib(uas.pid());
+        let (rate, best, rss) = capacity(name, seconds, max);
         rows.push((name.to_string(), rate, best, rss));
-        drop(uas);
     }
     println!("\nsip_load: highest rate held {seconds} s with 0 failed calls and 0 retransmissions");
     println!("| UAS | calls/s | p99 INVITE→200 | CPU at that rate | peak RSS |");

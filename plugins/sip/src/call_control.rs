@@ -12,6 +12,7 @@ use tandem_sdk::{tokio, CommandError};
 use crate::agent::Agent;
 use crate::calls::{Call, CallState};
 use crate::media::sdp::{self, Negotiated};
+use crate::media::session::MediaEvent;
 use crate::media::{ActiveMedia, PreparedMedia};
 
 fn invalid(message: impl std::fmt::Display) -> CommandError {
@@ -86,17 +87,28 @@ impl Agent {
             agreed.remote_ip,
             agreed.remote_port
         );
+        let agent = Arc::downgrade(self);
+        let timeout = self.config.media_timeout_seconds;
         Ok(ActiveMedia::start(
             prepared,
             agreed,
             source,
             sink,
             format!("{}@{}", self.config.user, self.media.ip),
-            move |digit| {
-                host.publish(&Dtmf {
-                    call: call.clone(),
-                    digit: digit.to_string(),
-                });
+            (timeout > 0).then(|| Duration::from_secs(timeout)),
+            move |event| match event {
+                MediaEvent::Dtmf(digit) => {
+                    host.publish(&Dtmf {
+                        call: call.clone(),
+                        digit: digit.to_string(),
+                    });
+                }
+                MediaEvent::Silent => {
+                    if let Some(agent) = agent.upgrade() {
+                        let call = call.clone();
+                        tokio::spawn(async move { agent.media_timed_out(&call).await });
+                    }
+                }
             },
         ))
     }
@@ -240,6 +252,21 @@ impl Agent {
         });
     }
 
+    /// The peer went silent without a BYE: hang up, saying why.
+    async fn media_timed_out(&self, id: &str) {
+        log::warn!(
+            "call {id}: nothing from the peer for {} s; hanging up",
+            self.config.media_timeout_seconds
+        );
+        if let Some(call) = self.calls().get_mut(id) {
+            call.end_reason = Some("media_timeout");
+        }
+        if let Err(e) = self.hangup(Some(id)).await {
+            log::warn!("call {id}: hang-up after media timeout failed: {e}");
+            self.end_call(id, "failed", None).await;
+        }
+    }
+
     /// Removes the call, stops its media and publishes `sip.call.ended`.
     pub async fn end_call(&self, id: &str, remote_reason: &str, code: Option<u16>) {
         let Some(mut call) = self.calls().remove(id) else {
@@ -257,6 +284,7 @@ impl Agent {
             (false, false, _) => remote_reason,
         };
         let code = call.rejected_with.or(code);
+        let reason = call.end_reason.unwrap_or(reason);
         let duration = call.duration();
         let media = match call.media.take() {
             Some(media) => media.stop().await,

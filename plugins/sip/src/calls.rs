@@ -56,6 +56,8 @@ pub struct Call {
     /// The status we rejected it with: rsipstack reports every rejection
     /// as a decline (603), whatever code went out.
     pub rejected_with: Option<u16>,
+    /// Why we ended it when it was not the user's choice (`media_timeout`).
+    pub end_reason: Option<&'static str>,
     /// Whether `sip.call.answered` went out (Confirmed also follows re-INVITEs).
     pub announced: bool,
     pub announced_ringing: bool,
@@ -81,6 +83,7 @@ impl Call {
             answered_at: None,
             ended_locally: false,
             rejected_with: None,
+            end_reason: None,
             announced: false,
             announced_ringing: false,
         }

@@ -42,6 +42,11 @@ pub struct Config {
     /// Seconds an incoming call rings before it is given up as missed
     /// (answered 480 Temporarily Unavailable).
     pub ring_timeout_seconds: u64,
+    /// Seconds without RTP or RTCP from the peer (not on hold) before an
+    /// answered call is hung up as `media_timeout`: a peer that vanished
+    /// without a BYE must not keep a call, its ports and its sender alive
+    /// for ever. 0 switches it off.
+    pub media_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             record: "null".to_owned(),
             extra_headers: Vec::new(),
             ring_timeout_seconds: 60,
+            media_timeout_seconds: 60,
         }
     }
 }

@@ -67,6 +67,17 @@ enum Control {
     Stop(oneshot::Sender<()>),
 }
 
+/// What the media task tells the call about, as it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A DTMF digit ended (reported once).
+    Dtmf(char),
+    /// Nothing (RTP or RTCP) came from the peer for the silence timeout
+    /// while the call was not on hold: the peer is most likely gone
+    /// without a BYE. Reported once.
+    Silent,
+}
+
 /// A running call's media. Dropping it stops the task.
 pub struct ActiveMedia {
     control: mpsc::UnboundedSender<Control>,
@@ -91,7 +102,8 @@ impl ActiveMedia {
         source: Box<dyn AudioSource>,
         sink: Box<dyn AudioSink>,
         cname: String,
-        on_dtmf: impl Fn(char) + Send + Sync + 'static,
+        silence_timeout: Option<Duration>,
+        on_event: impl Fn(MediaEvent) + Send + Sync + 'static,
     ) -> ActiveMedia {
         let counters = Arc::new(Mutex::new(Counters {
             codec: agreed.codec.name(),
@@ -108,7 +120,8 @@ impl ActiveMedia {
             sink,
             counters: counters.clone(),
             cname,
-            on_dtmf: Box::new(on_dtmf),
+            silence_timeout,
+            on_event: Box::new(on_event),
         };
         tokio::spawn(task.run(control_rx));
         ActiveMedia {
@@ -173,7 +186,8 @@ struct MediaTask {
     sink: Box<dyn AudioSink>,
     counters: Arc<Mutex<Counters>>,
     cname: String,
-    on_dtmf: Box<dyn Fn(char) + Send + Sync>,
+    silence_timeout: Option<Duration>,
+    on_event: Box<dyn Fn(MediaEvent) + Send + Sync>,
 }
 
 impl MediaTask {
@@ -196,6 +210,8 @@ impl MediaTask {
         let mut started = Instant::now();
         let mut frames: u32 = 0;
         let mut next_rtcp = started + RTCP_INTERVAL;
+        let mut last_heard = started;
+        let mut reported_silence = false;
         let stopped = loop {
             let deadline = started + PTIME * frames;
             tokio::select! {
@@ -222,6 +238,14 @@ impl MediaTask {
                     frames += 1;
                     lock(&self.counters).pacing.record(late.as_micros() as u64);
                     let held = self.agreed.held();
+                    if held {
+                        last_heard = now; // a held peer may rightly say nothing
+                    } else if let Some(timeout) = self.silence_timeout {
+                        if !reported_silence && now.duration_since(last_heard) > timeout {
+                            reported_silence = true;
+                            (self.on_event)(MediaEvent::Silent);
+                        }
+                    }
                     let header = match dtmf_out.next_frame() {
                         Frame::Audio => {
                             self.source.fill(&mut pcm);
@@ -268,6 +292,7 @@ impl MediaTask {
                 received = self.rtp.recv_from(&mut receive_buf) => {
                     let Ok((len, from)) = received else { continue };
                     let Ok((header, payload)) = rtp::parse(&receive_buf[..len]) else { continue };
+                    last_heard = Instant::now();
                     if !self.latched && from != self.remote {
                         self.remote = from;
                     }
@@ -286,7 +311,7 @@ impl MediaTask {
                     if Some(header.payload_type) == self.agreed.dtmf {
                         if let Some(digit) = dtmf_in.on_packet(header.timestamp, payload) {
                             lock(&self.counters).dtmf.push(digit);
-                            (self.on_dtmf)(digit);
+                            (self.on_event)(MediaEvent::Dtmf(digit));
                         }
                         let sink = &mut self.sink;
                         jitter.push(seq, vec![0; FRAME], |f| sink.write(f));
@@ -305,6 +330,7 @@ impl MediaTask {
                 received = self.rtcp.recv_from(&mut rtcp_buf) => {
                     if let Ok((len, _)) = received {
                         if rtcp::packet_types(&rtcp_buf[..len]).is_some() {
+                            last_heard = Instant::now();
                             lock(&self.counters).rtcp_received += 1;
                         }
                     }
