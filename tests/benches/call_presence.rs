@@ -13,14 +13,11 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tandem_tests::measure::{cpu_seconds, percentile, status_mib};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 use tandem_tests::xmpp_client::alice_and_bob;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// Seconds into the UTC day of a log line's `2026-11-23T10:07:38.713297Z`.
 fn time_of_day(line: &str) -> Option<f64> {
@@ -30,32 +27,6 @@ fn time_of_day(line: &str) -> Option<f64> {
     let m: f64 = parts.next()?.parse().ok()?;
     let s: f64 = parts.next()?.parse().ok()?;
     Some(h * 3600.0 + m * 60.0 + s)
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    fields.iter().sum::<f64>() / 100.0
-}
-
-/// Resident set now (VmRSS), in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 fn main() {
@@ -87,7 +58,7 @@ fn main() {
         println!(
             "idle {name}: CPU {:.2} % over 10 s, RSS {:.1} MiB",
             (cpu_seconds(*pid) - before) / 10.0 * 100.0,
-            rss_mib(*pid)
+            status_mib(*pid, "VmRSS")
         );
     }
     drop(baresip);

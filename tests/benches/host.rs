@@ -258,13 +258,7 @@ fn startup_bench(c: &mut Criterion) {
         let elapsed = started.elapsed();
         let rss = measure_rss.then(|| {
             std::thread::sleep(Duration::from_secs(2));
-            let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse().ok())
-                .unwrap()
+            tandem_tests::measure::status_kib(child.id(), "VmRSS").unwrap()
         });
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tandem::bus;
 use tandem::daemon::Daemon;
 use tandem_sdk::Payload;
+use tandem_tests::measure::percentile;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::xmpp_client::XmppClient;
 
@@ -21,10 +22,6 @@ fn now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {

@@ -13,6 +13,7 @@
 use std::path::Path;
 
 use tandem_tests::baresip::Baresip;
+use tandem_tests::measure::{cpu_seconds, percentile, status_mib};
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 
@@ -47,31 +48,6 @@ impl Uas {
             Uas::Baresip(b) => b.pid(),
         }
     }
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
-
-/// Peak resident set (VmHWM) in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// What one window at one rate gave.
@@ -155,10 +131,7 @@ fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
         })
         .collect();
     rtts.sort_by(|a, b| a.total_cmp(b));
-    let p99_ms = rtts
-        .get(((rtts.len() as f64 - 1.0) * 0.99).round() as usize)
-        .copied()
-        .unwrap_or(f64::NAN);
+    let p99_ms = percentile(&rtts, 0.99);
     let ok = out.status.success()
         && failed == 0
         && retrans == 0
@@ -183,7 +156,7 @@ fn capacity(name: &str, seconds: u32, max: u32) -> (u32, Option<Trial>, f64) {
         let rate = (lo + hi).div_ceil(2);
         let uas = start(name, dir.path());
         let t = trial(&uas, rate, seconds, dir.path());
-        let rss = peak_rss_mib(uas.pid());
+        let rss = status_mib(uas.pid(), "VmHWM");
         drop(uas);
         eprintln!(
             "  {name}: {rate} calls/s for {seconds} s: {} (failed {}, retransmissions {}, \
