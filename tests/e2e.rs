@@ -5,7 +5,7 @@
 use serde_json::json;
 use tandem_tests::baresip::Baresip;
 use tandem_tests::prosody::Prosody;
-use tandem_tests::sidecar::Sidecar;
+use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::xmpp_client::{alice_and_bob, XmppClient};
 
 const SIDECAR: &str = "alice@localhost/tandem";
@@ -27,14 +27,9 @@ fn alice_sidecar(server: &Prosody, alice: &str, xmpp_extra: &str, extra: &str) -
 
 fn answered_call(sidecar: &Sidecar) -> String {
     let log = sidecar.wait_for("SIP sip.call.answered");
-    let line = log
-        .lines()
-        .find(|l| l.contains("SIP sip.call.answered"))
-        .unwrap();
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("call="))
-        .unwrap()
-        .to_owned()
+    let id = field(&event_line(&log, "sip.call.answered"), "call").to_owned();
+    assert!(!id.is_empty(), "{log}");
+    id
 }
 
 #[test]

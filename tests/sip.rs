@@ -3,24 +3,10 @@
 
 use serde_json::json;
 use tandem_tests::baresip::Baresip;
-use tandem_tests::sidecar::Sidecar;
+use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::sipp;
 
 const AUTO_ANSWER: &str = "\n[scripts.auto-answer]\nenabled = true\nallow = [\"*\"]\n";
-
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .unwrap_or("")
-}
-
-/// The log line of the first `topic` event.
-fn event_line(log: &str, topic: &str) -> String {
-    log.lines()
-        .find(|l| l.contains(&format!("SIP {topic} ")))
-        .unwrap_or_default()
-        .to_owned()
-}
 
 #[test]
 fn sipp_calls_and_the_auto_answer_rule_picks_up() {

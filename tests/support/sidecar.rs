@@ -246,3 +246,18 @@ fn copy_shipped_rules(dir: &std::path::Path, shipped: &[&str]) {
         crate::write(dir, &format!("scripts/{rule}.lua"), &text);
     }
 }
+
+/// A `name=value` field of a watch-rule log line ("" when absent).
+pub fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .unwrap_or("")
+}
+
+/// The SIP watch rule's log line of the first `topic` event.
+pub fn event_line(log: &str, topic: &str) -> String {
+    log.lines()
+        .find(|l| l.contains(&format!("SIP {topic} ")))
+        .unwrap_or_default()
+        .to_owned()
+}
