@@ -369,3 +369,24 @@ fn a_peer_that_goes_silent_without_a_bye_is_hung_up() {
     // The BYE went out: sipp's uas completes its one call.
     uas.wait_ok(dir.path());
 }
+
+#[test]
+fn hanging_up_a_call_still_ringing_in_declines_it_busy() {
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let uri = format!("sip:alice@127.0.0.1:{}", tandem.sip_port());
+    let baresip = Baresip::start(1000.0, Some(&uri));
+    let incoming = event_line(
+        &tandem.wait_for("SIP sip.call.incoming"),
+        "sip.call.incoming",
+    );
+    tandem
+        .call("sip.hangup", json!({ "call": field(&incoming, "call") }))
+        .unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(
+        (field(&ended, "reason"), field(&ended, "code")),
+        ("rejected", "486"),
+        "{ended}"
+    );
+    baresip.wait_for("486 Busy Here");
+}

@@ -146,26 +146,21 @@ impl Agent {
     /// `sip.hangup`: BYE once up, CANCEL while ringing out, 486 while
     /// ringing in.
     pub async fn hangup(&self, call: Option<&str>) -> Result<CallRef, CommandError> {
-        let (id, dialog, ringing_in) = {
+        let (id, dialog) = {
             let mut calls = self.calls();
             let call = calls.pick(call, "current", |_| true).map_err(invalid)?;
-            call.ended_locally = true;
             if call.state == CallState::Ringing {
-                call.rejected_with = Some(486);
+                // Still ringing here: hanging up is declining it, busy.
+                let id = call.id.clone();
+                drop(calls);
+                return self.reject(Some(&id), Some(486));
             }
-            (
-                call.id.clone(),
-                call.dialog.clone(),
-                call.state == CallState::Ringing,
-            )
+            call.ended_locally = true;
+            (call.id.clone(), call.dialog.clone())
         };
-        match dialog {
-            Some(dialog) if ringing_in => dialog
-                .reject(Some(StatusCode::BusyHere), None)
-                .map_err(failed)?,
-            Some(dialog) => dialog.hangup().await.map_err(failed)?,
-            // Outgoing and not sent yet: the INVITE task sees the flag.
-            None => {}
+        // No dialog: outgoing and not sent yet; the INVITE task sees the flag.
+        if let Some(dialog) = dialog {
+            dialog.hangup().await.map_err(failed)?;
         }
         Ok(CallRef { call: id })
     }
