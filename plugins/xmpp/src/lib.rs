@@ -14,10 +14,10 @@ mod adhoc;
 mod backoff;
 mod chat;
 mod config;
+mod connect;
 mod convert;
 mod features;
 mod session;
-mod tls;
 
 use tandem_sdk::commands::xmpp::{
     NotifyUser, Presence, SendChatState, SendMessage, SetActivity, SetPresence,

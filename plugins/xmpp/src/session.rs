@@ -22,6 +22,7 @@ use tandem_sdk::events::xmpp::{
 use xmpp_parsers::chatstates::ChatState;
 
 use crate::chat::{ChatStates, Decision};
+use crate::connect::{PlainTcp, StartTls};
 use tandem_sdk::Host;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::DnsConfig;
@@ -126,7 +127,7 @@ pub enum StartError {
     #[error("[xmpp] password is empty: set password_file or password_env")]
     NoPassword,
     #[error(transparent)]
-    Ca(#[from] crate::tls::CaError),
+    Ca(#[from] crate::connect::CaError),
 }
 
 impl Session {
@@ -150,7 +151,7 @@ impl Session {
             .with_resource_str(&config.resource)
             .map_err(|_| StartError::BadJid(format!("{}/{}", config.jid, config.resource)))?;
         let roots = match &config.ca_path {
-            Some(path) => Some(crate::tls::roots(path)?),
+            Some(path) => Some(crate::connect::roots(path)?),
             None => None,
         };
         if config.insecure {
@@ -752,18 +753,12 @@ fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
         Some(host) => DnsConfig::no_srv(host, config.port),
         None => DnsConfig::srv_default_client(account.domain().as_str()),
     };
+    let password = config.password.clone();
+    let timeouts = Timeouts::default();
     if config.insecure {
-        Client::new_plaintext(full, config.password.clone(), dns, Timeouts::default())
-    } else if let Some(roots) = roots {
-        let connector = crate::tls::CustomCaStartTls { dns, roots };
-        Client::new_with_connector(
-            full,
-            config.password.clone(),
-            connector,
-            Timeouts::default(),
-        )
+        Client::new_with_connector(full, password, PlainTcp { dns }, timeouts)
     } else {
-        Client::new_starttls(full, config.password.clone(), dns, Timeouts::default())
+        Client::new_with_connector(full, password, StartTls { dns, roots }, timeouts)
     }
 }
 

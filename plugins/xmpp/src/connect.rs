@@ -1,0 +1,177 @@
+//! How the sidecar reaches its server: STARTTLS (the system's roots, or a
+//! CA file of the user's choice for self-hosted servers) or plain TCP when
+//! the config says `insecure`.
+//!
+//! tokio-xmpp's own connectors would do, but they leave Nagle's algorithm
+//! on. An XMPP stream is a chat of small writes (a presence, then a
+//! stream-management `<a/>`), and with Nagle a stanza written while the
+//! previous small segment is unacknowledged waits for the server's delayed
+//! ACK — about 40 ms on Linux. That was the whole of the sidecar's presence
+//! latency (docs/benchmarks.md), so every connection here sets
+//! `TCP_NODELAY` before the first byte.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use sasl::common::ChannelBinding;
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, ProtocolVersion, RootCertStore};
+use tokio_rustls::TlsConnector;
+use tokio_xmpp::connect::starttls::starttls;
+use tokio_xmpp::connect::{DnsConfig, ServerConnector};
+use tokio_xmpp::error::{Error, ProtocolError};
+use tokio_xmpp::jid::Jid;
+use tokio_xmpp::xmlstream::{
+    initiate_stream, FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
+    XmppStreamElement,
+};
+use xmpp_parsers::starttls::{Nonza, Request};
+
+/// Why the CA file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("[xmpp] ca_path {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("[xmpp] ca_path {0}: no certificate in it")]
+    Empty(String),
+}
+
+/// The certificates of a PEM file, as a root store.
+pub fn roots(path: &Path) -> Result<Arc<RootCertStore>, CaError> {
+    let read = |message: String| CaError::Read {
+        path: path.display().to_string(),
+        message,
+    };
+    let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| read(e.to_string()))?;
+    let mut store = RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(CaError::Empty(path.display().to_string()));
+    }
+    Ok(Arc::new(store))
+}
+
+/// STARTTLS with `roots`, or with the system's roots when `None`.
+#[derive(Debug, Clone)]
+pub struct StartTls {
+    pub dns: DnsConfig,
+    pub roots: Option<Arc<RootCertStore>>,
+}
+
+/// Plain TCP: only with `insecure = true` in the config.
+#[derive(Debug, Clone)]
+pub struct PlainTcp {
+    pub dns: DnsConfig,
+}
+
+fn header(jid: &Jid) -> StreamHeader<'_> {
+    StreamHeader {
+        to: Some(Cow::Borrowed(jid.domain().as_str())),
+        from: None,
+        id: None,
+    }
+}
+
+/// Resolves, connects with Nagle's algorithm off (see the module doc) and
+/// opens the stream.
+async fn open(
+    dns: &DnsConfig,
+    jid: &Jid,
+    ns: &'static str,
+    timeouts: Timeouts,
+) -> Result<PendingFeaturesRecv<BufStream<TcpStream>>, Error> {
+    let tcp = dns.resolve().await?;
+    tcp.set_nodelay(true)?;
+    Ok(initiate_stream(BufStream::new(tcp), ns, header(jid), timeouts).await?)
+}
+
+impl ServerConnector for PlainTcp {
+    type Stream = BufStream<TcpStream>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+        let stream = open(&self.dns, jid, ns, timeouts).await?;
+        Ok((stream, ChannelBinding::None))
+    }
+}
+
+impl ServerConnector for StartTls {
+    type Stream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+        let plain = open(&self.dns, jid, ns, timeouts).await?;
+        let (features, plain) = plain.recv_features::<FallibleStreamElement>().await?;
+        if !features.can_starttls() {
+            return Err(Error::Protocol(ProtocolError::NoTls));
+        }
+        let (tls, binding) = match &self.roots {
+            None => starttls(plain, jid.domain().as_str()).await?,
+            Some(roots) => starttls_with(plain, jid, roots.clone()).await?,
+        };
+        let secure = initiate_stream(BufStream::new(tls), ns, header(jid), timeouts).await?;
+        Ok((secure, binding))
+    }
+}
+
+/// The `<starttls/>` exchange, then TLS trusting `roots` only.
+async fn starttls_with(
+    mut plain: tokio_xmpp::xmlstream::XmppStream<BufStream<TcpStream>>,
+    jid: &Jid,
+    roots: Arc<RootCertStore>,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, ChannelBinding), Error> {
+    plain
+        .send(&XmppStreamElement::Starttls(Nonza::Request(Request)))
+        .await?;
+    loop {
+        match plain
+            .next()
+            .await
+            .map(|v| v.and_then(|v| v.into_read_error()))
+        {
+            Some(Ok(XmppStreamElement::Starttls(Nonza::Proceed(_)))) => break,
+            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Err(ReadError::HardError(e))) => return Err(e.into()),
+            Some(Err(ReadError::ParseError(e))) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into())
+            }
+            None | Some(Err(ReadError::StreamFooterReceived)) => return Err(Error::Disconnected),
+        }
+    }
+    let tcp = plain.into_inner().into_inner();
+    let config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(jid.domain().as_str().to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    // RFC 9266 tls-exporter, as tokio-xmpp does, so SCRAM-*-PLUS works
+    // with a custom CA too; TLS 1.2 has no exporter binding here.
+    let (_, connection) = tls.get_ref();
+    let binding = match connection.protocol_version() {
+        Some(ProtocolVersion::TLSv1_3) => connection
+            .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
+            .map(ChannelBinding::TlsExporter)
+            .unwrap_or(ChannelBinding::None),
+        _ => ChannelBinding::None,
+    };
+    Ok((tls, binding))
+}
