@@ -350,6 +350,84 @@ fn tandem_calls_baresip_with_audio_and_dtmf() {
     talk_and_check(&tandem, &baresip, records.path());
 }
 
+/// Tandem listening on TLS only (so nothing can fall back to UDP), trusting
+/// the test CA, with the certificate baresip trusts too.
+fn tandem_over_tls(record_dir: &std::path::Path, certs: &std::path::Path) -> Sidecar {
+    let file = |name: &str| certs.join(name).display().to_string();
+    Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\ntransports = [\"tls\"]\ntls_certificate_file = {:?}\n\
+             tls_key_file = {:?}\nca_path = {:?}\nsource = \"tone:440\"\n\
+             record = \"wav:{}/{{call}}.wav\"\n{AUTO_ANSWER}",
+            file("server.pem"),
+            file("server.key"),
+            file("ca.pem"),
+            record_dir.display()
+        ),
+        &["auto-answer"],
+    )
+}
+
+#[test]
+fn baresip_and_tandem_call_each_other_over_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(certs.path());
+    let records = tempfile::tempdir().unwrap();
+    let tandem = tandem_over_tls(records.path(), certs.path());
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    let listening = status["listening"][0].as_str().unwrap().to_owned();
+    assert!(listening.starts_with("tls 127.0.0.1:"), "{status}");
+    let port = tandem.sip_port();
+
+    // baresip calls in over TLS.
+    let uri = format!("sip:alice@127.0.0.1:{port};transport=tls");
+    let baresip = Baresip::start_tls(1000.0, Some(&uri), certs.path());
+    talk_and_check(&tandem, &baresip, records.path());
+    drop(baresip);
+
+    // Tandem calls out over TLS, verifying baresip's certificate.
+    let baresip = Baresip::start_tls(1000.0, None, certs.path());
+    let to = format!("sip:bob@127.0.0.1:{};transport=tls", baresip.port + 1);
+    tandem.call("sip.call", json!({ "to": to })).unwrap();
+    let log = tandem.wait_for_n("SIP sip.call.answered", 2);
+    assert_eq!(log.matches("SIP sip.call.ended").count(), 1, "{log}");
+    let answered = log
+        .lines()
+        .filter(|l| l.contains("SIP sip.call.answered"))
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let id = field(&answered, "call").to_owned();
+    baresip.wait_for("Call established");
+    // Talk a moment: a BYE within a few hundred ms of the answer over TLS
+    // sometimes finds the connection reset (see plugins/sip/README.md).
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    tandem.wait_for_n("SIP sip.call.ended", 2);
+    baresip.wait_for("terminated");
+
+    // A sidecar trusting another CA refuses baresip's certificate: the
+    // command fails at once with the reason, and baresip never rings.
+    let other_ca = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(other_ca.path());
+    let doubter = Sidecar::start_sip(
+        &format!(
+            "user = \"carol\"\nca_path = {:?}",
+            other_ca.path().join("ca.pem").display().to_string()
+        ),
+        &[],
+    );
+    let err = doubter
+        .call("sip.call", json!({ "to": to }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("over TLS") && err.to_lowercase().contains("certificate"),
+        "the reason, at once: {err}"
+    );
+    assert_eq!(baresip.log().matches("incoming call").count(), 0);
+}
+
 #[test]
 fn a_peer_that_goes_silent_without_a_bye_is_hung_up() {
     // sipp's uas answers and sends no RTP at all: a vanished peer.

@@ -82,6 +82,23 @@ impl Baresip {
 
     /// Like `start`, quitting after `seconds` (a safety net for tests).
     pub fn start_for(hz: f64, dial: Option<&str>, seconds: u32) -> Baresip {
+        Baresip::start_with(hz, dial, seconds, None)
+    }
+
+    /// Like `start`, with SIP over TLS too: `certs` holds `ca.pem` (trusted)
+    /// and `server.pem`/`server.key` (baresip's own certificate, for
+    /// 127.0.0.1). baresip listens for TLS on `port + 1`; its account says
+    /// `transport=tls`, so what it dials goes over TLS.
+    pub fn start_tls(hz: f64, dial: Option<&str>, certs: &std::path::Path) -> Baresip {
+        Baresip::start_with(hz, dial, 60, Some(certs))
+    }
+
+    fn start_with(
+        hz: f64,
+        dial: Option<&str>,
+        seconds: u32,
+        tls: Option<&std::path::Path>,
+    ) -> Baresip {
         crate::build_artifacts(); // before `-t` starts counting
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
@@ -102,12 +119,27 @@ impl Baresip {
             tone = tone.display(),
             dump = dir.path().join("dump").display(),
         );
+        let (config, account) = match tls {
+            None => (config, "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n"),
+            Some(certs) => {
+                // baresip wants its certificate and key in one file.
+                let identity = dir.path().join("identity.pem");
+                let pem = [certs.join("server.pem"), certs.join("server.key")]
+                    .map(|f| std::fs::read_to_string(f).unwrap())
+                    .concat();
+                std::fs::write(&identity, pem).unwrap();
+                (
+                    format!(
+                        "{config}sip_certificate {}\nsip_cafile {}\n",
+                        identity.display(),
+                        certs.join("ca.pem").display()
+                    ),
+                    "<sip:bob@127.0.0.1;transport=tls>;regint=0;answermode=auto\n",
+                )
+            }
+        };
         crate::write(dir.path(), "config", &config);
-        crate::write(
-            dir.path(),
-            "accounts",
-            "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n",
-        );
+        crate::write(dir.path(), "accounts", account);
         let mut command = Command::new("baresip");
         command
             .arg("-f")

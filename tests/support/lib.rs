@@ -203,6 +203,7 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
 }
 
 pub mod baresip;
+pub mod certs;
 pub mod measure;
 pub mod prosody;
 pub mod sidecar;

@@ -3,7 +3,7 @@
 //! `prosodyctl`. Stopped (and its folder removed) when dropped.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,7 @@ impl Prosody {
         );
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        make_certificates(d);
+        crate::certs::make(d);
         std::fs::create_dir(d.join("data")).unwrap();
         let port = free_port();
         let config = format!(
@@ -163,49 +163,4 @@ impl Drop for Prosody {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A CA and a `localhost` certificate it signed (TLS clients refuse a
-/// self-signed certificate that is its own CA).
-fn make_certificates(d: &Path) {
-    let openssl = |args: &[&str]| {
-        run(Command::new("openssl").current_dir(d).args(args), "openssl");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=Tandem test CA"];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
-    openssl(&ca);
-    let mut csr = vec!["req", "-subj", "/CN=localhost"];
-    csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
-    openssl(&csr);
-    std::fs::write(
-        d.join("ext.cnf"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "server.pem",
-    ]);
 }

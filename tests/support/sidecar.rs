@@ -95,7 +95,7 @@ impl Sidecar {
         );
         crate::write(dir.path(), "tandem.toml", &config);
         let sidecar = Sidecar::spawn(dir, plugins, None);
-        sidecar.wait_for("listening on udp");
+        sidecar.wait_for("listening on ");
         sidecar
     }
 

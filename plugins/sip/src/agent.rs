@@ -6,9 +6,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::{DialogStateReceiver, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::transport::Transport;
 use rsipstack::sip::{Header, Uri};
+use rsipstack::sip::{Param, Scheme};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::transport::tls::TlsListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::TransportLayer;
 use rsipstack::EndpointBuilder;
@@ -37,6 +40,8 @@ pub enum StartError {
     #[error("the SIP stack has no local address")]
     NoAddress,
     #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+    #[error(transparent)]
     Media(#[from] crate::media::MediaSetupError),
 }
 
@@ -46,8 +51,9 @@ pub struct Agent {
     pub endpoint: EndpointInnerRef,
     pub dialogs: Arc<DialogLayer>,
     pub states: DialogStateSender,
-    /// Our Contact (where peers reach us).
-    pub contact: Uri,
+    /// Our Contact per transport we listen on (where peers reach us), the
+    /// first one the default.
+    contacts: Vec<(Transport, Uri)>,
     /// Our From URI.
     pub identity: Uri,
     pub credential: Option<Credential>,
@@ -74,6 +80,8 @@ impl Agent {
     > {
         let cancel = CancellationToken::new();
         let transports = TransportLayer::new(cancel.clone());
+        let tls = crate::tls::settings(&config)?;
+        transports.set_tls_config(tls.clone());
         let mut listen = config.listen;
         let mut listening = Vec::new();
         for transport in &config.transports {
@@ -107,6 +115,24 @@ impl Agent {
                     listening.push(format!("tcp {}", conn.get_addr().addr));
                     transports.add_transport(conn.into());
                 }
+                "tls" => {
+                    let addr = free_port_if_zero(config.tls_listen()).map_err(|source| {
+                        StartError::Listen {
+                            transport: "tls",
+                            addr: config.tls_listen(),
+                            source: source.into(),
+                        }
+                    })?;
+                    listening.push(format!("tls {addr}"));
+                    let conn = TlsListenerConnection::new(addr, None, tls.clone())
+                        .await
+                        .map_err(|source| StartError::Listen {
+                            transport: "tls",
+                            addr,
+                            source,
+                        })?;
+                    transports.add_transport(conn.into());
+                }
                 _ => {}
             }
         }
@@ -115,11 +141,8 @@ impl Agent {
             .with_transport_layer(transports)
             .with_cancel_token(cancel.clone())
             .build();
-        let addr = endpoint
-            .get_addrs()
-            .first()
-            .cloned()
-            .ok_or(StartError::NoAddress)?;
+        let addrs = endpoint.get_addrs();
+        let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
         let incoming = endpoint
             .incoming_transactions()
             .map_err(|_| StartError::NoAddress)?;
@@ -138,14 +161,26 @@ impl Agent {
             user: config.user.clone(),
             password: None,
         };
-        let contact = Uri {
-            scheme: Some(rsipstack::sip::Scheme::Sip),
-            auth: Some(user.clone()),
-            host_with_port: addr.addr.clone(),
-            ..Default::default()
-        };
+        let contacts: Vec<(Transport, Uri)> = addrs
+            .iter()
+            .map(|a| {
+                let transport = a.r#type.unwrap_or(Transport::Udp);
+                let params = match transport {
+                    Transport::Udp => vec![],
+                    other => vec![Param::Transport(other)],
+                };
+                let uri = Uri {
+                    scheme: Some(Scheme::Sip),
+                    auth: Some(user.clone()),
+                    host_with_port: a.addr.clone(),
+                    params,
+                    ..Default::default()
+                };
+                (transport, uri)
+            })
+            .collect();
         let identity = if config.domain.is_empty() {
-            contact.clone()
+            contacts[0].1.clone()
         } else {
             Uri {
                 scheme: Some(rsipstack::sip::Scheme::Sip),
@@ -167,7 +202,7 @@ impl Agent {
             endpoint: inner,
             dialogs,
             states,
-            contact,
+            contacts,
             identity,
             credential,
             media,
@@ -177,6 +212,18 @@ impl Agent {
             registration: Mutex::new("none".to_owned()),
         });
         Ok((agent, incoming, state_rx))
+    }
+
+    /// Our Contact for a dialog over `transport`: the listener of that
+    /// transport, else the first one (a peer then answers where we listen).
+    pub fn contact(&self, transport: Option<Transport>) -> Uri {
+        let transport = transport.unwrap_or(Transport::Udp);
+        self.contacts
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .unwrap_or(&self.contacts[0])
+            .1
+            .clone()
     }
 
     /// The calls, locked. Never held across an `.await`.
@@ -210,4 +257,14 @@ impl Agent {
             dropped_datagrams: 0,
         }
     }
+}
+
+/// rsipstack binds its TLS listener only when the endpoint serves, so a port
+/// of 0 would be advertised as 0 in our Contact: pick a free one first (the
+/// port is released and bound again a moment later).
+fn free_port_if_zero(addr: std::net::SocketAddr) -> std::io::Result<std::net::SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    std::net::TcpListener::bind(addr)?.local_addr()
 }

@@ -2,6 +2,7 @@
 //! call carries.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -12,8 +13,20 @@ use serde::Deserialize;
 pub struct Config {
     /// Local address for SIP. Port 0 picks a free one (tests, the demo).
     pub listen: SocketAddr,
-    /// Transports to listen on: `udp`, `tcp`.
+    /// Transports to listen on: `udp`, `tcp`, `tls`.
     pub transports: Vec<String>,
+    /// Where SIP over TLS listens; `listen`'s address and port + 1 (5061
+    /// beside 5060) when unset, a free port when `listen`'s port is 0.
+    pub tls_listen: Option<SocketAddr>,
+    /// Our certificate chain and its key, PEM text, needed to accept TLS.
+    /// Written `tls_certificate_file` / `tls_key_file` in the config: the
+    /// host reads them like any secret (the key is never logged).
+    pub tls_certificate: Option<String>,
+    pub tls_key: Option<String>,
+    /// The CAs trusted for TLS peers (PEM); the system's bundle
+    /// (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) when
+    /// unset.
+    pub ca_path: Option<PathBuf>,
     /// The user part of our From and Contact (`alice` in `sip:alice@host`).
     pub user: String,
     /// The domain of our From URI; the listening address when empty
@@ -54,6 +67,10 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
             transports: vec!["udp".to_owned()],
+            tls_listen: None,
+            tls_certificate: None,
+            tls_key: None,
+            ca_path: None,
             user: "tandem".to_owned(),
             domain: String::new(),
             display_name: None,
@@ -77,6 +94,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("transports", &self.transports)
+            .field("tls_listen", &self.tls_listen)
             .field("user", &self.user)
             .field("domain", &self.domain)
             .field("registrar", &self.registrar)
@@ -90,7 +108,7 @@ impl std::fmt::Debug for Config {
 /// A configuration that cannot work, said before anything starts.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("transport {0:?} is not supported (use \"udp\" or \"tcp\")")]
+    #[error("transport {0:?} is not supported (use \"udp\", \"tcp\" or \"tls\")")]
     Transport(String),
     #[error("no transport configured: set transports = [\"udp\"]")]
     NoTransport,
@@ -102,6 +120,8 @@ pub enum ConfigError {
     RtpPorts([u16; 2]),
     #[error("a registrar is set but no password")]
     NoPassword,
+    #[error("transport \"tls\" needs tls_certificate_file and tls_key_file (PEM files)")]
+    TlsIdentity,
 }
 
 impl Config {
@@ -111,9 +131,14 @@ impl Config {
             return Err(ConfigError::NoTransport);
         }
         for t in &self.transports {
-            if !matches!(t.as_str(), "udp" | "tcp") {
+            if !matches!(t.as_str(), "udp" | "tcp" | "tls") {
                 return Err(ConfigError::Transport(t.clone()));
             }
+        }
+        if self.transports.iter().any(|t| t == "tls")
+            && (self.tls_certificate.is_none() || self.tls_key.is_none())
+        {
+            return Err(ConfigError::TlsIdentity);
         }
         if let Some(registrar) = &self.registrar {
             crate::uri::parse_target(registrar)
@@ -130,6 +155,17 @@ impl Config {
             return Err(ConfigError::RtpPorts(self.rtp_ports));
         }
         Ok(())
+    }
+
+    /// Where TLS listens (see `tls_listen`).
+    pub fn tls_listen(&self) -> SocketAddr {
+        self.tls_listen.unwrap_or_else(|| {
+            let port = match self.listen.port() {
+                0 => 0,
+                p => p.saturating_add(1),
+            };
+            SocketAddr::new(self.listen.ip(), port)
+        })
     }
 
     /// The address to put in SDP.
@@ -184,6 +220,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no colon"));
+    }
+
+    #[test]
+    fn tls_needs_an_identity_and_listens_beside_udp() {
+        let mut config = Config {
+            transports: vec!["udp".into(), "tls".into()],
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::TlsIdentity)));
+        config.tls_certificate = Some("-----BEGIN CERTIFICATE-----".into());
+        config.tls_key = Some("-----BEGIN PRIVATE KEY-----".into());
+        config.validate().unwrap();
+        assert_eq!(config.tls_listen().port(), 5061);
+        config.listen.set_port(0);
+        assert_eq!(config.tls_listen().port(), 0);
     }
 
     #[test]

@@ -120,7 +120,7 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
         &tx,
         agent.states.clone(),
         None,
-        Some(agent.contact.clone()),
+        Some(agent.contact(tx.connection.as_ref().and_then(|c| c.get_addr().r#type))),
     ) {
         Ok(dialog) => dialog,
         Err(e) => {

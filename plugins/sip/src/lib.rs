@@ -21,6 +21,7 @@ pub mod media;
 mod message;
 mod outgoing;
 mod registration;
+mod tls;
 mod uri;
 
 use std::sync::{Arc, Mutex};

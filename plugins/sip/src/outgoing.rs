@@ -14,6 +14,9 @@ use crate::incoming::without_params;
 use crate::media::{sdp, PreparedMedia};
 use crate::uri::parse_target;
 
+/// How long a TCP or TLS connection to a callee may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Agent {
     /// Sends the INVITE and answers at once with the call id; ringing,
     /// answer and failure follow as events.
@@ -30,6 +33,7 @@ impl Agent {
             }
             None => self.identity.clone(),
         };
+        self.reach(&callee).await?;
         let prepared = PreparedMedia::bind(self.media.ip, self.media.ports)
             .await
             .map_err(|e| CommandError::rejected(e.to_string()))?;
@@ -43,7 +47,7 @@ impl Agent {
             caller_display_name: self.config.display_name.clone(),
             caller,
             callee: callee.clone(),
-            contact: self.contact.clone(),
+            contact: self.contact(crate::uri::transport_of(&callee)),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
             credential: self.credential.clone(),
@@ -75,6 +79,33 @@ impl Agent {
             agent.on_invite_outcome(&call_id, outcome).await;
         });
         Ok(CallRef { call: id })
+    }
+
+    /// Opens the connection to a TCP or TLS target before the INVITE, which
+    /// then reuses it. rsipstack's INVITE transaction swallows a failed
+    /// connection and reports a 408 after Timer B (32 s); the caller
+    /// deserves the reason ("invalid peer certificate") at once.
+    async fn reach(&self, callee: &rsipstack::sip::Uri) -> Result<(), CommandError> {
+        use rsipstack::sip::transport::Transport;
+        let Some(transport @ (Transport::Tcp | Transport::Tls)) = crate::uri::transport_of(callee)
+        else {
+            return Ok(());
+        };
+        let peer = without_params(callee);
+        let unreachable = |e: String| {
+            CommandError::rejected(format!("cannot reach {peer} over {transport}: {e}"))
+        };
+        let target = rsipstack::transport::SipAddr::try_from(callee)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let layer = &self.endpoint.transport_layer;
+        match tokio::time::timeout(CONNECT_TIMEOUT, layer.lookup(&target, None)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Err(_) => Err(unreachable(format!(
+                "no connection within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Ends a call whose INVITE failed. A 200 OK is handled as the

@@ -1,6 +1,7 @@
 //! What a person may type as a call target, turned into a SIP URI.
 
-use rsipstack::sip::Uri;
+use rsipstack::sip::transport::Transport;
+use rsipstack::sip::{Param, Scheme, Uri};
 
 /// A target that is not a SIP URI, an address or `user@host`.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +38,22 @@ pub fn parse_target(target: &str) -> Result<Uri, UriError> {
     Ok(uri)
 }
 
+/// The transport a request to `uri` goes over: its `transport` parameter,
+/// TLS for `sips:`, otherwise none said (UDP).
+pub fn transport_of(uri: &Uri) -> Option<Transport> {
+    let named = uri.params.iter().find_map(|p| match p {
+        Param::Transport(t) => Some(*t),
+        _ => None,
+    });
+    named.or_else(|| (uri.scheme == Some(Scheme::Sips)).then_some(Transport::Tls))
+}
+
 /// `host:port` or `user@host:port` (rather than `scheme:rest`).
 fn looks_like_host_port(text: &str) -> bool {
-    let host_part = text.rsplit_once('@').map_or(text, |(_, host)| host);
+    let without_params = text.split(';').next().unwrap_or(text);
+    let host_part = without_params
+        .rsplit_once('@')
+        .map_or(without_params, |(_, host)| host);
     host_part
         .rsplit_once(':')
         .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
@@ -48,6 +62,17 @@ fn looks_like_host_port(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_transport_comes_from_the_parameter_or_the_scheme() {
+        let tls = parse_target("sip:bob@127.0.0.1:5061;transport=tls").unwrap();
+        assert_eq!(transport_of(&tls), Some(Transport::Tls));
+        let sips = parse_target("sips:bob@example.org").unwrap();
+        assert_eq!(transport_of(&sips), Some(Transport::Tls));
+        let tcp = parse_target("bob@127.0.0.1:5060;transport=tcp").unwrap();
+        assert_eq!(transport_of(&tcp), Some(Transport::Tcp));
+        assert_eq!(transport_of(&parse_target("192.0.2.1").unwrap()), None);
+    }
 
     #[test]
     fn accepts_what_people_type() {
