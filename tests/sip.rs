@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use tandem_tests::baresip::Baresip;
+use tandem_tests::kamailio::Kamailio;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::sipp;
 
@@ -140,6 +141,37 @@ fn registers_with_digest_auth_and_unregisters_on_shutdown() {
     );
     drop(tandem);
     unregister.wait_ok(dir.path());
+}
+
+#[test]
+fn registers_with_a_real_registrar_using_sha_256_digest() {
+    let mut registrar = Kamailio::start("SHA-256", "secret");
+    let tandem = Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{}\"\npassword = \"secret\"\n",
+            registrar.port
+        ),
+        &[],
+    );
+    let log = registrar.wait_for("REGISTERED sip:alice@");
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    let line = log.lines().find(|l| l.contains("REGISTERED")).unwrap();
+    assert!(
+        line.contains("algorithm=SHA-256")
+            && line.contains("qop=auth")
+            && line.contains("nc=00000001"),
+        "Tandem answered the SHA-256 challenge with qop=auth: {line}"
+    );
+    // The wrong password is refused by the same registrar, and said so.
+    let wrong = Sidecar::start_sip(
+        &format!(
+            "user = \"bob\"\nregistrar = \"sip:127.0.0.1:{}\"\npassword = \"wrong\"\n",
+            registrar.port
+        ),
+        &[],
+    );
+    let log = wrong.wait_for("state=failed");
+    assert!(log.contains("refused the credentials"), "{log}");
 }
 
 #[test]

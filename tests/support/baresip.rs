@@ -2,7 +2,6 @@
 //! a tone WAV as its microphone, and its own recordings (sndfile) of what
 //! it sent and received.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -154,20 +153,7 @@ impl Baresip {
             .stderr(Stdio::piped())
             .spawn()
             .expect("cannot run baresip (apt-get install baresip)");
-        let log = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let sink = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut log = sink.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
+        let log = crate::capture_output(&mut child);
         let baresip = Baresip {
             dir,
             port,

@@ -16,6 +16,7 @@ mod call_control;
 mod calls;
 mod config;
 mod dialog_events;
+mod digest_names;
 mod incoming;
 pub mod media;
 mod message;
