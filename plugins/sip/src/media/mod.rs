@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod pacer;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;

@@ -1,6 +1,6 @@
-//! One call's media: a task that sends a frame every 20 ms against absolute
-//! deadlines (so pacing never drifts), receives, reorders and records, and
-//! handles DTMF and RTCP on the way.
+//! One call's media: a task that sends a frame every 20 ms on a kernel
+//! timer with an absolute period (so pacing never drifts, see `pacer`),
+//! receives, reorders and records, and handles DTMF and RTCP on the way.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -10,11 +10,12 @@ use tandem_sdk::events::sip::MediaStats;
 use tandem_sdk::tokio;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 
 use super::dtmf::{DtmfReceiver, DtmfSender, Frame};
 use super::g711::Codec;
 use super::jitter::JitterBuffer;
+use super::pacer::Pacer;
 use super::rtcp;
 use super::rtp::{self, RtpHeader, SequenceExtender};
 use super::sdp::Negotiated;
@@ -22,11 +23,7 @@ use super::sink::AudioSink;
 use super::source::{AudioSource, FRAME};
 use super::stats::Counters;
 
-const PTIME: Duration = Duration::from_millis(20);
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
-/// Further behind than this (a suspended machine), pacing starts afresh
-/// instead of sending a burst.
-const MAX_LAG: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -207,13 +204,12 @@ impl MediaTask {
         let mut packet = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
         let mut receive_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 1500];
-        let mut started = Instant::now();
-        let mut frames: u32 = 0;
+        let mut pacer = Pacer::join();
+        let started = Instant::now();
         let mut next_rtcp = started + RTCP_INTERVAL;
         let mut last_heard = started;
         let mut reported_silence = false;
         let stopped = loop {
-            let deadline = started + PTIME * frames;
             tokio::select! {
                 biased;
                 command = control.recv() => match command {
@@ -228,15 +224,16 @@ impl MediaTask {
                     Some(Control::Stop(done)) => break Some(done),
                     None => break None,
                 },
-                _ = sleep_until(deadline) => {
+                (tick, ticks) = pacer.tick() => {
                     let now = Instant::now();
-                    let late = now.saturating_duration_since(deadline);
-                    if late > MAX_LAG {
-                        started = now;
-                        frames = 0;
-                    }
-                    frames += 1;
+                    let late = now.saturating_duration_since(tick.due);
                     lock(&self.counters).pacing.record(late.as_micros() as u64);
+                    // Periods missed (the task was held up longer than a
+                    // frame): their audio is skipped rather than sent in a
+                    // burst, and the RTP clock keeps to real time, so the
+                    // peer hears a short gap instead of growing latency.
+                    let missed = ticks.saturating_sub(1) as u32;
+                    clock = clock.wrapping_add(missed.wrapping_mul(FRAME as u32));
                     let held = self.agreed.held();
                     if held {
                         last_heard = now; // a held peer may rightly say nothing
