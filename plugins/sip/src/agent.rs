@@ -116,12 +116,11 @@ impl Agent {
                     transports.add_transport(conn.into());
                 }
                 "tls" => {
-                    let addr = free_port_if_zero(config.tls_listen()).map_err(|source| {
-                        StartError::Listen {
-                            transport: "tls",
-                            addr: config.tls_listen(),
-                            source: source.into(),
-                        }
+                    let wanted = config.tls_listen();
+                    let addr = free_port_if_zero(wanted).map_err(|source| StartError::Listen {
+                        transport: "tls",
+                        addr: wanted,
+                        source: source.into(),
                     })?;
                     listening.push(format!("tls {addr}"));
                     let conn = TlsListenerConnection::new(addr, None, tls.clone())

@@ -1,7 +1,8 @@
 //! What a person may type as a call target, turned into a SIP URI.
 
 use rsipstack::sip::transport::Transport;
-use rsipstack::sip::{Param, Scheme, Uri};
+use rsipstack::sip::uri::ParamsExt;
+use rsipstack::sip::{Scheme, Uri};
 
 /// A target that is not a SIP URI, an address or `user@host`.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +42,9 @@ pub fn parse_target(target: &str) -> Result<Uri, UriError> {
 /// The transport a request to `uri` goes over: its `transport` parameter,
 /// TLS for `sips:`, otherwise none said (UDP).
 pub fn transport_of(uri: &Uri) -> Option<Transport> {
-    let named = uri.params.iter().find_map(|p| match p {
-        Param::Transport(t) => Some(*t),
-        _ => None,
-    });
-    named.or_else(|| (uri.scheme == Some(Scheme::Sips)).then_some(Transport::Tls))
+    uri.transport()
+        .copied()
+        .or_else(|| (uri.scheme == Some(Scheme::Sips)).then_some(Transport::Tls))
 }
 
 /// `host:port` or `user@host:port` (rather than `scheme:rest`).
