@@ -117,6 +117,16 @@ fn scenario(name: &str) -> String {
         .to_string()
 }
 
+/// A sidecar registering as `user` with the registrar on loopback `port`.
+fn registering(user: &str, port: &str, password: &str) -> Sidecar {
+    Sidecar::start_sip(
+        &format!(
+            "user = {user:?}\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = {password:?}\n"
+        ),
+        &[],
+    )
+}
+
 #[test]
 fn registers_with_digest_auth_and_unregisters_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,10 +135,7 @@ fn registers_with_digest_auth_and_unregisters_on_shutdown() {
         &["-sf", &scenario("registrar.xml"), "-m", "1", "-p", &port],
         dir.path(),
     );
-    let tandem = Sidecar::start_sip(
-        &format!("user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"secret\"\n"),
-        &[],
-    );
+    let tandem = registering("alice", &port, "secret");
     let log = tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
     assert!(log.contains("state=registering"), "{log}");
     registrar.wait_ok(dir.path());
@@ -146,13 +153,7 @@ fn registers_with_digest_auth_and_unregisters_on_shutdown() {
 #[test]
 fn registers_with_a_real_registrar_using_sha_256_digest() {
     let mut registrar = Kamailio::start("SHA-256", "secret");
-    let tandem = Sidecar::start_sip(
-        &format!(
-            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{}\"\npassword = \"secret\"\n",
-            registrar.port
-        ),
-        &[],
-    );
+    let tandem = registering("alice", &registrar.port.to_string(), "secret");
     let log = registrar.wait_for("REGISTERED sip:alice@");
     tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
     let line = log.lines().find(|l| l.contains("REGISTERED")).unwrap();
@@ -163,13 +164,7 @@ fn registers_with_a_real_registrar_using_sha_256_digest() {
         "Tandem answered the SHA-256 challenge with qop=auth: {line}"
     );
     // The wrong password is refused by the same registrar, and said so.
-    let wrong = Sidecar::start_sip(
-        &format!(
-            "user = \"bob\"\nregistrar = \"sip:127.0.0.1:{}\"\npassword = \"wrong\"\n",
-            registrar.port
-        ),
-        &[],
-    );
+    let wrong = registering("bob", &registrar.port.to_string(), "wrong");
     let log = wrong.wait_for("state=failed");
     assert!(log.contains("refused the credentials"), "{log}");
 }
@@ -182,10 +177,7 @@ fn a_wrong_password_is_reported_and_retried_with_back_off() {
         &["-sf", &scenario("registrar.xml"), "-m", "1", "-p", &port],
         dir.path(),
     );
-    let tandem = Sidecar::start_sip(
-        &format!("user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"wrong\"\n"),
-        &[],
-    );
+    let tandem = registering("alice", &port, "wrong");
     let log = tandem.wait_for_n("state=failed", 2);
     let failures: Vec<&str> = log
         .lines()

@@ -13,7 +13,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tandem_tests::measure::{cpu_seconds, percentile, status_mib};
+use tandem_tests::measure::{cpu_seconds, env_or, percentile, status_mib};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
@@ -30,10 +30,7 @@ fn time_of_day(line: &str) -> Option<f64> {
 }
 
 fn main() {
-    let calls: usize = std::env::var("TANDEM_BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let calls: usize = env_or("TANDEM_BENCH_CALLS", 1000);
     let server = Prosody::start();
     let (alice, _gajim, phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start_phone(

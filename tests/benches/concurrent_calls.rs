@@ -15,20 +15,13 @@ use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use tandem_tests::measure::{cpu_seconds, percentile, status_mib};
+use tandem_tests::measure::{cpu_seconds, env_or, percentile, status_mib};
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let calls = env_or("TANDEM_BENCH_CALLS", 100);
-    let window = env_or("TANDEM_BENCH_SECONDS", 20);
+    let calls: u64 = env_or("TANDEM_BENCH_CALLS", 100);
+    let window: u64 = env_or("TANDEM_BENCH_SECONDS", 20);
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sink_port = sink.local_addr().unwrap().port().to_string();
     let tandem = Sidecar::start_sip(

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tandem::bus;
 use tandem::daemon::Daemon;
 use tandem_sdk::Payload;
-use tandem_tests::measure::percentile;
+use tandem_tests::measure::{env_or, percentile};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::xmpp_client::XmppClient;
 
@@ -26,10 +26,7 @@ fn now() -> f64 {
 
 fn main() {
     // `cargo bench` passes flags such as `--bench`; nothing to parse.
-    let n: usize = std::env::var("TANDEM_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let n: usize = env_or("TANDEM_BENCH_N", 1000);
     let server = Prosody::start();
     let alice = server.register("alice", "alice-secret");
     let bob = server.register("bob", "bob-secret");

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use tandem_tests::baresip::Baresip;
-use tandem_tests::measure::{cpu_seconds, percentile, status_mib};
+use tandem_tests::measure::{cpu_seconds, env_or, percentile, status_mib};
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 
@@ -208,14 +208,8 @@ fn start(name: &str, dir: &Path) -> Uas {
 }
 
 fn main() {
-    let seconds: u32 = std::env::var("TANDEM_LOAD_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
-    let max: u32 = std::env::var("TANDEM_LOAD_MAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let seconds: u32 = env_or("TANDEM_LOAD_SECONDS", 60);
+    let max: u32 = env_or("TANDEM_LOAD_MAX", 2000);
     let mut rows = Vec::new();
     let only = std::env::var("TANDEM_LOAD_ONLY").ok();
     for name in ["sipp uas", "tandem", "baresip"] {

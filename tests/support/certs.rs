@@ -9,15 +9,9 @@ use std::process::Command;
 /// Makes the CA and the server certificate in `dir`.
 pub fn make(dir: &Path) {
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("openssl: cannot run: {e}"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
+        crate::run_checked(
+            Command::new("openssl").current_dir(dir).args(args),
+            "openssl",
         );
     };
     let ec = [

@@ -8,6 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Runs `cmd` to the end; fails the test with its output unless it exits 0.
+pub fn run_checked(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Collects a child's stdout and stderr, line by line, into one shared
 /// log that tests can read while the child runs.
 pub fn capture_output(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {

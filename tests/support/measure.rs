@@ -1,6 +1,15 @@
 //! What the benchmarks read about a run: percentiles of sorted samples and
 //! a process's CPU time and memory from `/proc`.
 
+/// A bench's knob from the environment (`TANDEM_BENCH_N=300`), or
+/// `default` when unset or not a `T`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The `p` quantile (0..=1) of ascending `sorted`, nearest rank; NaN when
 /// there are no samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -25,18 +25,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl Prosody {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Prosody {
@@ -104,7 +92,7 @@ VirtualHost "{DOMAIN}"
 
     /// Creates `user@localhost`.
     pub fn register(&self, user: &str, password: &str) -> String {
-        run(
+        crate::run_checked(
             Command::new("prosodyctl")
                 .arg("--config")
                 .arg(self.config())
