@@ -6,6 +6,7 @@ use tandem_tests::baresip::Baresip;
 use tandem_tests::kamailio::Kamailio;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::sipp;
+use tandem_tests::sound::SoundServer;
 
 const AUTO_ANSWER: &str = "\n[scripts.auto-answer]\nenabled = true\nallow = [\"*\"]\n";
 
@@ -491,4 +492,82 @@ fn hanging_up_a_call_still_ringing_in_declines_it_busy() {
         "{ended}"
     );
     baresip.wait_for("486 Busy Here");
+}
+
+/// baresip (sending 1000 Hz) calls `tandem`, which answers; returns baresip
+/// and the call's id once both sides have the call up.
+fn baresip_calls_in(tandem: &Sidecar) -> (Baresip, String) {
+    let uri = format!("sip:alice@127.0.0.1:{}", tandem.sip_port());
+    let baresip = Baresip::start(1000.0, Some(&uri));
+    let answered = event_line(
+        &tandem.wait_for("SIP sip.call.answered"),
+        "sip.call.answered",
+    );
+    baresip.wait_for("Call established");
+    (baresip, field(&answered, "call").to_owned())
+}
+
+/// Tandem's microphone and speaker are a sound server's (PulseAudio,
+/// reached through ALSA as on a desktop): a voice spoken into the
+/// microphone reaches baresip, and what baresip sends comes out of the
+/// speaker.
+#[test]
+fn the_microphone_reaches_baresip_and_baresip_comes_out_of_the_speaker() {
+    let sound = SoundServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let voice = dir.path().join("voice.wav");
+    tandem_tests::baresip::write_tone(&voice, 600.0, 30);
+    let tandem = Sidecar::start_sip_with_env(
+        &format!("user = \"alice\"\nsource = \"device\"\nplayback = \"device\"\n{AUTO_ANSWER}"),
+        &["auto-answer"],
+        &sound.env(),
+    );
+    // Only now: starting the sidecar may first build it, for longer than
+    // the recording lasts.
+    let _speaking = sound.speak_into_microphone(&voice);
+    let heard = dir.path().join("speaker.wav");
+    let speaker = sound.record_speaker(&heard);
+    let (baresip, id) = baresip_calls_in(&tandem);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    tandem.wait_for("SIP sip.call.ended");
+    speaker.stop();
+    let log = tandem.log();
+    assert!(
+        log.contains("microphone \"default\"") && log.contains("speaker \"default\""),
+        "the devices were opened:\n{log}"
+    );
+    assert_tone(&heard, 1000.0, "the speaker played baresip");
+    baresip.wait_for("terminated");
+    assert_tone(
+        &baresip.received_audio(),
+        600.0,
+        "baresip heard the microphone",
+    );
+}
+
+/// A sound device that is not there does not stop a call: it goes ahead
+/// with silence, and the log says which device and why.
+#[test]
+fn a_missing_sound_device_leaves_the_call_working() {
+    let tandem = Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\nsource = \"device:no-such-card\"\nplayback = \"device:no-such-card\"\n{AUTO_ANSWER}"
+        ),
+        &["auto-answer"],
+    );
+    assert!(
+        tandem.log().contains("no microphone now"),
+        "{}",
+        tandem.log()
+    );
+    let (_baresip, id) = baresip_calls_in(&tandem);
+    let log = tandem.wait_for("no speaker");
+    assert!(
+        log.contains("no microphone (sound device \"no-such-card\""),
+        "{log}"
+    );
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
 }

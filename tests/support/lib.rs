@@ -253,4 +253,5 @@ pub mod measure;
 pub mod prosody;
 pub mod sidecar;
 pub mod sipp;
+pub mod sound;
 pub mod xmpp_client;

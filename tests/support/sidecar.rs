@@ -78,13 +78,19 @@ impl Sidecar {
         );
         crate::write(dir.path(), "tandem.toml", &config);
         let ca = (trust == Trust::Environment).then(|| server.ca());
-        Sidecar::spawn(dir, plugins, ca)
+        Sidecar::spawn(dir, plugins, ca, &[])
     }
 
     /// A sidecar with the SIP plugin only, listening on a free loopback
     /// port; `extra` goes inside `[plugins.sip]` and may open other
     /// sections. `shipped` names rules from `scripts/` to copy in.
     pub fn start_sip(extra: &str, shipped: &[&str]) -> Sidecar {
+        Sidecar::start_sip_with_env(extra, shipped, &[])
+    }
+
+    /// Like `start_sip`, with these environment variables set for the
+    /// daemon (a sound server's, say).
+    pub fn start_sip_with_env(extra: &str, shipped: &[&str], env: &[(String, String)]) -> Sidecar {
         let plugins = crate::plugin_folder(&["tandem_plugin_sip"]);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", SIP_WATCH_RULE);
@@ -94,7 +100,7 @@ impl Sidecar {
             plugins = plugins.path().display().to_string(),
         );
         crate::write(dir.path(), "tandem.toml", &config);
-        let sidecar = Sidecar::spawn(dir, plugins, None);
+        let sidecar = Sidecar::spawn(dir, plugins, None, env);
         sidecar.wait_for("listening on ");
         sidecar
     }
@@ -123,18 +129,24 @@ impl Sidecar {
             port = server.port,
         );
         crate::write(dir.path(), "tandem.toml", &config);
-        let sidecar = Sidecar::spawn(dir, plugins, Some(server.ca()));
+        let sidecar = Sidecar::spawn(dir, plugins, Some(server.ca()), &[]);
         sidecar.wait_for("listening on udp");
         sidecar
     }
 
-    fn spawn(dir: tempfile::TempDir, plugins: tempfile::TempDir, ca: Option<PathBuf>) -> Sidecar {
+    fn spawn(
+        dir: tempfile::TempDir,
+        plugins: tempfile::TempDir,
+        ca: Option<PathBuf>,
+        env: &[(String, String)],
+    ) -> Sidecar {
         let mut command = Command::new(crate::tandem_bin());
         command
             .args(["run", "--config"])
             .arg(dir.path().join("tandem.toml"))
             .env("RUST_LOG", "info")
-            .env_remove("SSL_CERT_FILE");
+            .env_remove("SSL_CERT_FILE")
+            .envs(env.iter().map(|(k, v)| (k, v)));
         if let Some(ca) = ca {
             // The test CA, for rustls' native roots (see the plugin README).
             command.env("SSL_CERT_FILE", ca);

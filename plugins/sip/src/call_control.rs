@@ -77,8 +77,9 @@ impl Agent {
         prepared: PreparedMedia,
         agreed: Negotiated,
     ) -> Result<ActiveMedia, CommandError> {
-        let source = self.media.source.open().map_err(failed)?;
-        let sink = self.media.record.open(id).map_err(failed)?;
+        let source = self.media.source.open_for_call(id).map_err(failed)?;
+        let recording = self.media.record.open(id).map_err(failed)?;
+        let sink = self.media.playback.with_recording(id, recording);
         let host = self.host.clone();
         let call = id.to_owned();
         log::info!(

@@ -44,11 +44,15 @@ pub struct Config {
     pub media_ip: Option<IpAddr>,
     /// RTP port range (even ports; RTCP is the next odd one).
     pub rtp_ports: [u16; 2],
-    /// What we send in a call: `silence`, `tone:440`, `wav:/path/file.wav`.
+    /// What we send in a call: `silence`, `tone:440`, `wav:/path/file.wav`,
+    /// or the microphone: `device` (the system's default) or `device:NAME`.
     pub source: String,
     /// Where received audio goes: `null` or `wav:/path/{call}.wav` (`{call}`
     /// becomes the call id, so each call gets its own file).
     pub record: String,
+    /// Where received audio is played: `none`, or the speaker: `device`
+    /// (the system's default) or `device:NAME`. Independent of `record`.
+    pub playback: String,
     /// Extra headers on our INVITEs and 200 OKs, e.g.
     /// `"Call-Info: <xmpp:alice@example.org>;purpose=impp"`.
     pub extra_headers: Vec<String>,
@@ -82,6 +86,7 @@ impl Default for Config {
             rtp_ports: [16384, 32766],
             source: "silence".to_owned(),
             record: "null".to_owned(),
+            playback: "none".to_owned(),
             extra_headers: Vec::new(),
             ring_timeout_seconds: 60,
             media_timeout_seconds: 60,
@@ -101,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("password", &"<redacted>")
             .field("source", &self.source)
             .field("record", &self.record)
+            .field("playback", &self.playback)
             .finish_non_exhaustive()
     }
 }

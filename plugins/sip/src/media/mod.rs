@@ -3,10 +3,12 @@
 //! rsipstack does signalling only; everything after the SDP is here.
 
 pub mod analysis;
+pub mod device;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod pacer;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
@@ -18,7 +20,7 @@ pub mod stats;
 use std::net::IpAddr;
 
 pub use session::{ActiveMedia, DtmfError, PreparedMedia};
-pub use sink::SinkSpec;
+pub use sink::{PlaybackSpec, SinkSpec};
 pub use source::SourceSpec;
 
 use crate::config::Config;
@@ -30,6 +32,7 @@ pub struct MediaConfig {
     pub ports: [u16; 2],
     pub source: SourceSpec,
     pub record: SinkSpec,
+    pub playback: PlaybackSpec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +51,20 @@ impl MediaConfig {
     pub fn from_config(config: &Config) -> Result<MediaConfig, MediaSetupError> {
         let source: SourceSpec = config.source.parse()?;
         // Open once now so a missing WAV file is an error at start, not
-        // silence in the first call.
-        source.open()?;
+        // silence in the first call. A sound device may come later (it is
+        // opened again for each call), so its absence is only said here.
+        match source.open() {
+            Err(source::SourceError::Device(e)) => {
+                log::warn!("no microphone now: {e}; calls send silence until there is one");
+            }
+            other => drop(other?),
+        }
         Ok(MediaConfig {
             ip: config.media_ip(),
             ports: config.rtp_ports,
             source,
             record: config.record.parse()?,
+            playback: config.playback.parse()?,
         })
     }
 }

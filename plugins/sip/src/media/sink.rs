@@ -1,6 +1,9 @@
-//! Where received audio goes: a WAV recording or nowhere.
+//! Where received audio goes: a WAV recording, the speaker, both, or
+//! nowhere.
 
 use std::path::{Path, PathBuf};
+
+use super::device::{self, DeviceSpec};
 
 pub trait AudioSink: Send + Sync {
     fn write(&mut self, pcm: &[i16]);
@@ -19,6 +22,8 @@ pub enum SinkSpec {
 pub enum SinkError {
     #[error("record {0:?}: use \"null\" or \"wav:/path/{{call}}.wav\"")]
     Spec(String),
+    #[error("playback {0:?}: use \"none\", \"device\" or \"device:NAME\"")]
+    Playback(String),
     #[error("cannot create {path}: {source}")]
     Create { path: PathBuf, source: hound::Error },
 }
@@ -44,6 +49,57 @@ impl SinkSpec {
                 Ok(Box::new(WavRecorder::create(&path)?))
             }
         }
+    }
+}
+
+/// Where `playback` sends received audio: nowhere or a sound device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlaybackSpec {
+    None,
+    Device(DeviceSpec),
+}
+
+impl std::str::FromStr for PlaybackSpec {
+    type Err = SinkError;
+
+    fn from_str(spec: &str) -> Result<Self, SinkError> {
+        match DeviceSpec::parse(spec) {
+            Some(device) => Ok(PlaybackSpec::Device(device)),
+            None if spec == "none" => Ok(PlaybackSpec::None),
+            None => Err(SinkError::Playback(spec.to_owned())),
+        }
+    }
+}
+
+impl PlaybackSpec {
+    /// Adds the speaker to a call's recording. A sound device is optional
+    /// at run time: without one the call goes on and the log says why.
+    pub fn with_recording(&self, call: &str, recording: Box<dyn AudioSink>) -> Box<dyn AudioSink> {
+        let PlaybackSpec::Device(spec) = self else {
+            return recording;
+        };
+        match device::open_sink(spec) {
+            Ok(speaker) => Box::new(Both(recording, speaker)),
+            Err(e) => {
+                log::warn!("call {call}: no speaker ({e}); received audio is not played");
+                recording
+            }
+        }
+    }
+}
+
+/// Two sinks fed the same audio (a recording and the speaker).
+pub struct Both(pub Box<dyn AudioSink>, pub Box<dyn AudioSink>);
+
+impl AudioSink for Both {
+    fn write(&mut self, pcm: &[i16]) {
+        self.0.write(pcm);
+        self.1.write(pcm);
+    }
+
+    fn finish(&mut self) {
+        self.0.finish();
+        self.1.finish();
     }
 }
 
@@ -119,6 +175,23 @@ mod tests {
             SinkSpec::Wav("/tmp/{call}.wav".into())
         );
         assert!("speaker".parse::<SinkSpec>().is_err());
+        assert_eq!("none".parse::<PlaybackSpec>().unwrap(), PlaybackSpec::None);
+        assert_eq!(
+            "device".parse::<PlaybackSpec>().unwrap(),
+            PlaybackSpec::Device(DeviceSpec { name: None })
+        );
+        let err = "speaker".parse::<PlaybackSpec>().unwrap_err().to_string();
+        assert!(err.contains("device:NAME"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_speaker_keeps_the_recording() {
+        let playback = PlaybackSpec::Device(DeviceSpec {
+            name: Some("no-such-card".into()),
+        });
+        let mut sink = playback.with_recording("c1", Box::new(NullSink));
+        sink.write(&[1, 2, 3]);
+        sink.finish();
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! What a call sends: a tone, a WAV file, or silence. One trait, so a sound
-//! device is one more implementation.
+//! What a call sends: a tone, a WAV file, silence or the microphone.
 
 use std::path::{Path, PathBuf};
+
+use super::device::{self, DeviceError, DeviceSpec};
+use super::resample::resample;
 
 /// Samples per 20 ms frame at 8 kHz.
 pub const FRAME: usize = 160;
@@ -11,22 +13,24 @@ pub trait AudioSource: Send + Sync {
     fn fill(&mut self, frame: &mut [i16]);
 }
 
-/// A source as configured (`silence`, `tone:440`, `wav:/path.wav`).
+/// A source as configured (`silence`, `tone:440`, `wav:/path.wav`,
+/// `device`, `device:NAME`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
     Silence,
     Tone(f64),
     Wav(PathBuf),
+    Device(DeviceSpec),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("source {0:?}: use \"silence\", \"tone:HZ\" or \"wav:/path/file.wav\"")]
-    Spec(String),
     #[error(
-        "source {0:?}: a sound device is not built into this Tandem; use tone:, wav: or silence"
+        "source {0:?}: use \"silence\", \"tone:HZ\", \"wav:/path/file.wav\", \"device\" or \"device:NAME\""
     )]
-    NoDevice(String),
+    Spec(String),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     #[error("cannot read {path}: {source}")]
     Wav { path: PathBuf, source: hound::Error },
     #[error("{path}: {reason}")]
@@ -38,9 +42,11 @@ impl std::str::FromStr for SourceSpec {
 
     fn from_str(spec: &str) -> Result<Self, SourceError> {
         let bad = || SourceError::Spec(spec.to_owned());
+        if let Some(device) = DeviceSpec::parse(spec) {
+            return Ok(SourceSpec::Device(device));
+        }
         match spec.split_once(':') {
             None if spec == "silence" => Ok(SourceSpec::Silence),
-            None if spec == "device" => Err(SourceError::NoDevice(spec.to_owned())),
             Some(("tone", hz)) => {
                 let hz: f64 = hz.parse().map_err(|_| bad())?;
                 (hz > 0.0 && hz < 4000.0)
@@ -61,7 +67,21 @@ impl SourceSpec {
             SourceSpec::Silence => Box::new(Silence),
             SourceSpec::Tone(hz) => Box::new(Tone::new(*hz, 8000.0)),
             SourceSpec::Wav(path) => Box::new(WavLoop::open(path)?),
+            SourceSpec::Device(spec) => device::open_source(spec)?,
         })
+    }
+
+    /// Opens the source for a call. A sound device is optional at run time
+    /// (unplugged, busy, none on a server): the call still goes ahead,
+    /// sending silence, and the log says why.
+    pub fn open_for_call(&self, call: &str) -> Result<Box<dyn AudioSource>, SourceError> {
+        match self.open() {
+            Err(SourceError::Device(e)) => {
+                log::warn!("call {call}: no microphone ({e}); the call sends silence");
+                Ok(Box::new(Silence))
+            }
+            other => other,
+        }
     }
 }
 
@@ -156,23 +176,6 @@ impl AudioSource for WavLoop {
     }
 }
 
-fn resample(input: &[i16], from: u32, to: u32) -> Vec<i16> {
-    if from == to || input.is_empty() || from == 0 {
-        return input.to_vec();
-    }
-    let out_len = (input.len() as u64 * u64::from(to) / u64::from(from)) as usize;
-    (0..out_len)
-        .map(|i| {
-            let pos = i as f64 * f64::from(from) / f64::from(to);
-            let index = pos as usize;
-            let frac = pos - index as f64;
-            let a = f64::from(input[index.min(input.len() - 1)]);
-            let b = f64::from(input[(index + 1).min(input.len() - 1)]);
-            (a + (b - a) * frac) as i16
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,12 +194,16 @@ mod tests {
             "wav:/a.wav".parse::<SourceSpec>().unwrap(),
             SourceSpec::Wav(_)
         ));
-        for bad in ["tone:", "tone:9000", "noise", "wav:"] {
+        assert_eq!(
+            "device:hw:0".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Device(DeviceSpec {
+                name: Some("hw:0".into())
+            })
+        );
+        for bad in ["tone:", "tone:9000", "noise", "wav:", "device:"] {
             let err = bad.parse::<SourceSpec>().unwrap_err().to_string();
             assert!(err.contains("tone:HZ"), "{bad}: {err}");
         }
-        let err = "device".parse::<SourceSpec>().unwrap_err().to_string();
-        assert!(err.contains("sound device"), "{err}");
     }
 
     #[test]
@@ -212,19 +219,27 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_device_leaves_the_call_with_silence() {
+        let spec = SourceSpec::Device(DeviceSpec {
+            name: Some("no-such-card".into()),
+        });
+        assert!(matches!(spec.open(), Err(SourceError::Device(_))));
+        let mut source = spec.open_for_call("c1").expect("silence instead");
+        let mut frame = [1i16; FRAME];
+        source.fill(&mut frame);
+        assert!(frame.iter().all(|&s| s == 0));
+        // A WAV file that is missing is still an error: that is a typo to
+        // fix, not hardware that may come and go.
+        let wav = SourceSpec::Wav("/nonexistent/x.wav".into());
+        assert!(wav.open_for_call("c1").is_err());
+    }
+
+    #[test]
     fn missing_wav_names_the_file() {
         let err = SourceSpec::Wav("/nonexistent/x.wav".into())
             .open()
             .err()
             .unwrap();
         assert!(err.to_string().contains("/nonexistent/x.wav"), "{err}");
-    }
-
-    #[test]
-    fn resample_halves_and_keeps_level() {
-        let input: Vec<i16> = vec![1000; 320];
-        let out = resample(&input, 16000, 8000);
-        assert_eq!(out.len(), 160);
-        assert!(out.iter().all(|&s| s == 1000));
     }
 }
