@@ -571,3 +571,19 @@ fn a_missing_sound_device_leaves_the_call_working() {
     let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
     assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
 }
+
+/// `RUST_LOG=sip=debug` reaches into the plugin, down to the libraries it
+/// is built on (rsipstack logs through `tracing`), with the plugin id as
+/// target; without it, nothing below info is even sent to the host.
+#[test]
+fn debug_logging_reaches_the_plugins_libraries_only_when_asked() {
+    let verbose = Sidecar::start_sip_with_env(
+        "",
+        &[],
+        &[("RUST_LOG".to_owned(), "info,sip=debug".to_owned())],
+    );
+    let log = verbose.wait_for("DEBUG sip: [rsipstack::");
+    assert!(log.contains("created UDP connection"), "{log}");
+    let quiet = Sidecar::start_sip("", &[]);
+    assert!(!quiet.log().contains("DEBUG"), "{}", quiet.log());
+}

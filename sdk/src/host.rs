@@ -64,6 +64,9 @@ pub(crate) trait HostBackend: Send + Sync {
     fn call(&self, name: &str, args: String, reply: ReplyFn);
     fn log(&self, level: Level, message: &str);
     fn failed(&self, reason: &str);
+    /// The most verbose level the host keeps for this plugin; `None` when
+    /// it keeps nothing.
+    fn log_level(&self) -> Option<Level>;
 }
 
 /// The host, as a plugin sees it. Cheap to clone; safe to use from any task.

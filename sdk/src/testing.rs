@@ -118,6 +118,11 @@ impl HostBackend for MockHost {
     fn failed(&self, reason: &str) {
         self.state().failures.push(reason.to_owned());
     }
+
+    /// Everything: tests see every line the plugin writes.
+    fn log_level(&self) -> Option<Level> {
+        Some(Level::Trace)
+    }
 }
 
 /// A plugin started by [`MockHost::start`].

@@ -70,4 +70,29 @@ impl FfiHost for PluginHostApi {
             tracing::error!(plugin = %self.id, "plugin failed and is cut off: {}", reason.as_str());
         }
     }
+
+    fn log_level(&self) -> u8 {
+        // Asked of the same logger `log` writes to (tracing's, through
+        // tracing-log), with the same target, so the answer is the filter
+        // that would apply to the plugin's lines.
+        let logger = log::logger();
+        [
+            log::Level::Trace,
+            log::Level::Debug,
+            log::Level::Info,
+            log::Level::Warn,
+            log::Level::Error,
+        ]
+        .into_iter()
+        .find(|&level| {
+            level <= log::max_level()
+                && logger.enabled(
+                    &log::Metadata::builder()
+                        .target(&self.id)
+                        .level(level)
+                        .build(),
+                )
+        })
+        .map_or(0, |level| level as u8)
+    }
 }

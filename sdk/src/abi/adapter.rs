@@ -333,6 +333,13 @@ impl HostBackend for FfiBackend {
         self.failed.store(true, Ordering::SeqCst);
         self.host.failed(reason.into());
     }
+
+    fn log_level(&self) -> Option<Level> {
+        match self.host.log_level() {
+            0 => None,
+            level => Some(Level::from_u8(level)),
+        }
+    }
 }
 
 /// Used by the host to build reply channels and host objects.

@@ -1,19 +1,25 @@
 //! Libraries inside a plugin (tokio-xmpp, rsipstack, ...) log through the
-//! `log` crate. A cdylib has its own copy of `log`'s global logger, which
-//! nobody sets, so their lines would vanish. The first plugin start in a
-//! library installs this bridge: records at info level and above go to the
-//! host's log, with the plugin id as target and the library's module path in
-//! the message.
+//! `log` crate (or `tracing`, which falls back to `log` when no subscriber
+//! is set, as in a plugin). A cdylib has its own copy of `log`'s global
+//! logger, which nobody sets, so their lines would vanish. The first plugin
+//! start in a library installs this bridge: records go to the host's log,
+//! with the plugin id as target and the library's module path in the
+//! message, down to the level the host keeps for that plugin (so
+//! `RUST_LOG=sip=debug` reaches into the plugin and nothing finer is even
+//! formatted).
 
 use std::sync::{Arc, OnceLock};
 
 use crate::host::{HostBackend, Level};
 
-struct Bridge(Arc<dyn HostBackend>);
+struct Bridge {
+    host: Arc<dyn HostBackend>,
+    max: log::LevelFilter,
+}
 
 impl log::Log for Bridge {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Info
+        metadata.level() <= self.max
     }
 
     fn log(&self, record: &log::Record) {
@@ -27,19 +33,31 @@ impl log::Log for Bridge {
             log::Level::Debug => Level::Debug,
             log::Level::Trace => Level::Trace,
         };
-        self.0
+        self.host
             .log(level, &format!("[{}] {}", record.target(), record.args()));
     }
 
     fn flush(&self) {}
 }
 
+fn filter_of(level: Option<Level>) -> log::LevelFilter {
+    match level {
+        None => log::LevelFilter::Off,
+        Some(Level::Error) => log::LevelFilter::Error,
+        Some(Level::Warn) => log::LevelFilter::Warn,
+        Some(Level::Info) => log::LevelFilter::Info,
+        Some(Level::Debug) => log::LevelFilter::Debug,
+        Some(Level::Trace) => log::LevelFilter::Trace,
+    }
+}
+
 /// Installs the bridge once per library; later starts keep the first.
 pub(crate) fn install(host: Arc<dyn HostBackend>) {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
-        if log::set_boxed_logger(Box::new(Bridge(host))).is_ok() {
-            log::set_max_level(log::LevelFilter::Info);
+        let max = filter_of(host.log_level());
+        if log::set_boxed_logger(Box::new(Bridge { host, max })).is_ok() {
+            log::set_max_level(max);
         }
     });
 }

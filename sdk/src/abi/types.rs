@@ -118,8 +118,14 @@ pub trait FfiHost: Send + Sync {
 
     /// Tells the host that the plugin has failed (it panicked) and must no
     /// longer receive events or commands.
-    #[sabi(last_prefix_field)]
     fn failed(&self, reason: RStr<'_>);
+
+    /// The most verbose level the host's log keeps for this plugin (0 off,
+    /// 1 error ... 5 trace), so the plugin's libraries can skip formatting
+    /// what would be dropped and still send what `RUST_LOG=sip=debug` asks
+    /// for. Since SDK 0.3.
+    #[sabi(last_prefix_field)]
+    fn log_level(&self) -> u8;
 }
 
 /// The host API as a plugin holds it.
