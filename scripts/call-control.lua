@@ -8,7 +8,9 @@
 --
 --   Answer      answer the ringing call
 --   Reject      reject the ringing call (with `code`)
---   Call        asks for a SIP URI (or user@host) and calls it
+--   Call        asks for a SIP URI, user@host, or a contact's JID and calls
+--               it; for a JID, the SIP address the contact publishes
+--               (XEP-0152 reachability, kept by the XMPP plugin)
 --   Hang up     end the current call
 --
 -- Configuration, [scripts.call-control] in tandem.toml:
@@ -16,7 +18,8 @@
 --   code    = 486        -- SIP status for Reject (486 Busy Here, 603 Decline)
 --
 -- Commands provided: calls.answer, calls.reject, calls.call, calls.hangup
--- Commands used:     xmpp.register_adhoc, sip.answer, sip.reject, sip.call, sip.hangup
+-- Commands used:     xmpp.register_adhoc, xmpp.reach_of, sip.answer, sip.reject,
+--                    sip.call, sip.hangup
 
 local cfg = tandem.config
 local code = cfg.code or 486
@@ -62,14 +65,28 @@ tandem.provide("calls.hangup", function()
   return run("sip.hangup", {}, function() return "Hung up." end)
 end)
 
+-- The SIP address a contact publishes (XEP-0152), when `to` is a JID
+-- whose owner published one. A JID has no ":" (no scheme, no port), so
+-- anything with one is a SIP URI or host:port and is called as it is.
+local function reach_of(to)
+  if to:find(":", 1, true) then return nil end
+  local known = tandem.try_call("xmpp.reach_of", { jid = to })
+  for _, address in ipairs(known and known.addresses or {}) do
+    if address.uri:match("^sips?:") then return address.uri end
+  end
+  return nil
+end
+
 tandem.provide("calls.call", function(args)
   local to = args.fields and args.fields.uri
   if type(to) ~= "string" or to:match("^%s*$") then
-    return nil, "Call whom? Give a SIP URI such as sip:bob@example.org"
+    return nil, "Call whom? Give a SIP URI such as sip:bob@example.org, or a contact's JID"
   end
   to = to:match("^%s*(.-)%s*$")
-  return run("sip.call", { to = to }, function(answer)
-    return "Calling " .. to .. " (call " .. tostring(answer.call) .. ")."
+  local reach = reach_of(to)
+  return run("sip.call", { to = reach or to }, function(answer)
+    local where = reach and (to .. " at " .. reach) or to
+    return "Calling " .. where .. " (call " .. tostring(answer.call) .. ")."
   end)
 end)
 
@@ -77,7 +94,7 @@ local COMMANDS = {
   { node = "answer", name = "Answer call", handler = "calls.answer" },
   { node = "reject", name = "Reject call", handler = "calls.reject" },
   { node = "call", name = "Call", handler = "calls.call",
-    fields = { { var = "uri", label = "SIP URI or user@host" } } },
+    fields = { { var = "uri", label = "SIP URI, user@host or a contact's JID" } } },
   { node = "hangup", name = "Hang up", handler = "calls.hangup" },
 }
 

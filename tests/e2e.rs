@@ -212,6 +212,21 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
     sidecar.wait_for_n("SIP sip.call.answered", 2);
     assert_eq!(adhoc(&mut gajim, "hangup", None), "Hung up.");
     sidecar.wait_for_n("SIP sip.call.ended", 2);
+
+    // Call a contact by JID: bob's own client publishes where he takes
+    // calls (XEP-0152, slixmpp's implementation), and "Call" uses it.
+    phone.send(json!({ "reach": [to] }));
+    sidecar.wait_for(&format!(
+        "EVENT xmpp.reach bob@localhost offline  nil nil nil/nil reach={to}"
+    ));
+    let note = adhoc(&mut gajim, "call", Some(json!({ "uri": "bob@localhost" })));
+    assert!(
+        note.starts_with(&format!("Calling bob@localhost at {to} (call ")),
+        "{note}"
+    );
+    sidecar.wait_for_n("SIP sip.call.answered", 3);
+    assert_eq!(adhoc(&mut gajim, "hangup", None), "Hung up.");
+    sidecar.wait_for_n("SIP sip.call.ended", 3);
     drop(caller);
 
     // Reject the next one with the configured code.
@@ -219,7 +234,7 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
     sidecar.wait_for_n("SIP sip.call.incoming", 2);
     let note = adhoc(&mut gajim, "reject", None);
     assert!(note.contains("(486)"), "{note}");
-    let log = sidecar.wait_for_n("SIP sip.call.ended", 3);
+    let log = sidecar.wait_for_n("SIP sip.call.ended", 4);
     let last = log
         .lines()
         .rfind(|l| l.contains("SIP sip.call.ended"))

@@ -88,6 +88,11 @@ fn auto_answer_recorded_cases() {
 }
 
 #[test]
+fn call_control_recorded_cases() {
+    check_golden("call-control");
+}
+
+#[test]
 fn opt_in_rules_do_nothing_unless_switched_on() {
     for (script, case) in [("reject-when-dnd", "dnd"), ("auto-answer", "allow-list")] {
         let events = workspace().join(format!("tests/rules/{script}/{case}.jsonl"));

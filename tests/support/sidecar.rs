@@ -19,7 +19,8 @@ tandem.on("xmpp.*", function(ev, topic)
   local prio = p and p.priority or ""
   tandem.log.info("EVENT " .. topic .. " " .. tostring(ev.jid or ev.from or ev.state)
     .. " " .. show .. " " .. tostring(prio) .. " " .. tostring(ev.body) .. " " .. tostring(ev.via)
-    .. " " .. tostring(ev.general) .. "/" .. tostring(ev.specific))
+    .. " " .. tostring(ev.general) .. "/" .. tostring(ev.specific)
+    .. (ev.addresses and (" reach=" .. tostring((ev.addresses[1] or {}).uri)) or ""))
 end)
 "#;
 

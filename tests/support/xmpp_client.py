@@ -11,6 +11,7 @@ import json
 import sys
 import threading
 import time
+import xml.etree.ElementTree as ET
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
@@ -33,6 +34,7 @@ class TestClient(slixmpp.ClientXMPP):
         self.register_plugin("xep_0163")  # PEP
         self.register_plugin("xep_0050")  # ad-hoc commands
         self.register_plugin("xep_0108")  # user activity (+notify)
+        self.register_plugin("xep_0152")  # reachability addresses (+notify)
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
@@ -40,6 +42,7 @@ class TestClient(slixmpp.ClientXMPP):
         self.add_event_handler("carbon_sent", self.on_carbon_sent)
         self.add_event_handler("failed_auth", lambda _: say(event="failed_auth"))
         self.add_event_handler("user_activity_publish", self.on_activity)
+        self.add_event_handler("reachability_publish", self.on_reach)
         for state in ("active", "composing", "paused", "inactive", "gone"):
             self.add_event_handler("chatstate_" + state, self.on_chat_state)
 
@@ -55,8 +58,10 @@ class TestClient(slixmpp.ClientXMPP):
 
     def on_presence(self, p):
         status = p["status"] or None
+        reach = p.xml.find("{urn:xmpp:reach:0}reach")
+        uris = [a.get("uri") for a in reach] if reach is not None else None
         say(event="presence", type=p["type"], **{"from": str(p["from"])},
-            show=p["show"] or None, status=status, priority=p["priority"])
+            show=p["show"] or None, status=status, priority=p["priority"], reach=uris)
 
     def on_chat_state(self, m):
         say(event="chat_state", **{"from": str(m["from"])}, state=m["chat_state"])
@@ -66,6 +71,11 @@ class TestClient(slixmpp.ClientXMPP):
         general, specific = act["value"]
         say(event="activity", **{"from": str(m["from"])}, general=general or None,
             specific=specific or None, text=act["text"] or None)
+
+    def on_reach(self, m):
+        reach = m["pubsub_event"]["items"]["item"]["reach"]
+        say(event="reach", **{"from": str(m["from"])},
+            uris=[a["uri"] for a in reach["addresses"]])
 
     def on_message(self, m):
         if m["type"] in ("chat", "normal") and m["body"]:
@@ -104,8 +114,13 @@ class TestClient(slixmpp.ClientXMPP):
     async def command(self, c):
         if "presence" in c:
             p = c["presence"]
-            self.send_presence(pshow=p.get("show"), pstatus=p.get("status"),
-                               ppriority=p.get("priority", self.priority))
+            stanza = self.make_presence(pshow=p.get("show"), pstatus=p.get("status"),
+                                        ppriority=p.get("priority", self.priority))
+            if "reach" in p:  # XEP-0152 addresses in presence, as raw XML
+                reach = ET.SubElement(stanza.xml, "{urn:xmpp:reach:0}reach")
+                for uri in p["reach"]:
+                    ET.SubElement(reach, "{urn:xmpp:reach:0}addr", uri=uri)
+            stanza.send()
             say(event="presence_sent", show=p.get("show"), status=p.get("status"))
         elif "presence_burst" in c:
             # n presence changes as fast as slixmpp sends them; statuses b-0..b-(n-1)
@@ -132,6 +147,8 @@ class TestClient(slixmpp.ClientXMPP):
                 say(event="disco", features=sorted(info["disco_info"]["features"]))
             except IqError as e:
                 say(event="iq_error", condition=e.condition)
+        elif "reach" in c:
+            await self["xep_0152"].publish_reachability(c["reach"])
         elif "activity" in c:
             a = c["activity"]
             await self["xep_0108"].publish_activity(a["general"], a.get("specific"), a.get("text"))

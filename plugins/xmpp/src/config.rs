@@ -34,6 +34,10 @@ pub struct Config {
     /// base doubling up to max, times a random 50–100 %).
     pub reconnect_base_seconds: u64,
     pub reconnect_max_seconds: u64,
+    /// Where contacts can reach the user other than over XMPP (XEP-0152),
+    /// e.g. `["sip:alice@sip.example.org"]`: published in presence and by
+    /// PEP, so a contact's client (or sidecar) can call them.
+    pub reach: Vec<String>,
 }
 
 impl Default for Config {
@@ -51,7 +55,24 @@ impl Default for Config {
             keepalive_seconds: 30,
             reconnect_base_seconds: 2,
             reconnect_max_seconds: 120,
+            reach: Vec::new(),
         }
+    }
+}
+
+impl Config {
+    /// `reach`, checked.
+    pub fn reach_addresses(&self) -> Result<Vec<crate::reach::Address>, crate::reach::ReachError> {
+        let addresses: Vec<crate::reach::Address> = self
+            .reach
+            .iter()
+            .map(|uri| crate::reach::Address {
+                uri: uri.clone(),
+                desc: None,
+            })
+            .collect();
+        crate::reach::validate(&addresses)?;
+        Ok(addresses)
     }
 }
 
@@ -66,6 +87,7 @@ impl std::fmt::Debug for Config {
             .field("port", &self.port)
             .field("insecure", &self.insecure)
             .field("ca_path", &self.ca_path)
+            .field("reach", &self.reach)
             .finish()
     }
 }

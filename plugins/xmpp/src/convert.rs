@@ -1,7 +1,23 @@
-//! XMPP presence <-> the SDK's presence payload.
+//! XMPP presence and reachability addresses <-> the SDK's payloads.
 
-use tandem_sdk::commands::xmpp::Presence;
+use tandem_sdk::commands::xmpp::{Presence, ReachAddress};
+
+use crate::reach;
 use xmpp_parsers::presence::{self as xp, Show};
+
+pub fn reach_to_sdk(address: &reach::Address) -> ReachAddress {
+    ReachAddress {
+        uri: address.uri.clone(),
+        desc: address.desc.clone(),
+    }
+}
+
+pub fn reach_from_sdk(address: ReachAddress) -> reach::Address {
+    reach::Address {
+        uri: address.uri,
+        desc: address.desc,
+    }
+}
 
 /// Why a presence asked for cannot be sent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -17,10 +17,12 @@ mod config;
 mod connect;
 mod convert;
 mod features;
+mod reach;
 mod session;
 
 use tandem_sdk::commands::xmpp::{
-    NotifyUser, Presence, SendChatState, SendMessage, SetActivity, SetPresence,
+    KnownReach, NotifyUser, Presence, ReachOf, SendChatState, SendMessage, SetActivity,
+    SetPresence, SetReach,
 };
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
@@ -48,6 +50,8 @@ impl Plugin for XmppPlugin {
             .command("xmpp.set_presence")
             .command("xmpp.set_activity")
             .command("xmpp.notify_user")
+            .command("xmpp.set_reach")
+            .command("xmpp.reach_of")
             .command("xmpp.status")
             .command("xmpp.register_adhoc")
             .command("xmpp.send_message")
@@ -104,6 +108,23 @@ impl Plugin for XmppPlugin {
                     .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
                 self.tell(Request::SetActivity(activity)).await?;
                 Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+            }
+            SetReach::NAME => {
+                let SetReach { addresses } = command.decode()?;
+                let addresses: Vec<reach::Address> =
+                    addresses.into_iter().map(convert::reach_from_sdk).collect();
+                reach::validate(&addresses)
+                    .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
+                self.tell(Request::SetReach(addresses)).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+            }
+            ReachOf::NAME => {
+                let ReachOf { jid } = command.decode()?;
+                let bare = jid_arg(&jid)?.to_bare().to_string();
+                let known = self.ask(|reply| Request::ReachOf(bare, reply)).await?;
+                Ok(Payload::encode(&KnownReach {
+                    addresses: known.iter().map(convert::reach_to_sdk).collect(),
+                })?)
             }
             NotifyUser::NAME => {
                 let NotifyUser { text } = command.decode()?;

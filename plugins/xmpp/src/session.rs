@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use tandem_sdk::commands::xmpp::{Presence, Status};
 use tandem_sdk::events::xmpp::{
     Activity as ActivityEvent, ChatMessage, ChatStateEvent, Connection, ContactPresence,
-    OwnPresence,
+    OwnPresence, Reach,
 };
 use xmpp_parsers::chatstates::ChatState;
 
@@ -34,6 +34,7 @@ use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsResult, Item as DiscoItem};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Lang, Message, MessageType};
+use xmpp_parsers::minidom::Element;
 use xmpp_parsers::ns;
 use xmpp_parsers::presence::{self as xp, Type as PresenceType};
 use xmpp_parsers::pubsub::event::{Event as PubSubEvent, Payload as EventPayload};
@@ -46,6 +47,7 @@ use crate::adhoc;
 use crate::config::Config;
 use crate::convert;
 use crate::features;
+use crate::reach;
 
 /// How long handing a stanza to the client may take before the client is
 /// considered stuck.
@@ -59,6 +61,10 @@ pub enum Request {
     Presence(oneshot::Sender<Presence>),
     SetPresence(Presence, oneshot::Sender<Presence>),
     SetActivity(Activity),
+    /// Publish these reachability addresses (none: stop).
+    SetReach(Vec<reach::Address>),
+    /// The addresses a contact (bare JID) published.
+    ReachOf(String, oneshot::Sender<Vec<reach::Address>>),
     NotifyUser(String),
     Status(oneshot::Sender<Status>),
     SendMessage {
@@ -101,6 +107,10 @@ pub struct Session {
     name: String,
     presence: Presence,
     activity: Option<Activity>,
+    /// Our reachability addresses (XEP-0152), in presence and PEP.
+    reach: Vec<reach::Address>,
+    /// Contacts' addresses by bare JID, as last published.
+    contact_reach: BTreeMap<String, Vec<reach::Address>>,
     bound: Option<Jid>,
     own: BTreeMap<String, Presence>,
     contacts: BTreeMap<String, Presence>,
@@ -128,6 +138,8 @@ pub enum StartError {
     NoPassword,
     #[error(transparent)]
     Ca(#[from] crate::connect::CaError),
+    #[error("[xmpp] reach: {0}")]
+    Reach(#[from] reach::ReachError),
 }
 
 impl Session {
@@ -176,6 +188,8 @@ impl Session {
                 priority: Some(config.priority),
             },
             activity: None,
+            reach: config.reach_addresses()?,
+            contact_reach: BTreeMap::new(),
             bound: None,
             own: BTreeMap::new(),
             contacts: BTreeMap::new(),
@@ -311,6 +325,17 @@ impl Session {
                 self.activity = (!activity.general.is_empty()).then_some(activity);
                 self.send(stanza).await;
             }
+            Request::SetReach(addresses) => {
+                self.reach = addresses;
+                let stanza = self.reach_stanza();
+                self.send(stanza).await;
+                let presence = self.presence_stanza();
+                self.send(presence).await;
+            }
+            Request::ReachOf(jid, reply) => {
+                let known = self.contact_reach.get(&jid).cloned().unwrap_or_default();
+                let _ = reply.send(known);
+            }
             Request::NotifyUser(text) => {
                 // To each of the user's clients by full JID: the bare JID
                 // would go to the top-priority resource, which during a call
@@ -435,22 +460,35 @@ impl Session {
             p.set_status("", status.clone());
         }
         p.add_payload(features::caps(&self.name));
+        if !self.reach.is_empty() {
+            // XEP-0152 §4.2: also in presence, for contacts without PEP.
+            p.payloads.push(reach::to_element(&self.reach));
+        }
         p.into()
     }
 
     fn activity_stanza(&self, activity: &Activity) -> Stanza {
+        self.pep_publish(crate::activity::NS, activity.to_element(), "activity")
+    }
+
+    fn reach_stanza(&self) -> Stanza {
+        self.pep_publish(reach::NS, reach::to_element(&self.reach), "reach")
+    }
+
+    /// A PEP publish (XEP-0163) of one item on `node`.
+    fn pep_publish(&self, node: &str, payload: Element, what: &str) -> Stanza {
         let pubsub = PubSub::Publish {
             publish: Publish {
-                node: NodeName(crate::activity::NS.to_owned()),
+                node: NodeName(node.to_owned()),
                 items: vec![Item {
                     id: None,
                     publisher: None,
-                    payload: Some(activity.to_element()),
+                    payload: Some(payload),
                 }],
             },
             publish_options: None,
         };
-        Iq::from_set(format!("activity-{}", self.connects), pubsub).into()
+        Iq::from_set(format!("{what}-{}", self.connects), pubsub).into()
     }
 
     async fn on_event(&mut self, event: Event) {
@@ -473,6 +511,10 @@ impl Session {
                 self.send(presence).await;
                 if let Some(activity) = self.activity.clone() {
                     let stanza = self.activity_stanza(&activity);
+                    self.send(stanza).await;
+                }
+                if !self.reach.is_empty() {
+                    let stanza = self.reach_stanza();
                     self.send(stanza).await;
                 }
                 while let Some(stanza) = self.offline.pop_front() {
@@ -520,15 +562,31 @@ impl Session {
         if own {
             let available = presence.is_some().then(|| key.clone());
             self.host.publish(&OwnPresence { jid: key, presence });
-            available
-        } else {
-            self.host.publish(&ContactPresence { jid: key, presence });
-            None
+            return available;
         }
+        // XEP-0152 §4.2: reachability addresses may ride on presence too.
+        let reach = match p.payloads.iter().find(|e| e.is("reach", reach::NS)) {
+            Some(element) => {
+                let addresses = reach::from_element(element);
+                let carried = addresses.as_deref().unwrap_or_default();
+                let carried = carried.iter().map(convert::reach_to_sdk).collect();
+                self.on_reach(from.to_bare().to_string(), addresses);
+                carried
+            }
+            None => Vec::new(),
+        };
+        self.host.publish(&ContactPresence {
+            jid: key,
+            presence,
+            reach,
+        });
+        None
     }
 
-    /// XEP-0163 notifications (we advertise `activity+notify`): a contact's
-    /// activity becomes an `xmpp.activity` event. Malformed ones are logged.
+    /// XEP-0163 notifications (we advertise `activity+notify` and
+    /// `reach+notify`): a contact's activity becomes an `xmpp.activity`
+    /// event, their reachability addresses an `xmpp.reach` event. Malformed
+    /// ones are logged and dropped.
     fn on_pep(&mut self, m: &Message) -> bool {
         let Some(event) = m.payloads.iter().find(|p| p.is("event", ns::PUBSUB_EVENT)) else {
             return false;
@@ -538,7 +596,7 @@ impl Session {
             .as_ref()
             .map(|f| f.to_bare().to_string())
             .unwrap_or_default();
-        match PubSubEvent::try_from(event.clone()) {
+        let (node, published, retracted) = match PubSubEvent::try_from(event.clone()) {
             Ok(PubSubEvent {
                 payload:
                     EventPayload::Items {
@@ -546,20 +604,29 @@ impl Session {
                         published,
                         retracted,
                     },
-            }) if node.0 == crate::activity::NS => {
-                let activity = published
-                    .last()
-                    .and_then(|item| item.payload.as_ref())
-                    .map(Activity::from_element);
-                let activity = match activity {
+            }) => (node, published, retracted),
+            Ok(_) => return true,
+            Err(e) => {
+                self.host
+                    .warn(&format!("malformed PEP event from {from} ignored: {e}"));
+                return true;
+            }
+        };
+        // The newest item counts; a retraction alone means "stopped".
+        let latest = published.last().and_then(|item| item.payload.as_ref());
+        if latest.is_none() && retracted.is_empty() {
+            return true;
+        }
+        match node.0.as_str() {
+            crate::activity::NS => {
+                let activity = match latest.map(Activity::from_element) {
                     Some(Ok(a)) => a,
                     Some(Err(e)) => {
                         self.host
                             .warn(&format!("activity from {from} ignored: {e}"));
                         return true;
                     }
-                    None if !retracted.is_empty() => Activity::default(),
-                    None => return true,
+                    None => Activity::default(),
                 };
                 self.host.publish(&ActivityEvent {
                     jid: from,
@@ -568,12 +635,40 @@ impl Session {
                     text: activity.text,
                 });
             }
-            Ok(_) => {}
-            Err(e) => self
-                .host
-                .warn(&format!("malformed PEP event from {from} ignored: {e}")),
+            reach::NS => {
+                let addresses = latest.map_or(Ok(Vec::new()), reach::from_element);
+                self.on_reach(from, addresses);
+            }
+            _ => {}
         }
         true
+    }
+
+    /// A contact's reachability addresses, from PEP or presence: kept for
+    /// `xmpp.reach_of` and published as an event when they change (presence
+    /// repeats them with every change of show or status).
+    fn on_reach(&mut self, jid: String, addresses: Result<Vec<reach::Address>, reach::ReachError>) {
+        let addresses = match addresses {
+            Ok(addresses) => addresses,
+            Err(e) => {
+                self.host
+                    .warn(&format!("reachability addresses from {jid} ignored: {e}"));
+                return;
+            }
+        };
+        if self.contact_reach.get(&jid) == Some(&addresses) {
+            return;
+        }
+        let event = Reach {
+            jid: jid.clone(),
+            addresses: addresses.iter().map(convert::reach_to_sdk).collect(),
+        };
+        if addresses.is_empty() {
+            self.contact_reach.remove(&jid);
+        } else {
+            self.contact_reach.insert(jid, addresses);
+        }
+        self.host.publish(&event);
     }
 
     fn on_message(&mut self, m: Message) {

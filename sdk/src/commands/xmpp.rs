@@ -46,6 +46,48 @@ impl CommandType for SetActivity {
     type Reply = serde_json::Value;
 }
 
+/// A XEP-0152 reachability address: a URI where someone can be reached
+/// other than over XMPP (`sip:alice@example.org`, `tel:+44...`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReachAddress {
+    pub uri: String,
+    /// What it is, for people ("Desk phone").
+    pub desc: Option<String>,
+}
+
+/// Publishes the user's reachability addresses (PEP and presence), in place
+/// of those from config; an empty list stops publishing them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetReach {
+    pub addresses: Vec<ReachAddress>,
+}
+impl CommandType for SetReach {
+    const NAME: &'static str = "xmpp.set_reach";
+    type Reply = serde_json::Value;
+}
+
+/// The reachability addresses a contact published, as last seen (PEP or
+/// presence); empty when none are known.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReachOf {
+    /// The contact's JID (a full JID is taken as its bare JID).
+    pub jid: String,
+}
+impl CommandType for ReachOf {
+    const NAME: &'static str = "xmpp.reach_of";
+    type Reply = KnownReach;
+}
+
+/// What `xmpp.reach_of` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KnownReach {
+    pub addresses: Vec<ReachAddress>,
+}
+
 /// Sends a chat message from the sidecar to the user's own other clients
 /// ("Incoming call from Bob"), shown there like any message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

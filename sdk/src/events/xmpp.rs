@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::xmpp::Presence;
+use crate::commands::xmpp::{Presence, ReachAddress};
 use crate::EventType;
 
 /// The presence of one of the user's own resources (their other clients).
@@ -26,6 +26,8 @@ pub struct ContactPresence {
     pub jid: String,
     /// `None` when the resource went offline.
     pub presence: Option<Presence>,
+    /// XEP-0152 reachability addresses carried in this presence, if any.
+    pub reach: Vec<ReachAddress>,
 }
 impl EventType for ContactPresence {
     const TOPIC: &'static str = "xmpp.contact_presence";
@@ -75,6 +77,19 @@ pub struct Activity {
 }
 impl EventType for Activity {
     const TOPIC: &'static str = "xmpp.activity";
+}
+
+/// A contact published reachability addresses (XEP-0152), by PEP or in
+/// presence; empty `addresses` means they stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reach {
+    /// Bare JID of the publisher.
+    pub jid: String,
+    pub addresses: Vec<ReachAddress>,
+}
+impl EventType for Reach {
+    const TOPIC: &'static str = "xmpp.reach";
 }
 
 /// A chat state (XEP-0085): someone is composing, paused, ... Carbons of the
