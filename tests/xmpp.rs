@@ -361,17 +361,27 @@ fn chat_states_flow_both_ways_only_where_wanted_and_never_twice() {
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
     sidecar.wait_for("online as alice@localhost/tandem");
 
-    // Before bob has shown chat states: refused, not sent.
+    // Someone who has not shown chat states (by caps or by sending one):
+    // refused, not sent.
     let err = sidecar
         .call(
             "xmpp.send_chat_state",
-            json!({"to": "bob@localhost", "state": "composing"}),
+            json!({"to": "carol@localhost", "state": "composing"}),
         )
         .unwrap_err();
     assert!(
         err.contains("rejected") && err.contains("chat states"),
         "{err}"
     );
+    // Bob's client says it does them: its caps (XEP-0115), asked about by
+    // disco#info and checked against the hash, come with its presence.
+    let log = sidecar.wait_for("EVENT xmpp.contact_presence bob@localhost/phone available");
+    let seen = sidecar.wait_for("chatstates");
+    let line = seen
+        .lines()
+        .find(|l| l.contains("bob@localhost/phone") && l.contains("chatstates"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(" features="), "{line}");
 
     // Bob types to alice: her client gets it, the sidecar gets the Carbons copy.
     phone.send(json!({"chat_state": {"to": alice, "state": "composing"}}));

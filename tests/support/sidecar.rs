@@ -13,6 +13,10 @@ use crate::prosody::Prosody;
 
 /// Logs `EVENT <topic> <who> <show> <body> <via>` for each XMPP event.
 const WATCH_RULE: &str = r#"
+local function has(list, value)
+  for _, v in ipairs(list or {}) do if v == value then return true end end
+  return false
+end
 tandem.on("xmpp.*", function(ev, topic)
   local p = ev.presence
   local show = p and (p.show or "available") or "offline"
@@ -20,7 +24,9 @@ tandem.on("xmpp.*", function(ev, topic)
   tandem.log.info("EVENT " .. topic .. " " .. tostring(ev.jid or ev.from or ev.state)
     .. " " .. show .. " " .. tostring(prio) .. " " .. tostring(ev.body) .. " " .. tostring(ev.via)
     .. " " .. tostring(ev.general) .. "/" .. tostring(ev.specific)
-    .. (ev.addresses and (" reach=" .. tostring((ev.addresses[1] or {}).uri)) or ""))
+    .. (ev.addresses and (" reach=" .. tostring((ev.addresses[1] or {}).uri)) or "")
+    .. (ev.features and #ev.features > 0 and (" features=" .. #ev.features) or "")
+    .. (has(ev.features, "http://jabber.org/protocol/chatstates") and " chatstates" or ""))
 end)
 "#;
 

@@ -12,6 +12,7 @@
 mod activity;
 mod adhoc;
 mod backoff;
+mod caps;
 mod chat;
 mod config;
 mod connect;

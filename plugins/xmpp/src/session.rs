@@ -28,9 +28,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::stanzastream::{StanzaState, StanzaToken};
 use tokio_xmpp::xmlstream::Timeouts;
+use tokio_xmpp::IqResponse;
 use tokio_xmpp::{Client, Event, IqRequest, Stanza};
+use xmpp_parsers::caps::Caps;
 use xmpp_parsers::carbons;
-use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsResult, Item as DiscoItem};
+use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsResult, Item as DiscoItem};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Lang, Message, MessageType};
@@ -44,6 +46,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::activity::Activity;
 use crate::adhoc;
+use crate::caps::{Answer, CapsCache, Lookup};
 use crate::config::Config;
 use crate::convert;
 use crate::features;
@@ -56,6 +59,9 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Stanzas kept while offline, oldest dropped first beyond this.
 const OFFLINE_QUEUE: usize = 1024;
 
+/// How long a contact's client gets to say what it supports.
+const CAPS_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What other tasks ask of the session.
 pub enum Request {
     Presence(oneshot::Sender<Presence>),
@@ -65,6 +71,12 @@ pub enum Request {
     SetReach(Vec<reach::Address>),
     /// The addresses a contact (bare JID) published.
     ReachOf(String, oneshot::Sender<Vec<reach::Address>>),
+    /// The answer (or not) to a caps disco#info question.
+    CapsAnswer {
+        from: Jid,
+        caps: Caps,
+        answer: Result<DiscoInfoResult, String>,
+    },
     NotifyUser(String),
     Status(oneshot::Sender<Status>),
     SendMessage {
@@ -111,6 +123,13 @@ pub struct Session {
     reach: Vec<reach::Address>,
     /// Contacts' addresses by bare JID, as last published.
     contact_reach: BTreeMap<String, Vec<reach::Address>>,
+    /// What contacts' clients support (XEP-0115).
+    caps: CapsCache,
+    /// Caps questions to send, found while handling a presence.
+    caps_to_ask: Vec<(Jid, Caps, DiscoInfoQuery)>,
+    /// The last presence event of each online contact resource, sent
+    /// again when its client's features become known.
+    contact_events: BTreeMap<String, ContactPresence>,
     bound: Option<Jid>,
     own: BTreeMap<String, Presence>,
     contacts: BTreeMap<String, Presence>,
@@ -190,6 +209,9 @@ impl Session {
             activity: None,
             reach: config.reach_addresses()?,
             contact_reach: BTreeMap::new(),
+            caps: CapsCache::default(),
+            caps_to_ask: Vec::new(),
+            contact_events: BTreeMap::new(),
             bound: None,
             own: BTreeMap::new(),
             contacts: BTreeMap::new(),
@@ -298,6 +320,8 @@ impl Session {
         self.down_since = Some(Instant::now());
         self.own.clear();
         self.contacts.clear();
+        self.contact_events.clear();
+        self.caps.offline();
     }
 
     async fn stop(&mut self) {
@@ -336,6 +360,7 @@ impl Session {
                 let known = self.contact_reach.get(&jid).cloned().unwrap_or_default();
                 let _ = reply.send(known);
             }
+            Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
             Request::NotifyUser(text) => {
                 // To each of the user's clients by full JID: the bare JID
                 // would go to the top-priority resource, which during a call
@@ -530,6 +555,9 @@ impl Session {
                         self.notify(&client, &note).await;
                     }
                 }
+                for (to, caps, query) in std::mem::take(&mut self.caps_to_ask) {
+                    self.ask_caps(to, caps, query).await;
+                }
             }
             Event::Stanza(Stanza::Message(m)) => self.on_message(m),
             Event::Stanza(Stanza::Iq(iq)) => self.on_iq(iq).await,
@@ -575,12 +603,116 @@ impl Session {
             }
             None => Vec::new(),
         };
-        self.host.publish(&ContactPresence {
-            jid: key,
+        let features = if presence.is_some() {
+            self.features_of(&from, &p)
+        } else {
+            self.caps.gone(&key);
+            Vec::new()
+        };
+        let event = ContactPresence {
+            jid: key.clone(),
             presence,
             reach,
-        });
+            features,
+        };
+        if event.presence.is_some() {
+            self.contact_events.insert(key, event.clone());
+        } else {
+            self.contact_events.remove(&key);
+        }
+        self.host.publish(&event);
         None
+    }
+
+    /// The features of a contact resource's client, when its caps are
+    /// known; an unknown version is queued to be asked about, and the
+    /// presence event is sent again once the answer is in.
+    fn features_of(&mut self, from: &Jid, p: &xp::Presence) -> Vec<String> {
+        let caps = p
+            .payloads
+            .iter()
+            .find(|e| e.is("c", ns::CAPS))
+            .and_then(|e| Caps::try_from(e.clone()).ok());
+        match self.caps.on_presence(&from.to_string(), caps.as_ref()) {
+            Lookup::Known(features) => {
+                self.note_features(from, &features);
+                features.to_vec()
+            }
+            Lookup::Ask(query) => {
+                if let Some(caps) = caps {
+                    self.caps_to_ask.push((from.clone(), caps, query));
+                }
+                Vec::new()
+            }
+            Lookup::Unknown | Lookup::Pending => Vec::new(),
+        }
+    }
+
+    /// A client that says it does chat states gets them (XEP-0085 §5.1),
+    /// without first having to send one.
+    fn note_features(&mut self, from: &Jid, features: &[String]) {
+        if features.iter().any(|f| f == ns::CHATSTATES) {
+            self.chat.seen_from(from.to_bare());
+        }
+    }
+
+    /// Sends a caps disco#info question; the answer comes back to the
+    /// session as a request, so the session never waits on a contact.
+    async fn ask_caps(&mut self, to: Jid, caps: Caps, query: DiscoInfoQuery) {
+        let token = self
+            .client
+            .send_iq(Some(to.clone()), IqRequest::Get(query.into()))
+            .await;
+        let requests = self.requests.clone();
+        tokio::spawn(async move {
+            let answer = match tokio::time::timeout(CAPS_TIMEOUT, token).await {
+                Ok(Ok(IqResponse::Result(Some(element)))) => {
+                    DiscoInfoResult::try_from(element).map_err(|e| e.to_string())
+                }
+                Ok(Ok(IqResponse::Result(None))) => Err("an empty answer".to_owned()),
+                Ok(Ok(IqResponse::Error(e))) => Err(format!("{:?}", e.defined_condition)),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer in {} s", CAPS_TIMEOUT.as_secs())),
+            };
+            let _ = requests
+                .send(Request::CapsAnswer {
+                    from: to,
+                    caps,
+                    answer,
+                })
+                .await;
+        });
+    }
+
+    fn on_caps_answer(&mut self, from: Jid, caps: Caps, answer: Result<DiscoInfoResult, String>) {
+        let info = match answer {
+            Ok(info) => info,
+            Err(why) => {
+                self.caps.on_failure(&caps);
+                self.host
+                    .debug(&format!("capabilities of {from} unknown: {why}"));
+                return;
+            }
+        };
+        let (features, holders) = match self.caps.on_answer(&caps, &info) {
+            Answer::Shared(features, holders) => (features, holders),
+            Answer::OnlyFor(features, why) => {
+                self.host
+                    .debug(&format!("capabilities of {from} kept for it alone: {why}"));
+                (features, vec![from.to_string()])
+            }
+        };
+        for jid in holders {
+            let Some(event) = self.contact_events.get_mut(&jid) else {
+                continue;
+            };
+            event.features = features.to_vec();
+            let event = event.clone();
+            if let Ok(holder) = Jid::from_str(&jid) {
+                self.note_features(&holder, &features);
+            }
+            self.host.publish(&event);
+        }
     }
 
     /// XEP-0163 notifications (we advertise `activity+notify` and

@@ -28,6 +28,10 @@ pub struct ContactPresence {
     pub presence: Option<Presence>,
     /// XEP-0152 reachability addresses carried in this presence, if any.
     pub reach: Vec<ReachAddress>,
+    /// What the contact's client supports (XEP-0115 caps, disco#info
+    /// features), sorted. Empty when unknown yet: the first presence of a
+    /// client version is sent again with them once its client has answered.
+    pub features: Vec<String>,
 }
 impl EventType for ContactPresence {
     const TOPIC: &'static str = "xmpp.contact_presence";

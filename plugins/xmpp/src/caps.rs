@@ -1,0 +1,210 @@
+//! Contacts' entity capabilities (XEP-0115): what each contact's client
+//! supports, learnt once per client version and shared by everyone running
+//! it. A presence carries a hash of the client's disco#info; an unknown
+//! hash is asked about once (disco#info to that resource), and the answer
+//! is shared with other resources only if it hashes back to the advertised
+//! value, so one contact cannot poison what the sidecar believes of
+//! another's client. An answer that does not hash back (some clients
+//! advertise a stale hash: slixmpp 1.8 does) still holds for the resource
+//! that gave it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use xmpp_parsers::caps::{self, Caps};
+use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
+
+/// The features of one client version, shared.
+pub type Features = Arc<[String]>;
+
+/// What a presence's caps tell right now.
+#[derive(Debug, PartialEq)]
+pub enum Lookup {
+    /// No caps in the presence.
+    Unknown,
+    /// Seen before: these are the features.
+    Known(Features),
+    /// New: ask this resource with this query (once per version).
+    Ask(DiscoInfoQuery),
+    /// New, and already being asked about.
+    Pending,
+}
+
+/// What an answer to an `Ask` is good for.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    /// Verified: kept for the version; these resources advertise it.
+    Shared(Features, Vec<String>),
+    /// Not verified: true of the resource that answered, and no other.
+    OnlyFor(Features, CapsError),
+}
+
+/// Why an answer is not shared.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CapsError {
+    #[error("its disco#info does not hash to the advertised caps ({0})")]
+    Mismatch(String),
+    #[error("hash algorithm not supported: {0}")]
+    Algorithm(String),
+}
+
+#[derive(Default)]
+pub struct CapsCache {
+    known: HashMap<Vec<u8>, Features>,
+    asked: HashSet<Vec<u8>>,
+    /// The version each online resource (full JID) advertises.
+    resources: HashMap<String, Vec<u8>>,
+}
+
+impl CapsCache {
+    /// A contact's resource sent presence with (or without) caps.
+    pub fn on_presence(&mut self, jid: &str, caps: Option<&Caps>) -> Lookup {
+        let Some(caps) = caps else {
+            self.resources.remove(jid);
+            return Lookup::Unknown;
+        };
+        self.resources.insert(jid.to_owned(), caps.ver.clone());
+        if let Some(features) = self.known.get(&caps.ver) {
+            return Lookup::Known(features.clone());
+        }
+        if !self.asked.insert(caps.ver.clone()) {
+            return Lookup::Pending;
+        }
+        Lookup::Ask(caps::query_caps(caps.clone()))
+    }
+
+    /// The resource went offline.
+    pub fn gone(&mut self, jid: &str) {
+        self.resources.remove(jid);
+    }
+
+    /// An answer to an `Ask`, checked against the hash.
+    pub fn on_answer(&mut self, caps: &Caps, info: &DiscoInfoResult) -> Answer {
+        // A BTreeSet: already sorted.
+        let features: Features = info.features.iter().cloned().collect();
+        let unverified = match caps::hash_caps(&caps::compute_disco(info), caps.hash.clone()) {
+            Ok(hash) if hash.hash == caps.ver => None,
+            Ok(hash) => Some(CapsError::Mismatch(hash.to_base64())),
+            Err(e) => Some(CapsError::Algorithm(e)),
+        };
+        if let Some(why) = unverified {
+            // Another resource with the same version is asked again: it
+            // may tell the truth.
+            self.asked.remove(&caps.ver);
+            return Answer::OnlyFor(features, why);
+        }
+        self.known.insert(caps.ver.clone(), features.clone());
+        let holders = self
+            .resources
+            .iter()
+            .filter(|(_, ver)| **ver == caps.ver)
+            .map(|(jid, _)| jid.clone())
+            .collect();
+        Answer::Shared(features, holders)
+    }
+
+    /// The question went unanswered (error, timeout): the next resource
+    /// advertising this version is asked again.
+    pub fn on_failure(&mut self, caps: &Caps) {
+        self.asked.remove(&caps.ver);
+    }
+
+    /// Forgets who is online (the connection was lost); what versions
+    /// support stays known.
+    pub fn offline(&mut self) {
+        self.resources.clear();
+        self.asked.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xmpp_parsers::minidom::Element;
+
+    /// XEP-0115 §5.2's example: Exodus 0.9.1, hash QgayPKawpkPSDYmwT/WM94uAlu0=.
+    fn exodus() -> (Caps, DiscoInfoResult) {
+        let info: Element = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+              <identity category='client' type='pc' name='Exodus 0.9.1'/>\
+              <feature var='http://jabber.org/protocol/caps'/>\
+              <feature var='http://jabber.org/protocol/disco#info'/>\
+              <feature var='http://jabber.org/protocol/disco#items'/>\
+              <feature var='http://jabber.org/protocol/muc'/>\
+            </query>"
+            .parse()
+            .unwrap();
+        let caps: Element = "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
+              node='https://www.exodus.im/' ver='QgayPKawpkPSDYmwT/WM94uAlu0='/>"
+            .parse()
+            .unwrap();
+        (
+            Caps::try_from(caps).unwrap(),
+            DiscoInfoResult::try_from(info).unwrap(),
+        )
+    }
+
+    #[test]
+    fn asked_once_then_known_to_every_resource_with_that_version() {
+        let (caps, info) = exodus();
+        let mut cache = CapsCache::default();
+        let Lookup::Ask(query) = cache.on_presence("bob@example.org/a", Some(&caps)) else {
+            panic!("a new version is asked about");
+        };
+        assert_eq!(
+            query.node.as_deref(),
+            Some("https://www.exodus.im/#QgayPKawpkPSDYmwT/WM94uAlu0=")
+        );
+        assert_eq!(
+            cache.on_presence("carol@example.org/b", Some(&caps)),
+            Lookup::Pending
+        );
+        let Answer::Shared(features, mut holders) = cache.on_answer(&caps, &info) else {
+            panic!("the XEP's example verifies");
+        };
+        holders.sort();
+        assert_eq!(holders, ["bob@example.org/a", "carol@example.org/b"]);
+        assert!(features.contains(&"http://jabber.org/protocol/muc".to_owned()));
+        assert_eq!(
+            cache.on_presence("dave@example.org/c", Some(&caps)),
+            Lookup::Known(features)
+        );
+    }
+
+    #[test]
+    fn an_answer_that_does_not_hash_back_is_not_shared_and_asked_again() {
+        let (caps, mut info) = exodus();
+        info.features.pop_last();
+        let mut cache = CapsCache::default();
+        assert!(matches!(
+            cache.on_presence("mallory@example.org/x", Some(&caps)),
+            Lookup::Ask(_)
+        ));
+        assert!(matches!(
+            cache.on_answer(&caps, &info),
+            Answer::OnlyFor(features, CapsError::Mismatch(_)) if features.len() == 3
+        ));
+        assert!(matches!(
+            cache.on_presence("bob@example.org/a", Some(&caps)),
+            Lookup::Ask(_)
+        ));
+    }
+
+    #[test]
+    fn no_caps_is_unknown_and_a_failure_is_retried() {
+        let (caps, _) = exodus();
+        let mut cache = CapsCache::default();
+        assert_eq!(
+            cache.on_presence("bob@example.org/a", None),
+            Lookup::Unknown
+        );
+        assert!(matches!(
+            cache.on_presence("bob@example.org/a", Some(&caps)),
+            Lookup::Ask(_)
+        ));
+        cache.on_failure(&caps);
+        assert!(matches!(
+            cache.on_presence("bob@example.org/a", Some(&caps)),
+            Lookup::Ask(_)
+        ));
+    }
+}
