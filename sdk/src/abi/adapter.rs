@@ -104,7 +104,7 @@ extern "C" fn start<P: Plugin>(
             host,
             failed: failed.clone(),
         });
-        super::log_bridge::install(backend.clone());
+        super::log_bridge::install(backend.clone(), super::log_bridge::crate_of::<P>());
         let host = Host::new(backend);
 
         // Start on the plugin's own runtime and wait here, so the host may

@@ -7,6 +7,12 @@
 //! message, down to the level the host keeps for that plugin (so
 //! `RUST_LOG=sip=debug` reaches into the plugin and nothing finer is even
 //! formatted).
+//!
+//! A library's `info` is written for its developers, not for the person
+//! running Tandem (rsipstack logs every SIP message it sends or receives,
+//! bodies included, at info), so records from outside the plugin's own
+//! crate count as `debug` at most: the default log shows the plugin's own
+//! lines and its libraries' warnings and errors.
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,18 +21,34 @@ use crate::host::{HostBackend, Level};
 struct Bridge {
     host: Arc<dyn HostBackend>,
     max: log::LevelFilter,
+    /// The plugin's own crate (`tandem_plugin_sip`): its records keep their
+    /// level.
+    own_crate: &'static str,
+}
+
+impl Bridge {
+    fn level_of(&self, metadata: &log::Metadata) -> log::Level {
+        let target = metadata.target();
+        let own = target
+            .strip_prefix(self.own_crate)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"));
+        match metadata.level() {
+            log::Level::Info if !own => log::Level::Debug,
+            level => level,
+        }
+    }
 }
 
 impl log::Log for Bridge {
     fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= self.max
+        self.level_of(metadata) <= self.max
     }
 
     fn log(&self, record: &log::Record) {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let level = match record.level() {
+        let level = match self.level_of(record.metadata()) {
             log::Level::Error => Level::Error,
             log::Level::Warn => Level::Warn,
             log::Level::Info => Level::Info,
@@ -52,12 +74,102 @@ fn filter_of(level: Option<Level>) -> log::LevelFilter {
 }
 
 /// Installs the bridge once per library; later starts keep the first.
-pub(crate) fn install(host: Arc<dyn HostBackend>) {
+/// `own_crate` is the crate that defines the plugin.
+pub(crate) fn install(host: Arc<dyn HostBackend>, own_crate: &'static str) {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let max = filter_of(host.log_level());
-        if log::set_boxed_logger(Box::new(Bridge { host, max })).is_ok() {
+        let bridge = Bridge {
+            host,
+            max,
+            own_crate,
+        };
+        if log::set_boxed_logger(Box::new(bridge)).is_ok() {
             log::set_max_level(max);
         }
     });
+}
+
+/// The crate of a type: `tandem_plugin_sip` for `tandem_plugin_sip::Sip`.
+pub(crate) fn crate_of<P>() -> &'static str {
+    let name = std::any::type_name::<P>();
+    name.split("::").next().unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MockHost;
+
+    fn bridge(max: log::LevelFilter) -> (Bridge, MockHost) {
+        let mock = MockHost::new();
+        let bridge = Bridge {
+            host: Arc::new(mock.clone()),
+            max,
+            own_crate: "tandem_plugin_sip",
+        };
+        (bridge, mock)
+    }
+
+    fn write(bridge: &Bridge, target: &str, level: log::Level, text: &str) {
+        use log::Log;
+        bridge.log(
+            &log::Record::builder()
+                .target(target)
+                .level(level)
+                .args(format_args!("{text}"))
+                .build(),
+        );
+    }
+
+    #[test]
+    fn a_librarys_info_is_debug_and_the_plugins_own_keeps_its_level() {
+        let (info, mock) = bridge(log::LevelFilter::Info);
+        write(&info, "tandem_plugin_sip::agent", log::Level::Info, "ours");
+        write(
+            &info,
+            "rsipstack::transport::udp",
+            log::Level::Info,
+            "raw SIP",
+        );
+        write(
+            &info,
+            "rsipstack::transport::udp",
+            log::Level::Warn,
+            "theirs",
+        );
+        write(
+            &info,
+            "tandem_plugin_sipx",
+            log::Level::Info,
+            "another crate",
+        );
+        let lines: Vec<String> = mock.logs().into_iter().map(|(_, l)| l).collect();
+        assert_eq!(
+            lines,
+            [
+                "[tandem_plugin_sip::agent] ours",
+                "[rsipstack::transport::udp] theirs"
+            ]
+        );
+        let (debug, mock) = bridge(log::LevelFilter::Debug);
+        write(
+            &debug,
+            "rsipstack::transport::udp",
+            log::Level::Info,
+            "raw SIP",
+        );
+        assert_eq!(
+            mock.logs(),
+            [(
+                Level::Debug,
+                "[rsipstack::transport::udp] raw SIP".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_crate_of_a_type() {
+        assert_eq!(crate_of::<Bridge>(), "tandem_sdk");
+    }
 }
