@@ -410,9 +410,10 @@ fn baresip_and_tandem_call_each_other_over_tls() {
     talk_and_check(&tandem, &baresip, records.path());
     drop(baresip);
 
-    // Tandem calls out over TLS, verifying baresip's certificate.
+    // Tandem calls out over TLS, verifying baresip's certificate: a sips:
+    // URI says TLS without a transport parameter (RFC 3261 §26.2).
     let baresip = Baresip::start_tls(1000.0, None, certs.path());
-    let to = format!("sip:bob@127.0.0.1:{};transport=tls", baresip.port + 1);
+    let to = format!("sips:bob@127.0.0.1:{}", baresip.port + 1);
     tandem.call("sip.call", json!({ "to": to })).unwrap();
     let log = tandem.wait_for_n("SIP sip.call.answered", 2);
     assert_eq!(log.matches("SIP sip.call.ended").count(), 1, "{log}");

@@ -48,6 +48,7 @@ impl Agent {
             caller,
             callee: callee.clone(),
             contact: self.contact(crate::uri::transport_of(&callee)),
+            destination: crate::uri::destination_of(&callee),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
             credential: self.credential.clone(),
@@ -87,16 +88,14 @@ impl Agent {
     /// deserves the reason ("invalid peer certificate") at once.
     async fn reach(&self, callee: &rsipstack::sip::Uri) -> Result<(), CommandError> {
         use rsipstack::sip::transport::Transport;
-        let Some(transport @ (Transport::Tcp | Transport::Tls)) = crate::uri::transport_of(callee)
-        else {
+        let Some(target) = crate::uri::destination_of(callee) else {
             return Ok(());
         };
+        let transport = target.r#type.unwrap_or(Transport::Udp);
         let peer = without_params(callee);
         let unreachable = |e: String| {
             CommandError::rejected(format!("cannot reach {peer} over {transport}: {e}"))
         };
-        let target = rsipstack::transport::SipAddr::try_from(callee)
-            .map_err(|e| unreachable(e.to_string()))?;
         let layer = &self.endpoint.transport_layer;
         match tokio::time::timeout(CONNECT_TIMEOUT, layer.lookup(&target, None)).await {
             Ok(Ok(_)) => Ok(()),

@@ -47,6 +47,18 @@ pub fn transport_of(uri: &Uri) -> Option<Transport> {
         .or_else(|| (uri.scheme == Some(Scheme::Sips)).then_some(Transport::Tls))
 }
 
+/// Where a request to `uri` is sent, when its transport is not UDP:
+/// rsipstack reads only the `transport` parameter, so a `sips:` URI
+/// without one (RFC 3261 §26.2: TLS all the way) would otherwise go over
+/// UDP. `None` for UDP, which rsipstack resolves on its own.
+pub fn destination_of(uri: &Uri) -> Option<rsipstack::transport::SipAddr> {
+    let transport = transport_of(uri)?;
+    (transport != Transport::Udp).then(|| rsipstack::transport::SipAddr {
+        r#type: Some(transport),
+        addr: uri.host_with_port.clone(),
+    })
+}
+
 /// `host:port` or `user@host:port` (rather than `scheme:rest`).
 fn looks_like_host_port(text: &str) -> bool {
     let without_params = text.split(';').next().unwrap_or(text);
@@ -71,6 +83,10 @@ mod tests {
         let tcp = parse_target("bob@127.0.0.1:5060;transport=tcp").unwrap();
         assert_eq!(transport_of(&tcp), Some(Transport::Tcp));
         assert_eq!(transport_of(&parse_target("192.0.2.1").unwrap()), None);
+        let to = destination_of(&sips).expect("TLS for sips:");
+        assert_eq!(to.r#type, Some(Transport::Tls));
+        assert_eq!(to.addr.to_string(), "example.org");
+        assert!(destination_of(&parse_target("sip:bob@example.org").unwrap()).is_none());
     }
 
     #[test]
