@@ -460,6 +460,31 @@ fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
     missing.wait_for("ca_path /nonexistent/ca.pem");
 }
 
+/// XEP-0368: TLS from the first byte, on Prosody's direct TLS port (a
+/// STARTTLS client would get nowhere there), trusting the server through
+/// the system's roots and through a CA file.
+#[test]
+fn direct_tls_connects_with_the_system_roots_and_with_a_ca_file() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let direct = format!("direct_tls = true\nport = {}\n", server.direct_tls_port);
+    let system = Sidecar::start(&server, &alice, "alice-secret", &direct);
+    system.wait_for("online as alice@localhost/tandem");
+    drop(system);
+    let ca = format!(
+        "{direct}ca_path = {:?}\n",
+        server.ca().display().to_string()
+    );
+    let own_ca = Sidecar::start_trusting(&server, &alice, "alice-secret", &ca, Trust::Nothing);
+    own_ca.wait_for("online as alice@localhost/tandem");
+    drop(own_ca);
+    // STARTTLS against the direct TLS port does not get in.
+    let wrong = format!("port = {}\n", server.direct_tls_port);
+    let starttls = Sidecar::start(&server, &alice, "alice-secret", &wrong);
+    let log = starttls.wait_for("Failed to connect");
+    assert!(!log.contains("online as"), "{log}");
+}
+
 #[test]
 fn a_rule_serves_its_own_ad_hoc_command() {
     let server = Prosody::start();

@@ -14,6 +14,8 @@ pub struct Prosody {
     dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
+    /// Where it takes XEP-0368 direct TLS (TLS from the first byte).
+    pub direct_tls_port: u16,
 }
 
 /// A port nobody listens on right now.
@@ -37,6 +39,7 @@ impl Prosody {
         crate::certs::make(d);
         std::fs::create_dir(d.join("data")).unwrap();
         let port = free_port();
+        let direct_tls_port = free_port();
         let config = format!(
             r#"run_as_root = true
 pidfile = "{d}/prosody.pid"
@@ -48,6 +51,8 @@ storage = "internal"
 modules_enabled = {{ "roster", "saslauth", "tls", "disco", "carbons", "pep", "ping", "private", "offline", "smacks" }}
 modules_disabled = {{ "s2s", "posix" }}
 c2s_ports = {{ {port} }}
+c2s_direct_tls_ports = {{ {direct_tls_port} }}
+c2s_direct_tls_ssl = {{ key = "{d}/server.key", certificate = "{d}/server.pem" }}
 c2s_interfaces = {{ "127.0.0.1" }}
 s2s_ports = {{ }}
 c2s_require_encryption = true
@@ -69,6 +74,7 @@ VirtualHost "{DOMAIN}"
             dir,
             child: Some(child),
             port,
+            direct_tls_port,
         };
         server.wait_until_listening();
         server
@@ -76,7 +82,8 @@ VirtualHost "{DOMAIN}"
 
     fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let listening = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        while !listening(self.port) || !listening(self.direct_tls_port) {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("prosody exited ({status}):\n{}", self.log());
             }

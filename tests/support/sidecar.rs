@@ -78,10 +78,15 @@ impl Sidecar {
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
         crate::write(dir.path(), "password", password);
+        // `extra` may name its own port (direct TLS).
+        let port = if extra.lines().any(|l| l.starts_with("port =")) {
+            String::new()
+        } else {
+            format!("port = {}\n", server.port)
+        };
         let config = format!(
-            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {port}\n{extra}\n",
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\n{port}{extra}\n",
             plugins = plugins.path().display().to_string(),
-            port = server.port,
         );
         crate::write(dir.path(), "tandem.toml", &config);
         let ca = (trust == Trust::Environment).then(|| server.ca());

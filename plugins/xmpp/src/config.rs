@@ -17,8 +17,12 @@ pub struct Config {
     pub priority: i8,
     /// Server host; without it, the JID's domain (SRV lookup).
     pub host: Option<String>,
-    /// Server port when `host` is set.
-    pub port: u16,
+    /// Server port when `host` is set; 5222, or 5223 with `direct_tls`.
+    pub port: Option<u16>,
+    /// XEP-0368 direct TLS: TLS from the first byte (SRV
+    /// `_xmpps-client._tcp`, or `host` and `port`) instead of STARTTLS on a
+    /// plain connection.
+    pub direct_tls: bool,
     /// A PEM file of CA certificates to trust instead of the system's (a
     /// self-hosted server with its own CA). Named `_path`: `_file` keys are
     /// secrets the host reads.
@@ -48,7 +52,8 @@ impl Default for Config {
             resource: "tandem".to_owned(),
             priority: -1,
             host: None,
-            port: 5222,
+            port: None,
+            direct_tls: false,
             insecure: false,
             ca_path: None,
             name: "Tandem".to_owned(),
@@ -61,6 +66,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The port to connect to when `host` is set.
+    pub fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.direct_tls { 5223 } else { 5222 })
+    }
+
     /// `reach`, checked.
     pub fn reach_addresses(&self) -> Result<Vec<crate::reach::Address>, crate::reach::ReachError> {
         let addresses: Vec<crate::reach::Address> = self
@@ -85,6 +96,7 @@ impl std::fmt::Debug for Config {
             .field("priority", &self.priority)
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("direct_tls", &self.direct_tls)
             .field("insecure", &self.insecure)
             .field("ca_path", &self.ca_path)
             .field("reach", &self.reach)

@@ -1,6 +1,6 @@
-//! How the sidecar reaches its server: STARTTLS (the system's roots, or a
-//! CA file of the user's choice for self-hosted servers) or plain TCP when
-//! the config says `insecure`.
+//! How the sidecar reaches its server: STARTTLS or XEP-0368 direct TLS
+//! (the system's roots, or a CA file of the user's choice for self-hosted
+//! servers), or plain TCP when the config says `insecure`.
 //!
 //! tokio-xmpp's own connectors would do, but they leave Nagle's algorithm
 //! on. An XMPP stream is a chat of small writes (a presence, then a
@@ -23,6 +23,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 use tokio_rustls::TlsConnector;
 use tokio_xmpp::connect::starttls::starttls;
+use tokio_xmpp::connect::tls_common::establish_tls_connection;
 use tokio_xmpp::connect::{DnsConfig, ServerConnector};
 use tokio_xmpp::error::{Error, ProtocolError};
 use tokio_xmpp::jid::Jid;
@@ -62,6 +63,13 @@ pub fn roots(path: &Path) -> Result<Arc<RootCertStore>, CaError> {
 /// STARTTLS with `roots`, or with the system's roots when `None`.
 #[derive(Debug, Clone)]
 pub struct StartTls {
+    pub dns: DnsConfig,
+    pub roots: Option<Arc<RootCertStore>>,
+}
+
+/// TLS from the first byte (XEP-0368), with `roots` or the system's.
+#[derive(Debug, Clone)]
+pub struct DirectTls {
     pub dns: DnsConfig,
     pub roots: Option<Arc<RootCertStore>>,
 }
@@ -130,6 +138,26 @@ impl ServerConnector for StartTls {
     }
 }
 
+impl ServerConnector for DirectTls {
+    type Stream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+        let tcp = self.dns.resolve().await?;
+        tcp.set_nodelay(true)?;
+        let (tls, binding) = match &self.roots {
+            None => establish_tls_connection(tcp, jid.domain().as_str()).await?,
+            Some(roots) => tls_with(tcp, jid, roots.clone()).await?,
+        };
+        let secure = initiate_stream(BufStream::new(tls), ns, header(jid), timeouts).await?;
+        Ok((secure, binding))
+    }
+}
+
 /// The `<starttls/>` exchange, then TLS trusting `roots` only.
 async fn starttls_with(
     mut plain: tokio_xmpp::xmlstream::XmppStream<BufStream<TcpStream>>,
@@ -154,7 +182,15 @@ async fn starttls_with(
             None | Some(Err(ReadError::StreamFooterReceived)) => return Err(Error::Disconnected),
         }
     }
-    let tcp = plain.into_inner().into_inner();
+    tls_with(plain.into_inner().into_inner(), jid, roots).await
+}
+
+/// A TLS client handshake on `tcp` trusting `roots` only.
+async fn tls_with(
+    tcp: TcpStream,
+    jid: &Jid,
+    roots: Arc<RootCertStore>,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, ChannelBinding), Error> {
     let config = ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();

@@ -22,7 +22,7 @@ use tandem_sdk::events::xmpp::{
 use xmpp_parsers::chatstates::ChatState;
 
 use crate::chat::{ChatStates, Decision};
-use crate::connect::{PlainTcp, StartTls};
+use crate::connect::{DirectTls, PlainTcp, StartTls};
 use tandem_sdk::Host;
 use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::DnsConfig;
@@ -976,14 +976,17 @@ fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
     let full = account
         .with_resource_str(&config.resource)
         .expect("checked in Session::new");
-    let dns = match &config.host {
-        Some(host) => DnsConfig::no_srv(host, config.port),
-        None => DnsConfig::srv_default_client(account.domain().as_str()),
+    let dns = match (&config.host, config.direct_tls) {
+        (Some(host), _) => DnsConfig::no_srv(host, config.port()),
+        (None, false) => DnsConfig::srv_default_client(account.domain().as_str()),
+        (None, true) => DnsConfig::srv_xmpps(account.domain().as_str()),
     };
     let password = config.password.clone();
     let timeouts = Timeouts::default();
     if config.insecure {
         Client::new_with_connector(full, password, PlainTcp { dns }, timeouts)
+    } else if config.direct_tls {
+        Client::new_with_connector(full, password, DirectTls { dns, roots }, timeouts)
     } else {
         Client::new_with_connector(full, password, StartTls { dns, roots }, timeouts)
     }
