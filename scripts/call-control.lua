@@ -10,7 +10,8 @@
 --   Reject      reject the ringing call (with `code`)
 --   Call        asks for a SIP URI, user@host, or a contact's JID and calls
 --               it; for a JID, the SIP address the contact publishes
---               (XEP-0152 reachability, kept by the XMPP plugin)
+--               (XEP-0152 reachability, kept by the XMPP plugin), else a
+--               sip: number in their vCard
 --   Hang up     end the current call
 --
 -- Configuration, [scripts.call-control] in tandem.toml:

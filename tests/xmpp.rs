@@ -460,6 +460,30 @@ fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
     missing.wait_for("ca_path /nonexistent/ca.pem");
 }
 
+/// Without reachability addresses, the SIP numbers of a contact's vCard
+/// (XEP-0054, as slixmpp publishes it) are where they can be called.
+#[test]
+fn a_contacts_vcard_sip_number_is_the_fallback_address() {
+    let server = Prosody::start();
+    let (alice, _gajim, mut phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+    let none = sidecar
+        .call("xmpp.reach_of", json!({"jid": "bob@localhost"}))
+        .unwrap();
+    assert_eq!(none["addresses"], json!([]), "no vCard yet: {none}");
+    phone.send(json!({"vcard_tel": ["+44 20 7946 0000", "sip:bob@vcard.example.org"]}));
+    phone.wait_for("the vCard stored", |e| e["event"] == "vcard_published");
+    let known = sidecar
+        .call("xmpp.reach_of", json!({"jid": "bob@localhost"}))
+        .unwrap();
+    assert_eq!(
+        known["addresses"],
+        json!([{"uri": "sip:bob@vcard.example.org", "desc": "vCard"}]),
+        "{known}"
+    );
+}
+
 /// XEP-0368: TLS from the first byte, on Prosody's direct TLS port (a
 /// STARTTLS client would get nowhere there), trusting the server through
 /// the system's roots and through a CA file.

@@ -48,7 +48,7 @@ daemonize = false
 log = {{ debug = "{d}/prosody.log", error = "*stderr" }}
 authentication = "internal_hashed"
 storage = "internal"
-modules_enabled = {{ "roster", "saslauth", "tls", "disco", "carbons", "pep", "ping", "private", "offline", "smacks" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "carbons", "pep", "ping", "private", "offline", "smacks", "vcard" }}
 modules_disabled = {{ "s2s", "posix" }}
 c2s_ports = {{ {port} }}
 c2s_direct_tls_ports = {{ {direct_tls_port} }}

@@ -35,6 +35,7 @@ class TestClient(slixmpp.ClientXMPP):
         self.register_plugin("xep_0050")  # ad-hoc commands
         self.register_plugin("xep_0108")  # user activity (+notify)
         self.register_plugin("xep_0152")  # reachability addresses (+notify)
+        self.register_plugin("xep_0054")  # vcard-temp
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
@@ -147,6 +148,16 @@ class TestClient(slixmpp.ClientXMPP):
                 say(event="disco", features=sorted(info["disco_info"]["features"]))
             except IqError as e:
                 say(event="iq_error", condition=e.condition)
+        elif "vcard_tel" in c:
+            vcard = self["xep_0054"].make_vcard()
+            vcard["FN"] = "Test"
+            for number in c["vcard_tel"]:
+                tel = self["xep_0054"].stanza.Telephone()
+                tel["VOICE"] = True
+                tel["NUMBER"] = number
+                vcard.append(tel)
+            await self["xep_0054"].publish_vcard(vcard)
+            say(event="vcard_published")
         elif "reach" in c:
             await self["xep_0152"].publish_reachability(c["reach"])
         elif "activity" in c:

@@ -20,6 +20,7 @@ mod convert;
 mod features;
 mod reach;
 mod session;
+mod vcard;
 
 use tandem_sdk::commands::xmpp::{
     KnownReach, NotifyUser, Presence, ReachOf, SendChatState, SendMessage, SetActivity,
@@ -121,8 +122,14 @@ impl Plugin for XmppPlugin {
             }
             ReachOf::NAME => {
                 let ReachOf { jid } = command.decode()?;
-                let bare = jid_arg(&jid)?.to_bare().to_string();
-                let known = self.ask(|reply| Request::ReachOf(bare, reply)).await?;
+                let bare = jid_arg(&jid)?.to_bare();
+                let mut known = self
+                    .ask(|reply| Request::ReachOf(bare.to_string(), reply))
+                    .await?;
+                if known.is_empty() {
+                    // No XEP-0152 addresses: the SIP URIs of their vCard.
+                    known = self.ask(|reply| Request::VcardSip(bare, reply)).await?;
+                }
                 Ok(Payload::encode(&KnownReach {
                     addresses: known.iter().map(convert::reach_to_sdk).collect(),
                 })?)

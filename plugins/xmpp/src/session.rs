@@ -51,6 +51,7 @@ use crate::config::Config;
 use crate::convert;
 use crate::features;
 use crate::reach;
+use crate::vcard;
 
 /// How long handing a stanza to the client may take before the client is
 /// considered stuck.
@@ -62,6 +63,9 @@ const OFFLINE_QUEUE: usize = 1024;
 /// How long a contact's client gets to say what it supports.
 const CAPS_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a contact's vCard may take to come.
+const VCARD_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What other tasks ask of the session.
 pub enum Request {
     Presence(oneshot::Sender<Presence>),
@@ -71,6 +75,8 @@ pub enum Request {
     SetReach(Vec<reach::Address>),
     /// The addresses a contact (bare JID) published.
     ReachOf(String, oneshot::Sender<Vec<reach::Address>>),
+    /// The SIP URIs in a contact's vCard (none when it cannot be had).
+    VcardSip(BareJid, oneshot::Sender<Vec<reach::Address>>),
     /// The answer (or not) to a caps disco#info question.
     CapsAnswer {
         from: Jid,
@@ -361,6 +367,7 @@ impl Session {
                 let _ = reply.send(known);
             }
             Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
+            Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
             Request::NotifyUser(text) => {
                 // To each of the user's clients by full JID: the bare JID
                 // would go to the top-priority resource, which during a call
@@ -681,6 +688,32 @@ impl Session {
                     answer,
                 })
                 .await;
+        });
+    }
+
+    /// Asks for a contact's vCard; the answer goes straight to `reply`
+    /// from a task of its own, within `VCARD_TIMEOUT` (under the host's
+    /// command timeout, so the caller gets "none" rather than a timeout).
+    async fn ask_vcard(&mut self, jid: BareJid, reply: oneshot::Sender<Vec<reach::Address>>) {
+        if self.bound.is_none() {
+            let _ = reply.send(Vec::new());
+            return;
+        }
+        let token = self
+            .client
+            .send_iq(Some(jid.clone().into()), IqRequest::Get(vcard::query()))
+            .await;
+        let host = self.host.clone();
+        tokio::spawn(async move {
+            let found = match tokio::time::timeout(VCARD_TIMEOUT, token).await {
+                Ok(Ok(IqResponse::Result(Some(element)))) => vcard::sip_numbers(&element),
+                Ok(Ok(IqResponse::Error(e))) => {
+                    host.debug(&format!("no vCard for {jid}: {:?}", e.defined_condition));
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            let _ = reply.send(found);
         });
     }
 
