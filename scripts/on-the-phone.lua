@@ -27,7 +27,7 @@
 --   activity = true             -- publish XEP-0108 activity
 --
 -- Events:   sip.call.answered, sip.call.ended, xmpp.own_presence
--- Commands: xmpp.presence, xmpp.set_presence, xmpp.set_activity
+-- Commands: xmpp.set_presence (its answer says what it replaced), xmpp.set_activity
 
 local cfg = tandem.config
 local SHOWS = { away = true, xa = true, dnd = true, chat = true }
@@ -70,29 +70,28 @@ local function on_top()
   return math.min(top + 1, 127)
 end
 
+-- Sets the on-the-phone presence; answers what it replaced, or nil.
 local function apply()
   local during = { show = show, status = status, priority = on_top() }
-  local ok, err = tandem.try_call("xmpp.set_presence", during)
-  if not ok then
+  local answer, err = tandem.try_call("xmpp.set_presence", during)
+  if not answer then
     tandem.log.error("cannot set the presence: " .. tostring(err))
-    return false
+    return nil
   end
   state.applied = during
-  return true
+  return answer.previous
 end
 
 local function start_on_the_phone()
-  local current, err = tandem.try_call("xmpp.presence", {})
-  if not current then
-    -- Without the current presence it could not be restored: change nothing.
-    tandem.log.error("cannot read the presence, leaving it alone: " .. tostring(err))
-    return
+  -- The answer says what the presence was, so it is saved without first
+  -- asking (one round trip less before contacts see "On the phone").
+  local previous = apply()
+  if not state.applied then return end
+  if previous == nil then
+    tandem.log.warn("the XMPP plugin did not say what the presence was; "
+      .. "it will be restored to the sidecar's default")
   end
-  state.saved = current
-  if not apply() then
-    state.saved = nil
-    return
-  end
+  state.saved = previous or {}
   if activity then
     local done, act_err = tandem.try_call("xmpp.set_activity",
       { general = "talking", specific = "on_the_phone", text = status })

@@ -69,9 +69,12 @@ fn rules_set_the_presence_contacts_see_and_restore_it_exactly() {
 
     phone.clear();
     let on_call = json!({"show": "away", "status": "On the phone", "priority": 6});
+    // The answer: the presence now in force, and the one it replaced.
+    let mut expected = on_call.clone();
+    expected["previous"] = before.clone();
     assert_eq!(
         sidecar.call("xmpp.set_presence", on_call.clone()).unwrap(),
-        on_call
+        expected
     );
     let seen = phone.wait_for("On the phone", |e| {
         e["event"] == "presence"

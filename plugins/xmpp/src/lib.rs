@@ -23,8 +23,8 @@ mod session;
 mod vcard;
 
 use tandem_sdk::commands::xmpp::{
-    KnownReach, NotifyUser, Presence, ReachOf, SendChatState, SendMessage, SetActivity,
-    SetPresence, SetReach,
+    KnownReach, NotifyUser, Presence, PresenceChange, ReachOf, SendChatState, SendMessage,
+    SetActivity, SetPresence, SetReach,
 };
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
@@ -89,10 +89,10 @@ impl Plugin for XmppPlugin {
                     priority: presence.priority.or(Some(-1)),
                     ..presence
                 };
-                let now = self
+                let (now, previous) = self
                     .ask(|reply| Request::SetPresence(presence, reply))
                     .await?;
-                Ok(Payload::encode(&now)?)
+                Ok(Payload::encode(&PresenceChange { now, previous })?)
             }
             SetActivity::NAME => {
                 let SetActivity {

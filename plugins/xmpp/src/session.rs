@@ -69,7 +69,8 @@ const VCARD_TIMEOUT: Duration = Duration::from_secs(3);
 /// What other tasks ask of the session.
 pub enum Request {
     Presence(oneshot::Sender<Presence>),
-    SetPresence(Presence, oneshot::Sender<Presence>),
+    /// Answers the new presence and the one it replaced.
+    SetPresence(Presence, oneshot::Sender<(Presence, Presence)>),
     SetActivity(Activity),
     /// Publish these reachability addresses (none: stop).
     SetReach(Vec<reach::Address>),
@@ -345,10 +346,10 @@ impl Session {
                 let _ = reply.send(self.presence.clone());
             }
             Request::SetPresence(presence, reply) => {
-                self.presence = presence;
+                let previous = std::mem::replace(&mut self.presence, presence);
                 let stanza = self.presence_stanza();
                 self.send(stanza).await;
-                let _ = reply.send(self.presence.clone());
+                let _ = reply.send((self.presence.clone(), previous));
             }
             Request::SetActivity(activity) => {
                 let stanza = self.activity_stanza(&activity);

@@ -22,13 +22,25 @@ impl CommandType for GetPresence {
     type Reply = Presence;
 }
 
-/// Sets the sidecar's presence; answers the presence now in force.
+/// Sets the sidecar's presence; answers the presence now in force and the
+/// one it replaced.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SetPresence(pub Presence);
 impl CommandType for SetPresence {
     const NAME: &'static str = "xmpp.set_presence";
-    type Reply = Presence;
+    type Reply = PresenceChange;
+}
+
+/// What `xmpp.set_presence` answers: the new presence's fields, and
+/// `previous`, so a rule that will restore it needs no `xmpp.presence`
+/// round trip first (one hop less before contacts see the change).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PresenceChange {
+    #[serde(flatten)]
+    pub now: Presence,
+    pub previous: Presence,
 }
 
 /// Publishes (or, with `general` empty, clears) XEP-0108 user activity.
