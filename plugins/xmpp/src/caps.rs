@@ -14,6 +14,10 @@ use std::sync::Arc;
 use xmpp_parsers::caps::{self, Caps};
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 
+/// Client versions remembered at most: a roster has a handful of client
+/// versions, and a hostile one must not grow the cache without end.
+const MAX_VERSIONS: usize = 1024;
+
 /// The features of one client version, shared.
 pub type Features = Arc<[String]>;
 
@@ -82,6 +86,9 @@ impl CapsCache {
     pub fn on_answer(&mut self, caps: &Caps, info: &DiscoInfoResult) -> Answer {
         // A BTreeSet: already sorted.
         let features: Features = info.features.iter().cloned().collect();
+        if self.known.len() >= MAX_VERSIONS {
+            self.known.clear(); // asked again as they come: cheap, and rare
+        }
         let unverified = match caps::hash_caps(&caps::compute_disco(info), caps.hash.clone()) {
             Ok(hash) if hash.hash == caps.ver => None,
             Ok(hash) => Some(CapsError::Mismatch(hash.to_base64())),
