@@ -170,6 +170,27 @@ fn registers_with_a_real_registrar_using_sha_256_digest() {
     assert!(log.contains("refused the credentials"), "{log}");
 }
 
+/// REGISTER over TLS to a real registrar, its certificate checked against
+/// the test CA (`ca_path`), with the same SHA-256 digest.
+#[test]
+fn registers_over_tls_with_a_real_registrar() {
+    let certs = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(certs.path());
+    let mut registrar = Kamailio::start_tls("SHA-256", "secret", certs.path());
+    let tls_port = registrar.tls_port.unwrap();
+    let ca = certs.path().join("ca.pem").display().to_string();
+    let tandem = Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{tls_port};transport=tls\"\npassword = \"secret\"\nca_path = {ca:?}\n"
+        ),
+        &[],
+    );
+    let log = registrar.wait_for("REGISTERED sip:alice@");
+    let line = log.lines().find(|l| l.contains("REGISTERED")).unwrap();
+    assert!(line.contains("proto=tls"), "over TLS: {line}");
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+}
+
 #[test]
 fn a_wrong_password_is_reported_and_retried_with_back_off() {
     let dir = tempfile::tempdir().unwrap();

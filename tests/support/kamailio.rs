@@ -11,6 +11,8 @@ use crate::sipp::free_udp_port;
 
 pub struct Kamailio {
     pub port: u16,
+    /// Where it takes SIP over TLS, when started with `start_tls`.
+    pub tls_port: Option<u16>,
     _dir: tempfile::TempDir,
     child: Child,
     log: Arc<Mutex<String>>,
@@ -22,8 +24,38 @@ const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 impl Kamailio {
     /// Starts a registrar challenging with `algorithm` ("SHA-256" or "MD5").
     pub fn start(algorithm: &str, password: &str) -> Kamailio {
+        Kamailio::start_with(algorithm, password, None)
+    }
+
+    /// Like `start`, also listening for SIP over TLS with the certificate
+    /// in `certs` (`server.pem`, `server.key`, from `certs::make`).
+    pub fn start_tls(algorithm: &str, password: &str, certs: &std::path::Path) -> Kamailio {
+        Kamailio::start_with(algorithm, password, Some(certs))
+    }
+
+    fn start_with(algorithm: &str, password: &str, certs: Option<&std::path::Path>) -> Kamailio {
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
+        let tls_port = certs.map(|_| crate::prosody::free_port());
+        let tls = match (certs, tls_port) {
+            (Some(certs), Some(tls_port)) => {
+                let tls_cfg = crate::write(
+                    dir.path(),
+                    "tls.cfg",
+                    &format!(
+                        "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+                         private_key = {key}\ncertificate = {cert}\n\n[client:default]\nverify_certificate = no\n",
+                        key = certs.join("server.key").display(),
+                        cert = certs.join("server.pem").display(),
+                    ),
+                );
+                format!(
+                    "enable_tls=yes\nlisten=tls:127.0.0.1:{tls_port}\nloadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"{}\")\n",
+                    tls_cfg.display()
+                )
+            }
+            _ => String::new(),
+        };
         // www_challenge flag 1: offer qop=auth. Each REGISTER that
         // authenticates is logged with its Authorization header, so the test
         // can see the algorithm and qop the client used.
@@ -35,6 +67,7 @@ children=1
 auto_aliases=no
 listen=udp:127.0.0.1:{port}
 mpath="{MODULES}"
+{tls}
 loadmodule "tm.so"
 loadmodule "textops.so"
 loadmodule "sl.so"
@@ -62,7 +95,7 @@ request_route {{
         sl_reply_error();
         exit;
     }}
-    xlog("L_NOTICE", "REGISTERED $fu expires=$hdr(Expires) auth=$hdr(Authorization)\n");
+    xlog("L_NOTICE", "REGISTERED $fu proto=$proto expires=$hdr(Expires) auth=$hdr(Authorization)\n");
 }}
 "#
         );
@@ -85,6 +118,7 @@ request_route {{
         let log = crate::capture_output(&mut child);
         let mut kamailio = Kamailio {
             port,
+            tls_port,
             _dir: dir,
             child,
             log,
