@@ -269,7 +269,7 @@ fn message_both_ways_keeps_the_content_type() {
 }
 
 #[test]
-fn options_junk_and_unusable_offers_get_clear_answers() {
+fn options_junk_bad_requests_and_unusable_offers_get_clear_answers() {
     let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
     let port = tandem.sip_port();
     // Junk first: none of it may stop the plugin.
@@ -292,6 +292,14 @@ fn options_junk_and_unusable_offers_get_clear_answers() {
         &["-sf", &scenario("invite_opus_only.xml"), "-m", "1", &target],
         dir.path(),
     );
+    // What rsipstack cannot parse is answered before it reaches the stack.
+    for bad in ["unknown_method.xml", "bad_to.xml"] {
+        sipp::run_ok(&["-sf", &scenario(bad), "-m", "1", &target], dir.path());
+    }
+    // The junk came first on the same socket, so it is all counted by now.
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    assert_eq!(status["dropped_datagrams"], 4, "{status}");
+    assert_eq!(status["answered_malformed"], 2, "{status}");
     let log = tandem.log();
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("no common codec"), "{log}");

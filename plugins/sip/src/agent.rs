@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::calls::Calls;
 use crate::config::{split_header, Config};
 use crate::media::MediaConfig;
+use crate::screen::{Counters, ScreenedUdp};
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -62,6 +63,8 @@ pub struct Agent {
     pub listening: Vec<String>,
     calls: Mutex<Calls>,
     registration: Mutex<String>,
+    /// What the UDP door answered or dropped before rsipstack saw it.
+    screened: Arc<Counters>,
 }
 
 impl Agent {
@@ -84,17 +87,25 @@ impl Agent {
         transports.set_tls_config(tls.clone());
         let mut listen = config.listen;
         let mut listening = Vec::new();
+        let screened = Arc::new(Counters::default());
         for transport in &config.transports {
             match transport.as_str() {
                 "udp" => {
-                    let conn =
-                        UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
-                            .await
-                            .map_err(|source| StartError::Listen {
-                                transport: "udp",
-                                addr: listen,
-                                source,
-                            })?;
+                    let listen_error = |source: rsipstack::Error| StartError::Listen {
+                        transport: "udp",
+                        addr: listen,
+                        source,
+                    };
+                    let socket = ScreenedUdp::bind(listen, screened.clone())
+                        .await
+                        .map_err(|e| listen_error(e.into()))?;
+                    let conn = UdpConnection::from_socket(
+                        Arc::new(socket),
+                        None,
+                        Some(cancel.child_token()),
+                    )
+                    .await
+                    .map_err(listen_error)?;
                     let addr = conn.get_addr().clone();
                     // TCP follows on the same port when UDP picked one.
                     if let Ok(port) = addr.addr.port.map(u16::from).ok_or(()) {
@@ -210,6 +221,7 @@ impl Agent {
             listening,
             calls: Mutex::new(Calls::default()),
             registration: Mutex::new("none".to_owned()),
+            screened,
         });
         Ok((agent, incoming, state_rx))
     }
@@ -254,7 +266,8 @@ impl Agent {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             calls: self.calls().infos(),
-            dropped_datagrams: 0,
+            dropped_datagrams: self.screened.dropped(),
+            answered_malformed: self.screened.answered(),
         }
     }
 }

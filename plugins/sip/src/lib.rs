@@ -22,6 +22,7 @@ pub mod media;
 mod message;
 mod outgoing;
 mod registration;
+pub mod screen;
 mod tls;
 mod uri;
 

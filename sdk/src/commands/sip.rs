@@ -135,8 +135,13 @@ pub struct Status {
     /// `none` when no registrar is configured.
     pub registration: String,
     pub calls: Vec<CallInfo>,
-    /// Datagrams dropped for being too large or unparseable.
+    /// UDP datagrams dropped unanswered: 8 KiB or more, not SIP, or a bad
+    /// request that cannot be answered (an ACK, or one lacking the headers
+    /// an answer copies).
     pub dropped_datagrams: u64,
+    /// Bad UDP requests answered with 400, an unknown method with 501, an
+    /// unknown SIP version with 505.
+    pub answered_malformed: u64,
 }
 
 /// One call in `sip.status`.

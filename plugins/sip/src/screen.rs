@@ -1,0 +1,426 @@
+//! The UDP door: every datagram is screened before rsipstack sees it.
+//!
+//! rsipstack drops a datagram its parser refuses without telling anyone,
+//! and its `Method` has no "other", so a request with a method it does not
+//! know is refused by the parser too. RFC 3261 wants an answer in both
+//! cases: 400 for a malformed request whose reason phrase names the problem
+//! (§21.4.1), 501 for a method the UAS does not recognise (§21.5.2), 505
+//! for another SIP version (§21.5.6); never an answer to an ACK or to a
+//! response (§17.1.1.3 and §18.1.2). rsipstack takes its UDP socket as a
+//! trait object, so the plugin hands it a [`ScreenedUdp`] that answers or
+//! drops (and counts) such datagrams itself and passes on only what the
+//! stack can use.
+//!
+//! An answer is built from the request's own Via, From, To, Call-ID and
+//! CSeq lines, copied as they came, so the sender can match it; a request
+//! lacking one of them cannot be matched and is dropped. The answer is
+//! never larger than the request's header (plus a To tag), so it cannot
+//! amplify a spoofed sender's traffic.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{Method, SipMessage, Version};
+
+/// What the door did, for `sip.status`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    answered: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl Counters {
+    /// Malformed requests answered with 400, 501 or 505.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Datagrams dropped: too large, not SIP, or a bad request that cannot
+    /// be answered (an ACK, or no Via/From/To/Call-ID/CSeq to copy).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// What to do with one datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Well-formed enough for rsipstack (or a keep-alive): pass it on.
+    Pass,
+    /// Send these bytes back to the sender and drop the datagram.
+    Answer {
+        code: u16,
+        reason: String,
+        bytes: Vec<u8>,
+    },
+    /// Drop it; the reason is for the debug log.
+    Drop(&'static str),
+}
+
+/// Screens one datagram. Never panics, whatever the bytes.
+pub fn screen(datagram: &[u8]) -> Verdict {
+    if datagram.iter().all(u8::is_ascii_whitespace) {
+        return Verdict::Pass; // keep-alives (RFC 5626 §4.4.1) are rsipstack's
+    }
+    match SipMessage::try_from(datagram) {
+        Ok(SipMessage::Response(_)) => Verdict::Pass,
+        Ok(SipMessage::Request(request)) if request.version != Version::V2 => {
+            answer(datagram, 505, "Version Not Supported".into())
+        }
+        Ok(SipMessage::Request(request)) => match header_problem(&request) {
+            None => Verdict::Pass,
+            Some(problem) => answer(datagram, 400, problem),
+        },
+        Err(_) => {
+            let Some(line) = RequestLine::of(datagram) else {
+                return Verdict::Drop("neither a SIP request nor a response");
+            };
+            if line.version != "SIP/2.0" {
+                answer(datagram, 505, "Version Not Supported".into())
+            } else if line.method.parse::<Method>().is_ok() {
+                answer(datagram, 400, "Bad Request".into())
+            } else {
+                answer(datagram, 501, "Not Implemented".into())
+            }
+        }
+    }
+}
+
+/// The mandatory headers rsipstack's transaction layer needs, as a reason
+/// phrase naming the first one missing or broken (RFC 3261 §8.1.1).
+fn header_problem(request: &rsipstack::sip::Request) -> Option<String> {
+    match request.via_header().map(|via| via.typed()) {
+        Err(_) => return Some("Missing Via header field".into()),
+        Ok(Err(_)) => return Some("Bad Via header field".into()),
+        Ok(Ok(_)) => {}
+    }
+    match request.from_header().map(|from| from.typed()) {
+        Err(_) => return Some("Missing From header field".into()),
+        Ok(Err(_)) => return Some("Bad From header field".into()),
+        Ok(Ok(_)) => {}
+    }
+    match request.to_header().map(|to| to.typed()) {
+        Err(_) => return Some("Missing To header field".into()),
+        Ok(Err(_)) => return Some("Bad To header field".into()),
+        Ok(Ok(_)) => {}
+    }
+    if request.call_id_header().is_err() {
+        return Some("Missing Call-ID header field".into());
+    }
+    let Ok(cseq) = request.cseq_header() else {
+        return Some("Missing CSeq header field".into());
+    };
+    match cseq.typed() {
+        Err(_) => Some("Bad CSeq header field".into()),
+        Ok(cseq) if cseq.method != request.method => {
+            Some("CSeq method does not match the request".into())
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The first line of something that looks like a request.
+struct RequestLine<'a> {
+    method: &'a str,
+    version: &'a str,
+}
+
+impl<'a> RequestLine<'a> {
+    fn of(datagram: &'a [u8]) -> Option<Self> {
+        let end = datagram.iter().position(|&b| b == b'\n')?;
+        let line = std::str::from_utf8(&datagram[..end]).ok()?;
+        let mut parts = line.trim_end_matches('\r').split(' ');
+        let (method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
+        let is_token = !method.is_empty() && method.bytes().all(is_token_char);
+        (is_token && !uri.is_empty() && version.starts_with("SIP/") && parts.next().is_none())
+            .then_some(Self { method, version })
+    }
+}
+
+/// RFC 3261 §25.1 `token`.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Builds the answer, or drops the request when no answer may or can be sent.
+fn answer(datagram: &[u8], code: u16, reason: String) -> Verdict {
+    let Some(line) = RequestLine::of(datagram) else {
+        return Verdict::Drop("not a request");
+    };
+    if line.method.eq_ignore_ascii_case("ACK") {
+        return Verdict::Drop("a bad ACK gets no answer");
+    }
+    let Some(copied) = Copied::from(datagram) else {
+        return Verdict::Drop(
+            "a bad request without Via, From, To, Call-ID and CSeq to answer with",
+        );
+    };
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for via in &copied.vias {
+        out.push_str(&format!("Via: {via}\r\n"));
+    }
+    out.push_str(&format!("From: {}\r\n", copied.from));
+    // A UAS answering outside a dialog adds a To tag (RFC 3261 §8.2.6.2).
+    let tag = if copied.to.to_ascii_lowercase().contains(";tag=") {
+        String::new()
+    } else {
+        format!(";tag={:016x}", rand::random::<u64>())
+    };
+    out.push_str(&format!("To: {}{tag}\r\n", copied.to));
+    out.push_str(&format!("Call-ID: {}\r\n", copied.call_id));
+    out.push_str(&format!("CSeq: {}\r\n", copied.cseq));
+    out.push_str("Content-Length: 0\r\n\r\n");
+    Verdict::Answer {
+        code,
+        reason,
+        bytes: out.into_bytes(),
+    }
+}
+
+/// The header lines an answer copies, unfolded (RFC 3261 §7.3.1).
+#[derive(Default)]
+struct Copied<'a> {
+    vias: Vec<std::borrow::Cow<'a, str>>,
+    from: std::borrow::Cow<'a, str>,
+    to: std::borrow::Cow<'a, str>,
+    call_id: std::borrow::Cow<'a, str>,
+    cseq: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> Copied<'a> {
+    fn from(datagram: &'a [u8]) -> Option<Self> {
+        let mut copied = Copied::default();
+        for (name, value) in header_fields(datagram) {
+            // A value with a control character would let the peer's bytes
+            // shape our answer beyond the one line.
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                return None;
+            }
+            match name.to_ascii_lowercase().as_str() {
+                "via" | "v" => copied.vias.push(value),
+                "from" | "f" => copied.from = value,
+                "to" | "t" => copied.to = value,
+                "call-id" | "i" => copied.call_id = value,
+                "cseq" => copied.cseq = value,
+                _ => {}
+            }
+        }
+        let complete = !copied.vias.is_empty()
+            && [&copied.from, &copied.to, &copied.call_id, &copied.cseq]
+                .iter()
+                .all(|v| !v.is_empty());
+        complete.then_some(copied)
+    }
+}
+
+/// `(name, value)` of each header field up to the empty line, continuation
+/// lines joined to their field; lines that are not UTF-8 or have no colon
+/// are skipped (they matter only if they were one of the copied fields,
+/// and then the request is dropped for lacking it).
+fn header_fields(datagram: &[u8]) -> Vec<(&str, std::borrow::Cow<'_, str>)> {
+    let mut fields: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
+    for raw in datagram.split(|&b| b == b'\n').skip(1) {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.is_empty() {
+            break;
+        }
+        let Ok(line) = std::str::from_utf8(raw) else {
+            continue;
+        };
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, value)) = fields.last_mut() {
+                let joined = format!("{} {}", value, line.trim());
+                *value = joined.into();
+            }
+            continue;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            fields.push((name.trim(), value.trim().into()));
+        }
+    }
+    fields
+}
+
+/// The socket handed to rsipstack: it screens before the stack parses.
+pub struct ScreenedUdp {
+    socket: tokio::net::UdpSocket,
+    counters: Arc<Counters>,
+}
+
+impl ScreenedUdp {
+    pub async fn bind(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<Self> {
+        Ok(Self {
+            socket: tokio::net::UdpSocket::bind(addr).await?,
+            counters,
+        })
+    }
+
+    fn drop_one(&self, from: SocketAddr, why: &str) {
+        let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        // A flood must not flood the log: the 1st, 2nd, 4th, 8th... drop.
+        if n.is_power_of_two() {
+            log::info!("dropped a datagram from {from}: {why} ({n} so far, see sip.status)");
+        } else {
+            log::debug!("dropped a datagram from {from}: {why}");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        loop {
+            let (len, from) = self.socket.recv_from(buf).await?;
+            // A datagram that fills the buffer may have been cut short.
+            if len >= buf.len() {
+                self.drop_one(from, "too large");
+                continue;
+            }
+            match screen(&buf[..len]) {
+                Verdict::Pass => return Ok((len, from)),
+                Verdict::Drop(why) => self.drop_one(from, why),
+                Verdict::Answer {
+                    code,
+                    reason,
+                    bytes,
+                } => {
+                    self.counters.answered.fetch_add(1, Ordering::Relaxed);
+                    log::debug!("answered a bad request from {from} with {code} {reason}");
+                    if let Err(e) = self.socket.send_to(&bytes, from).await {
+                        log::debug!("could not answer {from}: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADERS: &str = "Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1\r\n\
+        From: <sip:bob@127.0.0.1>;tag=1\r\n\
+        To: <sip:alice@127.0.0.1>\r\n\
+        Call-ID: abc@127.0.0.1\r\n";
+
+    fn request(first: &str, cseq: &str) -> Vec<u8> {
+        format!("{first}\r\n{HEADERS}CSeq: {cseq}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes()
+    }
+
+    fn answer_of(datagram: &[u8]) -> (u16, String, String) {
+        match screen(datagram) {
+            Verdict::Answer {
+                code,
+                reason,
+                bytes,
+            } => (code, reason, String::from_utf8(bytes).unwrap()),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn good_requests_responses_and_keepalives_pass() {
+        assert_eq!(
+            screen(&request("OPTIONS sip:alice@127.0.0.1 SIP/2.0", "1 OPTIONS")),
+            Verdict::Pass
+        );
+        let response =
+            format!("SIP/2.0 200 OK\r\n{HEADERS}CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(screen(response.as_bytes()), Verdict::Pass);
+        assert_eq!(screen(b"\r\n\r\n"), Verdict::Pass);
+        assert_eq!(screen(b"\r\n"), Verdict::Pass);
+    }
+
+    #[test]
+    fn an_unknown_method_gets_501_that_the_sender_can_match() {
+        let (code, _, text) = answer_of(&request("FOO sip:alice@127.0.0.1 SIP/2.0", "7 FOO"));
+        assert_eq!(code, 501);
+        assert!(
+            text.starts_with("SIP/2.0 501 Not Implemented\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1\r\n"));
+        assert!(text.contains("Call-ID: abc@127.0.0.1\r\n"));
+        assert!(text.contains("CSeq: 7 FOO\r\n"));
+        assert!(text.contains("To: <sip:alice@127.0.0.1>;tag="), "{text}");
+        // Our own answer is well-formed SIP.
+        assert!(matches!(
+            SipMessage::try_from(text.as_bytes()),
+            Ok(SipMessage::Response(_))
+        ));
+    }
+
+    #[test]
+    fn a_bad_request_gets_400_naming_the_problem() {
+        let (code, reason, _) =
+            answer_of(&request("INVITE sip:alice@127.0.0.1 SIP/2.0", "x INVITE"));
+        assert_eq!((code, reason.as_str()), (400, "Bad CSeq header field"));
+        let bad_from = request("MESSAGE sip:alice@127.0.0.1 SIP/2.0", "1 MESSAGE");
+        let bad_from = String::from_utf8(bad_from)
+            .unwrap()
+            .replace("From: <sip:bob@127.0.0.1>", "From: <sip:>");
+        let (_, reason, _) = answer_of(bad_from.as_bytes());
+        assert_eq!(reason, "Bad From header field");
+        let (_, reason, _) = answer_of(&request("INVITE sip:alice@127.0.0.1 SIP/2.0", "1 BYE"));
+        assert_eq!(reason, "CSeq method does not match the request");
+        let (code, _, _) = answer_of(&request("INVITE sip:alice@127.0.0.1 SIP/3.0", "1 INVITE"));
+        assert_eq!(code, 505);
+    }
+
+    #[test]
+    fn a_request_lacking_call_id_is_answered_when_it_can_be_matched_otherwise_dropped() {
+        let without_call_id = request("OPTIONS sip:alice@127.0.0.1 SIP/2.0", "1 OPTIONS")
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.starts_with(b"Call-ID"))
+            .collect::<Vec<_>>()
+            .join(&b'\n');
+        assert_eq!(
+            screen(&without_call_id),
+            Verdict::Drop("a bad request without Via, From, To, Call-ID and CSeq to answer with")
+        );
+    }
+
+    #[test]
+    fn a_folded_header_is_copied_on_one_line() {
+        let folded = request("FOO sip:alice@127.0.0.1 SIP/2.0", "7 FOO");
+        let folded = String::from_utf8(folded).unwrap().replace(
+            "From: <sip:bob@127.0.0.1>;tag=1",
+            "From: <sip:bob@127.0.0.1>\r\n ;tag=1",
+        );
+        let (_, _, text) = answer_of(folded.as_bytes());
+        assert!(
+            text.contains("From: <sip:bob@127.0.0.1> ;tag=1\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn acks_responses_and_junk_are_dropped_not_answered() {
+        assert!(matches!(
+            screen(&request("ACK sip:alice@127.0.0.1 SIP/2.0", "x ACK")),
+            Verdict::Drop(_)
+        ));
+        assert!(matches!(screen(b"SIP/2.0 OK\r\n\r\n"), Verdict::Drop(_)));
+        for junk in [
+            &b"\x00\x01\x02garbage"[..],
+            b"INVITE sip:x SIP/2.0\r\n\r\n",
+            b"INVITE\r\n",
+            b"\xff\xfe\xfd",
+            b"FOO sip:x SIP/2.0\r\nVia: a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\rX\r\nCSeq: 1 FOO\r\n\r\n",
+        ] {
+            assert!(matches!(screen(junk), Verdict::Drop(_)), "{junk:?}");
+        }
+    }
+}
