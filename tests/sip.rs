@@ -152,6 +152,27 @@ fn registers_with_digest_auth_and_unregisters_on_shutdown() {
 }
 
 #[test]
+fn of_several_challenges_the_topmost_tandem_can_answer_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = sipp::free_udp_port().to_string();
+    let registrar = sipp::Background::start(
+        &[
+            "-sf",
+            &scenario("registrar_rfc8760.xml"),
+            "-m",
+            "1",
+            "-p",
+            &port,
+        ],
+        dir.path(),
+    );
+    let tandem = registering("alice", &port, "secret");
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    // sipp checked the MD5 answer (verifyauth) and its algorithm and qop.
+    registrar.wait_ok(dir.path());
+}
+
+#[test]
 fn registers_with_a_real_registrar_using_sha_256_digest() {
     let mut registrar = Kamailio::start("SHA-256", "secret");
     let tandem = registering("alice", &registrar.port.to_string(), "secret");

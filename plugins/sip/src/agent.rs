@@ -149,7 +149,7 @@ impl Agent {
         let endpoint = EndpointBuilder::new()
             .with_user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transports)
-            .with_inspector(Box::new(crate::digest_names::DigestNames))
+            .with_inspector(Box::new(crate::digest_wire::DigestWire))
             .with_cancel_token(cancel.clone())
             .build();
         let addrs = endpoint.get_addrs();

@@ -16,7 +16,7 @@ mod call_control;
 mod calls;
 mod config;
 mod dialog_events;
-mod digest_names;
+mod digest_wire;
 mod incoming;
 pub mod media;
 mod message;
