@@ -5,6 +5,14 @@
 //! policy rules of [`lua`]. The `tandem` binary is a thin CLI over this
 //! library; integration tests and benchmarks use the library directly.
 
+/// Every event is allocated on the publishing plugin's thread and freed on
+/// the receiving one's; glibc's malloc spent a third of the bus's time on
+/// that hand-over, mimalloc frees to the owning page without a lock. Its
+/// transparent huge pages are off (`no_thp`): with them the idle host's
+/// RSS doubled. Figures: docs/decisions/0014-allocator.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod bus;
 pub mod check;
 pub mod config;
