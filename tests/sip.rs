@@ -580,7 +580,10 @@ fn the_microphone_reaches_baresip_and_baresip_comes_out_of_the_speaker() {
     let heard = dir.path().join("speaker.wav");
     let speaker = sound.record_speaker(&heard);
     let (baresip, id) = baresip_calls_in(&tandem);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Talk for 5 s: the test's sound server (a null sink's monitor) hands
+    // a new capture stream its first period only ≈ 1.9 s after it starts,
+    // every time, so 3 s left barely a second of voice to check.
+    std::thread::sleep(std::time::Duration::from_secs(5));
     tandem.call("sip.hangup", json!({ "call": id })).unwrap();
     tandem.wait_for("SIP sip.call.ended");
     speaker.stop();

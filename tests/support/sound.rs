@@ -130,6 +130,9 @@ impl SoundServer {
             Command::new("parecord")
                 .arg(format!("--server={}", self.server()))
                 .args([
+                    // Small fragments: what parecord still buffers when it
+                    // is interrupted is lost (seconds, at its default).
+                    "--latency-msec=20",
                     "--device=speaker.monitor",
                     "--file-format=wav",
                     "--rate=8000",
