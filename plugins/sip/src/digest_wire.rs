@@ -63,15 +63,19 @@ impl MessageInspector for DigestWire {
 
 /// Takes out the challenges rsipstack cannot parse (an algorithm it lacks,
 /// such as SHA-512-256), if one it can answer remains, so that the topmost
-/// left is the topmost it supports (RFC 8760 §2.4).
+/// left is the topmost it supports (RFC 8760 §2.4). WWW- and
+/// Proxy-Authenticate are weighed apart: rsipstack picks the kind by the
+/// status code, and a 407 must keep its Proxy-Authenticate.
 fn keep_answerable(headers: &mut Headers) {
-    let answerable = |header: &Header| match header {
-        Header::WwwAuthenticate(h) => Some(h.typed().is_ok()),
-        Header::ProxyAuthenticate(h) => Some(h.typed().is_ok()),
-        _ => None,
-    };
-    if headers.iter().any(|h| answerable(h) == Some(true)) {
-        headers.retain(|h| answerable(h) != Some(false));
+    for proxy in [false, true] {
+        let answerable = |header: &Header| match header {
+            Header::WwwAuthenticate(h) if !proxy => Some(h.typed().is_ok()),
+            Header::ProxyAuthenticate(h) if proxy => Some(h.typed().is_ok()),
+            _ => None,
+        };
+        if headers.iter().any(|h| answerable(h) == Some(true)) {
+            headers.retain(|h| answerable(h) != Some(false));
+        }
     }
 }
 
@@ -230,6 +234,15 @@ mod tests {
         let mut none = challenges(&[r#"Digest realm="r", nonce="1", algorithm=SHA-512-256"#]);
         keep_answerable(&mut none);
         assert_eq!(algorithms(&none), ["SHA-512-256"]);
+        // A 407's only Proxy-Authenticate stays beside an answerable WWW one.
+        let mut both = challenges(&[r#"Digest realm="r", nonce="1", algorithm=MD5"#]);
+        both.push(Header::ProxyAuthenticate(
+            r#"Digest realm="r", nonce="2", algorithm=SHA-512-256"#.into(),
+        ));
+        keep_answerable(&mut both);
+        assert!(both
+            .iter()
+            .any(|h| matches!(h, Header::ProxyAuthenticate(_))));
     }
 
     #[test]
@@ -242,6 +255,8 @@ mod tests {
             "ALGORITHM=sha256,",
             "qop=\"",
             "qop=\"auth,",
+            "realm=\"é\", ALGORITHM=ß, qop=\"ü,auth\"",
+            "Digest realm=\"日本\", algorithm=\"SHA-256",
         ] {
             let _ = to_rfc(junk);
             let _ = to_rsipstack(junk);

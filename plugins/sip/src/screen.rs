@@ -13,9 +13,11 @@
 //!
 //! An answer is built from the request's own Via, From, To, Call-ID and
 //! CSeq lines, copied as they came, so the sender can match it; a request
-//! lacking one of them cannot be matched and is dropped. The answer is
-//! never larger than the request's header (plus a To tag), so it cannot
-//! amplify a spoofed sender's traffic.
+//! lacking one of them cannot be matched and is dropped. It goes back to
+//! the address the datagram came from (as with `rport`, RFC 3581; no
+//! `received` is added), and an answer more than a few bytes larger than
+//! the request is not sent, so the screen cannot amplify a spoofed
+//! sender's traffic.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +54,7 @@ pub enum Verdict {
     /// Send these bytes back to the sender and drop the datagram.
     Answer {
         code: u16,
-        reason: String,
+        reason: &'static str,
         bytes: Vec<u8>,
     },
     /// Drop it; the reason is for the debug log.
@@ -67,55 +69,63 @@ pub fn screen(datagram: &[u8]) -> Verdict {
     match SipMessage::try_from(datagram) {
         Ok(SipMessage::Response(_)) => Verdict::Pass,
         Ok(SipMessage::Request(request)) if request.version != Version::V2 => {
-            answer(datagram, 505, "Version Not Supported".into())
+            answer(datagram, 505, "Version Not Supported")
         }
         Ok(SipMessage::Request(request)) => match header_problem(&request) {
             None => Verdict::Pass,
-            Some(problem) => answer(datagram, 400, problem),
+            Some(Problem::Bad(reason)) => answer(datagram, 400, reason),
+            Some(Problem::Missing) => Verdict::Drop(UNANSWERABLE),
         },
         Err(_) => {
             let Some(line) = RequestLine::of(datagram) else {
                 return Verdict::Drop("neither a SIP request nor a response");
             };
+            // The parser's own message is not sent: it may quote the peer.
             if line.version != "SIP/2.0" {
-                answer(datagram, 505, "Version Not Supported".into())
+                answer(datagram, 505, "Version Not Supported")
             } else if line.method.parse::<Method>().is_ok() {
-                answer(datagram, 400, "Bad Request".into())
+                answer(datagram, 400, "Bad Request")
             } else {
-                answer(datagram, 501, "Not Implemented".into())
+                answer(datagram, 501, "Not Implemented")
             }
         }
     }
 }
 
-/// The mandatory headers rsipstack's transaction layer needs, as a reason
-/// phrase naming the first one missing or broken (RFC 3261 §8.1.1).
-fn header_problem(request: &rsipstack::sip::Request) -> Option<String> {
+/// What is wrong with a request rsip could parse.
+enum Problem {
+    /// A mandatory header is absent (RFC 3261 §8.1.1): the answer would have
+    /// to copy it, so it cannot be sent.
+    Missing,
+    /// A header is there but broken: the reason phrase of the 400.
+    Bad(&'static str),
+}
+
+/// The mandatory headers rsipstack's transaction layer reads, the first
+/// one absent or broken.
+fn header_problem(request: &rsipstack::sip::Request) -> Option<Problem> {
     match request.via_header().map(|via| via.typed()) {
-        Err(_) => return Some("Missing Via header field".into()),
-        Ok(Err(_)) => return Some("Bad Via header field".into()),
+        Err(_) => return Some(Problem::Missing),
+        Ok(Err(_)) => return Some(Problem::Bad("Bad Via header field")),
         Ok(Ok(_)) => {}
     }
     match request.from_header().map(|from| from.typed()) {
-        Err(_) => return Some("Missing From header field".into()),
-        Ok(Err(_)) => return Some("Bad From header field".into()),
+        Err(_) => return Some(Problem::Missing),
+        Ok(Err(_)) => return Some(Problem::Bad("Bad From header field")),
         Ok(Ok(_)) => {}
     }
     match request.to_header().map(|to| to.typed()) {
-        Err(_) => return Some("Missing To header field".into()),
-        Ok(Err(_)) => return Some("Bad To header field".into()),
+        Err(_) => return Some(Problem::Missing),
+        Ok(Err(_)) => return Some(Problem::Bad("Bad To header field")),
         Ok(Ok(_)) => {}
     }
-    if request.call_id_header().is_err() {
-        return Some("Missing Call-ID header field".into());
-    }
-    let Ok(cseq) = request.cseq_header() else {
-        return Some("Missing CSeq header field".into());
+    let (Ok(_), Ok(cseq)) = (request.call_id_header(), request.cseq_header()) else {
+        return Some(Problem::Missing);
     };
     match cseq.typed() {
-        Err(_) => Some("Bad CSeq header field".into()),
+        Err(_) => Some(Problem::Bad("Bad CSeq header field")),
         Ok(cseq) if cseq.method != request.method => {
-            Some("CSeq method does not match the request".into())
+            Some(Problem::Bad("CSeq method does not match the request"))
         }
         Ok(_) => None,
     }
@@ -131,7 +141,7 @@ impl<'a> RequestLine<'a> {
     fn of(datagram: &'a [u8]) -> Option<Self> {
         let end = datagram.iter().position(|&b| b == b'\n')?;
         let line = std::str::from_utf8(&datagram[..end]).ok()?;
-        let mut parts = line.trim_end_matches('\r').split(' ');
+        let mut parts = line.trim_end_matches('\r').split_ascii_whitespace();
         let (method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
         let is_token = !method.is_empty() && method.bytes().all(is_token_char);
         (is_token && !uri.is_empty() && version.starts_with("SIP/") && parts.next().is_none())
@@ -144,18 +154,22 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
 }
 
+/// How many bytes an answer may exceed its request by (a longer reason
+/// phrase than the request line, a To tag).
+const ANSWER_SLACK: usize = 64;
+
+const UNANSWERABLE: &str = "a bad request without Via, From, To, Call-ID and CSeq to answer with";
+
 /// Builds the answer, or drops the request when no answer may or can be sent.
-fn answer(datagram: &[u8], code: u16, reason: String) -> Verdict {
+fn answer(datagram: &[u8], code: u16, reason: &'static str) -> Verdict {
     let Some(line) = RequestLine::of(datagram) else {
         return Verdict::Drop("not a request");
     };
     if line.method.eq_ignore_ascii_case("ACK") {
         return Verdict::Drop("a bad ACK gets no answer");
     }
-    let Some(copied) = Copied::from(datagram) else {
-        return Verdict::Drop(
-            "a bad request without Via, From, To, Call-ID and CSeq to answer with",
-        );
+    let Some(copied) = Copied::of(datagram) else {
+        return Verdict::Drop(UNANSWERABLE);
     };
     let mut out = format!("SIP/2.0 {code} {reason}\r\n");
     for via in &copied.vias {
@@ -163,7 +177,7 @@ fn answer(datagram: &[u8], code: u16, reason: String) -> Verdict {
     }
     out.push_str(&format!("From: {}\r\n", copied.from));
     // A UAS answering outside a dialog adds a To tag (RFC 3261 §8.2.6.2).
-    let tag = if copied.to.to_ascii_lowercase().contains(";tag=") {
+    let tag = if has_tag(&copied.to) {
         String::new()
     } else {
         format!(";tag={:016x}", rand::random::<u64>())
@@ -172,11 +186,32 @@ fn answer(datagram: &[u8], code: u16, reason: String) -> Verdict {
     out.push_str(&format!("Call-ID: {}\r\n", copied.call_id));
     out.push_str(&format!("CSeq: {}\r\n", copied.cseq));
     out.push_str("Content-Length: 0\r\n\r\n");
+    // Compact names written out in full could make the answer much the
+    // larger: a spoofed sender's victim never gets more than the request
+    // plus the few bytes of a status line and a To tag.
+    if out.len() > datagram.len() + ANSWER_SLACK {
+        return Verdict::Drop("its answer would be larger than the request");
+    }
     Verdict::Answer {
         code,
         reason,
         bytes: out.into_bytes(),
     }
+}
+
+/// Whether a To value has a `tag` parameter: among the header's own
+/// parameters (after the `>` of a name-addr), `;tag` with optional spaces
+/// around the `=` (RFC 3261 §25.1 SEMI and EQUAL).
+fn has_tag(to: &str) -> bool {
+    let params = match to.rfind('>') {
+        Some(end) => &to[end + 1..],
+        None => to.split_once(';').map_or("", |(_, params)| params),
+    };
+    params.split(';').any(|param| {
+        param
+            .split_once('=')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("tag"))
+    })
 }
 
 /// The header lines an answer copies, unfolded (RFC 3261 §7.3.1).
@@ -190,9 +225,9 @@ struct Copied<'a> {
 }
 
 impl<'a> Copied<'a> {
-    fn from(datagram: &'a [u8]) -> Option<Self> {
+    fn of(datagram: &'a [u8]) -> Option<Self> {
         let mut copied = Copied::default();
-        for (name, value) in header_fields(datagram) {
+        for (name, value) in header_fields(datagram)? {
             // A value with a control character would let the peer's bytes
             // shape our answer beyond the one line.
             if value.chars().any(|c| c.is_control() && c != '\t') {
@@ -216,19 +251,16 @@ impl<'a> Copied<'a> {
 }
 
 /// `(name, value)` of each header field up to the empty line, continuation
-/// lines joined to their field; lines that are not UTF-8 or have no colon
-/// are skipped (they matter only if they were one of the copied fields,
-/// and then the request is dropped for lacking it).
-fn header_fields(datagram: &[u8]) -> Vec<(&str, std::borrow::Cow<'_, str>)> {
+/// lines joined to their field; lines with no colon are skipped. `None` if
+/// a line is not UTF-8: it might be a Via, and an answer must copy them all.
+fn header_fields(datagram: &[u8]) -> Option<Vec<(&str, std::borrow::Cow<'_, str>)>> {
     let mut fields: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
     for raw in datagram.split(|&b| b == b'\n').skip(1) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.is_empty() {
             break;
         }
-        let Ok(line) = std::str::from_utf8(raw) else {
-            continue;
-        };
+        let line = std::str::from_utf8(raw).ok()?;
         if line.starts_with([' ', '\t']) {
             if let Some((_, value)) = fields.last_mut() {
                 let joined = format!("{} {}", value, line.trim());
@@ -240,10 +272,13 @@ fn header_fields(datagram: &[u8]) -> Vec<(&str, std::borrow::Cow<'_, str>)> {
             fields.push((name.trim(), value.trim().into()));
         }
     }
-    fields
+    Some(fields)
 }
 
 /// The socket handed to rsipstack: it screens before the stack parses.
+/// rsipstack's address whitelist is checked after `recv_from` returns, so a
+/// whitelist, if Tandem ever sets one, must be checked here too: the screen
+/// answers before rsipstack sees the datagram.
 pub struct ScreenedUdp {
     socket: tokio::net::UdpSocket,
     counters: Arc<Counters>,
@@ -319,7 +354,7 @@ mod tests {
             .into_bytes()
     }
 
-    fn answer_of(datagram: &[u8]) -> (u16, String, String) {
+    fn answer_of(datagram: &[u8]) -> (u16, &'static str, String) {
         match screen(datagram) {
             Verdict::Answer {
                 code,
@@ -366,7 +401,7 @@ mod tests {
     fn a_bad_request_gets_400_naming_the_problem() {
         let (code, reason, _) =
             answer_of(&request("INVITE sip:alice@127.0.0.1 SIP/2.0", "x INVITE"));
-        assert_eq!((code, reason.as_str()), (400, "Bad CSeq header field"));
+        assert_eq!((code, reason), (400, "Bad CSeq header field"));
         let bad_from = request("MESSAGE sip:alice@127.0.0.1 SIP/2.0", "1 MESSAGE");
         let bad_from = String::from_utf8(bad_from)
             .unwrap()
@@ -379,17 +414,67 @@ mod tests {
         assert_eq!(code, 505);
     }
 
-    #[test]
-    fn a_request_lacking_call_id_is_answered_when_it_can_be_matched_otherwise_dropped() {
-        let without_call_id = request("OPTIONS sip:alice@127.0.0.1 SIP/2.0", "1 OPTIONS")
+    fn without(header: &[u8], datagram: Vec<u8>) -> Vec<u8> {
+        datagram
             .split(|&b| b == b'\n')
-            .filter(|line| !line.starts_with(b"Call-ID"))
+            .filter(|line| !line.starts_with(header))
             .collect::<Vec<_>>()
-            .join(&b'\n');
-        assert_eq!(
-            screen(&without_call_id),
-            Verdict::Drop("a bad request without Via, From, To, Call-ID and CSeq to answer with")
+            .join(&b'\n')
+    }
+
+    #[test]
+    fn a_request_lacking_what_an_answer_copies_is_dropped() {
+        let options = || request("OPTIONS sip:alice@127.0.0.1 SIP/2.0", "1 OPTIONS");
+        let unknown = || request("FOO sip:alice@127.0.0.1 SIP/2.0", "1 FOO");
+        for header in [&b"Call-ID"[..], b"Via", b"CSeq", b"To"] {
+            assert_eq!(
+                screen(&without(header, options())),
+                Verdict::Drop(UNANSWERABLE)
+            );
+            assert_eq!(
+                screen(&without(header, unknown())),
+                Verdict::Drop(UNANSWERABLE)
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_line_that_is_not_utf8_drops_the_request() {
+        // It could have been a Via the answer must carry.
+        let mut datagram = b"FOO sip:a@b SIP/2.0\r\nVia: \xff\r\n".to_vec();
+        datagram.extend_from_slice(&request("", "1 FOO")[2..]);
+        assert_eq!(screen(&datagram), Verdict::Drop(UNANSWERABLE));
+    }
+
+    #[test]
+    fn compact_names_are_copied_in_full_but_never_into_a_larger_answer() {
+        let compact = b"FOO sip:alice@127.0.0.1 SIP/2.0\r\n\
+            v: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1\r\n\
+            f: <sip:bob@127.0.0.1>;tag=1\r\nt: <sip:alice@127.0.0.1>;tag=2\r\n\
+            i: abc\r\nCSeq: 1 FOO\r\nMax-Forwards: 70\r\nl: 0\r\n\r\n";
+        let (code, _, text) = answer_of(compact);
+        assert_eq!(code, 501);
+        assert!(text.contains("\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1\r\n"));
+        assert!(text.contains("\r\nCall-ID: abc\r\n"), "{text}");
+        assert!(text.len() <= compact.len() + ANSWER_SLACK);
+        // Many tiny compact Vias would double in size: no answer at all.
+        let mut spoofed = b"FOO sip:a@b SIP/2.0\r\nf:a\r\nt:b\r\ni:c\r\nCSeq:1 FOO\r\n".to_vec();
+        spoofed.extend(std::iter::repeat_n(&b"v:a\n"[..], 500).flatten());
+        spoofed.extend_from_slice(b"\r\n");
+        assert!(matches!(screen(&spoofed), Verdict::Drop(_)), "amplified");
+    }
+
+    #[test]
+    fn a_to_tag_is_found_where_it_belongs() {
+        assert!(has_tag("<sip:a@b>;tag=1"));
+        assert!(has_tag("<sip:a@b> ; TAG = 1"));
+        assert!(has_tag("sip:a@b;tag=1"));
+        assert!(
+            !has_tag("<sip:a@b;tag=1>"),
+            "a URI parameter is not the header's"
         );
+        assert!(!has_tag("<sip:a@b>;tagx=1"));
+        assert!(!has_tag("sip:a@b"));
     }
 
     #[test]
