@@ -79,17 +79,62 @@ fn keep_answerable(headers: &mut Headers) {
     }
 }
 
-/// The `algorithm=` value of a digest header, its byte range.
+/// The `algorithm` value of a digest header, its byte range.
 fn algorithm_value(value: &str) -> Option<std::ops::Range<usize>> {
-    let lower = value.to_ascii_lowercase();
-    let key = lower.find("algorithm=")?;
-    let start = key + "algorithm=".len();
-    let quoted = value[start..].starts_with('"');
-    let start = start + usize::from(quoted);
-    let end = value[start..]
-        .find(|c: char| c == ',' || c == '"' || c.is_whitespace())
-        .map_or(value.len(), |n| start + n);
-    Some(start..end)
+    param_value(value, "algorithm")
+}
+
+/// The byte range of parameter `name`'s value in a digest header (inside
+/// the quotes when quoted). It goes parameter by parameter, so a name
+/// inside a quoted value (`realm="algorithm=x"`) is not taken, and spaces
+/// around `=` are allowed (RFC 7616 §3.3, `auth-param`). Every stop is at an
+/// ASCII byte, so the range is on character boundaries.
+fn param_value(header: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    let bytes = header.as_bytes();
+    let mut i = 0;
+    // The scheme (`Digest`) comes first, with no `=` before the space.
+    if let Some(space) = header.find(|c: char| c.is_ascii_whitespace()) {
+        if !header[..space].contains('=') {
+            i = space;
+        }
+    }
+    while i < bytes.len() {
+        while i < bytes.len() && (bytes[i] == b',' || bytes[i].is_ascii_whitespace()) {
+            i += 1;
+        }
+        let name_start = i;
+        while i < bytes.len() && bytes[i] != b'=' && bytes[i] != b',' {
+            i += 1;
+        }
+        let this = header[name_start..i].trim();
+        if i >= bytes.len() || bytes[i] == b',' {
+            continue; // a parameter without a value
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let range = if bytes.get(i) == Some(&b'"') {
+            let start = i + 1;
+            i = start;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let end = i.min(bytes.len());
+            i = end + 1;
+            start..end
+        } else {
+            let start = i;
+            while i < bytes.len() && bytes[i] != b',' && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            start..i
+        };
+        if this.eq_ignore_ascii_case(name) {
+            return Some(range);
+        }
+    }
+    None
 }
 
 /// The `algorithm` value spelled as column `from` of [`ALGORITHMS`],
@@ -119,20 +164,15 @@ fn to_rsipstack(value: &str) -> String {
 
 /// `qop="auth,auth-int"` becomes `qop="auth"`: rsipstack reads one value.
 fn narrow_qop(value: &str) -> String {
-    let lower = value.to_ascii_lowercase();
-    let Some(key) = lower.find("qop=\"") else {
+    let Some(range) = param_value(value, "qop") else {
         return value.to_owned();
     };
-    let start = key + "qop=\"".len();
-    let Some(len) = value[start..].find('"') else {
-        return value.to_owned();
-    };
-    let list = &value[start..start + len];
+    let list = &value[range.clone()];
     let offers_auth = list
         .split(',')
         .any(|qop| qop.trim().eq_ignore_ascii_case("auth"));
     if list.contains(',') && offers_auth {
-        format!("{}auth{}", &value[..start], &value[start + len..])
+        format!("{}auth{}", &value[..range.start], &value[range.end..])
     } else {
         value.to_owned()
     }
@@ -179,6 +219,24 @@ mod tests {
             to_rfc(sent),
             r#"Digest username="alice", realm="r", nonce="n", uri="sip:r", response="00", algorithm=SHA-256, qop=auth, nc=00000001, cnonce="c""#
         );
+    }
+
+    #[test]
+    fn parameters_are_found_one_by_one_not_by_substring() {
+        // The name inside a quoted value is not the parameter.
+        let tricky = r#"Digest realm="algorithm=SHA-256", nonce="n", algorithm = SHA-256"#;
+        assert_eq!(
+            to_rsipstack(tricky),
+            r#"Digest realm="algorithm=SHA-256", nonce="n", algorithm = SHA256"#
+        );
+        let escaped = r#"Digest realm="a \" qop=\"auth,x", qop = "auth,auth-int""#;
+        assert_eq!(
+            to_rsipstack(escaped),
+            r#"Digest realm="a \" qop=\"auth,x", qop = "auth""#
+        );
+        let valueless = r#"Digest stale, nonce="n""#;
+        let range = param_value(valueless, "nonce").unwrap();
+        assert_eq!(&valueless[range], "n");
     }
 
     #[test]

@@ -374,6 +374,12 @@ mod tests {
         let response =
             format!("SIP/2.0 200 OK\r\n{HEADERS}CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n");
         assert_eq!(screen(response.as_bytes()), Verdict::Pass);
+        // Compact header names are rsip's too (RFC 3261 §7.3.3).
+        let compact = b"OPTIONS sip:alice@127.0.0.1 SIP/2.0\r\n\
+            v: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1\r\n\
+            f: <sip:bob@127.0.0.1>;tag=1\r\nt: <sip:alice@127.0.0.1>\r\n\
+            i: abc\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nl: 0\r\n\r\n";
+        assert_eq!(screen(compact), Verdict::Pass);
         assert_eq!(screen(b"\r\n\r\n"), Verdict::Pass);
         assert_eq!(screen(b"\r\n"), Verdict::Pass);
     }
