@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::stanzastream::{StanzaState, StanzaToken};
 use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::IqResponse;
 use tokio_xmpp::{Client, Event, IqRequest, Stanza};
+use tokio_xmpp::{IqResponse, IqResponseToken};
 use xmpp_parsers::caps::Caps;
 use xmpp_parsers::carbons;
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsResult, Item as DiscoItem};
@@ -673,15 +673,9 @@ impl Session {
             .await;
         let requests = self.requests.clone();
         tokio::spawn(async move {
-            let answer = match tokio::time::timeout(CAPS_TIMEOUT, token).await {
-                Ok(Ok(IqResponse::Result(Some(element)))) => {
-                    DiscoInfoResult::try_from(element).map_err(|e| e.to_string())
-                }
-                Ok(Ok(IqResponse::Result(None))) => Err("an empty answer".to_owned()),
-                Ok(Ok(IqResponse::Error(e))) => Err(format!("{:?}", e.defined_condition)),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer in {} s", CAPS_TIMEOUT.as_secs())),
-            };
+            let answer = iq_answer(token, CAPS_TIMEOUT)
+                .await
+                .and_then(|element| DiscoInfoResult::try_from(element).map_err(|e| e.to_string()));
             let _ = requests
                 .send(Request::CapsAnswer {
                     from: to,
@@ -706,13 +700,12 @@ impl Session {
             .await;
         let host = self.host.clone();
         tokio::spawn(async move {
-            let found = match tokio::time::timeout(VCARD_TIMEOUT, token).await {
-                Ok(Ok(IqResponse::Result(Some(element)))) => vcard::sip_numbers(&element),
-                Ok(Ok(IqResponse::Error(e))) => {
-                    host.debug(&format!("no vCard for {jid}: {:?}", e.defined_condition));
+            let found = match iq_answer(token, VCARD_TIMEOUT).await {
+                Ok(element) => vcard::sip_numbers(&element),
+                Err(why) => {
+                    host.debug(&format!("no vCard for {jid}: {why}"));
                     Vec::new()
                 }
-                _ => Vec::new(),
             };
             let _ = reply.send(found);
         });
@@ -1005,6 +998,18 @@ impl Session {
 
 /// A client for `config`: STARTTLS (with the system's roots, or `roots`
 /// from `ca_path`), or plain TCP when `insecure`.
+/// The payload of the answer to an IQ we sent, waited for `limit` at most,
+/// or why there is none (for the debug log).
+async fn iq_answer(token: IqResponseToken, limit: Duration) -> Result<Element, String> {
+    match tokio::time::timeout(limit, token).await {
+        Ok(Ok(IqResponse::Result(Some(element)))) => Ok(element),
+        Ok(Ok(IqResponse::Result(None))) => Err("an empty answer".to_owned()),
+        Ok(Ok(IqResponse::Error(e))) => Err(format!("{:?}", e.defined_condition)),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer in {} s", limit.as_secs())),
+    }
+}
+
 fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
     let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
     let full = account
