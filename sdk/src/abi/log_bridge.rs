@@ -45,10 +45,11 @@ impl log::Log for Bridge {
     }
 
     fn log(&self, record: &log::Record) {
-        if !self.enabled(record.metadata()) {
+        let level = self.level_of(record.metadata());
+        if level > self.max {
             return;
         }
-        let level = match self.level_of(record.metadata()) {
+        let level = match level {
             log::Level::Error => Level::Error,
             log::Level::Warn => Level::Warn,
             log::Level::Info => Level::Info,
