@@ -52,6 +52,24 @@ pub fn capture_output(child: &mut std::process::Child) -> std::sync::Arc<std::sy
     log
 }
 
+/// Sends `signal` (`"-TERM"`, `"-INT"`) and waits up to 5 s for the child
+/// to end, so it can shut down cleanly (unregister, finish a WAV header);
+/// then kills it.
+pub fn stop_gently(child: &mut std::process::Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

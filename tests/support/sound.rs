@@ -151,29 +151,14 @@ impl Stream {
     /// Stops it the way a user would (Ctrl-C), so a recording is closed
     /// with a complete WAV header.
     pub fn stop(mut self) {
-        interrupt(&mut self.0);
+        crate::stop_gently(&mut self.0, "-INT");
     }
-}
-
-fn interrupt(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
-            interrupt(&mut self.0);
+            crate::stop_gently(&mut self.0, "-INT");
         }
     }
 }
