@@ -156,7 +156,7 @@ impl Sidecar {
         command
             .args(["run", "--config"])
             .arg(dir.path().join("tandem.toml"))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_filter())
             .env_remove("SSL_CERT_FILE")
             .envs(env.iter().map(|(k, v)| (k, v)));
         if let Some(ca) = ca {
@@ -273,4 +273,10 @@ pub fn event_line(log: &str, topic: &str) -> String {
         .find(|l| l.contains(&format!("SIP {topic} ")))
         .unwrap_or_default()
         .to_owned()
+}
+
+/// The daemons' `RUST_LOG`: `TANDEM_TEST_LOG` when set (say
+/// `info,sip=debug` to see a failing test's SIP traffic), else `info`.
+pub fn log_filter() -> String {
+    std::env::var("TANDEM_TEST_LOG").unwrap_or_else(|_| "info".to_owned())
 }
