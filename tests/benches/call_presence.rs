@@ -8,11 +8,18 @@
 //! `sip.call.answered` (published when the ACK arrives). End: the watcher
 //! receiving the presence. Both are wall-clock stamps on one machine.
 //!
+//! The delay is cut in two at the XMPP plugin's log line "presence sent"
+//! (written once the stanza is on the stream): Tandem's part before it, the server's and the contact's
+//! client's after it. In the same run, the user's own slixmpp client changes
+//! its status 10 times a second and the same watcher times those: the
+//! reference, what Prosody and slixmpp alone take on this machine now.
+//!
 //! First, idle: the sidecar connected (XMPP) and listening (SIP) and a
 //! baresip with one account, side by side for 10 s: CPU and RSS of each.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde_json::json;
 use tandem_tests::measure::{cpu_seconds, env_or, percentile, status_mib};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
@@ -29,10 +36,22 @@ fn time_of_day(line: &str) -> Option<f64> {
     Some(h * 3600.0 + m * 60.0 + s)
 }
 
+/// "p50 …, p99 …, max … ms" of delays in milliseconds.
+fn summary(delays: &mut [f64]) -> String {
+    delays.sort_by(|a, b| a.total_cmp(b));
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        percentile(delays, 0.5),
+        percentile(delays, 0.99),
+        delays.last().copied().unwrap_or(f64::NAN),
+        delays.len()
+    )
+}
+
 fn main() {
     let calls: usize = env_or("TANDEM_BENCH_CALLS", 1000);
     let server = Prosody::start();
-    let (alice, _gajim, phone) = alice_and_bob(&server);
+    let (alice, mut gajim, phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start_phone(
         &server,
         (&alice, "alice-secret"),
@@ -47,10 +66,10 @@ fn main() {
 
     // Idle, side by side with baresip.
     let baresip = tandem_tests::baresip::Baresip::start(440.0, None);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(2));
     let pids = [("tandem", sidecar.pid()), ("baresip", baresip.pid())];
     let before: Vec<f64> = pids.iter().map(|(_, p)| cpu_seconds(*p)).collect();
-    std::thread::sleep(std::time::Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(10));
     for ((name, pid), before) in pids.iter().zip(before) {
         println!(
             "idle {name}: CPU {:.2} % over 10 s, RSS {:.1} MiB",
@@ -63,7 +82,7 @@ fn main() {
     let port = sidecar.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
     let started = SystemTime::now();
-    let out = sipp::command(
+    let mut sipp = sipp::command(
         &[
             "-sn",
             "uac",
@@ -81,43 +100,99 @@ fn main() {
         ],
         dir.path(),
     )
-    .output()
+    // Its screen is not read while it runs: not piped, where it could fill.
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::inherit())
+    .spawn()
     .unwrap();
-    assert!(
-        out.status.success(),
-        "sipp: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The reference: the user's own client changes its status between
+    // the calls, 10 times a second, for as long as sipp runs.
+    std::thread::sleep(Duration::from_millis(50));
+    let mut references = 0;
+    let status = loop {
+        if let Some(status) = sipp.try_wait().unwrap() {
+            break status;
+        }
+        gajim.send(json!({"presence": {"status": format!("ref-{references}")}}));
+        references += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "sipp failed: {status}");
     let wall = started.elapsed().unwrap().as_secs_f64();
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(1));
 
     let day = |t: f64| t.rem_euclid(86400.0);
     let log = sidecar.log();
-    let answered: Vec<f64> = log
-        .lines()
-        .filter(|l| l.contains("SIP sip.call.answered"))
-        .filter_map(time_of_day)
-        .collect();
+    // Each answered call, and the next presence the plugin wrote after it.
+    let mut stages: Vec<(f64, Option<f64>)> = Vec::new();
+    for line in log.lines() {
+        if line.contains("SIP sip.call.answered") {
+            stages.extend(time_of_day(line).map(|t| (t, None)));
+        } else if line.contains("presence sent: ") {
+            if let Some(last) = stages.last_mut().filter(|s| s.1.is_none()) {
+                last.1 = time_of_day(line);
+            }
+        }
+    }
     let seen: Vec<f64> = phone
         .seen()
         .iter()
         .filter(|e| e["from"] == "alice@localhost/tandem" && e["status"] == "On the phone")
         .filter_map(|e| e["t"].as_f64().map(day))
         .collect();
-    let mut delays: Vec<f64> = answered
+    let (mut total, mut tandem, mut server_side) = (Vec::new(), Vec::new(), Vec::new());
+    for (answered, written) in &stages {
+        let Some(seen) = seen.iter().find(|s| **s >= *answered) else {
+            continue;
+        };
+        total.push((seen - answered) * 1e3);
+        if let Some(written) = written.filter(|w| w <= seen) {
+            tandem.push((written - answered) * 1e3);
+            server_side.push((seen - written) * 1e3);
+        }
+    }
+    assert!(!total.is_empty(), "no call was seen: {log}");
+
+    // The reference: from slixmpp having sent each status to the watcher
+    // receiving it.
+    let sent: std::collections::HashMap<String, f64> = gajim
+        .seen()
         .iter()
-        .filter_map(|a| seen.iter().find(|s| **s >= *a).map(|s| (s - a) * 1e3))
+        .filter(|e| e["event"] == "presence_sent")
+        .filter_map(|e| Some((e["status"].as_str()?.to_owned(), e["t"].as_f64()?)))
         .collect();
-    delays.sort_by(|a, b| a.total_cmp(b));
-    assert!(!delays.is_empty(), "no call was seen: {log}");
+    let mut reference: Vec<f64> = phone
+        .seen()
+        .iter()
+        .filter(|e| e["from"] == "alice@localhost/gajim")
+        .filter_map(|e| Some((e["t"].as_f64()? - sent.get(e["status"].as_str()?)?) * 1e3))
+        .collect();
+
     println!(
-        "call_presence: {} calls answered in {wall:.0} s, {} \"On the phone\" seen; \
-         answered → contact sees it: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        answered.len(),
-        seen.len(),
-        percentile(&delays, 0.5),
-        percentile(&delays, 0.99),
-        delays.last().unwrap()
+        "call_presence: {} calls answered in {wall:.0} s, {} \"On the phone\" seen",
+        stages.len(),
+        seen.len()
+    );
+    let total_p99 = {
+        total.sort_by(|a, b| a.total_cmp(b));
+        percentile(&total, 0.99)
+    };
+    println!("answered → contact sees it:        {}", summary(&mut total));
+    println!(
+        "  answered → presence sent (Tandem): {}",
+        summary(&mut tandem)
+    );
+    println!(
+        "  sent → contact (Prosody, slixmpp): {}",
+        summary(&mut server_side)
+    );
+    println!(
+        "reference, same run, {references} status changes of the user's own slixmpp client → contact: {}",
+        summary(&mut reference)
+    );
+    println!(
+        "p99 ratio, Tandem's path / the reference: {:.2}",
+        total_p99 / percentile(&reference, 0.99)
     );
     let epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -349,6 +349,13 @@ impl Session {
                 let previous = std::mem::replace(&mut self.presence, presence);
                 let stanza = self.presence_stanza();
                 self.send(stanza).await;
+                // Also marks when it left Tandem, for the call_presence
+                // benchmark's split of the delay.
+                self.host.info(&format!(
+                    "presence sent: {} (priority {})",
+                    self.presence.show.as_deref().unwrap_or("available"),
+                    self.presence.priority.unwrap_or(-1)
+                ));
                 let _ = reply.send((self.presence.clone(), previous));
             }
             Request::SetActivity(activity) => {
