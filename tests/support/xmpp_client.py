@@ -158,6 +158,16 @@ class TestClient(slixmpp.ClientXMPP):
                 vcard.append(tel)
             await self["xep_0054"].publish_vcard(vcard)
             say(event="vcard_published")
+        elif "vcard4_tel" in c:
+            # XEP-0292 by hand: slixmpp 1.8 has no vCard4 plugin.
+            ns = "urn:ietf:params:xml:ns:vcard-4.0"
+            vcard = ET.Element("{%s}vcard" % ns)
+            ET.SubElement(ET.SubElement(vcard, "{%s}fn" % ns), "{%s}text" % ns).text = "Test"
+            for uri in c["vcard4_tel"]:
+                ET.SubElement(ET.SubElement(vcard, "{%s}tel" % ns), "{%s}uri" % ns).text = uri
+            await self["xep_0060"].publish(self.boundjid.bare, "urn:xmpp:vcard4",
+                                           id="current", payload=vcard)
+            say(event="vcard_published")
         elif "reach" in c:
             await self["xep_0152"].publish_reachability(c["reach"])
         elif "activity" in c:

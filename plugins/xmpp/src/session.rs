@@ -693,7 +693,8 @@ impl Session {
         });
     }
 
-    /// Asks for a contact's vCard; the answer goes straight to `reply`
+    /// Asks for a contact's vCards, vCard4 (PEP) and vcard-temp at once;
+    /// the SIP addresses of both, vCard4's first, go straight to `reply`
     /// from a task of its own, within `VCARD_TIMEOUT` (under the host's
     /// command timeout, so the caller gets "none" rather than a timeout).
     async fn ask_vcard(&mut self, jid: BareJid, reply: oneshot::Sender<Vec<reach::Address>>) {
@@ -701,19 +702,34 @@ impl Session {
             let _ = reply.send(Vec::new());
             return;
         }
-        let token = self
+        let to = Some(Jid::from(jid.clone()));
+        let vcard4 = self
             .client
-            .send_iq(Some(jid.clone().into()), IqRequest::Get(vcard::query()))
+            .send_iq(to.clone(), IqRequest::Get(vcard::query_vcard4()))
+            .await;
+        let vcard_temp = self
+            .client
+            .send_iq(to, IqRequest::Get(vcard::query()))
             .await;
         let host = self.host.clone();
         tokio::spawn(async move {
-            let found = match iq_answer(token, VCARD_TIMEOUT).await {
-                Ok(element) => vcard::sip_numbers(&element),
-                Err(why) => {
-                    host.debug(&format!("no vCard for {jid}: {why}"));
-                    Vec::new()
+            let (vcard4, vcard_temp) = tokio::join!(
+                iq_answer(vcard4, VCARD_TIMEOUT),
+                iq_answer(vcard_temp, VCARD_TIMEOUT)
+            );
+            let mut found = Vec::new();
+            for (kind, answer) in [("vCard4", vcard4), ("vcard-temp", vcard_temp)] {
+                match answer {
+                    Ok(element) => {
+                        for address in vcard::sip_numbers(&element) {
+                            if !found.contains(&address) {
+                                found.push(address);
+                            }
+                        }
+                    }
+                    Err(why) => host.debug(&format!("no {kind} for {jid}: {why}")),
                 }
-            };
+            }
             let _ = reply.send(found);
         });
     }
