@@ -325,7 +325,7 @@ impl EngineInner {
             }
         };
         let label = format!("{} (command {command})", script::function_label(&func));
-        Self::start_with(self, &script, func, args, || label, Some(answer));
+        Self::start_with(self, &script, &func, args, || label, Some(answer));
     }
 
     fn dispatch(self: &Rc<Self>, topic: &str, source: &str, payload_json: &str) {
@@ -363,7 +363,7 @@ impl EngineInner {
                         continue;
                     }
                 };
-                Self::start(self, script, handler.func.clone(), args, || {
+                Self::start(self, script, &handler.func, args, || {
                     format!("{} (handler for {topic})", handler.label)
                 });
             }
@@ -375,7 +375,7 @@ impl EngineInner {
     fn start(
         self: &Rc<Self>,
         script: &Rc<Script>,
-        func: Function,
+        func: &Function,
         args: impl IntoLuaMulti,
         label: impl FnOnce() -> String,
     ) {
@@ -386,7 +386,7 @@ impl EngineInner {
     fn start_with(
         self: &Rc<Self>,
         script: &Rc<Script>,
-        func: Function,
+        func: &Function,
         args: impl IntoLuaMulti,
         label: impl FnOnce() -> String,
         answer: Option<Answer>,

@@ -129,13 +129,13 @@ impl Script {
     }
 
     /// A coroutine running `func`, from the pool when one is free.
-    pub(super) fn thread(&self, func: Function) -> mlua::Result<Thread> {
+    pub(super) fn thread(&self, func: &Function) -> mlua::Result<Thread> {
         if let Some(thread) = self.pool.borrow_mut().pop() {
             if thread.reset(func.clone()).is_ok() {
                 return Ok(thread);
             }
         }
-        self.lua.create_thread(func)
+        self.lua.create_thread(func.clone())
     }
 
     /// Gives a finished coroutine back for reuse.
@@ -344,7 +344,7 @@ fn install_api(
                         return;
                     }
                     let label = format!("timer at {}", function_label(&func));
-                    EngineInner::start(&engine, &script, func, (), || label);
+                    EngineInner::start(&engine, &script, &func, (), || label);
                 });
                 script.timers.borrow_mut().insert(id, task.abort_handle());
                 Ok(id)

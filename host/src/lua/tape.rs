@@ -208,13 +208,38 @@ impl<'de> Visitor<'de> for TapeSeed<'_, 'de> {
         let header = self.0.len();
         self.0.push(Tok::Object(0));
         let mut n = 0u32;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        // serde's own `Cow` always allocates; keys rarely hold escapes.
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             self.0.push(Tok::Str(key));
             map.next_value_seed(TapeSeed(self.0))?;
             n += 1;
         }
         self.0[header] = Tok::Object(n);
         Ok(())
+    }
+}
+
+/// An object key, borrowed from the text unless it holds escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
     }
 }
 
@@ -243,6 +268,13 @@ mod tests {
                 Tok::Array(0),
             ]
         );
+    }
+
+    #[test]
+    fn keys_are_borrowed_unless_escaped() {
+        let tape = Tape::parse(r#"{"plain":1,"esc\u0061ped":2}"#).unwrap();
+        assert!(matches!(tape.toks[1], Tok::Str(Cow::Borrowed("plain"))));
+        assert!(matches!(&tape.toks[3], Tok::Str(Cow::Owned(k)) if k == "escaped"));
     }
 
     #[test]
