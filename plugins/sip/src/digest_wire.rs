@@ -1,6 +1,6 @@
 //! Digest challenges and credentials as the RFCs write them, on the wire.
 //!
-//! rsipstack 0.7.14 answers digest challenges, but with three gaps that
+//! rsipstack 0.7.14 answers digest challenges, but with four gaps that
 //! real registrars hit; this inspector mends them at the edge, and the
 //! hash itself is still computed by rsipstack:
 //!
@@ -17,6 +17,9 @@
 //!   answer are taken out of the response when one it can answer remains.
 //! - It reads `qop` as one value, so `qop="auth,auth-int"` (RFC 7616 §3.3
 //!   allows a list) failed too. A list that offers `auth` is narrowed to it.
+//! - Its `auth-int` hashes an empty body as MD5 whatever the algorithm and
+//!   the body, so a challenge allowing only `auth-int` is taken out like
+//!   an unparseable one when another remains.
 
 use rsipstack::sip::prelude::ToTypedHeader;
 use rsipstack::sip::{Header, Headers, SipMessage};
@@ -69,14 +72,30 @@ impl MessageInspector for DigestWire {
 fn keep_answerable(headers: &mut Headers) {
     for proxy in [false, true] {
         let answerable = |header: &Header| match header {
-            Header::WwwAuthenticate(h) if !proxy => Some(h.typed().is_ok()),
-            Header::ProxyAuthenticate(h) if proxy => Some(h.typed().is_ok()),
+            Header::WwwAuthenticate(h) if !proxy => {
+                Some(h.typed().is_ok() && !only_auth_int(h.value()))
+            }
+            Header::ProxyAuthenticate(h) if proxy => {
+                Some(h.typed().is_ok() && !only_auth_int(h.value()))
+            }
             _ => None,
         };
         if headers.iter().any(|h| answerable(h) == Some(true)) {
             headers.retain(|h| answerable(h) != Some(false));
         }
     }
+}
+
+/// Whether a challenge allows `qop=auth-int` alone. rsipstack answers it
+/// with the MD5 of an empty body whatever the algorithm and the body, which
+/// is right only for a bodiless request under MD5: a challenge asking for
+/// `auth` (or no qop) beside it is the better one to answer.
+fn only_auth_int(value: &str) -> bool {
+    param_value(value, "qop").is_some_and(|range| {
+        !value[range]
+            .split(',')
+            .any(|qop| qop.trim().eq_ignore_ascii_case("auth"))
+    })
 }
 
 /// The `algorithm` value of a digest header, its byte range.
@@ -288,6 +307,16 @@ mod tests {
         assert!(rfc_8760_order
             .iter()
             .any(|h| matches!(h, Header::CallId(_))));
+        // auth-int alone is answered only when nothing better is offered.
+        let mut auth_int = challenges(&[
+            r#"Digest realm="r", nonce="1", qop="auth-int", algorithm=SHA-256"#,
+            r#"Digest realm="r", nonce="2", qop="auth", algorithm=MD5"#,
+        ]);
+        keep_answerable(&mut auth_int);
+        assert_eq!(algorithms(&auth_int), ["MD5"]);
+        let mut alone = challenges(&[r#"Digest realm="r", nonce="1", qop="auth-int""#]);
+        keep_answerable(&mut alone);
+        assert_eq!(alone.iter().count(), 2, "kept: {alone:?}");
         // Nothing answerable: left as it came, for rsipstack's own error.
         let mut none = challenges(&[r#"Digest realm="r", nonce="1", algorithm=SHA-512-256"#]);
         keep_answerable(&mut none);
