@@ -9,10 +9,11 @@
 //! receiving the presence. Both are wall-clock stamps on one machine.
 //!
 //! The delay is cut in two at the XMPP plugin's log line "presence sent"
-//! (written once the stanza is on the stream): Tandem's part before it, the server's and the contact's
-//! client's after it. In the same run, the user's own slixmpp client changes
-//! its status 10 times a second and the same watcher times those: the
-//! reference, what Prosody and slixmpp alone take on this machine now.
+//! (written once the stanza is on the stream): Tandem's part before it,
+//! the server's and the contact's client's after it. In the same run, the
+//! user's own slixmpp client changes its status 10 times a second and the
+//! same watcher times those: the reference, what Prosody and slixmpp alone
+//! take on this machine now.
 //!
 //! First, idle: the sidecar connected (XMPP) and listening (SIP) and a
 //! baresip with one account, side by side for 10 s: CPU and RSS of each.
