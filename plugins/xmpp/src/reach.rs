@@ -9,7 +9,7 @@ use xmpp_parsers::minidom::Element;
 pub const NS: &str = "urn:xmpp:reach:0";
 
 /// More addresses than a person has phones is junk, not a profile.
-const MAX_ADDRESSES: usize = 16;
+pub const MAX_ADDRESSES: usize = 16;
 /// A URI or description longer than this is refused rather than carried.
 const MAX_TEXT: usize = 1024;
 

@@ -18,7 +18,8 @@ pub const NS_VCARD4: &str = "urn:ietf:params:xml:ns:vcard-4.0";
 pub const NODE_VCARD4: &str = "urn:xmpp:vcard4";
 
 /// The `sip:`/`sips:` URIs in a vCard of either format (or in the PEP
-/// answer holding a vCard4), in document order, each once.
+/// answer holding a vCard4), in document order, each once, and no more
+/// than a reach list may hold.
 pub fn sip_numbers(answer: &Element) -> Vec<reach::Address> {
     let uris: Vec<String> = if answer.is("vCard", NS) {
         answer
@@ -47,6 +48,9 @@ pub fn sip_numbers(answer: &Element) -> Vec<reach::Address> {
             uri: uri.to_owned(),
             desc: Some("vCard".to_owned()),
         };
+        if found.len() == reach::MAX_ADDRESSES {
+            break;
+        }
         if reach::validate(std::slice::from_ref(&address)).is_ok() && !found.contains(&address) {
             found.push(address);
         }
@@ -163,6 +167,17 @@ mod tests {
             .expect("an <items/> in a <pubsub/>");
         assert_eq!(items.attr("node"), Some(NODE_VCARD4));
         assert_eq!(items.attr("max_items"), Some("1"));
+    }
+
+    #[test]
+    fn a_vcard_full_of_numbers_gives_a_short_list() {
+        let tels: String = (0..1000)
+            .map(|i| format!("<TEL><NUMBER>sip:{i}@example.org</NUMBER></TEL>"))
+            .collect();
+        let vcard: Element = format!("<vCard xmlns='vcard-temp'>{tels}</vCard>")
+            .parse()
+            .unwrap();
+        assert_eq!(sip_numbers(&vcard).len(), reach::MAX_ADDRESSES);
     }
 
     #[test]
