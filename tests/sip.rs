@@ -330,6 +330,50 @@ fn options_junk_bad_requests_and_unusable_offers_get_clear_answers() {
     );
 }
 
+/// Over TCP there is no screen (rsipstack reads the stream itself): what it
+/// cannot frame or parse closes that connection (RFC 3261 §18.3: a stream
+/// whose framing is lost cannot be resynchronised), and the plugin goes on
+/// serving new ones.
+#[test]
+fn junk_over_tcp_closes_that_connection_and_no_other() {
+    use std::io::{Read, Write};
+    let tandem = Sidecar::start_sip("user = \"alice\"\ntransports = [\"udp\", \"tcp\"]", &[]);
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    let tcp = status["listening"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.as_str()?.strip_prefix("tcp "))
+        .unwrap_or_else(|| panic!("no TCP listener: {status}"))
+        .to_owned();
+    let too_long = vec![b'A'; 70_000];
+    for junk in [
+        &b"OPTIONS sip:alice@x SIP/2.0\r\nContent-Length: lots\r\n\r\n"[..],
+        b"\x00\x01garbage\r\n\r\n",
+        &too_long[..],
+    ] {
+        let mut stream = std::net::TcpStream::connect(&tcp).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        // Tandem may close while a long write is still going.
+        let _ = stream.write_all(junk);
+        let mut answer = Vec::new();
+        match stream.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("the connection stayed open after junk ({e}): {answer:?}"),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    sipp::run_ok(
+        &["-sf", &scenario("options.xml"), "-t", "t1", "-m", "1", &tcp],
+        dir.path(),
+    );
+    let log = tandem.log();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 /// Within 5 % of `expected`: crossings at block edges go uncounted.
 fn assert_tone(path: &std::path::Path, expected: f64, what: &str) {
     let hz = tandem_tests::baresip::tone_in(path);
