@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sipp::free_udp_port;
 
@@ -200,18 +200,14 @@ impl Baresip {
 
     /// Waits (20 s at most) for `needle` in baresip's output.
     pub fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        crate::wait_for_log(&format!("{needle:?} from baresip"), || {
             let log = self.log();
             if log.contains(needle) {
-                return log;
+                Ok(log)
+            } else {
+                Err(log)
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} from baresip:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 
     /// What baresip decoded from the call (sndfile's `-dec.wav`).

@@ -5,7 +5,6 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::sipp::free_udp_port;
 
@@ -134,21 +133,16 @@ request_route {{
 
     /// Waits (20 s at most) for `needle` in Kamailio's log.
     pub fn wait_for(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        crate::wait_for_log(&format!("{needle:?} from kamailio"), || {
             let log = self.log();
             if log.contains(needle) {
-                return log;
+                return Ok(log);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("kamailio exited ({status}):\n{log}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} from kamailio:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            Err(log)
+        })
     }
 }
 

@@ -70,6 +70,21 @@ pub fn stop_gently(child: &mut std::process::Child, signal: &str) {
     let _ = child.wait();
 }
 
+/// Polls a peer's log every 20 ms, 20 s at most: `look` answers `Ok(log)`
+/// once it holds what is awaited, `Err(log)` until then (and may panic
+/// sooner, say when the peer has exited). Past the deadline the test fails
+/// with "no {what}" and the log.
+pub fn wait_for_log(what: &str, mut look: impl FnMut() -> Result<String, String>) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match look() {
+            Ok(log) => return log,
+            Err(log) => assert!(std::time::Instant::now() < deadline, "no {what}:\n{log}"),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

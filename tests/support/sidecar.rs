@@ -5,7 +5,6 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -208,18 +207,15 @@ impl Sidecar {
 
     /// Waits (20 s at most) until the log contains `needle` `times` times.
     pub fn wait_for_n(&self, needle: &str, times: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let what = format!("{needle:?} (x{times}) in the sidecar's log");
+        crate::wait_for_log(&what, || {
             let log = self.log();
             if log.matches(needle).count() >= times {
-                return log;
+                Ok(log)
+            } else {
+                Err(log)
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} (x{times}) in the sidecar's log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        })
     }
 
     pub fn wait_for(&self, needle: &str) -> String {
