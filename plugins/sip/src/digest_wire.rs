@@ -71,14 +71,13 @@ impl MessageInspector for DigestWire {
 /// status code, and a 407 must keep its Proxy-Authenticate.
 fn keep_answerable(headers: &mut Headers) {
     for proxy in [false, true] {
-        let answerable = |header: &Header| match header {
-            Header::WwwAuthenticate(h) if !proxy => {
-                Some(h.typed().is_ok() && !only_auth_int(h.value()))
-            }
-            Header::ProxyAuthenticate(h) if proxy => {
-                Some(h.typed().is_ok() && !only_auth_int(h.value()))
-            }
-            _ => None,
+        let answerable = |header: &Header| {
+            let (parses, value) = match header {
+                Header::WwwAuthenticate(h) if !proxy => (h.typed().is_ok(), h.value()),
+                Header::ProxyAuthenticate(h) if proxy => (h.typed().is_ok(), h.value()),
+                _ => return None,
+            };
+            Some(parses && !only_auth_int(value))
         };
         if headers.iter().any(|h| answerable(h) == Some(true)) {
             headers.retain(|h| answerable(h) != Some(false));
@@ -91,11 +90,13 @@ fn keep_answerable(headers: &mut Headers) {
 /// is right only for a bodiless request under MD5: a challenge asking for
 /// `auth` (or no qop) beside it is the better one to answer.
 fn only_auth_int(value: &str) -> bool {
-    param_value(value, "qop").is_some_and(|range| {
-        !value[range]
-            .split(',')
-            .any(|qop| qop.trim().eq_ignore_ascii_case("auth"))
-    })
+    param_value(value, "qop").is_some_and(|range| !offers_auth(&value[range]))
+}
+
+/// Whether a `qop` list (`auth,auth-int`) has `auth` in it.
+fn offers_auth(list: &str) -> bool {
+    list.split(',')
+        .any(|qop| qop.trim().eq_ignore_ascii_case("auth"))
 }
 
 /// The `algorithm` value of a digest header, its byte range.
@@ -187,10 +188,7 @@ fn narrow_qop(value: &str) -> String {
         return value.to_owned();
     };
     let list = &value[range.clone()];
-    let offers_auth = list
-        .split(',')
-        .any(|qop| qop.trim().eq_ignore_ascii_case("auth"));
-    if list.contains(',') && offers_auth {
+    if list.contains(',') && offers_auth(list) {
         format!("{}auth{}", &value[..range.start], &value[range.end..])
     } else {
         value.to_owned()
