@@ -15,6 +15,7 @@ mod convert;
 mod sandbox;
 mod script;
 pub mod service;
+mod start;
 mod tape;
 pub mod watch;
 
@@ -325,7 +326,7 @@ impl EngineInner {
             }
         };
         let label = format!("{} (command {command})", script::function_label(&func));
-        Self::start_with(self, &script, &func, args, || label, Some(answer));
+        Self::start(self, &script, &func, args, || label, Some(answer));
     }
 
     fn dispatch(self: &Rc<Self>, topic: &str, source: &str, payload_json: &str) {
@@ -351,39 +352,38 @@ impl EngineInner {
                 };
                 // Each handler gets its own table: one rule cannot change
                 // what the next one sees.
-                let args = match parsed.event_args(&script.lua, topic, source, handler.arity) {
-                    Ok(args) => args,
+                let thread = match script.idle_thread(&handler.func) {
+                    Ok(thread) => thread,
                     Err(e) => {
-                        let message = format!(
-                            "{}: event {topic} not given: {}",
-                            handler.label,
-                            describe(&e)
-                        );
-                        self.fail(script, &message);
+                        self.fail(script, &format!("{}: {}", handler.label, describe(&e)));
                         continue;
                     }
                 };
-                Self::start(self, script, &handler.func, args, || {
-                    format!("{} (handler for {topic})", handler.label)
-                });
+                script.budget.reset();
+                let outcome = parsed.start_handler(
+                    &script.lua,
+                    &thread,
+                    &handler.func,
+                    topic,
+                    source,
+                    handler.arity,
+                );
+                let step = match outcome {
+                    Ok(start::Outcome::Finished) => Step::Done(MultiValue::new()),
+                    Ok(start::Outcome::Yielded(values)) => Self::yielded(script, values),
+                    Ok(start::Outcome::Failed(e)) => Step::Failed(failure_text(script, &e)),
+                    Err(e) => Step::Failed(format!("event {topic} not given: {}", describe(&e))),
+                };
+                let label = || format!("{} (handler for {topic})", handler.label);
+                self.after_step(script, thread, step, label, None);
             }
         }
     }
 
-    /// Runs `func(args)` as a new coroutine of `script`. `label` names the
-    /// handler in reports; it is only built when needed.
+    /// Runs `func(args)` as a new coroutine of `script`; `answer`, if any,
+    /// gets what it returns. `label` names the handler in reports; it is
+    /// only built when needed.
     fn start(
-        self: &Rc<Self>,
-        script: &Rc<Script>,
-        func: &Function,
-        args: impl IntoLuaMulti,
-        label: impl FnOnce() -> String,
-    ) {
-        Self::start_with(self, script, func, args, label, None)
-    }
-
-    /// Like `start`; `answer`, if any, gets what the coroutine returns.
-    fn start_with(
         self: &Rc<Self>,
         script: &Rc<Script>,
         func: &Function,
@@ -442,27 +442,31 @@ impl EngineInner {
         match result {
             Err(e) => Step::Failed(failure_text(script, &e)),
             Ok(values) if status == ThreadStatus::Finished => Step::Done(values),
-            Ok(values) => {
-                let mut values = values.into_iter();
-                let marker = values.next();
-                let is_call = matches!(marker, Some(mlua::Value::LightUserData(ud)) if ud == script::CALL_MARKER);
-                if !is_call {
-                    return Step::Failed(
-                        "the handler yielded outside tandem.call (use coroutine.wrap for your own coroutines)".to_owned(),
-                    );
-                }
-                let name = match values.next() {
-                    Some(mlua::Value::String(s)) => s.to_string_lossy(),
-                    _ => return Step::Failed("tandem.call without a command name".to_owned()),
-                };
-                match convert::from_lua(&script.lua, values.next().unwrap_or(mlua::Value::Nil)) {
-                    Ok(args) => Step::Call { name, args },
-                    Err(e) => Step::Failed(format!(
-                        "the arguments of {name} cannot be sent: {}",
-                        describe(&e)
-                    )),
-                }
-            }
+            Ok(values) => Self::yielded(script, values),
+        }
+    }
+
+    /// What a coroutine's yield asks for: a `tandem.call` or nothing valid.
+    fn yielded(script: &Script, values: MultiValue) -> Step {
+        let mut values = values.into_iter();
+        let marker = values.next();
+        let is_call =
+            matches!(marker, Some(mlua::Value::LightUserData(ud)) if ud == script::CALL_MARKER);
+        if !is_call {
+            return Step::Failed(
+                "the handler yielded outside tandem.call (use coroutine.wrap for your own coroutines)".to_owned(),
+            );
+        }
+        let name = match values.next() {
+            Some(mlua::Value::String(s)) => s.to_string_lossy(),
+            _ => return Step::Failed("tandem.call without a command name".to_owned()),
+        };
+        match convert::from_lua(&script.lua, values.next().unwrap_or(mlua::Value::Nil)) {
+            Ok(args) => Step::Call { name, args },
+            Err(e) => Step::Failed(format!(
+                "the arguments of {name} cannot be sent: {}",
+                describe(&e)
+            )),
         }
     }
 

@@ -138,6 +138,15 @@ impl Script {
         self.lua.create_thread(func.clone())
     }
 
+    /// A coroutine to start `func` on: a finished one from the pool (its
+    /// stack is empty, no reset needed), or a new one made with `func`.
+    pub(super) fn idle_thread(&self, func: &Function) -> mlua::Result<Thread> {
+        match self.pool.borrow_mut().pop() {
+            Some(thread) => Ok(thread),
+            None => self.lua.create_thread(func.clone()),
+        }
+    }
+
     /// Gives a finished coroutine back for reuse.
     pub(super) fn recycle(&self, thread: Thread) {
         let mut pool = self.pool.borrow_mut();
@@ -344,7 +353,7 @@ fn install_api(
                         return;
                     }
                     let label = format!("timer at {}", function_label(&func));
-                    EngineInner::start(&engine, &script, &func, (), || label);
+                    EngineInner::start(&engine, &script, &func, (), || label, None);
                 });
                 script.timers.borrow_mut().insert(id, task.abort_handle());
                 Ok(id)

@@ -8,8 +8,8 @@
 //!
 //! So the payload is parsed once per event into a flat [`Tape`] (plain
 //! Rust, no Lua), and each handler's table — with the topic and source
-//! strings — is pushed by raw Lua API calls inside *one* protected call.
-//! Inside that call nothing owns memory on the Rust side (the pushing code
+//! strings — is pushed by raw Lua API calls inside *one* protected call
+//! (see [`super::start`], which also resumes the handler in it). Inside that call nothing owns memory on the Rust side (the pushing code
 //! only reads the tape by reference), so a memory error unwinding through
 //! it leaks nothing; it is reported as a normal `mlua::Error`.
 
@@ -22,7 +22,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 /// One token of a parsed payload. Containers carry their element count and
 /// are followed by their elements (objects: key, value, key, value, ...).
 #[derive(Debug, Clone, PartialEq)]
-enum Tok<'a> {
+pub(super) enum Tok<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -73,37 +73,14 @@ impl<'a> Tape<'a> {
         }
     }
 
-    /// The handler arguments of an event: its table, topic and source.
-    /// Only the first `wanted` are built; the others are nil (a handler
-    /// `function(ev)` never sees them, and building strings is not free).
-    pub fn event_args(
-        &self,
-        lua: &Lua,
-        topic: &str,
-        source: &str,
-        wanted: u8,
-    ) -> mlua::Result<(mlua::Value, mlua::Value, mlua::Value)> {
-        let array_mt = self.has_arrays.then(|| lua.array_metatable());
-        let push_str = |state, wanted: bool, s: &str| {
-            // SAFETY: inside the protected call below.
-            unsafe {
-                if wanted {
-                    ffi::lua_pushlstring(state, s.as_ptr().cast(), s.len());
-                } else {
-                    ffi::lua_pushnil(state);
-                }
-            }
-        };
-        // SAFETY: as in `to_lua`; the two strings are pushed from borrowed
-        // slices.
-        unsafe {
-            lua.exec_raw(array_mt, |state| {
-                push(state, &self.toks, &mut 0);
-                push_str(state, wanted >= 2, topic);
-                push_str(state, wanted >= 3, source);
-                ffi::lua_remove(state, 1);
-            })
-        }
+    /// The tokens, for [`push`].
+    pub(super) fn tokens(&self) -> &[Tok<'a>] {
+        &self.toks
+    }
+
+    /// Whether [`push`] needs the array metatable.
+    pub(super) fn has_arrays(&self) -> bool {
+        self.has_arrays
     }
 }
 
@@ -112,7 +89,7 @@ impl<'a> Tape<'a> {
 /// # Safety
 /// `state` must be a Lua state inside a protected call, with the array
 /// metatable at stack index 1 if `toks` holds any array.
-unsafe fn push(state: *mut ffi::lua_State, toks: &[Tok<'_>], at: &mut usize) {
+pub(super) unsafe fn push(state: *mut ffi::lua_State, toks: &[Tok<'_>], at: &mut usize) {
     let tok = &toks[*at];
     *at += 1;
     // SAFETY (whole body): the caller's contract; each container needs at
@@ -275,21 +252,6 @@ mod tests {
         let tape = Tape::parse(r#"{"plain":1,"esc\u0061ped":2}"#).unwrap();
         assert!(matches!(tape.toks[1], Tok::Str(Cow::Borrowed("plain"))));
         assert!(matches!(&tape.toks[3], Tok::Str(Cow::Owned(k)) if k == "escaped"));
-    }
-
-    #[test]
-    fn event_args_are_the_table_topic_and_source() {
-        let lua = Lua::new();
-        let tape = Tape::parse(r#"{"call":"c1","n":[1,2]}"#).unwrap();
-        let (event, topic, source) = tape
-            .event_args(&lua, "sip.call.answered", "sip", 3)
-            .unwrap();
-        let f: mlua::Function = lua
-            .load("return function(ev, t, s) return ev.call .. #ev.n .. ev.n[2] .. t .. s end")
-            .eval()
-            .unwrap();
-        let out: String = f.call((event, topic, source)).unwrap();
-        assert_eq!(out, "c122sip.call.answeredsip");
     }
 
     #[test]
