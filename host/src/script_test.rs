@@ -10,6 +10,7 @@
 //! {"reply": "xmpp.set_presence", "error": {"kind": "rejected", "message": "offline"}}
 //! {"reply": "xmpp.presence", "result": {}, "always": true}      answer every call
 //! {"wait": 20}                                                   let 20 s pass
+//! {"command": "call.answer", "args": {}}                         call a command the rule provides
 //! ```
 //!
 //! Time is virtual: `wait` runs `tandem.after` timers at their exact due
@@ -53,36 +54,92 @@ pub enum ScriptTestError {
     Loop(String),
 }
 
-/// One line of the events file.
-#[derive(Debug, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+/// One line of the events file, told apart by its first key among
+/// `event`, `reply`, `wait` and `command`.
+#[derive(Debug)]
 enum Step {
-    Event {
-        event: String,
-        #[serde(default)]
-        data: Value,
-        #[serde(default)]
-        source: Option<String>,
-    },
-    Reply {
-        reply: String,
-        #[serde(default)]
-        result: Option<Value>,
-        #[serde(default)]
-        error: Option<ReplyError>,
-        #[serde(default)]
-        always: bool,
-    },
-    Wait {
-        wait: f64,
-    },
-    /// Calls a command the rule provides (`tandem.provide`); the answer is
-    /// printed as `answer` (or `refused`).
-    Command {
-        command: String,
-        #[serde(default)]
-        args: Value,
-    },
+    Event(EventStep),
+    Reply(ReplyStep),
+    Wait(Duration),
+    Command(CommandStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventStep {
+    event: String,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyStep {
+    reply: String,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<ReplyError>,
+    #[serde(default)]
+    always: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitStep {
+    wait: f64,
+}
+
+/// Calls a command the rule provides (`tandem.provide`); the answer is
+/// printed as `answer` (or `refused`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandStep {
+    command: String,
+    #[serde(default)]
+    args: Value,
+}
+
+/// The longest `wait` (about 30 years of virtual time): anything longer is
+/// a typo, and the clock could not add it.
+const MAX_WAIT_SECONDS: f64 = 1e9;
+
+const STEP_FORMS: &str = "{\"event\": ..., \"data\": ...}, {\"reply\": ..., \"result\"|\"error\": ...}, {\"wait\": seconds} or {\"command\": ..., \"args\": ...}";
+
+impl Step {
+    fn parse(line: &str) -> Result<Step, String> {
+        let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+        let Some(object) = value.as_object() else {
+            return Err(format!("expected an object: {STEP_FORMS}"));
+        };
+        let kind = ["event", "reply", "wait", "command"]
+            .into_iter()
+            .find(|k| object.contains_key(*k))
+            .ok_or_else(|| format!("expected {STEP_FORMS}"))?;
+        let fields = |e: serde_json::Error| format!("a `{kind}` line: {e}");
+        Ok(match kind {
+            "event" => Step::Event(serde_json::from_value(value).map_err(fields)?),
+            "reply" => {
+                let reply: ReplyStep = serde_json::from_value(value).map_err(fields)?;
+                if reply.result.is_some() && reply.error.is_some() {
+                    return Err("a `reply` line has a result or an error, not both".to_owned());
+                }
+                Step::Reply(reply)
+            }
+            "wait" => {
+                let WaitStep { wait } = serde_json::from_value(value).map_err(fields)?;
+                if !(0.0..=MAX_WAIT_SECONDS).contains(&wait) {
+                    return Err(format!(
+                        "wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}, not {wait}"
+                    ));
+                }
+                Step::Wait(Duration::from_secs_f64(wait))
+            }
+            _ => Step::Command(serde_json::from_value(value).map_err(fields)?),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,11 +266,11 @@ pub fn run(
         settle(&engine, &recorder).await?;
         for (line, step) in steps {
             match step {
-                Step::Event { event, data, source } => {
+                Step::Event(EventStep { event, data, source }) => {
                     let data = if data.is_null() { json!({}) } else { data };
                     engine.dispatch(&event, source.as_deref().unwrap_or("test"), &data.to_string());
                 }
-                Step::Reply { reply, result, error, always } => {
+                Step::Reply(ReplyStep { reply, result, error, always }) => {
                     let answer = match (result, error) {
                         (_, Some(e)) => Err(CommandError::new(
                             ErrorKind::from_name(&e.kind).ok_or_else(|| ScriptTestError::Line {
@@ -232,7 +289,7 @@ pub fn run(
                         recorder.once.borrow_mut().entry(reply).or_default().push_back(answer);
                     }
                 }
-                Step::Command { command, args } => {
+                Step::Command(CommandStep { command, args }) => {
                     let args = if args.is_null() { json!({}) } else { args };
                     let out = recorder.clone();
                     let name = command.clone();
@@ -241,9 +298,9 @@ pub fn run(
                         Err(e) => out.line("refused", &name, Some(&json!({"kind": e.kind.name(), "message": e.message}))),
                     }));
                 }
-                Step::Wait { wait } => {
+                Step::Wait(wait) => {
                     // Paused clock: the runtime jumps from timer to timer.
-                    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(wait.max(0.0));
+                    let deadline = tokio::time::Instant::now() + wait;
                     loop {
                         tokio::time::sleep_until(deadline).await;
                         settle(&engine, &recorder).await?;
@@ -295,14 +352,54 @@ fn parse_steps(path: &Path, text: &str) -> Result<Vec<(usize, Step)>, ScriptTest
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let step: Step = serde_json::from_str(line).map_err(|e| ScriptTestError::Line {
+        let step = Step::parse(line).map_err(|message| ScriptTestError::Line {
             path: path.to_owned(),
             line: i + 1,
-            message: format!(
-                "expected {{\"event\": ..., \"data\": ...}}, {{\"reply\": ..., \"result\"|\"error\": ...}} or {{\"wait\": seconds}}: {e}"
-            ),
+            message,
         })?;
         steps.push((i + 1, step));
     }
     Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    fn refused(line: &str) -> String {
+        Step::parse(line).unwrap_err()
+    }
+
+    #[test]
+    fn each_kind_of_line_parses() {
+        assert!(matches!(
+            Step::parse(r#"{"event": "a", "data": {}}"#),
+            Ok(Step::Event(_))
+        ));
+        assert!(matches!(
+            Step::parse(r#"{"reply": "x", "result": 1}"#),
+            Ok(Step::Reply(_))
+        ));
+        assert!(matches!(Step::parse(r#"{"wait": 2.5}"#), Ok(Step::Wait(_))));
+        assert!(matches!(
+            Step::parse(r#"{"command": "x"}"#),
+            Ok(Step::Command(_))
+        ));
+    }
+
+    #[test]
+    fn a_bad_line_is_told_what_is_wrong_with_it() {
+        let e = refused(r#"{"event": "a", "dat": {}}"#);
+        assert!(e.contains("unknown field `dat`"), "{e}");
+        let e = refused(r#"{"evnt": "a"}"#);
+        assert!(e.contains(r#"{"command": "#), "{e}");
+        let e = refused(r#"{"reply": "x", "result": 1, "error": {"kind": "rejected"}}"#);
+        assert!(e.contains("not both"), "{e}");
+        for wait in ["1e30", "-1"] {
+            let e = refused(&format!(r#"{{"wait": {wait}}}"#));
+            assert!(e.contains("wait must be"), "{e}");
+        }
+        let e = refused("[1]");
+        assert!(e.contains("an object"), "{e}");
+    }
 }

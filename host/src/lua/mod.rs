@@ -371,7 +371,9 @@ impl EngineInner {
                 let step = match outcome {
                     Ok(start::Outcome::Finished) => Step::Done(MultiValue::new()),
                     Ok(start::Outcome::Yielded(values)) => Self::yielded(script, values),
-                    Ok(start::Outcome::Failed(e)) => Step::Failed(failure_text(script, &e)),
+                    Ok(start::Outcome::Failed(e)) => {
+                        Step::Failed(failure_text(script, &thread, &e))
+                    }
                     Err(e) => Step::Failed(format!("event {topic} not given: {}", describe(&e))),
                 };
                 let label = || format!("{} (handler for {topic})", handler.label);
@@ -440,7 +442,7 @@ impl EngineInner {
         let result = thread.resume::<MultiValue>(args);
         let status = thread.status();
         match result {
-            Err(e) => Step::Failed(failure_text(script, &e)),
+            Err(e) => Step::Failed(failure_text(script, thread, &e)),
             Ok(values) if status == ThreadStatus::Finished => Step::Done(values),
             Ok(values) => Self::yielded(script, values),
         }
@@ -539,21 +541,29 @@ fn error_table(lua: &mlua::Lua, e: &CommandError) -> mlua::Result<mlua::Table> {
     Ok(t)
 }
 
-/// The message of a failed resumption, naming the cause.
-fn failure_text(script: &Script, error: &mlua::Error) -> String {
+/// The message of a failed resumption of `thread`, naming the cause and,
+/// where the error itself does not, the line.
+fn failure_text(script: &Script, thread: &mlua::Thread, error: &mlua::Error) -> String {
     if let Some(place) = script.budget.exhausted_at() {
         return format!(
             "stopped at {place}: instruction budget of {} exceeded (a runaway loop?)",
             script.budget.limit()
         );
     }
+    let place = || start::stopped_at(&script.lua, thread);
     if is_memory_error(error) {
-        return format!(
-            "stopped: memory limit of {} MiB exceeded",
-            script.memory_limit >> 20
-        );
+        let limit = script.memory_limit >> 20;
+        return match place() {
+            Some(place) => format!("stopped at {place}: memory limit of {limit} MiB exceeded"),
+            None => format!("stopped: memory limit of {limit} MiB exceeded"),
+        };
     }
-    describe(error)
+    // Lua's own errors start with their position; an API function's
+    // (written in Rust) do not.
+    match (error, place()) {
+        (mlua::Error::CallbackError { .. }, Some(place)) => format!("{place}: {}", describe(error)),
+        _ => describe(error),
+    }
 }
 
 fn is_memory_error(error: &mlua::Error) -> bool {

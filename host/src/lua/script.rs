@@ -331,11 +331,11 @@ fn install_api(
         tandem.set(
             "after",
             lua.create_function(move |_, (seconds, func): (f64, Function)| {
-                if !(seconds.is_finite() && seconds >= 0.0) {
-                    return Err(mlua::Error::runtime(
-                        "tandem.after: seconds must be a number >= 0",
-                    ));
-                }
+                let Ok(delay) = std::time::Duration::try_from_secs_f64(seconds) else {
+                    return Err(mlua::Error::runtime(format!(
+                        "tandem.after: seconds must be a number >= 0, not {seconds}"
+                    )));
+                };
                 let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
                     return Ok(0);
                 };
@@ -344,7 +344,7 @@ fn install_api(
                 let weak = Rc::downgrade(&script);
                 let engine = Rc::downgrade(&engine);
                 let task = tokio::task::spawn_local(async move {
-                    tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+                    tokio::time::sleep(delay).await;
                     let (Some(script), Some(engine)) = (weak.upgrade(), engine.upgrade()) else {
                         return;
                     };

@@ -92,6 +92,38 @@ impl Tape<'_> {
     }
 }
 
+/// Where a coroutine that failed stopped: the innermost line of Lua on its
+/// stack (Lua keeps a failed coroutine's stack for the debug API). Errors
+/// raised by the allocator or by an API function written in Rust carry no
+/// position of their own; this is it.
+pub(super) fn stopped_at(lua: &Lua, co: &Thread) -> Option<String> {
+    // SAFETY: inside one protected call with the coroutine at 1; reads
+    // its frames and pushes at most a string and an integer, holding no
+    // owned Rust data (the memory limit may still be near: a failed push
+    // is an `Err`, not a crash).
+    let found = unsafe {
+        lua.exec_raw::<(Option<String>, Option<i64>)>(co, |state| {
+            let thread = ffi::lua_tothread(state, 1);
+            let mut ar: ffi::lua_Debug = std::mem::zeroed();
+            let mut level = 0;
+            ffi::lua_settop(state, 0);
+            while ffi::lua_getstack(thread, level, &mut ar) != 0 {
+                ffi::lua_getinfo(thread, c"Sl".as_ptr(), &mut ar);
+                if ar.currentline > 0 {
+                    ffi::lua_pushstring(state, ar.short_src.as_ptr());
+                    ffi::lua_pushinteger(state, ar.currentline.into());
+                    return;
+                }
+                level += 1;
+            }
+        })
+    };
+    match found {
+        Ok((Some(src), Some(line))) => Some(format!("{src}:{line}")),
+        _ => None,
+    }
+}
+
 /// Pushes `s`, or nil when the handler does not take it.
 ///
 /// # Safety
@@ -206,6 +238,20 @@ mod tests {
 
         let e = failure(&lua, "return function() error({}) end");
         assert!(e.to_string().contains("table value"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_coroutine_tells_the_line_it_stopped_at() {
+        let lua = Lua::new();
+        let rust = lua
+            .create_function(|_, ()| Err::<(), _>(mlua::Error::runtime("from rust")))
+            .unwrap();
+        lua.globals().set("fail", rust).unwrap();
+        let src = "return function()\n  local x = 1\n  fail()\nend";
+        let (outcome, co) = start(&lua, src, "{}", 1);
+        assert!(matches!(outcome, Outcome::Failed(_)));
+        let place = stopped_at(&lua, &co).unwrap();
+        assert!(place.ends_with(":3"), "{place}");
     }
 
     #[test]

@@ -213,8 +213,30 @@ async fn a_memory_bomb_is_stopped_and_the_script_still_works() {
         let errors = fx.errors();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].contains("bomb.lua:1"), "{errors:?}");
+        // The line that allocates, not only where the handler starts.
+        assert!(errors[0].contains("bomb.lua:3"), "{errors:?}");
         assert!(errors[0].contains("memory") || errors[0].contains("instruction budget"), "{errors:?}");
         assert_eq!(fx.recorder.emitted.borrow().len(), 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_memory_bomb_at_the_top_level_names_file_and_line() {
+    local(async {
+        let fx = Fixture::new();
+        let err = fx
+            .load(
+                "top.lua",
+                "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 64) .. i end\n",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("top.lua:2"), "{err}");
+        assert!(
+            err.contains("memory") || err.contains("instruction budget"),
+            "{err}"
+        );
     })
     .await
 }
@@ -308,6 +330,25 @@ async fn timers_fire_and_can_be_cancelled() {
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         assert_eq!(fx.recorder.emitted.borrow().len(), 1);
         assert_eq!(fx.recorder.emitted.borrow()[0].0, "five");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_timer_too_far_away_is_an_error_with_its_line() {
+    local(async {
+        let fx = Fixture::new();
+        fx.load(
+            "far.lua",
+            "tandem.on('a', function()\n  tandem.after(1e30, function() end)\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        let errors = fx.recorder.errors.borrow();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("far.lua:2"), "{}", errors[0]);
+        assert!(errors[0].contains("tandem.after"), "{}", errors[0]);
     })
     .await
 }
