@@ -180,6 +180,18 @@ fn check_names_every_problem_and_never_shows_secrets() {
     assert!(out.contains("broken.lua:2"), "{out}");
     assert!(out.contains("[scripts.nothere]"), "{out}");
     assert!(!out.contains("s3cr3t"), "a secret was printed:\n{out}");
+
+    // A secret read into a key of the wrong type: the plugin's error names
+    // the key and the kind of value, not the value.
+    let cfg = config(
+        dir.path(),
+        plugins.path(),
+        "[plugins.example]\ntick_seconds_file = \"secret.txt\"\n",
+    );
+    let (ok, out, _) = tandem(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("tick_seconds"), "{out}");
+    assert!(!out.contains("s3cr3t"), "a secret was printed:\n{out}");
 }
 
 #[test]
@@ -192,6 +204,9 @@ fn check_reports_config_errors_with_file_and_key() {
             "[plugins.sip]\npassword_file = \"missing.pass\"\n",
             "missing.pass",
         ),
+        ("[log]\nlevel = \"verbose==\"\n", "log.level"),
+        ("[host]\nscript_dirs = [\"scirpts\"]\n", "host.script_dirs"),
+        ("[host]\nplugin_dirs = [\"no-such\"]\n", "host.plugin_dirs"),
     ] {
         let cfg = write(dir.path(), "bad.toml", text);
         let (ok, out, _) = tandem(&["check", "--config", cfg.to_str().unwrap()]);

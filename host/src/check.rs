@@ -77,6 +77,21 @@ pub fn check(config_file: &Path) -> Report {
     };
     let file = config_file.display();
 
+    // Folders the config names must be there: a typo would otherwise look
+    // like "no plugins" or "no scripts".
+    let named = [
+        ("host.plugin_dirs", &config.host.plugin_dirs),
+        ("host.script_dirs", &config.host.script_dirs),
+    ];
+    for (key, dirs) in named {
+        for dir in dirs
+            .iter()
+            .filter(|d| !d.is_dir() && !is_default_script_dir(d))
+        {
+            report.error(format!("{file}: key `{key}`: no folder {}", dir.display()));
+        }
+    }
+
     // Plugins: each loads, and accepts its section.
     let discovery = crate::plugins::discover(&crate::daemon::plugin_dirs(&config));
     for failure in &discovery.failed {
@@ -135,6 +150,12 @@ pub fn check(config_file: &Path) -> Report {
         }
     }
     report
+}
+
+/// `scripts` is the default script folder; without it there are simply no
+/// rules.
+fn is_default_script_dir(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == "scripts")
 }
 
 fn check_scripts(config: &Config, files: &[std::path::PathBuf]) -> std::io::Result<Vec<Finding>> {

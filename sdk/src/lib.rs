@@ -40,6 +40,7 @@ mod host;
 mod manifest;
 mod payload;
 mod plugin;
+mod redact;
 
 pub use command::{Command, CommandType};
 pub use error::{BoxError, CommandError, ErrorKind};
@@ -48,6 +49,7 @@ pub use host::{Host, Level, DEFAULT_CALL_TIMEOUT};
 pub use manifest::Manifest;
 pub use payload::{Payload, PayloadError, Value};
 pub use plugin::Plugin;
+pub use redact::hide_values;
 
 /// The async runtime the SDK runs plugins on. Use this re-export (not a
 /// `tokio` of your own at another version): `tokio::spawn` only works on the

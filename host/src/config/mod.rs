@@ -192,7 +192,19 @@ impl Config {
             .into_iter()
             .filter(|(k, _)| k.starts_with("TANDEM_") && k.contains("__"))
             .collect();
-        let tree = config::Config::builder()
+        let overridden: Vec<String> = env.keys().cloned().collect();
+        // Overrides are parsed (`TANDEM_LUA__MEMORY_LIMIT_MB=7` is a number),
+        // except secrets: a password of digits stays the text it is.
+        let mut builder = config::Config::builder();
+        for (var, value) in &env {
+            let key = var["TANDEM_".len()..].to_lowercase().replace("__", ".");
+            if secrets::is_secret_key(&key) {
+                builder = builder
+                    .set_override(key, value.clone())
+                    .map_err(|e| read_error(without_values(&e.to_string())))?;
+            }
+        }
+        let tree = builder
             .add_source(config::File::from(file).format(config::FileFormat::Toml))
             .add_source(
                 config::Environment::with_prefix("TANDEM")
@@ -202,16 +214,30 @@ impl Config {
                     .source(Some(env)),
             )
             .build()
-            .map_err(|e| read_error(e.to_string()))?;
+            .map_err(|e| read_error(without_values(&e.to_string())))?;
         let value: Value = tree
             .try_deserialize()
-            .map_err(|e| read_error(e.to_string()))?;
+            .map_err(|e| read_error(without_values(&e.to_string())))?;
         // `tandem.toml` alone has the parent "", which is no folder.
         let base = match file.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
         };
-        Self::from_value(value, Some(file), base)
+        Self::from_value(value, Some(file), base).map_err(|e| match e {
+            // A key set in the environment is not in the file: say where.
+            ConfigError::Invalid { file, key, message } => {
+                let var = format!("TANDEM_{}", key.to_uppercase().replace('.', "__"));
+                match overridden.contains(&var) {
+                    true => ConfigError::Invalid {
+                        file,
+                        key,
+                        message: format!("{message} (set by {var})"),
+                    },
+                    false => ConfigError::Invalid { file, key, message },
+                }
+            }
+            other => other,
+        })
     }
 
     /// The built-in defaults (no file): scripts from `./scripts`.
@@ -231,14 +257,23 @@ impl Config {
             PayloadError::Decode { path, message, .. } => ConfigError::Invalid {
                 file: file_name.clone(),
                 key: path,
-                message,
+                message: without_values(&message),
             },
             other => ConfigError::Invalid {
                 file: file_name.clone(),
                 key: ".".to_owned(),
-                message: other.to_string(),
+                message: without_values(&other.to_string()),
             },
         })?;
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            return Err(ConfigError::Invalid {
+                file: file_name,
+                key: "log.level".to_owned(),
+                message: "not a level or filter (error, warn, info, debug, trace, or \
+                          per target: info,sip=debug)"
+                    .to_owned(),
+            });
+        }
         let mut host = raw.host;
         host.plugin_dirs = host.plugin_dirs.iter().map(|p| base.join(p)).collect();
         host.script_dirs = host.script_dirs.iter().map(|p| base.join(p)).collect();
@@ -329,6 +364,22 @@ fn take_enabled(
             message: format!("expected true or false, found {other}"),
         }),
     }
+}
+
+/// A configuration error as it may be shown: no value serde quoted, and
+/// none of the lines of the file the TOML parser quotes (`3 | password =
+/// hunter2`), since either may be a secret. The key, line and column stay.
+fn without_values(message: &str) -> String {
+    let kept: Vec<&str> = message
+        .lines()
+        .filter(|line| {
+            let quoted = line
+                .trim_start()
+                .trim_start_matches(|c: char| c.is_ascii_digit());
+            !quoted.trim_start().starts_with('|')
+        })
+        .collect();
+    tandem_sdk::hide_values(&kept.join("\n"))
 }
 
 #[cfg(test)]

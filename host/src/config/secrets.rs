@@ -27,6 +27,16 @@ pub enum SecretError {
     Both { key: String, reference: String },
 }
 
+/// Whether the last part of a dotted key names a secret (`password`,
+/// `sip_password`, `secret`, `api_token`, ...), whose value is text even
+/// when it looks like a number.
+pub fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    ["password", "secret", "token"]
+        .iter()
+        .any(|word| last == *word || last.ends_with(&format!("_{word}")))
+}
+
 /// Resolves every `*_file` / `*_env` key of `table` (recursively).
 pub fn resolve(
     table: &mut Map<String, Value>,

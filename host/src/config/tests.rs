@@ -14,6 +14,13 @@ fn no_env() -> Vec<(String, String)> {
     Vec::new()
 }
 
+/// The error of loading a file holding `text`.
+fn load_error(text: &str, env: Vec<(String, String)>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.toml", text);
+    Config::load_with_env(&file, env).unwrap_err().to_string()
+}
+
 #[test]
 fn defaults_apply_to_an_empty_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,11 +33,7 @@ fn defaults_apply_to_an_empty_file() {
 
 #[test]
 fn unknown_key_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[lua]\nmemory_limit = 3\n");
-    let err = Config::load_with_env(&file, no_env())
-        .unwrap_err()
-        .to_string();
+    let err = load_error("[lua]\nmemory_limit = 3\n", no_env());
     assert!(err.contains("t.toml"), "{err}");
     assert!(err.contains("lua.memory_limit"), "{err}");
     assert!(err.contains("unknown field"), "{err}");
@@ -38,32 +41,37 @@ fn unknown_key_is_named() {
 
 #[test]
 fn unknown_section_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[plugin.sip]\nx = 1\n");
-    let err = Config::load_with_env(&file, no_env())
-        .unwrap_err()
-        .to_string();
+    let err = load_error("[plugin.sip]\nx = 1\n", no_env());
     assert!(err.contains("`plugin`"), "{err}");
 }
 
 #[test]
 fn wrong_type_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[lua]\nmemory_limit_mb = \"lots\"\n");
-    let err = Config::load_with_env(&file, no_env())
-        .unwrap_err()
-        .to_string();
+    let err = load_error("[lua]\nmemory_limit_mb = \"lots\"\n", no_env());
     assert!(err.contains("lua.memory_limit_mb"), "{err}");
     assert!(err.contains("invalid type"), "{err}");
 }
 
 #[test]
-fn toml_syntax_error_names_the_file_and_line() {
+fn a_bad_key_from_the_environment_names_its_variable() {
+    let env = vec![("TANDEM_LUA__BOGUS".to_owned(), "1".to_owned())];
+    let err = load_error("", env);
+    assert!(err.contains("lua.bogus"), "{err}");
+    assert!(err.contains("(set by TANDEM_LUA__BOGUS)"), "{err}");
+}
+
+#[test]
+fn a_log_level_that_is_no_filter_is_named() {
+    let err = load_error("[log]\nlevel = \"verbose==\"\n", no_env());
+    assert!(err.contains("t.toml: key `log.level`"), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "t.toml", "[lua\n");
-    let err = Config::load_with_env(&file, no_env())
-        .unwrap_err()
-        .to_string();
+    let file = write(dir.path(), "t.toml", "[log]\nlevel = \"info,sip=debug\"\n");
+    assert!(Config::load_with_env(&file, no_env()).is_ok());
+}
+
+#[test]
+fn toml_syntax_error_names_the_file_and_line() {
+    let err = load_error("[lua\n", no_env());
     assert!(err.contains("t.toml"), "{err}");
     assert!(err.contains("line 1"), "{err}");
 }
@@ -86,6 +94,48 @@ fn environment_overrides_the_file() {
     assert_eq!(config.log.level, "debug");
     assert_eq!(config.lua.memory_limit_mb, 7);
     assert_eq!(config.plugin_section("example"), r#"{"prefix":"b"}"#);
+}
+
+#[test]
+fn a_password_of_digits_from_the_environment_stays_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.toml", "[plugins.sip]\nuser = \"a\"\n");
+    let env = vec![
+        (
+            "TANDEM_PLUGINS__SIP__PASSWORD".to_owned(),
+            "0123".to_owned(),
+        ),
+        ("TANDEM_PLUGINS__SIP__EXPIRES".to_owned(), "300".to_owned()),
+    ];
+    let config = Config::load_with_env(&file, env).unwrap();
+    assert_eq!(
+        config.plugin_section("sip"),
+        r#"{"expires":300,"password":"0123","user":"a"}"#
+    );
+}
+
+#[test]
+fn errors_never_show_the_values_they_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    // A TOML syntax error on a secret's line: the parser quotes the line.
+    let file = write(dir.path(), "t.toml", "[plugins.sip]\npassword = hunter2\n");
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 2"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // A value of the wrong type (an override may put a secret anywhere).
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "[lua]\ninstruction_budget = \"hunter2\"\n",
+    );
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lua.instruction_budget"), "{err}");
+    assert!(err.contains("invalid type: string"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ use super::types::{
 };
 use crate::host::{HostBackend, Level, ReplyFn};
 use crate::payload::decode_json;
-use crate::{Command, CommandError, ErrorKind, Event, Host, Plugin};
+use crate::{hide_values, Command, CommandError, ErrorKind, Event, Host, Plugin};
 
 /// The root module for plugin type `P`. Called once, by the code that
 /// `export_plugin!` generates, when the host loads the library.
@@ -73,10 +73,13 @@ fn parse_config<P: Plugin>(config: &str) -> Result<P::Config, String> {
     } else {
         config
     };
+    // A config value may be a secret: the error names the key, not the value.
     decode_json::<P::Config>(text).map_err(|e| match e {
-        crate::PayloadError::Decode { path, message, .. } if path == "." => message,
-        crate::PayloadError::Decode { path, message, .. } => format!("key `{path}`: {message}"),
-        other => other.to_string(),
+        crate::PayloadError::Decode { path, message, .. } if path == "." => hide_values(&message),
+        crate::PayloadError::Decode { path, message, .. } => {
+            format!("key `{path}`: {}", hide_values(&message))
+        }
+        other => hide_values(&other.to_string()),
     })
 }
 
