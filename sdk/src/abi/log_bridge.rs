@@ -14,6 +14,7 @@
 //! crate count as `debug` at most: the default log shows the plugin's own
 //! lines and its libraries' warnings and errors.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use crate::host::{HostBackend, Level};
@@ -56,11 +57,83 @@ impl log::Log for Bridge {
             log::Level::Debug => Level::Debug,
             log::Level::Trace => Level::Trace,
         };
-        self.host
-            .log(level, &format!("[{}] {}", record.target(), record.args()));
+        self.host.log(
+            level,
+            &hide_credentials(&format!("[{}] {}", record.target(), record.args())),
+        );
     }
 
     fn flush(&self) {}
+}
+
+/// `text` with the credentials libraries log at debug and trace taken out:
+/// rsipstack logs whole SIP messages, whose `Authorization` and
+/// `Proxy-Authorization` lines are a digest of the password that can be
+/// cracked offline; tokio-xmpp logs the stream, whose SASL `<auth>` (PLAIN:
+/// the password in base64) and `<response>` are as bad. `RUST_LOG=sip=debug`
+/// must be safe to paste into a bug report.
+pub(crate) fn hide_credentials(text: &str) -> Cow<'_, str> {
+    // ASCII lowercasing keeps every byte offset.
+    let lower = text.to_ascii_lowercase();
+    let mut cuts = Vec::new();
+    for (at, found) in lower.match_indices("authorization:") {
+        let start = at + found.len();
+        cuts.push((start, line_end(&lower, start)));
+    }
+    for (open, close) in [("<auth", "</auth>"), ("<response", "</response>")] {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(open) {
+            let after = from + i + open.len();
+            from = after;
+            // `<authorization>` or `<responses>` are other elements.
+            if !matches!(
+                lower.as_bytes().get(after),
+                Some(b' ' | b'\t' | b'\n' | b'>')
+            ) {
+                continue;
+            }
+            let Some(gt) = lower[after..].find('>') else {
+                break;
+            };
+            if lower[..after + gt].ends_with('/') {
+                continue; // <auth .../> holds nothing
+            }
+            let start = after + gt + 1;
+            let end = lower[start..]
+                .find(close)
+                .map_or(lower.len(), |e| start + e);
+            cuts.push((start, end));
+            from = end;
+        }
+    }
+    if cuts.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    cuts.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut kept = 0;
+    for (start, end) in cuts {
+        if start < kept {
+            continue;
+        }
+        out.push_str(&text[kept..start]);
+        out.push_str(" [hidden]");
+        kept = end;
+    }
+    out.push_str(&text[kept..]);
+    Cow::Owned(out)
+}
+
+/// Where the header line starting at `start` ends: at a line break, or at
+/// an escaped one (`\r`, `\n`), as a message logged with `{:?}` has.
+fn line_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    (start..bytes.len())
+        .find(|&i| {
+            matches!(bytes[i], b'\r' | b'\n')
+                || (bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'r' | b'n')))
+        })
+        .unwrap_or(bytes.len())
 }
 
 fn filter_of(level: Option<Level>) -> log::LevelFilter {
@@ -166,6 +239,56 @@ mod tests {
                 Level::Debug,
                 "[rsipstack::transport::udp] raw SIP".to_owned()
             )]
+        );
+    }
+
+    #[test]
+    fn credentials_never_reach_the_log() {
+        let sip = "INVITE sip:b@x SIP/2.0\r\nVia: SIP/2.0/UDP h\r\nProxy-Authorization: Digest username=\"a\", response=\"d41d8\"\r\nauthorization: Digest response=\"e3b0\"\r\nCSeq: 2 INVITE\r\n\r\n";
+        let hidden = hide_credentials(sip);
+        assert!(
+            !hidden.contains("d41d8") && !hidden.contains("e3b0"),
+            "{hidden}"
+        );
+        assert!(
+            hidden.contains("Proxy-Authorization: [hidden]\r\n"),
+            "{hidden}"
+        );
+        assert!(hidden.contains("CSeq: 2 INVITE"), "{hidden}");
+        // rsipstack logs the message with {:?}: line breaks are escaped.
+        let debugged = format!("{sip:?}");
+        let hidden = hide_credentials(&debugged);
+        assert!(
+            !hidden.contains("d41d8") && !hidden.contains("e3b0"),
+            "{hidden}"
+        );
+        assert!(hidden.contains("CSeq: 2 INVITE"), "{hidden}");
+
+        let sasl = "SEND <auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAGh1bnRlcjI=</auth><response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>Yz1iaXdz</response><authorization/>";
+        let hidden = hide_credentials(sasl);
+        assert!(
+            !hidden.contains("AGFsaWNl") && !hidden.contains("Yz1iaXdz"),
+            "{hidden}"
+        );
+        assert!(hidden.ends_with("</response><authorization/>"), "{hidden}");
+
+        let plain = "nothing to hide";
+        assert!(matches!(hide_credentials(plain), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_logged_credential_is_hidden() {
+        let (bridge, mock) = bridge(log::LevelFilter::Trace);
+        write(
+            &bridge,
+            "tokio_xmpp::xmlstream::capture",
+            log::Level::Trace,
+            "SEND <auth mechanism='PLAIN'>AGFsaWNlAGh1bnRlcjI=</auth>",
+        );
+        let lines: Vec<String> = mock.logs().into_iter().map(|(_, l)| l).collect();
+        assert_eq!(
+            lines,
+            ["[tokio_xmpp::xmlstream::capture] SEND <auth mechanism='PLAIN'> [hidden]</auth>"]
         );
     }
 
