@@ -22,6 +22,8 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("control socket {path} is served by uid {uid}, not by you: refusing to talk to it")]
+    NotOurs { path: PathBuf, uid: u32 },
     #[error("control socket {path}: the daemon closed the connection without answering")]
     NoAnswer { path: PathBuf },
     #[error("control socket {path}: unreadable answer: {message}")]
@@ -43,6 +45,15 @@ pub fn request(
         path: socket.to_owned(),
         source,
     })?;
+    // Whoever listens gets our commands and we believe their answers: it
+    // must be our own daemon, not a socket another user put in the path.
+    let uid = super::peer_uid(&stream).map_err(io)?;
+    if uid != super::current_uid() {
+        return Err(ClientError::NotOurs {
+            path: socket.to_owned(),
+            uid,
+        });
+    }
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let mut line = serde_json::to_vec(&Request {
         command: command.to_owned(),

@@ -28,6 +28,10 @@ pub enum ControlError {
         owner: u32,
         mode: u32,
     },
+    #[error(
+        "control socket folder {0} is a symbolic link; refusing to use it (give a real folder)"
+    )]
+    Symlink(PathBuf),
     #[error("another tandem is already running (its control socket {0} answers)")]
     AlreadyRunning(PathBuf),
     #[error("control socket {path}: {source}")]
@@ -120,7 +124,11 @@ fn private_folder(folder: &Path) -> Result<(), ControlError> {
             .create(folder)
             .map_err(folder_error)?;
     }
-    let meta = std::fs::metadata(folder).map_err(folder_error)?;
+    // Not followed: a symlink could be re-pointed by its owner later.
+    let meta = std::fs::symlink_metadata(folder).map_err(folder_error)?;
+    if meta.file_type().is_symlink() {
+        return Err(ControlError::Symlink(folder.to_owned()));
+    }
     let mode = meta.mode() & 0o777;
     if meta.uid() != current_uid() || mode & 0o022 != 0 {
         return Err(ControlError::NotPrivate {
