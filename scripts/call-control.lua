@@ -22,9 +22,9 @@
 -- Commands used:     xmpp.register_adhoc, xmpp.reach_of, sip.answer, sip.reject,
 --                    sip.call, sip.hangup
 
-local cfg = tandem.config
-local code = cfg.code or 486
-if type(code) ~= "number" or code < 400 or code > 699 then
+local cfg = tandem.settings { code = 486 }
+local code = cfg.code
+if code < 400 or code > 699 then
   error("[scripts.call-control] code must be a SIP status from 400 to 699, not " .. tostring(code))
 end
 

@@ -14,9 +14,9 @@
 -- Events:   sip.call.incoming, sip.call.ended
 -- Commands: xmpp.notify_user
 
-local cfg = tandem.config
-local incoming = cfg.incoming ~= false
-local missed = cfg.missed ~= false
+local cfg = tandem.settings { incoming = true, missed = true }
+local incoming = cfg.incoming
+local missed = cfg.missed
 
 -- "Bob <sip:bob@example.org>", or just the URI without a display name.
 local function caller(ev)

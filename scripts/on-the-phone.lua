@@ -29,20 +29,23 @@
 -- Events:   sip.call.answered, sip.call.ended, xmpp.own_presence
 -- Commands: xmpp.set_presence (its answer says what it replaced), xmpp.set_activity
 
-local cfg = tandem.config
+local cfg = tandem.settings(
+  { show = "away", status = "On the phone", priority = "auto", activity = true },
+  { priority = "string|number" }
+)
 local SHOWS = { away = true, xa = true, dnd = true, chat = true }
 
-local show = cfg.show or "away"
+local show = cfg.show
 if not SHOWS[show] then
   error("[scripts.on-the-phone] show must be away, xa, dnd or chat, not " .. tostring(show))
 end
-local status = cfg.status or "On the phone"
+local status = cfg.status
 local fixed_priority = cfg.priority
 if fixed_priority == "auto" then fixed_priority = nil end
 if fixed_priority ~= nil and (math.type(fixed_priority) ~= "integer" or fixed_priority < -128 or fixed_priority > 127) then
   error("[scripts.on-the-phone] priority must be \"auto\" or an integer from -128 to 127")
 end
-local activity = cfg.activity ~= false
+local activity = cfg.activity
 
 -- Kept across reloads: calls in progress, the sidecar presence to restore,
 -- what is applied now, and the presence of each of your own clients.

@@ -13,9 +13,9 @@
 -- Events:   xmpp.own_presence, sip.call.incoming
 -- Commands: sip.reject, xmpp.notify_user
 
-local cfg = tandem.config
-local code = cfg.code or 486
-if type(code) ~= "number" or code < 400 or code > 699 then
+local cfg = tandem.settings { code = 486, notify = true }
+local code = cfg.code
+if code < 400 or code > 699 then
   error("[scripts.reject-when-dnd] code must be a SIP status from 400 to 699, not " .. tostring(code))
 end
 
@@ -42,7 +42,7 @@ tandem.on("sip.call.incoming", function(ev)
     tandem.log.warn("could not reject call " .. ev.call .. ": " .. tostring(err))
     return
   end
-  if cfg.notify ~= false then
+  if cfg.notify then
     tandem.try_call("xmpp.notify_user", {
       text = "Rejected a call from " .. tostring(ev.peer) .. " (you are on Do Not Disturb)",
     })

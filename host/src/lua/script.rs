@@ -64,12 +64,48 @@ pub enum ScriptError {
 const API_LUA: &str = r#"
 local tandem, CALL = ...
 local yield, error, type, setmetatable = coroutine.yield, error, type, setmetatable
+local pairs, tostring, sort, concat = pairs, tostring, table.sort, table.concat
 local err_mt = { __tostring = function(e) return e.kind .. ": " .. e.message end }
 function tandem.try_call(name, args)
   if type(name) ~= "string" then error("tandem.try_call: the command name must be a string", 2) end
   local ok, result = yield(CALL, name, args)
   if ok then return result end
   return nil, setmetatable(result, err_mt)
+end
+-- tandem.settings(defaults [, kinds]): this rule's [scripts.<name>] section
+-- with `defaults` filled in. A key the rule does not read, or a value of
+-- another type than its default, is an error naming the key: a typo in the
+-- config must not leave a rule silently doing something else. `kinds`
+-- widens a key's accepted types: { priority = "string|number" }.
+function tandem.settings(defaults, kinds)
+  if type(defaults) ~= "table" then error("tandem.settings: expects a table of defaults", 2) end
+  kinds = kinds or {}
+  local section = "[scripts." .. tandem.script .. "] "
+  local known = {}
+  for key in pairs(defaults) do known[#known + 1] = tostring(key) end
+  for key in pairs(kinds) do
+    if defaults[key] == nil then known[#known + 1] = tostring(key) end
+  end
+  sort(known)
+  local out = {}
+  for key, value in pairs(tandem.config) do
+    local default = defaults[key]
+    if key == "enabled" then
+      -- the host's switch, not the rule's
+    elseif default == nil and kinds[key] == nil then
+      error(section .. "unknown key `" .. tostring(key) .. "` (this rule reads: " .. concat(known, ", ") .. ")", 2)
+    else
+      local accepted = kinds[key] or type(default)
+      if not ("|" .. accepted .. "|"):find("|" .. type(value) .. "|", 1, true) then
+        error(section .. "`" .. key .. "` must be a " .. accepted:gsub("|", " or ") .. ", not a " .. type(value), 2)
+      end
+      out[key] = value
+    end
+  end
+  for key, default in pairs(defaults) do
+    if out[key] == nil then out[key] = default end
+  end
+  return out
 end
 function tandem.call(name, args)
   if type(name) ~= "string" then error("tandem.call: the command name must be a string", 2) end

@@ -334,6 +334,39 @@ async fn timers_fire_and_can_be_cancelled() {
     .await
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn settings_fill_defaults_and_refuse_typos_and_wrong_types() {
+    local(async {
+        let fx = Fixture::new();
+        let source = "local cfg = tandem.settings({ show = 'away', n = 1, on = true }, { n = 'number|string' })\n\
+                      tandem.on('a', function() tandem.emit('cfg', cfg) end)\n";
+        let path = fx.write("rule.lua", source);
+        let load = |config: Value| {
+            let Value::Object(config) = config else { unreachable!() };
+            fx.engine.load(&path, config, None)
+        };
+
+        load(json!({"n": "many", "enabled": true})).unwrap();
+        fx.engine.dispatch("a", "test", "{}");
+        fx.settle().await;
+        assert_eq!(
+            fx.recorder.emitted.borrow()[0].1,
+            json!({"show": "away", "n": "many", "on": true})
+        );
+
+        let err = load(json!({"shw": "dnd"})).unwrap_err().to_string();
+        assert!(err.contains("rule.lua:1"), "{err}");
+        assert!(err.contains("[scripts.rule] unknown key `shw`"), "{err}");
+        assert!(err.contains("this rule reads: n, on, show"), "{err}");
+
+        let err = load(json!({"on": "no"})).unwrap_err().to_string();
+        assert!(err.contains("`on` must be a boolean, not a string"), "{err}");
+        let err = load(json!({"n": true})).unwrap_err().to_string();
+        assert!(err.contains("`n` must be a number or string, not a boolean"), "{err}");
+    })
+    .await
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_timer_too_far_away_is_an_error_with_its_line() {
     local(async {
