@@ -640,3 +640,161 @@ fn reachability_addresses_go_both_ways_and_junk_is_refused() {
         .unwrap();
     assert_eq!(none["addresses"], json!([]), "{none}");
 }
+
+/// XEP-0050 session ids are correlation tokens, so unforgeable: a
+/// continuation is run only for a session the sidecar opened, for the
+/// client that opened it, on that node, once.
+#[test]
+fn ad_hoc_sessions_cannot_be_forged_replayed_or_taken_over() {
+    let server = Prosody::start();
+    let (alice, mut gajim, _phone) = alice_and_bob(&server);
+    let mut dino = XmppClient::login(&server, &alice, "alice-secret", "dino", 1);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("online as alice@localhost/tandem");
+    tandem_tests::write(
+        sidecar.dir.path(),
+        "scripts/dialler.lua",
+        r#"
+tandem.provide("dialler.dial", function(args)
+  tandem.log.info("DIALLED " .. args.fields.uri)
+  return { text = "dialled " .. args.fields.uri }
+end)
+tandem.call("xmpp.register_adhoc", { node = "dial", name = "Dial", handler = "dialler.dial",
+  fields = { { var = "uri", label = "SIP URI" } } })
+"#,
+    );
+    sidecar.wait_for("script reloaded");
+    const SIDECAR: &str = "alice@localhost/tandem";
+    let answer = |client: &XmppClient, what: &str| {
+        let seen = client.wait_for(what, |e| {
+            e["event"] == "adhoc_result" || e["event"] == "iq_error" || e["event"] == "adhoc_form"
+        });
+        client.clear();
+        seen
+    };
+    let refused_as_bad_session = |seen: &serde_json::Value| {
+        assert_eq!(
+            (&seen["event"], &seen["condition"], &seen["app"]),
+            (
+                &json!("iq_error"),
+                &json!("bad-request"),
+                &json!(["bad-sessionid"])
+            ),
+            "{seen}"
+        );
+    };
+
+    // A submission with a made-up sessionid (the old scheme's
+    // "{node}-{iq id}" among them) and no execute before it.
+    for forged in ["dial-1", "0123456789abcdef0123456789abcdef"] {
+        gajim.send(json!({"adhoc_continue": {"jid": SIDECAR, "node": "dial",
+            "sessionid": forged, "fields": {"uri": "sip:forged@example.org"}}}));
+        refused_as_bad_session(&answer(&gajim, "the forged submission refused"));
+    }
+    // A one-step command has no session to continue either.
+    gajim.send(json!({"adhoc_continue": {"jid": SIDECAR, "node": "status", "sessionid": "x"}}));
+    refused_as_bad_session(&answer(&gajim, "a sessionid for a one-step command"));
+
+    // The real thing: the form comes with a random 128-bit id.
+    gajim.send(json!({"adhoc_run": {"jid": SIDECAR, "node": "dial"}}));
+    let form = gajim.wait_for("the form", |e| {
+        e["event"] == "adhoc_result" || e["event"] == "iq_error"
+    });
+    gajim.clear();
+    assert_eq!(form["status"], "executing", "{form}");
+    let id = form["sessionid"].as_str().unwrap().to_owned();
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    // The owner's other client, or the same session on another node:
+    // refused, and the session stays for its owner.
+    dino.send(
+        json!({"adhoc_continue": {"jid": SIDECAR, "node": "dial", "sessionid": id,
+        "fields": {"uri": "sip:dino@example.org"}}}),
+    );
+    refused_as_bad_session(&answer(&dino, "another client's continuation refused"));
+    gajim.send(
+        json!({"adhoc_continue": {"jid": SIDECAR, "node": "presence-rules",
+        "sessionid": id}}),
+    );
+    refused_as_bad_session(&answer(&gajim, "the id on another node refused"));
+    gajim.send(
+        json!({"adhoc_continue": {"jid": SIDECAR, "node": "dial", "sessionid": id,
+        "fields": {"uri": "sip:bob@example.org"}}}),
+    );
+    let done = answer(&gajim, "the submission run");
+    assert_eq!(
+        (&done["status"], &done["notes"], &done["sessionid"]),
+        (
+            &json!("completed"),
+            &json!(["dialled sip:bob@example.org"]),
+            &json!(id)
+        ),
+        "{done}"
+    );
+    // Spent: a replay is refused.
+    gajim.send(
+        json!({"adhoc_continue": {"jid": SIDECAR, "node": "dial", "sessionid": id,
+        "fields": {"uri": "sip:again@example.org"}}}),
+    );
+    refused_as_bad_session(&answer(&gajim, "the replay refused"));
+
+    let log = sidecar.log();
+    assert_eq!(log.matches("DIALLED ").count(), 1, "{log}");
+    assert!(log.contains("DIALLED sip:bob@example.org"), "{log}");
+    assert!(
+        log.contains("ad-hoc dial from alice@localhost/dino refused"),
+        "{log}"
+    );
+}
+
+/// Directed presence needs no subscription, and a hostile server can
+/// invent resources without end: the sidecar publishes a stranger's
+/// presence but keeps state only for the roster's contacts, and keeps the
+/// roster current (someone added later counts).
+#[test]
+fn a_strangers_presence_from_many_resources_is_published_but_not_kept() {
+    let server = Prosody::start();
+    let (alice, mut gajim, _phone) = alice_and_bob(&server);
+    let carol = server.register("carol", "carol-secret");
+    let mut stranger = XmppClient::login(&server, &carol, "carol-secret", "main", 0);
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    sidecar.wait_for("EVENT xmpp.contact_presence bob@localhost/phone available 0");
+
+    const RESOURCES: usize = 20;
+    stranger.send(
+        json!({"directed_presences": {"to": "alice@localhost/tandem",
+        "resources": RESOURCES, "prefix": "r"}}),
+    );
+    let sent = stranger.wait_for("the directed presences", |e| {
+        e["event"] == "directed_presences_sent" || e["event"] == "error"
+    });
+    assert_eq!(sent["n"], RESOURCES, "{sent}");
+    for i in 0..RESOURCES {
+        sidecar.wait_for(&format!(
+            "EVENT xmpp.contact_presence carol@localhost/r{i} available"
+        ));
+    }
+    let status = sidecar.call("xmpp.status", json!({})).unwrap();
+    assert_eq!(status["contacts_online"], 1, "bob's phone only: {status}");
+
+    // Carol becomes a contact (the roster push tells the sidecar): her
+    // client's presence, broadcast now, is kept.
+    gajim.send(json!({"subscribe": carol}));
+    stranger.send(json!({"subscribe": alice}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = sidecar.call("xmpp.status", json!({})).unwrap();
+        if status["contacts_online"] == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "carol/main never counted: {status}\n{}",
+            sidecar.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    sidecar.wait_for("EVENT xmpp.contact_presence carol@localhost/main available");
+}

@@ -22,10 +22,24 @@ def say(**fields):
     print(json.dumps(fields), flush=True)
 
 
+STANZAS = "{urn:ietf:params:xml:ns:xmpp-stanzas}"
+
+
+def say_iq_error(e):
+    """An IQ error: its defined condition, and the application-specific
+    conditions (XEP-0050's <bad-sessionid/>, say) by local name."""
+    app = [child.tag.split("}")[-1] for child in e.iq["error"].xml
+           if not child.tag.startswith(STANZAS)]
+    say(event="iq_error", condition=e.condition, app=app)
+
+
 class TestClient(slixmpp.ClientXMPP):
-    def __init__(self, jid, password, priority):
+    def __init__(self, jid, password, priority, address):
         super().__init__(jid, password)
         self.priority = priority
+        self.secret = password
+        self.address = address
+        self.extras = []  # other sessions of this account, kept connected
         self.register_plugin("xep_0030")  # disco
         self.register_plugin("xep_0115")  # caps
         self.register_plugin("xep_0199")  # ping
@@ -181,6 +195,28 @@ class TestClient(slixmpp.ClientXMPP):
                 say(event="adhoc_list", nodes=[n for n, _ in nodes], names=[n for _, n in nodes])
             except IqError as e:
                 say(event="iq_error", condition=e.condition)
+        elif "directed_presences" in c:
+            await self.directed_presences(c["directed_presences"])
+        elif "adhoc_continue" in c:
+            # A continuation (complete, next, cancel) of a session, with
+            # whatever sessionid the test chooses: no execute first.
+            r = c["adhoc_continue"]
+            iq = self.make_iq_set(ito=r["jid"])
+            iq["command"]["node"] = r["node"]
+            iq["command"]["sessionid"] = r["sessionid"]
+            iq["command"]["action"] = r.get("action", "complete")
+            if "fields" in r:
+                form = self["xep_0004"].make_form(ftype="submit")
+                for var, value in r["fields"].items():
+                    form.add_field(var=var, value=value)
+                iq["command"].append(form)
+            try:
+                res = await iq.send(timeout=10)
+                notes = [text for _, text in res["command"]["notes"]]
+                say(event="adhoc_result", status=res["command"]["status"], notes=notes,
+                    sessionid=res["command"]["sessionid"])
+            except IqError as e:
+                say_iq_error(e)
         elif "adhoc_run" in c:
             r = c["adhoc_run"]
             iq = self.make_iq_set(ito=r["jid"])
@@ -193,7 +229,7 @@ class TestClient(slixmpp.ClientXMPP):
                     fields = res["command"]["form"]["fields"]
                     fields = fields.values() if hasattr(fields, "values") else fields
                     asked = [f["var"] for f in fields]
-                    say(event="adhoc_form", fields=asked)
+                    say(event="adhoc_form", fields=asked, sessionid=res["command"]["sessionid"])
                     form = self["xep_0004"].make_form(ftype="submit")
                     for var, value in r["fields"].items():
                         form.add_field(var=var, value=value)
@@ -204,9 +240,10 @@ class TestClient(slixmpp.ClientXMPP):
                     iq["command"].append(form)
                     res = await iq.send(timeout=10)
                 notes = [text for _, text in res["command"]["notes"]]
-                say(event="adhoc_result", status=res["command"]["status"], notes=notes)
+                say(event="adhoc_result", status=res["command"]["status"], notes=notes,
+                    sessionid=res["command"]["sessionid"])
             except IqError as e:
-                say(event="iq_error", condition=e.condition)
+                say_iq_error(e)
         elif "unknown_iq" in c:
             iq = self.make_iq_get(queryxmlns="urn:example:nothing", ito=c["unknown_iq"])
             try:
@@ -215,12 +252,38 @@ class TestClient(slixmpp.ClientXMPP):
             except IqError as e:
                 say(event="iq_error", condition=e.condition)
 
+    async def directed_presences(self, d):
+        """Logs in `resources` more sessions of this account (resources
+        prefix0, prefix1, ...), each sending one directed presence to `to`
+        and no broadcast one, as a stranger's server inventing resources
+        would; they stay connected (leaving would send `to` unavailable)."""
+        loop = asyncio.get_event_loop()
+        started = []
+        for i in range(d["resources"]):
+            jid = "%s/%s%d" % (self.boundjid.bare, d.get("prefix", "r"), i)
+            extra = slixmpp.ClientXMPP(jid, self.secret)
+            extra.ca_certs = self.ca_certs
+            done = loop.create_future()
+
+            def on_start(_event, extra=extra, done=done):
+                extra.send_presence(pto=d["to"])
+                if not done.done():
+                    done.set_result(True)
+
+            extra.add_event_handler("session_start", on_start)
+            extra.connect(address=self.address)
+            self.extras.append(extra)
+            started.append(done)
+        await asyncio.wait_for(asyncio.gather(*started), 60)
+        say(event="directed_presences_sent", n=len(started))
+
 
 def main():
     jid, password, port, ca, priority = sys.argv[1:6]
-    client = TestClient(jid, password, int(priority))
+    address = ("127.0.0.1", int(port))
+    client = TestClient(jid, password, int(priority), address)
     client.ca_certs = ca
-    client.connect(address=("127.0.0.1", int(port)))
+    client.connect(address=address)
     asyncio.get_event_loop().run_until_complete(client.disconnected)
 
 

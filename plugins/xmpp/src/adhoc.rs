@@ -68,7 +68,12 @@ impl CommandRequest {
         Ok(CommandRequest {
             node: node.to_owned(),
             action: e.attr("action").unwrap_or("execute").to_owned(),
-            session_id: e.attr("sessionid").map(str::to_owned),
+            // Empty is absent: no session can have it, and a client
+            // sending it means to start one.
+            session_id: e
+                .attr("sessionid")
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned),
             submitted,
         })
     }
@@ -194,6 +199,14 @@ mod tests {
                 session_id: None,
                 submitted: None,
             }
+        );
+        let empty_id: Element =
+            "<command xmlns='http://jabber.org/protocol/commands' node='status' sessionid=''/>"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            CommandRequest::from_element(&empty_id).unwrap().session_id,
+            None
         );
         let no_node: Element = "<command xmlns='http://jabber.org/protocol/commands'/>"
             .parse()

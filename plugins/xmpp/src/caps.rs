@@ -77,6 +77,15 @@ impl CapsCache {
         Lookup::Ask(caps::query_caps(caps.clone()))
     }
 
+    /// What a stranger's presence tells, with nothing remembered and
+    /// nothing asked: the features of a client version already known.
+    /// Only contacts' resources are tracked (`on_presence`) and asked,
+    /// so that made-up JIDs neither grow the cache nor make the sidecar
+    /// send disco#info questions for them.
+    pub fn features(&self, caps: Option<&Caps>) -> Option<Features> {
+        self.known.get(&caps?.ver).cloned()
+    }
+
     /// The resource went offline.
     pub fn gone(&mut self, jid: &str) {
         self.resources.remove(jid);
@@ -194,6 +203,22 @@ mod tests {
             cache.on_presence("bob@example.org/a", Some(&caps)),
             Lookup::Ask(_)
         ));
+    }
+
+    #[test]
+    fn a_strangers_caps_are_looked_up_without_a_trace() {
+        let (caps, info) = exodus();
+        let mut cache = CapsCache::default();
+        assert_eq!(cache.features(Some(&caps)), None);
+        assert!(cache.asked.is_empty() && cache.resources.is_empty());
+        assert!(matches!(
+            cache.on_presence("bob@example.org/a", Some(&caps)),
+            Lookup::Ask(_)
+        ));
+        cache.on_answer(&caps, &info);
+        assert_eq!(cache.features(Some(&caps)).map(|f| f.len()), Some(4));
+        assert_eq!(cache.features(None), None);
+        assert_eq!(cache.resources.len(), 1);
     }
 
     #[test]

@@ -2,10 +2,18 @@
 //! whom, so the sidecar only sends states to peers that use them and never
 //! the same standalone state twice in a row.
 
-use std::collections::{HashMap, HashSet};
-
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::jid::BareJid;
+
+use crate::bounded::Bounded;
+
+/// Peers remembered at most, in each map. Chat states are per
+/// conversation, and conversations with people outside the roster are
+/// legitimate (XEP-0085 needs no subscription), so these are not limited
+/// to roster contacts; but anyone can send a chat state from a JID made
+/// up for it, so the maps forget the peers heard from longest ago. A
+/// forgotten peer only has to show chat states again.
+const MAX_PEERS: usize = 256;
 
 pub fn state_name(state: &ChatState) -> &'static str {
     match state {
@@ -29,10 +37,18 @@ pub fn state_from_name(name: &str) -> Option<ChatState> {
 }
 
 /// What the sidecar knows of each peer's chat states.
-#[derive(Default)]
 pub struct ChatStates {
-    supported: HashSet<BareJid>,
-    last_sent: HashMap<BareJid, &'static str>,
+    supported: Bounded<BareJid, ()>,
+    last_sent: Bounded<BareJid, &'static str>,
+}
+
+impl Default for ChatStates {
+    fn default() -> ChatStates {
+        ChatStates {
+            supported: Bounded::new(MAX_PEERS),
+            last_sent: Bounded::new(MAX_PEERS),
+        }
+    }
 }
 
 /// Whether a state may go out now.
@@ -48,11 +64,11 @@ pub enum Decision {
 impl ChatStates {
     /// The peer sent a chat state: it supports them.
     pub fn seen_from(&mut self, peer: BareJid) {
-        self.supported.insert(peer);
+        self.supported.insert(peer, ());
     }
 
     pub fn decide(&mut self, peer: &BareJid, state: &ChatState) -> Decision {
-        if !self.supported.contains(peer) {
+        if !self.supported.contains_key(peer) {
             return Decision::Unsupported;
         }
         let name = state_name(state);
@@ -89,5 +105,23 @@ mod tests {
         states.message_sent(&bob);
         assert_eq!(states.decide(&bob, &ChatState::Active), Decision::Repeat);
         assert!(state_from_name("typing").is_none());
+    }
+
+    #[test]
+    fn strangers_sending_chat_states_from_invented_jids_stay_bounded() {
+        let mut states = ChatStates::default();
+        let first = BareJid::from_str("spam0@evil.example").unwrap();
+        for i in 0..10_000 {
+            let peer = BareJid::from_str(&format!("spam{i}@evil.example")).unwrap();
+            states.seen_from(peer.clone());
+            states.message_sent(&peer);
+        }
+        assert_eq!(states.supported.len(), MAX_PEERS);
+        assert_eq!(states.last_sent.len(), MAX_PEERS);
+        // The oldest is forgotten: it has to show chat states again.
+        assert_eq!(
+            states.decide(&first, &ChatState::Composing),
+            Decision::Unsupported
+        );
     }
 }

@@ -11,11 +11,14 @@
 
 mod activity;
 mod adhoc;
+mod adhoc_sessions;
 mod backoff;
+mod bounded;
 mod caps;
 mod chat;
 mod config;
 mod connect;
+mod contacts;
 mod convert;
 mod features;
 mod reach;
@@ -124,7 +127,7 @@ impl Plugin for XmppPlugin {
                 let ReachOf { jid } = command.decode()?;
                 let bare = jid_arg(&jid)?.to_bare();
                 let mut known = self
-                    .ask(|reply| Request::ReachOf(bare.to_string(), reply))
+                    .ask(|reply| Request::ReachOf(bare.clone(), reply))
                     .await?;
                 if known.is_empty() {
                     // No XEP-0152 addresses: the SIP URIs of their vCard.

@@ -42,12 +42,15 @@ use xmpp_parsers::presence::{self as xp, Type as PresenceType};
 use xmpp_parsers::pubsub::event::{Event as PubSubEvent, Payload as EventPayload};
 use xmpp_parsers::pubsub::pubsub::{Item, PubSub, Publish};
 use xmpp_parsers::pubsub::NodeName;
+use xmpp_parsers::roster::Roster;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::activity::Activity;
 use crate::adhoc;
+use crate::adhoc_sessions::{self, Sessions};
 use crate::caps::{Answer, CapsCache, Lookup};
 use crate::config::Config;
+use crate::contacts::Contacts;
 use crate::convert;
 use crate::features;
 use crate::reach;
@@ -74,8 +77,8 @@ pub enum Request {
     SetActivity(Activity),
     /// Publish these reachability addresses (none: stop).
     SetReach(Vec<reach::Address>),
-    /// The addresses a contact (bare JID) published.
-    ReachOf(String, oneshot::Sender<Vec<reach::Address>>),
+    /// The addresses a contact published.
+    ReachOf(BareJid, oneshot::Sender<Vec<reach::Address>>),
     /// The SIP URIs in a contact's vCard (none when it cannot be had).
     VcardSip(BareJid, oneshot::Sender<Vec<reach::Address>>),
     /// The answer (or not) to a caps disco#info question.
@@ -120,6 +123,8 @@ pub struct Session {
     /// To ourselves, for helper tasks.
     requests: mpsc::Sender<Request>,
     adhoc: adhoc::Registry,
+    /// Multi-step ad-hoc commands waiting for their form.
+    adhoc_sessions: Sessions,
     chat: ChatStates,
     host: Host,
     account: BareJid,
@@ -128,18 +133,19 @@ pub struct Session {
     activity: Option<Activity>,
     /// Our reachability addresses (XEP-0152), in presence and PEP.
     reach: Vec<reach::Address>,
-    /// Contacts' addresses by bare JID, as last published.
-    contact_reach: BTreeMap<String, Vec<reach::Address>>,
+    /// The roster, and what is kept of the contacts on it (presence,
+    /// addresses); strangers' stanzas are published, not remembered.
+    contacts: Contacts,
+    /// The id of the roster query of this connection, until answered.
+    roster_query: Option<String>,
     /// What contacts' clients support (XEP-0115).
     caps: CapsCache,
     /// Caps questions to send, found while handling a presence.
     caps_to_ask: Vec<(Jid, Caps, DiscoInfoQuery)>,
-    /// The last presence event of each online contact resource, sent
-    /// again when its client's features become known.
-    contact_events: BTreeMap<String, ContactPresence>,
     bound: Option<Jid>,
+    /// The user's other clients, by full JID (only the user's own server
+    /// can send presence from the account).
     own: BTreeMap<String, Presence>,
-    contacts: BTreeMap<String, Presence>,
     offline: VecDeque<Stanza>,
     /// Messages sent but not yet acknowledged by the server (XEP-0198): sent
     /// again on the next connection if this one is lost first.
@@ -204,9 +210,10 @@ impl Session {
             liveness: mpsc::channel(4),
             requests,
             adhoc: shipped_commands(),
+            adhoc_sessions: Sessions::default(),
             chat: ChatStates::default(),
             host,
-            account,
+            account: account.clone(),
             name: config.name.clone(),
             presence: Presence {
                 show: None,
@@ -215,13 +222,12 @@ impl Session {
             },
             activity: None,
             reach: config.reach_addresses()?,
-            contact_reach: BTreeMap::new(),
+            contacts: Contacts::new(account.clone()),
+            roster_query: None,
             caps: CapsCache::default(),
             caps_to_ask: Vec::new(),
-            contact_events: BTreeMap::new(),
             bound: None,
             own: BTreeMap::new(),
-            contacts: BTreeMap::new(),
             offline: VecDeque::new(),
             unacked: Vec::new(),
             notes: VecDeque::new(),
@@ -326,8 +332,7 @@ impl Session {
         }
         self.down_since = Some(Instant::now());
         self.own.clear();
-        self.contacts.clear();
-        self.contact_events.clear();
+        self.contacts.offline();
         self.caps.offline();
     }
 
@@ -371,8 +376,7 @@ impl Session {
                 self.send(presence).await;
             }
             Request::ReachOf(jid, reply) => {
-                let known = self.contact_reach.get(&jid).cloned().unwrap_or_default();
-                let _ = reply.send(known);
+                let _ = reply.send(self.contacts.reach(&jid));
             }
             Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
             Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
@@ -445,7 +449,7 @@ impl Session {
             .to_owned(),
             jid: self.bound.as_ref().map(|j| j.to_string()),
             own_resources: self.own.keys().cloned().collect(),
-            contacts_online: self.contacts.len(),
+            contacts_online: self.contacts.online(),
             connects: self.connects,
         }
     }
@@ -547,6 +551,19 @@ impl Session {
                 // Everything the server forgot with the old connection.
                 let carbons = Iq::from_set(format!("carbons-{}", self.connects), carbons::Enable);
                 self.send(carbons.into()).await;
+                // Before the presence, so the roster comes before the
+                // contacts' presence it sets off. Sent as a plain stanza
+                // so the answer comes in order with them, as an event.
+                let id = format!("roster-{}", self.connects);
+                let roster = Iq::from_get(
+                    id.clone(),
+                    Roster {
+                        ver: None,
+                        items: Vec::new(),
+                    },
+                );
+                self.roster_query = Some(id);
+                self.send(roster.into()).await;
                 let presence = self.presence_stanza();
                 self.send(presence).await;
                 if let Some(activity) = self.activity.clone() {
@@ -592,49 +609,48 @@ impl Session {
             PresenceType::Unavailable => None,
             _ => return None, // subscriptions, probes, errors: not presence changes
         };
-        let own = from.to_bare() == self.account;
-        let map = if own {
-            &mut self.own
-        } else {
-            &mut self.contacts
-        };
-        match &presence {
-            Some(p) => map.insert(key.clone(), p.clone()),
-            None => map.remove(&key),
-        };
-        if own {
+        if from.to_bare() == self.account {
+            match &presence {
+                Some(p) => self.own.insert(key.clone(), p.clone()),
+                None => self.own.remove(&key),
+            };
             let available = presence.is_some().then(|| key.clone());
             self.host.publish(&OwnPresence { jid: key, presence });
             return available;
         }
+        // Anyone may send directed presence: only roster contacts'
+        // resources are remembered (and asked what their client does).
+        let admitted = self.contacts.admits(&from);
         // XEP-0152 §4.2: reachability addresses may ride on presence too.
         let reach = match p.payloads.iter().find(|e| e.is("reach", reach::NS)) {
             Some(element) => {
                 let addresses = reach::from_element(element);
                 let carried = addresses.as_deref().unwrap_or_default();
                 let carried = carried.iter().map(convert::reach_to_sdk).collect();
-                self.on_reach(from.to_bare().to_string(), addresses);
+                self.on_reach(from.to_bare(), addresses);
                 carried
             }
             None => Vec::new(),
         };
-        let features = if presence.is_some() {
-            self.features_of(&from, &p)
-        } else {
-            self.caps.gone(&key);
-            Vec::new()
+        let features = match presence {
+            Some(_) if admitted => self.features_of(&from, &p),
+            Some(_) => self
+                .caps
+                .features(caps_of(&p).as_ref())
+                .map(|f| f.to_vec())
+                .unwrap_or_default(),
+            None => {
+                self.caps.gone(&key);
+                Vec::new()
+            }
         };
         let event = ContactPresence {
-            jid: key.clone(),
+            jid: key,
             presence,
             reach,
             features,
         };
-        if event.presence.is_some() {
-            self.contact_events.insert(key, event.clone());
-        } else {
-            self.contact_events.remove(&key);
-        }
+        self.contacts.presence(&event);
         self.host.publish(&event);
         None
     }
@@ -643,11 +659,7 @@ impl Session {
     /// known; an unknown version is queued to be asked about, and the
     /// presence event is sent again once the answer is in.
     fn features_of(&mut self, from: &Jid, p: &xp::Presence) -> Vec<String> {
-        let caps = p
-            .payloads
-            .iter()
-            .find(|e| e.is("c", ns::CAPS))
-            .and_then(|e| Caps::try_from(e.clone()).ok());
+        let caps = caps_of(p);
         match self.caps.on_presence(&from.to_string(), caps.as_ref()) {
             Lookup::Known(features) => {
                 self.note_features(from, &features);
@@ -753,7 +765,7 @@ impl Session {
             }
         };
         for jid in holders {
-            let Some(event) = self.contact_events.get_mut(&jid) else {
+            let Some(event) = self.contacts.event_mut(&jid) else {
                 continue;
             };
             event.features = features.to_vec();
@@ -773,11 +785,10 @@ impl Session {
         let Some(event) = m.payloads.iter().find(|p| p.is("event", ns::PUBSUB_EVENT)) else {
             return false;
         };
-        let from = m
-            .from
-            .as_ref()
-            .map(|f| f.to_bare().to_string())
-            .unwrap_or_default();
+        let Some(sender) = m.from.as_ref().map(Jid::to_bare) else {
+            return true; // from our own server: no contact's PEP
+        };
+        let from = sender.to_string();
         let (node, published, retracted) = match PubSubEvent::try_from(event.clone()) {
             Ok(PubSubEvent {
                 payload:
@@ -819,7 +830,7 @@ impl Session {
             }
             reach::NS => {
                 let addresses = latest.map_or(Ok(Vec::new()), reach::from_element);
-                self.on_reach(from, addresses);
+                self.on_reach(sender, addresses);
             }
             _ => {}
         }
@@ -829,7 +840,15 @@ impl Session {
     /// A contact's reachability addresses, from PEP or presence: kept for
     /// `xmpp.reach_of` and published as an event when they change (presence
     /// repeats them with every change of show or status).
-    fn on_reach(&mut self, jid: String, addresses: Result<Vec<reach::Address>, reach::ReachError>) {
+    ///
+    /// Only a contact's are kept (or announced): a stranger's would be
+    /// state anyone could grow, and no rule calls a stranger at an
+    /// address they chose. Their presence event still carries them.
+    fn on_reach(
+        &mut self,
+        jid: BareJid,
+        addresses: Result<Vec<reach::Address>, reach::ReachError>,
+    ) {
         let addresses = match addresses {
             Ok(addresses) => addresses,
             Err(e) => {
@@ -838,19 +857,18 @@ impl Session {
                 return;
             }
         };
-        if self.contact_reach.get(&jid) == Some(&addresses) {
-            return;
+        if !self.contacts.is_contact(&jid) {
+            return self.host.debug(&format!(
+                "reachability addresses from {jid} (not a contact) not kept"
+            ));
         }
         let event = Reach {
-            jid: jid.clone(),
+            jid: jid.to_string(),
             addresses: addresses.iter().map(convert::reach_to_sdk).collect(),
         };
-        if addresses.is_empty() {
-            self.contact_reach.remove(&jid);
-        } else {
-            self.contact_reach.insert(jid, addresses);
+        if self.contacts.set_reach(&jid, addresses) {
+            self.host.publish(&event);
         }
-        self.host.publish(&event);
     }
 
     fn on_message(&mut self, m: Message) {
@@ -941,13 +959,21 @@ impl Session {
             Iq::Set {
                 from, id, payload, ..
             } => (from, id, payload, false),
-            Iq::Result { id, .. } => return self.host.debug(&format!("iq {id} answered")),
+            Iq::Result {
+                from, id, payload, ..
+            } => return self.on_result(from, id, payload),
             Iq::Error { id, error, .. } => {
+                if self.roster_query.as_deref() == Some(id.as_str()) {
+                    self.roster_query = None;
+                }
                 return self
                     .host
-                    .warn(&format!("iq {id} failed: {:?}", error.defined_condition))
+                    .warn(&format!("iq {id} failed: {:?}", error.defined_condition));
             }
         };
+        if !is_get && payload.is("query", ns::ROSTER) && self.sent_by_own_server(from.as_ref()) {
+            return self.on_roster_push(from, id, payload).await;
+        }
         let owner = from.as_ref().is_some_and(|f| f.to_bare() == self.account);
         let asks_commands = payload.is("command", adhoc::NS)
             || (payload.is("query", ns::DISCO_ITEMS) && payload.attr("node") == Some(adhoc::NS));
@@ -1019,8 +1045,14 @@ impl Session {
     }
 }
 
-/// A client for `config`: STARTTLS (with the system's roots, or `roots`
-/// from `ca_path`), or plain TCP when `insecure`.
+/// The XEP-0115 caps a presence advertises, if any (and well formed).
+fn caps_of(p: &xp::Presence) -> Option<Caps> {
+    p.payloads
+        .iter()
+        .find(|e| e.is("c", ns::CAPS))
+        .and_then(|e| Caps::try_from(e.clone()).ok())
+}
+
 /// The payload of the answer to an IQ we sent, waited for `limit` at most,
 /// or why there is none (for the debug log).
 async fn iq_answer(token: IqResponseToken, limit: Duration) -> Result<Element, String> {
@@ -1033,6 +1065,8 @@ async fn iq_answer(token: IqResponseToken, limit: Duration) -> Result<Element, S
     }
 }
 
+/// A client for `config`: STARTTLS (with the system's roots, or `roots`
+/// from `ca_path`), or plain TCP when `insecure`.
 fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
     let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
     let full = account
@@ -1080,6 +1114,11 @@ impl Session {
     /// Runs an ad-hoc command (the requester is the owner) on a helper task:
     /// the handler may call other plugins, even this one, so the session
     /// must keep serving meanwhile.
+    ///
+    /// A command without fields runs on the first request, with no
+    /// session. One with fields opens a session (`adhoc_sessions`) and
+    /// answers with the form; only a continuation of that session, by the
+    /// same client, runs it. A sessionid is never taken on trust.
     fn execute(&mut self, from: Option<Jid>, id: String, payload: &xmpp_parsers::minidom::Element) {
         let request = match adhoc::CommandRequest::from_element(payload) {
             Ok(r) => r,
@@ -1090,33 +1129,55 @@ impl Session {
         let Some(command) = self.adhoc.get(&request.node).cloned() else {
             return self.reply_error(from, id, DefinedCondition::ItemNotFound, "no such command");
         };
+        let Some(requester) = from.clone() else {
+            return; // the owner check let only the account's JIDs through
+        };
+        let now = Instant::now();
+        let session_id = match &request.session_id {
+            None if request.action == "cancel" || command.fields.is_empty() => {
+                adhoc_sessions::new_id()
+            }
+            None => {
+                // The first step: whatever it carries, the form comes first.
+                let asking = adhoc::Executing {
+                    session_id: self.adhoc_sessions.open(&requester, &request.node, now),
+                    node: request.node,
+                    title: command.name,
+                    fields: command.fields,
+                };
+                return self.reply(from, id, asking.to_element());
+            }
+            Some(session_id) => {
+                let checked = self
+                    .adhoc_sessions
+                    .check(session_id, &requester, &request.node, now);
+                if let Err(e) = checked {
+                    self.host.warn(&format!(
+                        "ad-hoc {} from {requester} refused: {e}",
+                        request.node
+                    ));
+                    let answer = Iq::from_error(id, e.to_stanza_error()).with_to(requester);
+                    return self.reply_stanza(answer);
+                }
+                if request.action != "cancel" && request.submitted.is_none() {
+                    // Asked again (`execute`, `next` without a form): the
+                    // same form, the same session.
+                    let asking = adhoc::Executing {
+                        session_id: session_id.clone(),
+                        node: request.node,
+                        title: command.name,
+                        fields: command.fields,
+                    };
+                    return self.reply(from, id, asking.to_element());
+                }
+                self.adhoc_sessions.close(session_id);
+                session_id.clone()
+            }
+        };
         let host = self.host.clone();
         let requests = self.requests.clone();
-        let session_id = request
-            .session_id
-            .clone()
-            .unwrap_or_else(|| format!("{}-{id}", request.node));
-        let requester = from.as_ref().map(|f| f.to_string()).unwrap_or_default();
-        if request.action != "cancel" && !command.fields.is_empty() && request.submitted.is_none() {
-            let asking = adhoc::Executing {
-                node: request.node,
-                session_id,
-                title: command.name,
-                fields: command.fields,
-            };
-            let answer = Iq::Result {
-                from: None,
-                to: from,
-                id,
-                payload: Some(asking.to_element()),
-            };
-            let requests = self.requests.clone();
-            tokio::spawn(async move {
-                let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
-            });
-            return;
-        }
         let fields = request.submitted.clone().unwrap_or_default();
+        let requester = requester.to_string();
         tokio::spawn(async move {
             let (note_type, note) = if request.action == "cancel" {
                 ("info", "Cancelled.".to_owned())
@@ -1144,6 +1205,85 @@ impl Session {
         });
     }
 
+    /// Answers an IQ with `payload`, through the request queue (the
+    /// caller is not async).
+    fn reply(&mut self, to: Option<Jid>, id: String, payload: Element) {
+        self.reply_stanza(Iq::Result {
+            from: None,
+            to,
+            id,
+            payload: Some(payload),
+        });
+    }
+
+    fn reply_stanza(&mut self, answer: Iq) {
+        let requests = self.requests.clone();
+        tokio::spawn(async move {
+            let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
+        });
+    }
+
+    /// Whether a stanza comes from the user's own server acting for the
+    /// account (no `from`, or the account's bare JID): roster answers and
+    /// pushes are believed only then (RFC 6121 §2.1.6).
+    fn sent_by_own_server(&self, from: Option<&Jid>) -> bool {
+        from.is_none_or(|f| f.resource().is_none() && f.to_bare() == self.account)
+    }
+
+    /// Answers to stanzas sent as plain stanzas (Carbons, PEP, the
+    /// roster): the roster's is read, the others logged.
+    fn on_result(&mut self, from: Option<Jid>, id: String, payload: Option<Element>) {
+        if self.roster_query.as_deref() != Some(id.as_str())
+            || !self.sent_by_own_server(from.as_ref())
+        {
+            return self.host.debug(&format!("iq {id} answered"));
+        }
+        self.roster_query = None;
+        // No payload: an empty roster (versioning, which would mean
+        // "unchanged", is not asked for).
+        let roster = match payload.map(Roster::try_from).transpose() {
+            Ok(roster) => roster.unwrap_or(Roster {
+                ver: None,
+                items: Vec::new(),
+            }),
+            Err(e) => {
+                return self.host.warn(&format!("malformed roster ignored: {e}"));
+            }
+        };
+        let count = roster.items.len();
+        for resource in self.contacts.roster_loaded(roster) {
+            self.caps.gone(&resource);
+        }
+        self.host.debug(&format!("roster: {count} items"));
+    }
+
+    /// A roster push: the user added, changed or removed a contact
+    /// (maybe from another client). Answered as RFC 6121 §2.1.6 asks.
+    async fn on_roster_push(&mut self, from: Option<Jid>, id: String, payload: Element) {
+        let answer = match Roster::try_from(payload) {
+            Ok(push) => {
+                for resource in self.contacts.roster_pushed(push) {
+                    self.caps.gone(&resource);
+                }
+                Iq::from_result(id, None::<Roster>)
+            }
+            Err(e) => Iq::from_error(
+                id,
+                StanzaError::new(
+                    ErrorType::Modify,
+                    DefinedCondition::BadRequest,
+                    "en",
+                    e.to_string(),
+                ),
+            ),
+        };
+        let answer = match from {
+            Some(to) => answer.with_to(to),
+            None => answer,
+        };
+        self.send(answer.into()).await;
+    }
+
     fn reply_error(
         &mut self,
         to: Option<Jid>,
@@ -1157,10 +1297,7 @@ impl Session {
             Some(to) => answer.with_to(to),
             None => answer,
         };
-        let requests = self.requests.clone();
-        tokio::spawn(async move {
-            let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
-        });
+        self.reply_stanza(answer);
     }
 }
 
