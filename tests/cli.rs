@@ -134,6 +134,16 @@ fn plugins_lists_good_and_bad_files() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["plugins"][0]["manifest"]["id"], "example");
     assert_eq!(v["failed"].as_array().unwrap().len(), 1);
+
+    // Without --config, ./tandem.toml is read, as `run` and `check` do.
+    let out = Command::new(tandem_bin())
+        .args(["plugins", "--json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plugins"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["failed"].as_array().unwrap().len(), 1, "{v}");
 }
 
 #[test]

@@ -39,7 +39,8 @@ enum Command {
     },
     /// List the plugins found in the plugin folders (and why any failed).
     Plugins {
-        /// Use this config's plugin folders (else the defaults).
+        /// Use this config's plugin folders (default: ./tandem.toml if
+        /// there is one, else the built-in folders).
         #[arg(short, long)]
         config: Option<PathBuf>,
         /// Machine-readable output.
@@ -76,7 +77,8 @@ enum ScriptCommand {
         /// Recorded events, one JSON object per line.
         #[arg(short, long)]
         events: PathBuf,
-        /// Take `[lua]` limits and `[scripts.<name>]` from this config.
+        /// Take `[lua]` limits and `[scripts.<name>]` from this config
+        /// (default: ./tandem.toml if there is one).
         #[arg(short, long)]
         config: Option<PathBuf>,
         /// One JSON object per output line.
@@ -141,14 +143,17 @@ fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
 }
 
 /// Set-up of the one-shot tools (`plugins`, `script test`): the config at
-/// `path` or the built-in defaults, and logging of warnings only, so the
-/// tool's own output stays readable.
+/// `path`, else `./tandem.toml` as `run` and `check` read, else the
+/// built-in defaults; and logging of warnings only, so the tool's own
+/// output stays readable.
 fn load_for_tool(
     path: Option<&std::path::Path>,
     log_format: Option<LogFormat>,
 ) -> Result<Config, ExitCode> {
+    let default = std::path::Path::new("tandem.toml");
     let config = match path {
         Some(path) => load_config(path)?,
+        None if default.is_file() => load_config(default)?,
         None => Config::defaults(),
     };
     tandem::logging::init("warn", log_format.unwrap_or_default());

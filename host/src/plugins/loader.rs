@@ -115,7 +115,7 @@ pub fn load(path: &Path) -> Result<PluginLibrary, LoadError> {
         path: path.to_owned(),
         detail,
     };
-    let raw = RawLibrary::load_at(path).map_err(|e| open_error(library_error_text(&e)))?;
+    let raw = RawLibrary::load_at(path).map_err(|e| open_error(open_error_text(path, &e)))?;
     // SAFETY: the symbol is the `LibHeader` static that `export_plugin!`
     // defines; the header's own checks (magic, abi_stable version, C ABI)
     // run in `upgrade` before anything else is read.
@@ -190,6 +190,20 @@ pub fn sdk_compatible(host: &str, plugin: &str) -> bool {
     }
 }
 
+/// Why the system loader refused the file, without the path (the error
+/// names it already), as `dlopen` says it: "file too short", "invalid ELF
+/// header", a missing dependency.
+fn open_error_text(path: &Path, error: &LibraryError) -> String {
+    match error {
+        LibraryError::OpenError { err, .. } => {
+            let text = err.to_string();
+            let prefix = format!("{}: ", path.display());
+            text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
+        }
+        other => library_error_text(other),
+    }
+}
+
 /// `abi_stable`'s layout errors run to pages; the first lines say enough.
 fn library_error_text(error: &LibraryError) -> String {
     let text = error.to_string();
@@ -230,7 +244,14 @@ mod tests {
         std::fs::write(&path, "not a library").unwrap();
         let err = load(&path).err().unwrap();
         assert!(matches!(err, LoadError::Open { .. }), "{err}");
-        assert!(err.to_string().contains("libfake"), "{err}");
+        let text = err.to_string();
+        // The path once, then dlopen's reason.
+        assert_eq!(text.matches("libfake").count(), 1, "{text}");
+        assert!(text.contains("cannot open the library: "), "{text}");
+        assert!(
+            text.contains("file too short") || text.contains("header"),
+            "{text}"
+        );
     }
 
     #[test]
