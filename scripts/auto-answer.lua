@@ -4,21 +4,32 @@
 -- optional delay (so it still rings briefly). Used by the demo and the tests;
 -- useful for an intercom or a baby monitor.
 --
+-- BEWARE: the caller's address (the From header) proves nothing. Whoever
+-- can reach your SIP port can write "sip:bob@example.org" as From, and an
+-- answered call streams your microphone to them. Only the address a call
+-- came from (`source`) is the sender's own: list the addresses you trust in
+-- `sources`, and keep the plugin's `accept_from` (a registrar's addresses by
+-- default) as tight as your setup allows.
+--
 -- Off unless switched on. Configuration, [scripts.auto-answer]:
 --   enabled = true
 --   allow   = ["sip:bob@example.org", "*@office.example.org"]   -- "*" allows anyone
+--   sources = ["192.0.2.10", "127.0.0.1"]   -- optional: answer only calls that
+--                                           -- came from one of these IP addresses
 --   delay   = 0          -- seconds to ring before answering
 --
 -- Callers are compared without scheme, port, parameters or display name,
 -- case-insensitively: "Bob <sip:Bob@Example.org:5060;transport=udp>" is
--- bob@example.org.
+-- bob@example.org. Sources are compared by IP address (the port does not
+-- matter): exact addresses, no ranges (the plugin's accept_from takes those).
 --
 -- Events:   sip.call.incoming
 -- Commands: sip.answer
 
-local cfg = tandem.config
-local delay = cfg.delay or 0
-if type(delay) ~= "number" or delay < 0 then
+-- `sources` has no default: without it, calls from any address.
+local cfg = tandem.settings({ allow = {}, delay = 0 }, { sources = "table" })
+local delay = cfg.delay
+if delay < 0 then
   error("[scripts.auto-answer] delay must be a number of seconds >= 0, not " .. tostring(delay))
 end
 
@@ -33,11 +44,41 @@ local function address(uri)
 end
 
 local allow = {}
-for i, entry in ipairs(cfg.allow or {}) do
+for i, entry in ipairs(cfg.allow) do
   if type(entry) ~= "string" then
     error("[scripts.auto-answer] allow[" .. i .. "] must be a string")
   end
   allow[#allow + 1] = address(entry)
+end
+
+-- The IP address of a source "192.0.2.10:5060" or "[2001:db8::1]:5060",
+-- lower case; nil when there is none.
+local function source_ip(source)
+  if type(source) ~= "string" then return nil end
+  local s = string.lower(source)
+  return s:match("^%[(.*)%]:%d+$") or s:match("^([^:]*):%d+$") or s:match("^%[(.*)%]$") or s
+end
+
+local sources = nil
+if cfg.sources ~= nil then
+  sources = {}
+  for i, entry in ipairs(cfg.sources) do
+    if type(entry) ~= "string" then
+      error("[scripts.auto-answer] sources[" .. i .. "] must be a string")
+    end
+    sources[#sources + 1] = source_ip(entry)
+  end
+end
+
+-- Without `sources`, any source; with it, one of them.
+local function from_trusted_source(source)
+  if sources == nil then return true end
+  local ip = source_ip(source)
+  if ip == nil then return false end
+  for _, entry in ipairs(sources) do
+    if entry == ip then return true end
+  end
+  return false
 end
 
 local function allowed(peer)
@@ -57,6 +98,11 @@ end
 
 tandem.on("sip.call.incoming", function(ev)
   if not allowed(ev.peer) then return end
+  if not from_trusted_source(ev.source) then
+    tandem.log.info("not answering " .. tostring(ev.peer) .. ": it came from "
+      .. tostring(ev.source) .. ", not one of sources")
+    return
+  end
   if delay > 0 then
     tandem.after(delay, function() answer(ev.call) end)
   else

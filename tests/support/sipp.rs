@@ -75,6 +75,13 @@ impl Background {
         Background { child }
     }
 
+    /// sipp playing `scenario` (a file in `tests/sipp/`) for one call on
+    /// `port`.
+    pub fn once(scenario: &str, port: &str, cwd: &Path) -> Background {
+        let path = scenario_path(scenario);
+        Background::start(&["-sf", &path, "-m", "1", "-p", port], cwd)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -107,4 +114,13 @@ impl Drop for Background {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The path of a scenario file in `tests/sipp/`.
+pub fn scenario_path(name: &str) -> String {
+    crate::workspace()
+        .join("tests/sipp")
+        .join(name)
+        .display()
+        .to_string()
 }

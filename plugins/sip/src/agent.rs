@@ -19,9 +19,12 @@ use tandem_sdk::commands::sip::Status;
 use tandem_sdk::Host;
 use tokio_util::sync::CancellationToken;
 
+use crate::accept::Gate;
 use crate::calls::Calls;
 use crate::config::{split_header, Config};
 use crate::media::MediaConfig;
+use crate::password_scope::PasswordScope;
+use crate::refusals::Refusals;
 use crate::screen::{Counters, ScreenedUdp};
 
 /// Methods we answer; sent in Allow.
@@ -44,6 +47,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsSetupError),
     #[error(transparent)]
     Media(#[from] crate::media::MediaSetupError),
+    #[error(transparent)]
+    AcceptFrom(#[from] crate::accept::AcceptFromError),
 }
 
 pub struct Agent {
@@ -57,7 +62,15 @@ pub struct Agent {
     contacts: Vec<(Transport, Uri)>,
     /// Our From URI.
     pub identity: Uri,
+    /// The registrar's credential. Requests other than REGISTER get it
+    /// through [`Agent::credential_for`] only.
     pub credential: Option<Credential>,
+    /// Where the credential may go: the user's SIP service.
+    password_scope: Option<PasswordScope>,
+    /// Whose INVITE and MESSAGE are taken (`accept_from`).
+    pub gate: Arc<Gate>,
+    /// Requests refused before they became a call or an event.
+    pub refusals: Refusals,
     pub media: MediaConfig,
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
@@ -206,6 +219,18 @@ impl Agent {
             realm: None,
             auth_username: config.auth_username.clone(),
         });
+        let registrar = config
+            .registrar
+            .as_deref()
+            .and_then(|r| Some((r, crate::uri::parse_target(r).ok()?)));
+        let password_scope = registrar
+            .as_ref()
+            .map(|(written, uri)| PasswordScope::new(uri, written, &config.domain));
+        let gate = Arc::new(Gate::new(
+            config.accept_from()?,
+            registrar.map(|(_, uri)| uri),
+        ));
+        tandem_sdk::tokio::spawn(gate.clone().keep_looked_up(cancel.clone()));
         let media = MediaConfig::from_config(&config)?;
         let agent = Arc::new(Agent {
             host,
@@ -216,6 +241,9 @@ impl Agent {
             contacts,
             identity,
             credential,
+            password_scope,
+            gate,
+            refusals: Refusals::default(),
             media,
             cancel,
             listening,
@@ -236,6 +264,23 @@ impl Agent {
             .unwrap_or(&self.contacts[0])
             .1
             .clone()
+    }
+
+    /// The credential for a request to `target` (an INVITE, a MESSAGE):
+    /// only when the target is the user's own SIP service, so a stranger's
+    /// 401 gets no digest of the password (see `password_scope.rs`).
+    pub fn credential_for(&self, target: &Uri) -> Option<Credential> {
+        let scope = self.password_scope.as_ref()?;
+        self.credential.clone().filter(|_| scope.covers(target))
+    }
+
+    /// Why a callee's challenge went unanswered, for the person: `None`
+    /// when there is no password to withhold.
+    pub fn withheld_password(&self, peer: &str) -> Option<String> {
+        let scope = self.password_scope.as_ref()?;
+        Some(format!(
+            "{peer} asked for credentials; Tandem only sends the password to {scope}"
+        ))
     }
 
     /// The calls, locked. Never held across an `.await`.
@@ -268,6 +313,8 @@ impl Agent {
             calls: self.calls().infos(),
             dropped_datagrams: self.screened.dropped(),
             answered_malformed: self.screened.answered(),
+            answered_busy: self.refusals.busy(),
+            answered_forbidden: self.refusals.forbidden(),
         }
     }
 }

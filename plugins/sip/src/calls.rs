@@ -141,7 +141,32 @@ pub enum PickError {
     Ambiguous(usize, &'static str),
 }
 
+/// An incoming call turned away because enough ring already.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{ringing} calls are ringing already (max_ringing = {max})")]
+pub struct Busy {
+    pub ringing: usize,
+    pub max: usize,
+}
+
 impl Calls {
+    /// Takes a new incoming call unless `max` calls ring already. The count
+    /// and the insert happen under the one lock the caller holds, so
+    /// INVITEs handled at the same moment cannot all slip under the cap.
+    /// Calls answered, held or going out do not count.
+    pub fn admit_ringing(&mut self, call: Call, max: usize) -> Result<(), Busy> {
+        let ringing = self
+            .by_id
+            .values()
+            .filter(|c| c.state == CallState::Ringing)
+            .count();
+        if ringing >= max {
+            return Err(Busy { ringing, max });
+        }
+        self.insert(call);
+        Ok(())
+    }
+
     pub fn insert(&mut self, call: Call) {
         self.by_sip_call_id
             .insert(call.sip_call_id.clone(), call.id.clone());
@@ -242,6 +267,35 @@ mod tests {
             calls.pick(Some("zz"), "ringing", ringing),
             Err(PickError::Unknown(_))
         ));
+    }
+
+    #[test]
+    fn only_ringing_calls_count_against_the_cap() {
+        let mut calls = Calls::default();
+        calls
+            .admit_ringing(call("a", Direction::Incoming), 2)
+            .unwrap();
+        calls
+            .admit_ringing(call("b", Direction::Incoming), 2)
+            .unwrap();
+        assert_eq!(
+            calls.admit_ringing(call("c", Direction::Incoming), 2),
+            Err(Busy { ringing: 2, max: 2 })
+        );
+        assert_eq!(calls.len(), 2, "the refused call is not kept");
+        // Calls going out, and calls answered, do not ring here.
+        calls.insert(call("out", Direction::Outgoing));
+        calls.get_mut("a").unwrap().state = CallState::Up;
+        calls
+            .admit_ringing(call("d", Direction::Incoming), 2)
+            .unwrap();
+        calls.remove("b");
+        calls
+            .admit_ringing(call("e", Direction::Incoming), 2)
+            .unwrap();
+        assert!(calls
+            .admit_ringing(call("f", Direction::Incoming), 2)
+            .is_err());
     }
 
     #[test]

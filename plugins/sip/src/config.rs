@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::accept::{AcceptFrom, AcceptFromError, AcceptFromSetting};
+
 /// The SIP plugin's configuration. The password comes from `password_file`
 /// or `password_env` (resolved by the host) and is never logged.
 #[derive(Clone, Deserialize)]
@@ -64,6 +66,17 @@ pub struct Config {
     /// without a BYE must not keep a call, its ports and its sender alive
     /// for ever. 0 switches it off.
     pub media_timeout_seconds: u64,
+    /// How many incoming calls may ring at once. An INVITE beyond them is
+    /// answered 486 Busy Here at once, with no event and no call: a flood
+    /// of INVITEs must not become a flood of calls, dialogs, ring timers
+    /// and rule runs. Answered calls do not count.
+    pub max_ringing: usize,
+    /// Whose INVITE and MESSAGE are taken: `"anyone"`, `"registrar"` (from
+    /// the registrar's addresses only), or a list of IP addresses and CIDR
+    /// prefixes, which may name `"registrar"` too. Unset: `"registrar"`
+    /// with a registrar, `"anyone"` without (peer-to-peer). See
+    /// `src/accept.rs`: the From header proves nothing.
+    pub accept_from: Option<AcceptFromSetting>,
 }
 
 impl Default for Config {
@@ -90,6 +103,8 @@ impl Default for Config {
             extra_headers: Vec::new(),
             ring_timeout_seconds: 60,
             media_timeout_seconds: 60,
+            max_ringing: 16,
+            accept_from: None,
         }
     }
 }
@@ -107,6 +122,8 @@ impl std::fmt::Debug for Config {
             .field("source", &self.source)
             .field("record", &self.record)
             .field("playback", &self.playback)
+            .field("max_ringing", &self.max_ringing)
+            .field("accept_from", &self.accept_from)
             .finish_non_exhaustive()
     }
 }
@@ -128,6 +145,10 @@ pub enum ConfigError {
     NoPassword,
     #[error("transport \"tls\" needs tls_certificate_file and tls_key_file (PEM files)")]
     TlsIdentity,
+    #[error("max_ringing must be at least 1 (calls beyond it are answered 486 Busy Here)")]
+    MaxRinging,
+    #[error(transparent)]
+    AcceptFrom(#[from] AcceptFromError),
 }
 
 impl Config {
@@ -160,7 +181,16 @@ impl Config {
         if hi <= lo {
             return Err(ConfigError::RtpPorts(self.rtp_ports));
         }
+        if self.max_ringing == 0 {
+            return Err(ConfigError::MaxRinging);
+        }
+        self.accept_from()?;
         Ok(())
+    }
+
+    /// Whom INVITE and MESSAGE are taken from (see `accept_from`).
+    pub fn accept_from(&self) -> Result<AcceptFrom, AcceptFromError> {
+        AcceptFrom::from_setting(self.accept_from.as_ref(), self.registrar.is_some())
     }
 
     /// Where TLS listens (see `tls_listen`).
@@ -241,6 +271,44 @@ mod tests {
         assert_eq!(config.tls_listen().port(), 5061);
         config.listen.set_port(0);
         assert_eq!(config.tls_listen().port(), 0);
+    }
+
+    #[test]
+    fn ringing_is_capped_and_accept_from_checked_at_start() {
+        let config: Config =
+            serde_json::from_str(r#"{"registrar": "sip:192.0.2.1", "password": "x"}"#).unwrap();
+        assert_eq!(config.max_ringing, 16);
+        assert!(
+            matches!(
+                config.accept_from(),
+                Ok(AcceptFrom::Only {
+                    registrar: true,
+                    ..
+                })
+            ),
+            "the registrar by default when there is one"
+        );
+        assert_eq!(Config::default().accept_from(), Ok(AcceptFrom::Anyone));
+        let config: Config =
+            serde_json::from_str(r#"{"accept_from": ["192.0.2.0/24", "10.0.0.1"]}"#).unwrap();
+        config.validate().unwrap();
+        let config: Config = serde_json::from_str(r#"{"accept_from": "registrar"}"#).unwrap();
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no registrar"));
+        let config: Config = serde_json::from_str(r#"{"accept_from": ["nowhere"]}"#).unwrap();
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("nowhere"));
+        let config = Config {
+            max_ringing: 0,
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::MaxRinging)));
     }
 
     #[test]

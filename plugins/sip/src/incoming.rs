@@ -1,5 +1,8 @@
 //! Requests from the network: new calls, in-dialog requests handed to
 //! their dialog, MESSAGE, OPTIONS, and a clear answer for everything else.
+//! A new INVITE or MESSAGE is taken only from a source `accept_from`
+//! admits (403 otherwise), and a new call only while fewer than
+//! `max_ringing` ring (486 otherwise): neither becomes a call or an event.
 
 use std::sync::Arc;
 
@@ -15,6 +18,8 @@ use tandem_sdk::tokio;
 use crate::agent::{Agent, ACCEPTED, ALLOWED};
 use crate::calls::{new_call_id, Call};
 use crate::media::sdp;
+use crate::origin::Origin;
+use crate::refusals::Refusal;
 
 /// Largest MESSAGE body passed on to rules and plugins (RFC 3428 §7 asks
 /// for 1300 bytes on UDP; TCP may carry more, within reason).
@@ -81,9 +86,32 @@ async fn reply(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
     }
 }
 
+/// The request's origin when `accept_from` admits its source; otherwise
+/// it is answered 403 Forbidden, counted, and `None`.
+async fn admitted(agent: &Agent, tx: &mut Transaction) -> Option<Origin> {
+    let origin = Origin::of(tx);
+    match origin {
+        Some(origin) if agent.gate.admits(origin.addr.ip()) => return Some(origin),
+        _ => {}
+    }
+    let source = origin.map_or_else(|| "an unknown address".to_owned(), |o| o.to_string());
+    agent.refusals.count(
+        Refusal::Forbidden,
+        format_args!(
+            "refused {} from {source} with 403 Forbidden: its address is not in accept_from",
+            tx.original.method
+        ),
+    );
+    reply(tx, StatusCode::Forbidden, vec![]).await;
+    None
+}
+
 /// A new INVITE: check the offer, ring, tell the rules. Answering is a
 /// command (`sip.answer`), from a rule or the user.
 async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
+    let Some(origin) = admitted(agent, &mut tx).await else {
+        return;
+    };
     let offer = tx.original.body.clone();
     if !offer.is_empty() {
         match sdp::parse(&offer).and_then(|s| s.negotiate()) {
@@ -116,6 +144,20 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
         },
         Err(_) => (String::new(), None),
     };
+    let id = new_call_id();
+    let mut call = Call::new(id.clone(), peer.clone(), Direction::Incoming, sip_call_id);
+    call.display_name = display_name.clone();
+    call.offer = (!offer.is_empty()).then_some(offer);
+    // Before the dialog: a refused INVITE costs no dialog, timer or event.
+    let ringing = agent.calls().admit_ringing(call, agent.config.max_ringing);
+    if let Err(busy) = ringing {
+        agent.refusals.count(
+            Refusal::Busy,
+            format_args!("refused a call from {peer} ({origin}) with 486 Busy Here: {busy}"),
+        );
+        reply(&mut tx, StatusCode::BusyHere, vec![]).await;
+        return;
+    }
     let dialog = match agent.dialogs.get_or_create_server_invite(
         &tx,
         agent.states.clone(),
@@ -124,17 +166,15 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
     ) {
         Ok(dialog) => dialog,
         Err(e) => {
+            agent.calls().remove(&id);
             log::warn!("cannot take call from {peer}: {e}");
             reply(&mut tx, StatusCode::ServerInternalError, vec![]).await;
             return;
         }
     };
-    let id = new_call_id();
-    let mut call = Call::new(id.clone(), peer.clone(), Direction::Incoming, sip_call_id);
-    call.display_name = display_name.clone();
-    call.dialog = Some(dialog.clone());
-    call.offer = (!offer.is_empty()).then_some(offer);
-    agent.calls().insert(call);
+    if let Some(call) = agent.calls().get_mut(&id) {
+        call.dialog = Some(dialog.clone());
+    }
 
     let mut handler = dialog.clone();
     tokio::spawn(async move {
@@ -145,11 +185,13 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
     if let Err(e) = dialog.ringing(None, None) {
         log::debug!("180 Ringing not sent: {e}");
     }
-    log::info!("incoming call {id} from {peer}");
+    log::info!("incoming call {id} from {peer} ({origin})");
     agent.host.publish(&CallIncoming {
         call: id.clone(),
         peer,
         display_name,
+        source: origin.source(),
+        transport: origin.transport,
     });
     agent.clone().ring_timeout(id);
 }
@@ -163,6 +205,9 @@ pub fn without_params(uri: &rsipstack::sip::Uri) -> String {
 }
 
 async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
+    let Some(origin) = admitted(agent, &mut tx).await else {
+        return;
+    };
     let body = &tx.original.body;
     if body.len() > MAX_MESSAGE_BODY {
         reply(&mut tx, StatusCode::RequestEntityTooLarge, vec![]).await;
@@ -196,6 +241,8 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
         to,
         content_type,
         body: String::from_utf8_lossy(body).into_owned(),
+        source: origin.source(),
+        transport: origin.transport,
     };
     reply(&mut tx, StatusCode::OK, vec![]).await;
     agent.host.publish(&message);

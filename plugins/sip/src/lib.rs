@@ -11,6 +11,7 @@
 //! `sip.call.answered`, `sip.call.held`, `sip.call.ended`, `sip.dtmf`,
 //! `sip.message`.
 
+mod accept;
 mod agent;
 mod call_control;
 mod calls;
@@ -20,7 +21,10 @@ mod digest_wire;
 mod incoming;
 pub mod media;
 mod message;
+mod origin;
 mod outgoing;
+mod password_scope;
+mod refusals;
 mod registration;
 pub mod screen;
 mod tls;

@@ -1,5 +1,6 @@
 //! `sip.send_message`: an RFC 3428 MESSAGE outside any dialog, with digest
-//! authentication when the peer or proxy asks for it.
+//! authentication when the user's own SIP service asks for it (and only
+//! then: see `password_scope.rs`).
 
 use rsipstack::dialog::authenticate::{handle_client_authenticate, AuthRetry};
 use rsipstack::sip::{typed, Header, Method, SipMessage, StatusCode};
@@ -19,6 +20,9 @@ impl Agent {
     pub async fn send_message(&self, message: &SendMessage) -> Result<MessageSent, CommandError> {
         let invalid = |e: &dyn std::fmt::Display| CommandError::invalid_arguments(e.to_string());
         let failed = |e: &dyn std::fmt::Display| CommandError::rejected(e.to_string());
+        let refused = |response: &rsipstack::sip::Response| {
+            CommandError::rejected(format!("{} answered {}", message.to, response.status_code))
+        };
         if message.body.len() > MAX_BODY {
             return Err(CommandError::invalid_arguments(format!(
                 "the body is {} bytes; a SIP MESSAGE carries at most {MAX_BODY}",
@@ -26,6 +30,7 @@ impl Agent {
             )));
         }
         let target = parse_target(&message.to).map_err(|e| invalid(&e))?;
+        let credential = self.credential_for(&target);
         let via = self.endpoint.get_via(None, None).map_err(|e| failed(&e))?;
         let from = typed::From {
             display_name: self.config.display_name.clone(),
@@ -61,25 +66,30 @@ impl Agent {
             };
             match response.status_code {
                 ref code if code.kind() == rsipstack::sip::StatusCodeKind::Provisional => {}
-                StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired
-                    if self.credential.is_some() && auth.should_answer(&response) =>
-                {
-                    let credential = self.credential.as_ref().expect("checked above");
-                    seq = self.dialogs.increment_last_seq().max(seq + 1);
-                    tx = handle_client_authenticate(seq, &tx, response, credential)
-                        .await
-                        .map_err(|e| failed(&e))?;
-                    tx.send().await.map_err(|e| failed(&e))?;
+                StatusCode::Unauthorized | StatusCode::ProxyAuthenticationRequired => {
+                    match &credential {
+                        Some(credential) if auth.should_answer(&response) => {
+                            seq = self.dialogs.increment_last_seq().max(seq + 1);
+                            tx = handle_client_authenticate(seq, &tx, response, credential)
+                                .await
+                                .map_err(|e| failed(&e))?;
+                            tx.send().await.map_err(|e| failed(&e))?;
+                        }
+                        Some(_) => return Err(refused(&response)),
+                        None => {
+                            return Err(match self.withheld_password(&message.to) {
+                                Some(why) => CommandError::rejected(why),
+                                None => refused(&response),
+                            })
+                        }
+                    }
                 }
                 ref code => {
                     let code = code.code();
                     if (200..300).contains(&code) {
                         return Ok(MessageSent { code });
                     }
-                    return Err(CommandError::rejected(format!(
-                        "{} answered {}",
-                        message.to, response.status_code
-                    )));
+                    return Err(refused(&response));
                 }
             }
         }

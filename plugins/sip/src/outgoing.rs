@@ -51,12 +51,20 @@ impl Agent {
             destination: crate::uri::destination_of(&callee),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
-            credential: self.credential.clone(),
+            // The password goes to the user's own service only: any callee
+            // could otherwise challenge for a digest of it.
+            credential: self.credential_for(&callee),
             headers: (!headers.is_empty()).then_some(headers),
             call_id: Some(sip_call_id.clone()),
             ..Default::default()
         };
         let peer = without_params(&callee);
+        // What to say if the callee challenges a request sent without it.
+        let withheld = option
+            .credential
+            .is_none()
+            .then(|| self.withheld_password(&peer))
+            .flatten();
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
         call.media_port = Some(port);
         call.prepared = Some(prepared);
@@ -77,7 +85,9 @@ impl Agent {
         let call_id = id.clone();
         tokio::spawn(async move {
             let outcome = result.await;
-            agent.on_invite_outcome(&call_id, outcome).await;
+            agent
+                .on_invite_outcome(&call_id, outcome, withheld.as_deref())
+                .await;
         });
         Ok(CallRef { call: id })
     }
@@ -110,10 +120,13 @@ impl Agent {
     /// Ends a call whose INVITE failed. A 200 OK is handled as the
     /// dialog's `Confirmed` state instead, which arrives in order after
     /// `Early`, so `sip.call.ringing` always precedes `sip.call.answered`.
+    /// `withheld` says why a challenge went unanswered, when the password
+    /// was kept from this callee.
     async fn on_invite_outcome(
         self: &Arc<Self>,
         id: &str,
         outcome: Result<rsipstack::dialog::invitation::InviteAsyncResult, tokio::task::JoinError>,
+        withheld: Option<&str>,
     ) {
         let response = match outcome {
             Ok(Ok((_, response))) => response,
@@ -132,6 +145,12 @@ impl Agent {
             self.end_call(id, "failed", Some(408)).await;
             return;
         };
+        let code = response.status_code.code();
+        if let (401 | 407, Some(why)) = (code, withheld) {
+            log::warn!("call {id} failed: {why}");
+            self.end_call(id, "failed", Some(code)).await;
+            return;
+        }
         if response.status_code.kind() != StatusCodeKind::Successful {
             log::info!("call {id} refused: {}", response.status_code);
             self.end_call(id, "rejected", Some(response.status_code.code()))

@@ -142,6 +142,11 @@ pub struct Status {
     /// Bad UDP requests answered with 400, an unknown method with 501, an
     /// unknown SIP version with 505.
     pub answered_malformed: u64,
+    /// INVITEs answered 486 Busy Here: `max_ringing` calls were ringing.
+    pub answered_busy: u64,
+    /// INVITEs and MESSAGEs answered 403 Forbidden: from outside
+    /// `accept_from`.
+    pub answered_forbidden: u64,
 }
 
 /// One call in `sip.status`.

@@ -23,6 +23,12 @@ pub struct CallIncoming {
     pub peer: String,
     /// The caller's display name, if any.
     pub display_name: Option<String>,
+    /// Where the INVITE came from, `ip:port` (`[v6]:port`): unlike the
+    /// From header, which anyone writes as they like, the sender's own
+    /// address (forgeable only over UDP from networks that allow it).
+    pub source: String,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
 }
 impl EventType for CallIncoming {
     const TOPIC: &'static str = "sip.call.incoming";
@@ -137,6 +143,10 @@ pub struct Message {
     pub to: String,
     pub content_type: String,
     pub body: String,
+    /// Where the MESSAGE came from, `ip:port` (see [`CallIncoming::source`]).
+    pub source: String,
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
 }
 impl EventType for Message {
     const TOPIC: &'static str = "sip.message";

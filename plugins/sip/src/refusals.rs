@@ -1,0 +1,77 @@
+//! Requests refused before they become a call or an event, counted for
+//! `sip.status`: INVITEs beyond `max_ringing` (486) and INVITEs and
+//! MESSAGEs from outside `accept_from` (403). Either can come as a flood,
+//! so the log tells of the 1st, 2nd, 4th, 8th... of each kind only, as the
+//! UDP screen does (`screen.rs`).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 486 Busy Here: `max_ringing` calls ring already.
+    Busy,
+    /// 403 Forbidden: the source is not in `accept_from`.
+    Forbidden,
+}
+
+#[derive(Debug, Default)]
+pub struct Refusals {
+    busy: AtomicU64,
+    forbidden: AtomicU64,
+}
+
+impl Refusals {
+    /// Counts one refusal and logs `what` (with the running count) when the
+    /// count is a power of two; otherwise at debug level.
+    pub fn count(&self, refusal: Refusal, what: fmt::Arguments<'_>) -> u64 {
+        let counter = match refusal {
+            Refusal::Busy => &self.busy,
+            Refusal::Forbidden => &self.forbidden,
+        };
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if worth_logging(n) {
+            log::info!("{what} ({n} so far, see sip.status)");
+        } else {
+            log::debug!("{what}");
+        }
+        n
+    }
+
+    /// INVITEs answered 486 because `max_ringing` calls were ringing.
+    pub fn busy(&self) -> u64 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    /// INVITEs and MESSAGEs answered 403 for their source.
+    pub fn forbidden(&self) -> u64 {
+        self.forbidden.load(Ordering::Relaxed)
+    }
+}
+
+/// The 1st, 2nd, 4th, 8th...: a flood of a million costs twenty lines.
+fn worth_logging(n: u64) -> bool {
+    n.is_power_of_two()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_is_counted_apart() {
+        let refusals = Refusals::default();
+        for _ in 0..3 {
+            refusals.count(Refusal::Busy, format_args!("busy"));
+        }
+        refusals.count(Refusal::Forbidden, format_args!("forbidden"));
+        assert_eq!((refusals.busy(), refusals.forbidden()), (3, 1));
+    }
+
+    #[test]
+    fn a_flood_is_logged_at_powers_of_two() {
+        let logged: Vec<u64> = (1..=1000).filter(|&n| worth_logging(n)).collect();
+        assert_eq!(logged, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
+    }
+}
