@@ -65,17 +65,28 @@ impl Tape<'_> {
                 ffi::lua_xmove(state, thread, 4);
                 let mut results = 0;
                 let status = ffi::lua_resume(thread, state, 3, &mut results);
-                let back = match status {
+                let mut back = match status {
                     ffi::LUA_OK => 0,
                     ffi::LUA_YIELD => results,
                     _ => 1, // the error object
                 };
                 ffi::lua_settop(state, 0);
-                ffi::luaL_checkstack(state, back + 1, c"too many results".as_ptr());
+                // The handler has run: no error may be raised from here on
+                // (it would read as "not given"). A C function always has
+                // room for 20 values; a yield of more is no `tandem.call`
+                // anyway, and comes back as a yield of nothing.
+                if ffi::lua_checkstack(state, back + 1) == 0 {
+                    back = 0;
+                }
                 ffi::lua_pushinteger(state, status.into());
                 ffi::lua_xmove(thread, state, back);
                 if status == ffi::LUA_OK {
                     ffi::lua_settop(thread, 0);
+                } else if status != ffi::LUA_YIELD && has_tostring(state) {
+                    // `error(404)`, `error(obj)` with __tostring: its text,
+                    // as Lua's own reports give it.
+                    ffi::luaL_tolstring(state, -1, std::ptr::null_mut());
+                    ffi::lua_replace(state, -2);
                 }
             })?
         }
@@ -97,30 +108,57 @@ impl Tape<'_> {
 /// raised by the allocator or by an API function written in Rust carry no
 /// position of their own; this is it.
 pub(super) fn stopped_at(lua: &Lua, co: &Thread) -> Option<String> {
-    // SAFETY: inside one protected call with the coroutine at 1; reads
-    // its frames and pushes at most a string and an integer, holding no
-    // owned Rust data (the memory limit may still be near: a failed push
-    // is an `Err`, not a crash).
-    let found = unsafe {
-        lua.exec_raw::<(Option<String>, Option<i64>)>(co, |state| {
+    // The place is copied out as plain data, not pushed as a Lua string:
+    // after a memory error the limit is still near, and the failed
+    // coroutine's locals (the table it was filling) are still alive.
+    let mut found: Option<ffi::lua_Debug> = None;
+    // SAFETY: inside one protected call with the coroutine at 1; reading
+    // frames raises nothing and allocates nothing, and `found` is plain
+    // data, so nothing is lost if an error unwinds.
+    let read = unsafe {
+        lua.exec_raw::<()>(co, |state| {
             let thread = ffi::lua_tothread(state, 1);
             let mut ar: ffi::lua_Debug = std::mem::zeroed();
             let mut level = 0;
-            ffi::lua_settop(state, 0);
             while ffi::lua_getstack(thread, level, &mut ar) != 0 {
                 ffi::lua_getinfo(thread, c"Sl".as_ptr(), &mut ar);
                 if ar.currentline > 0 {
-                    ffi::lua_pushstring(state, ar.short_src.as_ptr());
-                    ffi::lua_pushinteger(state, ar.currentline.into());
-                    return;
+                    found = Some(ar);
+                    break;
                 }
                 level += 1;
             }
+            ffi::lua_settop(state, 0);
         })
     };
-    match found {
-        Ok((Some(src), Some(line))) => Some(format!("{src}:{line}")),
-        _ => None,
+    let ar = found.filter(|_| read.is_ok())?;
+    // SAFETY: `short_src` is a NUL-terminated buffer inside `ar`.
+    let src = unsafe { std::ffi::CStr::from_ptr(ar.short_src.as_ptr()) };
+    Some(format!("{}:{}", src.to_string_lossy(), ar.currentline))
+}
+
+/// Whether the value on top of `state` is a number or a table with a
+/// `__tostring`: an error object whose text is worth more than its type.
+/// Userdata are left alone: mlua's Rust errors are userdata, and keep their
+/// kind only as such.
+///
+/// # Safety
+/// A value on top of `state`, one free slot.
+unsafe fn has_tostring(state: *mut ffi::lua_State) -> bool {
+    // SAFETY: the caller's contract; luaL_getmetafield pushes the field
+    // only when it is there.
+    unsafe {
+        match ffi::lua_type(state, -1) {
+            ffi::LUA_TNUMBER => true,
+            ffi::LUA_TTABLE => {
+                let found = ffi::luaL_getmetafield(state, -1, c"__tostring".as_ptr());
+                if found != ffi::LUA_TNIL {
+                    ffi::lua_pop(state, 1);
+                }
+                found != ffi::LUA_TNIL
+            }
+            _ => false,
+        }
     }
 }
 
@@ -238,6 +276,14 @@ mod tests {
 
         let e = failure(&lua, "return function() error({}) end");
         assert!(e.to_string().contains("table value"), "{e}");
+
+        let e = failure(&lua, "return function() error(404) end");
+        assert_eq!(e.to_string(), "runtime error: 404");
+        let e = failure(
+            &lua,
+            "return function() error(setmetatable({}, {__tostring = function() return 'mine' end})) end",
+        );
+        assert_eq!(e.to_string(), "runtime error: mine");
     }
 
     #[test]
@@ -264,5 +310,20 @@ mod tests {
             "return function() local t = {} for i = 1, 1e9 do t[i] = i end end",
         );
         assert!(matches!(e, mlua::Error::MemoryError(_)), "{e:?}");
+    }
+
+    #[test]
+    fn the_line_of_a_memory_error_is_found_with_no_memory_to_spare() {
+        let lua = Lua::new();
+        lua.set_memory_limit(lua.used_memory() + 512 * 1024)
+            .unwrap();
+        let src = "return function()\n  local t = {}\n  for i = 1, 1e9 do t[i] = 'x' .. i end\nend";
+        let (outcome, co) = start(&lua, src, "{}", 1);
+        assert!(matches!(
+            outcome,
+            Outcome::Failed(mlua::Error::MemoryError(_))
+        ));
+        let place = stopped_at(&lua, &co).unwrap();
+        assert!(place.ends_with(":3"), "{place}");
     }
 }

@@ -78,14 +78,15 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_limits(Limits {
+            instruction_budget: 200_000,
+            memory_limit: 8 << 20,
+        })
+    }
+
+    fn with_limits(limits: Limits) -> Fixture {
         let recorder = Rc::new(Recorder::default());
-        let engine = Engine::new(
-            recorder.clone(),
-            Limits {
-                instruction_budget: 200_000,
-                memory_limit: 8 << 20,
-            },
-        );
+        let engine = Engine::new(recorder.clone(), limits);
         Fixture {
             dir: tempfile::tempdir().unwrap(),
             recorder,
@@ -217,6 +218,32 @@ async fn a_memory_bomb_is_stopped_and_the_script_still_works() {
         assert!(errors[0].contains("bomb.lua:3"), "{errors:?}");
         assert!(errors[0].contains("memory") || errors[0].contains("instruction budget"), "{errors:?}");
         assert_eq!(fx.recorder.emitted.borrow().len(), 1);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_memory_error_names_the_line_that_allocates() {
+    local(async {
+        // A budget far beyond what the bomb needs: the memory limit stops it.
+        let fx = Fixture::with_limits(Limits {
+            instruction_budget: u64::MAX,
+            memory_limit: 4 << 20,
+        });
+        fx.load(
+            "bomb.lua",
+            "tandem.on('bomb', function()\n  local t = {}\n  for i = 1, 1e9 do t[i] = 'x' .. i end\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("bomb", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("/bomb.lua:3: memory limit of 4 MiB exceeded"),
+            "{errors:?}"
+        );
+        assert!(errors[0].contains("stopped at "), "{errors:?}");
     })
     .await
 }

@@ -125,15 +125,21 @@ pub(crate) fn hide_credentials(text: &str) -> Cow<'_, str> {
 }
 
 /// Where the header line starting at `start` ends: at a line break, or at
-/// an escaped one (`\r`, `\n`), as a message logged with `{:?}` has.
+/// an escaped one (`\r`, `\n`), as a message logged with `{:?}` has. An
+/// escape is read as a pair, so an escaped backslash followed by `n`
+/// (`CORP\\nancy`, a user name) does not end the line early.
 fn line_end(text: &str, start: usize) -> usize {
     let bytes = text.as_bytes();
-    (start..bytes.len())
-        .find(|&i| {
-            matches!(bytes[i], b'\r' | b'\n')
-                || (bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'r' | b'n')))
-        })
-        .unwrap_or(bytes.len())
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' | b'\n' => return i,
+            b'\\' if matches!(bytes.get(i + 1), Some(b'r' | b'n')) => return i,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
 }
 
 fn filter_of(level: Option<Level>) -> log::LevelFilter {
@@ -271,6 +277,12 @@ mod tests {
             "{hidden}"
         );
         assert!(hidden.ends_with("</response><authorization/>"), "{hidden}");
+
+        // A backslash in a value, logged with {:?}, is doubled; the line goes on.
+        let windows = format!("{:?}", "Authorization: Digest username=\"CORP\\nancy\", response=\"9f86d\"\r\nCSeq: 1 REGISTER\r\n");
+        let hidden = hide_credentials(&windows);
+        assert!(!hidden.contains("9f86d"), "{hidden}");
+        assert!(hidden.contains("CSeq: 1 REGISTER"), "{hidden}");
 
         let plain = "nothing to hide";
         assert!(matches!(hide_credentials(plain), Cow::Borrowed(_)));
