@@ -131,6 +131,25 @@ fn rules_set_the_presence_contacts_see_and_restore_it_exactly() {
         e["event"] == "message" && e["body"] == "Incoming call from Bob <sip:bob@127.0.0.1>"
     });
     assert_eq!(note["from"], "alice@localhost/tandem", "{note}");
+    // Once: the server does not copy it back as a Carbon of what the
+    // account sent (a second note, received, shows the first is done).
+    sidecar
+        .call("xmpp.notify_user", json!({"text": "second"}))
+        .unwrap();
+    gajim.wait_for("the second notification", |e| {
+        e["event"] == "message" && e["body"] == "second"
+    });
+    let copies: Vec<serde_json::Value> = gajim
+        .seen()
+        .into_iter()
+        .filter(|e| {
+            e["event"] == "message"
+                && e["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with("Incoming call"))
+        })
+        .collect();
+    assert_eq!(copies.len(), 1, "{copies:?}");
 
     let status = sidecar.call("xmpp.status", json!({})).unwrap();
     assert_eq!(status["state"], "online", "{status}");

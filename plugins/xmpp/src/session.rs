@@ -436,6 +436,13 @@ impl Session {
         let Ok(to) = Jid::from_str(to) else { return };
         let mut message = Message::new_with_type(MessageType::Chat, Some(to));
         message.bodies.insert(Lang::new(), text.to_owned());
+        // Each client gets its own copy (above): the server must not copy
+        // it again to the others as a Carbon of what the account "sent"
+        // (XEP-0280 §7), or every client shows each note twice.
+        message.payloads.push(xmpp_parsers::carbons::Private.into());
+        message
+            .payloads
+            .push(Element::builder("no-copy", "urn:xmpp:hints").build());
         self.send(message.into()).await;
     }
 
