@@ -15,7 +15,7 @@
 
 local cfg = tandem.settings { code = 486, notify = true }
 local code = cfg.code
-if code < 400 or code > 699 then
+if math.type(code) ~= "integer" or code < 400 or code > 699 then
   error("[scripts.reject-when-dnd] code must be a SIP status from 400 to 699, not " .. tostring(code))
 end
 

@@ -384,6 +384,18 @@ fn ctl_reports_status_switches_rules_and_names_errors() {
     assert!(out.contains("example") && out.contains("running"), "{out}");
     assert!(out.contains("greeter") && out.contains(" on"), "{out}");
 
+    // Without --config, ./tandem.toml names the socket, as for `run`.
+    let out = Command::new(tandem_bin())
+        .args(["ctl", "status"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let (code, out, _) = ctl(&cfg, &["--json", "status"]);
     assert_eq!(code, Some(0));
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -54,7 +54,8 @@ enum Command {
     },
     /// Talk to the running daemon over its control socket.
     Ctl {
-        /// Find the socket through this config's `[host] control_socket`.
+        /// Find the socket through this config's `[host] control_socket`
+        /// (default: ./tandem.toml if there is one).
         #[arg(short, long, global = true)]
         config: Option<PathBuf>,
         /// The socket itself (overrides --config).
@@ -359,6 +360,9 @@ fn ctl(
     json: bool,
     command: &CtlCommand,
 ) -> ExitCode {
+    // Like the other commands: ./tandem.toml when no --config is given.
+    let default = std::path::Path::new("tandem.toml");
+    let config = config.or_else(|| default.is_file().then_some(default));
     let (socket, timeout) = match (socket, config) {
         (Some(socket), _) => (socket, std::time::Duration::from_secs(6)),
         (None, Some(path)) => match load_config(path) {
