@@ -26,8 +26,9 @@
 --   priority = "auto"           -- "auto": one above your clients; or a number
 --   activity = true             -- publish XEP-0108 activity
 --
--- Events:   sip.call.answered, sip.call.ended, xmpp.own_presence
--- Commands: xmpp.set_presence (its answer says what it replaced), xmpp.set_activity
+-- Events:   sip.call.answered, sip.call.ended, xmpp.own_presence, rule.switched
+-- Commands: xmpp.set_presence (its answer says what it replaced), xmpp.set_activity,
+--           sip.status (when switched back on)
 
 local cfg = tandem.settings(
   { show = "away", status = "On the phone", priority = "auto", activity = true },
@@ -127,6 +128,22 @@ tandem.on("sip.call.ended", function(ev)
   if not state.calls[call] then return end -- never answered: not ours
   state.calls[call] = nil
   if calls_up() == 0 then end_on_the_phone() end
+end)
+
+-- Switched off (config, `tandem ctl rules off`, the ad-hoc command) during
+-- a call: the end of the call will not be seen, so put the presence back
+-- now. Switched on: start from the calls that are up now.
+tandem.on("rule.switched", function(ev)
+  if not ev.enabled then
+    state.calls = {}
+    end_on_the_phone()
+    return
+  end
+  local sip = tandem.try_call("sip.status", {})
+  for _, call in ipairs(sip and sip.calls or {}) do
+    if call.state == "up" or call.state == "held" then state.calls[call.call] = true end
+  end
+  if calls_up() > 0 and not state.applied then start_on_the_phone() end
 end)
 
 -- Your clients come, go and change priority; during a call the sidecar

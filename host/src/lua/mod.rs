@@ -34,6 +34,9 @@ use tandem_sdk::{topic_matches, CommandError};
 
 pub use script::{script_name, Script, ScriptError};
 
+/// The topic a rule gets, alone, when it is switched on or off.
+pub const SWITCHED: &str = "rule.switched";
+
 /// Sandbox limits, from `[lua]` in the config.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -208,15 +211,16 @@ impl Engine {
         removed.is_some()
     }
 
-    /// Switches a script's handlers on or off without unloading it.
+    /// Switches a script's handlers on or off without unloading it; a
+    /// change is told to the script (`rule.switched`).
     pub fn set_enabled(&self, name: &str, enabled: bool) -> bool {
-        match self.inner.scripts.borrow().get(name) {
-            Some(script) => {
-                script.enabled.set(enabled);
-                true
-            }
-            None => false,
+        let Some(script) = self.inner.scripts.borrow().get(name).cloned() else {
+            return false;
+        };
+        if script.enabled.replace(enabled) != enabled && !script.retired.get() {
+            EngineInner::switched(&self.inner, &script, enabled);
         }
+        true
     }
 
     /// Runs every matching handler of every enabled script.
@@ -350,35 +354,61 @@ impl EngineInner {
                         }
                     },
                 };
-                // Each handler gets its own table: one rule cannot change
-                // what the next one sees.
-                let thread = match script.idle_thread(&handler.func) {
-                    Ok(thread) => thread,
-                    Err(e) => {
-                        self.fail(script, &format!("{}: {}", handler.label, describe(&e)));
-                        continue;
-                    }
-                };
-                script.budget.reset();
-                let outcome = parsed.start_handler(
-                    &script.lua,
-                    &thread,
-                    &handler.func,
-                    topic,
-                    source,
-                    handler.arity,
-                );
-                let step = match outcome {
-                    Ok(start::Outcome::Finished) => Step::Done(MultiValue::new()),
-                    Ok(start::Outcome::Yielded(values)) => Self::yielded(script, values),
-                    Ok(start::Outcome::Failed(e)) => {
-                        Step::Failed(failure_text(script, &thread, &e))
-                    }
-                    Err(e) => Step::Failed(format!("event {topic} not given: {}", describe(&e))),
-                };
-                let label = || format!("{} (handler for {topic})", handler.label);
-                self.after_step(script, thread, step, label, None);
+                Self::run_handler(self, script, handler, parsed, topic, source);
             }
+        }
+    }
+
+    /// Starts one handler of `script` with the event `parsed`. Each handler
+    /// gets its own table: one rule cannot change what the next one sees.
+    fn run_handler(
+        self: &Rc<Self>,
+        script: &Rc<Script>,
+        handler: &script::Handler,
+        parsed: &tape::Tape,
+        topic: &str,
+        source: &str,
+    ) {
+        let thread = match script.idle_thread(&handler.func) {
+            Ok(thread) => thread,
+            Err(e) => return self.fail(script, &format!("{}: {}", handler.label, describe(&e))),
+        };
+        script.budget.reset();
+        let outcome = parsed.start_handler(
+            &script.lua,
+            &thread,
+            &handler.func,
+            topic,
+            source,
+            handler.arity,
+        );
+        let step = match outcome {
+            Ok(start::Outcome::Finished) => Step::Done(MultiValue::new()),
+            Ok(start::Outcome::Yielded(values)) => Self::yielded(script, values),
+            Ok(start::Outcome::Failed(e)) => Step::Failed(failure_text(script, &thread, &e)),
+            Err(e) => Step::Failed(format!("event {topic} not given: {}", describe(&e))),
+        };
+        let label = || format!("{} (handler for {topic})", handler.label);
+        self.after_step(script, thread, step, label, None);
+    }
+
+    /// Tells `script` it was switched on or off (`rule.switched {enabled}`,
+    /// to its own handlers only, and even when off): a rule that changed
+    /// something while on can put it back, and one switched on can catch
+    /// up, instead of acting on what it missed meanwhile.
+    fn switched(self: &Rc<Self>, script: &Rc<Script>, enabled: bool) {
+        let payload = if enabled {
+            r#"{"enabled":true}"#
+        } else {
+            r#"{"enabled":false}"#
+        };
+        let parsed = tape::Tape::parse(payload).expect("a fixed JSON text");
+        let handlers = script.handlers.borrow().clone();
+        for handler in handlers
+            .iter()
+            .filter(|h| topic_matches(&h.pattern, SWITCHED))
+        {
+            Self::run_handler(self, script, handler, &parsed, SWITCHED, "host");
         }
     }
 

@@ -414,6 +414,33 @@ async fn a_timer_too_far_away_is_an_error_with_its_line() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_rule_is_told_when_it_is_switched_and_no_other_rule_is() {
+    local(async {
+        let fx = Fixture::new();
+        let rule = "tandem.on('rule.switched', function(ev) tandem.emit(tandem.script, ev) end)\n\
+                    tandem.on('a', function() tandem.emit('a seen', {}) end)\n";
+        fx.load("one.lua", rule).unwrap();
+        fx.load("two.lua", rule).unwrap();
+        assert!(fx.engine.set_enabled("one", false));
+        assert!(fx.engine.set_enabled("one", false)); // no change: no event
+        fx.engine.dispatch("a", "test", "{}");
+        assert!(fx.engine.set_enabled("one", true));
+        fx.settle().await;
+        let emitted = fx.recorder.emitted.borrow();
+        let topics: Vec<(&str, &Value)> = emitted.iter().map(|(t, v)| (t.as_str(), v)).collect();
+        assert_eq!(
+            topics,
+            [
+                ("one", &json!({"enabled": false})),
+                ("a seen", &json!({})),
+                ("one", &json!({"enabled": true})),
+            ]
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_disabled_script_handles_nothing() {
     local(async {
         let fx = Fixture::new();
