@@ -129,6 +129,10 @@ fn demo() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(tandem::demo::DemoError::Interrupted) => {
+            eprintln!("\ndemo interrupted");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("\ndemo failed: {e}");
             ExitCode::FAILURE

@@ -19,6 +19,8 @@ use serde_json::json;
 use prosody::{Prosody, DOMAIN};
 use sidecar::{Line, Sidecar};
 
+mod interrupt;
+
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -33,6 +35,8 @@ pub enum DemoError {
     },
     #[error("{0}")]
     Step(String),
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl DemoError {
@@ -65,6 +69,7 @@ pub struct Summary {
 /// Runs the story, printing the timeline; everything is cleaned up on
 /// return.
 pub fn run() -> Result<Summary, DemoError> {
+    interrupt::catch();
     let folder = tempfile::Builder::new()
         .prefix("tandem-demo-")
         .tempdir()
@@ -208,7 +213,7 @@ impl Story {
         })?;
         self.done("carol gets alice's activity talking/on_the_phone (PEP)");
 
-        std::thread::sleep(TALK);
+        interrupt::sleep(TALK)?;
         for sidecar in [alice, bob] {
             let status = sidecar.call("sip.status", json!({}))?;
             let media = &status["calls"][0]["media"];
@@ -280,7 +285,11 @@ impl Story {
         let deadline = Instant::now() + STEP_TIMEOUT;
         let lines = self.lines.as_ref().expect("play sets the channel");
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            interrupt::check()?;
+            // Short waits, so Ctrl-C is acted on at once.
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(interrupt::POLL);
             match lines.recv_timeout(left) {
                 Ok(line) => {
                     if line.text.contains("ERROR") {
@@ -292,6 +301,7 @@ impl Story {
                         return Ok(line);
                     }
                 }
+                Err(_) if Instant::now() < deadline => {}
                 Err(_) => {
                     let tail: Vec<&str> = self
                         .seen

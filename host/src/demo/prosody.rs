@@ -3,6 +3,7 @@
 //! shared roster group (so everybody sees everybody, no subscriptions to
 //! ask for), plain TCP because nothing leaves loopback.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,6 +76,7 @@ VirtualHost "{DOMAIN}"
             .arg(&config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0) // Ctrl-C is the demo's to handle (interrupt.rs)
             .spawn()
             .map_err(|e| DemoError::io("prosody", e))?;
         let mut server = Prosody { child, port };

@@ -4,6 +4,7 @@
 //! participants saw are measured on one clock.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Sender;
@@ -70,6 +71,7 @@ impl Sidecar {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .process_group(0) // Ctrl-C is the demo's to handle (interrupt.rs)
             .spawn()
             .map_err(|e| DemoError::io("tandem run", e))?;
         let stderr = child.stderr.take().expect("piped");
