@@ -71,11 +71,14 @@ VirtualHost "{DOMAIN}"
                 )));
             }
         }
+        // Before its log is set up, Prosody says what is wrong on stderr.
+        let stderr = std::fs::File::create(dir.join("prosody.err"))
+            .map_err(|e| DemoError::io("prosody.err", e))?;
         let child = Command::new("prosody")
             .arg("--config")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .process_group(0) // Ctrl-C is the demo's to handle (interrupt.rs)
             .spawn()
             .map_err(|e| DemoError::io("prosody", e))?;
@@ -87,7 +90,14 @@ VirtualHost "{DOMAIN}"
     fn wait_until_listening(&mut self, dir: &Path) -> Result<(), DemoError> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            let log = || std::fs::read_to_string(dir.join("prosody.log")).unwrap_or_default();
+            let log = || {
+                let read = |f| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+                let text = format!("{}{}", read("prosody.err"), read("prosody.log"));
+                match text.trim() {
+                    "" => "it wrote nothing".to_owned(),
+                    said => said.to_owned(),
+                }
+            };
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(DemoError::Prosody(format!("exited ({status}): {}", log())));
             }
