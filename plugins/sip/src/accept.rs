@@ -173,10 +173,11 @@ impl Gate {
     /// A registrar given by address is known at once; a name is looked up
     /// by [`Gate::keep_looked_up`], and until then nothing is taken from it.
     pub fn new(policy: AcceptFrom, registrar: Option<Uri>) -> Self {
-        let known = match registrar.as_ref().map(|r| &r.host_with_port.host) {
-            Some(Host::IpAddr(ip)) => vec![ip.to_canonical()],
-            _ => Vec::new(),
-        };
+        let known: Vec<IpAddr> = registrar
+            .as_ref()
+            .and_then(|r| crate::uri::host_ip(&r.host_with_port.host))
+            .into_iter()
+            .collect();
         Gate {
             policy,
             registrar,
@@ -198,9 +199,13 @@ impl Gate {
         let Some(registrar) = self.registrar.clone() else {
             return;
         };
+        // An address is known already (`new`); only a name is looked up.
         let Host::Domain(domain) = &registrar.host_with_port.host else {
             return;
         };
+        if crate::uri::host_ip(&registrar.host_with_port.host).is_some() {
+            return;
+        }
         if !self.policy.uses_registrar() {
             return;
         }

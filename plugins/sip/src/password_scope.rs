@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use rsipstack::sip::{Host, HostWithPort, Uri};
 
-use crate::uri::transport_of;
+use crate::uri::{host_ip, transport_of};
 
 /// The hosts the password may be sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +48,9 @@ enum HostKey {
 
 impl HostKey {
     fn of(host: &Host) -> Self {
-        let name = match host {
-            Host::IpAddr(ip) => return HostKey::Ip(ip.to_canonical()),
-            Host::Domain(domain) => domain.0.trim_end_matches('.').to_ascii_lowercase(),
-        };
-        let bare = name.trim_start_matches('[').trim_end_matches(']');
-        match bare.parse::<IpAddr>() {
-            Ok(ip) => HostKey::Ip(ip.to_canonical()),
-            Err(_) => HostKey::Name(name),
+        match host_ip(host) {
+            Some(ip) => HostKey::Ip(ip),
+            None => HostKey::Name(host.to_string().trim_end_matches('.').to_ascii_lowercase()),
         }
     }
 }

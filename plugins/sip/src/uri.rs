@@ -2,7 +2,9 @@
 
 use rsipstack::sip::transport::Transport;
 use rsipstack::sip::uri::ParamsExt;
-use rsipstack::sip::{Scheme, Uri};
+use std::net::IpAddr;
+
+use rsipstack::sip::{Host, Scheme, Uri};
 
 /// A target that is not a SIP URI, an address or `user@host`.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,22 @@ pub fn transport_of(uri: &Uri) -> Option<Transport> {
         .or_else(|| (uri.scheme == Some(Scheme::Sips)).then_some(Transport::Tls))
 }
 
+/// The address a URI's host is, when it is one (canonical: an IPv4-mapped
+/// IPv6 address is IPv4). The parser may leave an address written in
+/// brackets as a domain name; that is an address too.
+pub fn host_ip(host: &Host) -> Option<IpAddr> {
+    let ip = match host {
+        Host::IpAddr(ip) => *ip,
+        Host::Domain(domain) => domain
+            .0
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?,
+    };
+    Some(ip.to_canonical())
+}
+
 /// Where a request to `uri` is sent, when its transport is not UDP:
 /// rsipstack reads only the `transport` parameter, so a `sips:` URI
 /// without one (RFC 3261 §26.2: TLS all the way) would otherwise go over
@@ -73,6 +91,24 @@ fn looks_like_host_port(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_is_an_address_however_the_parser_left_it() {
+        let ip = |text: &str| host_ip(&Uri::try_from(text).unwrap().host_with_port.host);
+        assert_eq!(
+            ip("sip:a@192.0.2.1:5060"),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(
+            ip("sip:a@[2001:db8::1]:5060"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            host_ip(&Host::Domain("[::ffff:192.0.2.1]".into())),
+            Some("192.0.2.1".parse().unwrap())
+        );
+        assert_eq!(ip("sip:a@sip.example.org"), None);
+    }
 
     #[test]
     fn the_transport_comes_from_the_parameter_or_the_scheme() {
