@@ -33,6 +33,13 @@ def say_iq_error(e):
     say(event="iq_error", condition=e.condition, app=app)
 
 
+def say_adhoc_result(res):
+    """The outcome of an ad-hoc command: its status, notes and session."""
+    notes = [text for _, text in res["command"]["notes"]]
+    say(event="adhoc_result", status=res["command"]["status"], notes=notes,
+        sessionid=res["command"]["sessionid"])
+
+
 class TestClient(slixmpp.ClientXMPP):
     def __init__(self, jid, password, priority, address):
         super().__init__(jid, password)
@@ -104,6 +111,13 @@ class TestClient(slixmpp.ClientXMPP):
         inner = m["carbon_sent"]
         say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="sent")
 
+    def submitted(self, fields):
+        """A filled-in data form (XEP-0004 submit) of `fields`."""
+        form = self["xep_0004"].make_form(ftype="submit")
+        for var, value in fields.items():
+            form.add_field(var=var, value=value)
+        return form
+
     async def commands(self):
         # stdin is read by a thread: asyncio pipe readers on stdin proved
         # unreliable here, and a lost command makes a test wait in vain.
@@ -161,7 +175,7 @@ class TestClient(slixmpp.ClientXMPP):
                 info = await self["xep_0030"].get_info(jid=c["disco"], timeout=10)
                 say(event="disco", features=sorted(info["disco_info"]["features"]))
             except IqError as e:
-                say(event="iq_error", condition=e.condition)
+                say_iq_error(e)
         elif "vcard_tel" in c:
             vcard = self["xep_0054"].make_vcard()
             vcard["FN"] = "Test"
@@ -194,7 +208,7 @@ class TestClient(slixmpp.ClientXMPP):
                 nodes = [(item[1], item[2]) for item in iq["disco_items"]["items"]]
                 say(event="adhoc_list", nodes=[n for n, _ in nodes], names=[n for _, n in nodes])
             except IqError as e:
-                say(event="iq_error", condition=e.condition)
+                say_iq_error(e)
         elif "directed_presences" in c:
             await self.directed_presences(c["directed_presences"])
         elif "adhoc_continue" in c:
@@ -206,15 +220,9 @@ class TestClient(slixmpp.ClientXMPP):
             iq["command"]["sessionid"] = r["sessionid"]
             iq["command"]["action"] = r.get("action", "complete")
             if "fields" in r:
-                form = self["xep_0004"].make_form(ftype="submit")
-                for var, value in r["fields"].items():
-                    form.add_field(var=var, value=value)
-                iq["command"].append(form)
+                iq["command"].append(self.submitted(r["fields"]))
             try:
-                res = await iq.send(timeout=10)
-                notes = [text for _, text in res["command"]["notes"]]
-                say(event="adhoc_result", status=res["command"]["status"], notes=notes,
-                    sessionid=res["command"]["sessionid"])
+                say_adhoc_result(await iq.send(timeout=10))
             except IqError as e:
                 say_iq_error(e)
         elif "adhoc_run" in c:
@@ -230,18 +238,13 @@ class TestClient(slixmpp.ClientXMPP):
                     fields = fields.values() if hasattr(fields, "values") else fields
                     asked = [f["var"] for f in fields]
                     say(event="adhoc_form", fields=asked, sessionid=res["command"]["sessionid"])
-                    form = self["xep_0004"].make_form(ftype="submit")
-                    for var, value in r["fields"].items():
-                        form.add_field(var=var, value=value)
                     iq = self.make_iq_set(ito=r["jid"])
                     iq["command"]["node"] = r["node"]
                     iq["command"]["sessionid"] = res["command"]["sessionid"]
                     iq["command"]["action"] = "complete"
-                    iq["command"].append(form)
+                    iq["command"].append(self.submitted(r["fields"]))
                     res = await iq.send(timeout=10)
-                notes = [text for _, text in res["command"]["notes"]]
-                say(event="adhoc_result", status=res["command"]["status"], notes=notes,
-                    sessionid=res["command"]["sessionid"])
+                say_adhoc_result(res)
             except IqError as e:
                 say_iq_error(e)
         elif "unknown_iq" in c:
@@ -250,7 +253,7 @@ class TestClient(slixmpp.ClientXMPP):
                 await iq.send(timeout=10)
                 say(event="iq_result")
             except IqError as e:
-                say(event="iq_error", condition=e.condition)
+                say_iq_error(e)
 
     async def directed_presences(self, d):
         """Logs in `resources` more sessions of this account (resources
