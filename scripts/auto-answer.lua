@@ -43,13 +43,19 @@ local function address(uri)
   return s
 end
 
-local allow = {}
-for i, entry in ipairs(cfg.allow) do
-  if type(entry) ~= "string" then
-    error("[scripts.auto-answer] allow[" .. i .. "] must be a string")
+-- The config list `key`, each entry a string, as `normal` writes it.
+local function list_of(key, normal)
+  local out = {}
+  for i, entry in ipairs(cfg[key]) do
+    if type(entry) ~= "string" then
+      error("[scripts.auto-answer] " .. key .. "[" .. i .. "] must be a string")
+    end
+    out[#out + 1] = normal(entry)
   end
-  allow[#allow + 1] = address(entry)
+  return out
 end
+
+local allow = list_of("allow", address)
 
 -- The IP address of a source "192.0.2.10:5060" or "[2001:db8::1]:5060",
 -- lower case; nil when there is none.
@@ -59,16 +65,7 @@ local function source_ip(source)
   return s:match("^%[(.*)%]:%d+$") or s:match("^([^:]*):%d+$") or s:match("^%[(.*)%]$") or s
 end
 
-local sources = nil
-if cfg.sources ~= nil then
-  sources = {}
-  for i, entry in ipairs(cfg.sources) do
-    if type(entry) ~= "string" then
-      error("[scripts.auto-answer] sources[" .. i .. "] must be a string")
-    end
-    sources[#sources + 1] = source_ip(entry)
-  end
-end
+local sources = cfg.sources and list_of("sources", source_ip)
 
 -- Without `sources`, any source; with it, one of them.
 local function from_trusted_source(source)
