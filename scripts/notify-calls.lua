@@ -6,17 +6,27 @@
 -- or `tandem ctl answer`. A call that ended before anyone answered it is
 -- reported as missed.
 --
+-- The note waits until the call has rung for `delay` seconds, so a call
+-- that another rule refuses at once (reject-when-dnd.lua, which tells you
+-- itself) or that the caller drops at once (reported as missed) is not also
+-- announced as incoming.
+--
 -- Configuration, [scripts.notify-calls] in tandem.toml:
 --   enabled  = true      -- false switches the rule off
 --   incoming = true      -- notify incoming calls
 --   missed   = true      -- notify missed calls
+--   delay    = 0.3       -- seconds a call rings before the note (0: at once)
 --
 -- Events:   sip.call.incoming, sip.call.ended
 -- Commands: xmpp.notify_user
 
-local cfg = tandem.settings { incoming = true, missed = true }
+local cfg = tandem.settings { incoming = true, missed = true, delay = 0.3 }
 local incoming = cfg.incoming
 local missed = cfg.missed
+local delay = cfg.delay
+if delay < 0 or delay > 60 then
+  error("[scripts.notify-calls] delay must be from 0 to 60 seconds, not " .. tostring(delay))
+end
 
 -- "Bob <sip:bob@example.org>", or just the URI without a display name.
 local function caller(ev)
@@ -30,6 +40,8 @@ end
 -- Callers of calls still ringing, so "missed" can name them even if the
 -- end event carries less.
 tandem.state.ringing = tandem.state.ringing or {}
+-- Calls not yet announced, cleared when they end before their note is due.
+tandem.state.unannounced = tandem.state.unannounced or {}
 
 local function notify(text)
   local ok, err = tandem.try_call("xmpp.notify_user", { text = text })
@@ -38,10 +50,20 @@ local function notify(text)
   end
 end
 
+local function announce(call)
+  local who = tandem.state.unannounced[call]
+  tandem.state.unannounced[call] = nil
+  if who then notify("Incoming call from " .. who) end
+end
+
 tandem.on("sip.call.incoming", function(ev)
   tandem.state.ringing[ev.call] = caller(ev)
-  if incoming then
-    notify("Incoming call from " .. caller(ev))
+  if not incoming then return end
+  tandem.state.unannounced[ev.call] = caller(ev)
+  if delay == 0 then
+    announce(ev.call)
+  else
+    tandem.after(delay, function() announce(ev.call) end)
   end
 end)
 
@@ -52,6 +74,7 @@ end)
 tandem.on("sip.call.ended", function(ev)
   local who = tandem.state.ringing[ev.call]
   tandem.state.ringing[ev.call] = nil
+  tandem.state.unannounced[ev.call] = nil
   if not who or not missed then return end
   -- Only calls that rang here and were never answered or refused by you.
   if ev.reason == "missed" or ev.reason == "cancelled" or ev.reason == "remote_hangup" then

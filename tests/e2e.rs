@@ -250,6 +250,44 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
 }
 
 #[test]
+fn on_do_not_disturb_a_call_is_refused_and_the_user_gets_one_note_about_it() {
+    let server = Prosody::start();
+    let (alice, mut gajim, _phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start_phone(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["notify-calls", "reject-when-dnd"],
+        "",
+        "\n[scripts.reject-when-dnd]\nenabled = true\n",
+    );
+    sidecar.wait_for("online as alice@localhost/tandem");
+    gajim.send(json!({"presence": {"show": "dnd", "status": "Focus"}}));
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim dnd");
+
+    let uri = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());
+    let _caller = Baresip::start(1000.0, Some(&uri));
+    let log = sidecar.wait_for("SIP sip.call.ended");
+    assert!(
+        log.contains("reason=rejected") && log.contains("code=486"),
+        "{log}"
+    );
+
+    // The sidecar's messages reach gajim in the order they were sent: the
+    // first is about the refusal, not an "Incoming call" that is already over.
+    let note = gajim.wait_for("the note about the refused call", |e| {
+        e["event"] == "message" && e["from"] == SIDECAR
+    });
+    assert!(
+        note["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rejected a call from sip:bob@127.0.0.1"),
+        "{note}"
+    );
+}
+
+#[test]
 fn a_call_that_ends_while_the_xmpp_server_is_down_leaves_the_right_presence_after_reconnect() {
     let mut server = Prosody::start();
     let (alice, _gajim, phone) = alice_and_bob(&server);
