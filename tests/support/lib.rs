@@ -128,18 +128,49 @@ pub fn build_artifacts() -> &'static Path {
         cmd.env("CARGO_TARGET_DIR", target.parent().unwrap());
         let status = cmd.status().expect("cannot run cargo");
         assert!(status.success(), "building the test artifacts failed");
+        for p in PACKAGES.iter().filter(|p| p.starts_with("tandem-fixture-")) {
+            set_fixture_aside(&target, &p.replace('-', "_"));
+        }
         target
     })
+}
+
+/// Where the fixture plugins are kept, apart from `target/<profile>/`: that
+/// folder is also where `target/<profile>/tandem` looks for plugins ("next
+/// to the binary"), so a fixture left there would be loaded by a developer's
+/// `target/release/tandem` after `cargo bench`.
+fn fixtures_dir(target: &Path) -> PathBuf {
+    target.join("test-fixtures")
+}
+
+fn library_file_name(crate_name: &str) -> String {
+    format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Moves a freshly built fixture from `target/<profile>/` into
+/// [`fixtures_dir`]. cargo puts it back (a hard link, no rebuild) on the
+/// next build; another test process may have moved it already.
+fn set_fixture_aside(target: &Path, crate_name: &str) {
+    let name = library_file_name(crate_name);
+    let aside = fixtures_dir(target);
+    std::fs::create_dir_all(&aside).unwrap();
+    if let Err(e) = std::fs::rename(target.join(&name), aside.join(&name)) {
+        assert!(aside.join(&name).exists(), "cannot set {name} aside: {e}");
+    }
 }
 
 /// Path of a built plugin library, by crate name (`tandem_plugin_example`).
 pub fn library(crate_name: &str) -> PathBuf {
     let dir = build_artifacts();
-    dir.join(format!(
-        "{}{crate_name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ))
+    if crate_name.starts_with("tandem_fixture_") {
+        fixtures_dir(dir).join(library_file_name(crate_name))
+    } else {
+        dir.join(library_file_name(crate_name))
+    }
 }
 
 /// The `tandem` binary.
@@ -248,11 +279,8 @@ pub fn plugin_for_other_sdk() -> PathBuf {
             }
             let status = cmd.status().expect("cannot run cargo");
             assert!(status.success(), "building the other-SDK plugin failed");
-            target.join(format!(
-                "{}tandem_fixture_other_sdk{}",
-                std::env::consts::DLL_PREFIX,
-                std::env::consts::DLL_SUFFIX
-            ))
+            set_fixture_aside(&target, "tandem_fixture_other_sdk");
+            fixtures_dir(&target).join(library_file_name("tandem_fixture_other_sdk"))
         })
         .clone()
 }
