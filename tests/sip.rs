@@ -907,3 +907,21 @@ fn auto_answer_picks_up_only_calls_from_its_sources() {
     sipp::run_ok(&["-sn", "uac", "-m", "1", "-d", "200", &target], dir.path());
     here.wait_for("SIP sip.call.answered");
 }
+
+#[test]
+fn a_callee_whose_domain_does_not_resolve_is_refused_at_once_with_the_reason() {
+    // Before the INVITE: without the lookup, rsipstack's transaction
+    // swallowed the failure and the call ended 32 s later as a 408.
+    // `.invalid` (RFC 6761) never resolves, and asks no DNS server.
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let err = tandem
+        .call("sip.call", json!({ "to": "sip:bob@nowhere.invalid" }))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cannot reach sip:bob@nowhere.invalid over UDP")
+            && err.contains("nowhere.invalid"),
+        "{err}"
+    );
+    assert!(!tandem.log().contains("SIP sip.call.ended"));
+}

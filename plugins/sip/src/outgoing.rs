@@ -14,7 +14,7 @@ use crate::incoming::without_params;
 use crate::media::{sdp, PreparedMedia};
 use crate::uri::parse_target;
 
-/// How long a TCP or TLS connection to a callee may take.
+/// How long resolving a callee, or a TCP or TLS connection to it, may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Agent {
@@ -92,14 +92,25 @@ impl Agent {
         Ok(CallRef { call: id })
     }
 
-    /// Opens the connection to a TCP or TLS target before the INVITE, which
-    /// then reuses it. rsipstack's INVITE transaction swallows a failed
-    /// connection and reports a 408 after Timer B (32 s); the caller
-    /// deserves the reason ("invalid peer certificate") at once.
+    /// Resolves the callee (and opens the connection to a TCP or TLS
+    /// target) before the INVITE, which then reuses both. rsipstack's
+    /// INVITE transaction swallows a failed lookup or connection and reports
+    /// a 408 after Timer B (32 s); the caller deserves the reason ("no
+    /// record found for notauri", "invalid peer certificate") at once. The
+    /// lookup is rsipstack's own (RFC 3263: SRV, then A/AAAA), so it judges
+    /// a domain exactly as the INVITE will. A UDP target that is an address
+    /// needs no lookup and opens nothing.
     async fn reach(&self, callee: &rsipstack::sip::Uri) -> Result<(), CommandError> {
         use rsipstack::sip::transport::Transport;
-        let Some(target) = crate::uri::destination_of(callee) else {
-            return Ok(());
+        let target = match crate::uri::destination_of(callee) {
+            Some(target) => target,
+            None if crate::uri::host_ip(&callee.host_with_port.host).is_none() => {
+                rsipstack::transport::SipAddr {
+                    r#type: Some(Transport::Udp),
+                    addr: callee.host_with_port.clone(),
+                }
+            }
+            None => return Ok(()),
         };
         let transport = target.r#type.unwrap_or(Transport::Udp);
         let peer = without_params(callee);
@@ -111,7 +122,7 @@ impl Agent {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(unreachable(e.to_string())),
             Err(_) => Err(unreachable(format!(
-                "no connection within {} s",
+                "no answer within {} s",
                 CONNECT_TIMEOUT.as_secs()
             ))),
         }
