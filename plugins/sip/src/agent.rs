@@ -13,7 +13,7 @@ use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::tls::TlsListenerConnection;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
+use rsipstack::transport::{SipConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tandem_sdk::commands::sip::Status;
 use tandem_sdk::Host;
@@ -26,6 +26,7 @@ use crate::media::MediaConfig;
 use crate::password_scope::PasswordScope;
 use crate::refusals::Refusals;
 use crate::screen::{Counters, ScreenedUdp};
+use crate::streams::{self, Connections, Door};
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -76,8 +77,18 @@ pub struct Agent {
     pub listening: Vec<String>,
     calls: Mutex<Calls>,
     registration: Mutex<String>,
-    /// What the UDP door answered or dropped before rsipstack saw it.
+    /// What the doors answered, dropped or refused before rsipstack saw it.
     screened: Arc<Counters>,
+}
+
+/// A TCP or TLS listener bound at start, served once the endpoint is.
+enum Waiting {
+    Tcp(tokio::net::TcpListener, rsipstack::transport::SipAddr),
+    Tls(
+        tokio::net::TcpListener,
+        rsipstack::transport::SipAddr,
+        tokio_rustls::TlsAcceptor,
+    ),
 }
 
 impl Agent {
@@ -95,12 +106,20 @@ impl Agent {
         StartError,
     > {
         let cancel = CancellationToken::new();
+        // A start that fails half way stops what it started (the endpoint,
+        // the accept loops) and frees the ports.
+        let stop_on_error = cancel.clone().drop_guard();
         let transports = TransportLayer::new(cancel.clone());
         let tls = crate::tls::settings(&config)?;
         transports.set_tls_config(tls.clone());
         let mut listen = config.listen;
         let mut listening = Vec::new();
         let screened = Arc::new(Counters::default());
+        // Every listener, in the order configured (the first is rsipstack's
+        // default address); rsipstack serves the UDP ones, the plugin the
+        // others (`streams.rs`).
+        let mut listeners: Vec<SipConnection> = Vec::new();
+        let mut doors = Vec::new();
         for transport in &config.transports {
             match transport.as_str() {
                 "udp" => {
@@ -125,36 +144,54 @@ impl Agent {
                         listen.set_port(port);
                     }
                     listening.push(format!("udp {}", addr.addr));
-                    transports.add_transport(conn.into());
+                    let conn: SipConnection = conn.into();
+                    transports.add_transport(conn.clone());
+                    listeners.push(conn);
                 }
                 "tcp" => {
+                    let listen_error = |source: std::io::Error| StartError::Listen {
+                        transport: "tcp",
+                        addr: listen,
+                        source: source.into(),
+                    };
+                    let listener = streams::bind(listen).map_err(listen_error)?;
+                    let bound = listener.local_addr().map_err(listen_error)?;
+                    let addr = streams::advertised(bound, Transport::Tcp);
+                    listening.push(format!("tcp {}", addr.addr));
+                    let advertised = addr.get_socketaddr().unwrap_or(bound);
                     let conn =
-                        TcpListenerConnection::new(listen, None)
+                        TcpListenerConnection::new(advertised, None)
                             .await
                             .map_err(|source| StartError::Listen {
                                 transport: "tcp",
-                                addr: listen,
+                                addr: bound,
                                 source,
                             })?;
-                    listening.push(format!("tcp {}", conn.get_addr().addr));
-                    transports.add_transport(conn.into());
+                    listeners.push(conn.into());
+                    doors.push(Waiting::Tcp(listener, addr));
                 }
                 "tls" => {
                     let wanted = config.tls_listen();
-                    let addr = free_port_if_zero(wanted).map_err(|source| StartError::Listen {
+                    let listen_error = |source: std::io::Error| StartError::Listen {
                         transport: "tls",
                         addr: wanted,
                         source: source.into(),
-                    })?;
-                    listening.push(format!("tls {addr}"));
-                    let conn = TlsListenerConnection::new(addr, None, tls.clone())
+                    };
+                    let acceptor = crate::tls::acceptor(&config)?;
+                    let listener = streams::bind(wanted).map_err(listen_error)?;
+                    let bound = listener.local_addr().map_err(listen_error)?;
+                    let addr = streams::advertised(bound, Transport::Tls);
+                    listening.push(format!("tls {}", addr.addr));
+                    let advertised = addr.get_socketaddr().unwrap_or(bound);
+                    let conn = TlsListenerConnection::new(advertised, None, tls.clone())
                         .await
                         .map_err(|source| StartError::Listen {
                             transport: "tls",
-                            addr,
+                            addr: bound,
                             source,
                         })?;
-                    transports.add_transport(conn.into());
+                    listeners.push(conn.into());
+                    doors.push(Waiting::Tls(listener, addr, acceptor));
                 }
                 _ => {}
             }
@@ -165,19 +202,31 @@ impl Agent {
             .with_inspector(Box::new(crate::digest_wire::DigestWire))
             .with_cancel_token(cancel.clone())
             .build();
-        let addrs = endpoint.get_addrs();
-        let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
         let incoming = endpoint
             .incoming_transactions()
             .map_err(|_| StartError::NoAddress)?;
         let inner = endpoint.inner.clone();
-        let serve_cancel = cancel.clone();
-        tandem_sdk::tokio::spawn(async move {
-            tandem_sdk::tokio::select! {
-                _ = endpoint.serve() => {}
-                _ = serve_cancel.cancelled() => {}
+        streams::start_endpoint(endpoint, listeners, cancel.clone()).await;
+        let addrs = inner.get_addrs();
+        let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
+        let door = Door {
+            connections: Connections::new(config.max_connections),
+            counters: screened.clone(),
+            cancel: cancel.clone(),
+        };
+        for waiting in doors {
+            let (endpoint, door) = (inner.clone(), door.clone());
+            match waiting {
+                Waiting::Tcp(listener, addr) => {
+                    tandem_sdk::tokio::spawn(streams::serve_tcp(listener, addr, endpoint, door));
+                }
+                Waiting::Tls(listener, addr, acceptor) => {
+                    tandem_sdk::tokio::spawn(streams::serve_tls(
+                        listener, addr, acceptor, endpoint, door,
+                    ));
+                }
             }
-        });
+        }
 
         let dialogs = Arc::new(DialogLayer::new(inner.clone()));
         let (states, state_rx) = dialogs.new_dialog_state_channel();
@@ -251,6 +300,7 @@ impl Agent {
             registration: Mutex::new("none".to_owned()),
             screened,
         });
+        stop_on_error.disarm();
         Ok((agent, incoming, state_rx))
     }
 
@@ -313,18 +363,10 @@ impl Agent {
             calls: self.calls().infos(),
             dropped_datagrams: self.screened.dropped(),
             answered_malformed: self.screened.answered(),
+            dropped_tcp_messages: self.screened.dropped_tcp(),
+            refused_connections: self.screened.refused(),
             answered_busy: self.refusals.busy(),
             answered_forbidden: self.refusals.forbidden(),
         }
     }
-}
-
-/// rsipstack binds its TLS listener only when the endpoint serves, so a port
-/// of 0 would be advertised as 0 in our Contact: pick a free one first (the
-/// port is released and bound again a moment later).
-fn free_port_if_zero(addr: std::net::SocketAddr) -> std::io::Result<std::net::SocketAddr> {
-    if addr.port() != 0 {
-        return Ok(addr);
-    }
-    std::net::TcpListener::bind(addr)?.local_addr()
 }

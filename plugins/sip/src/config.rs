@@ -71,6 +71,13 @@ pub struct Config {
     /// of INVITEs must not become a flood of calls, dialogs, ring timers
     /// and rule runs. Answered calls do not count.
     pub max_ringing: usize,
+    /// How many TCP and TLS connections peers may hold open to us at once,
+    /// together. A connection beyond them is closed as soon as it is
+    /// accepted (and counted, `refused_connections` in `sip.status`): each
+    /// costs a file descriptor, buffers and a task, and a peer must not be
+    /// able to open them until the process runs out. Connections Tandem
+    /// opens itself (to a registrar, a callee) do not count.
+    pub max_connections: usize,
     /// Whose INVITE and MESSAGE are taken: `"anyone"`, `"registrar"` (from
     /// the registrar's addresses only), or a list of IP addresses and CIDR
     /// prefixes, which may name `"registrar"` too. Unset: `"registrar"`
@@ -104,6 +111,7 @@ impl Default for Config {
             ring_timeout_seconds: 60,
             media_timeout_seconds: 60,
             max_ringing: 16,
+            max_connections: 256,
             accept_from: None,
         }
     }
@@ -123,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("record", &self.record)
             .field("playback", &self.playback)
             .field("max_ringing", &self.max_ringing)
+            .field("max_connections", &self.max_connections)
             .field("accept_from", &self.accept_from)
             .finish_non_exhaustive()
     }
@@ -147,6 +156,10 @@ pub enum ConfigError {
     TlsIdentity,
     #[error("max_ringing must be at least 1 (calls beyond it are answered 486 Busy Here)")]
     MaxRinging,
+    #[error(
+        "max_connections must be at least 1 (TCP and TLS connections beyond it are closed at once)"
+    )]
+    MaxConnections,
     #[error(transparent)]
     AcceptFrom(#[from] AcceptFromError),
 }
@@ -183,6 +196,9 @@ impl Config {
         }
         if self.max_ringing == 0 {
             return Err(ConfigError::MaxRinging);
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::MaxConnections);
         }
         self.accept_from()?;
         Ok(())
@@ -309,6 +325,18 @@ mod tests {
             ..Config::default()
         };
         assert!(matches!(config.validate(), Err(ConfigError::MaxRinging)));
+    }
+
+    #[test]
+    fn connections_are_capped_at_one_at_least() {
+        let config: Config = serde_json::from_str("{}").unwrap();
+        assert_eq!(config.max_connections, 256);
+        let config: Config = serde_json::from_str(r#"{"max_connections": 0}"#).unwrap();
+        let err = config.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::MaxConnections));
+        assert!(err.to_string().contains("max_connections"), "{err}");
+        let config: Config = serde_json::from_str(r#"{"max_connections": 1}"#).unwrap();
+        config.validate().unwrap();
     }
 
     #[test]

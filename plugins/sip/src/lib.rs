@@ -27,6 +27,7 @@ mod password_scope;
 mod refusals;
 mod registration;
 pub mod screen;
+mod streams;
 mod tls;
 mod uri;
 

@@ -1,4 +1,5 @@
-//! The UDP door: every datagram is screened before rsipstack sees it.
+//! The UDP door: every datagram is screened before rsipstack sees it (and
+//! the screen every TCP message passes too: `streams.rs`).
 //!
 //! rsipstack drops a datagram its parser refuses without telling anyone,
 //! and its `Method` has no "other", so a request with a method it does not
@@ -26,15 +27,18 @@ use std::sync::Arc;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Method, SipMessage, Version};
 
-/// What the door did, for `sip.status`.
+/// What the doors did, for `sip.status`.
 #[derive(Debug, Default)]
 pub struct Counters {
     answered: AtomicU64,
     dropped: AtomicU64,
+    dropped_tcp: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Counters {
-    /// Malformed requests answered with 400, 501 or 505.
+    /// Malformed requests answered with 400, 501, 505 or 513, over UDP or
+    /// TCP.
     pub fn answered(&self) -> u64 {
         self.answered.load(Ordering::Relaxed)
     }
@@ -43,6 +47,32 @@ impl Counters {
     /// be answered (an ACK, or no Via/From/To/Call-ID/CSeq to copy).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// TCP messages dropped unanswered: the datagram's reasons, and those
+    /// of a stream (no message can be framed: it closes the connection).
+    pub fn dropped_tcp(&self) -> u64 {
+        self.dropped_tcp.load(Ordering::Relaxed)
+    }
+
+    /// TCP and TLS connections closed at once: `max_connections` were open.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Counts an answer; its number.
+    pub(crate) fn count_answered(&self) -> u64 {
+        self.answered.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a TCP drop; its number (the log says so at the 1st, 2nd, 4th...).
+    pub(crate) fn count_dropped_tcp(&self) -> u64 {
+        self.dropped_tcp.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a refused connection; its number.
+    pub(crate) fn count_refused(&self) -> u64 {
+        self.refused.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -63,32 +93,46 @@ pub enum Verdict {
 
 /// Screens one datagram. Never panics, whatever the bytes.
 pub fn screen(datagram: &[u8]) -> Verdict {
-    if datagram.iter().all(u8::is_ascii_whitespace) {
-        return Verdict::Pass; // keep-alives (RFC 5626 §4.4.1) are rsipstack's
+    match screen_message(datagram) {
+        Ok(_) => Verdict::Pass,
+        Err(verdict) => verdict,
     }
-    match SipMessage::try_from(datagram) {
-        Ok(SipMessage::Response(_)) => Verdict::Pass,
+}
+
+/// Like [`screen`], keeping what passes as the message it was parsed into
+/// (`None` for a keep-alive): a stream reader hands that to rsipstack
+/// instead of parsing the bytes once more. The error is never
+/// [`Verdict::Pass`].
+pub fn screen_message(bytes: &[u8]) -> Result<Option<SipMessage>, Verdict> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None); // keep-alives (RFC 5626 §4.4.1) are rsipstack's
+    }
+    match SipMessage::try_from(bytes) {
+        Ok(response @ SipMessage::Response(_)) => Ok(Some(response)),
         Ok(SipMessage::Request(request)) if request.version != Version::V2 => {
-            answer(datagram, 505, "Version Not Supported")
+            Err(answer(bytes, 505, "Version Not Supported"))
         }
         Ok(SipMessage::Request(request)) => match header_problem(&request) {
-            None => Verdict::Pass,
-            Some(Problem::Bad(reason)) => answer(datagram, 400, reason),
-            Some(Problem::Missing) => Verdict::Drop(UNANSWERABLE),
+            None => Ok(Some(SipMessage::Request(request))),
+            Some(Problem::Bad(reason)) => Err(answer(bytes, 400, reason)),
+            Some(Problem::Missing) => Err(Verdict::Drop(UNANSWERABLE)),
         },
-        Err(_) => {
-            let Some(line) = RequestLine::of(datagram) else {
-                return Verdict::Drop("neither a SIP request nor a response");
-            };
-            // The parser's own message is not sent: it may quote the peer.
-            if line.version != "SIP/2.0" {
-                answer(datagram, 505, "Version Not Supported")
-            } else if line.method.parse::<Method>().is_ok() {
-                answer(datagram, 400, "Bad Request")
-            } else {
-                answer(datagram, 501, "Not Implemented")
-            }
-        }
+        Err(_) => Err(refused_by_the_parser(bytes)),
+    }
+}
+
+/// The verdict on bytes rsip's parser refused.
+fn refused_by_the_parser(datagram: &[u8]) -> Verdict {
+    let Some(line) = RequestLine::of(datagram) else {
+        return Verdict::Drop(NOT_SIP);
+    };
+    // The parser's own message is not sent: it may quote the peer.
+    if line.version != "SIP/2.0" {
+        answer(datagram, 505, "Version Not Supported")
+    } else if line.method.parse::<Method>().is_ok() {
+        answer(datagram, 400, "Bad Request")
+    } else {
+        answer(datagram, 501, "Not Implemented")
     }
 }
 
@@ -160,8 +204,12 @@ const ANSWER_SLACK: usize = 64;
 
 const UNANSWERABLE: &str = "a bad request without Via, From, To, Call-ID and CSeq to answer with";
 
-/// Builds the answer, or drops the request when no answer may or can be sent.
-fn answer(datagram: &[u8], code: u16, reason: &'static str) -> Verdict {
+/// Why bytes that do not begin with a SIP start line are dropped.
+pub(crate) const NOT_SIP: &str = "neither a SIP request nor a response";
+
+/// Builds the answer, or drops the request when no answer may or can be
+/// sent. `datagram` needs no more than the request's header block.
+pub(crate) fn answer(datagram: &[u8], code: u16, reason: &'static str) -> Verdict {
     let Some(line) = RequestLine::of(datagram) else {
         return Verdict::Drop("not a request");
     };
@@ -253,7 +301,7 @@ impl<'a> Copied<'a> {
 /// `(name, value)` of each header field up to the empty line, continuation
 /// lines joined to their field; lines with no colon are skipped. `None` if
 /// a line is not UTF-8: it might be a Via, and an answer must copy them all.
-fn header_fields(datagram: &[u8]) -> Option<Vec<(&str, std::borrow::Cow<'_, str>)>> {
+pub(crate) fn header_fields(datagram: &[u8]) -> Option<Vec<(&str, std::borrow::Cow<'_, str>)>> {
     let mut fields: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
     for raw in datagram.split(|&b| b == b'\n').skip(1) {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -321,7 +369,7 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                     reason,
                     bytes,
                 } => {
-                    self.counters.answered.fetch_add(1, Ordering::Relaxed);
+                    self.counters.count_answered();
                     log::debug!("answered a bad request from {from} with {code} {reason}");
                     if let Err(e) = self.socket.send_to(&bytes, from).await {
                         log::debug!("could not answer {from}: {e}");

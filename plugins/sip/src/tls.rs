@@ -4,12 +4,18 @@
 //! rsipstack trusts nothing by default (an empty root store rejects every
 //! peer), so without `ca_path` we hand it the system's bundle, as a user
 //! expects of any TLS client.
+//!
+//! Accepting is the plugin's own (`streams.rs`, for the connection cap and
+//! a handshake deadline), with [`acceptor`]; the connection is then
+//! rsipstack's, as one its own listener accepted.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rsipstack::transport::tls::TlsConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls;
 
 use crate::config::Config;
 
@@ -25,6 +31,31 @@ pub enum TlsSetupError {
     Key,
     #[error("ca_path {path}: {message}")]
     Ca { path: PathBuf, message: String },
+    #[error("tls_certificate_file and tls_key_file: {0}")]
+    Identity(String),
+}
+
+/// The acceptor for our TLS listener: our certificate chain and key, the
+/// ring provider rsipstack's own listener uses (named, so that another
+/// provider built into the same process cannot make the choice ambiguous),
+/// no client certificates asked for.
+pub fn acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+    let (Some(cert), Some(key)) = (&config.tls_certificate, &config.tls_key) else {
+        return Err(TlsSetupError::Certificate);
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .filter_map(Result::ok)
+        .collect();
+    if chain.is_empty() {
+        return Err(TlsSetupError::Certificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| TlsSetupError::Key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| TlsSetupError::Identity(e.to_string()))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
 /// The TLS settings for rsipstack: the CAs (always) and our identity (when
@@ -105,6 +136,42 @@ mod tests {
         config.ca_path = Some("/nonexistent/ca.pem".into());
         let err = settings(&config).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    /// A self-signed certificate and its key, PEM, made by openssl.
+    fn identity(dir: &Path) -> (String, String) {
+        let status = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+            ])
+            .output()
+            .expect("openssl");
+        assert!(status.status.success(), "{status:?}");
+        let read = |name| std::fs::read_to_string(dir.join(name)).unwrap();
+        (read("cert.pem"), read("key.pem"))
+    }
+
+    #[test]
+    fn an_identity_becomes_an_acceptor_and_junk_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = identity(dir.path());
+        let mut config = Config {
+            tls_certificate: Some(cert),
+            tls_key: Some(key),
+            ..Config::default()
+        };
+        acceptor(&config).unwrap();
+        config.tls_key = Some("not pem".into());
+        let err = acceptor(&config).err().unwrap();
+        assert!(matches!(err, TlsSetupError::Key), "{err}");
     }
 
     #[test]

@@ -139,9 +139,19 @@ pub struct Status {
     /// request that cannot be answered (an ACK, or one lacking the headers
     /// an answer copies).
     pub dropped_datagrams: u64,
-    /// Bad UDP requests answered with 400, an unknown method with 501, an
-    /// unknown SIP version with 505.
+    /// Bad requests (over UDP or TCP) answered with 400, an unknown method
+    /// with 501, an unknown SIP version with 505, one too large for a TCP
+    /// connection with 513.
     pub answered_malformed: u64,
+    /// TCP messages dropped unanswered: what a datagram is dropped for, and
+    /// bytes no message can be framed from (no end of the header block
+    /// within 65,535 bytes, a header line that is not UTF-8, or a message
+    /// with no Content-Length or a bad one that cannot be answered). Those,
+    /// and bytes that are not SIP, also close the connection.
+    pub dropped_tcp_messages: u64,
+    /// TCP and TLS connections closed as soon as they were accepted:
+    /// `max_connections` were open.
+    pub refused_connections: u64,
     /// INVITEs answered 486 Busy Here: `max_ringing` calls were ringing.
     pub answered_busy: u64,
     /// INVITEs and MESSAGEs answered 403 Forbidden: from outside
