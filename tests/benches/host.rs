@@ -5,6 +5,10 @@
 //! - bus/plugin_to_lua: testkit publishes, a Lua handler receives;
 //! - lua/bare_mlua_call: the same table built and handed to a Lua function
 //!   in a plain loop, no host at all (the reference for the ratio);
+//! - lua/patterns: a rule's typical string matching, the sandbox's metered
+//!   Rust functions (`/sandbox`, run as a rule's handler) against Lua's own
+//!   C functions (`/stock`, a plain Lua state with the same count hook),
+//!   1000 calls per iteration;
 //! - load/plugin: opening and checking one plugin library;
 //! - startup/ready: `tandem run` from spawn to its "ready" line.
 
@@ -193,6 +197,68 @@ fn bus_benches(c: &mut Criterion) {
     group.finish();
 }
 
+/// Typical pattern work of a rule, the same Lua in both states.
+const PATTERN_SETUP: &str =
+    "local jid, uri = 'alice@example.org/phone', 'sip:bob@example.org;transport=tcp'\n\
+    local text, params = 'On  the   phone \\t with  bob', 'transport=tcp;lr=on;ttl=15'";
+const PATTERN_CASES: &[(&str, &str)] = &[
+    ("match", "local user, host = jid:match('^([^@]+)@([^/]+)')"),
+    ("find_plain", "local at = uri:find('sip:', 1, true)"),
+    ("gsub", "local squeezed = text:gsub('%s+', ' ')"),
+    (
+        "gmatch",
+        "for key, value in params:gmatch('(%w+)=(%w+)') do end",
+    ),
+];
+const PATTERN_REPS: u64 = 1000;
+
+fn pattern_benches(c: &mut Criterion) {
+    let loop_of = |body: &str| format!("function() for _ = 1, {PATTERN_REPS} do {body} end end");
+    // Stock: Lua's own string functions, in a state with the sandbox's
+    // count hook (every 1000 instructions, here doing nothing): a hook makes
+    // Lua trace every instruction, and that cost is the sandbox's, not the
+    // pattern functions'.
+    let stock = mlua::Lua::new();
+    stock
+        .set_global_hook(
+            mlua::HookTriggers::new().every_nth_instruction(1000),
+            |_, _| Ok(mlua::VmState::Continue),
+        )
+        .unwrap();
+    // Ours: each case a handler of one rule, as rules run.
+    let scripts = tempfile::tempdir().unwrap();
+    let mut rule = format!("{PATTERN_SETUP}\n");
+    for (name, body) in PATTERN_CASES {
+        rule.push_str(&format!("tandem.on('bench.{name}', {})\n", loop_of(body)));
+    }
+    let path = write(scripts.path(), "patterns.lua", &rule);
+    let engine = tandem::lua::Engine::new(
+        std::rc::Rc::new(NoBackend),
+        tandem::lua::Limits {
+            instruction_budget: 10_000_000,
+            memory_limit: 32 << 20,
+        },
+    );
+    engine.load(&path, Default::default(), Some(true)).unwrap();
+
+    let mut group = c.benchmark_group("lua/patterns");
+    group.throughput(Throughput::Elements(PATTERN_REPS));
+    for (name, body) in PATTERN_CASES {
+        let f: mlua::Function = stock
+            .load(format!("{PATTERN_SETUP}\nreturn {}", loop_of(body)))
+            .eval()
+            .unwrap();
+        group.bench_function(format!("{name}/stock"), |b| {
+            b.iter(|| f.call::<()>(()).unwrap())
+        });
+        let topic = format!("bench.{name}");
+        group.bench_function(format!("{name}/sandbox"), |b| {
+            b.iter(|| engine.dispatch(&topic, "bench", "{}"))
+        });
+    }
+    group.finish();
+}
+
 fn load_bench(c: &mut Criterion) {
     let src = library("tandem_plugin_example");
     let dir = tempfile::tempdir().unwrap();
@@ -281,5 +347,11 @@ fn startup_bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bus_benches, load_bench, startup_bench);
+criterion_group!(
+    benches,
+    bus_benches,
+    pattern_benches,
+    load_bench,
+    startup_bench
+);
 criterion_main!(benches);

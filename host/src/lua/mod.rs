@@ -12,6 +12,7 @@
 //! and every other handler and script keeps running.
 
 mod convert;
+mod patterns;
 mod sandbox;
 mod script;
 pub mod service;

@@ -3,7 +3,9 @@
 //! Only `table string math utf8 coroutine` and a safe `os` subset are there:
 //! no `io`, no `os.execute`/`os.remove`/`os.exit`, no `debug`, no `package`
 //! or `require` (so no C modules), no `dofile`/`loadfile`, `load` only of
-//! text chunks, no `string.dump`.
+//! text chunks, no `string.dump`. `string.find`, `match`, `gmatch` and
+//! `gsub` are the host's own ([`super::patterns`]): Lua's run in one C call
+//! that the instruction budget cannot interrupt.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -32,6 +34,23 @@ impl Budget {
     }
     pub fn limit(&self) -> u64 {
         self.limit
+    }
+    /// What is left of the budget, in instructions (or pattern matcher
+    /// steps: [`super::patterns`] charges the same budget).
+    pub(super) fn remaining(&self) -> u64 {
+        self.remaining.get()
+    }
+    pub(super) fn set_remaining(&self, left: u64) {
+        self.remaining.set(left);
+    }
+    /// Marks the budget spent at `place` (`file:line`); the first place
+    /// recorded is the one reported.
+    pub(super) fn exhaust(&self, place: String) {
+        self.remaining.set(0);
+        let mut at = self.exhausted_at.borrow_mut();
+        if at.is_none() {
+            *at = Some(place);
+        }
     }
 }
 
@@ -120,6 +139,8 @@ pub fn new_state(instruction_budget: u64, memory_limit: usize) -> mlua::Result<(
             )))
         },
     )?;
+
+    super::patterns::install(&lua, &budget)?;
 
     let exhausted_budget = budget.clone();
     let exhausted =

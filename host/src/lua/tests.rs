@@ -200,6 +200,36 @@ async fn a_runaway_loop_is_stopped_with_its_line_and_others_keep_running() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_backtracking_pattern_is_stopped_by_the_budget_and_others_keep_running() {
+    local(async {
+        let fx = Fixture::new();
+        // One C call of stock Lua's string.find would run for minutes here.
+        fx.load(
+            "pattern.lua",
+            "tandem.on('go', function()\n  local s = ('a'):rep(5000)\n  if string.find(s, '.-.-.-.-x') then tandem.emit('found', {}) end\n  tandem.emit('not stopped', {})\nend)\n\
+             tandem.on('go', function()\n  local ok, err = pcall(function() return ('a'):rep(5000):gsub('.-.-.-.-x', '') end)\n  tandem.emit('caught', {})\nend)\n\
+             tandem.on('go', function() tandem.emit('same rule', {n = #('a b c'):gsub('%s', '')}) end)\n",
+        )
+        .unwrap();
+        fx.load("good.lua", "tandem.on('go', function() tandem.emit('done', {}) end)\n").unwrap();
+        fx.engine.dispatch("go", "test", "{}");
+        fx.engine.dispatch("go", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        for (i, line) in [(0, 3), (1, 7), (2, 3), (3, 7)] {
+            assert!(
+                errors[i].contains(&format!("pattern.lua:{line}: instruction budget of 200000 exceeded (a runaway loop?)")),
+                "{errors:?}"
+            );
+        }
+        let emitted: Vec<String> = fx.recorder.emitted.borrow().iter().map(|(t, _)| t.clone()).collect();
+        assert_eq!(emitted, ["done", "same rule", "done", "same rule"]);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_memory_bomb_is_stopped_and_the_script_still_works() {
     local(async {
         let fx = Fixture::new();
