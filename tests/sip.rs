@@ -549,6 +549,87 @@ fn tcp_connections_beyond_max_connections_are_closed_at_once() {
     );
 }
 
+/// A TCP peer that sends requests and never reads its answers: once the
+/// answers stop leaving (the socket buffers are full), the plugin reads no
+/// more and, after 10 s, closes the connection for good. Without that,
+/// every further request became a transaction waiting to write for ever
+/// (hundreds of MB for a few seconds of sending), and the connection, its
+/// place under `max_connections` given back, stayed open.
+#[test]
+fn a_tcp_peer_that_never_reads_is_closed_and_its_answers_do_not_pile_up() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    const REQUESTS: usize = 1000;
+    let tandem = Sidecar::start_sip("user = \"alice\"\ntransports = [\"tcp\"]\n", &[]);
+    let tcp = listening_on(&tandem, "tcp");
+    let mut stream = std::net::TcpStream::connect(&tcp).unwrap();
+    // A small receive buffer: the plugin's answers pile up in its own.
+    let small: libc::c_int = 4096;
+    // SAFETY: a valid socket and a c_int option of the size given.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    // Each 200 OK copies the long Call-ID: 1000 answers are 30 MB, far
+    // more than socket buffers hold (Linux's default is 4 MB at most).
+    let me = stream.local_addr().unwrap().to_string();
+    let long = "x".repeat(30_000);
+    let mut sent = 0;
+    for n in 0..REQUESTS {
+        let options = tcp_request(
+            &me,
+            "OPTIONS sip:alice@127.0.0.1 SIP/2.0",
+            &format!("{n} OPTIONS"),
+            "Content-Length: 0\r\n",
+        )
+        .replace("Call-ID: ", &format!("Call-ID: {long}"));
+        if stream.write_all(options.as_bytes()).is_err() {
+            break; // the plugin reads no more: what is being tested
+        }
+        sent += 1;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    // Closed by now: what was written comes, then the end.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let (mut got, mut buf) = (0usize, vec![0u8; 1 << 16]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answers_bytes = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still open after {got} bytes of answers to {sent} requests"
+        );
+        match stream.read(&mut buf) {
+            Ok(0) => break got,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break got,
+            Err(e) => panic!("still open ({e}) after {got} bytes of answers to {sent} requests"),
+        }
+    };
+    assert!(
+        answers_bytes < REQUESTS * 30_000,
+        "{answers_bytes} bytes: every request was answered"
+    );
+    let log = tandem.log();
+    assert!(!log.contains("panicked"), "{log}");
+    // The plugin still serves.
+    let mut fresh = std::net::TcpStream::connect(&tcp).unwrap();
+    assert_eq!(
+        options_over(&mut fresh, 1).as_deref(),
+        Some("SIP/2.0 200 OK")
+    );
+}
+
 /// What openssl's TLS client got back for `request` sent to `addr`
 /// (trusting `ca`), until `until` came or the plugin closed the connection
 /// (then `true`).
@@ -1254,4 +1335,22 @@ fn a_callee_whose_domain_does_not_resolve_is_refused_at_once_with_the_reason() {
         "{err}"
     );
     assert!(!tandem.log().contains("SIP sip.call.ended"));
+}
+
+#[test]
+fn a_udp_callee_without_a_udp_transport_is_refused_at_once() {
+    // An address as much as a domain: the address once went out with a
+    // call id, and the call ended 32 s later as a 408.
+    let tandem = Sidecar::start_sip("user = \"alice\"\ntransports = [\"tcp\"]", &[]);
+    for to in ["sip:bob@127.0.0.1:9", "sip:bob@localhost"] {
+        let err = tandem
+            .call("sip.call", json!({ "to": to }))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("cannot reach {to} over UDP")),
+            "{err}"
+        );
+    }
+    assert!(!tandem.log().contains("SIP sip.call"));
 }

@@ -15,7 +15,9 @@ use crate::media::{sdp, PreparedMedia};
 use crate::uri::parse_target;
 
 /// How long resolving a callee, or a TCP or TLS connection to it, may take.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Below the host's default command timeout (5 s): a caller told "timeout"
+/// must not find the call placed afterwards.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl Agent {
     /// Sends the INVITE and answers at once with the call id; ringing,
@@ -99,19 +101,16 @@ impl Agent {
     /// record found for notauri", "invalid peer certificate") at once. The
     /// lookup is rsipstack's own (RFC 3263: SRV, then A/AAAA), so it judges
     /// a domain exactly as the INVITE will. A UDP target that is an address
-    /// needs no lookup and opens nothing.
+    /// asks no DNS and opens nothing; its lookup finds our UDP socket, or
+    /// says at once that there is none (`transports` without "udp"), which
+    /// the INVITE would also swallow.
     async fn reach(&self, callee: &rsipstack::sip::Uri) -> Result<(), CommandError> {
         use rsipstack::sip::transport::Transport;
-        let target = match crate::uri::destination_of(callee) {
-            Some(target) => target,
-            None if crate::uri::host_ip(&callee.host_with_port.host).is_none() => {
-                rsipstack::transport::SipAddr {
-                    r#type: Some(Transport::Udp),
-                    addr: callee.host_with_port.clone(),
-                }
-            }
-            None => return Ok(()),
-        };
+        let target =
+            crate::uri::destination_of(callee).unwrap_or_else(|| rsipstack::transport::SipAddr {
+                r#type: Some(Transport::Udp),
+                addr: callee.host_with_port.clone(),
+            });
         let transport = target.r#type.unwrap_or(Transport::Udp);
         let peer = without_params(callee);
         let unreachable = |e: String| {

@@ -29,7 +29,11 @@
 //!   is lost (no Content-Length, a bad one, a message over 65,535 bytes, a
 //!   header block that does not end) there is no next message to find: a
 //!   request is answered 400 (513 when too large) when it can be, and the
-//!   connection is closed. Junk that is not SIP closes it too.
+//!   connection is closed. Junk that is not SIP closes it too. A peer
+//!   that sends and does not read is read no further while the answers
+//!   wait (rsipstack's writes have no deadline, and each waiting one holds
+//!   a transaction): after [`WRITE_TIMEOUT`] the connection is closed, and
+//!   shut down under any write still stuck on it.
 //! - **TLS** has no such seam: rsipstack's `TlsConnection` keeps its read
 //!   half private and takes only a finished rustls stream, so after the
 //!   handshake (here, bounded by [`HANDSHAKE_TIMEOUT`]) rsipstack reads
@@ -84,8 +88,8 @@ pub const MAX_MESSAGE: usize = 65_535;
 /// How long a TLS peer has to finish its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long writing one answer (or closing) may wait for a peer that does
-/// not read.
+/// How long writing one answer, closing, or the answers to what was read
+/// (before reading more) may wait for a peer that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How much is read at a time; what an idle connection's buffer shrinks
@@ -338,6 +342,13 @@ async fn tcp_connection(
     door: Door,
 ) {
     let token = door.cancel.child_token();
+    let (stream, socket) = match second_handle(stream) {
+        Ok(handles) => handles,
+        Err(e) => {
+            log::debug!("TCP connection from {peer}: {e}");
+            return;
+        }
+    };
     let connection = match TcpConnection::from_stream(stream, local, Some(token.clone())) {
         Ok(connection) => connection,
         Err(e) => {
@@ -368,9 +379,22 @@ async fn tcp_connection(
     // connections the same way), and the peer hears the FIN now, whoever
     // still holds the write half.
     token.cancel();
-    tokio::time::timeout(WRITE_TIMEOUT, connection.close())
-        .await
-        .ok();
+    let closed = tokio::time::timeout(WRITE_TIMEOUT, connection.close()).await;
+    if !matches!(closed, Ok(Ok(()))) {
+        // A write is stuck on a peer that does not read (the FIN waits
+        // behind it): shut the socket down under it, so that the write
+        // fails and the socket is freed, rather than outlive its slot.
+        socket.shutdown(std::net::Shutdown::Both).ok();
+    }
+}
+
+/// The stream, and a second handle on its socket for [`tcp_connection`]
+/// to shut it down with: rsipstack's connection keeps its halves to
+/// itself.
+fn second_handle(stream: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
+    let stream = stream.into_std()?;
+    let socket = stream.try_clone()?;
+    Ok((TcpStream::from_std(stream)?, socket))
 }
 
 /// The reading side of one TCP connection.
@@ -416,10 +440,28 @@ impl TcpReader {
             if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
                 buf = Vec::new();
             }
+            // The answers to what was read leave before more is read.
+            // rsipstack's writes wait for ever, each holding its
+            // transaction: a peer that sends and never reads would
+            // otherwise pile up a transaction for every request, without
+            // bound (all writes go through the one write lock, so it is
+            // free once they are done).
+            let written = tokio::select! {
+                _ = self.token.cancelled() => return "closed by Tandem".into(),
+                lock = tokio::time::timeout(
+                    WRITE_TIMEOUT,
+                    self.connection.inner.write_half.lock(),
+                ) => lock.is_ok(),
+            };
+            if !written {
+                return format!("the peer read nothing for {WRITE_TIMEOUT:?}");
+            }
+            // A chunk at most, so that little is read between two checks.
             buf.reserve(READ_CHUNK);
+            let mut chunk = (&mut reader).take(READ_CHUNK as u64);
             let read = tokio::select! {
                 _ = self.token.cancelled() => return "closed by Tandem".into(),
-                read = tokio::time::timeout(self.idle, reader.read_buf(&mut buf)) => read,
+                read = tokio::time::timeout(self.idle, chunk.read_buf(&mut buf)) => read,
             };
             match read {
                 Err(_) => return format!("nothing from the peer for {:?}", self.idle),
@@ -445,14 +487,19 @@ impl TcpReader {
                         }
                     };
                 let from = self.connection.inner.remote_addr.clone();
-                if let Err(e) = self
+                // rsipstack answers a retransmission (or a CANCEL) here, on
+                // this connection, with a write that has no deadline.
+                let handed = self
                     .endpoint
-                    .on_received_message(message, self.sip.clone(), &from)
-                    .await
-                {
-                    log::debug!("rsipstack refused a message from tcp {}: {e}", self.peer);
+                    .on_received_message(message, self.sip.clone(), &from);
+                match tokio::time::timeout(WRITE_TIMEOUT, handed).await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => {
+                        log::debug!("rsipstack refused a message from tcp {}: {e}", self.peer);
+                        None
+                    }
+                    Err(_) => Some(format!("the peer read nothing for {WRITE_TIMEOUT:?}")),
                 }
-                None
             }
             Err(Verdict::Answer {
                 code,
