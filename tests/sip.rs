@@ -1354,3 +1354,29 @@ fn a_udp_callee_without_a_udp_transport_is_refused_at_once() {
     }
     assert!(!tandem.log().contains("SIP sip.call"));
 }
+
+#[test]
+fn a_call_to_a_udp_port_where_nothing_listens_fails_at_once_as_a_503() {
+    // The callee's kernel answers ICMP "port unreachable"; RFC 3261 §8.1.3.1
+    // makes that a 503. Without IP_RECVERR the socket never heard it, and
+    // the call ended as a 408 when Timer B fired 32 s later.
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let closed = sipp::free_udp_port();
+    tandem
+        .call(
+            "sip.call",
+            json!({ "to": format!("sip:bob@127.0.0.1:{closed}") }),
+        )
+        .unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(
+        (field(&ended, "reason"), field(&ended, "code")),
+        ("failed", "503"),
+        "{ended}"
+    );
+    assert!(
+        tandem.log().contains("127.0.0.1 answered ICMP"),
+        "{}",
+        tandem.log()
+    );
+}

@@ -115,6 +115,8 @@ impl Agent {
         let mut listen = config.listen;
         let mut listening = Vec::new();
         let screened = Arc::new(Counters::default());
+        let (unreachable_tx, unreachable_rx) =
+            tandem_sdk::tokio::sync::mpsc::channel(crate::unreachable::QUEUE);
         // Every listener, in the order configured (the first is rsipstack's
         // default address); rsipstack serves the UDP ones, the plugin the
         // others (`streams.rs`).
@@ -128,9 +130,10 @@ impl Agent {
                         addr: listen,
                         source,
                     };
-                    let socket = ScreenedUdp::bind(listen, screened.clone())
-                        .await
-                        .map_err(|e| listen_error(e.into()))?;
+                    let socket =
+                        ScreenedUdp::bind(listen, screened.clone(), unreachable_tx.clone())
+                            .await
+                            .map_err(|e| listen_error(e.into()))?;
                     let conn = UdpConnection::from_socket(
                         Arc::new(socket),
                         None,
@@ -300,6 +303,10 @@ impl Agent {
             registration: Mutex::new("none".to_owned()),
             screened,
         });
+        tandem_sdk::tokio::spawn(crate::unreachable::serve(
+            Arc::downgrade(&agent),
+            unreachable_rx,
+        ));
         stop_on_error.disarm();
         Ok((agent, incoming, state_rx))
     }

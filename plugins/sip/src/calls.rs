@@ -50,6 +50,9 @@ pub struct Call {
     pub media: Option<ActiveMedia>,
     /// Our RTP port, offered again in re-INVITEs.
     pub media_port: Option<u16>,
+    /// Where an outgoing INVITE went, when known as an address: an ICMP
+    /// error from there ends the call (`unreachable.rs`).
+    pub destination: Option<std::net::SocketAddr>,
     pub answered_at: Option<Instant>,
     /// We ended it (BYE/CANCEL/reject sent by us), so the reason is ours.
     pub ended_locally: bool,
@@ -80,6 +83,7 @@ impl Call {
             offer: None,
             media: None,
             media_port: None,
+            destination: None,
             answered_at: None,
             ended_locally: false,
             rejected_with: None,
@@ -191,6 +195,15 @@ impl Calls {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_id.len()
+    }
+
+    /// The ids of the calls `which` picks.
+    pub fn waiting_on(&self, which: impl Fn(&Call) -> bool) -> Vec<String> {
+        self.by_id
+            .values()
+            .filter(|c| which(c))
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     pub fn ids(&self) -> Vec<String> {

@@ -29,6 +29,7 @@ mod registration;
 pub mod screen;
 mod streams;
 mod tls;
+mod unreachable;
 mod uri;
 
 use std::sync::{Arc, Mutex};

@@ -35,7 +35,7 @@ impl Agent {
             }
             None => self.identity.clone(),
         };
-        self.reach(&callee).await?;
+        let destination = self.reach(&callee).await?;
         let prepared = PreparedMedia::bind(self.media.ip, self.media.ports)
             .await
             .map_err(|e| CommandError::rejected(e.to_string()))?;
@@ -70,6 +70,7 @@ impl Agent {
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
         call.media_port = Some(port);
         call.prepared = Some(prepared);
+        call.destination = destination;
         // Registered before the INVITE leaves, so no dialog event is missed.
         self.calls().insert(call);
         let (dialog, result) = match self.dialogs.do_invite_async(option, self.states.clone()) {
@@ -104,7 +105,11 @@ impl Agent {
     /// asks no DNS and opens nothing; its lookup finds our UDP socket, or
     /// says at once that there is none (`transports` without "udp"), which
     /// the INVITE would also swallow.
-    async fn reach(&self, callee: &rsipstack::sip::Uri) -> Result<(), CommandError> {
+    /// Answers the address the INVITE goes to.
+    async fn reach(
+        &self,
+        callee: &rsipstack::sip::Uri,
+    ) -> Result<Option<std::net::SocketAddr>, CommandError> {
         use rsipstack::sip::transport::Transport;
         let target =
             crate::uri::destination_of(callee).unwrap_or_else(|| rsipstack::transport::SipAddr {
@@ -118,7 +123,7 @@ impl Agent {
         };
         let layer = &self.endpoint.transport_layer;
         match tokio::time::timeout(CONNECT_TIMEOUT, layer.lookup(&target, None)).await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok((_, resolved))) => Ok(resolved.get_socketaddr().ok()),
             Ok(Err(e)) => Err(unreachable(e.to_string())),
             Err(_) => Err(unreachable(format!(
                 "no answer within {} s",

@@ -26,6 +26,9 @@ use std::sync::Arc;
 
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Method, SipMessage, Version};
+use tandem_sdk::tokio::sync::mpsc;
+
+use crate::unreachable::Unreachable;
 
 /// What the doors did, for `sip.status`.
 #[derive(Debug, Default)]
@@ -330,14 +333,46 @@ pub(crate) fn header_fields(datagram: &[u8]) -> Option<Vec<(&str, std::borrow::C
 pub struct ScreenedUdp {
     socket: tokio::net::UdpSocket,
     counters: Arc<Counters>,
+    /// ICMP errors about our datagrams, for the agent (`unreachable.rs`).
+    unreachable: mpsc::Sender<Unreachable>,
 }
 
 impl ScreenedUdp {
-    pub async fn bind(addr: SocketAddr, counters: Arc<Counters>) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        counters: Arc<Counters>,
+        unreachable: mpsc::Sender<Unreachable>,
+    ) -> std::io::Result<Self> {
+        let socket = tokio::net::UdpSocket::bind(addr).await?;
+        if let Err(e) = crate::unreachable::enable(&socket, addr.is_ipv6()) {
+            log::info!("calls to a closed UDP port will fail only after 32 s: {e}");
+        }
         Ok(Self {
-            socket: tokio::net::UdpSocket::bind(addr).await?,
+            socket,
             counters,
+            unreachable,
         })
+    }
+
+    /// A failed receive: the kernel has an ICMP error for us. Its queue
+    /// says which datagram; the agent is told (a full queue drops the
+    /// report: the call then ends by Timer B). `false` when the error is
+    /// something else, for rsipstack to see.
+    fn on_receive_error(&self, error: &std::io::Error) -> bool {
+        let reports = crate::unreachable::take(&self.socket);
+        let icmp = matches!(
+            error.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::HostUnreachable
+                | std::io::ErrorKind::NetworkUnreachable
+        );
+        if reports.is_empty() && !icmp {
+            return false;
+        }
+        for report in reports {
+            let _ = self.unreachable.try_send(report);
+        }
+        true
     }
 
     fn drop_one(&self, from: SocketAddr, why: &str) {
@@ -355,7 +390,11 @@ impl ScreenedUdp {
 impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
-            let (len, from) = self.socket.recv_from(buf).await?;
+            let (len, from) = match self.socket.recv_from(buf).await {
+                Ok(received) => received,
+                Err(e) if self.on_receive_error(&e) => continue,
+                Err(e) => return Err(e.into()),
+            };
             // A datagram that fills the buffer may have been cut short.
             if len >= buf.len() {
                 self.drop_one(from, "too large");

@@ -1,0 +1,255 @@
+//! ICMP errors on the UDP socket: a call to a port where nothing listens
+//! fails at once instead of after Timer B.
+//!
+//! An INVITE over UDP to a closed port is answered by the peer's kernel
+//! with ICMP "port unreachable". RFC 3261 §8.1.3.1 and §18.4 want such a
+//! transport error treated as a 503 from that destination, but an
+//! unconnected UDP socket does not hear ICMP at all unless `IP_RECVERR`
+//! is set, so rsipstack retransmitted for 32 s and reported a 408. With
+//! `IP_RECVERR` (ip(7)), the kernel keeps each error on the socket's error
+//! queue with the destination of the datagram that caused it; the UDP
+//! door ([`crate::screen::ScreenedUdp`]) reads that queue when a receive
+//! fails, and the agent ends the outgoing calls still waiting for a first
+//! answer from that exact address.
+//!
+//! The kernel only delivers an ICMP error to the socket whose own datagram
+//! it quotes (addresses and ports checked), so an off-path sender has to
+//! guess the destination and our port to end a call this way.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Weak};
+
+use tandem_sdk::tokio::sync::mpsc;
+
+use crate::agent::Agent;
+use crate::calls::CallState;
+
+/// One datagram of ours that the network refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreachable {
+    /// Where the datagram was going.
+    pub destination: SocketAddr,
+    /// What the kernel made of the ICMP message (ECONNREFUSED for "port
+    /// unreachable", EHOSTUNREACH, ENETUNREACH...).
+    pub error: i32,
+}
+
+impl Unreachable {
+    pub fn reason(&self) -> String {
+        let text = io::Error::from_raw_os_error(self.error);
+        format!("{} answered ICMP: {text}", self.destination.ip())
+    }
+}
+
+/// Reports waiting for the agent; beyond this many, more are dropped (a
+/// flood of ICMP must not grow memory).
+pub const QUEUE: usize = 64;
+
+/// Asks the kernel to keep ICMP errors for `socket` (IPv4 and, for an IPv6
+/// socket, IPv6).
+pub fn enable(socket: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let (level, name) = if ipv6 {
+        (libc::SOL_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::SOL_IP, libc::IP_RECVERR)
+    };
+    // SAFETY: a plain setsockopt on a socket we own, with an int option.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Empties the socket's error queue (never blocks): every error that
+/// names a destination.
+pub fn take(socket: &impl AsRawFd) -> Vec<Unreachable> {
+    let mut found = Vec::new();
+    // A bound: the queue is limited by the receive buffer anyway.
+    for _ in 0..256 {
+        match take_one(socket.as_raw_fd()) {
+            Some(Some(report)) => found.push(report),
+            Some(None) => {}
+            None => break,
+        }
+    }
+    found
+}
+
+/// One entry of the error queue: `None` when it is empty, `Some(None)`
+/// for an entry that is not an ICMP error about one of our datagrams.
+fn take_one(fd: RawFd) -> Option<Option<Unreachable>> {
+    // SAFETY: recvmsg into buffers that live for the call, then reading
+    // the control messages the kernel wrote, within `msg_controllen`,
+    // through the libc CMSG macros; the sockaddr is read as the family the
+    // kernel says it wrote.
+    unsafe {
+        let mut name: libc::sockaddr_storage = zeroed();
+        let mut quoted = [0u8; 64];
+        let mut control = [0u64; 64];
+        let mut iov = libc::iovec {
+            iov_base: quoted.as_mut_ptr().cast(),
+            iov_len: quoted.len(),
+        };
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(&control) as _;
+        if libc::recvmsg(fd, &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) < 0 {
+            return None;
+        }
+        let mut error = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let header = &*cmsg;
+            let ours = (header.cmsg_level == libc::SOL_IP && header.cmsg_type == libc::IP_RECVERR)
+                || (header.cmsg_level == libc::SOL_IPV6 && header.cmsg_type == libc::IPV6_RECVERR);
+            if ours {
+                let extended = std::ptr::read_unaligned(
+                    libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>(),
+                );
+                let from_icmp = extended.ee_origin == libc::SO_EE_ORIGIN_ICMP
+                    || extended.ee_origin == libc::SO_EE_ORIGIN_ICMP6;
+                if from_icmp {
+                    error = Some(extended.ee_errno as i32);
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        let destination = socket_addr(&name);
+        Some(
+            error
+                .zip(destination)
+                .map(|(error, destination)| Unreachable { destination, error }),
+        )
+    }
+}
+
+fn socket_addr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match name.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let v4 =
+                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr)),
+                u16::from_be(v4.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let v6 =
+                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(v6.sin6_port),
+                v6.sin6_flowinfo,
+                v6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Hands each report to the agent for as long as it lives.
+pub async fn serve(agent: Weak<Agent>, mut reports: mpsc::Receiver<Unreachable>) {
+    while let Some(report) = reports.recv().await {
+        let Some(agent) = agent.upgrade() else { return };
+        agent.on_unreachable(&report).await;
+    }
+}
+
+impl Agent {
+    /// Ends the outgoing calls that wait for a first answer from the
+    /// refused address: RFC 3261 §8.1.3.1, a transport error is a 503.
+    /// A call that heard anything from its callee has a live peer there and
+    /// is left alone.
+    pub async fn on_unreachable(self: &Arc<Self>, report: &Unreachable) {
+        let destination = canonical(report.destination);
+        let ids: Vec<String> = self.calls().waiting_on(|call| {
+            call.state == CallState::Calling
+                && !call.announced_ringing
+                && call.destination.map(canonical) == Some(destination)
+        });
+        if ids.is_empty() {
+            log::debug!("{}", report.reason());
+        }
+        for id in ids {
+            log::warn!("call {id} failed: {}", report.reason());
+            self.end_call(&id, "failed", Some(503)).await;
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4: a dual-stack socket reports
+/// either form.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_datagram_to_a_closed_port_is_reported_with_its_destination() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable(&socket, false).unwrap();
+        // A port that was just free: bind, note it, close it.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        socket.send_to(b"INVITE", closed).unwrap();
+        // The ICMP answer comes back through the loopback at once; the
+        // failed receive is what tells the door to look.
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let err = socket.recv_from(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        let reports = take(&socket);
+        assert_eq!(
+            reports,
+            vec![Unreachable {
+                destination: closed,
+                error: libc::ECONNREFUSED
+            }]
+        );
+        assert!(take(&socket).is_empty(), "the queue is emptied");
+    }
+
+    #[test]
+    fn without_recverr_nothing_is_reported() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        socket.send_to(b"INVITE", closed).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut buf = [0u8; 16];
+        let err = socket.recv_from(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        assert!(take(&socket).is_empty());
+    }
+}
