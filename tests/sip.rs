@@ -1380,3 +1380,29 @@ fn a_call_to_a_udp_port_where_nothing_listens_fails_at_once_as_a_503() {
         tandem.log()
     );
 }
+
+#[test]
+fn a_udp_request_names_udp_in_its_via_whatever_order_transports_lists() {
+    // rsipstack puts its first listener in the Via of a request that names
+    // no transport: with TCP listed first, a UDP INVITE said SIP/2.0/TCP.
+    let tandem = Sidecar::start_sip("user = \"alice\"\ntransports = [\"tcp\", \"udp\"]", &[]);
+    let callee = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    callee
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let port = callee.local_addr().unwrap().port();
+    tandem
+        .call(
+            "sip.call",
+            json!({ "to": format!("sip:bob@127.0.0.1:{port}") }),
+        )
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let (len, _) = callee.recv_from(&mut buf).unwrap();
+    let invite = String::from_utf8_lossy(&buf[..len]).into_owned();
+    let via = invite
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("via:"))
+        .unwrap_or_default();
+    assert!(via.contains("SIP/2.0/UDP"), "{invite}");
+}

@@ -117,7 +117,7 @@ impl Agent {
         let screened = Arc::new(Counters::default());
         let (unreachable_tx, unreachable_rx) =
             tandem_sdk::tokio::sync::mpsc::channel(crate::unreachable::QUEUE);
-        // Every listener, in the order configured (the first is rsipstack's
+        // Every listener (UDP first, below: the first is rsipstack's
         // default address); rsipstack serves the UDP ones, the plugin the
         // others (`streams.rs`).
         let mut listeners: Vec<SipConnection> = Vec::new();
@@ -209,6 +209,12 @@ impl Agent {
             .incoming_transactions()
             .map_err(|_| StartError::NoAddress)?;
         let inner = endpoint.inner.clone();
+        // UDP first: rsipstack puts its first listener in the Via of every
+        // request that names no transport (a UDP one), so with `transports
+        // = ["tcp", "udp"]` a UDP INVITE said `SIP/2.0/TCP` (RFC 3261
+        // §18.1.1: the Via names the transport the request goes over), and
+        // its answers came over a TCP connection, if the peer could open one.
+        listeners.sort_by_key(|l| l.get_addr().r#type != Some(Transport::Udp));
         streams::start_endpoint(endpoint, listeners, cancel.clone()).await;
         let addrs = inner.get_addrs();
         let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
