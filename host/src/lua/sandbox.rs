@@ -3,9 +3,10 @@
 //! Only `table string math utf8 coroutine` and a safe `os` subset are there:
 //! no `io`, no `os.execute`/`os.remove`/`os.exit`, no `debug`, no `package`
 //! or `require` (so no C modules), no `dofile`/`loadfile`, `load` only of
-//! text chunks, no `string.dump`. `string.find`, `match`, `gmatch` and
-//! `gsub` are the host's own ([`super::patterns`]): Lua's run in one C call
-//! that the instruction budget cannot interrupt.
+//! text chunks, no `string.dump`, no `__gc` metamethods (see [`PRELUDE`]).
+//! `string.find`, `match`, `gmatch` and `gsub` are the host's own
+//! ([`super::patterns`]): Lua's run in one C call that the instruction
+//! budget cannot interrupt.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -55,11 +56,28 @@ impl Budget {
 }
 
 /// Runs Lua before the script: wraps the error-catching functions so an
-/// interrupted handler stays interrupted.
+/// interrupted handler stays interrupted, and refuses `__gc`.
+///
+/// Why no `__gc`: Lua runs finalizers with hooks off (lgc.c, `GCTM`), so
+/// the instruction budget cannot stop one, and Lua swallows their errors.
+/// A finalizer looping forever, run by any allocation of any rule (or by
+/// closing the state), would hold up the engine's thread for good. An
+/// object is marked for finalization only if its metatable has `__gc`
+/// when it is set, and a rule sets metatables only with `setmetatable`
+/// (the host's Lua code too uses this one); the metatables the host sets
+/// from Rust (mlua's arrays, userdata) are protected by `__metatable`. So
+/// checking here is enough.
 const PRELUDE: &str = r#"
 local exhausted = ...
 local raw_pcall, raw_xpcall, raw_resume, raw_wrap, raw_load = pcall, xpcall, coroutine.resume, coroutine.wrap, load
 local pack, unpack, error, type = table.pack, table.unpack, error, type
+local raw_setmetatable, rawget = setmetatable, rawget
+setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc is not allowed: finalizers cannot be stopped by the instruction budget", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
 local function check(results)
   if exhausted() then error(results[2], 0) end
   return unpack(results, 1, results.n)
@@ -182,6 +200,31 @@ mod tests {
         }
         let t: i64 = lua.load("return os.time()").eval().unwrap();
         assert!(t > 0);
+    }
+
+    #[test]
+    fn finalizers_are_refused() {
+        let lua = state();
+        let err = lua
+            .load("setmetatable({}, {__gc = function() while true do end end})")
+            .set_name("=rule.lua")
+            .exec()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rule.lua:1: __gc is not allowed"), "{err}");
+        // Adding __gc later marks nothing (Lua decides at setmetatable).
+        let n: i64 = lua
+            .load("local mt = {} local t = setmetatable({}, mt) mt.__gc = function() while true do end end t = nil return #('x'):rep(100000)")
+            .eval()
+            .unwrap();
+        assert_eq!(n, 100000);
+        lua.gc_collect().unwrap();
+        // Everything else about setmetatable is as it was.
+        let v: String = lua
+            .load("return setmetatable(setmetatable({}, {__index = function() return 'i' end}), nil).x or tostring(getmetatable(setmetatable({}, {__metatable = 'no'})))")
+            .eval()
+            .unwrap();
+        assert_eq!(v, "no");
     }
 
     #[test]

@@ -668,3 +668,50 @@ async fn handlers_see_topic_and_source_when_they_ask_for_them() {
     })
     .await
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_gsub_replacement_that_misbehaves_fails_its_handler_and_nothing_else() {
+    local(async {
+        let fx = Fixture::new();
+        // Each handler leaves gsub by an error from inside its replacement
+        // function (Lua unwinds over the Rust frames of gsub); the state
+        // and the other rules must carry on as if nothing happened.
+        fx.load(
+            "repl.lua",
+            "local s = ('word '):rep(2000)\n\
+             tandem.on('call', function() s:gsub('%w+', function(w) return tandem.call('x.y', {}) end) end)\n\
+             tandem.on('table', function() s:gsub('%w+', function(w) error({code = 7}) end) end)\n\
+             tandem.on('loop', function() s:gsub('%w+', function(w)\n  while true do end\nend) end)\n\
+             tandem.on('memory', function() local t = {} s:gsub('%w+', function(w)\n  t[#t + 1] = s .. #t\nend) end)\n\
+             tandem.on('ok', function() tandem.emit('ok', {n = select(2, s:sub(1, 500):gsub('%w+', '%0'))}) end)\n",
+        )
+        .unwrap();
+        fx.load("other.lua", "tandem.on('ok', function() tandem.emit('other', {}) end)\n").unwrap();
+        for topic in ["call", "table", "loop", "memory", "ok"] {
+            fx.engine.dispatch(topic, "test", "{}");
+            fx.settle().await;
+        }
+        // (`ok` stays within one buffer's own storage: lauxlib grows a
+        // buffer without Lua's emergency collection, so right after the
+        // memory failure, before the GC has caught up, any longer result
+        // of gsub, string.rep or table.concat may fail too.)
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        // A yield cannot cross gsub (nor Lua's own): refused, not followed.
+        assert!(errors[0].contains("attempt to yield across a C-call boundary"), "{errors:?}");
+        assert!(fx.recorder.calls.borrow().is_empty());
+        assert!(errors[1].contains("table"), "{errors:?}");
+        assert!(
+            errors[2].contains("repl.lua:5: instruction budget of 200000 exceeded"),
+            "{errors:?}"
+        );
+        assert!(errors[3].contains("memory limit of 8 MiB exceeded"), "{errors:?}");
+        let mut emitted = fx.recorder.emitted.borrow().clone();
+        emitted.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            emitted,
+            vec![("ok".into(), json!({"n": 100})), ("other".into(), json!({}))]
+        );
+    })
+    .await
+}

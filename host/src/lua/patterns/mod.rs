@@ -22,6 +22,29 @@
 //! caller's position, as `pcall` users expect, not mlua error userdata.
 //!
 //! Everything is on bytes: Lua strings are byte strings, not UTF-8.
+//!
+//! What makes the raw functions sound (see also [`raw`]):
+//! - Lua errors are `longjmp`s (the vendored Lua is C), which skip Rust
+//!   frames without running anything: no frame here owns anything with a
+//!   destructor, or holds a `RefCell` borrow, while it calls Lua. The
+//!   budget's `Cell` is written back before any call (see [`metered`]).
+//! - They are `extern "C-unwind"` because that is mlua's `lua_CFunction`,
+//!   but nothing may unwind out of them: a panic crossing Lua's C frames
+//!   would leave the state pointing at dead frames (its `errorJmp`, its
+//!   call info). The matcher, the only code complex enough to panic, runs
+//!   under `catch_unwind`; the rest indexes only within bounds the matcher
+//!   guarantees (a match and its captures lie inside the subject, in
+//!   order; a search starts at or after where the last one ended).
+//! - No Rust frame is ever suspended: nothing here yields, and what they
+//!   call (`lua_call` without a continuation, `lua_gettable`'s `__index`)
+//!   runs unyieldable, so a `coroutine.yield` (or `tandem.call`) in a
+//!   `gsub` replacement raises "attempt to yield across a C-call boundary",
+//!   as with stock Lua, instead of leaving a frame behind.
+//! - They may be entered again while running: any allocation (a push, a
+//!   buffer growing) may run `__gc` finalizers, the host's own (the
+//!   sandbox refuses them to rules), and a `gsub` replacement is any
+//!   code. So the shared state (the budget, a `gmatch` iterator's
+//!   progress) is brought up to date before each such call.
 
 mod class;
 mod matcher;
@@ -47,7 +70,8 @@ const SPECIALS: &[u8] = b"^$*+?.([%-";
 
 /// Holds the budget for as long as the Lua state lives: the functions
 /// reach it through a light userdata upvalue, and mlua drops app data only
-/// after `lua_close`.
+/// after `lua_close` (which runs the last finalizers, which may call the
+/// functions). The type is private, so nothing else can remove it.
 struct KeepBudget {
     _budget: Rc<Budget>,
 }
@@ -83,6 +107,10 @@ pub(super) fn install(lua: &Lua, budget: &Rc<Budget>) -> mlua::Result<()> {
 
 /// The budget: upvalue `n` of the running function.
 ///
+/// A shared reference is enough, and may be held across calls into Lua
+/// that charge the budget too (the hook, nested pattern functions): its
+/// fields are `Cell`/`RefCell`, never borrowed across a call.
+///
 /// # Safety
 /// Inside one of this module's closures; `n` is the budget's upvalue.
 unsafe fn budget<'a>(state: State, n: c_int) -> &'a Budget {
@@ -92,6 +120,11 @@ unsafe fn budget<'a>(state: State, n: c_int) -> &'a Budget {
 
 /// Runs `search` with the budget's fuel and puts back what is left. A
 /// panic (a bug) becomes an error here: it must not unwind into Lua.
+///
+/// `search` calls no Lua, so this `catch_unwind` is never jumped over, and
+/// the budget is whole again before anything that may run Lua code (a
+/// push, a replacement function, whose own instructions and patterns
+/// charge the same budget).
 fn metered<T>(
     budget: &Budget,
     m: &mut Matcher,
@@ -112,7 +145,8 @@ fn metered<T>(
 unsafe fn fail(state: State, budget: &Budget, error: PatternError) -> ! {
     let mut message = Message::new();
     if error == PatternError::BudgetSpent {
-        // SAFETY: the caller's contract.
+        // SAFETY: the caller's contract. The `String` is moved into the
+        // budget before raising: this frame owns nothing when Lua jumps.
         let place = unsafe { raw::caller_place(state) };
         budget.exhaust(place.unwrap_or_else(|| "?".to_owned()));
         let _ = write!(message, "instruction budget of {} exceeded", budget.limit());

@@ -557,3 +557,291 @@ fn pattern_work_is_charged_to_the_budget() {
         before - budget.remaining()
     );
 }
+
+// What follows is about soundness rather than results: the functions are
+// raw C functions that Lua may leave by `longjmp` (errors in arguments,
+// replacements, memory, the budget) or enter again (finalizers run by an
+// allocation in the middle of theirs). Under the debug build Lua checks
+// its API use (LUA_USE_APICHECK); run them under valgrind for the rest.
+
+/// `src`, run as the chunk `=rule.lua` in `lua`: its one string result.
+fn run(lua: &Lua, src: &str) -> mlua::Result<String> {
+    lua.load(src).set_name("=rule.lua").eval::<String>()
+}
+
+/// Memory in use once everything unreachable is collected.
+fn settled_memory(lua: &Lua) -> usize {
+    lua.gc_collect().unwrap();
+    lua.gc_collect().unwrap();
+    lua.used_memory()
+}
+
+#[test]
+fn errors_raised_inside_gsub_leave_the_state_sound() {
+    let (lua, _budget) = sandbox::new_state(u64::MAX / 4, 64 << 20).unwrap();
+    // Each error is raised with the buffer holding more than its own
+    // storage (8000 bytes of subject), then the same again many times: a
+    // buffer, a stack slot or a capture left behind would show as growth.
+    let src = r#"
+local s = ('abc '):rep(2000)
+local function after(n, f)
+  local i = 0
+  return function(...) i = i + 1 if i % n == 0 then return f(...) end return (...):upper() end
+end
+local t = {}
+local cases = {
+  {after(1500, function() error(t) end), function(e) return e == t end},
+  {after(1500, function() error('boom') end), function(e) return e == 'rule.lua:10: boom' end},
+  {after(1, function() error() end), function(e) return e == nil end},
+  {after(1500, function() return {} end), function(e) return e:find('invalid replacement value %(a table%)') end},
+  {after(1500, function() return s:gsub('%w+', '%9') end), function(e) return e:find('invalid capture index %%9') end},
+  {after(1500, function() return s:find('(') end), function(e) return e:find('unfinished capture') end},
+  {setmetatable({}, {__index = function() error('from __index') end}), function(e) return e:find('from __index') end},
+}
+for round = 1, 50 do
+  for i, case in ipairs(cases) do
+    local ok, e = pcall(string.gsub, s, '%w+', case[1])
+    if ok or not case[2](e) then return 'case ' .. i .. ': ' .. tostring(e) end
+  end
+end
+return (s:sub(1, 12):gsub('%w+', after(2, function() return 'x' end)))
+"#;
+    assert_eq!(run(&lua, src).unwrap(), "ABC x ABC ");
+    let before = settled_memory(&lua);
+    run(&lua, src).unwrap();
+    let after = settled_memory(&lua);
+    assert!(after <= before + 4096, "{before} -> {after}");
+}
+
+#[test]
+fn a_replacement_cannot_yield_but_may_run_coroutines_of_its_own() {
+    let (lua, _budget) = sandbox::new_state(u64::MAX / 4, 64 << 20).unwrap();
+    // A yield would leave gsub's frame behind with the coroutine: Lua
+    // refuses it, as it does for its own gsub.
+    let err = run(
+        &lua,
+        "local co = coroutine.create(function() return ('abc'):gsub('.', coroutine.yield) end)\n\
+         local ok, e = coroutine.resume(co)\n\
+         return tostring(ok) .. ' ' .. e .. ' ' .. coroutine.status(co)",
+    )
+    .unwrap();
+    assert_eq!(err, "false attempt to yield across a C-call boundary dead");
+    // The same from a gmatch iterator's loop body is fine: it is Lua code.
+    let fine = run(
+        &lua,
+        "local co = coroutine.wrap(function()\n\
+           for w in ('a b c'):gmatch('%a') do coroutine.yield(w) end\n\
+           return 'end'\n\
+         end)\n\
+         local seen = {}\n\
+         for i = 1, 4 do seen[i] = co() end\n\
+         local inner = ('abc'):gsub('.', function(c)\n\
+           return coroutine.wrap(function() coroutine.yield(c:upper()) end)()\n\
+         end)\n\
+         return table.concat(seen) .. ' ' .. inner",
+    )
+    .unwrap();
+    assert_eq!(fine, "abcend ABC");
+}
+
+#[test]
+fn a_budget_spent_inside_or_under_a_pattern_function_stays_spent() {
+    for (what, line, src) in [
+        // The matcher's own steps, with a full buffer behind it.
+        ("matcher", 2, "local s = ('ab '):rep(40000)\nlocal ok, e = pcall(string.gsub, s, '%w+', '%0%0')"),
+        // The hook, inside the replacement function gsub called.
+        ("function", 2, "local s = ('ab '):rep(400)\nlocal ok, e = pcall(string.gsub, s, '%w+', function() while true do end end)"),
+        // The hook, inside an __index of a replacement table.
+        ("table", 1, "local t = setmetatable({}, {__index = function() while true do end end})\nlocal ok, e = pcall(string.gsub, 'ab', '%w', t)"),
+        // The matcher of a nested call.
+        ("nested", 2, "local s = ('a'):rep(5000)\nlocal ok, e = pcall(string.gsub, 'ab', '%w', function() return s:find('.-.-.-x') end)"),
+        // A gmatch iterator in a loop.
+        ("gmatch", 2, "local s = ('ab '):rep(40000)\nfor w in s:gmatch('%w+') do end"),
+    ] {
+        let (lua, budget) = sandbox::new_state(100_000, 64 << 20).unwrap();
+        let err = lua.load(src).set_name("=rule.lua").exec().expect_err(what);
+        assert!(
+            err.to_string().contains("instruction budget of 100000 exceeded"),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            budget.exhausted_at(),
+            Some(format!("rule.lua:{line}")),
+            "{what}"
+        );
+        assert_eq!(budget.remaining(), 0, "{what}");
+        // Spent means spent: the next search fails at its first step.
+        let again = lua
+            .load("return pcall(string.find, 'ab', 'a.')")
+            .exec()
+            .expect_err(what);
+        assert!(again.to_string().contains("instruction budget"), "{what}");
+    }
+}
+
+#[test]
+fn results_beyond_the_memory_limit_are_errors_and_leave_the_state_sound() {
+    let (lua, _budget) = sandbox::new_state(u64::MAX / 4, 0).unwrap();
+    lua.set_memory_limit(settled_memory(&lua) + (2 << 20))
+        .unwrap();
+    let src = r#"
+local s = ('x'):rep(300000)
+local big = ('y'):rep(100000)
+local cases = {
+  -- gsub's buffer grows past the limit.
+  function() return s:gsub('x', 'yyyyyyyyyy') end,
+  function() return s:gsub('x+', function(m) return m .. m .. m .. m .. m .. m .. m end) end,
+  function() return s:gsub('x', {x = big}) end,
+  -- Pushing captures: each a copy of the whole subject.
+  function() return s:match(('('):rep(32) .. '.*' .. (')'):rep(32)) end,
+  function() return s:find(('('):rep(32) .. '.*' .. (')'):rep(32)) end,
+  function() return s:gmatch(('('):rep(32) .. '.*' .. (')'):rep(32))() end,
+  -- Captures passed to a replacement function.
+  function() return s:gsub(('('):rep(32) .. '.*' .. (')'):rep(32), print) end,
+}
+local out = {}
+for i, f in ipairs(cases) do
+  local ok, e = pcall(f)
+  out[i] = tostring(ok) .. ':' .. tostring(e):gsub('^.-: ', '')
+end
+return table.concat(out, ' ') .. ' | ' .. (('abc'):gsub('b', 'B'))
+"#;
+    let before = settled_memory(&lua);
+    let out = run(&lua, src).unwrap();
+    let (results, after) = out.split_once(" | ").unwrap();
+    assert_eq!(
+        results.matches("false:not enough memory").count(),
+        7,
+        "{out}"
+    );
+    assert_eq!(after, "aBc", "{out}");
+    let after = settled_memory(&lua);
+    assert!(after <= before + 4096, "{before} -> {after}");
+}
+
+#[test]
+fn a_gmatch_iterator_keeps_what_it_needs() {
+    let (lua, _budget) = sandbox::new_state(u64::MAX / 4, 64 << 20).unwrap();
+    // The subject and pattern are made at run time and referenced by
+    // nothing but the iterator; a full collection must not free them.
+    let it: mlua::Function = lua
+        .load("local a, b = ('x'):rep(40), ('%a'):rep(2) return string.gmatch(a .. 'ab,cd', '(' .. b .. ')()')")
+        .eval()
+        .unwrap();
+    settled_memory(&lua);
+    let mut seen = Vec::new();
+    while let (Some(word), position) = it.call::<(Option<String>, Option<i64>)>(()).unwrap() {
+        seen.push(format!("{word}@{}", position.unwrap()));
+    }
+    assert_eq!(seen.len(), 22);
+    assert_eq!(seen[21], "cd@46");
+    // Finished stays finished; arguments are ignored.
+    assert_eq!(it.call::<Option<String>>((1, 2, 3)).unwrap(), None);
+    // A number subject is converted once, for the iterator's whole life.
+    let digits = run(
+        &lua,
+        "local out = {} for d in string.gmatch(1234567, '%d%d') do out[#out + 1] = d end return table.concat(out, ',')",
+    )
+    .unwrap();
+    assert_eq!(digits, "12,34,56");
+    // An error leaves the iterator where it was, and it can be called
+    // again, from another coroutine, after its own has died.
+    let after = run(
+        &lua,
+        "local it = coroutine.wrap(function() return ('aaa'):gmatch('a[') end)()\n\
+         local e1 = select(2, pcall(it))\n\
+         local e2 = select(2, coroutine.wrap(function() return pcall(it) end)())\n\
+         return e1 .. ' / ' .. e2",
+    )
+    .unwrap();
+    assert_eq!(
+        after,
+        "malformed pattern (missing ']') / malformed pattern (missing ']')"
+    );
+}
+
+#[test]
+fn finalizers_running_in_the_middle_of_a_pattern_function_do_not_disturb_it() {
+    let (lua, _budget) = sandbox::new_state(u64::MAX / 4, 64 << 20).unwrap();
+    // Collect all the time, so that finalizers run at the allocations of
+    // pushes and buffers inside the functions, and call them again: the
+    // same gmatch iterator, a gsub with a function, a find.
+    lua.gc_set_mode(mlua::state::GcMode::Incremental(
+        mlua::state::GcIncParams::default()
+            .pause(100)
+            .step_multiplier(1000),
+    ));
+    // The sandbox refuses `__gc` to rules (a finalizer runs without
+    // hooks, so the budget cannot stop it); the harness sets it from Rust.
+    let with_gc = lua
+        .create_function(|_, (t, mt): (mlua::Table, mlua::Table)| t.set_metatable(Some(mt)))
+        .unwrap();
+    lua.globals().set("with_gc", with_gc).unwrap();
+    let out = run(
+        &lua,
+        r#"
+local s = ('ab'):rep(3000)
+local shared = s:gmatch('a(b)')
+local ran, wrong = 0, 0
+local mt = {__gc = function()
+  ran = ran + 1
+  shared()
+  local r = ('xyz'):rep(20):gsub('y', function(c) return c:upper() end)
+  if r ~= ('xYz'):rep(20) then wrong = wrong + 1 end
+  if select(2, s:find('(b)(a)', 1000)) ~= 1001 then wrong = wrong + 1 end
+end}
+local total = 0
+for round = 1, 20 do
+  local r, n = s:gsub('(a)(b)', function(a, b)
+    with_gc({}, mt)
+    return b .. a
+  end)
+  if r ~= ('ba'):rep(3000) or n ~= 3000 then return 'gsub wrong at ' .. round end
+  for a, b in s:gmatch('(a)(b)') do
+    with_gc({}, mt)
+    if a ~= 'a' or b ~= 'b' then return 'gmatch wrong at ' .. round end
+    total = total + 1
+  end
+end
+return ran .. ' ' .. wrong .. ' ' .. total
+"#,
+    )
+    .unwrap();
+    let mut parts = out.split(' ');
+    let ran: u32 = parts.next().unwrap().parse().unwrap();
+    assert!(ran > 1000, "{out}");
+    assert_eq!(parts.next(), Some("0"), "{out}");
+    assert_eq!(parts.next(), Some("60000"), "{out}");
+}
+
+#[test]
+fn nested_replacements_stop_at_lua_s_c_stack_limit() {
+    // Each level is a gsub frame (with its buffer) under a Lua call; at
+    // the deepest, a matcher recursing as far as it may. Lua's C-call
+    // limit must come first, on a thread with the default 2 MiB stack
+    // (the engine's thread has that too).
+    let deep = "a?".repeat(190);
+    let out = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let (lua, _budget) = sandbox::new_state(u64::MAX / 4, 64 << 20).unwrap();
+            lua.globals().set("deep", deep).unwrap();
+            run(
+                &lua,
+                "local depth = 0\n\
+                 local function f(c)\n\
+                   depth = depth + 1\n\
+                   ('a'):rep(190):find(deep)\n\
+                   return (c .. c):gsub('.', f)\n\
+                 end\n\
+                 local ok, e = pcall(f, 'x')\n\
+                 return tostring(ok) .. ' ' .. depth .. ' ' .. e",
+            )
+            .unwrap()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(out.starts_with("false "), "{out}");
+    assert!(out.contains("stack overflow"), "{out}");
+}
