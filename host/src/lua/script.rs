@@ -63,11 +63,22 @@ pub enum ScriptError {
 /// Lua part of the API: `tandem.call` and `tandem.try_call` yield to the engine.
 const API_LUA: &str = r#"
 local tandem, CALL = ...
-local yield, error, type, setmetatable = coroutine.yield, error, type, setmetatable
+local yield, yieldable, error, type, setmetatable = coroutine.yield, coroutine.isyieldable, error, type, setmetatable
 local pairs, tostring, sort, concat = pairs, tostring, table.sort, table.concat
 local err_mt = { __tostring = function(e) return e.kind .. ": " .. e.message end }
+-- Waiting for an answer pauses the handler; Lua cannot pause inside a C
+-- function (a string.gsub replacement, a table.sort comparator, a
+-- metamethod), where it would only say "attempt to yield across a C-call
+-- boundary".
+local function can_wait(api, name)
+  if not yieldable() then
+    error(api .. "(" .. tostring(name) .. ") cannot wait for its answer here (inside a string.gsub"
+      .. " replacement, a table.sort comparator or a metamethod): call it from the handler itself", 3)
+  end
+end
 function tandem.try_call(name, args)
   if type(name) ~= "string" then error("tandem.try_call: the command name must be a string", 2) end
+  can_wait("tandem.try_call", name)
   local ok, result = yield(CALL, name, args)
   if ok then return result end
   return nil, setmetatable(result, err_mt)
@@ -109,6 +120,7 @@ function tandem.settings(defaults, kinds)
 end
 function tandem.call(name, args)
   if type(name) ~= "string" then error("tandem.call: the command name must be a string", 2) end
+  can_wait("tandem.call", name)
   local ok, result = yield(CALL, name, args)
   if ok then return result end
   error(name .. ": " .. result.kind .. ": " .. result.message, 2)
