@@ -1406,3 +1406,30 @@ fn a_udp_request_names_udp_in_its_via_whatever_order_transports_lists() {
         .unwrap_or_default();
     assert!(via.contains("SIP/2.0/UDP"), "{invite}");
 }
+
+#[test]
+fn one_address_cannot_hold_every_tcp_connection() {
+    let tandem = Sidecar::start_sip(
+        "user = \"alice\"\ntransports = [\"tcp\"]\nmax_connections = 10\nmax_connections_per_source = 2",
+        &[],
+    );
+    let tcp = listening_on(&tandem, "tcp");
+    let mut held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(&tcp).unwrap())
+        .collect();
+    let mut third = std::net::TcpStream::connect(&tcp).unwrap();
+    assert_eq!(read_until_closed(&mut third), "", "the 3rd is closed");
+    for (cseq, stream) in (1..).zip(&mut held) {
+        assert_eq!(
+            options_over(stream, cseq).as_deref(),
+            Some("SIP/2.0 200 OK")
+        );
+    }
+    assert!(
+        tandem
+            .log()
+            .contains("from that address are open (max_connections_per_source"),
+        "{}",
+        tandem.log()
+    );
+}

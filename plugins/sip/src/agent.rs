@@ -219,7 +219,10 @@ impl Agent {
         let addrs = inner.get_addrs();
         let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
         let door = Door {
-            connections: Connections::new(config.max_connections),
+            connections: Connections::new(
+                config.max_connections,
+                config.max_connections_per_source,
+            ),
             counters: screened.clone(),
             cancel: cancel.clone(),
         };

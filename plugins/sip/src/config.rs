@@ -78,6 +78,8 @@ pub struct Config {
     /// able to open them until the process runs out. Connections Tandem
     /// opens itself (to a registrar, a callee) do not count.
     pub max_connections: usize,
+    /// Of those, from one address at most.
+    pub max_connections_per_source: usize,
     /// Whose INVITE and MESSAGE are taken: `"anyone"`, `"registrar"` (from
     /// the registrar's addresses only), or a list of IP addresses and CIDR
     /// prefixes, which may name `"registrar"` too. Unset: `"registrar"`
@@ -112,6 +114,7 @@ impl Default for Config {
             media_timeout_seconds: 60,
             max_ringing: 16,
             max_connections: 256,
+            max_connections_per_source: 32,
             accept_from: None,
         }
     }
@@ -132,6 +135,10 @@ impl std::fmt::Debug for Config {
             .field("playback", &self.playback)
             .field("max_ringing", &self.max_ringing)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_source",
+                &self.max_connections_per_source,
+            )
             .field("accept_from", &self.accept_from)
             .finish_non_exhaustive()
     }
@@ -157,7 +164,8 @@ pub enum ConfigError {
     #[error("max_ringing must be at least 1 (calls beyond it are answered 486 Busy Here)")]
     MaxRinging,
     #[error(
-        "max_connections must be at least 1 (TCP and TLS connections beyond it are closed at once)"
+        "max_connections and max_connections_per_source must be at least 1 \
+         (TCP and TLS connections beyond them are closed at once)"
     )]
     MaxConnections,
     #[error(transparent)]
@@ -197,7 +205,7 @@ impl Config {
         if self.max_ringing == 0 {
             return Err(ConfigError::MaxRinging);
         }
-        if self.max_connections == 0 {
+        if self.max_connections == 0 || self.max_connections_per_source == 0 {
             return Err(ConfigError::MaxConnections);
         }
         self.accept_from()?;
@@ -337,6 +345,13 @@ mod tests {
         assert!(err.to_string().contains("max_connections"), "{err}");
         let config: Config = serde_json::from_str(r#"{"max_connections": 1}"#).unwrap();
         config.validate().unwrap();
+        assert_eq!(config.max_connections_per_source, 32);
+        let config: Config = serde_json::from_str(r#"{"max_connections_per_source": 0}"#).unwrap();
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.to_string().contains("max_connections_per_source"),
+            "{err}"
+        );
     }
 
     #[test]
