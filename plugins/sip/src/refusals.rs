@@ -50,8 +50,10 @@ impl Refusals {
     }
 }
 
-/// The 1st, 2nd, 4th, 8th...: a flood of a million costs twenty lines.
-fn worth_logging(n: u64) -> bool {
+/// Whether the `n`th of a kind of refusal or drop is logged above debug:
+/// the 1st, 2nd, 4th, 8th..., so a flood of a million costs twenty lines.
+/// Every door of the plugin (UDP, TCP, TLS, the call gates) logs this way.
+pub(crate) fn worth_logging(n: u64) -> bool {
     n.is_power_of_two()
 }
 

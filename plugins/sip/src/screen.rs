@@ -377,8 +377,7 @@ impl ScreenedUdp {
 
     fn drop_one(&self, from: SocketAddr, why: &str) {
         let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        // A flood must not flood the log: the 1st, 2nd, 4th, 8th... drop.
-        if n.is_power_of_two() {
+        if crate::refusals::worth_logging(n) {
             log::info!("dropped a datagram from {from}: {why} ({n} so far, see sip.status)");
         } else {
             log::debug!("dropped a datagram from {from}: {why}");

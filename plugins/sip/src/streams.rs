@@ -260,8 +260,7 @@ async fn accept_loop(
                              (max_connections_per_source"
                         ),
                     };
-                    // A flood must not flood the log.
-                    if n.is_power_of_two() {
+                    if crate::refusals::worth_logging(n) {
                         log::warn!(
                             "closed a {what} connection from {peer} at once: {why}; \
                              {n} refused so far, see sip.status)"
@@ -273,7 +272,7 @@ async fn accept_loop(
             },
             Err(e) => {
                 errors += 1;
-                if errors.is_power_of_two() {
+                if crate::refusals::worth_logging(errors) {
                     log::warn!("cannot accept a {what} connection: {e} ({errors} so far)");
                 }
                 tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
@@ -572,9 +571,8 @@ impl TcpReader {
             Some(Verdict::Answer { code, bytes, .. }) => {
                 let n = self.counters.count_answered();
                 let peer = self.peer;
-                // Answers count with the datagrams'; the log says so at the
-                // 1st, 2nd, 4th... of them.
-                if n.is_power_of_two() {
+                // Answers count with the datagrams'.
+                if crate::refusals::worth_logging(n) {
                     log::info!(
                         "answered a request from tcp {peer} with {code} and closed the \
                          connection: {why} ({n} bad requests answered so far, see sip.status)"
@@ -605,7 +603,7 @@ impl TcpReader {
         } else {
             ""
         };
-        if n.is_power_of_two() {
+        if crate::refusals::worth_logging(n) {
             log::info!(
                 "dropped a TCP message from {}: {why}{closed} ({n} so far, see sip.status)",
                 self.peer
