@@ -71,6 +71,20 @@ impl tandem::lua::Backend for NoBackend {
     }
 }
 
+/// An engine without plugins (commands fail), with room to run the bench
+/// loops, and the rule at `path` loaded.
+fn engine_with(path: &std::path::Path) -> tandem::lua::Engine {
+    let engine = tandem::lua::Engine::new(
+        std::rc::Rc::new(NoBackend),
+        tandem::lua::Limits {
+            instruction_budget: 10_000_000,
+            memory_limit: 32 << 20,
+        },
+    );
+    engine.load(path, Default::default(), Some(true)).unwrap();
+    engine
+}
+
 fn bus_benches(c: &mut Criterion) {
     tandem::logging::init("warn", tandem::config::LogFormat::Text);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -168,14 +182,7 @@ fn bus_benches(c: &mut Criterion) {
             "count.lua",
             "local n = 0\ntandem.on('lua.tick', function(ev) n = n + 1 end)\n",
         );
-        let engine = tandem::lua::Engine::new(
-            std::rc::Rc::new(NoBackend),
-            tandem::lua::Limits {
-                instruction_budget: 10_000_000,
-                memory_limit: 32 << 20,
-            },
-        );
-        engine.load(&path, Default::default(), Some(true)).unwrap();
+        let engine = engine_with(&path);
         let payload = payload().to_string();
         b.iter(|| {
             for _ in 0..TO_LUA {
@@ -232,14 +239,7 @@ fn pattern_benches(c: &mut Criterion) {
         rule.push_str(&format!("tandem.on('bench.{name}', {})\n", loop_of(body)));
     }
     let path = write(scripts.path(), "patterns.lua", &rule);
-    let engine = tandem::lua::Engine::new(
-        std::rc::Rc::new(NoBackend),
-        tandem::lua::Limits {
-            instruction_budget: 10_000_000,
-            memory_limit: 32 << 20,
-        },
-    );
-    engine.load(&path, Default::default(), Some(true)).unwrap();
+    let engine = engine_with(&path);
 
     let mut group = c.benchmark_group("lua/patterns");
     group.throughput(Throughput::Elements(PATTERN_REPS));
