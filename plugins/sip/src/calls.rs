@@ -198,7 +198,7 @@ impl Calls {
     }
 
     /// The ids of the calls `which` picks.
-    pub fn waiting_on(&self, which: impl Fn(&Call) -> bool) -> Vec<String> {
+    pub fn ids_where(&self, which: impl Fn(&Call) -> bool) -> Vec<String> {
         self.by_id
             .values()
             .filter(|c| which(c))

@@ -183,7 +183,7 @@ impl Agent {
     /// is left alone.
     pub async fn on_unreachable(self: &Arc<Self>, report: &Unreachable) {
         let destination = canonical(report.destination);
-        let ids: Vec<String> = self.calls().waiting_on(|call| {
+        let ids: Vec<String> = self.calls().ids_where(|call| {
             call.state == CallState::Calling
                 && !call.announced_ringing
                 && call.destination.map(canonical) == Some(destination)
