@@ -221,6 +221,65 @@ fn a_wrong_password_is_reported_and_retried_with_back_off() {
 }
 
 #[test]
+fn a_registrar_port_where_nothing_listens_fails_at_once_as_a_503_and_backs_off() {
+    // The registrar's kernel answers ICMP "port unreachable"; RFC 3261
+    // §8.1.3.1 makes that a 503. rsipstack's REGISTER transaction never
+    // heard it: the attempt failed only when Timer F fired, 32 s later.
+    let closed = sipp::free_udp_port().to_string();
+    tandem_tests::build_artifacts(); // before the clock starts
+    let started = std::time::Instant::now();
+    let tandem = registering("alice", &closed, "secret");
+    let failed = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("SIP sip.registration") && l.contains("state=failed"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let log = tandem.wait_for("state=failed");
+    let first = std::time::Instant::now();
+    // Generous: a functional check that Timer F was not waited for.
+    assert!(
+        first - started < std::time::Duration::from_secs(15),
+        "failed only after {:?}:\n{log}",
+        first - started
+    );
+    let failures = failed(&log);
+    assert!(
+        failures[0].contains("code=503")
+            && failures[0].contains("reason=127.0.0.1 answered ICMP")
+            && failures[0].contains("retry_in=1"),
+        "{}",
+        failures[0]
+    );
+    // The plugin's log says why, for a person.
+    assert!(
+        log.contains(&format!(
+            "registration at sip:127.0.0.1:{closed} failed (127.0.0.1 answered ICMP"
+        )),
+        "{log}"
+    );
+    // Then the back-off, never a tight loop: attempts 1 s and 3 s after the
+    // first (the next only at 7 s), each failing the same way.
+    let log = tandem.wait_for_n("state=failed", 2);
+    let failures = failed(&log);
+    assert!(
+        failures[1].contains("code=503") && failures[1].contains("retry_in=2"),
+        "{}",
+        failures[1]
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4).saturating_sub(first.elapsed()));
+    let failures = failed(&tandem.log());
+    assert!(
+        (2..=4).contains(&failures.len()),
+        "{} attempts in the 4 s after the first:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    assert_eq!(status["registration"], "failed", "{status}");
+}
+
+#[test]
 fn message_both_ways_keeps_the_content_type() {
     let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
     let port = tandem.sip_port().to_string();

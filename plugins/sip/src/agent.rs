@@ -16,6 +16,7 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tandem_sdk::commands::sip::Status;
+use tandem_sdk::tokio::sync::broadcast;
 use tandem_sdk::Host;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +28,7 @@ use crate::password_scope::PasswordScope;
 use crate::refusals::Refusals;
 use crate::screen::{Counters, ScreenedUdp};
 use crate::streams::{self, Connections, Door};
+use crate::unreachable::Unreachable;
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -79,6 +81,10 @@ pub struct Agent {
     registration: Mutex<String>,
     /// What the doors answered, dropped or refused before rsipstack saw it.
     screened: Arc<Counters>,
+    /// Every ICMP report, re-sent by [`Agent::on_unreachable`] for tasks
+    /// that wait on an address of their own (the registration), since the
+    /// calls table only knows the calls' destinations.
+    pub unreachable: broadcast::Sender<Unreachable>,
 }
 
 /// A TCP or TLS listener bound at start, served once the endpoint is.
@@ -311,6 +317,7 @@ impl Agent {
             calls: Mutex::new(Calls::default()),
             registration: Mutex::new("none".to_owned()),
             screened,
+            unreachable: broadcast::channel(crate::unreachable::QUEUE).0,
         });
         tandem_sdk::tokio::spawn(crate::unreachable::serve(
             Arc::downgrade(&agent),

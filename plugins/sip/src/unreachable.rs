@@ -10,7 +10,10 @@
 //! queue with the destination of the datagram that caused it; the UDP
 //! door ([`crate::screen::ScreenedUdp`]) reads that queue when a receive
 //! fails, and the agent ends the outgoing calls still waiting for a first
-//! answer from that exact address.
+//! answer from that exact address. A REGISTER to a closed port is the same
+//! case (Timer F instead of Timer B): the agent passes every report on to
+//! the registration task too (`registration.rs`), which ends the attempt
+//! waiting on the registrar's address.
 //!
 //! The kernel only delivers an ICMP error to the socket whose own datagram
 //! it quotes (addresses and ports checked), so an off-path sender has to
@@ -38,6 +41,12 @@ pub struct Unreachable {
 }
 
 impl Unreachable {
+    /// Whether the refused datagram was going to `destination` (address and
+    /// port; an IPv4-mapped IPv6 address is its IPv4 one).
+    pub fn concerns(&self, destination: SocketAddr) -> bool {
+        canonical(self.destination) == canonical(destination)
+    }
+
     pub fn reason(&self) -> String {
         let text = io::Error::from_raw_os_error(self.error);
         format!("{} answered ICMP: {text}", self.destination.ip())
@@ -180,13 +189,14 @@ impl Agent {
     /// Ends the outgoing calls that wait for a first answer from the
     /// refused address: RFC 3261 §8.1.3.1, a transport error is a 503.
     /// A call that heard anything from its callee has a live peer there and
-    /// is left alone.
+    /// is left alone. The report also goes to [`Agent::unreachable`]'s
+    /// subscribers (a REGISTER waiting on that address); none is no error.
     pub async fn on_unreachable(self: &Arc<Self>, report: &Unreachable) {
-        let destination = canonical(report.destination);
+        let _ = self.unreachable.send(report.clone());
         let ids: Vec<String> = self.calls().ids_where(|call| {
             call.state == CallState::Calling
                 && !call.announced_ringing
-                && call.destination.map(canonical) == Some(destination)
+                && call.destination.is_some_and(|d| report.concerns(d))
         });
         if ids.is_empty() {
             log::debug!("{}", report.reason());
@@ -235,6 +245,19 @@ mod tests {
             }]
         );
         assert!(take(&socket).is_empty(), "the queue is emptied");
+    }
+
+    #[test]
+    fn a_report_concerns_its_exact_destination_in_either_form() {
+        let report = Unreachable {
+            destination: "[::ffff:127.0.0.1]:5060".parse().unwrap(),
+            error: libc::ECONNREFUSED,
+        };
+        assert!(report.concerns("127.0.0.1:5060".parse().unwrap()));
+        assert!(report.concerns("[::ffff:127.0.0.1]:5060".parse().unwrap()));
+        assert!(!report.concerns("127.0.0.1:5061".parse().unwrap()));
+        assert!(!report.concerns("127.0.0.2:5060".parse().unwrap()));
+        assert!(!report.concerns("[::1]:5060".parse().unwrap()));
     }
 
     #[test]
