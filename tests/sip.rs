@@ -751,11 +751,12 @@ fn over_tls(addr: &str, ca: &std::path::Path, request: &str, until: &str) -> (St
 }
 
 /// TLS connections count against `max_connections` from the moment they
-/// are accepted (a handshake is work too); after the handshake rsipstack
-/// reads them itself, so a request its parser refuses closes that
-/// connection unanswered (there is no seam for the screen: streams.rs).
+/// are accepted (a handshake is work too); after the handshake each
+/// message passes the screen as over TCP (screened_tls.rs): a bad request
+/// is answered on a connection that stays open, and where the framing is
+/// lost the connection is answered and closed, alone.
 #[test]
-fn tls_connections_are_capped_and_bad_input_closes_only_its_connection() {
+fn tls_connections_are_capped_and_bad_requests_are_answered() {
     let certs = tempfile::tempdir().unwrap();
     tandem_tests::certs::make(certs.path());
     let file = |name: &str| certs.path().join(name).display().to_string();
@@ -800,8 +801,26 @@ fn tls_connections_are_capped_and_bad_input_closes_only_its_connection() {
     let frobnicate = options
         .replace("OPTIONS sip:", "FROBNICATE sip:")
         .replace("CSeq: 1 OPTIONS", "CSeq: 1 FROBNICATE");
-    let (got, closed) = over_tls(&tls, &ca, &frobnicate, "SIP/2.0");
-    assert!(closed && !got.contains("SIP/2.0"), "{got:?}");
+    // An unknown method gets its 501, and the same connection goes on.
+    let (got, closed) = over_tls(
+        &tls,
+        &ca,
+        &format!("{frobnicate}{options}"),
+        "SIP/2.0 200 OK\r\n",
+    );
+    assert!(
+        !closed && got.starts_with("SIP/2.0 501 Not Implemented\r\n"),
+        "{got:?}"
+    );
+    // A Content-Length near 2^64 (which overflowed rsipstack's reader) is
+    // answered 513 and the connection closed: there is no next message to
+    // find.
+    let endless = options.replace("Content-Length: 0", "Content-Length: 18446744073709551615");
+    let (got, closed) = over_tls(&tls, &ca, &endless, "never");
+    assert!(
+        closed && got.starts_with("SIP/2.0 513 Message Too Large\r\n"),
+        "{got:?}"
+    );
     let (got, _) = over_tls(&tls, &ca, &options, "\r\n\r\n");
     assert!(got.starts_with("SIP/2.0 200 OK\r\n"), "{got:?}");
     let status = tandem.call("sip.status", json!({})).unwrap();
@@ -809,6 +828,7 @@ fn tls_connections_are_capped_and_bad_input_closes_only_its_connection() {
         status["refused_connections"].as_u64() >= Some(1),
         "{status}"
     );
+    assert!(status["answered_malformed"].as_u64() >= Some(2), "{status}");
 }
 
 /// Within 5 % of `expected`: crossings at block edges go uncounted.

@@ -90,11 +90,7 @@ pub struct Agent {
 /// A TCP or TLS listener bound at start, served once the endpoint is.
 enum Waiting {
     Tcp(tokio::net::TcpListener, rsipstack::transport::SipAddr),
-    Tls(
-        tokio::net::TcpListener,
-        rsipstack::transport::SipAddr,
-        tokio_rustls::TlsAcceptor,
-    ),
+    Tls(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
 }
 
 impl Agent {
@@ -121,6 +117,9 @@ impl Agent {
         let mut listen = config.listen;
         let mut listening = Vec::new();
         let screened = Arc::new(Counters::default());
+        // Every TLS connection, dialled or accepted, is read through the
+        // screen (`screened_tls.rs`).
+        let connector = crate::screened_tls::Connector::install(screened.clone());
         let (unreachable_tx, unreachable_rx) =
             tandem_sdk::tokio::sync::mpsc::channel(crate::unreachable::QUEUE);
         // Every listener (UDP first, below: the first is rsipstack's
@@ -200,7 +199,7 @@ impl Agent {
                             source,
                         })?;
                     listeners.push(conn.into());
-                    doors.push(Waiting::Tls(listener, addr, acceptor));
+                    doors.push(Waiting::Tls(listener, acceptor));
                 }
                 _ => {}
             }
@@ -238,9 +237,13 @@ impl Agent {
                 Waiting::Tcp(listener, addr) => {
                     tandem_sdk::tokio::spawn(streams::serve_tcp(listener, addr, endpoint, door));
                 }
-                Waiting::Tls(listener, addr, acceptor) => {
+                Waiting::Tls(listener, acceptor) => {
                     tandem_sdk::tokio::spawn(streams::serve_tls(
-                        listener, addr, acceptor, endpoint, door,
+                        listener,
+                        acceptor,
+                        connector.clone(),
+                        endpoint,
+                        door,
                     ));
                 }
             }

@@ -27,6 +27,7 @@ mod password_scope;
 mod refusals;
 mod registration;
 pub mod screen;
+mod screened_tls;
 mod streams;
 mod tls;
 mod unreachable;

@@ -1,6 +1,6 @@
 //! The TCP and TLS doors: the plugin's own accept loops, a cap on the
-//! connections peers hold open to us, and, over TCP, the screen of
-//! `screen.rs` in front of every message.
+//! connections peers hold open to us, and the screen of `screen.rs` in
+//! front of every message.
 //!
 //! rsipstack's listeners (`TcpListenerConnection::serve_listener` and its
 //! TLS twin) accept any number of connections, each with a task and 128 KiB
@@ -34,16 +34,14 @@
 //!   wait (rsipstack's writes have no deadline, and each waiting one holds
 //!   a transaction): after [`WRITE_TIMEOUT`] the connection is closed, and
 //!   shut down under any write still stuck on it.
-//! - **TLS** has no such seam: rsipstack's `TlsConnection` keeps its read
-//!   half private and takes only a finished rustls stream, so after the
-//!   handshake (here, bounded by [`HANDSHAKE_TIMEOUT`]) rsipstack reads
-//!   the connection as if its own listener had accepted it
-//!   (`TransportLayer::add_connection`): what its parser refuses closes the
-//!   connection without an answer, and rsipstack logs that as a warning
-//!   (`serve_loop error`); its reader also adds a Content-Length near 2^64
-//!   to the header length unchecked (a panic in a debug build, after which
-//!   the connection keeps its slot until Tandem stops). Putting our reader
-//!   under its TLS would take a proxy socket pair; that is not done.
+//! - **TLS** is read through the same [`Framer`] and screen, from inside
+//!   rsipstack's connection: after the handshake (here, bounded by
+//!   [`HANDSHAKE_TIMEOUT`]) the stream is wrapped in a
+//!   [`ScreenedTls`](crate::screened_tls::ScreenedTls) and handed to
+//!   rsipstack through its TLS connector seam, then served by rsipstack as
+//!   if its own listener had accepted it (`TransportLayer::add_connection`),
+//!   seeing only whole, well-formed messages. `screened_tls.rs` says why
+//!   that way and not as over TCP.
 //!
 //! A TCP connection read here is not in rsipstack's connection table
 //! (`add_connection` would start rsipstack's reader on it): responses and
@@ -73,13 +71,14 @@ use rsipstack::sip::transport::Transport;
 use rsipstack::transaction::endpoint::{Endpoint, EndpointInnerRef};
 use rsipstack::transport::stream::StreamConnection;
 use rsipstack::transport::tcp::TcpConnection;
-use rsipstack::transport::tls::TlsConnection;
+use rsipstack::transport::tls::{TlsConfig, TlsConnection};
 use rsipstack::transport::{SipAddr, SipConnection};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::screen::{self, Counters, Verdict};
+use crate::screened_tls::{Connector, ScreenedTls};
 
 /// The largest message a stream may carry, header block and body:
 /// rsipstack's own limit for its stream reader.
@@ -90,11 +89,11 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long writing one answer, closing, or the answers to what was read
 /// (before reading more) may wait for a peer that does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How much is read at a time; what an idle connection's buffer shrinks
 /// back to.
-const READ_CHUNK: usize = 4096;
+pub const READ_CHUNK: usize = 4096;
 
 /// After an answer, before closing, what the peer still sends is read and
 /// thrown away for this long (or this much), so that closing with unread
@@ -300,20 +299,20 @@ pub async fn serve_tcp(
 }
 
 /// The TLS door: accepts, shakes hands, and gives each connection to
-/// rsipstack (see the module doc).
+/// rsipstack through the screen (see `screened_tls.rs`).
 pub async fn serve_tls(
     listener: TcpListener,
-    local: SipAddr,
     acceptor: tokio_rustls::TlsAcceptor,
+    connector: Arc<Connector>,
     endpoint: EndpointInnerRef,
     door: Door,
 ) {
-    let cancel = door.cancel.clone();
+    let shared = door.clone();
     accept_loop(listener, door, "TLS", move |stream, peer, slot| {
-        let (local, acceptor) = (local.clone(), acceptor.clone());
-        let (endpoint, cancel) = (endpoint.clone(), cancel.clone());
+        let (acceptor, connector) = (acceptor.clone(), connector.clone());
+        let (endpoint, door) = (endpoint.clone(), shared.clone());
         tandem_sdk::tokio::spawn(async move {
-            tls_connection(stream, peer, local, acceptor, endpoint, cancel).await;
+            tls_connection(stream, peer, acceptor, connector, endpoint, door).await;
             drop(slot);
         });
     })
@@ -324,17 +323,31 @@ pub async fn serve_tls(
 async fn tls_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    local: SipAddr,
     acceptor: tokio_rustls::TlsAcceptor,
+    connector: Arc<Connector>,
     endpoint: EndpointInnerRef,
-    cancel: CancellationToken,
+    door: Door,
 ) {
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(e) => {
+            log::debug!("TLS connection from {peer}: {e}");
+            return;
+        }
+    };
+    let (stream, socket) = match second_handle(stream) {
+        Ok(handles) => handles,
+        Err(e) => {
+            log::debug!("TLS connection from {peer}: {e}");
+            return;
+        }
+    };
     let handshake = tokio::select! {
-        _ = cancel.cancelled() => return,
+        _ = door.cancel.cancelled() => return,
         done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => done,
     };
-    let stream = match handshake {
-        Ok(Ok(stream)) => stream,
+    let session = match handshake {
+        Ok(Ok(session)) => session,
         Ok(Err(e)) => {
             log::debug!("TLS handshake with {peer} failed: {e}");
             return;
@@ -344,16 +357,23 @@ async fn tls_connection(
             return;
         }
     };
-    let token = cancel.child_token();
+    let screened = ScreenedTls::new(Box::new(session), socket, local, peer, door.counters);
+    let name = connector.hand_over(screened);
+    let token = door.cancel.child_token();
     let remote = SipAddr {
         r#type: Some(Transport::Tls),
         addr: peer.into(),
     };
+    let naming = TlsConfig {
+        sni_hostname: Some(name.clone()),
+        ..TlsConfig::default()
+    };
     let connection =
-        match TlsConnection::from_server_stream(stream, local, remote, Some(token.clone())).await {
+        match TlsConnection::connect(&remote, Some(&naming), None, Some(token.clone())).await {
             Ok(connection) => connection,
             Err(e) => {
-                log::debug!("TLS connection from {peer}: {e}");
+                connector.take_back(&name);
+                log::warn!("TLS connection from {peer} not handed to rsipstack: {e}");
                 return;
             }
         };
@@ -361,7 +381,7 @@ async fn tls_connection(
         .transport_layer
         .add_connection(SipConnection::Tls(connection));
     // rsipstack cancels the token when the connection is gone (its serve
-    // loop ended: closed, idle, or a message it could not read).
+    // loop ended: closed, idle, or the screen ended it).
     token.cancelled().await;
 }
 
@@ -424,7 +444,7 @@ async fn tcp_connection(
 /// The stream, and a second handle on its socket for [`tcp_connection`]
 /// to shut it down with: rsipstack's connection keeps its halves to
 /// itself.
-fn second_handle(stream: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
+pub fn second_handle(stream: TcpStream) -> std::io::Result<(TcpStream, std::net::TcpStream)> {
     let stream = stream.into_std()?;
     let socket = stream.try_clone()?;
     Ok((TcpStream::from_std(stream)?, socket))
@@ -539,11 +559,7 @@ impl TcpReader {
                 reason,
                 bytes,
             }) => {
-                self.counters.count_answered();
-                log::debug!(
-                    "answered a bad request from tcp {} with {code} {reason}",
-                    self.peer
-                );
+                count_answered(&self.counters, "tcp", self.peer, code, reason);
                 self.write(&bytes).await.err()
             }
             Err(Verdict::Drop(why)) => {
@@ -559,27 +575,10 @@ impl TcpReader {
     /// The framing is lost: answer the request when it can be answered,
     /// then close.
     async fn lost(&self, buf: &[u8], lost: Lost, reader: &mut (impl AsyncRead + Unpin)) -> String {
-        let answer = match lost {
-            Lost::NoLength(head) => Some((head, 400, "Missing Content-Length header field")),
-            Lost::BadLength(head) => Some((head, 400, "Bad Content-Length header field")),
-            Lost::TooLarge(head) => Some((head, 513, "Message Too Large")),
-            Lost::Endless | Lost::NotText => None,
-        };
         let why = lost.why();
-        let answer = answer.map(|(head, code, reason)| screen::answer(&buf[..head], code, reason));
-        match answer {
-            Some(Verdict::Answer { code, bytes, .. }) => {
-                let n = self.counters.count_answered();
-                let peer = self.peer;
-                // Answers count with the datagrams'.
-                if crate::refusals::worth_logging(n) {
-                    log::info!(
-                        "answered a request from tcp {peer} with {code} and closed the \
-                         connection: {why} ({n} bad requests answered so far, see sip.status)"
-                    );
-                } else {
-                    log::debug!("answered tcp {peer} with {code} and closed the connection: {why}");
-                }
+        match answer_for(buf, lost) {
+            Some((code, bytes)) => {
+                log_lost_answered(&self.counters, "tcp", self.peer, code, why);
                 if self.write(&bytes).await.is_ok() {
                     // FIN after the answer; what the peer still sends is
                     // read and thrown away for a moment, so that no reset
@@ -590,27 +589,14 @@ impl TcpReader {
                     linger(reader).await;
                 }
             }
-            _ => self.dropped(why, true),
+            None => log_dropped(&self.counters, "tcp", self.peer, why, true),
         }
         why.to_owned()
     }
 
-    /// Counts and logs a drop (the 1st, 2nd, 4th... at info).
+    /// Counts and logs a drop.
     fn dropped(&self, why: &str, closing: bool) {
-        let n = self.counters.count_dropped_tcp();
-        let closed = if closing {
-            "; closed the connection"
-        } else {
-            ""
-        };
-        if crate::refusals::worth_logging(n) {
-            log::info!(
-                "dropped a TCP message from {}: {why}{closed} ({n} so far, see sip.status)",
-                self.peer
-            );
-        } else {
-            log::debug!("dropped a TCP message from {}: {why}{closed}", self.peer);
-        }
+        log_dropped(&self.counters, "tcp", self.peer, why, closing);
     }
 
     /// Writes `bytes`, bounded in time; `Err(why)` when the connection must
@@ -624,9 +610,83 @@ impl TcpReader {
     }
 }
 
+/// The answer to a request whose framing is lost, when one can be sent:
+/// its code and bytes. `buf` starts with the request.
+pub fn answer_for(buf: &[u8], lost: Lost) -> Option<(u16, Vec<u8>)> {
+    let (head, code, reason) = match lost {
+        Lost::NoLength(head) => (head, 400, "Missing Content-Length header field"),
+        Lost::BadLength(head) => (head, 400, "Bad Content-Length header field"),
+        Lost::TooLarge(head) => (head, 513, "Message Too Large"),
+        Lost::Endless | Lost::NotText => return None,
+    };
+    match screen::answer(&buf[..head], code, reason) {
+        Verdict::Answer { code, bytes, .. } => Some((code, bytes)),
+        _ => None,
+    }
+}
+
+/// Counts an answer to a bad request on a connection that stays open
+/// (logged at debug only: `answered_malformed` in `sip.status` counts them).
+pub fn count_answered(
+    counters: &Counters,
+    transport: &str,
+    peer: SocketAddr,
+    code: u16,
+    reason: &str,
+) {
+    counters.count_answered();
+    log::debug!("answered a bad request from {transport} {peer} with {code} {reason}");
+}
+
+/// Counts and logs (the 1st, 2nd, 4th... at info) an answer after which
+/// the connection closes. `transport` is "tcp" or "tls".
+pub fn log_lost_answered(
+    counters: &Counters,
+    transport: &str,
+    peer: SocketAddr,
+    code: u16,
+    why: &str,
+) {
+    // Answers count with the datagrams'.
+    let n = counters.count_answered();
+    if crate::refusals::worth_logging(n) {
+        log::info!(
+            "answered a request from {transport} {peer} with {code} and closed the \
+             connection: {why} ({n} bad requests answered so far, see sip.status)"
+        );
+    } else {
+        log::debug!("answered {transport} {peer} with {code} and closed the connection: {why}");
+    }
+}
+
+/// Counts and logs (the 1st, 2nd, 4th... at info) a stream message dropped
+/// unanswered.
+pub fn log_dropped(
+    counters: &Counters,
+    transport: &str,
+    peer: SocketAddr,
+    why: &str,
+    closing: bool,
+) {
+    let n = counters.count_dropped_tcp();
+    let closed = if closing {
+        "; closed the connection"
+    } else {
+        ""
+    };
+    let transport = transport.to_uppercase();
+    if crate::refusals::worth_logging(n) {
+        log::info!(
+            "dropped a {transport} message from {peer}: {why}{closed} ({n} so far, see sip.status)"
+        );
+    } else {
+        log::debug!("dropped a {transport} message from {peer}: {why}{closed}");
+    }
+}
+
 /// Reads and throws away what comes, for [`LINGER`] or [`LINGER_BYTES`]
 /// at most, or until the peer closes.
-async fn linger(reader: &mut (impl AsyncRead + Unpin)) {
+pub async fn linger(reader: &mut (impl AsyncRead + Unpin)) {
     let mut left = LINGER_BYTES;
     let mut sink = vec![0u8; READ_CHUNK];
     let drain = async {
@@ -674,7 +734,7 @@ pub enum Lost {
 }
 
 impl Lost {
-    fn why(self) -> &'static str {
+    pub fn why(self) -> &'static str {
         match self {
             Lost::Endless => "no end of the header block within 65,535 bytes",
             Lost::NotText => "a header line that is not UTF-8",

@@ -6,8 +6,10 @@
 //! expects of any TLS client.
 //!
 //! Accepting is the plugin's own (`streams.rs`, for the connection cap and
-//! a handshake deadline), with [`acceptor`]; the connection is then
-//! rsipstack's, as one its own listener accepted.
+//! a handshake deadline), with [`acceptor`]; so is dialling
+//! (`screened_tls.rs`, with the settings below as rsipstack passes them
+//! on). Either way the connection is then rsipstack's, read through the
+//! screen.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

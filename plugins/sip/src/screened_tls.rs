@@ -1,0 +1,521 @@
+//! TLS connections read through the screen, both ways: the ones peers open
+//! to us and the ones rsipstack opens to them.
+//!
+//! rsipstack's own TLS connection reads its socket itself: a request its
+//! parser refuses closes the connection unanswered (no 400, no 501), and
+//! its reader adds a Content-Length near 2^64 to the header length
+//! unchecked (a panic in a debug build). The TCP door takes the read half
+//! of rsipstack's connection and reads it in its place; a `TlsConnection`
+//! keeps its halves private and is made only from a rustls stream of a
+//! concrete type or by dialling. Its one seam is the TLS *client* connector
+//! (`rsipstack::platform::tls`), which every `TlsConnection::connect`
+//! consults first: what the connector returns is a [`TlsStream`] that
+//! rsipstack reads chunk by chunk. The plugin registers [`Connector`], and
+//! every stream it gives rsipstack is a [`ScreenedTls`], which frames what
+//! the peer sends with the TCP door's [`Framer`], screens each message
+//! ([`screen::screen_message`]), answers a bad request (400/501/505, or
+//! 400/513 and close where the framing is lost, RFC 3261 §18.3) itself, and
+//! hands rsipstack only whole, well-formed messages.
+//!
+//! - **Dialled** (REGISTER, INVITE, MESSAGE to a `transport=tls` or `sips:`
+//!   target): the connector dials as rsipstack would (the CAs and identity
+//!   of `tls.rs`, the SNI name rsipstack chose, the ring provider), with a
+//!   deadline on the TCP connect and on the handshake.
+//! - **Accepted** (`streams.rs`): after our handshake, the stream is handed
+//!   to rsipstack through the same seam, as there is no other way to give
+//!   it a stream it did not make: [`Connector::hand_over`] keeps it under
+//!   a fresh random name, and `TlsConnection::connect` with that name as
+//!   its SNI gets it back from the connector instead of a dial. The name is
+//!   128 random bits used once, so a request target cannot pick up someone
+//!   else's connection by naming it.
+//!
+//! A peer that sends and does not read is read no further while our
+//! answers to it wait (as over TCP), and a write that waits longer than
+//! [`WRITE_TIMEOUT`] shuts the socket down.
+//!
+//! rsipstack's stream codec frames again what we hand it; it reads
+//! Content-Length only when the name touches the colon, so a message
+//! sent as `Content-Length : 5` (legal, rare) with a body passes our
+//! screen and loses rsipstack's framing, which closes the connection: what
+//! it did before this module too.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rsipstack::platform::tls::{TlsClientConfig, TlsConnector, TlsStream};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+use crate::screen::{self, Counters, Verdict};
+use crate::streams::{self, Frame, Framer, HANDSHAKE_TIMEOUT, READ_CHUNK, WRITE_TIMEOUT};
+
+/// How long a TCP connect to a TLS peer may take before the handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an SNI name handing over an accepted stream starts with.
+const HANDOVER: &str = "accepted.tandem.invalid-";
+
+/// A TLS session, either side.
+pub trait Session: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Session for T {}
+
+/// One TLS connection as rsipstack reads and writes it: screened reads,
+/// bounded writes.
+pub struct ScreenedTls {
+    reading: tokio::sync::Mutex<Reading>,
+    writing: tokio::sync::Mutex<WriteHalf<Box<dyn Session>>>,
+    /// A second handle on the socket, to shut it down under a stuck write.
+    socket: std::net::TcpStream,
+    local: SocketAddr,
+    peer: SocketAddr,
+    counters: Arc<Counters>,
+}
+
+struct Reading {
+    half: ReadHalf<Box<dyn Session>>,
+    buf: Vec<u8>,
+    framer: Framer,
+    /// The framing was lost and the connection closed: nothing more.
+    done: bool,
+}
+
+/// What to do after one frame.
+enum Next {
+    /// Hand these bytes (one whole message) to rsipstack.
+    Hand(Vec<u8>),
+    /// Look at the next frame.
+    Go,
+    /// The connection is over; why, for the log.
+    End(String),
+}
+
+impl ScreenedTls {
+    /// `tcp` is the socket under `session` (a clone of its handle).
+    pub fn new(
+        session: Box<dyn Session>,
+        tcp: std::net::TcpStream,
+        local: SocketAddr,
+        peer: SocketAddr,
+        counters: Arc<Counters>,
+    ) -> ScreenedTls {
+        let (half, writer) = tokio::io::split(session);
+        ScreenedTls {
+            reading: tokio::sync::Mutex::new(Reading {
+                half,
+                buf: Vec::new(),
+                framer: Framer::default(),
+                done: false,
+            }),
+            writing: tokio::sync::Mutex::new(writer),
+            socket: tcp,
+            local,
+            peer,
+            counters,
+        }
+    }
+
+    /// The next whole message for rsipstack; empty at the end of the
+    /// connection (rsipstack's "peer closed").
+    async fn next_message(&self) -> std::io::Result<Vec<u8>> {
+        let mut reading = self.reading.lock().await;
+        let reading = &mut *reading;
+        if reading.done {
+            return Ok(Vec::new());
+        }
+        loop {
+            loop {
+                let next = match reading.framer.next(&reading.buf) {
+                    Frame::Incomplete => break,
+                    Frame::Ping => {
+                        reading.buf.drain(..4);
+                        match self.write(b"\r\n").await {
+                            Ok(()) => Next::Go,
+                            Err(why) => Next::End(why),
+                        }
+                    }
+                    Frame::Skip(n) => {
+                        reading.buf.drain(..n);
+                        Next::Go
+                    }
+                    Frame::Message(len) => {
+                        let message: Vec<u8> = reading.buf.drain(..len).collect();
+                        self.judge(message).await
+                    }
+                    Frame::Lost(lost) => {
+                        reading.done = true;
+                        let answer = streams::answer_for(&reading.buf, lost);
+                        let why = lost.why();
+                        if let Some((code, bytes)) = answer {
+                            streams::log_lost_answered(&self.counters, "tls", self.peer, code, why);
+                            if self.write(&bytes).await.is_ok() {
+                                self.close().await;
+                                streams::linger(&mut reading.half).await;
+                            }
+                        } else {
+                            streams::log_dropped(&self.counters, "tls", self.peer, why, true);
+                        }
+                        Next::End(why.to_owned())
+                    }
+                };
+                match next {
+                    Next::Hand(message) => return Ok(message),
+                    Next::Go => {}
+                    Next::End(why) => {
+                        log::debug!("TLS connection with {} closed: {why}", self.peer);
+                        reading.done = true;
+                        self.socket.shutdown(std::net::Shutdown::Both).ok();
+                        return Ok(Vec::new());
+                    }
+                }
+            }
+            if reading.buf.is_empty() && reading.buf.capacity() > 4 * READ_CHUNK {
+                reading.buf = Vec::new();
+            }
+            // Our answers to what was read leave before more is read (see
+            // the module doc).
+            if tokio::time::timeout(WRITE_TIMEOUT, self.writing.lock())
+                .await
+                .is_err()
+            {
+                reading.done = true;
+                self.socket.shutdown(std::net::Shutdown::Both).ok();
+                return Err(std::io::Error::other(format!(
+                    "{} read nothing for {WRITE_TIMEOUT:?}",
+                    self.peer
+                )));
+            }
+            reading.buf.reserve(READ_CHUNK);
+            let mut chunk = (&mut reading.half).take(READ_CHUNK as u64);
+            if chunk.read_buf(&mut reading.buf).await? == 0 {
+                reading.done = true;
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// One framed message: handed on, answered, or dropped.
+    async fn judge(&self, message: Vec<u8>) -> Next {
+        match screen::screen_message(&message) {
+            Ok(Some(_)) | Err(Verdict::Pass) => Next::Hand(message),
+            Ok(None) => Next::Go,
+            Err(Verdict::Answer {
+                code,
+                reason,
+                bytes,
+            }) => {
+                streams::count_answered(&self.counters, "tls", self.peer, code, reason);
+                match self.write(&bytes).await {
+                    Ok(()) => Next::Go,
+                    Err(why) => Next::End(why),
+                }
+            }
+            Err(Verdict::Drop(why)) => {
+                // Bytes that are not SIP have nothing more to say.
+                let closing = why == screen::NOT_SIP;
+                streams::log_dropped(&self.counters, "tls", self.peer, why, closing);
+                if closing {
+                    Next::End(why.to_owned())
+                } else {
+                    Next::Go
+                }
+            }
+        }
+    }
+
+    /// Writes all of `bytes` within [`WRITE_TIMEOUT`], else shuts the
+    /// socket down; `Err(why)` when the connection is over.
+    async fn write(&self, bytes: &[u8]) -> Result<(), String> {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, async {
+            let mut writer = self.writing.lock().await;
+            writer.write_all(bytes).await?;
+            writer.flush().await
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot write: {e}")),
+            Err(_) => {
+                self.socket.shutdown(std::net::Shutdown::Both).ok();
+                Err(format!("{} read nothing for {WRITE_TIMEOUT:?}", self.peer))
+            }
+        }
+    }
+
+    /// close_notify and FIN, or, when a write is stuck, a shutdown under it.
+    async fn close(&self) {
+        let closed = tokio::time::timeout(WRITE_TIMEOUT, async {
+            self.writing.lock().await.shutdown().await
+        })
+        .await;
+        if !matches!(closed, Ok(Ok(()))) {
+            self.socket.shutdown(std::net::Shutdown::Both).ok();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TlsStream for ScreenedTls {
+    async fn recv(&self) -> rsipstack::Result<Vec<u8>> {
+        self.next_message()
+            .await
+            .map_err(|e| rsipstack::Error::Error(e.to_string()))
+    }
+
+    async fn send_all(&self, data: Vec<u8>) -> rsipstack::Result<()> {
+        self.write(&data).await.map_err(rsipstack::Error::Error)
+    }
+
+    async fn shutdown(&self) -> rsipstack::Result<()> {
+        self.close().await;
+        Ok(())
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+/// The plugin's TLS client connector for rsipstack (see the module doc).
+pub struct Connector {
+    /// Accepted streams waiting for rsipstack to take them, by name.
+    handed: Mutex<HashMap<String, ScreenedTls>>,
+    /// The counters of the agent that started last (one per process in
+    /// practice): answers and drops on dialled connections count there.
+    counters: Mutex<Arc<Counters>>,
+}
+
+impl Connector {
+    /// The process's connector, registered with rsipstack on first use;
+    /// its counters become `counters`.
+    pub fn install(counters: Arc<Counters>) -> Arc<Connector> {
+        static INSTALLED: OnceLock<Arc<Connector>> = OnceLock::new();
+        let connector = INSTALLED.get_or_init(|| {
+            let connector = Arc::new(Connector {
+                handed: Mutex::default(),
+                counters: Mutex::new(counters.clone()),
+            });
+            rsipstack::platform::tls::set_client_connector(connector.clone());
+            connector
+        });
+        *connector.counters.lock().unwrap_or_else(|e| e.into_inner()) = counters;
+        connector.clone()
+    }
+
+    /// Keeps `stream` for rsipstack; the SNI name under which
+    /// `TlsConnection::connect` gets it back.
+    pub fn hand_over(&self, stream: ScreenedTls) -> String {
+        let name = format!("{HANDOVER}{:032x}", rand::random::<u128>());
+        self.lock().insert(name.clone(), stream);
+        name
+    }
+
+    /// Forgets a handed-over stream rsipstack did not take.
+    pub fn take_back(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ScreenedTls>> {
+        self.handed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connects and shakes hands as rsipstack's own TLS client would.
+    async fn dial(
+        &self,
+        config: &TlsClientConfig,
+        addr: SocketAddr,
+    ) -> Result<ScreenedTls, String> {
+        let client = client_config(config)?;
+        let name = ServerName::try_from(config.server_name.clone())
+            .map_err(|_| format!("{:?} is not a name TLS can check", config.server_name))?;
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| format!("no TCP connection to {addr} within {CONNECT_TIMEOUT:?}"))?
+            .map_err(|e| format!("TCP connection to {addr}: {e}"))?;
+        tcp.set_nodelay(true).ok();
+        let local = tcp.local_addr().map_err(|e| e.to_string())?;
+        let (tcp, socket) = streams::second_handle(tcp).map_err(|e| e.to_string())?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
+            .await
+            .map_err(|_| format!("no TLS handshake with {addr} within {HANDSHAKE_TIMEOUT:?}"))?
+            .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+        let counters = self
+            .counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Ok(ScreenedTls::new(
+            Box::new(session),
+            socket,
+            local,
+            addr,
+            counters,
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl TlsConnector for Connector {
+    async fn connect(
+        &self,
+        config: &TlsClientConfig,
+        addr: SocketAddr,
+    ) -> rsipstack::Result<Box<dyn TlsStream>> {
+        if config.server_name.starts_with(HANDOVER) {
+            return match self.lock().remove(&config.server_name) {
+                Some(stream) => Ok(Box::new(stream)),
+                None => Err(rsipstack::Error::Error(format!(
+                    "no TLS connection to {addr} by that name"
+                ))),
+            };
+        }
+        match self.dial(config, addr).await {
+            Ok(stream) => Ok(Box::new(stream)),
+            Err(e) => Err(rsipstack::Error::Error(e)),
+        }
+    }
+}
+
+/// rustls's client settings from rsipstack's: the CAs given (none given:
+/// none trusted, as rsipstack does), our identity when there is one, the
+/// ring provider (named, as in `tls.rs`).
+fn client_config(config: &TlsClientConfig) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(pem) = &config.root_certs {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("the CA certificates: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("a CA certificate: {e}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    match (&config.client_cert, &config.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("our certificate: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("our key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("our certificate and key: {e}"))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    const OPTIONS: &str = "OPTIONS sip:alice@127.0.0.1 SIP/2.0\r\n\
+        Via: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK1\r\n\
+        From: <sip:bob@127.0.0.1>;tag=1\r\nTo: <sip:alice@127.0.0.1>\r\n\
+        Call-ID: abc\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+
+    /// A screened stream over plain TCP (the screen does not care what
+    /// carries the bytes), and the peer's end.
+    async fn pair() -> (ScreenedTls, TcpStream, Arc<Counters>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (ours, from) = listener.accept().await.unwrap();
+        let local = ours.local_addr().unwrap();
+        let (ours, socket) = streams::second_handle(ours).unwrap();
+        let counters = Arc::new(Counters::default());
+        let screened = ScreenedTls::new(Box::new(ours), socket, local, from, counters.clone());
+        (screened, peer, counters)
+    }
+
+    async fn read_some(peer: &mut TcpStream) -> String {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), peer.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn only_whole_good_messages_reach_rsipstack_and_bad_ones_are_answered() {
+        let (screened, mut peer, counters) = pair().await;
+        let frobnicate = OPTIONS
+            .replace("OPTIONS sip:", "FROBNICATE sip:")
+            .replace("1 OPTIONS", "1 FROBNICATE");
+        // A ping, a bad request, and a good one cut in two.
+        let (head, tail) = OPTIONS.split_at(40);
+        peer.write_all(format!("\r\n\r\n{frobnicate}{head}").as_bytes())
+            .await
+            .unwrap();
+        let reading = tokio::spawn(async move {
+            let got = screened.recv().await.unwrap();
+            (screened, got)
+        });
+        let answers = read_some(&mut peer).await;
+        assert!(answers.starts_with("\r\n"), "pong first: {answers:?}");
+        let answers = if answers == "\r\n" {
+            read_some(&mut peer).await
+        } else {
+            answers[2..].to_owned()
+        };
+        assert!(
+            answers.starts_with("SIP/2.0 501 Not Implemented\r\n"),
+            "{answers:?}"
+        );
+        peer.write_all(tail.as_bytes()).await.unwrap();
+        let (screened, got) = reading.await.unwrap();
+        assert_eq!(got, OPTIONS.as_bytes());
+        assert_eq!(counters.answered(), 1);
+        // The peer closes: the end, as rsipstack expects it.
+        drop(peer);
+        assert!(screened.recv().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_length_near_2_to_the_64_is_answered_and_ends_the_connection() {
+        let (screened, mut peer, _) = pair().await;
+        let endless = OPTIONS.replace("Content-Length: 0", "Content-Length: 18446744073709551615");
+        peer.write_all(endless.as_bytes()).await.unwrap();
+        let got = tokio::spawn(async move { screened.recv().await.unwrap() });
+        let answer = read_some(&mut peer).await;
+        assert!(
+            answer.starts_with("SIP/2.0 513 Message Too Large\r\n"),
+            "{answer:?}"
+        );
+        drop(peer);
+        assert!(got.await.unwrap().is_empty(), "nothing for rsipstack");
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_stream_is_taken_once_and_only_by_its_name() {
+        let connector = Connector {
+            handed: Mutex::default(),
+            counters: Mutex::new(Arc::new(Counters::default())),
+        };
+        let (screened, _peer, _) = pair().await;
+        let addr = screened.peer;
+        let name = connector.hand_over(screened);
+        let asking = |server_name: &str| TlsClientConfig {
+            server_name: server_name.into(),
+            ..TlsClientConfig::default()
+        };
+        let guessed = format!("{HANDOVER}{:032x}", 1u128);
+        assert!(connector.connect(&asking(&guessed), addr).await.is_err());
+        assert!(connector.connect(&asking(&name), addr).await.is_ok());
+        assert!(
+            connector.connect(&asking(&name), addr).await.is_err(),
+            "once"
+        );
+    }
+}
