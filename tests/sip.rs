@@ -1461,6 +1461,24 @@ fn a_call_to_a_udp_port_where_nothing_listens_fails_at_once_as_a_503() {
 }
 
 #[test]
+fn a_message_to_a_udp_port_where_nothing_listens_fails_with_the_reason() {
+    // As for a call: without the ICMP report the MESSAGE transaction ran
+    // until Timer F (32 s), and the command's caller got only "timeout".
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let closed = sipp::free_udp_port();
+    let err = tandem
+        .call(
+            "sip.send_message",
+            json!({ "to": format!("sip:bob@127.0.0.1:{closed}"), "body": "hi" }),
+        )
+        .unwrap_err();
+    assert!(
+        err.contains("cannot reach") && err.contains("127.0.0.1 answered ICMP"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_udp_request_names_udp_in_its_via_whatever_order_transports_lists() {
     // rsipstack puts its first listener in the Via of a request that names
     // no transport: with TCP listed first, a UDP INVITE said SIP/2.0/TCP.

@@ -8,7 +8,7 @@ use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::make_tag;
 use rsipstack::transaction::transaction::Transaction;
 use tandem_sdk::commands::sip::{MessageSent, SendMessage};
-use tandem_sdk::CommandError;
+use tandem_sdk::{tokio, CommandError};
 
 use crate::agent::Agent;
 use crate::uri::parse_target;
@@ -31,6 +31,10 @@ impl Agent {
         }
         let target = parse_target(&message.to).map_err(|e| invalid(&e))?;
         let credential = self.credential_for(&target);
+        // A UDP port where nothing listens answers ICMP, which the
+        // transaction never hears (it would end by Timer F, 32 s, long
+        // after the command's caller gave up): a 503, RFC 3261 §8.1.3.1.
+        let mut watch = self.watch(&target).await;
         let via = self.endpoint.get_via(None, None).map_err(|e| failed(&e))?;
         let from = typed::From {
             display_name: self.config.display_name.clone(),
@@ -60,7 +64,18 @@ impl Agent {
         let mut tx = Transaction::new_client(key, request, self.endpoint.clone(), None);
         tx.send().await.map_err(|e| failed(&e))?;
         let mut auth = AuthRetry::new();
-        while let Some(reply) = tx.receive().await {
+        loop {
+            let reply = tokio::select! {
+                reply = tx.receive() => reply,
+                report = watch.refusal() => {
+                    return Err(CommandError::rejected(format!(
+                        "cannot reach {} over UDP: {}",
+                        message.to,
+                        report.reason()
+                    )));
+                }
+            };
+            let Some(reply) = reply else { break };
             let SipMessage::Response(response) = reply else {
                 continue;
             };

@@ -10,29 +10,21 @@
 //! (`unreachable.rs`) about the registrar's address and fails at once as a
 //! 503 (RFC 3261 §8.1.3.1, §18.4), then backs off as any failure does.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rsipstack::dialog::registration::{backoff_interval, refresh_interval, Registration};
-use rsipstack::sip::transport::Transport;
 use rsipstack::sip::{StatusCodeKind, Uri};
-use rsipstack::transport::SipAddr;
 use tandem_sdk::events::sip::Registration as RegistrationEvent;
 use tandem_sdk::tokio;
-use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
 use crate::unreachable::Unreachable;
-use crate::uri::{parse_target, transport_of};
+use crate::uri::parse_target;
 
 /// How long shutdown waits for the un-REGISTER's answer.
 const UNREGISTER_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// How long looking up the registrar's address may delay an attempt (as a
-/// call's lookup, `outgoing.rs`); past it the attempt goes out unwatched.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Stops the registration loop and un-registers.
 pub struct RegistrationTask {
@@ -124,44 +116,14 @@ fn refresh_after(granted: Option<u32>, asked: u32) -> Duration {
     refresh_interval(granted.filter(|g| *g > 0).unwrap_or(asked))
 }
 
-/// The first report about `watched`: never, when nothing is watched or the
-/// reports stop. Reports missed to a lag are lost, not an end: the attempt
-/// then fails by Timer F, as before.
-async fn refusal(
-    reports: &mut broadcast::Receiver<Unreachable>,
-    watched: Option<SocketAddr>,
-) -> Unreachable {
-    if let Some(watched) = watched {
-        loop {
-            match reports.recv().await {
-                Ok(report) if report.concerns(watched) => return report,
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => break,
-            }
-        }
-    }
-    std::future::pending().await
-}
-
-/// Forgets the reports that came before this attempt: they are about
-/// earlier datagrams.
-fn drain(reports: &mut broadcast::Receiver<Unreachable>) {
-    while !matches!(
-        reports.try_recv(),
-        Err(TryRecvError::Empty | TryRecvError::Closed)
-    ) {}
-}
-
 impl Agent {
     pub fn start_registration(self: &Arc<Self>) -> Option<RegistrationTask> {
         let registrar = self.config.registrar.clone()?;
         let server = parse_target(&registrar).ok()?;
         let stop = CancellationToken::new();
-        // Subscribed before the first REGISTER leaves: no report is missed.
-        let reports = self.unreachable.subscribe();
         let task = self
             .clone()
-            .keep_registered(registrar, server, stop.clone(), reports);
+            .keep_registered(registrar, server, stop.clone());
         Some(RegistrationTask {
             stop,
             done: tokio::spawn(task),
@@ -175,7 +137,6 @@ impl Agent {
         registrar: String,
         server: Uri,
         stop: CancellationToken,
-        mut reports: broadcast::Receiver<Unreachable>,
     ) {
         let expires = self.config.expires;
         let mut registration = Registration::new(self.endpoint.clone(), self.credential.clone());
@@ -193,7 +154,7 @@ impl Agent {
             // F, 32 s) nor, below, for the next one.
             let attempt = tokio::select! {
                 _ = stop.cancelled() => break,
-                attempt = self.register_once(&mut registration, &server, &mut reports) => attempt,
+                attempt = self.register_once(&mut registration, &server) => attempt,
             };
             let mut update = attempt.event(&registrar);
             if attempt.succeeded() {
@@ -237,45 +198,16 @@ impl Agent {
         self.host.publish(&event("unregistered"));
     }
 
-    /// One REGISTER (with its digest retry), ended early when the
-    /// registrar's address answers ICMP.
-    async fn register_once(
-        &self,
-        registration: &mut Registration,
-        server: &Uri,
-        reports: &mut broadcast::Receiver<Unreachable>,
-    ) -> Attempt {
-        let watched = self.registrar_udp_address(server).await;
-        drain(reports);
+    /// One REGISTER, ended early by an ICMP report about where it went.
+    async fn register_once(&self, registration: &mut Registration, server: &Uri) -> Attempt {
+        let mut watch = self.watch(server).await;
         let register = registration.register(server.clone(), Some(self.config.expires));
         tokio::select! {
             result = register => Attempt::from_result(result),
-            report = refusal(reports, watched) => {
+            report = watch.refusal() => {
                 log::debug!("REGISTER to {server} ended early: {}", report.reason());
                 Attempt::Unreachable(report)
             }
-        }
-    }
-
-    /// Where a REGISTER to `server` goes, when it goes over UDP: looked up
-    /// from the same target as rsipstack's transaction (the Request-URI,
-    /// RFC 3263 for a domain), through the same resolver, as a call's
-    /// INVITE is (`outgoing.rs`). `None` for TCP and TLS, whose connect
-    /// errors fail the attempt already, and when the lookup fails or hangs:
-    /// the REGISTER then says why, or ends by Timer F.
-    async fn registrar_udp_address(&self, server: &Uri) -> Option<SocketAddr> {
-        if !matches!(transport_of(server), None | Some(Transport::Udp)) {
-            return None;
-        }
-        let target = SipAddr::try_from(server).ok()?;
-        let layer = &self.endpoint.transport_layer;
-        match tokio::time::timeout(LOOKUP_TIMEOUT, layer.lookup(&target, None)).await {
-            Ok(Ok((_, resolved))) => resolved.get_socketaddr().ok(),
-            Ok(Err(e)) => {
-                log::debug!("registrar {server} not looked up: {e}");
-                None
-            }
-            Err(_) => None,
         }
     }
 }
@@ -342,44 +274,5 @@ mod tests {
             ),
             ("failed", None, Some("timed out"))
         );
-    }
-
-    #[tokio::test]
-    async fn only_a_report_about_the_watched_address_ends_the_wait() {
-        let (sender, mut reports) = broadcast::channel(8);
-        sender.send(refused("127.0.0.1:5071")).unwrap();
-        sender.send(refused("[::ffff:127.0.0.1]:5070")).unwrap();
-        let watched = Some("127.0.0.1:5070".parse().unwrap());
-        let found = tokio::time::timeout(Duration::from_secs(5), refusal(&mut reports, watched))
-            .await
-            .expect("the second report is about the registrar");
-        assert_eq!(found, refused("[::ffff:127.0.0.1]:5070"));
-    }
-
-    #[tokio::test]
-    async fn with_nothing_watched_or_no_sender_the_wait_never_ends() {
-        let (sender, mut reports) = broadcast::channel(8);
-        sender.send(refused("127.0.0.1:5070")).unwrap();
-        let unwatched =
-            tokio::time::timeout(Duration::from_millis(50), refusal(&mut reports, None));
-        assert!(unwatched.await.is_err());
-        drop(sender);
-        // The report still queued is about another address; then the end.
-        let watched = Some("127.0.0.1:5071".parse().unwrap());
-        let closed =
-            tokio::time::timeout(Duration::from_millis(50), refusal(&mut reports, watched));
-        assert!(closed.await.is_err());
-    }
-
-    #[test]
-    fn reports_from_before_an_attempt_are_forgotten() {
-        let (sender, mut reports) = broadcast::channel(2);
-        for port in 5070..5075 {
-            sender.send(refused(&format!("127.0.0.1:{port}"))).unwrap();
-        }
-        drain(&mut reports);
-        assert!(matches!(reports.try_recv(), Err(TryRecvError::Empty)));
-        sender.send(refused("127.0.0.1:5080")).unwrap();
-        assert_eq!(reports.try_recv().unwrap(), refused("127.0.0.1:5080"));
     }
 }

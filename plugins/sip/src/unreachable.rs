@@ -25,7 +25,12 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Weak};
 
-use tandem_sdk::tokio::sync::mpsc;
+use rsipstack::sip::transport::Transport;
+use rsipstack::sip::Uri;
+use rsipstack::transport::SipAddr;
+use tandem_sdk::tokio;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
 
 use crate::agent::Agent;
 use crate::calls::CallState;
@@ -178,6 +183,44 @@ fn socket_addr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
 }
 
 /// Hands each report to the agent for as long as it lives.
+/// How long looking up where a request goes may delay it (as a call's
+/// lookup, `outgoing.rs`); past it the request goes out unwatched.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The ICMP reports about where one request goes over UDP, from just
+/// before it leaves: rsipstack's transactions never hear them, so a
+/// REGISTER or MESSAGE to a port where nothing listens would wait for
+/// Timer F (32 s).
+pub struct Watch {
+    reports: broadcast::Receiver<Unreachable>,
+    watched: Option<SocketAddr>,
+}
+
+impl Watch {
+    /// Hears, of the reports `reports` gets, those about `watched` (about
+    /// nothing when `None`). `reports` is subscribed just before the
+    /// request leaves: earlier reports are about earlier datagrams.
+    pub fn new(reports: broadcast::Receiver<Unreachable>, watched: Option<SocketAddr>) -> Watch {
+        Watch { reports, watched }
+    }
+
+    /// The first report about the watched address: never, when nothing is
+    /// watched or the reports stop. Reports missed to a lag are lost, not an
+    /// end: the request then ends by its timer, as without the watch.
+    pub async fn refusal(&mut self) -> Unreachable {
+        if let Some(watched) = self.watched {
+            loop {
+                match self.reports.recv().await {
+                    Ok(report) if report.concerns(watched) => return report,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }
+        std::future::pending().await
+    }
+}
+
 pub async fn serve(agent: Weak<Agent>, mut reports: mpsc::Receiver<Unreachable>) {
     while let Some(report) = reports.recv().await {
         let Some(agent) = agent.upgrade() else { return };
@@ -186,6 +229,35 @@ pub async fn serve(agent: Weak<Agent>, mut reports: mpsc::Receiver<Unreachable>)
 }
 
 impl Agent {
+    /// Starts watching for ICMP reports about where a request to `uri`
+    /// goes, just before it is sent.
+    pub async fn watch(&self, uri: &Uri) -> Watch {
+        let watched = self.udp_destination(uri).await;
+        Watch::new(self.unreachable.subscribe(), watched)
+    }
+
+    /// Where a request to `uri` goes when it goes over UDP: looked up as
+    /// rsipstack's transaction does it (RFC 3263 for a domain, the same
+    /// resolver), as a call's INVITE is (`outgoing.rs`). `None` for TCP and
+    /// TLS, whose connect errors fail the request already, and when the
+    /// lookup fails or hangs: the request then says why, or ends by its
+    /// timer.
+    async fn udp_destination(&self, uri: &Uri) -> Option<SocketAddr> {
+        if !matches!(crate::uri::transport_of(uri), None | Some(Transport::Udp)) {
+            return None;
+        }
+        let target = SipAddr::try_from(uri).ok()?;
+        let layer = &self.endpoint.transport_layer;
+        match tokio::time::timeout(LOOKUP_TIMEOUT, layer.lookup(&target, None)).await {
+            Ok(Ok((_, resolved))) => resolved.get_socketaddr().ok(),
+            Ok(Err(e)) => {
+                log::debug!("{uri} not looked up: {e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Ends the outgoing calls that wait for a first answer from the
     /// refused address: RFC 3261 §8.1.3.1, a transport error is a 503.
     /// A call that heard anything from its callee has a live peer there and
@@ -217,6 +289,52 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused(destination: &str) -> Unreachable {
+        Unreachable {
+            destination: destination.parse().unwrap(),
+            error: libc::ECONNREFUSED,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_report_about_the_watched_address_ends_the_wait() {
+        let (sender, reports) = broadcast::channel(8);
+        let mut watch = Watch::new(reports, Some("127.0.0.1:5070".parse().unwrap()));
+        sender.send(refused("127.0.0.1:5071")).unwrap();
+        sender.send(refused("[::ffff:127.0.0.1]:5070")).unwrap();
+        let found = tokio::time::timeout(std::time::Duration::from_secs(5), watch.refusal())
+            .await
+            .expect("the second report is about the watched address");
+        assert_eq!(found, refused("[::ffff:127.0.0.1]:5070"));
+    }
+
+    #[tokio::test]
+    async fn with_nothing_watched_or_no_sender_the_wait_never_ends() {
+        let wait = std::time::Duration::from_millis(50);
+        let (sender, reports) = broadcast::channel(8);
+        let mut unwatched = Watch::new(reports, None);
+        sender.send(refused("127.0.0.1:5070")).unwrap();
+        assert!(tokio::time::timeout(wait, unwatched.refusal())
+            .await
+            .is_err());
+        let mut watch = Watch::new(sender.subscribe(), Some("127.0.0.1:5071".parse().unwrap()));
+        sender.send(refused("127.0.0.1:5070")).unwrap();
+        drop(sender);
+        // The report queued is about another address; then the end.
+        assert!(tokio::time::timeout(wait, watch.refusal()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_watch_hears_only_the_reports_sent_after_it_started() {
+        let (sender, _kept) = broadcast::channel(8);
+        sender.send(refused("127.0.0.1:5070")).unwrap();
+        let mut watch = Watch::new(sender.subscribe(), Some("127.0.0.1:5070".parse().unwrap()));
+        let earlier = tokio::time::timeout(std::time::Duration::from_millis(50), watch.refusal());
+        assert!(earlier.await.is_err(), "a report from before is not heard");
+        sender.send(refused("127.0.0.1:5070")).unwrap();
+        assert_eq!(watch.refusal().await, refused("127.0.0.1:5070"));
+    }
 
     #[test]
     fn a_datagram_to_a_closed_port_is_reported_with_its_destination() {
