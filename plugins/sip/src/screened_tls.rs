@@ -18,9 +18,9 @@
 //! hands rsipstack only whole, well-formed messages.
 //!
 //! - **Dialled** (REGISTER, INVITE, MESSAGE to a `transport=tls` or `sips:`
-//!   target): the connector dials as rsipstack would (the CAs and identity
-//!   of `tls.rs`, the SNI name rsipstack chose, the ring provider), with a
-//!   deadline on the TCP connect and on the handshake.
+//!   target): the connector dials as rsipstack would (the CAs of `tls.rs`,
+//!   no client certificate, the SNI name rsipstack chose, the ring
+//!   provider), with a deadline on the TCP connect and on the handshake.
 //! - **Accepted** (`streams.rs`): after our handshake, the stream is handed
 //!   to rsipstack through the same seam, as there is no other way to give
 //!   it a stream it did not make: [`Connector::hand_over`] keeps it under
@@ -31,7 +31,14 @@
 //!
 //! A peer that sends and does not read is read no further while our
 //! answers to it wait (as over TCP), and a write that waits longer than
-//! [`WRITE_TIMEOUT`] shuts the socket down.
+//! [`WRITE_TIMEOUT`] shuts the socket down. A write that fails is not an
+//! error for rsipstack (see [`ScreenedTls::send_all`]): the socket is shut
+//! down, so its reader ends and it retires the connection.
+//!
+//! A CRLF CRLF keep-alive (RFC 5626 §4.4.1) is handed to rsipstack as its
+//! own reader would see it: it answers it, and its idle timeout (which
+//! hears only what it is handed) counts it, so a peer that keeps its
+//! connection open with pings keeps it.
 //!
 //! rsipstack's stream codec frames again what we hand it; it reads
 //! Content-Length only when the name touches the colon, so a message
@@ -59,6 +66,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What an SNI name handing over an accepted stream starts with.
 const HANDOVER: &str = "accepted.tandem.invalid-";
+
+/// A keep-alive ping (RFC 5626 §4.4.1), as rsipstack's codec knows it.
+const PING: &[u8] = b"\r\n\r\n";
 
 /// A TLS session, either side.
 pub trait Session: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -132,11 +142,11 @@ impl ScreenedTls {
                 let next = match reading.framer.next(&reading.buf) {
                     Frame::Incomplete => break,
                     Frame::Ping => {
+                        // rsipstack answers it; answered here instead, it
+                        // would never reach rsipstack's idle timer, which
+                        // would close a connection kept open by pings.
                         reading.buf.drain(..4);
-                        match self.write(b"\r\n").await {
-                            Ok(()) => Next::Go,
-                            Err(why) => Next::End(why),
-                        }
+                        Next::Hand(PING.to_vec())
                     }
                     Frame::Skip(n) => {
                         reading.buf.drain(..n);
@@ -266,8 +276,20 @@ impl TlsStream for ScreenedTls {
             .map_err(|e| rsipstack::Error::Error(e.to_string()))
     }
 
+    /// Never an error: rsipstack 0.7.14's adapter for this trait
+    /// (`TokioSeamStream`) keeps a failed send's finished future and polls
+    /// it again on the connection's next write, which panics ("`async fn`
+    /// resumed after completion") under the lock its reader shares; the
+    /// serve loop then panics too, and the connection is never retired (nor
+    /// its slot under `max_connections` freed). A failed write shuts the
+    /// socket down instead, so that rsipstack's reader ends and retires the
+    /// connection; a request whose write failed then ends by its timer.
     async fn send_all(&self, data: Vec<u8>) -> rsipstack::Result<()> {
-        self.write(&data).await.map_err(rsipstack::Error::Error)
+        if let Err(why) = self.write(&data).await {
+            log::debug!("TLS connection with {}: {why}", self.peer);
+            self.socket.shutdown(std::net::Shutdown::Both).ok();
+        }
+        Ok(())
     }
 
     async fn shutdown(&self) -> rsipstack::Result<()> {
@@ -382,8 +404,10 @@ impl TlsConnector for Connector {
 }
 
 /// rustls's client settings from rsipstack's: the CAs given (none given:
-/// none trusted, as rsipstack does), our identity when there is one, the
-/// ring provider (named, as in `tls.rs`).
+/// none trusted, as rsipstack does), a client certificate when rsipstack
+/// passes one (its `TlsConfig::client_cert`, which `tls.rs` leaves unset:
+/// our listener's identity is not offered when we dial), the ring provider
+/// (named, as in `tls.rs`).
 fn client_config(config: &TlsClientConfig) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     if let Some(pem) = &config.root_certs {
@@ -458,17 +482,14 @@ mod tests {
         peer.write_all(format!("\r\n\r\n{frobnicate}{head}").as_bytes())
             .await
             .unwrap();
+        // The ping is rsipstack's to answer (and to count as a sign of life).
+        let ping = tokio::time::timeout(Duration::from_secs(5), screened.recv()).await;
+        assert_eq!(ping.expect("the ping").unwrap(), PING);
         let reading = tokio::spawn(async move {
             let got = screened.recv().await.unwrap();
             (screened, got)
         });
         let answers = read_some(&mut peer).await;
-        assert!(answers.starts_with("\r\n"), "pong first: {answers:?}");
-        let answers = if answers == "\r\n" {
-            read_some(&mut peer).await
-        } else {
-            answers[2..].to_owned()
-        };
         assert!(
             answers.starts_with("SIP/2.0 501 Not Implemented\r\n"),
             "{answers:?}"
@@ -495,6 +516,73 @@ mod tests {
         );
         drop(peer);
         assert!(got.await.unwrap().is_empty(), "nothing for rsipstack");
+    }
+
+    #[tokio::test]
+    async fn pings_reach_rsipstack_whose_idle_timeout_hears_only_what_it_reads() {
+        use rsipstack::transport::{SipConnection, TransportLayer};
+        // Answered here, pings never reached rsipstack, whose idle timeout
+        // closed a connection its peer kept open with them.
+        let (connection, mut peer) = handed_to_rsipstack().await;
+        let layer = TransportLayer::new(tokio_util::sync::CancellationToken::new());
+        layer.set_stream_idle_timeout(Duration::from_millis(900));
+        let retired = connection.cancel_token().unwrap();
+        layer.add_connection(SipConnection::Tls(connection));
+        for _ in 0..10 {
+            peer.write_all(PING).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        assert!(!retired.is_cancelled(), "closed as idle while pinged");
+        let pongs = read_some(&mut peer).await;
+        assert!(pongs.starts_with("\r\n"), "{pongs:?}");
+        assert!(pongs.bytes().all(|b| b == b'\r' || b == b'\n'));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_does_not_break_the_next_one() {
+        use rsipstack::transport::stream::StreamConnection;
+        // rsipstack's seam adapter polls a failed send's finished future
+        // again on the next write: a panic, before send_all stopped failing.
+        let (connection, peer) = handed_to_rsipstack().await;
+        peer.set_zero_linger().unwrap();
+        drop(peer);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut results = Vec::new();
+        for n in 0..3 {
+            let connection = connection.clone();
+            let sent = tokio::spawn(async move {
+                connection
+                    .send_raw(b"OPTIONS")
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            results.push(sent.await.unwrap_or_else(|e| panic!("write {n}: {e}")));
+        }
+        // The failure shuts the socket down, for rsipstack's reader to see.
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+    }
+
+    /// A stream given to rsipstack as the TLS door gives it: through the
+    /// connector, registered process-wide as the agent does.
+    async fn handed_to_rsipstack() -> (rsipstack::transport::tls::TlsConnection, TcpStream) {
+        use rsipstack::sip::transport::Transport;
+        use rsipstack::transport::tls::{TlsConfig, TlsConnection};
+        use rsipstack::transport::SipAddr;
+        let connector = Connector::install(Arc::new(Counters::default()));
+        let (screened, peer, _) = pair().await;
+        let remote = SipAddr {
+            r#type: Some(Transport::Tls),
+            addr: screened.peer.into(),
+        };
+        let naming = TlsConfig {
+            sni_hostname: Some(connector.hand_over(screened)),
+            ..TlsConfig::default()
+        };
+        let token = tokio_util::sync::CancellationToken::new();
+        let connection = TlsConnection::connect(&remote, Some(&naming), None, Some(token))
+            .await
+            .unwrap();
+        (connection, peer)
     }
 
     #[tokio::test]

@@ -10,10 +10,10 @@
 //! queue with the destination of the datagram that caused it; the UDP
 //! door ([`crate::screen::ScreenedUdp`]) reads that queue when a receive
 //! fails, and the agent ends the outgoing calls still waiting for a first
-//! answer from that exact address. A REGISTER to a closed port is the same
-//! case (Timer F instead of Timer B): the agent passes every report on to
-//! the registration task too (`registration.rs`), which ends the attempt
-//! waiting on the registrar's address.
+//! answer from that exact address. A REGISTER or MESSAGE to a closed port
+//! is the same case (Timer F instead of Timer B): the agent passes every
+//! report on to whatever [`Watch`]es that address too (`registration.rs`,
+//! `message.rs`), which ends the request waiting on it.
 //!
 //! The kernel only delivers an ICMP error to the socket whose own datagram
 //! it quotes (addresses and ports checked), so an off-path sender has to
@@ -140,7 +140,11 @@ fn take_one(fd: RawFd) -> Option<Option<Unreachable>> {
                 );
                 let from_icmp = extended.ee_origin == libc::SO_EE_ORIGIN_ICMP
                     || extended.ee_origin == libc::SO_EE_ORIGIN_ICMP6;
-                if from_icmp {
+                // "Fragmentation needed" (ICMPv6 "packet too big") is no
+                // refusal: it teaches the kernel the path's MTU, and the
+                // retransmission, fragmented to fit, gets through.
+                let too_big = extended.ee_errno as i32 == libc::EMSGSIZE;
+                if from_icmp && !too_big {
                     error = Some(extended.ee_errno as i32);
                 }
             }
@@ -182,7 +186,6 @@ fn socket_addr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// Hands each report to the agent for as long as it lives.
 /// How long looking up where a request goes may delay it (as a call's
 /// lookup, `outgoing.rs`); past it the request goes out unwatched.
 const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
@@ -221,6 +224,7 @@ impl Watch {
     }
 }
 
+/// Hands each report to the agent for as long as it lives.
 pub async fn serve(agent: Weak<Agent>, mut reports: mpsc::Receiver<Unreachable>) {
     while let Some(report) = reports.recv().await {
         let Some(agent) = agent.upgrade() else { return };
@@ -376,6 +380,92 @@ mod tests {
         assert!(!report.concerns("127.0.0.1:5061".parse().unwrap()));
         assert!(!report.concerns("127.0.0.2:5060".parse().unwrap()));
         assert!(!report.concerns("[::1]:5060".parse().unwrap()));
+    }
+
+    #[test]
+    fn fragmentation_needed_is_not_reported() {
+        // Reported, it failed a call, REGISTER or MESSAGE at once as a 503
+        // ("Message too long") that a fragmented retransmission would have
+        // carried. Forging the ICMP message takes a raw socket (root).
+        // SAFETY: a plain socket(2); the descriptor is owned at once.
+        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+        if raw < 0 {
+            eprintln!("skipped: {}", io::Error::last_os_error());
+            return;
+        }
+        // SAFETY: `raw` is a descriptor of ours, open, owned by nothing else.
+        let raw = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        // Somewhere that listens (no "port unreachable" of its own), at an
+        // address of its own: the kernel keeps the path MTU it learns for
+        // it (10 min), which must not slow other tests' loopback traffic.
+        let listening = std::net::UdpSocket::bind("127.87.6.5:0").unwrap();
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable(&socket, false).unwrap();
+        let (from, to) = (
+            socket.local_addr().unwrap(),
+            listening.local_addr().unwrap(),
+        );
+        let payload = [b'x'; 1450];
+        socket.send_to(&payload, to).unwrap();
+        let icmp = fragmentation_needed(from, to, payload.len());
+        let loopback = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: sendto(2) from a buffer and an address that outlive it.
+        let sent = unsafe {
+            libc::sendto(
+                raw.as_raw_fd(),
+                icmp.as_ptr().cast(),
+                icmp.len(),
+                0,
+                (&loopback as *const libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(sent, icmp.len() as isize, "{}", io::Error::last_os_error());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(take(&socket), vec![]);
+    }
+
+    /// ICMP "fragmentation needed" (RFC 792, RFC 1191) quoting a UDP
+    /// datagram of `len` bytes from `from` to `to`.
+    fn fragmentation_needed(from: SocketAddr, to: SocketAddr, len: usize) -> Vec<u8> {
+        fn checksum(bytes: &[u8]) -> [u8; 2] {
+            let mut sum: u32 = bytes
+                .chunks(2)
+                .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            (!(sum as u16)).to_be_bytes()
+        }
+        let (SocketAddr::V4(from), SocketAddr::V4(to)) = (from, to) else {
+            panic!("IPv4 only");
+        };
+        let udp_len = (8 + len) as u16;
+        let mut ip = vec![0x45, 0];
+        ip.extend((20 + udp_len).to_be_bytes());
+        ip.extend([0, 1, 0x40, 0, 64, 17, 0, 0]);
+        ip.extend(from.ip().octets());
+        ip.extend(to.ip().octets());
+        let sum = checksum(&ip);
+        ip[10..12].copy_from_slice(&sum);
+        let mut icmp = vec![3, 4, 0, 0, 0, 0];
+        icmp.extend(1400u16.to_be_bytes());
+        icmp.extend(ip);
+        icmp.extend(from.port().to_be_bytes());
+        icmp.extend(to.port().to_be_bytes());
+        icmp.extend(udp_len.to_be_bytes());
+        icmp.extend([0, 0]);
+        let sum = checksum(&icmp);
+        icmp[2..4].copy_from_slice(&sum);
+        icmp
     }
 
     #[test]
