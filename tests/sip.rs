@@ -142,6 +142,31 @@ fn registers_with_digest_auth_and_unregisters_on_shutdown() {
 }
 
 #[test]
+fn stopping_with_a_register_in_flight_still_takes_the_binding_off() {
+    // The registrar may have taken a REGISTER whose answer has not come
+    // back yet: shutting down then sends the un-REGISTER all the same.
+    let registrar = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    registrar
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let port = registrar.local_addr().unwrap().port().to_string();
+    let tandem = registering("alice", &port, "secret");
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = registrar.recv_from(&mut buf).expect("a REGISTER");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("REGISTER "), "{first}");
+    drop(tandem);
+    let unregister = loop {
+        let (n, _) = registrar.recv_from(&mut buf).expect("an un-REGISTER");
+        let request = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+        if request.contains("expires: 0\r\n") || request.contains("expires=0") {
+            break request;
+        }
+    };
+    assert!(unregister.starts_with("register "), "{unregister}");
+}
+
+#[test]
 fn of_several_challenges_the_topmost_tandem_can_answer_is_answered() {
     let dir = tempfile::tempdir().unwrap();
     let port = sipp::free_udp_port().to_string();

@@ -149,11 +149,17 @@ impl Agent {
         self.host.publish(&event("registering"));
         let mut failures = 0u32;
         let mut refresh = refresh_after(None, expires);
+        // Stopped with a REGISTER in flight, which the registrar may have
+        // taken: its binding is removed too.
+        let mut stopped_in_flight = false;
         loop {
             // Shutdown waits neither for an attempt in flight (up to Timer
             // F, 32 s) nor, below, for the next one.
             let attempt = tokio::select! {
-                _ = stop.cancelled() => break,
+                _ = stop.cancelled() => {
+                    stopped_in_flight = true;
+                    break;
+                }
                 attempt = self.register_once(&mut registration, &server) => attempt,
             };
             let mut update = attempt.event(&registrar);
@@ -183,7 +189,7 @@ impl Agent {
             }
         }
         // Shutting down: take our binding off the registrar.
-        if self.status().registration == "registered" {
+        if stopped_in_flight || self.status().registration == "registered" {
             let unregister = registration.register(server, Some(0));
             let ok = matches!(
                 tokio::time::timeout(UNREGISTER_TIMEOUT, unregister).await,
