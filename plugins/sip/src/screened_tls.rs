@@ -40,11 +40,11 @@
 //! hears only what it is handed) counts it, so a peer that keeps its
 //! connection open with pings keeps it.
 //!
-//! rsipstack's stream codec frames again what we hand it; it reads
-//! Content-Length only when the name touches the colon, so a message
-//! sent as `Content-Length : 5` (legal, rare) with a body passes our
-//! screen and loses rsipstack's framing, which closes the connection: what
-//! it did before this module too.
+//! rsipstack's stream codec frames again what we hand it, and reads
+//! Content-Length only from a line whose name touches the colon: a head
+//! written otherwise (`Content-Length : 5`, legal) is handed over with its
+//! length rewritten ([`for_rsipstack`]), or the codec would cut the body
+//! off (an INVITE without its SDP) and read it as the next message.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -211,7 +211,7 @@ impl ScreenedTls {
     /// One framed message: handed on, answered, or dropped.
     async fn judge(&self, message: Vec<u8>) -> Next {
         match screen::screen_message(&message) {
-            Ok(Some(_)) | Err(Verdict::Pass) => Next::Hand(message),
+            Ok(Some(_)) | Err(Verdict::Pass) => Next::Hand(for_rsipstack(message)),
             Ok(None) => Next::Go,
             Err(Verdict::Answer {
                 code,
@@ -266,6 +266,68 @@ impl ScreenedTls {
             self.socket.shutdown(std::net::Shutdown::Both).ok();
         }
     }
+}
+
+/// `message` (one whole message, as framed by [`Framer`]) as rsipstack's
+/// stream codec will frame it: untouched when the codec reads the same
+/// length, else with its Content-Length line (and any folded
+/// continuation) replaced by one in the codec's form.
+fn for_rsipstack(message: Vec<u8>) -> Vec<u8> {
+    let Some(end) = message.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return message;
+    };
+    let body = end + 4;
+    let length = message.len() - body;
+    if codec_length(&message[..end]) == Some(length) {
+        return message;
+    }
+    let mut rewritten = Vec::with_capacity(message.len() + 24);
+    let mut in_length = false;
+    for (n, line) in message[..end].split(|&b| b == b'\n').enumerate() {
+        let folded = line.starts_with(b" ") || line.starts_with(b"\t");
+        if n > 0 && !folded {
+            in_length = is_length_field(line);
+        }
+        if n == 0 || !in_length {
+            rewritten.extend_from_slice(line);
+            rewritten.push(b'\n');
+        }
+    }
+    rewritten.extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
+    rewritten.extend_from_slice(&message[body..]);
+    rewritten
+}
+
+/// Whether a header line is Content-Length (or its compact `l`), whatever
+/// the white space before the colon (RFC 3261 §7.3.1).
+fn is_length_field(line: &[u8]) -> bool {
+    let Some(colon) = line.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let name = line[..colon].trim_ascii();
+    name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")
+}
+
+/// The length rsipstack 0.7.14's codec reads from a header block: the
+/// first line whose name, up to the colon, is Content-Length or `l`, its
+/// value trimmed; 0 when there is none. `None` when that value does not
+/// parse (the codec would close the connection).
+fn codec_length(head: &[u8]) -> Option<usize> {
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = &line[..colon];
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            return std::str::from_utf8(&line[colon + 1..])
+                .ok()?
+                .trim()
+                .parse()
+                .ok();
+        }
+    }
+    Some(0)
 }
 
 #[async_trait::async_trait]
@@ -501,6 +563,45 @@ mod tests {
         // The peer closes: the end, as rsipstack expects it.
         drop(peer);
         assert!(screened.recv().await.unwrap().is_empty());
+    }
+
+    /// What rsipstack's codec makes of `bytes`: the messages' bodies, and
+    /// whether bytes are left over.
+    fn as_codec_reads(bytes: &[u8]) -> (Vec<Vec<u8>>, bool) {
+        use rsipstack::transport::stream::{SipCodec, SipCodecType};
+        use tokio_util::codec::Decoder;
+        let mut codec = SipCodec::new();
+        let mut buf = bytes::BytesMut::from(bytes);
+        let mut bodies = Vec::new();
+        while let Ok(Some(SipCodecType::Message(message))) = codec.decode(&mut buf) {
+            bodies.push(match message {
+                rsipstack::sip::SipMessage::Request(request) => request.body,
+                rsipstack::sip::SipMessage::Response(response) => response.body,
+            });
+        }
+        (bodies, !buf.is_empty())
+    }
+
+    #[test]
+    fn a_length_written_with_space_before_the_colon_keeps_its_body() {
+        let spaced = OPTIONS.replace("Content-Length: 0", "Content-Length : 5") + "hello";
+        // Handed as it came, rsipstack's codec cut the body off.
+        let (bodies, left) = as_codec_reads(spaced.as_bytes());
+        assert!(bodies == [b"".to_vec()] && left, "{bodies:?}");
+        let handed = for_rsipstack(spaced.into_bytes());
+        assert_eq!(as_codec_reads(&handed), (vec![b"hello".to_vec()], false));
+        // Folded, and compact.
+        let folded = OPTIONS.replace("Content-Length: 0", "l\t:\r\n 5") + "hello";
+        let handed = for_rsipstack(folded.into_bytes());
+        assert_eq!(as_codec_reads(&handed), (vec![b"hello".to_vec()], false));
+        let text = String::from_utf8(handed).unwrap();
+        assert!(
+            text.contains("Max-Forwards: 70\r\nContent-Length: 5\r\n\r\nhello"),
+            "{text:?}"
+        );
+        // What the codec reads right is handed untouched.
+        let plain = OPTIONS.replace("Content-Length: 0", "content-length:5") + "hello";
+        assert_eq!(for_rsipstack(plain.clone().into_bytes()), plain.as_bytes());
     }
 
     #[tokio::test]
