@@ -143,6 +143,7 @@ class TestClient(slixmpp.ClientXMPP):
     async def command(self, c):
         if "presence" in c:
             p = c["presence"]
+            asked = time.time()  # before any work of slixmpp's, as Tandem's bench clock
             stanza = self.make_presence(pshow=p.get("show"), pstatus=p.get("status"),
                                         ppriority=p.get("priority", self.priority))
             if "reach" in p:  # XEP-0152 addresses in presence, as raw XML
@@ -150,7 +151,7 @@ class TestClient(slixmpp.ClientXMPP):
                 for uri in p["reach"]:
                     ET.SubElement(reach, "{urn:xmpp:reach:0}addr", uri=uri)
             stanza.send()
-            say(event="presence_sent", show=p.get("show"), status=p.get("status"))
+            say(event="presence_sent", show=p.get("show"), status=p.get("status"), asked=asked)
         elif "presence_burst" in c:
             # n presence changes as fast as slixmpp sends them; statuses b-0..b-(n-1)
             n = c["presence_burst"]
