@@ -279,6 +279,38 @@ async fn a_memory_error_names_the_line_that_allocates() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn after_running_out_of_memory_the_next_handler_has_its_memory_back() {
+    local(async {
+        let fx = Fixture::with_limits(Limits {
+            instruction_budget: u64::MAX,
+            memory_limit: 4 << 20,
+        });
+        // The bomb's table is garbage once its handler has failed: the
+        // rule's next handler must not fail for want of that memory (a
+        // rule near its limit would otherwise fail twice for one bomb).
+        fx.load(
+            "rule.lua",
+            "tandem.on('bomb', function()\n  local t = {}\n  for i = 1, 1e9 do t[i] = {} end\nend)\n\
+             tandem.on('big', function() tandem.emit('built', { n = #string.rep('x', 3 << 19) }) end)\n",
+        )
+        .unwrap();
+        // 1.5 MiB of string (and as much of buffer) fits in 4 MiB...
+        fx.engine.dispatch("big", "test", "{}");
+        fx.settle().await;
+        assert_eq!(fx.recorder.emitted.borrow().len(), 1, "{:?}", fx.errors());
+        // ...and still does right after the bomb.
+        fx.engine.dispatch("bomb", "test", "{}");
+        fx.engine.dispatch("big", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 1, "only the bomb fails: {errors:?}");
+        assert!(errors[0].contains("memory limit"), "{errors:?}");
+        assert_eq!(fx.recorder.emitted.borrow().len(), 2, "{errors:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_memory_bomb_at_the_top_level_names_file_and_line() {
     local(async {
         let fx = Fixture::new();
