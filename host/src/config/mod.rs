@@ -110,6 +110,11 @@ pub struct LuaSection {
     pub instruction_budget: u64,
     /// Memory one script's Lua state may hold.
     pub memory_limit_mb: u64,
+    /// Wall-clock time one handler may run before it is stopped (per
+    /// resumption, as the budget); 0: no limit. The budget counts
+    /// instructions, and one instruction on a large string can take
+    /// milliseconds.
+    pub time_limit_ms: u64,
     /// Reload a script when its file changes.
     pub reload: bool,
 }
@@ -119,6 +124,7 @@ impl Default for LuaSection {
         LuaSection {
             instruction_budget: 10_000_000,
             memory_limit_mb: 32,
+            time_limit_ms: 1000,
             reload: true,
         }
     }
@@ -306,7 +312,7 @@ impl Config {
                     return Err(ConfigError::Invalid {
                         file: file_name,
                         key: format!("scripts.{name}.enabled"),
-                        message: format!("expected true or false, found {v}"),
+                        message: format!("expected true or false, found {}", kind_of(v)),
                     });
                 }
             }
@@ -361,8 +367,22 @@ fn take_enabled(
         Some(other) => Err(ConfigError::Invalid {
             file: file.to_owned(),
             key: format!("{section}.enabled"),
-            message: format!("expected true or false, found {other}"),
+            message: format!("expected true or false, found {}", kind_of(&other)),
         }),
+    }
+}
+
+/// What kind of value `value` is, for an error that must not show the
+/// value itself: `enabled_file = "token.txt"` in a script section makes
+/// the file's content the value of `enabled`.
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a table",
     }
 }
 

@@ -208,3 +208,28 @@ fn missing_file_is_a_clear_error() {
         .to_string();
     assert!(err.contains("/nonexistent/t.toml"), "{err}");
 }
+
+#[test]
+fn a_wrong_enabled_never_shows_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "token.txt", "hunter2\n");
+    // A secret reference resolves before `enabled` is checked.
+    let file = write(
+        dir.path(),
+        "t.toml",
+        "[scripts.rule]\nenabled_file = \"token.txt\"\n",
+    );
+    let err = Config::load_with_env(&file, no_env())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scripts.rule.enabled"), "{err}");
+    assert!(err.contains("found a string"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let env = vec![(
+        "TANDEM_PLUGINS__SIP__ENABLED".to_owned(),
+        "hunter2".to_owned(),
+    )];
+    let err = load_error("[plugins.sip]\n", env);
+    assert!(err.contains("plugins.sip.enabled"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

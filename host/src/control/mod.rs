@@ -95,6 +95,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn only_a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        // A stale socket (its listener gone, the file left) is replaced.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let socket = server::ControlSocket::bind(&path).await.unwrap();
+        drop(socket);
+        // Anything else at the path is left alone.
+        std::fs::write(&path, "not a socket").unwrap();
+        let err = server::ControlSocket::bind(&path).await.err().unwrap();
+        assert!(matches!(err, server::ControlError::NotASocket(_)), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
+    }
+
+    #[tokio::test]
     async fn a_symlinked_socket_folder_is_refused() {
         use std::os::unix::fs::DirBuilderExt;
         let dir = tempfile::tempdir().unwrap();

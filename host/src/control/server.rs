@@ -1,6 +1,6 @@
 //! The daemon side of the control socket.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,6 +32,8 @@ pub enum ControlError {
         "control socket folder {0} is a symbolic link; refusing to use it (give a real folder)"
     )]
     Symlink(PathBuf),
+    #[error("control socket {0} exists and is not a socket; refusing to replace it (check `[host] control_socket`)")]
+    NotASocket(PathBuf),
     #[error("another tandem is already running (its control socket {0} answers)")]
     AlreadyRunning(PathBuf),
     #[error("control socket {path}: {source}")]
@@ -54,9 +56,14 @@ impl ControlSocket {
         if let Some(folder) = path.parent() {
             private_folder(folder)?;
         }
-        if path.exists() {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
             if UnixStream::connect(path).await.is_ok() {
                 return Err(ControlError::AlreadyRunning(path.to_owned()));
+            }
+            // Only a stale socket is ours to replace: a path that names the
+            // config (or any other file) by mistake must not be deleted.
+            if !meta.file_type().is_socket() {
+                return Err(ControlError::NotASocket(path.to_owned()));
             }
             let _ = std::fs::remove_file(path);
         }

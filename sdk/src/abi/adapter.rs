@@ -6,6 +6,7 @@
 //! across `extern "C"`.
 
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -135,7 +136,7 @@ extern "C" fn start<P: Plugin>(
             failed.clone(),
         ));
         let adapter = Adapter {
-            plugin,
+            plugin: ManuallyDrop::new(plugin),
             events: events_tx,
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
@@ -180,7 +181,8 @@ async fn event_loop<P: Plugin>(
 
 /// A started plugin as the host sees it.
 struct Adapter<P: Plugin> {
-    plugin: Arc<P>,
+    /// Dropped under `catch_unwind` (see the `Drop` impl).
+    plugin: ManuallyDrop<Arc<P>>,
     events: mpsc::Sender<SharedEvent>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<Runtime>>,
@@ -208,7 +210,7 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
                     "the plugin has failed or stopped",
                 ));
             }
-            let plugin = self.plugin.clone();
+            let plugin = Arc::clone(&self.plugin);
             let host = self.host.clone();
             let failed = self.failed.clone();
             let command = Command::new(
@@ -256,7 +258,7 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
             return ROk(());
         };
         let timeout = Duration::from_millis(timeout_ms);
-        let plugin = self.plugin.clone();
+        let plugin = Arc::clone(&self.plugin);
         let (tx, rx) = std::sync::mpsc::channel();
         runtime.spawn(async move {
             let outcome =
@@ -274,6 +276,28 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
         // from inside its own runtime.
         runtime.shutdown_background();
         result
+    }
+}
+
+/// The host drops a plugin through `abi_stable`'s destructor, which aborts
+/// the process if anything unwinds out of it: the plugin's own `Drop` may
+/// panic, so it runs under `catch_unwind` like every other entry. A runtime
+/// that was never shut down is let go in the background, as `shutdown`
+/// does (dropping it would block, and panic inside the host's runtime).
+impl<P: Plugin> Drop for Adapter<P> {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let plugin = unsafe { ManuallyDrop::take(&mut self.plugin) };
+        let runtime = match self.runtime.get_mut() {
+            Ok(runtime) => runtime.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            drop(plugin);
+            if let Some(runtime) = runtime {
+                runtime.shutdown_background();
+            }
+        }));
     }
 }
 
@@ -356,4 +380,71 @@ pub fn reply_from_fn(
 #[doc(hidden)]
 pub fn level_from_u8(level: u8) -> Level {
     Level::from_u8(level)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{FfiHost, FfiHost_TO};
+    use crate::{BoxError, Manifest};
+
+    struct NoHost;
+
+    impl FfiHost for NoHost {
+        fn publish(&self, _topic: RStr<'_>, _payload: RString) -> u64 {
+            0
+        }
+        fn call(&self, _name: RStr<'_>, _args: RString, _reply: FfiReplyBox) {}
+        fn log(&self, _level: u8, _message: RStr<'_>) {}
+        fn failed(&self, _reason: RStr<'_>) {}
+        fn log_level(&self) -> u8 {
+            0
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct NoConfig {}
+
+    /// A plugin whose `Drop` panics.
+    struct DropBomb;
+
+    impl Drop for DropBomb {
+        fn drop(&mut self) {
+            panic!("DropBomb dropped");
+        }
+    }
+
+    impl Plugin for DropBomb {
+        type Config = NoConfig;
+        fn manifest() -> Manifest {
+            Manifest::new("drop-bomb", "0.0.0")
+        }
+        async fn start(_host: Host, _config: NoConfig) -> Result<Self, BoxError> {
+            Ok(DropBomb)
+        }
+    }
+
+    fn start_bomb() -> FfiPluginBox {
+        let module = module_for::<DropBomb>();
+        let host = FfiHost_TO::from_value(NoHost, TD_Opaque);
+        match (module.start())(host, "".into()) {
+            ROk(plugin) => plugin,
+            RErr(e) => panic!("did not start: {e}"),
+        }
+    }
+
+    /// Without the guard the panic reached abi_stable's destructor, which
+    /// aborts: the whole test binary (the whole host) died.
+    #[test]
+    fn a_plugin_that_panics_when_dropped_does_not_abort_the_host() {
+        let plugin = start_bomb();
+        assert!(plugin.shutdown(1_000).is_ok());
+        drop(plugin);
+        // Never shut down, and dropped inside a runtime: still no abort.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let plugin = start_bomb();
+        runtime.block_on(async move { drop(plugin) });
+    }
 }

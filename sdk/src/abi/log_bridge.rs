@@ -76,9 +76,19 @@ pub(crate) fn hide_credentials(text: &str) -> Cow<'_, str> {
     // ASCII lowercasing keeps every byte offset.
     let lower = text.to_ascii_lowercase();
     let mut cuts = Vec::new();
-    for (at, found) in lower.match_indices("authorization:") {
-        let start = at + found.len();
-        cuts.push((start, line_end(&lower, start)));
+    for (at, found) in lower.match_indices("authorization") {
+        // SIP's HCOLON allows blanks before the colon
+        // (`Authorization : Digest ...`); `<authorization/>` is no header.
+        let after = at + found.len();
+        let blanks = lower.as_bytes()[after..]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        if lower.as_bytes().get(after + blanks) != Some(&b':') {
+            continue;
+        }
+        let start = after + blanks + 1;
+        cuts.push((start, header_end(&lower, start)));
     }
     for (open, close) in [("<auth", "</auth>"), ("<response", "</response>")] {
         let mut from = 0;
@@ -140,6 +150,29 @@ fn line_end(text: &str, start: usize) -> usize {
         }
     }
     bytes.len()
+}
+
+/// Where the header value starting at `start` ends: at the end of its
+/// line, or further when the next lines are folded into it (a line break
+/// followed by a blank continues a SIP header), raw or escaped.
+fn header_end(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut from = start;
+    loop {
+        let end = line_end(text, from);
+        let rest = &bytes[end..];
+        let skip = [&b"\r\n"[..], b"\n", b"\r", b"\\r\\n", b"\\n", b"\\r"]
+            .iter()
+            .find(|brk| rest.starts_with(brk))
+            .map_or(0, |brk| brk.len());
+        let next = &rest[skip..];
+        if skip == 0
+            || !(next.starts_with(b" ") || next.starts_with(b"\t") || next.starts_with(b"\\t"))
+        {
+            return end;
+        }
+        from = end + skip;
+    }
 }
 
 fn filter_of(level: Option<Level>) -> log::LevelFilter {
@@ -283,6 +316,17 @@ mod tests {
         let hidden = hide_credentials(&windows);
         assert!(!hidden.contains("9f86d"), "{hidden}");
         assert!(hidden.contains("CSeq: 1 REGISTER"), "{hidden}");
+
+        // A blank before the colon, and a header folded over two lines
+        // (both valid SIP), raw and as {:?} writes them.
+        let spaced = "INVITE sip:b@x SIP/2.0\r\nAuthorization : Digest response=\"aa11\"\r\nProxy-Authorization:Digest username=\"a\",\r\n response=\"bb22\",\r\n\tnonce=\"cc33\"\r\nCSeq: 3 INVITE\r\n\r\n";
+        for text in [spaced.to_owned(), format!("{spaced:?}")] {
+            let hidden = hide_credentials(&text);
+            for secret in ["aa11", "bb22", "cc33"] {
+                assert!(!hidden.contains(secret), "{secret}: {hidden}");
+            }
+            assert!(hidden.contains("CSeq: 3 INVITE"), "{hidden}");
+        }
 
         let plain = "nothing to hide";
         assert!(matches!(hide_credentials(plain), Cow::Borrowed(_)));
