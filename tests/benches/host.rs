@@ -76,10 +76,8 @@ impl tandem::lua::Backend for NoBackend {
 fn engine_with(path: &std::path::Path) -> tandem::lua::Engine {
     let engine = tandem::lua::Engine::new(
         std::rc::Rc::new(NoBackend),
-        tandem::lua::Limits {
-            instruction_budget: 10_000_000,
-            memory_limit: 32 << 20,
-        },
+        // The defaults, as a user runs them.
+        tandem::lua::Limits::from(&tandem::config::LuaSection::default()),
     );
     engine.load(path, Default::default(), Some(true)).unwrap();
     engine

@@ -43,6 +43,8 @@ pub const SWITCHED: &str = "rule.switched";
 pub struct Limits {
     pub instruction_budget: u64,
     pub memory_limit: usize,
+    /// Wall-clock time per resumption; `None`: none.
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl From<&crate::config::LuaSection> for Limits {
@@ -50,6 +52,8 @@ impl From<&crate::config::LuaSection> for Limits {
         Limits {
             instruction_budget: section.instruction_budget,
             memory_limit: (section.memory_limit_mb as usize).saturating_mul(1 << 20),
+            time_limit: (section.time_limit_ms > 0)
+                .then(|| std::time::Duration::from_millis(section.time_limit_ms)),
         }
     }
 }
@@ -576,10 +580,7 @@ fn error_table(lua: &mlua::Lua, e: &CommandError) -> mlua::Result<mlua::Table> {
 /// where the error itself does not, the line.
 fn failure_text(script: &Script, thread: &mlua::Thread, error: &mlua::Error) -> String {
     if let Some(place) = script.budget.exhausted_at() {
-        return format!(
-            "stopped at {place}: instruction budget of {} exceeded (a runaway loop?)",
-            script.budget.limit()
-        );
+        return format!("stopped at {place}: {}", script.budget.exceeded());
     }
     let place = || start::stopped_at(&script.lua, thread);
     if is_memory_error(error) {

@@ -10,6 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use mlua::{HookTriggers, Lua, LuaOptions, StdLib, VmState};
 
@@ -23,12 +24,46 @@ pub struct Budget {
     limit: u64,
     remaining: Cell<u64>,
     exhausted_at: RefCell<Option<String>>,
+    /// Wall-clock time one resumption may take, checked with the
+    /// instructions. The count cannot see work done inside one
+    /// instruction: `s:upper()`, `s .. s` or `table.concat` on a string of
+    /// megabytes is one instruction, so a loop of them within the default
+    /// budget would hold the engine (every rule) for hours.
+    time_limit: Cell<Option<Duration>>,
+    started: Cell<Instant>,
+    /// The time limit, not the count, stopped the resumption.
+    out_of_time: Cell<bool>,
 }
 
 impl Budget {
     pub fn reset(&self) {
         self.remaining.set(self.limit);
         self.exhausted_at.replace(None);
+        self.started.set(Instant::now());
+        self.out_of_time.set(false);
+    }
+    /// `None`: no time limit (the count alone).
+    pub fn set_time_limit(&self, limit: Option<Duration>) {
+        self.time_limit.set(limit);
+    }
+    /// Whether this resumption has run past its time limit.
+    fn overtime(&self) -> bool {
+        self.time_limit
+            .get()
+            .is_some_and(|limit| self.started.get().elapsed() > limit)
+    }
+    /// What was exceeded, for the error the rule's author reads.
+    pub fn exceeded(&self) -> String {
+        match self.time_limit.get() {
+            Some(limit) if self.out_of_time.get() => format!(
+                "time limit of {} ms exceeded (slow work on a large value, in a loop?)",
+                limit.as_millis()
+            ),
+            _ => format!(
+                "instruction budget of {} exceeded (a runaway loop?)",
+                self.limit
+            ),
+        }
     }
     pub fn exhausted_at(&self) -> Option<String> {
         self.exhausted_at.borrow().clone()
@@ -67,9 +102,22 @@ impl Budget {
 /// (the host's Lua code too uses this one); the metatables the host sets
 /// from Rust (mlua's arrays, userdata) are protected by `__metatable`. So
 /// checking here is enough.
+///
+/// Why `coroutine.create` is charged: the count hook is per coroutine
+/// (each Lua thread counts its own instructions down from [`HOOK_PERIOD`]
+/// and only then runs the hook), so a coroutine that runs fewer than
+/// `HOOK_PERIOD` instructions is never charged at all, and a tree of
+/// short coroutines, each starting a few more, ran without end and without
+/// a check. Each coroutine pays for those instructions when it is created.
 const PRELUDE: &str = r#"
-local exhausted = ...
+local exhausted, charge = ...
 local raw_pcall, raw_xpcall, raw_resume, raw_wrap, raw_load = pcall, xpcall, coroutine.resume, coroutine.wrap, load
+local raw_create = coroutine.create
+local function create(f)
+  charge()
+  return raw_create(f)
+end
+coroutine.create = create
 local pack, unpack, error, type = table.pack, table.unpack, error, type
 local raw_setmetatable, rawget = setmetatable, rawget
 setmetatable = function(t, mt)
@@ -86,7 +134,7 @@ pcall = function(...) return check(pack(raw_pcall(...))) end
 xpcall = function(...) return check(pack(raw_xpcall(...))) end
 coroutine.resume = function(...) return check(pack(raw_resume(...))) end
 coroutine.wrap = function(f)
-  local co = coroutine.create(f)
+  local co = create(f)
   return function(...)
     local r = pack(raw_resume(co, ...))
     if exhausted() then error(r[2], 0) end
@@ -126,6 +174,9 @@ pub fn new_state(instruction_budget: u64, memory_limit: usize) -> mlua::Result<(
         limit: instruction_budget.max(HOOK_PERIOD as u64),
         remaining: Cell::new(instruction_budget),
         exhausted_at: RefCell::new(None),
+        time_limit: Cell::new(None),
+        started: Cell::new(Instant::now()),
+        out_of_time: Cell::new(false),
     });
     let hook_budget = budget.clone();
     lua.set_global_hook(
@@ -136,10 +187,12 @@ pub fn new_state(instruction_budget: u64, memory_limit: usize) -> mlua::Result<(
                 .get()
                 .saturating_sub(HOOK_PERIOD as u64);
             hook_budget.remaining.set(left);
-            if left > 0 {
+            let overtime = hook_budget.overtime();
+            if left > 0 && !overtime {
                 return Ok(VmState::Continue);
             }
             if hook_budget.exhausted_at.borrow().is_none() {
+                hook_budget.out_of_time.set(overtime && left > 0);
                 let src = debug
                     .source()
                     .short_src
@@ -151,10 +204,8 @@ pub fn new_state(instruction_budget: u64, memory_limit: usize) -> mlua::Result<(
                 };
                 hook_budget.exhausted_at.replace(Some(place));
             }
-            Err(mlua::Error::RuntimeError(format!(
-                "instruction budget of {} exceeded",
-                hook_budget.limit
-            )))
+            hook_budget.remaining.set(0);
+            Err(mlua::Error::RuntimeError(hook_budget.exceeded()))
         },
     )?;
 
@@ -163,11 +214,50 @@ pub fn new_state(instruction_budget: u64, memory_limit: usize) -> mlua::Result<(
     let exhausted_budget = budget.clone();
     let exhausted =
         lua.create_function(move |_, ()| Ok(exhausted_budget.exhausted_at.borrow().is_some()))?;
+    let charge_budget = budget.clone();
+    let charge = lua.create_function(move |lua, ()| {
+        let left = charge_budget
+            .remaining
+            .get()
+            .saturating_sub(HOOK_PERIOD as u64);
+        charge_budget.remaining.set(left);
+        if left > 0 {
+            return Ok(());
+        }
+        charge_budget.exhaust(rule_place(lua).unwrap_or_else(|| "?".to_owned()));
+        Err(mlua::Error::RuntimeError(format!(
+            "instruction budget of {} exceeded",
+            charge_budget.limit
+        )))
+    })?;
     lua.load(PRELUDE)
         .set_name("=tandem-prelude")
-        .call::<()>(exhausted)?;
+        .call::<()>((exhausted, charge))?;
     lua.set_memory_limit(memory_limit)?;
     Ok((lua, budget))
+}
+
+/// `file:line` of the innermost rule code on the stack of the running
+/// coroutine (not the host's prelude, not a C function).
+fn rule_place(lua: &Lua) -> Option<String> {
+    (1..16).find_map(|level| {
+        lua.inspect_stack(level, |debug| {
+            let source = debug.source();
+            let ours = source
+                .source
+                .as_deref()
+                .is_some_and(|s| s.starts_with("=tandem"));
+            if ours || source.what == "C" {
+                return None;
+            }
+            let src = source.short_src.as_deref().unwrap_or("?").to_owned();
+            Some(match debug.current_line() {
+                Some(line) => format!("{src}:{line}"),
+                None => src,
+            })
+        })
+        .flatten()
+    })
 }
 
 #[cfg(test)]

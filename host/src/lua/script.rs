@@ -18,6 +18,16 @@ pub(super) const CALL_MARKER: LightUserData = LightUserData(0x7a6e_6463 as *mut 
 /// Threads kept for reuse per script.
 const THREAD_POOL: usize = 32;
 
+/// Handlers one script may register (`tandem.on`), timers it may have
+/// pending (`tandem.after`) and commands it may provide (`tandem.provide`).
+/// All live on the Rust side, outside the script's memory limit, and each
+/// call is one instruction: a loop of `tandem.after` grew the host by some
+/// 600 MB in one handler run, one of `tandem.on` (which copies the handler
+/// list) held the engine for minutes.
+pub(super) const MAX_HANDLERS: usize = 1_000;
+pub(super) const MAX_TIMERS: usize = 10_000;
+pub(super) const MAX_PROVIDED: usize = 1_000;
+
 /// A handler registered with `tandem.on`.
 pub(super) struct Handler {
     pub pattern: String,
@@ -148,6 +158,7 @@ impl Script {
         let limits = &engine.limits;
         let (lua, budget) =
             sandbox::new_state(limits.instruction_budget, limits.memory_limit).map_err(setup)?;
+        budget.set_time_limit(limits.time_limit);
         let script = Rc::new(Script {
             name: name.clone(),
             path: path.to_owned(),
@@ -306,6 +317,11 @@ fn install_api(
                 let Some(script) = script.upgrade() else {
                     return Ok(());
                 };
+                if script.handlers.borrow().len() >= MAX_HANDLERS {
+                    return Err(mlua::Error::runtime(format!(
+                        "tandem.on: this rule has {MAX_HANDLERS} handlers already"
+                    )));
+                }
                 let label = function_label(&func);
                 let arity = declared_params(&script.lua, &func);
                 let mut handlers = script.handlers.borrow().to_vec();
@@ -343,6 +359,14 @@ fn install_api(
                 let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
                     return Ok(());
                 };
+                {
+                    let provided = script.provided.borrow();
+                    if provided.len() >= MAX_PROVIDED && !provided.contains_key(&command) {
+                        return Err(mlua::Error::runtime(format!(
+                            "tandem.provide: this rule provides {MAX_PROVIDED} commands already"
+                        )));
+                    }
+                }
                 engine
                     .backend
                     .provide(&script.name, &command)
@@ -387,6 +411,11 @@ fn install_api(
                 let (Some(script), Some(engine)) = (script.upgrade(), engine.upgrade()) else {
                     return Ok(0);
                 };
+                if script.timers.borrow().len() >= MAX_TIMERS {
+                    return Err(mlua::Error::runtime(format!(
+                        "tandem.after: this rule has {MAX_TIMERS} timers pending already"
+                    )));
+                }
                 let id = script.next_timer.get();
                 script.next_timer.set(id + 1);
                 let weak = Rc::downgrade(&script);

@@ -117,6 +117,9 @@ pub struct Stats {
 /// The running engine.
 pub struct LuaService {
     tx: mpsc::Sender<Input>,
+    /// Set when `Shutdown` could not be queued (the queue was full): the
+    /// engine stops before its next input instead.
+    stop_now: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<Stats>,
     _watcher: Option<notify::RecommendedWatcher>,
@@ -226,6 +229,8 @@ impl LuaService {
         let config_for_thread = config.clone();
         let thread_stats = stats.clone();
         let thread_tx = tx.clone();
+        let stop_now = Arc::new(AtomicBool::new(false));
+        let thread_stop_now = stop_now.clone();
         let thread = std::thread::Builder::new()
             .name("tandem-lua".to_owned())
             .spawn(move || {
@@ -254,7 +259,15 @@ impl LuaService {
                         }
                     }
                     let _ = ready_tx.send(Ok((loaded, failed)));
-                    run(engine, rx, thread_tx, config_for_thread, thread_stats).await;
+                    run(
+                        engine,
+                        rx,
+                        thread_tx,
+                        thread_stop_now,
+                        config_for_thread,
+                        thread_stats,
+                    )
+                    .await;
                 });
             })?;
         let (loaded, failed) = ready_rx
@@ -278,6 +291,7 @@ impl LuaService {
         Ok(Started {
             service: LuaService {
                 tx,
+                stop_now,
                 thread: Some(thread),
                 stats,
                 _watcher: watcher,
@@ -292,9 +306,15 @@ impl LuaService {
         LuaControl(self.tx.clone())
     }
 
-    /// Stops the engine and waits for its thread.
+    /// Stops the engine and waits for its thread. Events already queued
+    /// are handled first, unless the queue is full: then they are left.
     pub fn stop(mut self) {
-        let _ = self.tx.try_send(Input::Shutdown);
+        if self.tx.try_send(Input::Shutdown).is_err() {
+            // Full (a flood, or a slow rule), or the engine is gone. Waiting
+            // for room would wait on the flood; a `Shutdown` that is simply
+            // dropped left the engine serving, and this join waiting, for good.
+            self.stop_now.store(true, Ordering::SeqCst);
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -305,6 +325,7 @@ async fn run(
     engine: Engine,
     mut rx: mpsc::Receiver<Input>,
     _tx: mpsc::Sender<Input>,
+    stop_now: Arc<AtomicBool>,
     config: Config,
     stats: Arc<Stats>,
 ) {
@@ -313,6 +334,9 @@ async fn run(
     let mut batch = Vec::with_capacity(256);
     'serve: while rx.recv_many(&mut batch, 256).await > 0 {
         for input in batch.drain(..) {
+            if stop_now.load(Ordering::SeqCst) {
+                break 'serve;
+            }
             match input {
                 Input::Event(event) => {
                     engine.dispatch(event.topic(), event.source(), event.payload());
@@ -397,5 +421,42 @@ fn reload(engine: &Engine, config: &Config, path: &std::path::Path) {
         Err(e) => {
             tracing::error!(script = %name, "reload failed, the previous version keeps running: {e}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `stop` returns while the queue is full, leaving the backlog.
+    #[test]
+    fn stop_with_a_full_queue_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        // About a millisecond or more per event: a backlog of 16 Ki events
+        // would take minutes to serve.
+        std::fs::write(
+            dir.path().join("slow.lua"),
+            "tandem.on('flood', function() local x = 0 for i = 1, 100000 do x = x + i end end)\n",
+        )
+        .unwrap();
+        let mut config = Config::defaults();
+        config.host.script_dirs = vec![dir.path().to_owned()];
+        config.lua.reload = false;
+        let bus = Bus::new();
+        let started = LuaService::start(&bus, &config).unwrap();
+        assert_eq!(started.loaded.len(), 1, "{:?}", started.failed);
+        for _ in 0..QUEUE + 1000 {
+            bus.publish("test", "flood", "{}".to_owned());
+        }
+        assert!(bus.stats()[0].dropped > 0, "the queue never filled");
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            started.service.stop();
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "stop() still waiting after 20 s"
+        );
     }
 }

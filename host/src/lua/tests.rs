@@ -81,6 +81,7 @@ impl Fixture {
         Fixture::with_limits(Limits {
             instruction_budget: 200_000,
             memory_limit: 8 << 20,
+            time_limit: None,
         })
     }
 
@@ -259,6 +260,7 @@ async fn a_memory_error_names_the_line_that_allocates() {
         let fx = Fixture::with_limits(Limits {
             instruction_budget: u64::MAX,
             memory_limit: 4 << 20,
+            time_limit: None,
         });
         fx.load(
             "bomb.lua",
@@ -284,6 +286,7 @@ async fn after_running_out_of_memory_the_next_handler_has_its_memory_back() {
         let fx = Fixture::with_limits(Limits {
             instruction_budget: u64::MAX,
             memory_limit: 4 << 20,
+            time_limit: None,
         });
         // The bomb's table is garbage once its handler has failed: the
         // rule's next handler must not fail for want of that memory (a
@@ -306,6 +309,36 @@ async fn after_running_out_of_memory_the_next_handler_has_its_memory_back() {
         assert_eq!(errors.len(), 1, "only the bomb fails: {errors:?}");
         assert!(errors[0].contains("memory limit"), "{errors:?}");
         assert_eq!(fx.recorder.emitted.borrow().len(), 2, "{errors:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn slow_work_inside_few_instructions_is_stopped_by_the_time_limit() {
+    local(async {
+        // No instruction budget to speak of: each `upper` of a megabyte is
+        // one instruction, and the count alone let this run for hours.
+        let fx = Fixture::with_limits(Limits {
+            instruction_budget: u64::MAX,
+            memory_limit: 16 << 20,
+            time_limit: Some(std::time::Duration::from_millis(200)),
+        });
+        fx.load(
+            "slow.lua",
+            "tandem.on('slow', function()\n  local s = string.rep('x', 1 << 20)\n  for i = 1, 1e9 do s:upper() end\nend)\n\
+             tandem.on('ok', function() tandem.emit('fine', {}) end)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("slow", "test", "{}");
+        fx.engine.dispatch("ok", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("/slow.lua:3: time limit of 200 ms exceeded"),
+            "{errors:?}"
+        );
+        assert_eq!(fx.recorder.emitted.borrow().len(), 1, "the other handler ran");
     })
     .await
 }
@@ -749,6 +782,77 @@ async fn a_gsub_replacement_that_misbehaves_fails_its_handler_and_nothing_else()
             emitted,
             vec![("ok".into(), json!({"n": 100})), ("other".into(), json!({}))]
         );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tree_of_short_coroutines_is_stopped_by_the_budget() {
+    local(async {
+        let fx = Fixture::new();
+        // Each coroutine runs fewer instructions than the hook's period, so
+        // the count hook never fires in any of them: some 150 million
+        // instructions ran under a budget of 200 000 before coroutines were
+        // charged when created (and a deeper tree ran for good).
+        fx.load(
+            "tree.lua",
+            "tandem.on('go', function()\n  local n = 0\n  local function work(depth)\n    for i = 1, 100 do n = n + 1 end\n    if depth > 0 then for c = 1, 8 do coroutine.wrap(work)(depth - 1) end end\n  end\n  coroutine.wrap(work)(6)\n  tandem.emit('done', {n = n})\nend)\n\
+             tandem.on('go', function()\n  local function work(depth)\n    if depth > 0 then for c = 1, 8 do coroutine.resume(coroutine.create(work), depth - 1) end end\n  end\n  work(6)\n  tandem.emit('done', {})\nend)\n",
+        )
+        .unwrap();
+        fx.load(
+            "gen.lua",
+            "tandem.on('go', function()\n  local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)\n  tandem.emit('gen', {gen(), gen(), gen()})\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("go", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("stopped at") && errors[0].contains("tree.lua:5") && errors[0].contains("instruction budget"), "{errors:?}");
+        assert!(errors[1].contains("stopped at") && errors[1].contains("tree.lua:12") && errors[1].contains("instruction budget"), "{errors:?}");
+        let emitted = fx.recorder.emitted.borrow().clone();
+        assert_eq!(emitted, [("gen".to_owned(), json!([1, 2, 3]))]);
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn handlers_and_timers_are_limited_per_rule() {
+    local(async {
+        let fx = Fixture::with_limits(Limits {
+            instruction_budget: 10_000_000,
+            memory_limit: 32 << 20,
+            time_limit: None,
+        });
+        // Both used to run until the budget or mlua's reference stack gave
+        // out: minutes of copying handler lists, or ~600 MB of timers.
+        fx.load(
+            "many.lua",
+            "tandem.on('timers', function()\n  local f = function() end\n  for i = 1, 1e7 do tandem.after(1e6, f) end\nend)\n\
+             tandem.on('handlers', function()\n  local f = function() end\n  for i = 1, 1e7 do tandem.on('x', f) end\nend)\n\
+             tandem.on('provide', function()\n  local f = function() end\n  for i = 1, 1e7 do tandem.provide('many.c' .. i, f) end\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("timers", "test", "{}");
+        fx.engine.dispatch("handlers", "test", "{}");
+        fx.engine.dispatch("provide", "test", "{}");
+        fx.settle().await;
+        let errors = fx.errors();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("many.lua:3: tandem.after: this rule has 10000 timers pending already"), "{errors:?}");
+        assert!(errors[1].contains("many.lua:7: tandem.on: this rule has 1000 handlers already"), "{errors:?}");
+        assert!(errors[2].contains("many.lua:11: tandem.provide: this rule provides 1000 commands already"), "{errors:?}");
+        // A timer that fired or was cancelled frees its place.
+        fx.load(
+            "cycle.lua",
+            "tandem.on('go', function()\n  for i = 1, 3 * 10000 do tandem.cancel(tandem.after(1e6, function() end)) end\n  tandem.emit('done', {})\nend)\n",
+        )
+        .unwrap();
+        fx.engine.dispatch("go", "test", "{}");
+        fx.settle().await;
+        assert_eq!(fx.errors().len(), 3, "{:?}", fx.errors());
+        assert_eq!(fx.recorder.emitted.borrow().len(), 1);
     })
     .await
 }
