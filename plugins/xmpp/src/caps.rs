@@ -48,7 +48,7 @@ pub enum Answer {
 pub enum CapsError {
     #[error("its disco#info does not hash to the advertised caps ({0})")]
     Mismatch(String),
-    #[error("hash algorithm not supported: {0}")]
+    #[error("hash algorithm not supported: {0:?}")]
     Algorithm(String),
 }
 

@@ -90,10 +90,11 @@ impl Contacts {
         self.online.len()
     }
 
-    /// The connection is lost: who is online is not known any more. The
-    /// roster and the addresses stay (the next roster replaces the first).
-    pub fn offline(&mut self) {
-        self.online.clear();
+    /// A new session: who is online is not known any more; returns the
+    /// resources forgotten. The roster and the addresses stay (the next
+    /// roster replaces the first).
+    pub fn offline(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.online).into_keys().collect()
     }
 
     /// The addresses a contact published (none for a stranger).

@@ -23,7 +23,10 @@ pub struct Address {
 /// Why a reach element or value is refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReachError {
-    #[error("`{0}` is not a URI (it needs a scheme such as sip: or tel:)")]
+    /// Quoted and escaped (`{:?}`): the text may come from anyone who
+    /// sends presence, and goes into the log, where a line break in it
+    /// would forge log lines.
+    #[error("{0:?} is not a URI (it needs a scheme such as sip: or tel:)")]
     NotUri(String),
     #[error("{0} addresses; at most {MAX_ADDRESSES}")]
     TooMany(usize),
@@ -173,6 +176,22 @@ mod tests {
         for bad in ["sip:", "1sip:a", "sip:a b", ":x"] {
             assert!(!is_uri(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_strangers_junk_cannot_forge_log_lines() {
+        let forged: Element = "<reach xmlns='urn:xmpp:reach:0'><addr uri='x&#10;\
+             2026-01-01T00:00:00Z  INFO xmpp: online as mallory&#13;'/></reach>"
+            .parse()
+            .unwrap();
+        let error = from_element(&forged).unwrap_err();
+        assert_eq!(
+            error,
+            ReachError::NotUri("x\n2026-01-01T00:00:00Z  INFO xmpp: online as mallory\r".into())
+        );
+        let logged = error.to_string();
+        assert!(!logged.contains(['\n', '\r']), "{logged}");
+        assert!(logged.starts_with("\"x\\n2026"), "{logged}");
     }
 
     #[test]

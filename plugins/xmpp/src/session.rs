@@ -148,8 +148,11 @@ pub struct Session {
     own: BTreeMap<String, Presence>,
     offline: VecDeque<Stanza>,
     /// Messages sent but not yet acknowledged by the server (XEP-0198): sent
-    /// again on the next connection if this one is lost first.
+    /// again if the next connection is a new session (a resumed one gets
+    /// them from tokio-xmpp). Only kept when the server offers XEP-0198.
     unacked: Vec<(Message, StanzaToken)>,
+    /// Whether this connection's server offers XEP-0198.
+    stream_management: bool,
     /// Notifications waiting for one of the user's clients to come online.
     notes: VecDeque<String>,
     connects: u64,
@@ -230,6 +233,7 @@ impl Session {
             own: BTreeMap::new(),
             offline: VecDeque::new(),
             unacked: Vec::new(),
+            stream_management: false,
             notes: VecDeque::new(),
             connects: 0,
         })
@@ -313,14 +317,11 @@ impl Session {
         }
     }
 
-    /// The connection is gone: rules hear it, unacknowledged messages are
-    /// queued again.
+    /// The connection is gone: rules hear it. What was known of who is
+    /// online, and the messages the server has not acknowledged, wait for
+    /// the next `Online`: a resumed session (XEP-0198) keeps both, a new
+    /// one loses both (`new_session`).
     fn went_down(&mut self, why: &str) {
-        for (message, token) in self.unacked.drain(..).rev() {
-            if !matches!(token.state(), StanzaState::Acked { .. }) {
-                self.offline.push_front(message.into());
-            }
-        }
         if self.bound.take().is_some() {
             self.host
                 .warn(&format!("connection lost: {why}; reconnecting"));
@@ -331,9 +332,44 @@ impl Session {
             });
         }
         self.down_since = Some(Instant::now());
-        self.own.clear();
-        self.contacts.offline();
+    }
+
+    /// A new session (not a resumed one): the server forgot the old one.
+    /// Messages it had not acknowledged are queued again. It sends the
+    /// presence of everyone online now, after ours; whoever is not among
+    /// them left while the sidecar was away, and nobody else will say so,
+    /// so each client and contact remembered is reported gone first (a
+    /// rule must not keep "Gajim is on Do Not Disturb" for a Gajim that
+    /// quit meanwhile).
+    fn new_session(&mut self) {
+        for (message, token) in self.unacked.drain(..).rev() {
+            if !matches!(token.state(), StanzaState::Acked { .. }) {
+                self.offline.push_front(message.into());
+            }
+        }
+        for jid in std::mem::take(&mut self.own).into_keys() {
+            self.host.publish(&OwnPresence {
+                jid,
+                presence: None,
+            });
+        }
+        for jid in self.contacts.offline() {
+            self.host.publish(&ContactPresence {
+                jid,
+                ..ContactPresence::default()
+            });
+        }
         self.caps.offline();
+    }
+
+    /// Sends what was queued while offline. Taken out first: should the
+    /// connection go down again meanwhile, `send` queues the rest again,
+    /// in order, for the next connection (popping from the queue `send`
+    /// pushes onto would never end).
+    async fn flush_offline(&mut self) {
+        for stanza in std::mem::take(&mut self.offline) {
+            self.send(stanza).await;
+        }
     }
 
     async fn stop(&mut self) {
@@ -385,7 +421,11 @@ impl Session {
                 // would go to the top-priority resource, which during a call
                 // is the sidecar itself. With no client online, it waits for
                 // the first one that comes.
-                let targets: Vec<String> = self.own.keys().cloned().collect();
+                // While offline, `own` is what was known before: held.
+                let targets: Vec<String> = match self.bound {
+                    Some(_) => self.own.keys().cloned().collect(),
+                    None => Vec::new(),
+                };
                 for to in &targets {
                     self.notify(to, &text).await;
                 }
@@ -477,7 +517,10 @@ impl Session {
             };
             match sent {
                 Ok(token) => {
-                    if let Some(message) = copy {
+                    // Only a server with XEP-0198 acknowledges: without
+                    // it, every message would be sent again after every
+                    // reconnection.
+                    if let Some(message) = copy.filter(|_| self.stream_management) {
                         self.unacked
                             .retain(|(_, t)| !matches!(t.state(), StanzaState::Acked { .. }));
                         if self.unacked.len() < OFFLINE_QUEUE {
@@ -544,12 +587,23 @@ impl Session {
 
     async fn on_event(&mut self, event: Event) {
         match event {
-            Event::Online { bound_jid, .. } => {
+            Event::Online {
+                bound_jid,
+                features,
+                resumed,
+            } => {
                 self.connects += 1;
                 self.replaced = 0;
                 self.down_since = None;
-                self.host.info(&format!("online as {bound_jid}"));
+                self.host.info(&format!(
+                    "online as {bound_jid}{}",
+                    if resumed { " (resumed)" } else { "" }
+                ));
                 self.bound = Some(bound_jid.clone());
+                self.stream_management = features.stream_management.is_some();
+                if !resumed {
+                    self.new_session();
+                }
                 self.host.publish(&Connection {
                     state: "online".into(),
                     jid: Some(bound_jid.to_string()),
@@ -581,8 +635,16 @@ impl Session {
                     let stanza = self.reach_stanza();
                     self.send(stanza).await;
                 }
-                while let Some(stanza) = self.offline.pop_front() {
-                    self.send(stanza).await;
+                self.flush_offline().await;
+                // A resumed session gets no presence again: notes held
+                // meanwhile go to the clients known to be online.
+                if resumed && !self.own.is_empty() {
+                    let targets: Vec<String> = self.own.keys().cloned().collect();
+                    while let Some(note) = self.notes.pop_front() {
+                        for to in &targets {
+                            self.notify(to, &note).await;
+                        }
+                    }
                 }
             }
             // tokio-xmpp 6 reports neither loss nor retries here (it keeps
@@ -690,13 +752,30 @@ impl Session {
         }
     }
 
+    /// Hands an IQ question to the client, which takes stanzas only when
+    /// there is room in its queue: a client that takes none for
+    /// `SEND_TIMEOUT` is stuck (as in `send`), and waiting longer would
+    /// stop the session from serving, pinging and replacing it.
+    async fn send_iq(&mut self, to: Option<Jid>, request: IqRequest) -> Option<IqResponseToken> {
+        let sent = tokio::time::timeout(SEND_TIMEOUT, self.client.send_iq(to, request)).await;
+        if sent.is_err() {
+            self.went_down("the client stopped taking stanzas");
+        }
+        sent.ok()
+    }
+
     /// Sends a caps disco#info question; the answer comes back to the
     /// session as a request, so the session never waits on a contact.
     async fn ask_caps(&mut self, to: Jid, caps: Caps, query: DiscoInfoQuery) {
-        let token = self
-            .client
+        if self.bound.is_none() {
+            return self.caps.on_failure(&caps);
+        }
+        let Some(token) = self
             .send_iq(Some(to.clone()), IqRequest::Get(query.into()))
-            .await;
+            .await
+        else {
+            return self.caps.on_failure(&caps);
+        };
         let requests = self.requests.clone();
         tokio::spawn(async move {
             let answer = iq_answer(token, CAPS_TIMEOUT)
@@ -723,13 +802,16 @@ impl Session {
         }
         let to = Some(Jid::from(jid.clone()));
         let vcard4 = self
-            .client
             .send_iq(to.clone(), IqRequest::Get(vcard::query_vcard4()))
             .await;
-        let vcard_temp = self
-            .client
-            .send_iq(to, IqRequest::Get(vcard::query()))
-            .await;
+        let vcard_temp = match vcard4 {
+            Some(_) => self.send_iq(to, IqRequest::Get(vcard::query())).await,
+            None => None,
+        };
+        let (Some(vcard4), Some(vcard_temp)) = (vcard4, vcard_temp) else {
+            let _ = reply.send(Vec::new());
+            return;
+        };
         let host = self.host.clone();
         tokio::spawn(async move {
             let (vcard4, vcard_temp) = tokio::join!(
@@ -746,7 +828,7 @@ impl Session {
                             }
                         }
                     }
-                    Err(why) => host.debug(&format!("no {kind} for {jid}: {why}")),
+                    Err(why) => host.debug(&format!("no {kind} for {jid}: {why:?}")),
                 }
             }
             let _ = reply.send(found);
@@ -759,7 +841,7 @@ impl Session {
             Err(why) => {
                 self.caps.on_failure(&caps);
                 self.host
-                    .debug(&format!("capabilities of {from} unknown: {why}"));
+                    .debug(&format!("capabilities of {from} unknown: {why:?}"));
                 return;
             }
         };
@@ -807,8 +889,10 @@ impl Session {
             }) => (node, published, retracted),
             Ok(_) => return true,
             Err(e) => {
-                self.host
-                    .warn(&format!("malformed PEP event from {from} ignored: {e}"));
+                self.host.warn(&format!(
+                    "malformed PEP event from {from} ignored: {:?}",
+                    e.to_string()
+                ));
                 return true;
             }
         };
@@ -969,8 +1053,14 @@ impl Session {
             Iq::Result {
                 from, id, payload, ..
             } => return self.on_result(from, id, payload),
-            Iq::Error { id, error, .. } => {
-                if self.roster_query.as_deref() == Some(id.as_str()) {
+            Iq::Error {
+                from, id, error, ..
+            } => {
+                // Only our server answers the roster query: anyone else
+                // could send an error with its (guessable) id first.
+                if self.roster_query.as_deref() == Some(id.as_str())
+                    && self.sent_by_own_server(from.as_ref())
+                {
                     self.roster_query = None;
                 }
                 return self
@@ -1391,4 +1481,143 @@ fn status_text(status: &serde_json::Value) -> String {
             "off"
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_sdk::testing::MockHost;
+
+    /// A session whose client can never connect (nothing listens on port
+    /// 1), so it takes no stanza.
+    fn unreachable() -> (Session, MockHost, mpsc::Receiver<Request>) {
+        let config = Config {
+            jid: "alice@example.org".into(),
+            password: "secret".into(),
+            host: Some("127.0.0.1".into()),
+            port: Some(1),
+            insecure: true,
+            ..Config::default()
+        };
+        let host = MockHost::new();
+        let (requests, rx) = mpsc::channel(16);
+        let session = Session::new(&config, host.host(), requests).unwrap();
+        (session, host, rx)
+    }
+
+    /// Runs `test` on a runtime of its own thread and fails if it is not
+    /// done within 30 s: the defects these tests catch hang the session.
+    fn within_30_s<T, F>(what: &str, test: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _ = done.send(runtime.block_on(test()));
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{what} never ended"))
+    }
+
+    fn message(body: &str) -> Stanza {
+        let to = Jid::from_str("bob@example.org").unwrap();
+        let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+        message.bodies.insert(Lang::new(), body.to_owned());
+        message.into()
+    }
+
+    fn iq(xml: &str) -> Iq {
+        Iq::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    /// The connection goes down while the queue is being sent (the client
+    /// stops taking stanzas): the rest is kept, in order, for the next
+    /// connection, and the session goes on serving.
+    #[test]
+    fn a_connection_lost_while_sending_the_queue_keeps_the_rest_and_returns() {
+        let (kept, bound) = within_30_s("sending the offline queue", || async {
+            let (mut session, _host, _rx) = unreachable();
+            // Believed online: the first stanza times out in `send`.
+            session.bound = Some(Jid::from_str("alice@example.org/tandem").unwrap());
+            for body in ["one", "two", "three"] {
+                session.queue(message(body));
+            }
+            session.flush_offline().await;
+            let kept: Vec<String> = session
+                .offline
+                .iter()
+                .map(|s| match s {
+                    Stanza::Message(m) => m.bodies[&Lang::new()].clone(),
+                    _ => String::new(),
+                })
+                .collect();
+            (kept, session.bound.is_some())
+        });
+        assert_eq!(kept, ["one", "two", "three"]);
+        assert!(!bound, "the connection counts as lost");
+    }
+
+    /// A client that takes no stanza must not hang the session on a
+    /// question to a contact: `xmpp.reach_of` answers "none", and the
+    /// connection counts as lost (then replaced), as in `send`.
+    #[test]
+    fn a_client_that_takes_nothing_does_not_hang_a_vcard_question() {
+        let bound = within_30_s("a vCard question", || async {
+            let (mut session, _host, _rx) = unreachable();
+            session.bound = Some(Jid::from_str("alice@example.org/tandem").unwrap());
+            let bob = BareJid::from_str("bob@example.org").unwrap();
+            let mut answers = Vec::new();
+            for _ in 0..40 {
+                let (reply, answer) = oneshot::channel();
+                session.ask_vcard(bob.clone(), reply).await;
+                answers.push(answer);
+            }
+            for answer in answers {
+                let _ = answer.await;
+            }
+            session.bound.is_some()
+        });
+        assert!(!bound, "the connection counts as lost");
+    }
+
+    /// The roster query's id is guessable (`roster-1`): only the user's
+    /// own server may answer it, with a roster or with an error.
+    #[tokio::test]
+    async fn only_the_users_server_answers_the_roster_query() {
+        let (mut session, _host, _rx) = unreachable();
+        session.roster_query = Some("roster-1".into());
+        for forged in [
+            "<iq xmlns='jabber:client' type='error' id='roster-1' from='mallory@evil.example/x'>\
+             <error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             </error></iq>",
+            "<iq xmlns='jabber:client' type='result' id='roster-1' from='mallory@evil.example'>\
+             <query xmlns='jabber:iq:roster'><item jid='mallory@evil.example'/></query></iq>",
+        ] {
+            session.on_iq(iq(forged)).await;
+            assert_eq!(
+                session.roster_query.as_deref(),
+                Some("roster-1"),
+                "{forged}"
+            );
+        }
+        assert!(!session
+            .contacts
+            .is_contact(&BareJid::from_str("mallory@evil.example").unwrap()));
+        session
+            .on_iq(iq(
+                "<iq xmlns='jabber:client' type='result' id='roster-1'>\
+                 <query xmlns='jabber:iq:roster'><item jid='bob@example.org'/></query></iq>",
+            ))
+            .await;
+        assert_eq!(session.roster_query, None);
+        assert!(session
+            .contacts
+            .is_contact(&BareJid::from_str("bob@example.org").unwrap()));
+    }
 }
