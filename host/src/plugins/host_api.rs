@@ -1,5 +1,6 @@
 //! The host API object each plugin receives.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -60,7 +61,7 @@ impl FfiHost for PluginHostApi {
             &log::Record::builder()
                 .target(&self.id)
                 .level(level)
-                .args(format_args!("{}", message.as_str()))
+                .args(format_args!("{}", one_line(message.as_str())))
                 .build(),
         );
     }
@@ -94,5 +95,40 @@ impl FfiHost for PluginHostApi {
                 )
         })
         .map_or(0, |level| level as u8)
+    }
+}
+
+/// A plugin's log message on one line: line breaks and other control
+/// characters escaped. Plugins log text from the network (a contact's
+/// URI, a SIP header), and in the text log a raw line break would let a
+/// stranger write a line that looks like the host's own.
+fn one_line(message: &str) -> Cow<'_, str> {
+    if !message.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(message);
+    }
+    let mut line = String::with_capacity(message.len() + 8);
+    for c in message.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push('\t'),
+            c if c.is_control() => line.extend(c.escape_default()),
+            c => line.push(c),
+        }
+    }
+    Cow::Owned(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_log_message_stays_on_its_line() {
+        let forged = "reach of bob: sip:x\n2026-11-24T05:00:00Z  INFO tandem: all fine\r\x1b[2J";
+        let line = one_line(forged);
+        assert!(!line.contains(['\n', '\r', '\x1b']), "{line}");
+        assert!(line.contains("sip:x\\n2026"), "{line}");
+        assert!(matches!(one_line("plain\ttext"), Cow::Borrowed(_)));
     }
 }

@@ -90,7 +90,16 @@ pub(crate) fn hide_credentials(text: &str) -> Cow<'_, str> {
         let start = after + blanks + 1;
         cuts.push((start, header_end(&lower, start)));
     }
-    for (open, close) in [("<auth", "</auth>"), ("<response", "</response>")] {
+    // SASL both ways: what the client sends (`auth`, `response`), and what
+    // the server sends back (`challenge`, `success`: SCRAM's salt, nonces
+    // and server signature, enough with the JID to guess the password
+    // offline where no channel binding ties them to the TLS session).
+    for (open, close) in [
+        ("<auth", "</auth>"),
+        ("<response", "</response>"),
+        ("<challenge", "</challenge>"),
+        ("<success", "</success>"),
+    ] {
         let mut from = 0;
         while let Some(i) = lower[from..].find(open) {
             let after = from + i + open.len();
@@ -310,6 +319,13 @@ mod tests {
             "{hidden}"
         );
         assert!(hidden.ends_with("</response><authorization/>"), "{hidden}");
+        let scram = "RECV <challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>cj1meWtvK2QybGJiRmdPTlJ2OXFreGRhd0wzcmZjTkhZSlkxWlZ2V1ZzN2oscz1RU1hDUitRNnNlazhiZjkyLGk9NDA5Ng==</challenge> \
+                     <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>dj1ybUY5cHFWOFM3c3VBb1pXamE0ZEpSa0ZzS1E9</success>";
+        let hidden = hide_credentials(scram);
+        assert!(
+            !hidden.contains("cj1meWtv") && !hidden.contains("dj1ybUY5"),
+            "{hidden}"
+        );
 
         // A backslash in a value, logged with {:?}, is doubled; the line goes on.
         let windows = format!("{:?}", "Authorization: Digest username=\"CORP\\nancy\", response=\"9f86d\"\r\nCSeq: 1 REGISTER\r\n");
