@@ -5,17 +5,23 @@
 //! 1 ms late, unevenly. On Linux the clock is a `timerfd` instead: a kernel
 //! high-resolution timer with an absolute period (it never drifts), whose
 //! expiry wakes tokio's I/O driver within microseconds. One timer drives all
-//! calls (a `watch` channel wakes their tasks together): a timer per call
-//! cost twice the CPU at 100 calls for one wake-up each per frame. The
-//! driving task stops when the last call's pacer is dropped, so an idle
-//! plugin has no timer at all. Off Linux, or without a timerfd, tokio's
-//! interval drives it instead.
+//! calls: a timer per call cost twice the CPU at 100 calls for one wake-up
+//! each per frame. The driving task stops when the last call's pacer is
+//! dropped, so an idle plugin has no timer at all. Off Linux, or without a
+//! timerfd, tokio's interval drives it instead.
+//!
+//! Each tick wakes the calls **one by one, in the order they joined**, so
+//! each call's packet keeps its place in the tick's burst of sends and its
+//! interval stays 20 ms. A `watch` channel woke them all at once, in the
+//! order they had last waited, which with tokio's LIFO slot rotated from
+//! tick to tick: a call's packet moved within the burst (100 sends, about
+//! a millisecond here), and that was its send jitter.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tandem_sdk::tokio;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// The period of every call's clock: one G.711 frame.
@@ -31,86 +37,119 @@ pub struct Tick {
 }
 
 /// The running clock, if any call is up.
-static CLOCK: Mutex<Option<watch::Sender<Tick>>> = Mutex::new(None);
+static CLOCK: Mutex<Option<Arc<Clock>>> = Mutex::new(None);
+
+/// The calls on the clock, and its last tick.
+struct Clock {
+    /// In the order the calls joined: the order they are woken in.
+    seats: Mutex<Vec<Weak<Seat>>>,
+    last: Mutex<Tick>,
+}
+
+/// One call's place on the clock.
+struct Seat {
+    tick: Mutex<Tick>,
+    /// Keeps one wake-up when the call is busy as the tick comes.
+    wake: Notify,
+}
 
 /// A call's view of the shared clock.
 pub struct Pacer {
-    ticks: watch::Receiver<Tick>,
+    seat: Arc<Seat>,
     seen: u64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Pacer {
     /// Joins the running clock, starting it if this is the first call.
     /// Must be called on the plugin's runtime.
     pub fn join() -> Pacer {
-        let mut clock = CLOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let ticks = match clock.as_ref() {
-            Some(sender) => sender.subscribe(),
+        let mut running = lock(&CLOCK);
+        let clock = match running.as_ref() {
+            Some(clock) => clock.clone(),
             None => {
-                let (sender, ticks) = watch::channel(Tick {
-                    count: 0,
-                    due: Instant::now(),
+                let clock = Arc::new(Clock {
+                    seats: Mutex::new(Vec::new()),
+                    last: Mutex::new(Tick {
+                        count: 0,
+                        due: Instant::now(),
+                    }),
                 });
-                tokio::spawn(drive(sender.clone()));
-                *clock = Some(sender);
-                ticks
+                tokio::spawn(drive(clock.clone()));
+                *running = Some(clock.clone());
+                clock
             }
         };
-        let seen = ticks.borrow().count;
-        Pacer { ticks, seen }
+        let last = *lock(&clock.last);
+        let seat = Arc::new(Seat {
+            tick: Mutex::new(last),
+            wake: Notify::new(),
+        });
+        lock(&clock.seats).push(Arc::downgrade(&seat));
+        Pacer {
+            seat,
+            seen: last.count,
+        }
     }
 
     /// Waits for the next tick; returns it and how many periods have passed
     /// since the last one (more than 1 when this task was held up).
     pub async fn tick(&mut self) -> (Tick, u64) {
-        if self.ticks.changed().await.is_err() {
-            // The clock cannot stop while we hold a receiver; be safe anyway.
-            tokio::time::sleep(PERIOD).await;
-            let tick = Tick {
-                count: self.seen + 1,
-                due: Instant::now(),
-            };
-            self.seen += 1;
-            return (tick, 1);
+        loop {
+            self.seat.wake.notified().await;
+            let tick = *lock(&self.seat.tick);
+            if tick.count > self.seen {
+                let passed = tick.count - self.seen;
+                self.seen = tick.count;
+                return (tick, passed);
+            }
         }
-        let tick = *self.ticks.borrow_and_update();
-        let passed = tick.count.saturating_sub(self.seen).max(1);
-        self.seen = tick.count;
-        (tick, passed)
     }
 }
 
 /// Ticks the shared clock until no call listens.
-async fn drive(sender: watch::Sender<Tick>) {
-    let running = Running(sender);
+async fn drive(clock: Arc<Clock>) {
+    let running = Running(clock.clone());
     let mut timer = Timer::new();
     let start = Instant::now();
     let mut count = 0u64;
+    let mut seats = Vec::new();
     loop {
         count += timer.wait().await;
         {
-            // Under the lock, so no call joins between the count and the
+            // Under the lock, so no call joins between the check and the
             // clock going away.
-            let mut clock = CLOCK.lock().unwrap_or_else(|e| e.into_inner());
-            if running.0.receiver_count() == 0 {
-                *clock = None;
+            let mut current = lock(&CLOCK);
+            let mut joined = lock(&running.0.seats);
+            joined.retain(|seat| seat.strong_count() > 0);
+            if joined.is_empty() {
+                *current = None;
                 return;
             }
+            seats.extend(joined.iter().filter_map(Weak::upgrade));
         }
         let due = start + PERIOD * u32::try_from(count).unwrap_or(u32::MAX);
-        running.0.send_replace(Tick { count, due });
+        let tick = Tick { count, due };
+        *lock(&running.0.last) = tick;
+        for seat in seats.drain(..) {
+            *lock(&seat.tick) = tick;
+            seat.wake.notify_one();
+        }
     }
 }
 
 /// The driving task's hold on the clock: when the task ends, or its
 /// runtime drops it, the clock is taken down, so the next call starts a
 /// fresh one instead of waiting on a clock nobody drives.
-struct Running(watch::Sender<Tick>);
+struct Running(Arc<Clock>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let mut clock = CLOCK.lock().unwrap_or_else(|e| e.into_inner());
-        if clock.as_ref().is_some_and(|s| s.same_channel(&self.0)) {
+        let mut clock = lock(&CLOCK);
+        if clock.as_ref().is_some_and(|c| Arc::ptr_eq(c, &self.0)) {
             *clock = None;
         }
     }
@@ -225,6 +264,50 @@ mod linux {
 mod tests {
     use super::*;
 
+    /// Each tick wakes the calls in the same order, so each call's send
+    /// keeps its place in the burst (one worker, as the plugin runs, where
+    /// tokio's LIFO slot is in play).
+    #[test]
+    fn every_tick_wakes_the_calls_in_the_same_order() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let orders = runtime.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let calls: Vec<_> = (0..8)
+                .map(|call| {
+                    let tx = tx.clone();
+                    let mut pacer = Pacer::join();
+                    tokio::spawn(async move {
+                        for _ in 0..12 {
+                            let (tick, _) = pacer.tick().await;
+                            let _ = tx.send((tick.count, call));
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let mut woken: Vec<(u64, usize)> = Vec::new();
+            while let Some(seen) = rx.recv().await {
+                woken.push(seen);
+            }
+            for call in calls {
+                call.await.unwrap();
+            }
+            let mut orders: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+            for (count, call) in woken {
+                orders.entry(count).or_default().push(call);
+            }
+            orders
+        });
+        // The first ticks may find calls still starting; then the order holds.
+        let full: Vec<&Vec<usize>> = orders.values().filter(|o| o.len() == 8).skip(1).collect();
+        assert!(full.len() >= 5, "{orders:?}");
+        assert!(full.windows(2).all(|w| w[0] == w[1]), "{orders:?}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn calls_share_one_clock_that_stops_when_the_last_leaves() {
         let mut a = Pacer::join();
@@ -242,7 +325,7 @@ mod tests {
         drop((a, b));
         // The driver notices at its next tick and goes away.
         tokio::time::sleep(PERIOD * 3).await;
-        assert!(CLOCK.lock().unwrap().is_none(), "no timer while idle");
+        assert!(lock(&CLOCK).is_none(), "no timer while idle");
         // A new call starts it again.
         let mut c = Pacer::join();
         c.tick().await;
