@@ -264,17 +264,25 @@ mod linux {
 mod tests {
     use super::*;
 
+    /// The clock is one per process: its tests take turns.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    /// A runtime like the plugin's (multi-thread), `workers` threads.
+    fn runtime(workers: usize) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// Each tick wakes the calls in the same order, so each call's send
     /// keeps its place in the burst (one worker, as the plugin runs, where
     /// tokio's LIFO slot is in play).
     #[test]
     fn every_tick_wakes_the_calls_in_the_same_order() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let orders = runtime.block_on(async {
+        let _turn = lock(&ONE_AT_A_TIME);
+        let orders = runtime(1).block_on(async {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
             let calls: Vec<_> = (0..8)
                 .map(|call| {
@@ -308,8 +316,13 @@ mod tests {
         assert!(full.windows(2).all(|w| w[0] == w[1]), "{orders:?}");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn calls_share_one_clock_that_stops_when_the_last_leaves() {
+    #[test]
+    fn calls_share_one_clock_that_stops_when_the_last_leaves() {
+        let _turn = lock(&ONE_AT_A_TIME);
+        runtime(2).block_on(calls_share_one_clock());
+    }
+
+    async fn calls_share_one_clock() {
         let mut a = Pacer::join();
         let mut b = Pacer::join();
         let start = std::time::Instant::now();
