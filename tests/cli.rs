@@ -361,6 +361,23 @@ fn ctl(cfg: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Waits (`T` at most) until `tandem ctl status` gets an answer from the
+/// daemon started with `cfg`: its control socket is up and serving.
+fn wait_ctl(cfg: &Path) {
+    let deadline = Instant::now() + T;
+    loop {
+        let (code, out, err) = ctl(cfg, &["--json", "status"]);
+        if code == Some(0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ctl never answered ({code:?}):\n{out}{err}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn ctl_reports_status_switches_rules_and_names_errors() {
     let plugins = plugin_folder(&["tandem_plugin_example"]);
@@ -372,7 +389,7 @@ fn ctl_reports_status_switches_rules_and_names_errors() {
     );
     let cfg = config(dir.path(), plugins.path(), "");
     let run = Running::start(&cfg, &[]);
-    run.wait_for("tandem ctl listens");
+    wait_ctl(&cfg);
 
     let socket = dir.path().join("control.sock");
     use std::os::unix::fs::PermissionsExt;
@@ -493,7 +510,7 @@ fn ctl_refuses_a_shared_folder_and_other_users() {
     }
     let cfg = config(dir.path(), plugins.path(), "");
     let run = Running::start(&cfg, &[]);
-    run.wait_for("tandem ctl listens");
+    wait_ctl(&cfg);
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])

@@ -20,7 +20,7 @@ fn alice_sidecar(server: &Prosody, alice: &str, xmpp_extra: &str, extra: &str) -
         xmpp_extra,
         &format!("\n[scripts.auto-answer]\nenabled = true\nallow = [\"*\"]\n{extra}"),
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
     sidecar
 }
@@ -179,7 +179,7 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
         "",
         "",
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     let uri = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());
 
     // Answer a ringing call from the user's client.
@@ -261,7 +261,7 @@ fn on_do_not_disturb_a_call_is_refused_and_the_user_gets_one_note_about_it() {
         "",
         "\n[scripts.reject-when-dnd]\nenabled = true\n",
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     gajim.send(json!({"presence": {"show": "dnd", "status": "Focus"}}));
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim dnd");
 
@@ -309,7 +309,7 @@ fn a_call_that_ends_while_the_xmpp_server_is_down_leaves_the_right_presence_afte
     sidecar.call("sip.hangup", json!({ "call": id })).unwrap();
     sidecar.wait_for("SIP sip.call.ended");
     server.resume();
-    sidecar.wait_for_n("online as alice@localhost/tandem", 2);
+    sidecar.wait_online("alice@localhost/tandem", 2);
 
     // A contact logging in now sees the sidecar as it was before the call.
     let phone = XmppClient::login(&server, "bob@localhost", "bob-secret", "phone2", 0);

@@ -169,7 +169,7 @@ end)
     // Written aside and renamed in: the reload sees the whole file at once.
     std::fs::write(scripts.join("sources.tmp"), rule).unwrap();
     std::fs::rename(scripts.join("sources.tmp"), scripts.join("sources.lua")).unwrap();
-    tandem.wait_for("script reloaded");
+    tandem.wait_rule_loaded("sources");
 }
 
 /// `sip.call.incoming` and `sip.message` say which address the request

@@ -315,4 +315,5 @@ pub mod prosody;
 pub mod sidecar;
 pub mod sipp;
 pub mod sound;
+pub mod status;
 pub mod xmpp_client;

@@ -11,11 +11,11 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
     let server = Prosody::start();
     let (alice, mut gajim, mut phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     let rule = std::fs::read_to_string(tandem_tests::workspace().join("scripts/on-the-phone.lua"))
         .unwrap();
     tandem_tests::write(sidecar.dir.path(), "scripts/on-the-phone.lua", &rule);
-    sidecar.wait_for("script reloaded");
+    sidecar.wait_rule_loaded("on-the-phone");
 
     gajim.send(json!({"adhoc_list": "alice@localhost/tandem"}));
     let list = gajim.wait_for("the command list", |e| {
@@ -90,7 +90,7 @@ fn a_rule_serves_its_own_ad_hoc_command() {
     let server = Prosody::start();
     let (alice, mut gajim, _phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     tandem_tests::write(
         sidecar.dir.path(),
         "scripts/greeter.lua",
@@ -99,7 +99,7 @@ tandem.provide("greeter.hello", function(args) return { text = "hello " .. args.
 tandem.call("xmpp.register_adhoc", { node = "hello", name = "Say hello", handler = "greeter.hello" })
 "#,
     );
-    sidecar.wait_for("script reloaded");
+    sidecar.wait_rule_loaded("greeter");
     gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "hello"}}));
     let done = gajim.wait_for("the rule's answer", |e| {
         e["event"] == "adhoc_result" || e["event"] == "iq_error"
@@ -120,7 +120,7 @@ fn ad_hoc_sessions_cannot_be_forged_replayed_or_taken_over() {
     let (alice, mut gajim, _phone) = alice_and_bob(&server);
     let mut dino = XmppClient::login(&server, &alice, "alice-secret", "dino", 1);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     tandem_tests::write(
         sidecar.dir.path(),
         "scripts/dialler.lua",
@@ -133,7 +133,7 @@ tandem.call("xmpp.register_adhoc", { node = "dial", name = "Dial", handler = "di
   fields = { { var = "uri", label = "SIP URI" } } })
 "#,
     );
-    sidecar.wait_for("script reloaded");
+    sidecar.wait_rule_loaded("dialler");
     const SIDECAR: &str = "alice@localhost/tandem";
     let answer = |client: &XmppClient, what: &str| {
         let seen = client.wait_for(what, |e| {

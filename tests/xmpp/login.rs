@@ -34,7 +34,7 @@ fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
     let alice = server.register("alice", "alice-secret");
     let ca = format!("ca_path = {:?}\n", server.ca().display().to_string());
     let trusted = Sidecar::start_trusting(&server, &alice, "alice-secret", &ca, Trust::Nothing);
-    trusted.wait_for("online as alice@localhost/tandem");
+    trusted.wait_online("alice@localhost/tandem", 1);
     drop(trusted);
 
     let untrusted = Sidecar::start_trusting(&server, &alice, "alice-secret", "", Trust::Nothing);
@@ -64,14 +64,14 @@ fn direct_tls_connects_with_the_system_roots_and_with_a_ca_file() {
     let alice = server.register("alice", "alice-secret");
     let direct = format!("direct_tls = true\nport = {}\n", server.direct_tls_port);
     let system = Sidecar::start(&server, &alice, "alice-secret", &direct);
-    system.wait_for("online as alice@localhost/tandem");
+    system.wait_online("alice@localhost/tandem", 1);
     drop(system);
     let ca = format!(
         "{direct}ca_path = {:?}\n",
         server.ca().display().to_string()
     );
     let own_ca = Sidecar::start_trusting(&server, &alice, "alice-secret", &ca, Trust::Nothing);
-    own_ca.wait_for("online as alice@localhost/tandem");
+    own_ca.wait_online("alice@localhost/tandem", 1);
     drop(own_ca);
     // STARTTLS against the direct TLS port does not get in.
     let wrong = format!("port = {}\n", server.direct_tls_port);

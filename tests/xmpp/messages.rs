@@ -11,7 +11,7 @@ fn the_sidecar_sits_beside_the_users_client_and_never_takes_its_messages() {
     let server = Prosody::start();
     let (alice, mut gajim, mut phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
 
     // The contact sees the sidecar, below the user's client.
     let seen = phone.wait_for(
@@ -55,7 +55,7 @@ fn chat_states_flow_both_ways_only_where_wanted_and_never_twice() {
     let server = Prosody::start();
     let (alice, mut gajim, mut phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
 
     // Someone who has not shown chat states (by caps or by sending one):
     // refused, not sent.

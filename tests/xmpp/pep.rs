@@ -10,7 +10,7 @@ fn activity_published_by_the_sidecar_reaches_contacts_that_want_it() {
     let server = Prosody::start();
     let (alice, _gajim, phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     sidecar
         .call(
             "xmpp.set_activity",
@@ -51,7 +51,7 @@ fn reachability_addresses_go_both_ways_and_junk_is_refused() {
         "alice-secret",
         "reach = [\"sip:alice@example.org\"]",
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     // The contact's client (slixmpp's own XEP-0152) gets the configured
     // address by PEP, then the one a rule sets.
     phone.wait_for("alice's configured address", |e| {

@@ -25,7 +25,7 @@ fn after_the_server_restarts_the_sidecar_is_back_with_its_presence_and_nothing_l
         "alice-secret",
         "keepalive_seconds = 1\nreconnect_base_seconds = 1\n",
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     let busy = json!({"show": "away", "status": "On the phone", "priority": 3});
     sidecar.call("xmpp.set_presence", busy).unwrap();
 
@@ -37,7 +37,7 @@ fn after_the_server_restarts_the_sidecar_is_back_with_its_presence_and_nothing_l
             json!({"text": "missed call from carol"}),
         )
         .unwrap();
-    sidecar.wait_for_n("online as alice@localhost/tandem", 2);
+    sidecar.wait_online("alice@localhost/tandem", 2);
 
     let phone = XmppClient::login(&server, &bob, "bob-secret", "phone", 0);
     let seen = phone.wait_for("the sidecar again", presence_from("alice@localhost/tandem"));
@@ -68,7 +68,7 @@ fn a_client_that_left_while_the_connection_was_down_is_reported_gone() {
         "alice-secret",
         "keepalive_seconds = 1\nreconnect_base_seconds = 1\n",
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     gajim.send(json!({"presence": {"show": "dnd", "priority": 5}}));
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim dnd 5");
 
@@ -78,7 +78,7 @@ fn a_client_that_left_while_the_connection_was_down_is_reported_gone() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     drop(gajim);
     server.resume();
-    sidecar.wait_for_n("online as alice@localhost/tandem", 2);
+    sidecar.wait_online("alice@localhost/tandem", 2);
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim offline");
     let status = sidecar.call("xmpp.status", json!({})).unwrap();
     assert_eq!(status["own_resources"], json!([]), "{status}");
@@ -100,7 +100,7 @@ fn without_stream_management_nothing_delivered_is_sent_again_after_a_reconnectio
         "alice-secret",
         "keepalive_seconds = 1\nreconnect_base_seconds = 1\n",
     );
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     sidecar
         .call(
             "xmpp.send_message",
@@ -115,7 +115,7 @@ fn without_stream_management_nothing_delivered_is_sent_again_after_a_reconnectio
     server.stop();
     std::thread::sleep(std::time::Duration::from_secs(3));
     server.resume();
-    sidecar.wait_for_n("online as alice@localhost/tandem", 2);
+    sidecar.wait_online("alice@localhost/tandem", 2);
     // Sent again, it would wait in bob's offline storage.
     sidecar
         .call(

@@ -12,7 +12,7 @@ fn a_contacts_vcard_sip_number_is_the_fallback_address() {
     let server = Prosody::start();
     let (alice, _gajim, mut phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     let none = sidecar
         .call("xmpp.reach_of", json!({"jid": "bob@localhost"}))
         .unwrap();
@@ -37,7 +37,7 @@ fn a_contacts_vcard4_sip_addresses_are_found_too() {
     let server = Prosody::start();
     let (alice, _gajim, mut phone) = alice_and_bob(&server);
     let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
-    sidecar.wait_for("online as alice@localhost/tandem");
+    sidecar.wait_online("alice@localhost/tandem", 1);
     phone.send(json!({"vcard4_tel": ["tel:+44-20-7946-0000", "sip:bob@vcard4.example.org"]}));
     phone.wait_for("the vCard4 published", |e| e["event"] == "vcard_published");
     let known = sidecar
