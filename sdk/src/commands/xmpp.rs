@@ -162,3 +162,58 @@ impl CommandType for SendChatState {
     /// `{sent: bool}`.
     type Reply = serde_json::Value;
 }
+
+/// Serves an ad-hoc command (XEP-0050) on the sidecar resource, for the
+/// user's own clients only. Executing it calls the bus command `handler`
+/// with an [`AdhocRun`]; the answer's `text` becomes the note the user
+/// reads. Registering a node again replaces its command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAdhoc {
+    /// The command's node, unique on the sidecar (`status`, `call`).
+    pub node: String,
+    /// What the user's client lists ("Call").
+    pub name: String,
+    /// The bus command run on execute (a rule's `tandem.provide` name).
+    pub handler: String,
+    /// Asked first, as a form of text fields; none: the command runs at once.
+    #[serde(default)]
+    pub fields: Vec<AdhocField>,
+}
+impl CommandType for RegisterAdhoc {
+    const NAME: &'static str = "xmpp.register_adhoc";
+    type Reply = AdhocRegistered;
+}
+
+/// A text field an ad-hoc command asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdhocField {
+    /// The key of its value in [`AdhocRun::fields`].
+    pub var: String,
+    pub label: String,
+}
+
+/// What `xmpp.register_adhoc` answers: nothing yet, a struct so that
+/// fields can be added.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdhocRegistered {}
+
+/// What an ad-hoc command's handler is called with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdhocRun {
+    pub node: String,
+    /// The full JID of the user's client that ran it.
+    pub from: String,
+    /// The submitted form's values, by field `var` (empty without a form).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// What an ad-hoc command's handler answers: the note shown to the user.
+/// (An answer without `text` is shown as its JSON.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdhocNote {
+    pub text: String,
+}
