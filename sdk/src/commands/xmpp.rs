@@ -217,3 +217,55 @@ pub struct AdhocRun {
 pub struct AdhocNote {
     pub text: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn register_adhoc_reads_what_rules_send_and_refuses_typos() {
+        let call: RegisterAdhoc = serde_json::from_value(json!({
+            "node": "call", "name": "Call", "handler": "calls.call",
+            "fields": [{"var": "uri", "label": "SIP URI"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            call.fields,
+            [AdhocField {
+                var: "uri".into(),
+                label: "SIP URI".into()
+            }]
+        );
+        let one_step: RegisterAdhoc =
+            serde_json::from_value(json!({"node": "status", "name": "Status", "handler": "s"}))
+                .unwrap();
+        assert!(one_step.fields.is_empty());
+        for typo in [
+            json!({"node": "n", "name": "N", "handler": "h", "feilds": []}),
+            json!({"node": "n", "name": "N", "handler": "h", "fields": [{"var": "v", "lable": "L"}]}),
+        ] {
+            assert!(
+                serde_json::from_value::<RegisterAdhoc>(typo.clone()).is_err(),
+                "{typo}"
+            );
+        }
+        assert_eq!(serde_json::to_value(AdhocRegistered {}).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn a_handler_gets_node_from_and_fields() {
+        let run = AdhocRun {
+            node: "call".into(),
+            from: "alice@example.org/gajim".into(),
+            fields: [("uri".to_owned(), "sip:bob@example.org".to_owned())].into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&run).unwrap(),
+            json!({"node": "call", "from": "alice@example.org/gajim",
+                   "fields": {"uri": "sip:bob@example.org"}})
+        );
+        let note: AdhocNote = serde_json::from_value(json!({"text": "Hung up."})).unwrap();
+        assert_eq!(note.text, "Hung up.");
+    }
+}
