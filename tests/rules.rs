@@ -93,6 +93,40 @@ fn call_control_recorded_cases() {
 }
 
 #[test]
+fn status_commands_recorded_cases() {
+    check_golden("status-commands");
+}
+
+#[test]
+fn status_commands_switch_the_configured_presence_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "tandem.toml",
+        "[scripts.status-commands]\npresence_rule = \"my-presence\"\n",
+    );
+    let events = write(
+        dir.path(),
+        "e.jsonl",
+        r#"{"reply": "host.status", "result": {"rules": [{"name": "on-the-phone", "enabled": true}, {"name": "my-presence", "enabled": false}]}}
+{"command": "status.presence_rules", "args": {}}
+"#,
+    );
+    let out = script_test(
+        &workspace().join("scripts/status-commands.lua"),
+        &events,
+        Some(&config),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(r#"host.set_rule {"enabled":true,"name":"my-presence"}"#)
+            && stdout.contains("Presence rules are now on."),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn opt_in_rules_do_nothing_unless_switched_on() {
     for (script, case) in [("reject-when-dnd", "dnd"), ("auto-answer", "allow-list")] {
         let events = workspace().join(format!("tests/rules/{script}/{case}.jsonl"));

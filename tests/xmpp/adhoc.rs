@@ -218,3 +218,58 @@ tandem.call("xmpp.register_adhoc", { node = "dial", name = "Dial", handler = "di
         "{log}"
     );
 }
+
+/// The plugin knows no rule: "Presence rules on/off" is the shipped
+/// status-commands rule's, and switches whichever rule it is told to. And
+/// disco#info advertises only what is implemented: no call invites yet.
+#[test]
+fn presence_rules_on_off_switches_the_configured_rule_and_call_invites_are_not_advertised() {
+    const SIDECAR: &str = "alice@localhost/tandem";
+    let server = Prosody::start();
+    let (alice, mut gajim, _phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start(
+        &server,
+        &alice,
+        "alice-secret",
+        "\n[scripts.status-commands]\npresence_rule = \"quiet-hours\"\n",
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    tandem_tests::write(
+        sidecar.dir.path(),
+        "scripts/quiet-hours.lua",
+        "tandem.on('sip.call.answered', function() end)\n",
+    );
+    sidecar.wait_rule_loaded("quiet-hours");
+
+    gajim.send(json!({"adhoc_run": {"jid": SIDECAR, "node": "presence-rules"}}));
+    let switched = gajim.wait_for("rules off", |e| {
+        e["event"] == "adhoc_result" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        switched["notes"],
+        json!(["Presence rules are now off."]),
+        "{switched}"
+    );
+    let rules = sidecar.call("host.status", json!({})).unwrap()["rules"].clone();
+    assert!(
+        rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "quiet-hours" && r["enabled"] == false),
+        "{rules}"
+    );
+
+    gajim.clear();
+    gajim.send(json!({"disco": SIDECAR}));
+    let info = gajim.wait_for("disco#info", |e| e["event"] == "disco");
+    let features = info["features"].as_array().unwrap();
+    assert!(
+        features.contains(&json!("http://jabber.org/protocol/commands")),
+        "{info}"
+    );
+    assert!(
+        !features.contains(&json!("urn:xmpp:call-invites:0")),
+        "{info}"
+    );
+}

@@ -20,7 +20,6 @@ fn disco_is_answered_and_unknown_iqs_get_service_unavailable() {
         "urn:xmpp:reach:0+notify",
         "http://jabber.org/protocol/activity+notify",
         "http://jabber.org/protocol/chatstates",
-        "urn:xmpp:call-invites:0",
         "http://jabber.org/protocol/commands",
     ] {
         assert!(

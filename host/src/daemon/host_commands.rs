@@ -1,6 +1,6 @@
-//! Commands the host itself answers on the bus, so plugins (the XMPP
-//! plugin's ad-hoc "Status" and "Presence rules on/off"), rules and
-//! `tandem ctl` see one view of the running daemon.
+//! Commands the host itself answers on the bus, so rules (the shipped
+//! `status-commands.lua`'s ad-hoc "Status" and "Presence rules on/off"),
+//! plugins and `tandem ctl` see one view of the running daemon.
 //!
 //! - `host.status` → plugins, rules, commands, per-subscriber event counters
 //! - `host.set_rule {name, enabled}` → switches a rule on or off

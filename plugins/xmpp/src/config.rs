@@ -73,16 +73,18 @@ impl Config {
     }
 
     /// `reach`, checked.
-    pub fn reach_addresses(&self) -> Result<Vec<crate::reach::Address>, crate::reach::ReachError> {
-        let addresses: Vec<crate::reach::Address> = self
+    pub fn reach_addresses(
+        &self,
+    ) -> Result<Vec<crate::xep::reach::Address>, crate::xep::reach::ReachError> {
+        let addresses: Vec<crate::xep::reach::Address> = self
             .reach
             .iter()
-            .map(|uri| crate::reach::Address {
+            .map(|uri| crate::xep::reach::Address {
                 uri: uri.clone(),
                 desc: None,
             })
             .collect();
-        crate::reach::validate(&addresses)?;
+        crate::xep::reach::validate(&addresses)?;
         Ok(addresses)
     }
 }

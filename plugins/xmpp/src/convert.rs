@@ -1,8 +1,10 @@
-//! XMPP presence and reachability addresses <-> the SDK's payloads.
+//! XMPP presence, reachability addresses and chat states <-> the SDK's
+//! payloads.
 
 use tandem_sdk::commands::xmpp::{Presence, ReachAddress};
 
-use crate::reach;
+use crate::xep::reach;
+use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::presence::{self as xp, Show};
 
 pub fn reach_to_sdk(address: &reach::Address) -> ReachAddress {
@@ -17,6 +19,29 @@ pub fn reach_from_sdk(address: ReachAddress) -> reach::Address {
         uri: address.uri,
         desc: address.desc,
     }
+}
+
+/// A chat state as the SDK names it.
+pub fn chat_state_name(state: &ChatState) -> &'static str {
+    match state {
+        ChatState::Active => "active",
+        ChatState::Composing => "composing",
+        ChatState::Gone => "gone",
+        ChatState::Inactive => "inactive",
+        ChatState::Paused => "paused",
+    }
+}
+
+/// A chat state from the SDK's name; None for anything else.
+pub fn chat_state_from_name(name: &str) -> Option<ChatState> {
+    Some(match name {
+        "active" => ChatState::Active,
+        "composing" => ChatState::Composing,
+        "gone" => ChatState::Gone,
+        "inactive" => ChatState::Inactive,
+        "paused" => ChatState::Paused,
+        _ => return None,
+    })
 }
 
 /// Why a presence asked for cannot be sent.

@@ -3,31 +3,54 @@
 //! The sidecar resource: logs into the user's own account next to their
 //! client, with a negative priority so it never takes their messages, and
 //! gives Tandem's rules the user's presence, their clients' presence, their
-//! contacts' presence and a way to publish "On the phone".
+//! contacts' presence and a way to publish "On the phone". It holds no
+//! policy: which rule does what, and what the host's status looks like to a
+//! person, belong to rules (the "Status" ad-hoc command is
+//! `scripts/status-commands.lua`).
 //!
-//! Commands: `xmpp.presence`, `xmpp.set_presence`, `xmpp.set_activity`,
-//! `xmpp.notify_user`, `xmpp.status`. Events: `xmpp.connection`,
-//! `xmpp.own_presence`, `xmpp.contact_presence`, `xmpp.message`.
+//! Layout: `session` is the one task that owns the XMPP client, split by
+//! stanza kind; `xep` holds the pure payload codecs, one module per XEP;
+//! `peers` what the session remembers of others (bounded); `connect` the
+//! transports (STARTTLS, direct TLS, plain TCP); `convert` the SDK's words
+//! for XMPP values. The README has the arguments and answers.
+//!
+//! ## Commands
+//!
+//! (A unit test checks this list against the manifest, and the README's.)
+//!
+//! - `xmpp.presence`: the sidecar's presence
+//! - `xmpp.set_presence`: sets it; answers it and the one it replaced
+//! - `xmpp.set_activity`: publishes XEP-0108 user activity
+//! - `xmpp.notify_user`: a chat message to each of the user's clients
+//! - `xmpp.set_reach`: publishes XEP-0152 reachability addresses
+//! - `xmpp.reach_of`: a contact's reachability addresses (or vCard SIP URIs)
+//! - `xmpp.status`: the connection, the user's clients, contacts online
+//! - `xmpp.register_adhoc`: serves a XEP-0050 ad-hoc command run by a bus command
+//! - `xmpp.send_message`: a chat message from the sidecar
+//! - `xmpp.send_chat_state`: a XEP-0085 chat state
+//!
+//! ## Events
+//!
+//! - `xmpp.connection`: online or offline
+//! - `xmpp.own_presence`: one of the user's other clients
+//! - `xmpp.contact_presence`: a contact's resource, with reach and features
+//! - `xmpp.message`: a chat message, direct or by Carbons
+//! - `xmpp.chat_state`: a chat state, direct or by Carbons
+//! - `xmpp.activity`: a contact's XEP-0108 activity
+//! - `xmpp.reach`: a contact's XEP-0152 reachability addresses changed
 
-mod activity;
-mod adhoc;
-mod adhoc_sessions;
 mod backoff;
 mod bounded;
-mod caps;
-mod chat;
 mod config;
 mod connect;
-mod contacts;
 mod convert;
-mod features;
-mod reach;
+mod peers;
 mod session;
-mod vcard;
+mod xep;
 
 use tandem_sdk::commands::xmpp::{
-    KnownReach, NotifyUser, Presence, PresenceChange, ReachOf, SendChatState, SendMessage,
-    SetActivity, SetPresence, SetReach,
+    AdhocRegistered, KnownReach, NotifyUser, Presence, PresenceChange, ReachOf, RegisterAdhoc,
+    SendChatState, SendMessage, SetActivity, SetPresence, SetReach,
 };
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
@@ -35,9 +58,10 @@ use tandem_sdk::{
     Payload, Plugin,
 };
 
-pub use activity::{Activity, ActivityError};
 pub use config::Config;
-use session::{Request, Session};
+use session::{Registered, Request, Session};
+pub use xep::activity::{Activity, ActivityError};
+use xep::{adhoc, reach};
 
 pub struct XmppPlugin {
     requests: mpsc::Sender<Request>,
@@ -148,17 +172,8 @@ impl Plugin for XmppPlugin {
                 self.tell(Request::NotifyUser(text)).await?;
                 Ok(Payload::from(tandem_sdk::serde_json::json!({})))
             }
-            "xmpp.register_adhoc" => {
-                #[derive(serde::Deserialize)]
-                #[serde(deny_unknown_fields)]
-                struct Register {
-                    node: String,
-                    name: String,
-                    handler: String,
-                    #[serde(default)]
-                    fields: Vec<adhoc::FormField>,
-                }
-                let Register {
+            RegisterAdhoc::NAME => {
+                let RegisterAdhoc {
                     node,
                     name,
                     handler,
@@ -170,13 +185,19 @@ impl Plugin for XmppPlugin {
                         "node and handler (a bus command) are required",
                     ));
                 }
-                let registered = adhoc::Registered {
+                let registered = Registered {
                     name,
                     handler,
-                    fields,
+                    fields: fields
+                        .into_iter()
+                        .map(|f| adhoc::FormField {
+                            var: f.var,
+                            label: f.label,
+                        })
+                        .collect(),
                 };
                 self.tell(Request::RegisterAdhoc(node, registered)).await?;
-                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
+                Ok(Payload::encode(&AdhocRegistered {})?)
             }
             SendMessage::NAME => {
                 let SendMessage { to, body, thread } = command.decode()?;
@@ -193,7 +214,7 @@ impl Plugin for XmppPlugin {
             SendChatState::NAME => {
                 let SendChatState { to, state } = command.decode()?;
                 let to = jid_arg(&to)?;
-                let state = chat::state_from_name(&state).ok_or_else(|| {
+                let state = convert::chat_state_from_name(&state).ok_or_else(|| {
                     CommandError::new(
                         ErrorKind::InvalidArguments,
                         format!("state must be active, composing, paused, inactive or gone, not `{state}`"),
@@ -254,3 +275,71 @@ fn jid_arg(text: &str) -> Result<xmpp_parsers::jid::Jid, CommandError> {
 }
 
 export_plugin!(XmppPlugin);
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use tandem_sdk::events::xmpp::{
+        Activity, ChatMessage, ChatStateEvent, Connection, ContactPresence, OwnPresence, Reach,
+    };
+    use tandem_sdk::EventType;
+
+    /// The names listed as "- `xmpp.…`" under `heading` in the crate doc.
+    fn listed_in_doc(heading: &str) -> BTreeSet<String> {
+        let doc = include_str!("lib.rs");
+        let section = doc
+            .split(&format!("//! ## {heading}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `## {heading}` in the crate doc"));
+        section
+            .lines()
+            .take_while(|l| l.starts_with("//!") && !l.starts_with("//! ## "))
+            .filter_map(|l| l.strip_prefix("//! - `"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The names in the first column of the README's table under `heading`.
+    fn listed_in_readme(heading: &str) -> BTreeSet<String> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split(&format!("## {heading}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `## {heading}` in the README"));
+        section
+            .lines()
+            .take_while(|l| !l.starts_with("## "))
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_docs_list_every_command_of_the_manifest() {
+        let manifest: BTreeSet<String> = XmppPlugin::manifest().commands.into_iter().collect();
+        assert_eq!(listed_in_doc("Commands"), manifest, "lib.rs doc");
+        assert_eq!(listed_in_readme("Commands"), manifest, "README");
+    }
+
+    #[test]
+    fn the_docs_list_every_event_published() {
+        // The SDK's XMPP event types, all of which the session publishes.
+        let published: BTreeSet<String> = [
+            Connection::TOPIC,
+            OwnPresence::TOPIC,
+            ContactPresence::TOPIC,
+            ChatMessage::TOPIC,
+            ChatStateEvent::TOPIC,
+            Activity::TOPIC,
+            Reach::TOPIC,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(listed_in_doc("Events"), published, "lib.rs doc");
+        assert_eq!(listed_in_readme("Events"), published, "README");
+    }
+}

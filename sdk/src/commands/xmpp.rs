@@ -162,3 +162,110 @@ impl CommandType for SendChatState {
     /// `{sent: bool}`.
     type Reply = serde_json::Value;
 }
+
+/// Serves an ad-hoc command (XEP-0050) on the sidecar resource, for the
+/// user's own clients only. Executing it calls the bus command `handler`
+/// with an [`AdhocRun`]; the answer's `text` becomes the note the user
+/// reads. Registering a node again replaces its command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAdhoc {
+    /// The command's node, unique on the sidecar (`status`, `call`).
+    pub node: String,
+    /// What the user's client lists ("Call").
+    pub name: String,
+    /// The bus command run on execute (a rule's `tandem.provide` name).
+    pub handler: String,
+    /// Asked first, as a form of text fields; none: the command runs at once.
+    #[serde(default)]
+    pub fields: Vec<AdhocField>,
+}
+impl CommandType for RegisterAdhoc {
+    const NAME: &'static str = "xmpp.register_adhoc";
+    type Reply = AdhocRegistered;
+}
+
+/// A text field an ad-hoc command asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdhocField {
+    /// The key of its value in [`AdhocRun::fields`].
+    pub var: String,
+    pub label: String,
+}
+
+/// What `xmpp.register_adhoc` answers: nothing yet, a struct so that
+/// fields can be added.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdhocRegistered {}
+
+/// What an ad-hoc command's handler is called with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdhocRun {
+    pub node: String,
+    /// The full JID of the user's client that ran it.
+    pub from: String,
+    /// The submitted form's values, by field `var` (empty without a form).
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// What an ad-hoc command's handler answers: the note shown to the user.
+/// (An answer without `text` is shown as its JSON.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdhocNote {
+    pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn register_adhoc_reads_what_rules_send_and_refuses_typos() {
+        let call: RegisterAdhoc = serde_json::from_value(json!({
+            "node": "call", "name": "Call", "handler": "calls.call",
+            "fields": [{"var": "uri", "label": "SIP URI"}]
+        }))
+        .unwrap();
+        assert_eq!(
+            call.fields,
+            [AdhocField {
+                var: "uri".into(),
+                label: "SIP URI".into()
+            }]
+        );
+        let one_step: RegisterAdhoc =
+            serde_json::from_value(json!({"node": "status", "name": "Status", "handler": "s"}))
+                .unwrap();
+        assert!(one_step.fields.is_empty());
+        for typo in [
+            json!({"node": "n", "name": "N", "handler": "h", "feilds": []}),
+            json!({"node": "n", "name": "N", "handler": "h", "fields": [{"var": "v", "lable": "L"}]}),
+        ] {
+            assert!(
+                serde_json::from_value::<RegisterAdhoc>(typo.clone()).is_err(),
+                "{typo}"
+            );
+        }
+        assert_eq!(serde_json::to_value(AdhocRegistered {}).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn a_handler_gets_node_from_and_fields() {
+        let run = AdhocRun {
+            node: "call".into(),
+            from: "alice@example.org/gajim".into(),
+            fields: [("uri".to_owned(), "sip:bob@example.org".to_owned())].into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&run).unwrap(),
+            json!({"node": "call", "from": "alice@example.org/gajim",
+                   "fields": {"uri": "sip:bob@example.org"}})
+        );
+        let note: AdhocNote = serde_json::from_value(json!({"text": "Hung up."})).unwrap();
+        assert_eq!(note.text, "Hung up.");
+    }
+}

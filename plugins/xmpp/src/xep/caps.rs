@@ -17,7 +17,6 @@ pub const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/commands",
     "urn:xmpp:reach:0",
     "urn:xmpp:reach:0+notify",
-    "urn:xmpp:call-invites:0",
     "urn:xmpp:carbons:2",
     "urn:xmpp:ping",
 ];
@@ -114,7 +113,7 @@ mod tests {
         // own, so `activity` before `activity+notify`).
         assert_eq!(
             xmpp_parsers::minidom::Element::from(a).attr("ver"),
-            Some("pAR9fru4kzq+4p/x4j1WqIlr1cA=")
+            Some("g9MxxXd57eW9xAnL9aN99ogeYtI=")
         );
         let info = disco_info("Tandem", None);
         assert!(info.features.contains("urn:xmpp:reach:0+notify"));

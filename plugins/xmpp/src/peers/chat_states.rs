@@ -6,6 +6,7 @@ use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::jid::BareJid;
 
 use crate::bounded::Bounded;
+use crate::convert::chat_state_name as state_name;
 
 /// Peers remembered at most, in each map. Chat states are per
 /// conversation, and conversations with people outside the roster are
@@ -14,27 +15,6 @@ use crate::bounded::Bounded;
 /// up for it, so the maps forget the peers heard from longest ago. A
 /// forgotten peer only has to show chat states again.
 const MAX_PEERS: usize = 256;
-
-pub fn state_name(state: &ChatState) -> &'static str {
-    match state {
-        ChatState::Active => "active",
-        ChatState::Composing => "composing",
-        ChatState::Gone => "gone",
-        ChatState::Inactive => "inactive",
-        ChatState::Paused => "paused",
-    }
-}
-
-pub fn state_from_name(name: &str) -> Option<ChatState> {
-    Some(match name {
-        "active" => ChatState::Active,
-        "composing" => ChatState::Composing,
-        "gone" => ChatState::Gone,
-        "inactive" => ChatState::Inactive,
-        "paused" => ChatState::Paused,
-        _ => return None,
-    })
-}
 
 /// What the sidecar knows of each peer's chat states.
 pub struct ChatStates {
@@ -104,7 +84,7 @@ mod tests {
         assert_eq!(states.decide(&bob, &ChatState::Paused), Decision::Send);
         states.message_sent(&bob);
         assert_eq!(states.decide(&bob, &ChatState::Active), Decision::Repeat);
-        assert!(state_from_name("typing").is_none());
+        assert!(crate::convert::chat_state_from_name("typing").is_none());
     }
 
     #[test]

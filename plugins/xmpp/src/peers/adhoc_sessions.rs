@@ -65,7 +65,7 @@ impl SessionError {
             ),
         };
         let mut error = StanzaError::new(type_, condition, "en", text);
-        error.other = Some(Element::builder(specific, crate::adhoc::NS).build());
+        error.other = Some(Element::builder(specific, crate::xep::adhoc::NS).build());
         error
     }
 }

@@ -1,10 +1,8 @@
-//! XEP-0050 ad-hoc commands, which xmpp-parsers lacks: the `<command/>`
-//! request, the `executing` answer with a form (for commands that ask
-//! something, like "Call" asking for a URI) and the `completed` answer with
-//! a note, typed, and the registry of commands the sidecar serves.
-//!
-//! Only the user's own account may list or run them: the sidecar acts for
-//! the user (switch rules, later answer calls), so anyone else is refused.
+//! XEP-0050 ad-hoc command payloads, which xmpp-parsers lacks: the
+//! `<command/>` request, the `executing` answer with a form (for commands
+//! that ask something, like "Call" asking for a URI) and the `completed`
+//! answer with a note, typed. Who may run what, and the registry of
+//! commands served, are the session's (`session::adhoc`).
 
 use std::collections::BTreeMap;
 
@@ -148,38 +146,10 @@ impl Executing {
 }
 
 /// A text field a command asks for.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormField {
     pub var: String,
     pub label: String,
-}
-
-/// One command the sidecar serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registered {
-    pub name: String,
-    /// The bus command run on execute, with `{node, from, fields}`; its
-    /// answer's `text` becomes the note.
-    pub handler: String,
-    /// Asked first, as a form; none means the command runs at once.
-    pub fields: Vec<FormField>,
-}
-
-/// The commands by node, in a stable order for listing.
-#[derive(Debug, Default)]
-pub struct Registry(BTreeMap<String, Registered>);
-
-impl Registry {
-    pub fn register(&mut self, node: &str, command: Registered) {
-        self.0.insert(node.to_owned(), command);
-    }
-    pub fn get(&self, node: &str) -> Option<&Registered> {
-        self.0.get(node)
-    }
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Registered)> {
-        self.0.iter()
-    }
 }
 
 #[cfg(test)]

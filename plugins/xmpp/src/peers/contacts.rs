@@ -16,7 +16,7 @@ use tandem_sdk::events::xmpp::ContactPresence;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::roster::{Roster, Subscription};
 
-use crate::reach::Address;
+use crate::xep::reach::Address;
 
 /// Contact resources kept at most: a large roster has a few hundred
 /// contacts with a client or two each.

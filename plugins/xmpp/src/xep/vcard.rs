@@ -10,7 +10,7 @@
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::pubsub::pubsub::{Items, PubSub};
 
-use crate::reach;
+use crate::xep::reach;
 
 pub const NS: &str = "vcard-temp";
 /// XEP-0292's vCard4 (RFC 6351 xCard) and the PEP node holding it.

@@ -1,0 +1,160 @@
+//! Ad-hoc commands (XEP-0050) on the sidecar resource, for the account's
+//! owner only (checked in `iq`): the list, and running a command's handler
+//! (a bus command) on a helper task. The plugin ships none: rules register
+//! theirs with `xmpp.register_adhoc` (`scripts/status-commands.lua` serves
+//! "Status" and "Presence rules on/off").
+
+use std::time::Instant;
+
+use tandem_sdk::commands::xmpp::AdhocRun;
+use tandem_sdk::Host;
+use xmpp_parsers::disco::{DiscoItemsResult, Item as DiscoItem};
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::stanza_error::DefinedCondition;
+
+use super::state::{Request, Session};
+use crate::peers::adhoc_sessions;
+use crate::xep::adhoc;
+
+impl Session {
+    /// The commands served, for the owner's disco#items on the commands
+    /// node.
+    pub(super) fn adhoc_items(&self) -> DiscoItemsResult {
+        let me = self
+            .bound
+            .clone()
+            .unwrap_or_else(|| Jid::from(self.account.clone()));
+        let items = self
+            .adhoc
+            .iter()
+            .map(|(node, c)| DiscoItem {
+                jid: me.clone(),
+                node: Some(node.clone()),
+                name: Some(c.name.clone()),
+            })
+            .collect();
+        DiscoItemsResult {
+            node: Some(adhoc::NS.to_owned()),
+            items,
+            rsm: None,
+        }
+    }
+
+    /// Runs an ad-hoc command (the requester is the owner) on a helper task:
+    /// the handler may call other plugins, even this one, so the session
+    /// must keep serving meanwhile.
+    ///
+    /// A command without fields runs on the first request, with no
+    /// session. One with fields opens a session (`adhoc_sessions`) and
+    /// answers with the form; only a continuation of that session, by the
+    /// same client, runs it. A sessionid is never taken on trust.
+    pub(super) fn execute(
+        &mut self,
+        from: Option<Jid>,
+        id: String,
+        payload: &xmpp_parsers::minidom::Element,
+    ) {
+        let request = match adhoc::CommandRequest::from_element(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.reply_error(from, id, DefinedCondition::BadRequest, &e.to_string())
+            }
+        };
+        let Some(command) = self.adhoc.get(&request.node).cloned() else {
+            return self.reply_error(from, id, DefinedCondition::ItemNotFound, "no such command");
+        };
+        let Some(requester) = from.clone() else {
+            return; // the owner check let only the account's JIDs through
+        };
+        let now = Instant::now();
+        let session_id = match &request.session_id {
+            None if request.action == "cancel" || command.fields.is_empty() => {
+                adhoc_sessions::new_id()
+            }
+            None => {
+                // The first step: whatever it carries, the form comes first.
+                let asking = adhoc::Executing {
+                    session_id: self.adhoc_sessions.open(&requester, &request.node, now),
+                    node: request.node,
+                    title: command.name,
+                    fields: command.fields,
+                };
+                return self.reply(from, id, asking.to_element());
+            }
+            Some(session_id) => {
+                let checked = self
+                    .adhoc_sessions
+                    .check(session_id, &requester, &request.node, now);
+                if let Err(e) = checked {
+                    self.host.warn(&format!(
+                        "ad-hoc {} from {requester} refused: {e}",
+                        request.node
+                    ));
+                    let answer = Iq::from_error(id, e.to_stanza_error()).with_to(requester);
+                    return self.reply_stanza(answer);
+                }
+                if request.action != "cancel" && request.submitted.is_none() {
+                    // Asked again (`execute`, `next` without a form): the
+                    // same form, the same session.
+                    let asking = adhoc::Executing {
+                        session_id: session_id.clone(),
+                        node: request.node,
+                        title: command.name,
+                        fields: command.fields,
+                    };
+                    return self.reply(from, id, asking.to_element());
+                }
+                self.adhoc_sessions.close(session_id);
+                session_id.clone()
+            }
+        };
+        let host = self.host.clone();
+        let requests = self.requests.clone();
+        let fields = request.submitted.clone().unwrap_or_default();
+        let requester = requester.to_string();
+        tokio::spawn(async move {
+            let (note_type, note) = if request.action == "cancel" {
+                ("info", "Cancelled.".to_owned())
+            } else {
+                let run = AdhocRun {
+                    node: request.node.clone(),
+                    from: requester,
+                    fields,
+                };
+                match run_handler(&host, &command.handler, &run).await {
+                    Ok(text) => ("info", text),
+                    Err(e) => ("error", e),
+                }
+            };
+            let done = adhoc::Completed {
+                node: request.node,
+                session_id,
+                note_type,
+                note,
+            };
+            let answer = Iq::Result {
+                from: None,
+                to: from,
+                id,
+                payload: Some(done.to_element()),
+            };
+            let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
+        });
+    }
+}
+
+/// The text of an ad-hoc command's answer, or why it failed: the
+/// handler's `text` ([`AdhocNote`]), or its whole answer when it has none.
+async fn run_handler(host: &Host, handler: &str, run: &AdhocRun) -> Result<String, String> {
+    let args = tandem_sdk::Payload::encode(run).map_err(|e| format!("{handler}: {e}"))?;
+    let answer = host
+        .call_raw(handler, args, tandem_sdk::DEFAULT_CALL_TIMEOUT)
+        .await
+        .and_then(|p| p.decode::<serde_json::Value>().map_err(Into::into))
+        .map_err(|e| format!("{handler}: {e}"))?;
+    Ok(answer["text"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| answer.to_string()))
+}

@@ -1,0 +1,169 @@
+//! Messages: chat messages and chat states received (direct or as
+//! Carbons, XEP-0280) become events; messages, chat states (XEP-0085) and
+//! notes to the user's own clients go out.
+
+use std::str::FromStr;
+
+use tandem_sdk::events::xmpp::{ChatMessage, ChatStateEvent};
+use tokio::sync::oneshot;
+use xmpp_parsers::carbons;
+use xmpp_parsers::chatstates::ChatState;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::message::{Lang, Message, MessageType};
+use xmpp_parsers::minidom::Element;
+use xmpp_parsers::ns;
+
+use super::link::OFFLINE_QUEUE;
+use super::state::Session;
+use crate::peers::chat_states::Decision;
+
+impl Session {
+    /// A note for the user: to each of their clients by full JID (the
+    /// bare JID would go to the top-priority resource, which during a call
+    /// is the sidecar itself). With no client online, it waits for the
+    /// first one that comes.
+    pub(super) async fn notify_user(&mut self, text: String) {
+        // While offline, `own` is what was known before: held.
+        let targets: Vec<String> = match self.bound {
+            Some(_) => self.own.keys().cloned().collect(),
+            None => Vec::new(),
+        };
+        for to in &targets {
+            self.notify(to, &text).await;
+        }
+        if targets.is_empty() {
+            if self.notes.len() == OFFLINE_QUEUE {
+                self.notes.pop_front();
+            }
+            self.notes.push_back(text);
+        }
+    }
+
+    pub(super) async fn notify(&mut self, to: &str, text: &str) {
+        let Ok(to) = Jid::from_str(to) else { return };
+        let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+        message.bodies.insert(Lang::new(), text.to_owned());
+        // Each client gets its own copy (above): the server must not copy
+        // it again to the others as a Carbon of what the account "sent"
+        // (XEP-0280 §7), or every client shows each note twice.
+        message.payloads.push(xmpp_parsers::carbons::Private.into());
+        message
+            .payloads
+            .push(Element::builder("no-copy", "urn:xmpp:hints").build());
+        self.send(message.into()).await;
+    }
+
+    pub(super) async fn send_message(&mut self, to: Jid, body: String, thread: Option<String>) {
+        let mut message = Message::new_with_type(MessageType::Chat, Some(to.clone()));
+        message.bodies.insert(Lang::new(), body);
+        message.thread = thread.map(|id| xmpp_parsers::message::Thread { parent: None, id });
+        if self.chat.decide(&to.to_bare(), &ChatState::Active) != Decision::Unsupported {
+            message.payloads.push(ChatState::Active.into());
+        }
+        self.chat.message_sent(&to.to_bare());
+        self.send(message.into()).await;
+    }
+
+    /// Answers whether the state went out (false: a repeat).
+    pub(super) async fn send_chat_state(
+        &mut self,
+        to: Jid,
+        state: ChatState,
+        reply: oneshot::Sender<Result<bool, String>>,
+    ) {
+        let answer = match self.chat.decide(&to.to_bare(), &state) {
+            Decision::Unsupported => Err(format!(
+                "{} has not shown that it uses chat states",
+                to.to_bare()
+            )),
+            Decision::Repeat => Ok(false),
+            Decision::Send => {
+                let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+                message.payloads.push(state.into());
+                self.send(message.into()).await;
+                Ok(true)
+            }
+        };
+        let _ = reply.send(answer);
+    }
+
+    pub(super) fn on_message(&mut self, m: Message) {
+        if self.on_pep(&m) {
+            return;
+        }
+        // A Carbons copy is only believed when it comes from our own account.
+        let from_own_account = m
+            .from
+            .as_ref()
+            .is_some_and(|f| f.resource().is_none() && f.to_bare() == self.account);
+        for payload in &m.payloads {
+            let (forwarded, via) = if payload.is("received", ns::CARBONS) {
+                (
+                    carbons::Received::try_from(payload.clone()).map(|r| r.forwarded),
+                    "carbon_received",
+                )
+            } else if payload.is("sent", ns::CARBONS) {
+                (
+                    carbons::Sent::try_from(payload.clone()).map(|s| s.forwarded),
+                    "carbon_sent",
+                )
+            } else {
+                continue;
+            };
+            if !from_own_account {
+                self.host.warn(&format!(
+                    "forged carbon from {:?} ignored",
+                    m.from.as_ref().map(|j| j.to_string())
+                ));
+                return;
+            }
+            match forwarded {
+                Ok(forwarded) => self.publish_message(&forwarded.message, via),
+                Err(e) => self.host.warn(&format!("malformed carbon ignored: {e}")),
+            }
+            return;
+        }
+        if matches!(m.type_, MessageType::Chat | MessageType::Normal) {
+            self.publish_message(&m, "direct");
+        }
+    }
+
+    pub(super) fn publish_message(&mut self, m: &Message, via: &str) {
+        let from = m.from.as_ref().map(|j| j.to_string()).unwrap_or_default();
+        let to = m.to.as_ref().map(|j| j.to_string()).unwrap_or_default();
+        let state = m
+            .payloads
+            .iter()
+            .find(|p| p.ns() == ns::CHATSTATES)
+            .and_then(|p| ChatState::try_from(p.clone()).ok());
+        if let Some(state) = state {
+            // A peer's state (to us or, by Carbons, to the user's client)
+            // shows it uses chat states.
+            if let Some(peer) = m
+                .from
+                .as_ref()
+                .map(|f| f.to_bare())
+                .filter(|b| *b != self.account)
+            {
+                self.chat.seen_from(peer);
+            }
+            self.host.publish(&ChatStateEvent {
+                from: from.clone(),
+                to: to.clone(),
+                state: crate::convert::chat_state_name(&state).to_owned(),
+                via: via.to_owned(),
+            });
+        }
+        let body = m.get_best_body_cloned(vec![]).map(|(_, b)| b);
+        if body.is_none() {
+            return;
+        }
+        self.host.publish(&ChatMessage {
+            from,
+            to,
+            body,
+            thread: m.thread.as_ref().map(|t| t.id.clone()),
+            via: via.to_owned(),
+        });
+    }
+}

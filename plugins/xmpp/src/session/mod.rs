@@ -1,0 +1,274 @@
+//! The one task that owns the XMPP client.
+//!
+//! tokio-xmpp only makes progress (and IQ answers only arrive) while the
+//! client is polled, so one task polls it and everything else talks to that
+//! task through a channel of [`Request`]s. Stanzas asked for while offline
+//! are queued and sent on the next connection, and on every (re)connection
+//! the sidecar's state is re-established: presence, Carbons, activity.
+//!
+//! The task is split by stanza kind, each part an `impl Session` block
+//! over the shared [`state`] (types only):
+//!
+//! - this module: start-up and the dispatch of requests and client events
+//!   (and what every new connection re-establishes);
+//! - [`presence`], [`caps`] (contacts' XEP-0115), [`pep`] (XEP-0163:
+//!   activity, reachability), [`message`] (chat, chat states, Carbons,
+//!   notes to the user), [`iq`] (disco, ping, roster, vCards), [`adhoc`]
+//!   (XEP-0050 commands);
+//! - [`link`] underneath all of them: sending or queueing, liveness and
+//!   back-off, the offline and XEP-0198 queues.
+//!
+//! Dependencies point one way: this module → the stanza parts → `link` →
+//! `state` (among the parts: `presence` → `caps`, `pep`; `message` → `pep`;
+//! `iq` → `adhoc`); the payload codecs they use are in `crate::xep`, what
+//! they remember of others in `crate::peers`.
+
+mod adhoc;
+mod caps;
+mod iq;
+mod link;
+mod message;
+mod pep;
+mod presence;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tandem_sdk::commands::xmpp::Presence;
+use tandem_sdk::events::xmpp::Connection;
+use tandem_sdk::Host;
+use tokio::sync::mpsc;
+use tokio_xmpp::{Event, Stanza};
+use xmpp_parsers::carbons;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::BareJid;
+
+use crate::config::Config;
+use crate::peers::adhoc_sessions::Sessions;
+use crate::peers::caps::CapsCache;
+use crate::peers::chat_states::ChatStates;
+use crate::peers::contacts::Contacts;
+use crate::xep::reach;
+use link::new_client;
+use state::Registry;
+pub use state::{Registered, Request, Session};
+
+/// Why the session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("not configured: set jid and password_file (or password_env) in [plugins.xmpp], or enabled = false there")]
+    NotConfigured,
+    #[error("[xmpp] jid `{0}` is not a JID")]
+    BadJid(String),
+    #[error(
+        "[xmpp] jid must be the bare JID of the account (the resource is `resource`), not `{0}`"
+    )]
+    NotBare(String),
+    #[error("[xmpp] password is empty: set password_file or password_env")]
+    NoPassword,
+    #[error(transparent)]
+    Ca(#[from] crate::connect::CaError),
+    #[error("[xmpp] reach: {0}")]
+    Reach(#[from] reach::ReachError),
+}
+
+impl Session {
+    pub fn new(
+        config: &Config,
+        host: Host,
+        requests: mpsc::Sender<Request>,
+    ) -> Result<Session, StartError> {
+        if config.jid.is_empty() {
+            return Err(StartError::NotConfigured);
+        }
+        let account =
+            BareJid::from_str(&config.jid).map_err(|_| StartError::BadJid(config.jid.clone()))?;
+        if config.jid.contains('/') {
+            return Err(StartError::NotBare(config.jid.clone()));
+        }
+        if config.password.is_empty() {
+            return Err(StartError::NoPassword);
+        }
+        account
+            .with_resource_str(&config.resource)
+            .map_err(|_| StartError::BadJid(format!("{}/{}", config.jid, config.resource)))?;
+        let roots = match &config.ca_path {
+            Some(path) => Some(crate::connect::roots(path)?),
+            None => None,
+        };
+        if config.insecure {
+            host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
+        }
+        Ok(Session {
+            client: new_client(config, roots.clone()),
+            config: config.clone(),
+            roots,
+            down_since: Some(Instant::now()),
+            replaced: 0,
+            liveness: mpsc::channel(4),
+            requests,
+            adhoc: Registry::default(),
+            adhoc_sessions: Sessions::default(),
+            chat: ChatStates::default(),
+            host,
+            account: account.clone(),
+            name: config.name.clone(),
+            presence: Presence {
+                show: None,
+                status: None,
+                priority: Some(config.priority),
+            },
+            activity: None,
+            reach: config.reach_addresses()?,
+            contacts: Contacts::new(account.clone()),
+            roster_query: None,
+            caps: CapsCache::default(),
+            caps_to_ask: Vec::new(),
+            bound: None,
+            own: BTreeMap::new(),
+            offline: VecDeque::new(),
+            unacked: Vec::new(),
+            stream_management: false,
+            notes: VecDeque::new(),
+            connects: 0,
+        })
+    }
+
+    /// Serves until asked to stop (or the client ends).
+    pub async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        let period = Duration::from_secs(self.config.keepalive_seconds.max(1));
+        let mut keepalive = tokio::time::interval(period);
+        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = keepalive.tick() => self.check_liveness(period).await,
+                Some(alive) = self.liveness.1.recv() => {
+                    if !alive && self.bound.is_some() {
+                        self.went_down("no answer to a ping");
+                    }
+                }
+                event = self.client.next() => match event {
+                    Some(event) => self.on_event(event).await,
+                    None => break,
+                },
+                request = requests.recv() => match request {
+                    Some(Request::Stop(done)) => {
+                        self.stop().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return self.stop().await,
+                    Some(request) => self.on_request(request).await,
+                },
+            }
+        }
+    }
+
+    async fn on_request(&mut self, request: Request) {
+        match request {
+            Request::Presence(reply) => {
+                let _ = reply.send(self.presence.clone());
+            }
+            Request::SetPresence(presence, reply) => self.set_presence(presence, reply).await,
+            Request::SetActivity(activity) => self.set_activity(activity).await,
+            Request::SetReach(addresses) => {
+                self.reach = addresses;
+                let stanza = self.reach_stanza();
+                self.send(stanza).await;
+                let presence = self.presence_stanza();
+                self.send(presence).await;
+            }
+            Request::ReachOf(jid, reply) => {
+                let _ = reply.send(self.contacts.reach(&jid));
+            }
+            Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
+            Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
+            Request::NotifyUser(text) => self.notify_user(text).await,
+            Request::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Request::SendMessage { to, body, thread } => self.send_message(to, body, thread).await,
+            Request::SendChatState(to, state, reply) => {
+                self.send_chat_state(to, state, reply).await
+            }
+            Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
+            Request::Send(stanza) => self.send(*stanza).await,
+            Request::Stop(_) => {}
+        }
+    }
+
+    async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Online {
+                bound_jid,
+                features,
+                resumed,
+            } => {
+                self.connects += 1;
+                self.replaced = 0;
+                self.down_since = None;
+                self.host.info(&format!(
+                    "online as {bound_jid}{}",
+                    if resumed { " (resumed)" } else { "" }
+                ));
+                self.bound = Some(bound_jid.clone());
+                self.stream_management = features.stream_management.is_some();
+                if !resumed {
+                    self.new_session();
+                }
+                self.host.publish(&Connection {
+                    state: "online".into(),
+                    jid: Some(bound_jid.to_string()),
+                    reason: None,
+                });
+                // Everything the server forgot with the old connection.
+                let carbons = Iq::from_set(format!("carbons-{}", self.connects), carbons::Enable);
+                self.send(carbons.into()).await;
+                // Before the presence, so the roster comes before the
+                // contacts' presence it sets off.
+                self.ask_roster().await;
+                let presence = self.presence_stanza();
+                self.send(presence).await;
+                if let Some(activity) = self.activity.clone() {
+                    let stanza = self.activity_stanza(&activity);
+                    self.send(stanza).await;
+                }
+                if !self.reach.is_empty() {
+                    let stanza = self.reach_stanza();
+                    self.send(stanza).await;
+                }
+                self.flush_offline().await;
+                // A resumed session gets no presence again: notes held
+                // meanwhile go to the clients known to be online.
+                if resumed && !self.own.is_empty() {
+                    let targets: Vec<String> = self.own.keys().cloned().collect();
+                    while let Some(note) = self.notes.pop_front() {
+                        for to in &targets {
+                            self.notify(to, &note).await;
+                        }
+                    }
+                }
+            }
+            // tokio-xmpp 6 reports neither loss nor retries here (it keeps
+            // them inside); `check_liveness` finds out instead.
+            Event::Disconnected(e) => self.went_down(&e.to_string()),
+            Event::Stanza(Stanza::Presence(p)) => {
+                if let Some(client) = self.on_presence(p) {
+                    while let Some(note) = self.notes.pop_front() {
+                        self.notify(&client, &note).await;
+                    }
+                }
+                for (to, caps, query) in std::mem::take(&mut self.caps_to_ask) {
+                    self.ask_caps(to, caps, query).await;
+                }
+            }
+            Event::Stanza(Stanza::Message(m)) => self.on_message(m),
+            Event::Stanza(Stanza::Iq(iq)) => self.on_iq(iq).await,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Pure payload codecs, one module per XEP (as Prosody keeps one module
+//! per XEP): typed values to and from XML elements, for what xmpp-parsers
+//! lacks or for the sidecar's own view of it. Nothing here knows the
+//! session, the host or the bus; the session builds stanzas from these.
+//!
+//! - [`activity`]: XEP-0108 user activity
+//! - [`adhoc`]: XEP-0050 ad-hoc command payloads
+//! - [`caps`]: the sidecar's own XEP-0030 disco#info and its XEP-0115 hash
+//! - [`reach`]: XEP-0152 reachability addresses
+//! - [`vcard`]: SIP addresses from XEP-0054 vcard-temp and XEP-0292 vCard4
+
+pub mod activity;
+pub mod adhoc;
+pub mod caps;
+pub mod reach;
+pub mod vcard;

@@ -1,0 +1,106 @@
+-- status-commands.lua: see how Tandem is doing, and switch the presence
+-- rule, from your own XMPP client.
+--
+-- Serves two ad-hoc commands (XEP-0050) on your account's sidecar
+-- resource; in Gajim or Dino: the sidecar's contact menu, "Execute
+-- command". Only your own account can list or run them (the XMPP plugin
+-- refuses everyone else with `forbidden`).
+--
+--   Status                  Tandem's version and uptime, its plugins
+--                           (running or failed), its rules (on or off) and
+--                           the events dropped for slow subscribers
+--   Presence rules on/off   switches `presence_rule` on or off
+--
+-- These were built into the XMPP plugin; they are a rule so that the
+-- plugin knows no rule's name and nothing of the host's status.
+--
+-- Configuration, [scripts.status-commands] in tandem.toml:
+--   enabled       = true            -- false: the commands answer that the rule is off
+--   presence_rule = "on-the-phone"  -- the rule "Presence rules on/off" switches
+--
+-- Commands provided: status.show, status.presence_rules
+-- Commands used:     xmpp.register_adhoc, host.status, host.set_rule
+
+local cfg = tandem.settings { presence_rule = "on-the-phone" }
+local presence_rule = cfg.presence_rule
+if type(presence_rule) ~= "string" or presence_rule == "" then
+  error("[scripts.status-commands] presence_rule must be a rule's name")
+end
+
+-- A list of `host.status` items as "name (state), name (state)".
+local function list(items, key, state)
+  local parts = {}
+  for _, item in ipairs(type(items) == "table" and items or {}) do
+    local name = item[key]
+    parts[#parts + 1] = (type(name) == "string" and name or "?") .. " (" .. state(item) .. ")"
+  end
+  return table.concat(parts, ", ")
+end
+
+-- `host.status` in a few lines for a chat window.
+local function status_text(status)
+  local dropped = 0
+  for _, subscriber in ipairs(type(status.subscribers) == "table" and status.subscribers or {}) do
+    local d = subscriber.dropped
+    if math.type(d) == "integer" and d >= 0 then dropped = dropped + d end
+  end
+  local uptime = status.uptime_s
+  if type(uptime) ~= "number" then uptime = 0 end
+  return string.format(
+    "Tandem %s up %.0f s\nPlugins: %s\nRules: %s\nDropped events: %d",
+    type(status.version) == "string" and status.version or "?",
+    uptime,
+    list(status.plugins, "id", function(p) return p.failed == true and "failed" or "running" end),
+    list(status.rules, "name", function(r) return r.enabled == true and "on" or "off" end),
+    dropped
+  )
+end
+
+-- Runs a command; its answer, or nil and why it failed.
+local function call(command, args)
+  local answer, err = tandem.try_call(command, args)
+  if not answer then
+    return nil, command .. ": " .. tostring(err.message or err)
+  end
+  return answer
+end
+
+tandem.provide("status.show", function()
+  local status, err = call("host.status", {})
+  if not status then return nil, err end
+  return { text = status_text(status) }
+end)
+
+tandem.provide("status.presence_rules", function()
+  local status, err = call("host.status", {})
+  if not status then return nil, err end
+  local on
+  for _, rule in ipairs(type(status.rules) == "table" and status.rules or {}) do
+    if rule.name == presence_rule then on = rule.enabled == true end
+  end
+  if on == nil then
+    return nil, "the rule " .. presence_rule .. " is not loaded"
+  end
+  local _, failed = call("host.set_rule", { name = presence_rule, enabled = not on })
+  if failed then return nil, failed end
+  return { text = "Presence rules are now " .. (on and "off" or "on") .. "." }
+end)
+
+local COMMANDS = {
+  { node = "status", name = "Status", handler = "status.show" },
+  { node = "presence-rules", name = "Presence rules on/off", handler = "status.presence_rules" },
+}
+
+local function register()
+  for _, command in ipairs(COMMANDS) do
+    local ok, err = tandem.try_call("xmpp.register_adhoc", command)
+    if not ok then
+      tandem.log.warn("ad-hoc command " .. command.node .. " not served: " .. tostring(err.message or err))
+    end
+  end
+  tandem.state.registered = true
+end
+
+tandem.on("host.ready", register)
+-- A reload after start-up sees no host.ready again.
+if tandem.state.registered then tandem.after(0, register) end
