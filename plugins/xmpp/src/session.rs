@@ -1025,8 +1025,8 @@ impl Session {
             self.host.publish(&ChatStateEvent {
                 from: from.clone(),
                 to: to.clone(),
-                state: crate::chat::state_name(&state).to_owned(),
-                via: via.to_owned(),
+                state: crate::chat::state_name(&state).into(),
+                via: via.into(),
             });
         }
         let body = m.get_best_body_cloned(vec![]).map(|(_, b)| b);
@@ -1038,7 +1038,7 @@ impl Session {
             to,
             body,
             thread: m.thread.as_ref().map(|t| t.id.clone()),
-            via: via.to_owned(),
+            via: via.into(),
         });
     }
 
