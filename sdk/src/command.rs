@@ -38,6 +38,11 @@ impl Command {
         &self.args
     }
 
+    /// The arguments, taken.
+    pub fn into_args(self) -> Payload {
+        self.args
+    }
+
     /// Decodes the arguments into any serde type.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, PayloadError> {
         self.args.decode()

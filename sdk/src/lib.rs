@@ -32,17 +32,21 @@ pub mod abi;
 pub mod commands;
 pub mod events;
 pub mod testing;
+pub mod util;
 
 mod command;
+mod command_table;
 mod error;
 mod event;
 mod host;
 mod manifest;
+mod open_enum;
 mod payload;
 mod plugin;
 mod redact;
 
 pub use command::{Command, CommandType};
+pub use command_table::{manifest_of, CommandSpec, Commands, Handler};
 pub use error::{BoxError, CommandError, ErrorKind};
 pub use event::{topic_matches, Event, EventType};
 pub use host::{Host, Level, DEFAULT_CALL_TIMEOUT};

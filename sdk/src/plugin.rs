@@ -4,7 +4,7 @@ use std::future::Future;
 
 use serde::de::DeserializeOwned;
 
-use crate::{BoxError, Command, CommandError, Event, Host, Manifest, Payload};
+use crate::{BoxError, Command, CommandError, Commands, Event, Host, Manifest, Payload};
 
 /// A Tandem plugin: plain async Rust. The SDK runs it on its own runtime,
 /// queues its events, catches its panics and exports it through the stable
@@ -23,6 +23,14 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// `tandem plugins` without starting it.
     fn manifest() -> Manifest;
 
+    /// The commands the plugin provides, one row each with its typed
+    /// request, reply and [`Handler`](crate::Handler): the SDK declares
+    /// them in the manifest and dispatches them, so the two cannot drift.
+    /// Built once when the plugin starts.
+    fn commands() -> Commands<Self> {
+        Commands::new()
+    }
+
     /// Starts the plugin. Long-running work goes in `tokio::spawn`ed tasks.
     fn start(
         host: Host,
@@ -36,7 +44,8 @@ pub trait Plugin: Sized + Send + Sync + 'static {
         async { Ok(()) }
     }
 
-    /// Answers a command the manifest declared.
+    /// Answers a command that is not in [`Plugin::commands`] (declared by
+    /// hand with [`Manifest::command`]). Prefer the table.
     fn on_command(
         &self,
         command: Command,

@@ -65,7 +65,10 @@ impl MockHost {
     pub async fn start<P: Plugin>(&self, config: Value) -> Result<TestPlugin<P>, BoxError> {
         let config: P::Config = serde_json::from_value(config)?;
         let plugin = P::start(self.host(), config).await?;
-        Ok(TestPlugin { plugin })
+        Ok(TestPlugin {
+            plugin,
+            commands: P::commands(),
+        })
     }
 
     /// Events published so far: (topic, payload).
@@ -128,6 +131,7 @@ impl HostBackend for MockHost {
 /// A plugin started by [`MockHost::start`].
 pub struct TestPlugin<P> {
     plugin: P,
+    commands: crate::Commands<P>,
 }
 
 impl<P: Plugin> TestPlugin<P> {
@@ -139,10 +143,8 @@ impl<P: Plugin> TestPlugin<P> {
 
     /// Runs one of the plugin's commands.
     pub async fn command(&self, name: &str, args: Value) -> Result<Value, CommandError> {
-        let reply = self
-            .plugin
-            .on_command(Command::new(name, Payload::from(args)))
-            .await?;
+        let command = Command::new(name, Payload::from(args));
+        let reply = self.commands.dispatch(&self.plugin, command).await?;
         reply.decode().map_err(CommandError::from)
     }
 
@@ -155,4 +157,30 @@ impl<P: Plugin> TestPlugin<P> {
     pub fn plugin(&self) -> &P {
         &self.plugin
     }
+}
+
+/// Checks that `P`'s manifest and its command table agree: every command
+/// the manifest declares is in the table (none declared by hand that only a
+/// hand-written `on_command` would answer), none twice. Call it from each
+/// migrated plugin's tests.
+pub fn assert_commands_agree<P: Plugin>() {
+    let manifest = crate::command_table::manifest_of::<P>();
+    let table = P::commands();
+    let names: Vec<&str> = table.names().collect();
+    for name in &manifest.commands {
+        assert!(
+            names.contains(&name.as_str()),
+            "`{name}` is declared in the manifest but not in {}'s command table",
+            manifest.id
+        );
+    }
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "a command is in the table twice");
+    assert_eq!(
+        manifest.commands.len(),
+        names.len(),
+        "a command is declared twice"
+    );
 }

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use tandem_sdk::abi::{await_reply, reply_from_fn};
+use tandem_sdk::abi::await_reply;
 use tandem_sdk::{CommandError, Payload};
 use tokio::sync::oneshot;
 
-use super::Bus;
+use super::{Bus, Reply};
 
 /// Calls `name` and waits at most `timeout` for the answer.
 pub async fn call(
@@ -19,7 +19,7 @@ pub async fn call(
     bus.route(
         name,
         args.into_json(),
-        reply_from_fn(move |result| {
+        Reply::from_fn(move |result| {
             let _ = tx.send(result);
         }),
     );

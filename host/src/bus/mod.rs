@@ -8,16 +8,20 @@
 //! subscriber and logged at powers of two so a flood cannot flood the log.
 
 mod call;
+mod reply;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use abi_stable::std_types::RString;
-use tandem_sdk::abi::{EventData, FfiReplyBox, SharedEvent};
+// Events are the ABI's shared buffer on purpose: allocated once, handed to
+// every subscriber (plugin or not) without a copy (decision 0002).
+use tandem_sdk::abi::{EventData, SharedEvent};
+use tandem_sdk::util::worth_logging;
 use tandem_sdk::{topic_matches, CommandError, ErrorKind};
 
 pub use call::call;
+pub use reply::{Answer, Channel, Reply};
 
 /// Where events for one subscriber go.
 pub trait EventSink: Send + Sync {
@@ -27,7 +31,7 @@ pub trait EventSink: Send + Sync {
 
 /// Who answers a command.
 pub trait CommandProvider: Send + Sync {
-    fn command(&self, name: &str, args: String, reply: FfiReplyBox);
+    fn command(&self, name: &str, args: String, reply: Reply);
 }
 
 /// One subscriber and its counters.
@@ -172,13 +176,6 @@ impl Bus {
         self.publish_str(source, topic, &payload)
     }
 
-    /// Publishes a payload that crossed the plugin boundary as an
-    /// `RString`; it is copied into the event's one buffer (and freed on
-    /// this thread, where it is cheap).
-    pub fn publish_rstring(&self, source: &str, topic: &str, payload: RString) -> u64 {
-        self.publish_str(source, topic, payload.as_str())
-    }
-
     /// Publishes an event from `source`; returns its id.
     pub fn publish_str(&self, source: &str, topic: &str, payload: &str) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -201,7 +198,7 @@ impl Bus {
                 subscriber.delivered.fetch_add(1, Ordering::Relaxed);
             } else {
                 let dropped = subscriber.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
+                if worth_logging(dropped) {
                     tracing::warn!(
                         subscriber = %subscriber.name,
                         topic = %event.topic(),
@@ -214,7 +211,7 @@ impl Bus {
     }
 
     /// Sends a command to its provider; the answer comes on `reply`.
-    pub fn route(&self, name: &str, args: String, mut reply: FfiReplyBox) {
+    pub fn route(&self, name: &str, args: String, reply: Reply) {
         let target = {
             let providers = self
                 .inner
@@ -232,7 +229,7 @@ impl Bus {
         };
         match target {
             Ok(handler) => handler.command(name, args, reply),
-            Err(e) => reply.send(abi_stable::std_types::RErr(e.into())),
+            Err(e) => reply.send(Err(e)),
         }
     }
 

@@ -89,8 +89,8 @@ fn failed_subscribers_get_nothing() {
 
 struct Upper;
 impl CommandProvider for Upper {
-    fn command(&self, _name: &str, args: String, mut reply: FfiReplyBox) {
-        reply.send(abi_stable::std_types::ROk(args.to_uppercase().into()));
+    fn command(&self, _name: &str, args: String, reply: Reply) {
+        reply.send(Ok(args.to_uppercase()));
     }
 }
 
@@ -133,15 +133,15 @@ async fn commands_route_to_their_provider_with_typed_errors() {
     assert_eq!(gone.kind, ErrorKind::UnknownCommand);
 }
 
-struct Silent(Mutex<Vec<FfiReplyBox>>);
+struct Silent(Mutex<Vec<Reply>>);
 impl CommandProvider for Silent {
-    fn command(&self, _name: &str, _args: String, reply: FfiReplyBox) {
+    fn command(&self, _name: &str, _args: String, reply: Reply) {
         self.0.lock().unwrap().push(reply); // never answers
     }
 }
 struct Dropper;
 impl CommandProvider for Dropper {
-    fn command(&self, _name: &str, _args: String, _reply: FfiReplyBox) {}
+    fn command(&self, _name: &str, _args: String, _reply: Reply) {}
 }
 
 #[tokio::test]
@@ -169,4 +169,34 @@ async fn silent_provider_times_out_and_dropping_provider_is_reported() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::PluginFailed);
+}
+
+/// A reply channel of its own kind (the ABI's, in `plugins`) comes back out
+/// of a `Reply` as it went in; any other reply stays a reply.
+#[test]
+fn a_channel_passes_through_a_reply_unwrapped() {
+    struct Marked(std::sync::mpsc::Sender<Answer>);
+    impl Channel for Marked {
+        fn send(self, answer: Answer) {
+            let _ = self.0.send(answer);
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reply = Reply::from_channel(Marked(tx));
+    let Ok(Marked(tx)) = reply.take::<Marked>() else {
+        panic!("the channel did not come back");
+    };
+    let (other_tx, other_rx) = std::sync::mpsc::channel();
+    let other = Reply::from_fn(move |a| {
+        let _ = other_tx.send(a);
+    });
+    let other = other.take::<Marked>().err().expect("not a Marked");
+    other.send(Ok("1".into()));
+    assert_eq!(other_rx.recv().unwrap().unwrap(), "1");
+    // Dropped unanswered: the caller hears so.
+    drop(Reply::from_channel(Marked(tx)));
+    assert_eq!(
+        rx.recv().unwrap().unwrap_err().kind,
+        ErrorKind::PluginFailed
+    );
 }

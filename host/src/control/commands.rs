@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
+use tandem_sdk::commands::host::{GetStatus, SetRule, Status};
+use tandem_sdk::CommandType;
 
 /// The `tandem ctl` subcommands.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -54,7 +57,7 @@ impl CtlCommand {
             None => json!({}),
         };
         Ok(match self {
-            CtlCommand::Status => ("host.status".into(), json!({})),
+            CtlCommand::Status => (GetStatus::NAME.into(), json!(GetStatus {})),
             CtlCommand::Call { uri } => ("sip.call".into(), json!({ "to": uri })),
             CtlCommand::Answer { call } => ("sip.answer".into(), with_call(call)),
             CtlCommand::Reject { call, code } => {
@@ -65,8 +68,11 @@ impl CtlCommand {
             CtlCommand::Hangup { call } => ("sip.hangup".into(), with_call(call)),
             CtlCommand::Presence => ("xmpp.presence".into(), json!({})),
             CtlCommand::Rules { state, rule } => (
-                "host.set_rule".into(),
-                json!({ "name": rule, "enabled": state == "on" }),
+                SetRule::NAME.into(),
+                json!(SetRule {
+                    name: rule.clone(),
+                    enabled: state == "on",
+                }),
             ),
             CtlCommand::Send { command, args } => {
                 let args: Value = serde_json::from_str(args)
@@ -79,59 +85,39 @@ impl CtlCommand {
 
 /// `host.status` (plus any plugin status) for a person.
 pub fn render_status(host: &Value, plugins: &[(String, Value)]) -> String {
+    // Fields a host of another version lacks read as their defaults.
+    let host: Status = Status::deserialize(host).unwrap_or_default();
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "tandem {}, up {:.0} s",
-        host["version"].as_str().unwrap_or("?"),
-        host["uptime_s"].as_f64().unwrap_or(0.0)
-    );
+    let _ = writeln!(out, "tandem {}, up {:.0} s", host.version, host.uptime_s);
     for (name, value) in plugins {
         let _ = writeln!(out, "{name}: {}", compact(value));
     }
     let _ = writeln!(out, "plugins:");
-    for p in host["plugins"].as_array().into_iter().flatten() {
-        let state = if p["failed"].as_bool() == Some(true) {
-            "FAILED"
-        } else {
-            "running"
-        };
-        let _ = writeln!(
-            out,
-            "  {:<16} {:<10} {state}",
-            p["id"].as_str().unwrap_or("?"),
-            p["version"].as_str().unwrap_or("?")
-        );
+    for p in &host.plugins {
+        let state = if p.failed { "FAILED" } else { "running" };
+        let _ = writeln!(out, "  {:<16} {:<10} {state}", p.id, p.version);
     }
     let _ = writeln!(out, "rules:");
-    for r in host["rules"].as_array().into_iter().flatten() {
-        let state = if r["enabled"].as_bool() == Some(true) {
-            "on"
-        } else {
-            "off"
-        };
-        let _ = writeln!(out, "  {:<16} {state}", r["name"].as_str().unwrap_or("?"));
+    for r in &host.rules {
+        let state = if r.enabled { "on" } else { "off" };
+        let _ = writeln!(out, "  {:<16} {state}", r.name);
     }
     let _ = writeln!(out, "events (delivered / dropped):");
-    for s in host["subscribers"].as_array().into_iter().flatten() {
+    for s in &host.subscribers {
         let _ = writeln!(
             out,
             "  {:<16} {} / {}{}",
-            s["name"].as_str().unwrap_or("?"),
-            s["delivered"],
-            s["dropped"],
-            if s["failed"].as_bool() == Some(true) {
-                "  (failed)"
-            } else {
-                ""
-            }
+            s.name,
+            s.delivered,
+            s.dropped,
+            if s.failed { "  (failed)" } else { "" }
         );
     }
-    let lua = &host["lua"];
+    let lua = &host.lua;
     let _ = writeln!(
         out,
         "lua: {} events handled, {} errors, {} reloads",
-        lua["handled"], lua["errors"], lua["reloads"]
+        lua.handled, lua.errors, lua.reloads
     );
     out
 }

@@ -9,17 +9,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use abi_stable::std_types::{RErr, ROk};
 use futures_util::future::LocalBoxFuture;
 use futures_util::FutureExt;
 use serde_json::Value;
-use tandem_sdk::abi::{FfiReplyBox, SharedEvent};
+use tandem_sdk::abi::SharedEvent;
 use tandem_sdk::{CommandError, Payload};
 use tokio::sync::mpsc;
 
 use super::watch::{script_files, watch_scripts};
 use super::{Backend, Engine, Limits, LogLevel, ScriptError};
-use crate::bus::{Bus, CommandProvider, EventSink, Subscriber};
+use crate::bus::{Bus, CommandProvider, EventSink, Reply, Subscriber};
 use crate::config::Config;
 
 /// Events the engine can hold before new ones are dropped (and counted).
@@ -36,7 +35,7 @@ enum Input {
     Command {
         name: String,
         args: String,
-        reply: FfiReplyBox,
+        reply: Reply,
     },
     /// Describe the loaded rules.
     Rules(Box<dyn FnOnce(Vec<RuleInfo>) + Send>),
@@ -88,19 +87,19 @@ impl LuaControl {
 struct RuleCommands(mpsc::Sender<Input>);
 
 impl CommandProvider for RuleCommands {
-    fn command(&self, name: &str, args: String, reply: FfiReplyBox) {
+    fn command(&self, name: &str, args: String, reply: Reply) {
         let input = Input::Command {
             name: name.to_owned(),
             args,
             reply,
         };
         if let Err(e) = self.0.try_send(input) {
-            if let Input::Command { mut reply, .. } = e.into_inner() {
+            if let Input::Command { reply, .. } = e.into_inner() {
                 let error = CommandError::new(
                     tandem_sdk::ErrorKind::Rejected,
                     format!("{name}: the Lua engine is stopped or too busy"),
                 );
-                reply.send(RErr(error.into()));
+                reply.send(Err(error));
             }
         }
     }
@@ -368,19 +367,10 @@ async fn run(
                     }
                     done(found);
                 }
-                Input::Command {
-                    name,
-                    args,
-                    mut reply,
-                } => engine.serve(
+                Input::Command { name, args, reply } => engine.serve(
                     &name,
                     &args,
-                    Box::new(move |result| {
-                        reply.send(match result {
-                            Ok(value) => ROk(value.to_string().into()),
-                            Err(e) => RErr(e.into()),
-                        })
-                    }),
+                    Box::new(move |result| reply.send(result.map(|value| value.to_string()))),
                 ),
                 Input::Rules(done) => done(
                     engine

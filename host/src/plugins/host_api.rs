@@ -5,11 +5,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RErr, RStr, RString};
+use abi_stable::std_types::{RErr, ROk, RStr, RString};
 use tandem_sdk::abi::{FfiHost, FfiHostBox, FfiHost_TO, FfiReplyBox};
 use tandem_sdk::{CommandError, ErrorKind, Level};
 
-use crate::bus::{Bus, WeakBus};
+use crate::bus::{Answer, Bus, Channel, WeakBus};
+
+/// A reply box that came in through the ABI, as the bus's reply channel.
+/// When the call goes on to another plugin, `PluginProvider` takes the box
+/// back out and hands it over as it came.
+pub(super) struct FfiChannel(pub(super) FfiReplyBox);
+
+impl Channel for FfiChannel {
+    fn send(mut self, answer: Answer) {
+        self.0.send(match answer {
+            Ok(json) => ROk(json.into()),
+            Err(e) => RErr(e.into()),
+        })
+    }
+}
 
 /// Builds the host API for plugin `id`. It holds the bus weakly: the bus
 /// owns the plugin, the plugin owns this.
@@ -33,14 +47,20 @@ struct PluginHostApi {
 impl FfiHost for PluginHostApi {
     fn publish(&self, topic: RStr<'_>, payload: RString) -> u64 {
         match self.bus.upgrade() {
-            Some(bus) => bus.publish_rstring(&self.id, topic.as_str(), payload),
+            // Copied into the event's one buffer; the `RString` is freed
+            // here, on this thread, where it is cheap.
+            Some(bus) => bus.publish_str(&self.id, topic.as_str(), payload.as_str()),
             None => 0,
         }
     }
 
     fn call(&self, name: RStr<'_>, args: RString, mut reply: FfiReplyBox) {
         match self.bus.upgrade() {
-            Some(bus) => bus.route(name.as_str(), args.into_string(), reply),
+            Some(bus) => bus.route(
+                name.as_str(),
+                args.into_string(),
+                crate::bus::Reply::from_channel(FfiChannel(reply)),
+            ),
             None => reply.send(RErr(
                 CommandError::new(ErrorKind::PluginFailed, "the host is shutting down").into(),
             )),

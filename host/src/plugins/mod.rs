@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use abi_stable::std_types::{RErr, ROk};
-use tandem_sdk::abi::{FfiPluginBox, FfiReplyBox, SharedEvent};
+use tandem_sdk::abi::{reply_from_fn, FfiPluginBox, SharedEvent};
 
-use crate::bus::{Bus, CommandProvider, EventSink};
+use crate::bus::{Bus, CommandProvider, EventSink, Reply};
 
 /// A started plugin.
 pub struct RunningPlugin {
@@ -142,7 +142,12 @@ impl EventSink for PluginSink {
 struct PluginProvider(Arc<FfiPluginBox>);
 
 impl CommandProvider for PluginProvider {
-    fn command(&self, name: &str, args: String, reply: FfiReplyBox) {
+    fn command(&self, name: &str, args: String, reply: Reply) {
+        // A plugin's call to a plugin: its reply box goes through unwrapped.
+        let reply = match reply.take::<host_api::FfiChannel>() {
+            Ok(host_api::FfiChannel(ffi)) => ffi,
+            Err(reply) => reply_from_fn(move |answer| reply.send(answer)),
+        };
         self.0.command(name.into(), args.into(), reply)
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! It shows every part of the SDK a plugin normally uses:
 //! - a config section deserialised into a plain struct (`[plugins.example]`);
-//! - a command it provides (`example.echo`), answered with typed data;
+//! - a command it provides (`example.echo`), declared once in its command
+//!   table (`Plugin::commands`) with typed request and answer: the SDK
+//!   lists it in the manifest and routes it to the `Handler`;
 //! - an event it subscribes to (`example.ping`), and a command it *calls*
 //!   through the host while handling it (here its own `example.echo`, but it
 //!   could be any plugin's or script's);
@@ -21,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use tandem_sdk::serde_json::json;
 use tandem_sdk::tokio;
 use tandem_sdk::{
-    export_plugin, BoxError, Command, CommandError, Event, Host, Manifest, Payload, Plugin,
+    export_plugin, BoxError, CommandError, CommandType, Commands, Event, Handler, Host, Manifest,
+    Payload, Plugin,
 };
 
 /// `[plugins.example]` in tandem.toml. `deny_unknown_fields` turns a typo
@@ -50,6 +53,12 @@ impl Default for Config {
 pub struct Echo {
     pub text: String,
 }
+/// The name and the answer's type: what `host.call(&Echo {..})` and the
+/// command table go by.
+impl CommandType for Echo {
+    const NAME: &'static str = "example.echo";
+    type Reply = Echo;
+}
 
 /// Payload of `example.pong`: the echoed text and how long the round trip took.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -72,8 +81,14 @@ impl Plugin for ExamplePlugin {
         Manifest::new("example", env!("CARGO_PKG_VERSION"))
             .description("Template plugin: echoes text, answers pings with pongs")
             .capability("example.echo")
-            .command("example.echo")
             .event("example.ping")
+    }
+
+    /// One row per command: its request type (whose `NAME` is the command
+    /// name), a line for people, and the `Handler` impl below. Commands are
+    /// declared here only, never with `Manifest::command`.
+    fn commands() -> Commands<Self> {
+        Commands::new().command::<Echo>("Echoes the text after the configured prefix")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -109,15 +124,9 @@ impl Plugin for ExamplePlugin {
         self.pings.fetch_add(1, Ordering::Relaxed);
         let ping: Echo = event.decode()?;
         let started = Instant::now();
-        let answer = self
-            .host
-            .call_raw(
-                "example.echo",
-                Payload::encode(&ping)?,
-                tandem_sdk::DEFAULT_CALL_TIMEOUT,
-            )
-            .await?;
-        let echo: Echo = answer.decode()?;
+        // A typed call: the name comes from `Echo::NAME`, the answer is
+        // decoded into `Echo::Reply`.
+        let echo = self.host.call(&ping).await?;
         let pong = Pong {
             text: echo.text,
             round_trip_us: started.elapsed().as_micros() as u64,
@@ -127,20 +136,16 @@ impl Plugin for ExamplePlugin {
         Ok(())
     }
 
-    async fn on_command(&self, command: Command) -> Result<Payload, CommandError> {
-        match command.name() {
-            "example.echo" => {
-                let Echo { text } = command.decode()?;
-                Ok(Payload::encode(&Echo {
-                    text: format!("{}{text}", self.prefix),
-                })?)
-            }
-            other => Err(CommandError::unknown_command(other)),
-        }
-    }
-
     async fn stop(&self) {
         self.host.info("stopping");
+    }
+}
+
+impl Handler<Echo> for ExamplePlugin {
+    async fn handle(&self, Echo { text }: Echo) -> Result<Echo, CommandError> {
+        Ok(Echo {
+            text: format!("{}{text}", self.prefix),
+        })
     }
 }
 
@@ -180,6 +185,24 @@ mod tests {
         let (topic, pong) = &host.published()[0];
         assert_eq!(topic, "example.pong");
         assert_eq!(pong["text"], "mock x");
+    }
+
+    #[test]
+    fn the_manifest_and_the_command_table_agree() {
+        tandem_sdk::testing::assert_commands_agree::<ExamplePlugin>();
+        let manifest = tandem_sdk::manifest_of::<ExamplePlugin>();
+        assert_eq!(manifest.commands, ["example.echo"]);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_command_is_answered_unknown_command() {
+        let host = MockHost::new();
+        let plugin = host.start::<ExamplePlugin>(json!({})).await.unwrap();
+        let err = plugin
+            .command("example.shout", json!({"text": "hi"}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, tandem_sdk::ErrorKind::UnknownCommand, "{err}");
     }
 
     #[tokio::test]

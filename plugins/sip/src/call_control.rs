@@ -295,7 +295,7 @@ impl Agent {
         self.host.publish(&CallEnded {
             call: id.to_owned(),
             peer: call.peer,
-            reason: reason.to_owned(),
+            reason: reason.into(),
             duration,
             code,
             media,

@@ -109,11 +109,7 @@ impl Call {
         CallInfo {
             call: self.id.clone(),
             peer: self.peer.clone(),
-            direction: match self.direction {
-                Direction::Incoming => "incoming",
-                Direction::Outgoing => "outgoing",
-            }
-            .to_owned(),
+            direction: self.direction,
             state: self.state.name().to_owned(),
             duration: self.duration(),
             media: self.media_stats(),

@@ -90,7 +90,7 @@ impl Attempt {
             Attempt::Unreachable(report) => ("failed", Some(503), Some(report.reason())),
         };
         RegistrationEvent {
-            state: state.to_owned(),
+            state: state.into(),
             registrar: registrar.to_owned(),
             code,
             reason,
@@ -141,7 +141,7 @@ impl Agent {
         let expires = self.config.expires;
         let mut registration = Registration::new(self.endpoint.clone(), self.credential.clone());
         let event = |state: &str| RegistrationEvent {
-            state: state.to_owned(),
+            state: state.into(),
             registrar: registrar.clone(),
             ..Default::default()
         };
@@ -181,7 +181,7 @@ impl Agent {
             } else {
                 log::info!("registered at {registrar}");
             }
-            self.set_registration(&update.state);
+            self.set_registration(update.state.as_str());
             self.host.publish(&update);
             tokio::select! {
                 _ = stop.cancelled() => break,

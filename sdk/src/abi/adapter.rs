@@ -60,8 +60,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> RResult<T, R
 
 extern "C" fn manifest<P: Plugin>() -> RResult<RString, RString> {
     guarded("manifest", || {
-        let mut manifest = P::manifest();
-        manifest.sdk_version = crate::SDK_VERSION.to_owned();
+        let manifest = crate::manifest_of::<P>();
         serde_json::to_string(&manifest)
             .map(RString::from)
             .map_err(|e| e.to_string())
@@ -137,6 +136,7 @@ extern "C" fn start<P: Plugin>(
         ));
         let adapter = Adapter {
             plugin: ManuallyDrop::new(plugin),
+            commands: Arc::new(P::commands()),
             events: events_tx,
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
@@ -183,6 +183,8 @@ async fn event_loop<P: Plugin>(
 struct Adapter<P: Plugin> {
     /// Dropped under `catch_unwind` (see the `Drop` impl).
     plugin: ManuallyDrop<Arc<P>>,
+    /// The plugin's command table, built once.
+    commands: Arc<crate::Commands<P>>,
     events: mpsc::Sender<SharedEvent>,
     handle: tokio::runtime::Handle,
     runtime: Mutex<Option<Runtime>>,
@@ -211,6 +213,7 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
                 ));
             }
             let plugin = Arc::clone(&self.plugin);
+            let commands = Arc::clone(&self.commands);
             let host = self.host.clone();
             let failed = self.failed.clone();
             let command = Command::new(
@@ -220,7 +223,7 @@ impl<P: Plugin> FfiPlugin for Adapter<P> {
             let mut reply = std::mem::replace(&mut reply, closed_reply());
             self.handle.spawn(async move {
                 let name = command.name().to_owned();
-                let result = AssertUnwindSafe(plugin.on_command(command))
+                let result = AssertUnwindSafe(commands.dispatch(&plugin, command))
                     .catch_unwind()
                     .await;
                 let answer = match result {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::sip::MediaStats;
+use crate::events::sip::{Direction, MediaStats};
 use crate::CommandType;
 
 /// Places a call; answers as soon as the INVITE is sent, with the call id.
@@ -165,8 +165,7 @@ pub struct Status {
 pub struct CallInfo {
     pub call: String,
     pub peer: String,
-    /// `incoming` or `outgoing`.
-    pub direction: String,
+    pub direction: Direction,
     /// `ringing`, `calling`, `up`, `held`.
     pub state: String,
     /// Seconds since the call was answered.

@@ -28,4 +28,58 @@ mod tests {
         let read: CallAnswered = newer.decode().unwrap();
         assert_eq!(read.call, "c1");
     }
+
+    /// A value added by a newer SDK (a new end reason, state or via) reads
+    /// as `Unknown` on an older one and is written back unchanged, so a
+    /// subscriber that forwards the event loses nothing: the added-field
+    /// promise, for values.
+    #[test]
+    fn a_value_added_by_a_newer_peer_reads_as_unknown_and_round_trips() {
+        use super::sip::{CallEnded, EndReason, Registration, RegistrationState};
+        use super::xmpp::{ChatMessage, ChatState, ChatStateEvent, Via};
+
+        let newer = serde_json::json!({"call": "c1", "reason": "transferred", "duration": 1.5});
+        let read: CallEnded = Payload::from(newer.clone()).decode().unwrap();
+        assert_eq!(read.reason, EndReason::Unknown("transferred".into()));
+        assert_eq!(
+            serde_json::to_value(&read).unwrap()["reason"],
+            "transferred"
+        );
+
+        let known: CallEnded = Payload::from(serde_json::json!({"reason": "remote_hangup"}))
+            .decode()
+            .unwrap();
+        assert_eq!(known.reason, EndReason::RemoteHangup);
+        assert!(known.reason == "remote_hangup");
+        // A missing value is the empty text it was when the field was a string.
+        let older: CallEnded = Payload::from(serde_json::json!({"call": "c1"}))
+            .decode()
+            .unwrap();
+        assert_eq!(serde_json::to_value(&older).unwrap()["reason"], "");
+
+        let reg: Registration = Payload::from(serde_json::json!({"state": "suspended"}))
+            .decode()
+            .unwrap();
+        assert_eq!(reg.state, RegistrationState::Unknown("suspended".into()));
+        assert_eq!(serde_json::to_value(&reg).unwrap()["state"], "suspended");
+
+        let chat: ChatStateEvent =
+            Payload::from(serde_json::json!({"state": "recording", "via": "carbon_sent"}))
+                .decode()
+                .unwrap();
+        assert_eq!(
+            (chat.state.clone(), chat.via.clone()),
+            (ChatState::Unknown("recording".into()), Via::CarbonSent)
+        );
+        let back = serde_json::to_value(&chat).unwrap();
+        assert_eq!(
+            (&back["state"], &back["via"]),
+            (&"recording".into(), &"carbon_sent".into())
+        );
+
+        let msg: ChatMessage = Payload::from(serde_json::json!({"via": "mam"}))
+            .decode()
+            .unwrap();
+        assert_eq!(msg.via.as_str(), "mam");
+    }
 }

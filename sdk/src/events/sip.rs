@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::open_enum::open_enum;
 use crate::EventType;
 
 /// Which side started the call.
@@ -63,14 +64,31 @@ impl EventType for CallAnswered {
 pub struct CallEnded {
     pub call: String,
     pub peer: String,
-    /// `hangup`, `remote_hangup`, `rejected`, `cancelled`, `missed`, `failed`.
-    pub reason: String,
+    pub reason: EndReason,
     /// Seconds the call was up (0 if never answered).
     pub duration: f64,
     /// The SIP status code when the call failed or was rejected.
     pub code: Option<u16>,
     /// What the media path saw during the call.
     pub media: MediaStats,
+}
+
+open_enum! {
+    /// Why a call ended (`sip.call.ended`'s `reason`).
+    pub enum EndReason {
+        /// We hung up (`sip.hangup`).
+        Hangup = "hangup",
+        /// The peer hung up.
+        RemoteHangup = "remote_hangup",
+        /// The call was refused (by us or by the peer).
+        Rejected = "rejected",
+        /// The caller gave up while it rang.
+        Cancelled = "cancelled",
+        /// Nobody answered an incoming call in time.
+        Missed = "missed",
+        /// Signalling or the network failed.
+        Failed = "failed",
+    }
 }
 
 /// Per-call RTP statistics (RFC 3550 counters).
@@ -117,8 +135,7 @@ impl EventType for Dtmf {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Registration {
-    /// `registering`, `registered`, `failed` or `unregistered`.
-    pub state: String,
+    pub state: RegistrationState,
     /// The registrar URI.
     pub registrar: String,
     /// The last SIP status code, if a response came.
@@ -132,6 +149,16 @@ pub struct Registration {
 }
 impl EventType for Registration {
     const TOPIC: &'static str = "sip.registration";
+}
+
+open_enum! {
+    /// Where a registration stands (`sip.registration`'s `state`).
+    pub enum RegistrationState {
+        Registering = "registering",
+        Registered = "registered",
+        Failed = "failed",
+        Unregistered = "unregistered",
+    }
 }
 
 /// A SIP MESSAGE (RFC 3428) arrived. The content type is kept, so other

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::commands::xmpp::{Presence, ReachAddress};
+use crate::open_enum::open_enum;
 use crate::EventType;
 
 /// The presence of one of the user's own resources (their other clients).
@@ -60,12 +61,33 @@ pub struct ChatMessage {
     pub to: String,
     pub body: Option<String>,
     pub thread: Option<String>,
-    /// `direct`, `carbon_sent` (the user sent it from another client) or
-    /// `carbon_received` (another client of the user received it).
-    pub via: String,
+    pub via: Via,
 }
 impl EventType for ChatMessage {
     const TOPIC: &'static str = "xmpp.message";
+}
+
+open_enum! {
+    /// How the sidecar saw a message or chat state.
+    pub enum Via {
+        /// Sent to the sidecar itself.
+        Direct = "direct",
+        /// A Carbons copy: the user sent it from another client.
+        CarbonSent = "carbon_sent",
+        /// A Carbons copy: another client of the user received it.
+        CarbonReceived = "carbon_received",
+    }
+}
+
+open_enum! {
+    /// A XEP-0085 chat state.
+    pub enum ChatState {
+        Active = "active",
+        Composing = "composing",
+        Paused = "paused",
+        Inactive = "inactive",
+        Gone = "gone",
+    }
 }
 
 /// A contact (or another of the user's clients) published XEP-0108 user
@@ -103,10 +125,9 @@ impl EventType for Reach {
 pub struct ChatStateEvent {
     pub from: String,
     pub to: String,
-    /// `active`, `composing`, `paused`, `inactive` or `gone`.
-    pub state: String,
+    pub state: ChatState,
     /// As in [`ChatMessage::via`].
-    pub via: String,
+    pub via: Via,
 }
 impl EventType for ChatStateEvent {
     const TOPIC: &'static str = "xmpp.chat_state";

@@ -150,8 +150,8 @@ impl Session {
             self.host.publish(&ChatStateEvent {
                 from: from.clone(),
                 to: to.clone(),
-                state: crate::convert::chat_state_name(&state).to_owned(),
-                via: via.to_owned(),
+                state: crate::convert::chat_state_name(&state).into(),
+                via: via.into(),
             });
         }
         let body = m.get_best_body_cloned(vec![]).map(|(_, b)| b);
@@ -163,7 +163,7 @@ impl Session {
             to,
             body,
             thread: m.thread.as_ref().map(|t| t.id.clone()),
-            via: via.to_owned(),
+            via: via.into(),
         });
     }
 }

@@ -1,0 +1,11 @@
+//! What every plugin needs and should not copy: maps bounded against
+//! peers who invent keys, back-off between attempts, log throttling.
+//! Plain Rust, outside the ABI: changing it never breaks a built plugin.
+
+pub mod backoff;
+pub mod bounded;
+pub mod throttle;
+
+pub use backoff::Backoff;
+pub use bounded::BoundedMap;
+pub use throttle::{worth_logging, LogThrottle, Throttle};
