@@ -20,15 +20,20 @@ use tandem_sdk::tokio::sync::broadcast;
 use tandem_sdk::Host;
 use tokio_util::sync::CancellationToken;
 
-use crate::accept::Gate;
-use crate::calls::Calls;
 use crate::config::{split_header, Config};
+use crate::guard::accept_from::Gate;
+use crate::guard::password_scope::PasswordScope;
+use crate::guard::refusals::Refusals;
 use crate::media::MediaConfig;
-use crate::password_scope::PasswordScope;
-use crate::refusals::Refusals;
-use crate::screen::{Counters, ScreenedUdp};
-use crate::streams::{self, Connections, Door};
-use crate::unreachable::Unreachable;
+use crate::transport::connections::Connections;
+use crate::transport::counters::Counters;
+use crate::transport::icmp::{self, Unreachable};
+use crate::transport::listen;
+use crate::transport::stream::Door;
+use crate::transport::tcp;
+use crate::transport::tls::connector::Connector;
+use crate::transport::udp::ScreenedUdp;
+use crate::ua::calls::Calls;
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -47,11 +52,11 @@ pub enum StartError {
     #[error("the SIP stack has no local address")]
     NoAddress,
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsSetupError),
+    Tls(#[from] crate::transport::tls::settings::TlsSetupError),
     #[error(transparent)]
     Media(#[from] crate::media::MediaSetupError),
     #[error(transparent)]
-    AcceptFrom(#[from] crate::accept::AcceptFromError),
+    AcceptFrom(#[from] crate::guard::accept_from::AcceptFromError),
 }
 
 pub struct Agent {
@@ -112,19 +117,18 @@ impl Agent {
         // the accept loops) and frees the ports.
         let stop_on_error = cancel.clone().drop_guard();
         let transports = TransportLayer::new(cancel.clone());
-        let tls = crate::tls::settings(&config)?;
+        let tls = crate::transport::tls::settings::settings(&config)?;
         transports.set_tls_config(tls.clone());
         let mut listen = config.listen;
         let mut listening = Vec::new();
         let screened = Arc::new(Counters::default());
         // Every TLS connection, dialled or accepted, is read through the
-        // screen (`screened_tls.rs`).
-        let connector = crate::screened_tls::Connector::install(screened.clone());
-        let (unreachable_tx, unreachable_rx) =
-            tandem_sdk::tokio::sync::mpsc::channel(crate::unreachable::QUEUE);
+        // screen (`transport/tls/screened.rs`).
+        let connector = Connector::install(screened.clone());
+        let (unreachable_tx, unreachable_rx) = tandem_sdk::tokio::sync::mpsc::channel(icmp::QUEUE);
         // Every listener (UDP first, below: the first is rsipstack's
         // default address); rsipstack serves the UDP ones, the plugin the
-        // others (`streams.rs`).
+        // others (`transport/tcp.rs`, `transport/tls/accept.rs`).
         let mut listeners: Vec<SipConnection> = Vec::new();
         let mut doors = Vec::new();
         for transport in &config.transports {
@@ -162,9 +166,9 @@ impl Agent {
                         addr: listen,
                         source: source.into(),
                     };
-                    let listener = streams::bind(listen).map_err(listen_error)?;
+                    let listener = listen::bind(listen).map_err(listen_error)?;
                     let bound = listener.local_addr().map_err(listen_error)?;
-                    let addr = streams::advertised(bound, Transport::Tcp);
+                    let addr = listen::advertised(bound, Transport::Tcp);
                     listening.push(format!("tcp {}", addr.addr));
                     let advertised = addr.get_socketaddr().unwrap_or(bound);
                     let conn =
@@ -185,10 +189,10 @@ impl Agent {
                         addr: wanted,
                         source: source.into(),
                     };
-                    let acceptor = crate::tls::acceptor(&config)?;
-                    let listener = streams::bind(wanted).map_err(listen_error)?;
+                    let acceptor = crate::transport::tls::settings::acceptor(&config)?;
+                    let listener = listen::bind(wanted).map_err(listen_error)?;
                     let bound = listener.local_addr().map_err(listen_error)?;
-                    let addr = streams::advertised(bound, Transport::Tls);
+                    let addr = listen::advertised(bound, Transport::Tls);
                     listening.push(format!("tls {}", addr.addr));
                     let advertised = addr.get_socketaddr().unwrap_or(bound);
                     let conn = TlsListenerConnection::new(advertised, None, tls.clone())
@@ -207,7 +211,7 @@ impl Agent {
         let endpoint = EndpointBuilder::new()
             .with_user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transports)
-            .with_inspector(Box::new(crate::digest_wire::DigestWire))
+            .with_inspector(Box::new(crate::guard::digest_wire::DigestWire))
             .with_cancel_token(cancel.clone())
             .build();
         let incoming = endpoint
@@ -220,7 +224,7 @@ impl Agent {
         // §18.1.1: the Via names the transport the request goes over), and
         // its answers came over a TCP connection, if the peer could open one.
         listeners.sort_by_key(|l| l.get_addr().r#type != Some(Transport::Udp));
-        streams::start_endpoint(endpoint, listeners, cancel.clone()).await;
+        listen::start_endpoint(endpoint, listeners, cancel.clone()).await;
         let addrs = inner.get_addrs();
         let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
         let door = Door {
@@ -235,10 +239,10 @@ impl Agent {
             let (endpoint, door) = (inner.clone(), door.clone());
             match waiting {
                 Waiting::Tcp(listener, addr) => {
-                    tandem_sdk::tokio::spawn(streams::serve_tcp(listener, addr, endpoint, door));
+                    tandem_sdk::tokio::spawn(tcp::serve_tcp(listener, addr, endpoint, door));
                 }
                 Waiting::Tls(listener, acceptor) => {
-                    tandem_sdk::tokio::spawn(streams::serve_tls(
+                    tandem_sdk::tokio::spawn(crate::transport::tls::accept::serve_tls(
                         listener,
                         acceptor,
                         connector.clone(),
@@ -320,9 +324,9 @@ impl Agent {
             calls: Mutex::new(Calls::default()),
             registration: Mutex::new("none".to_owned()),
             screened,
-            unreachable: broadcast::channel(crate::unreachable::QUEUE).0,
+            unreachable: broadcast::channel(icmp::QUEUE).0,
         });
-        tandem_sdk::tokio::spawn(crate::unreachable::serve(
+        tandem_sdk::tokio::spawn(super::unreachable::serve(
             Arc::downgrade(&agent),
             unreachable_rx,
         ));
