@@ -96,9 +96,10 @@ impl Plugin for SipPlugin {
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
         config.validate()?;
-        let (agent, incoming, states) = Agent::start(host.clone(), config).await?;
+        let (agent, incoming, states, unreachable) = Agent::start(host.clone(), config).await?;
         tandem_sdk::tokio::spawn(ua::incoming::serve(agent.clone(), incoming));
         tandem_sdk::tokio::spawn(ua::dialog_events::serve(agent.clone(), states));
+        tandem_sdk::tokio::spawn(ua::unreachable::serve(Arc::downgrade(&agent), unreachable));
         let registration = agent.start_registration();
         host.info(&format!(
             "listening on {} as {}",

@@ -16,7 +16,7 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{SipConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tandem_sdk::commands::sip::Status;
-use tandem_sdk::tokio::sync::broadcast;
+use tandem_sdk::tokio::sync::{broadcast, mpsc};
 use tandem_sdk::Host;
 use tokio_util::sync::CancellationToken;
 
@@ -100,7 +100,9 @@ enum Waiting {
 
 impl Agent {
     /// Binds the transports and builds the endpoint. The returned receivers
-    /// are served by [`crate::incoming`] and [`crate::dialog_events`].
+    /// are served by [`super::incoming`], [`super::dialog_events`] and
+    /// [`super::unreachable`] (started by the plugin, so that no module
+    /// of `ua/` and this one import each other).
     pub async fn start(
         host: Host,
         config: Config,
@@ -109,6 +111,7 @@ impl Agent {
             Arc<Agent>,
             rsipstack::transaction::TransactionReceiver,
             DialogStateReceiver,
+            mpsc::Receiver<Unreachable>,
         ),
         StartError,
     > {
@@ -125,7 +128,7 @@ impl Agent {
         // Every TLS connection, dialled or accepted, is read through the
         // screen (`transport/tls/screened.rs`).
         let connector = Connector::install(screened.clone());
-        let (unreachable_tx, unreachable_rx) = tandem_sdk::tokio::sync::mpsc::channel(icmp::QUEUE);
+        let (unreachable_tx, unreachable_rx) = mpsc::channel(icmp::QUEUE);
         // Every listener (UDP first, below: the first is rsipstack's
         // default address); rsipstack serves the UDP ones, the plugin the
         // others (`transport/tcp.rs`, `transport/tls/accept.rs`).
@@ -326,12 +329,8 @@ impl Agent {
             screened,
             unreachable: broadcast::channel(icmp::QUEUE).0,
         });
-        tandem_sdk::tokio::spawn(super::unreachable::serve(
-            Arc::downgrade(&agent),
-            unreachable_rx,
-        ));
         stop_on_error.disarm();
-        Ok((agent, incoming, state_rx))
+        Ok((agent, incoming, state_rx, unreachable_rx))
     }
 
     /// Our Contact for a dialog over `transport`: the listener of that
