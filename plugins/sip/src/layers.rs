@@ -1,7 +1,8 @@
 //! The plugin's layers, checked: `transport/` (before rsipstack parses)
 //! imports nothing from `guard/` or `ua/`; `guard/` (who may do what)
-//! imports nothing from `ua/`; every `impl Agent` lives in `ua/`; and no
-//! product file grows past [`MAX_LINES`]. Read from the sources, so that a
+//! imports nothing from `ua/`; every `impl Agent` lives in `ua/`; no
+//! module outside `media/` is in an import cycle; and no product file
+//! grows past [`MAX_LINES`]. Read from the sources, so that a
 //! `use` slipped in by a later change fails here rather than growing a
 //! cycle unseen (docs/decisions/0020-sip-plugin-layers.md).
 
@@ -118,4 +119,96 @@ fn no_product_file_is_too_long_to_read() {
 fn the_check_sees_a_forbidden_use() {
     assert!(code("use crate::ua::agent::Agent; // crate::guard").contains("crate::ua"));
     assert!(!code("//! see crate::ua").contains("crate::ua"));
+}
+
+/// A module's path (`transport::tls::screened`) from its file.
+fn module_of(path: &Path) -> Vec<String> {
+    let relative = path.strip_prefix(src()).unwrap().with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// Which modules each module names (`crate::…` and `super::…` paths), its
+/// tests left out.
+fn imports() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let files = sources(&src());
+    let known: std::collections::BTreeSet<Vec<String>> =
+        files.iter().map(|(path, _)| module_of(path)).collect();
+    let mut graph = std::collections::BTreeMap::new();
+    for (path, text) in &files {
+        let module = module_of(path);
+        let code = code(text);
+        let product = code
+            .split("\nmod tests")
+            .next()
+            .unwrap_or_default()
+            .split("\npub(crate) mod tests")
+            .next()
+            .unwrap_or_default();
+        let mut named = std::collections::BTreeSet::new();
+        let words = product.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'));
+        for word in words {
+            let mut segments: Vec<&str> = word.split("::").collect();
+            let mut target: Vec<String> = match segments.first() {
+                Some(&"crate") => {
+                    segments.remove(0);
+                    Vec::new()
+                }
+                Some(&"super") => {
+                    // `super` of a file `a/b.rs` (module a::b) is `a`.
+                    let mut base = module.clone();
+                    while segments.first() == Some(&"super") {
+                        segments.remove(0);
+                        base.pop();
+                    }
+                    base
+                }
+                _ => continue,
+            };
+            target.extend(segments.iter().map(|s| s.to_string()));
+            // The longest prefix that is a module of the crate.
+            while !target.is_empty() && !known.contains(&target) {
+                target.pop();
+            }
+            if !target.is_empty() && target != module {
+                named.insert(target.join("::"));
+            }
+        }
+        graph.insert(module.join("::"), named);
+    }
+    graph
+}
+
+#[test]
+fn no_module_cycle_outside_media() {
+    let graph = imports();
+    // Depth-first search for a path back to where it started.
+    fn reaches(
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        from: &str,
+        to: &str,
+        seen: &mut std::collections::BTreeSet<String>,
+    ) -> bool {
+        graph
+            .get(from)
+            .into_iter()
+            .flatten()
+            .any(|next| next == to || (seen.insert(next.clone()) && reaches(graph, next, to, seen)))
+    }
+    let cycles: Vec<&String> = graph
+        .keys()
+        .filter(|module| !module.starts_with("media"))
+        .filter(|module| reaches(&graph, module, module, &mut Default::default()))
+        .collect();
+    assert!(cycles.is_empty(), "modules in a cycle: {cycles:?}");
+    // The check sees the edges it must.
+    assert!(graph["transport::udp"].contains("transport::screen"));
+    assert!(graph["transport::tls::accept"].contains("transport::tls::connector"));
+    assert!(graph["ua::dialog_events"].contains("ua::in_dialog"));
 }
