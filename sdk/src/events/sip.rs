@@ -210,3 +210,44 @@ impl EventType for Notify {
 impl EventType for CallEnded {
     const TOPIC: &'static str = "sip.call.ended";
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Message;
+    use crate::Payload;
+
+    /// `body_base64` and `call` came later (issue 18): a MESSAGE event from
+    /// an older plugin reads as text outside any dialog, and one with them
+    /// still gives an older subscriber its fields.
+    #[test]
+    fn message_fields_added_for_bytes_and_calls_break_nobody() {
+        let older = Payload::from(serde_json::json!({
+            "from": "sip:bob@example.org", "to": "sip:alice@example.org",
+            "content_type": "text/plain", "body": "hi", "source": "192.0.2.10:5060",
+            "transport": "udp"
+        }));
+        let read: Message = older.decode().unwrap();
+        assert_eq!(
+            (read.body.as_str(), read.body_base64, read.call),
+            ("hi", None, None)
+        );
+        let newer = Payload::encode(&Message {
+            body_base64: Some("//4=".into()),
+            call: Some("c1".into()),
+            ..read
+        })
+        .unwrap();
+        #[derive(serde::Deserialize)]
+        struct OldMessage {
+            from: String,
+            body: String,
+        }
+        let old: OldMessage = newer.decode().unwrap();
+        assert_eq!(
+            (old.from.as_str(), old.body.as_str()),
+            ("sip:bob@example.org", "hi")
+        );
+        let again: Message = newer.decode().unwrap();
+        assert_eq!(again.call.as_deref(), Some("c1"));
+    }
+}
