@@ -17,6 +17,7 @@
 //!   each message framed by `framing.rs` and screened.
 //! - `screen.rs`: the verdict on one message (pass, answer, drop).
 //! - `connections.rs`: `max_connections` and `max_connections_per_source`.
+//! - `open.rs`: the doors `transports` names, bound at start.
 //! - `listen.rs`: our listeners, as rsipstack must know them.
 //! - `icmp.rs`: `IP_RECVERR` and the reports it gives.
 //! - `counters.rs`: what the doors did, for `sip.status`.
@@ -26,6 +27,7 @@ pub mod counters;
 pub mod framing;
 pub mod icmp;
 pub mod listen;
+pub mod open;
 pub mod screen;
 pub mod stream;
 pub mod tcp;
