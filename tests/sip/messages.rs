@@ -1,6 +1,6 @@
 //! SIP MESSAGE both ways, and one that cannot be delivered.
 
-use crate::scenario;
+use crate::{scenario, AUTO_ANSWER};
 use serde_json::json;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::sipp;
@@ -57,4 +57,105 @@ fn a_message_to_a_udp_port_where_nothing_listens_fails_with_the_reason() {
         err.contains("cannot reach") && err.contains("127.0.0.1 answered ICMP"),
         "{err}"
     );
+}
+
+/// sipp calls, and within the call sends a MESSAGE, an INFO with DTMF, an
+/// INFO of its own type and a MESSAGE whose body is not UTF-8, then hangs
+/// up: each reaches the rules as an event naming the call.
+#[test]
+fn message_and_info_within_a_call_reach_the_rules() {
+    let tandem = Sidecar::start_sip(AUTO_ANSWER, &["auto-answer"]);
+    let port = tandem.sip_port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let media_port = sipp::free_udp_port().to_string();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("in_dialog_uac.xml"),
+            "-m",
+            "1",
+            "-mp",
+            &media_port,
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let log = tandem.wait_for("SIP sip.call.ended");
+    let call = field(&event_line(&log, "sip.call.incoming"), "call").to_owned();
+    assert_eq!(call.len(), 32, "{log}");
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(&format!("call={call} ")))
+        .collect();
+    let of = |topic: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .copied()
+            .filter(|l| l.contains(&format!("SIP {topic} ")))
+            .collect()
+    };
+    let messages = of("sip.message");
+    assert_eq!(messages.len(), 2, "{log}");
+    assert!(
+        messages[0].contains(" type=text/plain;charset=UTF-8 body=hello during the call"),
+        "{}",
+        messages[0]
+    );
+    assert_eq!(field(messages[0], "b64"), "nil", "{}", messages[0]);
+    assert!(
+        field(messages[0], "peer").starts_with("sip:sipp@127.0.0.1"),
+        "{}",
+        messages[0]
+    );
+    // "caf", 0xE9 0xFF 0x80, "!", CRLF: not UTF-8, so in base64, byte for byte.
+    assert_eq!(
+        field(messages[1], "b64"),
+        BINARY_BODY_BASE64,
+        "{}",
+        messages[1]
+    );
+    assert_eq!(field(messages[1], "type"), "application/octet-stream");
+    let dtmf = of("sip.dtmf");
+    assert_eq!(dtmf.len(), 1, "{log}");
+    assert_eq!(field(dtmf[0], "digit"), "7", "{}", dtmf[0]);
+    let info = of("sip.call.info");
+    assert_eq!(info.len(), 1, "the DTMF INFO is a sip.dtmf only: {log}");
+    assert!(
+        info[0].contains(" type=application/x-tandem-test body=ping"),
+        "{}",
+        info[0]
+    );
+    let ended = event_line(&log, "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "remote_hangup", "{ended}");
+}
+
+/// The body of `message_binary_uac.xml` and `in_dialog_uac.xml`'s second
+/// MESSAGE ("caf", the bytes E9 FF 80 that are not UTF-8, "!", and the
+/// CRLF sipp ends a body with), base64.
+const BINARY_BODY_BASE64: &str = "Y2Fm6f+AIQ0K";
+
+/// A MESSAGE outside any dialog whose body is not UTF-8 arrives byte-exact
+/// (it was mangled by a lossy UTF-8 conversion), its content type as sent.
+#[test]
+fn a_binary_message_body_arrives_byte_exact() {
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let port = tandem.sip_port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("message_binary_uac.xml"),
+            "-m",
+            "1",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let line = event_line(&tandem.wait_for("SIP sip.message"), "sip.message");
+    assert_eq!(field(&line, "b64"), BINARY_BODY_BASE64, "{line}");
+    assert!(
+        line.contains(" type=Application/Octet-Stream; x=1 body= "),
+        "{line}"
+    );
+    assert_eq!(field(&line, "call"), "nil", "outside any dialog: {line}");
 }

@@ -443,7 +443,7 @@ fn over_tls(addr: &str, ca: &std::path::Path, request: &str, until: &str) -> (St
 
 /// TLS connections count against `max_connections` from the moment they
 /// are accepted (a handshake is work too); after the handshake each
-/// message passes the screen as over TCP (screened_tls.rs): a bad request
+/// message passes the screen as over TCP (transport/tls/screened.rs): a bad request
 /// is answered on a connection that stays open, and where the framing is
 /// lost the connection is answered and closed, alone.
 #[test]

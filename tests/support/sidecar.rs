@@ -38,6 +38,7 @@ tandem.on("sip.*", function(ev, topic)
     .. " state=" .. tostring(ev.state) .. " held=" .. tostring(ev.held) .. " retry_in=" .. tostring(ev.retry_in)
     .. " rx=" .. tostring(m.packets_received) .. " tx=" .. tostring(m.packets_sent)
     .. " lost=" .. tostring(m.packets_lost) .. " dtmf=" .. tostring(m.dtmf_received)
+    .. " b64=" .. tostring(ev.body_base64)
     .. " type=" .. tostring(ev.content_type) .. " body=" .. tostring(ev.body))
 end)
 "#;

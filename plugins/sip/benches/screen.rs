@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rsipstack::sip::SipMessage;
 use std::hint::black_box;
-use tandem_plugin_sip::screen::{screen, Verdict};
+use tandem_plugin_sip::transport::screen::{screen, Verdict};
 
 const INVITE: &str = "INVITE sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-1-1-0\r\n\

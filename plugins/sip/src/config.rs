@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::accept::{AcceptFrom, AcceptFromError, AcceptFromSetting};
+use crate::guard::accept_from::{AcceptFrom, AcceptFromError, AcceptFromSetting};
 
 /// The SIP plugin's configuration. The password comes from `password_file`
 /// or `password_env` (resolved by the host) and is never logged.

@@ -7,30 +7,37 @@
 //!
 //! Commands: `sip.call`, `sip.answer`, `sip.reject`, `sip.hangup`,
 //! `sip.hold`, `sip.dtmf`, `sip.send_message`, `sip.status`.
+//!
 //! Events: `sip.registration`, `sip.call.incoming`, `sip.call.ringing`,
 //! `sip.call.answered`, `sip.call.held`, `sip.call.ended`, `sip.dtmf`,
-//! `sip.message`.
+//! `sip.message`, `sip.call.info`, `sip.call.notify`.
+//!
+//! (Both lists are checked against the manifest and the events the code
+//! publishes by this crate's `docs_list_every_command_and_event` test.)
+//!
+//! ## Layers
+//!
+//! Each folder depends only on those below it (`layers.rs` checks it):
+//!
+//! - [`transport`]: everything before rsipstack parses: the UDP, TCP and TLS
+//!   doors, the screen, framing, the connection cap, ICMP reports.
+//! - `guard/`: who may do what: `accept_from`, origins, the password's
+//!   scope, digest challenges on the wire, refusals.
+//! - `ua/`: the user agent over rsipstack's dialog layer: the agent, calls
+//!   and their control, incoming and outgoing requests, registration,
+//!   MESSAGE, what a call's dialog carries.
+//! - [`media`]: RTP, RTCP, codecs, DTMF, sound devices, after the SDP.
+//!
+//! `config.rs`, `uri.rs` and `log_throttle.rs` are leaves any layer uses.
 
-mod accept;
-mod agent;
-mod call_control;
-mod calls;
 mod config;
-mod dialog_events;
-mod digest_wire;
-mod incoming;
+mod guard;
+#[cfg(test)]
+mod layers;
+mod log_throttle;
 pub mod media;
-mod message;
-mod origin;
-mod outgoing;
-mod password_scope;
-mod refusals;
-mod registration;
-pub mod screen;
-mod screened_tls;
-mod streams;
-mod tls;
-mod unreachable;
+pub mod transport;
+mod ua;
 mod uri;
 
 use std::sync::{Arc, Mutex};
@@ -41,9 +48,28 @@ use tandem_sdk::{
     Plugin,
 };
 
-use agent::Agent;
 pub use config::Config;
-use registration::RegistrationTask;
+use ua::agent::Agent;
+use ua::registration::RegistrationTask;
+
+/// Every topic the plugin publishes, in the order the crate doc lists them.
+#[cfg(test)]
+const PUBLISHED: [&str; 10] = {
+    use tandem_sdk::events::sip::*;
+    use tandem_sdk::EventType;
+    [
+        Registration::TOPIC,
+        CallIncoming::TOPIC,
+        CallRinging::TOPIC,
+        CallAnswered::TOPIC,
+        CallHeld::TOPIC,
+        CallEnded::TOPIC,
+        Dtmf::TOPIC,
+        Message::TOPIC,
+        Info::TOPIC,
+        Notify::TOPIC,
+    ]
+};
 
 pub struct SipPlugin {
     agent: Arc<Agent>,
@@ -70,9 +96,10 @@ impl Plugin for SipPlugin {
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
         config.validate()?;
-        let (agent, incoming, states) = Agent::start(host.clone(), config).await?;
-        tandem_sdk::tokio::spawn(incoming::serve(agent.clone(), incoming));
-        tandem_sdk::tokio::spawn(dialog_events::serve(agent.clone(), states));
+        let (agent, incoming, states, unreachable) = Agent::start(host.clone(), config).await?;
+        tandem_sdk::tokio::spawn(ua::incoming::serve(agent.clone(), incoming));
+        tandem_sdk::tokio::spawn(ua::dialog_events::serve(agent.clone(), states));
+        tandem_sdk::tokio::spawn(ua::unreachable::serve(Arc::downgrade(&agent), unreachable));
         let registration = agent.start_registration();
         host.info(&format!(
             "listening on {} as {}",
@@ -153,3 +180,102 @@ impl Plugin for SipPlugin {
 }
 
 export_plugin!(SipPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The backquoted names on the crate doc's line starting with `label`
+    /// (and the lines that continue it).
+    fn doc_list(label: &str) -> Vec<String> {
+        let doc: Vec<&str> = include_str!("lib.rs")
+            .lines()
+            .map_while(|line| line.strip_prefix("//!"))
+            .map(str::trim)
+            .collect();
+        let start = doc
+            .iter()
+            .position(|line| line.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} in the crate doc"));
+        let text = doc[start..]
+            .iter()
+            .take_while(|line| !line.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The `tandem_sdk::events::sip` types the code names: every one must
+    /// be in [`PUBLISHED`] (payload parts such as `MediaStats` aside).
+    fn event_types_in_the_code() -> Vec<String> {
+        let mut found = Vec::new();
+        let mut pending = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for import in text.split("events::sip::").skip(1) {
+                    let names = match import.strip_prefix('{') {
+                        Some(list) => list.split('}').next().unwrap_or_default(),
+                        None => import
+                            .split([';', ',', ' ', '\n'])
+                            .next()
+                            .unwrap_or_default(),
+                    };
+                    for name in names.split(',') {
+                        let name = name.split(" as ").next().unwrap_or_default().trim();
+                        let name = name.split("::").next().unwrap_or_default();
+                        if name.starts_with(char::is_uppercase) {
+                            found.push(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn docs_list_every_command_and_event() {
+        let commands = SipPlugin::manifest().commands;
+        assert_eq!(doc_list("Commands:"), commands, "the crate doc's commands");
+        assert_eq!(doc_list("Events:"), PUBLISHED, "the crate doc's events");
+        let readme = include_str!("../README.md");
+        for name in commands.iter().map(String::as_str).chain(PUBLISHED) {
+            assert!(
+                readme.contains(&format!("`{name}")),
+                "README.md leaves out {name}"
+            );
+        }
+        // A payload type the code names but the list lacks is a new event.
+        use tandem_sdk::EventType;
+        for name in event_types_in_the_code() {
+            let topic = match name.as_str() {
+                "Registration" => tandem_sdk::events::sip::Registration::TOPIC,
+                "CallIncoming" => tandem_sdk::events::sip::CallIncoming::TOPIC,
+                "CallRinging" => tandem_sdk::events::sip::CallRinging::TOPIC,
+                "CallAnswered" => tandem_sdk::events::sip::CallAnswered::TOPIC,
+                "CallHeld" => tandem_sdk::events::sip::CallHeld::TOPIC,
+                "CallEnded" => tandem_sdk::events::sip::CallEnded::TOPIC,
+                "Dtmf" => tandem_sdk::events::sip::Dtmf::TOPIC,
+                "Message" => tandem_sdk::events::sip::Message::TOPIC,
+                "Info" => tandem_sdk::events::sip::Info::TOPIC,
+                "Notify" => tandem_sdk::events::sip::Notify::TOPIC,
+                "Direction" | "MediaStats" => continue,
+                other => panic!("the code uses events::sip::{other}: list its topic in PUBLISHED, the crate doc and the README"),
+            };
+            assert!(PUBLISHED.contains(&topic), "{topic} is not in PUBLISHED");
+        }
+    }
+}

@@ -120,7 +120,8 @@ impl EventType for CallHeld {
     const TOPIC: &'static str = "sip.call.held";
 }
 
-/// A DTMF digit arrived (RFC 4733 telephone-event).
+/// A DTMF digit arrived: an RFC 4733 telephone-event on the call's RTP, or
+/// an INFO within the call (`application/dtmf-relay` or `application/dtmf`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Dtmf {
@@ -161,23 +162,119 @@ open_enum! {
     }
 }
 
-/// A SIP MESSAGE (RFC 3428) arrived. The content type is kept, so other
-/// plugins can take what is theirs (`application/im-iscomposing+xml`, ...).
+/// A SIP MESSAGE (RFC 3428) arrived, outside any dialog or inside a call's
+/// (then `call` names it). The content type is kept as sent, parameters
+/// and all, so other plugins can take what is theirs
+/// (`application/im-iscomposing+xml`, ...); compare it by its type/subtype
+/// only, case-insensitively. The body arrives byte-exact: as `body` when it
+/// is UTF-8 text, else base64 in `body_base64` (with `body` empty).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Message {
     pub from: String,
     pub to: String,
     pub content_type: String,
+    /// The body when it is UTF-8 text; empty when it is not (see
+    /// `body_base64`).
     pub body: String,
     /// Where the MESSAGE came from, `ip:port` (see [`CallIncoming::source`]).
+    /// Inside a dialog, the top Via as the transport marked it (`received`,
+    /// `rport`): in-dialog requests are not checked against `accept_from`.
     pub source: String,
     /// `udp`, `tcp` or `tls`.
     pub transport: String,
+    /// The body in base64 (RFC 4648, padded) when it is not UTF-8 text;
+    /// absent when `body` holds it.
+    pub body_base64: Option<String>,
+    /// Tandem's call id when the MESSAGE came within that call's dialog;
+    /// absent for a MESSAGE outside any dialog.
+    pub call: Option<String>,
 }
 impl EventType for Message {
     const TOPIC: &'static str = "sip.message";
 }
+
+/// An INFO (RFC 6086) arrived within a call, other than DTMF: INFO
+/// `application/dtmf-relay` and `application/dtmf` become [`Dtmf`] events
+/// instead. Answered 200 either way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Info {
+    /// Tandem's call id.
+    pub call: String,
+    pub peer: String,
+    /// As sent, parameters and all; empty when the INFO had none.
+    pub content_type: String,
+    /// The body when it is UTF-8 text (see [`Message::body`]).
+    pub body: String,
+    /// The body in base64 when it is not UTF-8 text.
+    pub body_base64: Option<String>,
+}
+impl EventType for Info {
+    const TOPIC: &'static str = "sip.call.info";
+}
+
+/// A NOTIFY (RFC 6665) arrived within a call's dialog: a transfer's
+/// progress (`refer`, `message/sipfrag`), say. Answered 200.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Notify {
+    /// Tandem's call id.
+    pub call: String,
+    pub peer: String,
+    /// The Event header (`refer`, `dialog`, ...), empty when absent.
+    pub event: String,
+    /// As sent, parameters and all; empty when the NOTIFY had no body.
+    pub content_type: String,
+    /// The body when it is UTF-8 text (see [`Message::body`]).
+    pub body: String,
+    /// The body in base64 when it is not UTF-8 text.
+    pub body_base64: Option<String>,
+}
+impl EventType for Notify {
+    const TOPIC: &'static str = "sip.call.notify";
+}
 impl EventType for CallEnded {
     const TOPIC: &'static str = "sip.call.ended";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Message;
+    use crate::Payload;
+
+    /// `body_base64` and `call` came later (issue 18): a MESSAGE event from
+    /// an older plugin reads as text outside any dialog, and one with them
+    /// still gives an older subscriber its fields.
+    #[test]
+    fn message_fields_added_for_bytes_and_calls_break_nobody() {
+        let older = Payload::from(serde_json::json!({
+            "from": "sip:bob@example.org", "to": "sip:alice@example.org",
+            "content_type": "text/plain", "body": "hi", "source": "192.0.2.10:5060",
+            "transport": "udp"
+        }));
+        let read: Message = older.decode().unwrap();
+        assert_eq!(
+            (read.body.as_str(), read.body_base64, read.call),
+            ("hi", None, None)
+        );
+        let newer = Payload::encode(&Message {
+            body_base64: Some("//4=".into()),
+            call: Some("c1".into()),
+            ..read
+        })
+        .unwrap();
+        #[derive(serde::Deserialize)]
+        struct OldMessage {
+            from: String,
+            body: String,
+        }
+        let old: OldMessage = newer.decode().unwrap();
+        assert_eq!(
+            (old.from.as_str(), old.body.as_str()),
+            ("sip:bob@example.org", "hi")
+        );
+        let again: Message = newer.decode().unwrap();
+        assert_eq!(again.call.as_deref(), Some("c1"));
+    }
 }

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use rsipstack::sip::headers::ToTypedHeader;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::SipMessage;
-use tandem_plugin_sip::screen::{screen, Verdict};
+use tandem_plugin_sip::transport::screen::{screen, Verdict};
 
 fuzz_target!(|data: &[u8]| {
     if let Verdict::Answer { bytes, .. } = screen(data) {

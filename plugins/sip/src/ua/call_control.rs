@@ -9,11 +9,11 @@ use tandem_sdk::commands::sip::CallRef;
 use tandem_sdk::events::sip::{CallAnswered, CallEnded, CallHeld, Direction, Dtmf};
 use tandem_sdk::{tokio, CommandError};
 
-use crate::agent::Agent;
-use crate::calls::{Call, CallState};
 use crate::media::sdp::{self, Negotiated};
 use crate::media::session::MediaEvent;
 use crate::media::{ActiveMedia, PreparedMedia};
+use crate::ua::agent::Agent;
+use crate::ua::calls::{Call, CallState};
 
 fn invalid(message: impl std::fmt::Display) -> CommandError {
     CommandError::invalid_arguments(message.to_string())

@@ -8,12 +8,12 @@
 //! is set, so rsipstack retransmitted for 32 s and reported a 408. With
 //! `IP_RECVERR` (ip(7)), the kernel keeps each error on the socket's error
 //! queue with the destination of the datagram that caused it; the UDP
-//! door ([`crate::screen::ScreenedUdp`]) reads that queue when a receive
-//! fails, and the agent ends the outgoing calls still waiting for a first
+//! door ([`super::udp::ScreenedUdp`]) reads that queue when a receive
+//! fails, and the user agent (`ua/unreachable.rs`) ends the outgoing calls still waiting for a first
 //! answer from that exact address. A REGISTER or MESSAGE to a closed port
-//! is the same case (Timer F instead of Timer B): the agent passes every
+//! is the same case (Timer F instead of Timer B): the user agent passes every
 //! report on to whatever [`Watch`]es that address too (`registration.rs`,
-//! `message.rs`), which ends the request waiting on it.
+//! `message.rs` in `ua/`), which ends the request waiting on it.
 //!
 //! The kernel only delivers an ICMP error to the socket whose own datagram
 //! it quotes (addresses and ports checked), so an off-path sender has to
@@ -23,17 +23,9 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, Weak};
 
-use rsipstack::sip::transport::Transport;
-use rsipstack::sip::Uri;
-use rsipstack::transport::SipAddr;
 use tandem_sdk::tokio;
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio::sync::mpsc;
-
-use crate::agent::Agent;
-use crate::calls::CallState;
 
 /// One datagram of ours that the network refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,10 +178,6 @@ fn socket_addr(name: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// How long looking up where a request goes may delay it (as a call's
-/// lookup, `outgoing.rs`); past it the request goes out unwatched.
-const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
-
 /// The ICMP reports about where one request goes over UDP, from just
 /// before it leaves: rsipstack's transactions never hear them, so a
 /// REGISTER or MESSAGE to a port where nothing listens would wait for
@@ -221,66 +209,6 @@ impl Watch {
             }
         }
         std::future::pending().await
-    }
-}
-
-/// Hands each report to the agent for as long as it lives.
-pub async fn serve(agent: Weak<Agent>, mut reports: mpsc::Receiver<Unreachable>) {
-    while let Some(report) = reports.recv().await {
-        let Some(agent) = agent.upgrade() else { return };
-        agent.on_unreachable(&report).await;
-    }
-}
-
-impl Agent {
-    /// Starts watching for ICMP reports about where a request to `uri`
-    /// goes, just before it is sent.
-    pub async fn watch(&self, uri: &Uri) -> Watch {
-        let watched = self.udp_destination(uri).await;
-        Watch::new(self.unreachable.subscribe(), watched)
-    }
-
-    /// Where a request to `uri` goes when it goes over UDP: looked up as
-    /// rsipstack's transaction does it (RFC 3263 for a domain, the same
-    /// resolver), as a call's INVITE is (`outgoing.rs`). `None` for TCP and
-    /// TLS, whose connect errors fail the request already, and when the
-    /// lookup fails or hangs: the request then says why, or ends by its
-    /// timer.
-    async fn udp_destination(&self, uri: &Uri) -> Option<SocketAddr> {
-        if !matches!(crate::uri::transport_of(uri), None | Some(Transport::Udp)) {
-            return None;
-        }
-        let target = SipAddr::try_from(uri).ok()?;
-        let layer = &self.endpoint.transport_layer;
-        match tokio::time::timeout(LOOKUP_TIMEOUT, layer.lookup(&target, None)).await {
-            Ok(Ok((_, resolved))) => resolved.get_socketaddr().ok(),
-            Ok(Err(e)) => {
-                log::debug!("{uri} not looked up: {e}");
-                None
-            }
-            Err(_) => None,
-        }
-    }
-
-    /// Ends the outgoing calls that wait for a first answer from the
-    /// refused address: RFC 3261 §8.1.3.1, a transport error is a 503.
-    /// A call that heard anything from its callee has a live peer there and
-    /// is left alone. The report also goes to [`Agent::unreachable`]'s
-    /// subscribers (a REGISTER waiting on that address); none is no error.
-    pub async fn on_unreachable(self: &Arc<Self>, report: &Unreachable) {
-        let _ = self.unreachable.send(report.clone());
-        let ids: Vec<String> = self.calls().ids_where(|call| {
-            call.state == CallState::Calling
-                && !call.announced_ringing
-                && call.destination.is_some_and(|d| report.concerns(d))
-        });
-        if ids.is_empty() {
-            log::debug!("{}", report.reason());
-        }
-        for id in ids {
-            log::warn!("call {id} failed: {}", report.reason());
-            self.end_call(&id, "failed", Some(503)).await;
-        }
     }
 }
 

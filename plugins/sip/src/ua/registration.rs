@@ -19,8 +19,8 @@ use tandem_sdk::events::sip::Registration as RegistrationEvent;
 use tandem_sdk::tokio;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::Agent;
-use crate::unreachable::Unreachable;
+use crate::transport::icmp::Unreachable;
+use crate::ua::agent::Agent;
 use crate::uri::parse_target;
 
 /// How long shutdown waits for the un-REGISTER's answer.

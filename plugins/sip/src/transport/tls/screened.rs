@@ -10,7 +10,7 @@
 //! concrete type or by dialling. Its one seam is the TLS *client* connector
 //! (`rsipstack::platform::tls`), which every `TlsConnection::connect`
 //! consults first: what the connector returns is a [`TlsStream`] that
-//! rsipstack reads chunk by chunk. The plugin registers [`Connector`], and
+//! rsipstack reads chunk by chunk. The plugin registers [`Connector`](super::connector::Connector), and
 //! every stream it gives rsipstack is a [`ScreenedTls`], which frames what
 //! the peer sends with the TCP door's [`Framer`], screens each message
 //! ([`screen::screen_message`]), answers a bad request (400/501/505, or
@@ -18,12 +18,12 @@
 //! hands rsipstack only whole, well-formed messages.
 //!
 //! - **Dialled** (REGISTER, INVITE, MESSAGE to a `transport=tls` or `sips:`
-//!   target): the connector dials as rsipstack would (the CAs of `tls.rs`,
+//!   target): the connector dials as rsipstack would (the CAs of `settings.rs`,
 //!   no client certificate, the SNI name rsipstack chose, the ring
 //!   provider), with a deadline on the TCP connect and on the handshake.
-//! - **Accepted** (`streams.rs`): after our handshake, the stream is handed
+//! - **Accepted** (`accept.rs`): after our handshake, the stream is handed
 //!   to rsipstack through the same seam, as there is no other way to give
-//!   it a stream it did not make: [`Connector::hand_over`] keeps it under
+//!   it a stream it did not make: [`Connector::hand_over`](super::connector::Connector::hand_over) keeps it under
 //!   a fresh random name, and `TlsConnection::connect` with that name as
 //!   its SNI gets it back from the connector instead of a dial. The name is
 //!   128 random bits used once, so a request target cannot pick up someone
@@ -46,26 +46,16 @@
 //! length rewritten ([`for_rsipstack`]), or the codec would cut the body
 //! off (an INVITE without its SDP) and read it as the next message.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
-use rsipstack::platform::tls::{TlsClientConfig, TlsConnector, TlsStream};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rsipstack::platform::tls::TlsStream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls;
 
-use crate::screen::{self, Counters, Verdict};
-use crate::streams::{self, Frame, Framer, HANDSHAKE_TIMEOUT, READ_CHUNK, WRITE_TIMEOUT};
-
-/// How long a TCP connect to a TLS peer may take before the handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What an SNI name handing over an accepted stream starts with.
-const HANDOVER: &str = "accepted.tandem.invalid-";
+use crate::transport::counters::Counters;
+use crate::transport::framing::{Frame, Framer};
+use crate::transport::screen::{self, Verdict};
+use crate::transport::stream::{self as streams, READ_CHUNK, WRITE_TIMEOUT};
 
 /// A keep-alive ping (RFC 5626 §4.4.1), as rsipstack's codec knows it.
 const PING: &[u8] = b"\r\n\r\n";
@@ -82,7 +72,7 @@ pub struct ScreenedTls {
     /// A second handle on the socket, to shut it down under a stuck write.
     socket: std::net::TcpStream,
     local: SocketAddr,
-    peer: SocketAddr,
+    pub(super) peer: SocketAddr,
     counters: Arc<Counters>,
 }
 
@@ -364,145 +354,12 @@ impl TlsStream for ScreenedTls {
     }
 }
 
-/// The plugin's TLS client connector for rsipstack (see the module doc).
-pub struct Connector {
-    /// Accepted streams waiting for rsipstack to take them, by name.
-    handed: Mutex<HashMap<String, ScreenedTls>>,
-    /// The counters of the agent that started last (one per process in
-    /// practice): answers and drops on dialled connections count there.
-    counters: Mutex<Arc<Counters>>,
-}
-
-impl Connector {
-    /// The process's connector, registered with rsipstack on first use;
-    /// its counters become `counters`.
-    pub fn install(counters: Arc<Counters>) -> Arc<Connector> {
-        static INSTALLED: OnceLock<Arc<Connector>> = OnceLock::new();
-        let connector = INSTALLED.get_or_init(|| {
-            let connector = Arc::new(Connector {
-                handed: Mutex::default(),
-                counters: Mutex::new(counters.clone()),
-            });
-            rsipstack::platform::tls::set_client_connector(connector.clone());
-            connector
-        });
-        *connector.counters.lock().unwrap_or_else(|e| e.into_inner()) = counters;
-        connector.clone()
-    }
-
-    /// Keeps `stream` for rsipstack; the SNI name under which
-    /// `TlsConnection::connect` gets it back.
-    pub fn hand_over(&self, stream: ScreenedTls) -> String {
-        let name = format!("{HANDOVER}{:032x}", rand::random::<u128>());
-        self.lock().insert(name.clone(), stream);
-        name
-    }
-
-    /// Forgets a handed-over stream rsipstack did not take.
-    pub fn take_back(&self, name: &str) {
-        self.lock().remove(name);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ScreenedTls>> {
-        self.handed.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Connects and shakes hands as rsipstack's own TLS client would.
-    async fn dial(
-        &self,
-        config: &TlsClientConfig,
-        addr: SocketAddr,
-    ) -> Result<ScreenedTls, String> {
-        let client = client_config(config)?;
-        let name = ServerName::try_from(config.server_name.clone())
-            .map_err(|_| format!("{:?} is not a name TLS can check", config.server_name))?;
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| format!("no TCP connection to {addr} within {CONNECT_TIMEOUT:?}"))?
-            .map_err(|e| format!("TCP connection to {addr}: {e}"))?;
-        tcp.set_nodelay(true).ok();
-        let local = tcp.local_addr().map_err(|e| e.to_string())?;
-        let (tcp, socket) = streams::second_handle(tcp).map_err(|e| e.to_string())?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-        let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
-            .await
-            .map_err(|_| format!("no TLS handshake with {addr} within {HANDSHAKE_TIMEOUT:?}"))?
-            .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
-        let counters = self
-            .counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        Ok(ScreenedTls::new(
-            Box::new(session),
-            socket,
-            local,
-            addr,
-            counters,
-        ))
-    }
-}
-
-#[async_trait::async_trait]
-impl TlsConnector for Connector {
-    async fn connect(
-        &self,
-        config: &TlsClientConfig,
-        addr: SocketAddr,
-    ) -> rsipstack::Result<Box<dyn TlsStream>> {
-        if config.server_name.starts_with(HANDOVER) {
-            return match self.lock().remove(&config.server_name) {
-                Some(stream) => Ok(Box::new(stream)),
-                None => Err(rsipstack::Error::Error(format!(
-                    "no TLS connection to {addr} by that name"
-                ))),
-            };
-        }
-        match self.dial(config, addr).await {
-            Ok(stream) => Ok(Box::new(stream)),
-            Err(e) => Err(rsipstack::Error::Error(e)),
-        }
-    }
-}
-
-/// rustls's client settings from rsipstack's: the CAs given (none given:
-/// none trusted, as rsipstack does), a client certificate when rsipstack
-/// passes one (its `TlsConfig::client_cert`, which `tls.rs` leaves unset:
-/// our listener's identity is not offered when we dial), the ring provider
-/// (named, as in `tls.rs`).
-fn client_config(config: &TlsClientConfig) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(pem) = &config.root_certs {
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| format!("the CA certificates: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("a CA certificate: {e}"))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    match (&config.client_cert, &config.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("our certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("our key: {e}"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("our certificate and key: {e}"))
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use crate::transport::tls::connector::Connector;
+    use std::time::Duration;
+    use tokio::net::{TcpListener, TcpStream};
 
     const OPTIONS: &str = "OPTIONS sip:alice@127.0.0.1 SIP/2.0\r\n\
         Via: SIP/2.0/TLS 127.0.0.1:5099;branch=z9hG4bK1\r\n\
@@ -511,7 +368,7 @@ mod tests {
 
     /// A screened stream over plain TCP (the screen does not care what
     /// carries the bytes), and the peer's end.
-    async fn pair() -> (ScreenedTls, TcpStream, Arc<Counters>) {
+    pub(crate) async fn pair() -> (ScreenedTls, TcpStream, Arc<Counters>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let peer = TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -684,27 +541,5 @@ mod tests {
             .await
             .unwrap();
         (connection, peer)
-    }
-
-    #[tokio::test]
-    async fn a_handed_over_stream_is_taken_once_and_only_by_its_name() {
-        let connector = Connector {
-            handed: Mutex::default(),
-            counters: Mutex::new(Arc::new(Counters::default())),
-        };
-        let (screened, _peer, _) = pair().await;
-        let addr = screened.peer;
-        let name = connector.hand_over(screened);
-        let asking = |server_name: &str| TlsClientConfig {
-            server_name: server_name.into(),
-            ..TlsClientConfig::default()
-        };
-        let guessed = format!("{HANDOVER}{:032x}", 1u128);
-        assert!(connector.connect(&asking(&guessed), addr).await.is_err());
-        assert!(connector.connect(&asking(&name), addr).await.is_ok());
-        assert!(
-            connector.connect(&asking(&name), addr).await.is_err(),
-            "once"
-        );
     }
 }

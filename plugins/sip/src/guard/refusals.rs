@@ -2,10 +2,12 @@
 //! `sip.status`: INVITEs beyond `max_ringing` (486) and INVITEs and
 //! MESSAGEs from outside `accept_from` (403). Either can come as a flood,
 //! so the log tells of the 1st, 2nd, 4th, 8th... of each kind only, as the
-//! UDP screen does (`screen.rs`).
+//! UDP screen does (`transport/udp.rs`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::log_throttle::worth_logging;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +50,6 @@ impl Refusals {
     pub fn forbidden(&self) -> u64 {
         self.forbidden.load(Ordering::Relaxed)
     }
-}
-
-/// Whether the `n`th of a kind of refusal or drop is logged above debug:
-/// the 1st, 2nd, 4th, 8th..., so a flood of a million costs twenty lines.
-/// Every door of the plugin (UDP, TCP, TLS, the call gates) logs this way.
-pub(crate) fn worth_logging(n: u64) -> bool {
-    n.is_power_of_two()
 }
 
 #[cfg(test)]

@@ -10,25 +10,20 @@ use rsipstack::sip::transport::Transport;
 use rsipstack::sip::{Header, Uri};
 use rsipstack::sip::{Param, Scheme};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
-use rsipstack::transport::tls::TlsListenerConnection;
-use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{SipConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
 use tandem_sdk::commands::sip::Status;
-use tandem_sdk::tokio::sync::broadcast;
+use tandem_sdk::tokio::sync::{broadcast, mpsc};
 use tandem_sdk::Host;
 use tokio_util::sync::CancellationToken;
 
-use crate::accept::Gate;
-use crate::calls::Calls;
 use crate::config::{split_header, Config};
+use crate::guard::accept_from::Gate;
+use crate::guard::password_scope::PasswordScope;
+use crate::guard::refusals::Refusals;
 use crate::media::MediaConfig;
-use crate::password_scope::PasswordScope;
-use crate::refusals::Refusals;
-use crate::screen::{Counters, ScreenedUdp};
-use crate::streams::{self, Connections, Door};
-use crate::unreachable::Unreachable;
+use crate::transport::counters::Counters;
+use crate::transport::icmp::{self, Unreachable};
+use crate::ua::calls::Calls;
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -38,20 +33,14 @@ pub const ACCEPTED: &str = "application/sdp, text/plain, application/im-iscompos
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {transport} {addr}: {source}")]
-    Listen {
-        transport: &'static str,
-        addr: std::net::SocketAddr,
-        source: rsipstack::Error,
-    },
+    #[error(transparent)]
+    Transport(#[from] crate::transport::open::OpenError),
     #[error("the SIP stack has no local address")]
     NoAddress,
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsSetupError),
-    #[error(transparent)]
     Media(#[from] crate::media::MediaSetupError),
     #[error(transparent)]
-    AcceptFrom(#[from] crate::accept::AcceptFromError),
+    AcceptFrom(#[from] crate::guard::accept_from::AcceptFromError),
 }
 
 pub struct Agent {
@@ -87,15 +76,11 @@ pub struct Agent {
     pub unreachable: broadcast::Sender<Unreachable>,
 }
 
-/// A TCP or TLS listener bound at start, served once the endpoint is.
-enum Waiting {
-    Tcp(tokio::net::TcpListener, rsipstack::transport::SipAddr),
-    Tls(tokio::net::TcpListener, tokio_rustls::TlsAcceptor),
-}
-
 impl Agent {
     /// Binds the transports and builds the endpoint. The returned receivers
-    /// are served by [`crate::incoming`] and [`crate::dialog_events`].
+    /// are served by [`super::incoming`], [`super::dialog_events`] and
+    /// [`super::unreachable`] (started by the plugin, so that no module
+    /// of `ua/` and this one import each other).
     pub async fn start(
         host: Host,
         config: Config,
@@ -104,6 +89,7 @@ impl Agent {
             Arc<Agent>,
             rsipstack::transaction::TransactionReceiver,
             DialogStateReceiver,
+            mpsc::Receiver<Unreachable>,
         ),
         StartError,
     > {
@@ -111,143 +97,21 @@ impl Agent {
         // A start that fails half way stops what it started (the endpoint,
         // the accept loops) and frees the ports.
         let stop_on_error = cancel.clone().drop_guard();
-        let transports = TransportLayer::new(cancel.clone());
-        let tls = crate::tls::settings(&config)?;
-        transports.set_tls_config(tls.clone());
-        let mut listen = config.listen;
-        let mut listening = Vec::new();
-        let screened = Arc::new(Counters::default());
-        // Every TLS connection, dialled or accepted, is read through the
-        // screen (`screened_tls.rs`).
-        let connector = crate::screened_tls::Connector::install(screened.clone());
-        let (unreachable_tx, unreachable_rx) =
-            tandem_sdk::tokio::sync::mpsc::channel(crate::unreachable::QUEUE);
-        // Every listener (UDP first, below: the first is rsipstack's
-        // default address); rsipstack serves the UDP ones, the plugin the
-        // others (`streams.rs`).
-        let mut listeners: Vec<SipConnection> = Vec::new();
-        let mut doors = Vec::new();
-        for transport in &config.transports {
-            match transport.as_str() {
-                "udp" => {
-                    let listen_error = |source: rsipstack::Error| StartError::Listen {
-                        transport: "udp",
-                        addr: listen,
-                        source,
-                    };
-                    let socket =
-                        ScreenedUdp::bind(listen, screened.clone(), unreachable_tx.clone())
-                            .await
-                            .map_err(|e| listen_error(e.into()))?;
-                    let conn = UdpConnection::from_socket(
-                        Arc::new(socket),
-                        None,
-                        Some(cancel.child_token()),
-                    )
-                    .await
-                    .map_err(listen_error)?;
-                    let addr = conn.get_addr().clone();
-                    // TCP follows on the same port when UDP picked one.
-                    if let Ok(port) = addr.addr.port.map(u16::from).ok_or(()) {
-                        listen.set_port(port);
-                    }
-                    listening.push(format!("udp {}", addr.addr));
-                    let conn: SipConnection = conn.into();
-                    transports.add_transport(conn.clone());
-                    listeners.push(conn);
-                }
-                "tcp" => {
-                    let listen_error = |source: std::io::Error| StartError::Listen {
-                        transport: "tcp",
-                        addr: listen,
-                        source: source.into(),
-                    };
-                    let listener = streams::bind(listen).map_err(listen_error)?;
-                    let bound = listener.local_addr().map_err(listen_error)?;
-                    let addr = streams::advertised(bound, Transport::Tcp);
-                    listening.push(format!("tcp {}", addr.addr));
-                    let advertised = addr.get_socketaddr().unwrap_or(bound);
-                    let conn =
-                        TcpListenerConnection::new(advertised, None)
-                            .await
-                            .map_err(|source| StartError::Listen {
-                                transport: "tcp",
-                                addr: bound,
-                                source,
-                            })?;
-                    listeners.push(conn.into());
-                    doors.push(Waiting::Tcp(listener, addr));
-                }
-                "tls" => {
-                    let wanted = config.tls_listen();
-                    let listen_error = |source: std::io::Error| StartError::Listen {
-                        transport: "tls",
-                        addr: wanted,
-                        source: source.into(),
-                    };
-                    let acceptor = crate::tls::acceptor(&config)?;
-                    let listener = streams::bind(wanted).map_err(listen_error)?;
-                    let bound = listener.local_addr().map_err(listen_error)?;
-                    let addr = streams::advertised(bound, Transport::Tls);
-                    listening.push(format!("tls {}", addr.addr));
-                    let advertised = addr.get_socketaddr().unwrap_or(bound);
-                    let conn = TlsListenerConnection::new(advertised, None, tls.clone())
-                        .await
-                        .map_err(|source| StartError::Listen {
-                            transport: "tls",
-                            addr: bound,
-                            source,
-                        })?;
-                    listeners.push(conn.into());
-                    doors.push(Waiting::Tls(listener, acceptor));
-                }
-                _ => {}
-            }
-        }
+        let (transports, opened) = crate::transport::open::open(&config, &cancel).await?;
+        let listening = opened.listening.clone();
+        let screened = opened.counters.clone();
         let endpoint = EndpointBuilder::new()
             .with_user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transports)
-            .with_inspector(Box::new(crate::digest_wire::DigestWire))
+            .with_inspector(Box::new(crate::guard::digest_wire::DigestWire))
             .with_cancel_token(cancel.clone())
             .build();
         let incoming = endpoint
             .incoming_transactions()
             .map_err(|_| StartError::NoAddress)?;
-        let inner = endpoint.inner.clone();
-        // UDP first: rsipstack puts its first listener in the Via of every
-        // request that names no transport (a UDP one), so with `transports
-        // = ["tcp", "udp"]` a UDP INVITE said `SIP/2.0/TCP` (RFC 3261
-        // §18.1.1: the Via names the transport the request goes over), and
-        // its answers came over a TCP connection, if the peer could open one.
-        listeners.sort_by_key(|l| l.get_addr().r#type != Some(Transport::Udp));
-        streams::start_endpoint(endpoint, listeners, cancel.clone()).await;
+        let (inner, unreachable_rx) = opened.serve(endpoint).await;
         let addrs = inner.get_addrs();
         let addr = addrs.first().cloned().ok_or(StartError::NoAddress)?;
-        let door = Door {
-            connections: Connections::new(
-                config.max_connections,
-                config.max_connections_per_source,
-            ),
-            counters: screened.clone(),
-            cancel: cancel.clone(),
-        };
-        for waiting in doors {
-            let (endpoint, door) = (inner.clone(), door.clone());
-            match waiting {
-                Waiting::Tcp(listener, addr) => {
-                    tandem_sdk::tokio::spawn(streams::serve_tcp(listener, addr, endpoint, door));
-                }
-                Waiting::Tls(listener, acceptor) => {
-                    tandem_sdk::tokio::spawn(streams::serve_tls(
-                        listener,
-                        acceptor,
-                        connector.clone(),
-                        endpoint,
-                        door,
-                    ));
-                }
-            }
-        }
 
         let dialogs = Arc::new(DialogLayer::new(inner.clone()));
         let (states, state_rx) = dialogs.new_dialog_state_channel();
@@ -320,14 +184,10 @@ impl Agent {
             calls: Mutex::new(Calls::default()),
             registration: Mutex::new("none".to_owned()),
             screened,
-            unreachable: broadcast::channel(crate::unreachable::QUEUE).0,
+            unreachable: broadcast::channel(icmp::QUEUE).0,
         });
-        tandem_sdk::tokio::spawn(crate::unreachable::serve(
-            Arc::downgrade(&agent),
-            unreachable_rx,
-        ));
         stop_on_error.disarm();
-        Ok((agent, incoming, state_rx))
+        Ok((agent, incoming, state_rx, unreachable_rx))
     }
 
     /// Our Contact for a dialog over `transport`: the listener of that

@@ -15,15 +15,16 @@ use rsipstack::transaction::TransactionReceiver;
 use tandem_sdk::events::sip::{CallIncoming, Direction, Message};
 use tandem_sdk::tokio;
 
-use crate::agent::{Agent, ACCEPTED, ALLOWED};
-use crate::calls::{new_call_id, Call};
+use super::body::Body;
+use crate::guard::origin::Origin;
+use crate::guard::refusals::Refusal;
 use crate::media::sdp;
-use crate::origin::Origin;
-use crate::refusals::Refusal;
+use crate::ua::agent::{Agent, ACCEPTED, ALLOWED};
+use crate::ua::calls::{new_call_id, Call};
 
 /// Largest MESSAGE body passed on to rules and plugins (RFC 3428 §7 asks
 /// for 1300 bytes on UDP; TCP may carry more, within reason).
-const MAX_MESSAGE_BODY: usize = 64 * 1024;
+pub const MAX_MESSAGE_BODY: usize = 64 * 1024;
 
 pub async fn serve(agent: Arc<Agent>, mut incoming: TransactionReceiver) {
     while let Some(tx) = incoming.recv().await {
@@ -213,15 +214,10 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
         reply(&mut tx, StatusCode::RequestEntityTooLarge, vec![]).await;
         return;
     }
-    let content_type = tx
-        .original
-        .headers
-        .iter()
-        .find_map(|h| match h {
-            Header::ContentType(c) => Some(c.value().to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "text/plain".into());
+    let content_type =
+        super::body::content_type(&tx.original).unwrap_or_else(|| "text/plain".into());
+    // Byte-exact: a body that is not UTF-8 travels in base64.
+    let body = Body::of(body);
     let from = tx
         .original
         .from_header()
@@ -240,9 +236,11 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
         from,
         to,
         content_type,
-        body: String::from_utf8_lossy(body).into_owned(),
+        body: body.text,
         source: origin.source(),
         transport: origin.transport,
+        body_base64: body.base64,
+        call: None,
     };
     reply(&mut tx, StatusCode::OK, vec![]).await;
     agent.host.publish(&message);

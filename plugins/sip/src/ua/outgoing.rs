@@ -8,10 +8,10 @@ use tandem_sdk::commands::sip::CallRef;
 use tandem_sdk::events::sip::Direction;
 use tandem_sdk::{tokio, CommandError};
 
-use crate::agent::Agent;
-use crate::calls::{new_call_id, Call};
-use crate::incoming::without_params;
 use crate::media::{sdp, PreparedMedia};
+use crate::ua::agent::Agent;
+use crate::ua::calls::{new_call_id, Call};
+use crate::ua::incoming::without_params;
 use crate::uri::parse_target;
 
 /// How long resolving a callee, or a TCP or TLS connection to it, may take.

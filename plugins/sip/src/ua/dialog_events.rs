@@ -1,5 +1,6 @@
 //! The dialog layer's state changes, turned into Tandem events: answered
-//! on ACK, held on a re-INVITE, ended on BYE, CANCEL, rejection or timeout.
+//! on ACK, held on a re-INVITE, ended on BYE, CANCEL, rejection or timeout;
+//! MESSAGE, INFO and NOTIFY within a call published (`in_dialog.rs`).
 
 use std::sync::Arc;
 
@@ -7,9 +8,10 @@ use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReas
 use rsipstack::sip::{Header, StatusCode};
 use tandem_sdk::events::sip::{CallHeld, CallRinging, Direction};
 
-use crate::agent::Agent;
-use crate::calls::CallState;
+use super::in_dialog::{CallOf, Received};
 use crate::media::sdp;
+use crate::ua::agent::Agent;
+use crate::ua::calls::CallState;
 
 pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
     while let Some(state) = states.recv().await {
@@ -37,12 +39,35 @@ pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
                     handle.respond(status, headers, body).await.ok();
                 });
             }
-            DialogState::Info(_, _, handle)
-            | DialogState::Options(_, _, handle)
-            | DialogState::Message(_, _, handle)
-            | DialogState::Notify(_, _, handle) => {
+            DialogState::Options(_, _, handle) => {
                 tandem_sdk::tokio::spawn(async move {
                     handle.reply(StatusCode::OK).await.ok();
+                });
+            }
+            DialogState::Info(id, request, handle)
+            | DialogState::Message(id, request, handle)
+            | DialogState::Notify(id, request, handle) => {
+                // What a peer sends during a call reaches the rules
+                // (`in_dialog.rs`), answered first as before.
+                let call = {
+                    let mut calls = agent.calls();
+                    match calls.by_sip_call_id(&id.call_id) {
+                        Some(call) => CallOf {
+                            id: call.id.clone(),
+                            peer: call.peer.clone(),
+                        },
+                        None => CallOf {
+                            id: String::new(),
+                            peer: String::new(),
+                        },
+                    }
+                };
+                let received = Received::of(&request, call);
+                let agent = agent.clone();
+                tandem_sdk::tokio::spawn(async move {
+                    handle.reply(received.status()).await.ok();
+                    log::debug!("in-dialog {}", received.describe());
+                    received.publish(&agent.host);
                 });
             }
             DialogState::Terminated(id, reason) => {

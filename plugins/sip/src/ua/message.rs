@@ -10,7 +10,7 @@ use rsipstack::transaction::transaction::Transaction;
 use tandem_sdk::commands::sip::{MessageSent, SendMessage};
 use tandem_sdk::{tokio, CommandError};
 
-use crate::agent::Agent;
+use crate::ua::agent::Agent;
 use crate::uri::parse_target;
 
 /// Larger bodies need a session (MSRP); RFC 3428 §7 caps MESSAGE.

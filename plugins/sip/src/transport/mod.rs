@@ -1,0 +1,35 @@
+//! Everything before rsipstack parses a message: the UDP, TCP and TLS
+//! doors, the screen every request passes, the framing of streams, the cap
+//! on connections, and the ICMP errors the kernel reports.
+//!
+//! **Layer rule**: this layer imports nothing from `guard/` or `ua/` (the
+//! unit test `layers::transport_and_guard_stay_below_the_user_agent` checks
+//! it). What it learns that the user agent must act on (an ICMP report)
+//! leaves through a channel the user agent reads.
+//!
+//! rsipstack's own doors accept any number of connections, wait for a TLS
+//! handshake for ever, drop a datagram its parser refuses unanswered and
+//! close a stream on the first message it cannot parse; so the plugin owns
+//! the sockets and hands rsipstack only what it can use:
+//!
+//! - `udp.rs`: the UDP socket handed to rsipstack, screening each datagram.
+//! - `tcp.rs`, `tls/`: the stream doors (`stream.rs` is what they share),
+//!   each message framed by `framing.rs` and screened.
+//! - `screen.rs`: the verdict on one message (pass, answer, drop).
+//! - `connections.rs`: `max_connections` and `max_connections_per_source`.
+//! - `open.rs`: the doors `transports` names, bound at start.
+//! - `listen.rs`: our listeners, as rsipstack must know them.
+//! - `icmp.rs`: `IP_RECVERR` and the reports it gives.
+//! - `counters.rs`: what the doors did, for `sip.status`.
+
+pub mod connections;
+pub mod counters;
+pub mod framing;
+pub mod icmp;
+pub mod listen;
+pub mod open;
+pub mod screen;
+pub mod stream;
+pub mod tcp;
+pub mod tls;
+pub mod udp;

@@ -1,0 +1,22 @@
+//! The user agent over rsipstack's dialog layer: the [`agent::Agent`] and
+//! its endpoint (`agent.rs`), Tandem's calls (`calls.rs`), what commands do
+//! to them (`call_control.rs`), requests from the network (`incoming.rs`)
+//! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
+//! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
+//! registration (`registration.rs`), MESSAGE sent (`message.rs`), and what
+//! an ICMP report ends (`unreachable.rs`).
+//!
+//! Every `impl Agent` block lives in this folder: the layers below
+//! (`transport/`, `guard/`) know nothing of it.
+
+pub mod agent;
+pub mod body;
+pub mod call_control;
+pub mod calls;
+pub mod dialog_events;
+pub mod in_dialog;
+pub mod incoming;
+pub mod message;
+pub mod outgoing;
+pub mod registration;
+pub mod unreachable;
