@@ -20,6 +20,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod folders;
+pub mod launch;
 pub mod logging;
 pub mod lua;
 pub mod plugins;

@@ -1,18 +1,20 @@
 //! A throwaway Prosody on loopback: own config, data folder, a test CA and a
 //! certificate for `localhost`, a free port, accounts made with
-//! `prosodyctl`. Stopped (and its folder removed) when dropped.
+//! `prosodyctl`. Started, waited for and killed by the host's launcher
+//! (`tandem::launch::prosody`, shared with `tandem demo`); stopped (and its
+//! folder removed) when dropped.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use tandem::launch::prosody::Prosody as Server;
 
 /// The XMPP domain of every test server.
-pub const DOMAIN: &str = "localhost";
+pub use tandem::launch::prosody::DOMAIN;
 
 pub struct Prosody {
+    /// Declared before `dir`: the server is killed before its folder goes.
+    server: Server,
     dir: tempfile::TempDir,
-    child: Option<Child>,
     pub port: u16,
     /// Where it takes XEP-0368 direct TLS (TLS from the first byte).
     pub direct_tls_port: u16,
@@ -20,20 +22,12 @@ pub struct Prosody {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    tandem::launch::free_port().unwrap()
 }
 
 impl Prosody {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Prosody {
-        assert!(
-            Command::new("prosody").arg("-v").output().is_ok(),
-            "prosody is not installed (apt-get install prosody; .ci/run does it)"
-        );
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         crate::certs::make(d);
@@ -65,51 +59,22 @@ VirtualHost "{DOMAIN}"
 "#,
             d = d.display()
         );
-        std::fs::write(d.join("prosody.cfg.lua"), config).unwrap();
-        let child = Command::new("prosody")
-            .arg("--config")
-            .arg(d.join("prosody.cfg.lua"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start prosody");
-        let mut server = Prosody {
+        let mut server = Server::configure(d, &config, &[port, direct_tls_port])
+            .unwrap_or_else(|e| panic!("{e} (.ci/run installs it)"));
+        server.start().unwrap_or_else(|e| panic!("prosody: {e}"));
+        Prosody {
+            server,
             dir,
-            child: Some(child),
             port,
             direct_tls_port,
-        };
-        server.wait_until_listening();
-        server
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let listening = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        while !listening(self.port) || !listening(self.direct_tls_port) {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("prosody exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prosody does not listen on {}:\n{}",
-                self.port,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// Creates `user@localhost`.
     pub fn register(&self, user: &str, password: &str) -> String {
-        crate::run_checked(
-            Command::new("prosodyctl")
-                .arg("--config")
-                .arg(self.config())
-                .args(["register", user, DOMAIN, password]),
-            "prosodyctl register",
-        );
-        format!("{user}@{DOMAIN}")
+        self.server
+            .register(user, password)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Kills the server and starts it again on the same port and data.
@@ -120,31 +85,18 @@ VirtualHost "{DOMAIN}"
 
     /// Kills the server (clients see their connection drop).
     pub fn stop(&mut self) {
-        self.kill();
+        self.server.kill();
     }
 
     /// Starts a stopped server again on the same port and data.
     pub fn resume(&mut self) {
-        let child = Command::new("prosody")
-            .arg("--config")
-            .arg(self.config())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot restart prosody");
-        self.child = Some(child);
-        self.wait_until_listening();
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server
+            .start()
+            .unwrap_or_else(|e| panic!("prosody did not come back: {e}"));
     }
 
     pub fn config(&self) -> PathBuf {
-        self.dir.path().join("prosody.cfg.lua")
+        self.server.config()
     }
 
     /// The CA that signed the server's certificate.
@@ -153,12 +105,6 @@ VirtualHost "{DOMAIN}"
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prosody.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Prosody {
-    fn drop(&mut self) {
-        self.kill();
+        self.server.log()
     }
 }

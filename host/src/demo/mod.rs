@@ -378,11 +378,7 @@ fn plugin_folder(dir: &std::path::Path) -> Result<std::path::PathBuf, DemoError>
 }
 
 /// A TCP port nobody listens on right now.
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+use crate::launch::free_port;
 
 fn free_udp_port() -> Result<u16, DemoError> {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -391,21 +387,4 @@ fn free_udp_port() -> Result<u16, DemoError> {
         .map_err(|e| DemoError::io("a free UDP port", e))
 }
 
-/// SIGTERM, then a kill after 5 s: daemons get to unregister and log off.
-fn stop_child(child: &mut std::process::Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
+use crate::launch::terminate as stop_child;
