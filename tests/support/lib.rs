@@ -309,6 +309,7 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
 
 pub mod baresip;
 pub mod certs;
+pub mod ejabberd;
 pub mod kamailio;
 pub mod measure;
 pub mod prosody;
@@ -316,3 +317,4 @@ pub mod sidecar;
 pub mod sipp;
 pub mod sound;
 pub mod xmpp_client;
+pub mod xmpp_server;

@@ -21,6 +21,7 @@ mod connect;
 mod contacts;
 mod convert;
 mod features;
+mod login;
 mod reach;
 mod session;
 mod vcard;
@@ -58,6 +59,7 @@ impl Plugin for XmppPlugin {
             .command("xmpp.set_reach")
             .command("xmpp.reach_of")
             .command("xmpp.status")
+            .command("xmpp.reconnect")
             .command("xmpp.register_adhoc")
             .command("xmpp.send_message")
             .command("xmpp.send_chat_state")
@@ -206,6 +208,10 @@ impl Plugin for XmppPlugin {
                 Ok(Payload::from(
                     tandem_sdk::serde_json::json!({ "sent": sent }),
                 ))
+            }
+            "xmpp.reconnect" => {
+                self.tell(Request::Reconnect).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
             }
             "xmpp.status" => {
                 let status = self.ask(Request::Status).await?;

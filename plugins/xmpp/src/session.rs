@@ -22,12 +22,9 @@ use tandem_sdk::events::xmpp::{
 use xmpp_parsers::chatstates::ChatState;
 
 use crate::chat::{ChatStates, Decision};
-use crate::connect::{DirectTls, PlainTcp, StartTls};
 use tandem_sdk::Host;
 use tokio::sync::{mpsc, oneshot};
-use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::stanzastream::{StanzaState, StanzaToken};
-use tokio_xmpp::xmlstream::Timeouts;
 use tokio_xmpp::{Client, Event, IqRequest, Stanza};
 use tokio_xmpp::{IqResponse, IqResponseToken};
 use xmpp_parsers::caps::Caps;
@@ -101,6 +98,8 @@ pub enum Request {
     /// Send a stanza built by a helper task (an ad-hoc command's answer).
     Send(Box<Stanza>),
     Stop(oneshot::Sender<()>),
+    /// Try to log in now, forgetting refused logins (`xmpp.reconnect`).
+    Reconnect,
 }
 
 /// Internal handlers of the two ad-hoc commands that ship.
@@ -114,6 +113,8 @@ pub struct Session {
     config: Config,
     /// From `ca_path`, when set.
     roots: Option<Arc<RootCertStore>>,
+    /// When the next login may be tried (issue 19), shared by the clients.
+    gate: Arc<crate::login::Gate>,
     /// Down since this long ago (None: online); a client that does not come
     /// back in time is replaced.
     down_since: Option<Instant>,
@@ -175,6 +176,8 @@ pub enum StartError {
     Ca(#[from] crate::connect::CaError),
     #[error("[xmpp] reach: {0}")]
     Reach(#[from] reach::ReachError),
+    #[error(transparent)]
+    Sasl(#[from] crate::login::PolicyError),
 }
 
 impl Session {
@@ -201,13 +204,19 @@ impl Session {
             Some(path) => Some(crate::connect::roots(path)?),
             None => None,
         };
+        crate::login::Policy::parse(&config.sasl)?;
+        let gate = Arc::new(crate::login::Gate::new(
+            host.clone(),
+            crate::connect::retry(config),
+        ));
         if config.insecure {
             host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
         }
         Ok(Session {
-            client: new_client(config, roots.clone()),
+            client: crate::connect::new_client(config, roots.clone(), &gate),
             config: config.clone(),
             roots,
+            gate,
             down_since: Some(Instant::now()),
             replaced: 0,
             liveness: mpsc::channel(4),
@@ -293,6 +302,9 @@ impl Session {
             return;
         }
         let Some(since) = self.down_since else { return };
+        if self.gate.holding().is_some() {
+            return; // a refused login: the gate says when to try again
+        }
         let wait = crate::backoff::delay(
             self.replaced,
             Duration::from_secs(self.config.reconnect_base_seconds.max(1)),
@@ -308,7 +320,7 @@ impl Session {
             ));
             let old = std::mem::replace(
                 &mut self.client,
-                new_client(&self.config, self.roots.clone()),
+                crate::connect::new_client(&self.config, self.roots.clone(), &self.gate),
             );
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(2), old.send_end()).await;
@@ -469,6 +481,7 @@ impl Session {
             Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
             Request::Send(stanza) => self.send(*stanza).await,
             Request::Stop(_) => {}
+            Request::Reconnect => self.gate.reset(),
         }
     }
 
@@ -487,13 +500,15 @@ impl Session {
     }
 
     fn status(&self) -> Status {
+        let holding = self.gate.holding().filter(|_| self.bound.is_none());
         Status {
-            state: if self.bound.is_some() {
-                "online"
-            } else {
-                "connecting"
+            state: match (&self.bound, &holding) {
+                (Some(_), _) => "online",
+                (None, Some(_)) => "auth_failed",
+                (None, None) => "connecting",
             }
             .to_owned(),
+            reason: holding.map(|h| h.reason),
             jid: self.bound.as_ref().map(|j| j.to_string()),
             own_resources: self.own.keys().cloned().collect(),
             contacts_online: self.contacts.online(),
@@ -1159,29 +1174,6 @@ async fn iq_answer(token: IqResponseToken, limit: Duration) -> Result<Element, S
         Ok(Ok(IqResponse::Error(e))) => Err(format!("{:?}", e.defined_condition)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer in {} s", limit.as_secs())),
-    }
-}
-
-/// A client for `config`: STARTTLS (with the system's roots, or `roots`
-/// from `ca_path`), or plain TCP when `insecure`.
-fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
-    let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
-    let full = account
-        .with_resource_str(&config.resource)
-        .expect("checked in Session::new");
-    let dns = match (&config.host, config.direct_tls) {
-        (Some(host), _) => DnsConfig::no_srv(host, config.port()),
-        (None, false) => DnsConfig::srv_default_client(account.domain().as_str()),
-        (None, true) => DnsConfig::srv_xmpps(account.domain().as_str()),
-    };
-    let password = config.password.clone();
-    let timeouts = Timeouts::default();
-    if config.insecure {
-        Client::new_with_connector(full, password, PlainTcp { dns }, timeouts)
-    } else if config.direct_tls {
-        Client::new_with_connector(full, password, DirectTls { dns, roots }, timeouts)
-    } else {
-        Client::new_with_connector(full, password, StartTls { dns, roots }, timeouts)
     }
 }
 
