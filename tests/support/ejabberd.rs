@@ -232,6 +232,19 @@ modules:
             .count()
     }
 
+    /// Waits (20 s at most: ejabberd writes its log a little late) until
+    /// `count` says at least `n`; answers the count then.
+    pub fn wait_for_count(&self, n: usize, count: impl Fn(&Ejabberd) -> usize) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = count(self);
+            if seen >= n || Instant::now() > deadline {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Failed logins of `jid` (bare) so far, from the server's log.
     pub fn failed_logins(&self, jid: &str) -> usize {
         self.log()

@@ -80,6 +80,10 @@ impl Gate {
         }
     }
 
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
     fn bump(&self) {
         self.epoch.send_modify(|e| *e += 1);
     }

@@ -124,7 +124,15 @@ impl Login {
         let cb_types = features.sasl_cb.as_ref().map(|cb| cb.types.as_slice());
         let choice = mechanism::choose(&self.policy, &features.sasl_mechanisms, cb_types, exporter)
             .map_err(LoginError::NoMechanism)?;
+        let (used, bound) = (choice.mechanism, choice.binding.header());
+        let bound = String::from_utf8_lossy(bound)
+            .trim_end_matches(',')
+            .to_owned();
         self.exchange(&mut stream, choice).await?;
+        self.gate.host().info(&format!(
+            "logged in with {} (gs2 header {bound})",
+            used.name()
+        ));
         // The server sends nothing more until our new stream header.
         let io = stream.into_inner();
         let raw = io.into_inner();
