@@ -32,6 +32,23 @@ pub fn disco_info(name: &str, node: Option<String>) -> DiscoInfoResult {
     }
 }
 
+/// The disco#info answer for someone not on the roster: a client, with
+/// no name, version or feature list to fingerprint it by. Servers and
+/// contacts get `disco_info` (PEP needs the `+notify` features).
+pub fn disco_info_minimal(node: Option<String>) -> DiscoInfoResult {
+    DiscoInfoResult {
+        node,
+        identities: vec![Identity {
+            category: "client".into(),
+            type_: "pc".into(),
+            lang: None,
+            name: None,
+        }],
+        features: ["http://jabber.org/protocol/disco#info".to_owned()].into(),
+        extensions: Vec::new(),
+    }
+}
+
 /// The `<c/>` element for presence.
 pub fn caps(name: &str) -> Caps {
     let data = verification_string(&disco_info(name, None));
@@ -39,6 +56,9 @@ pub fn caps(name: &str) -> Caps {
     let hash = caps::hash_caps(&data, Algo::Sha_1).expect("sha-1 is supported");
     Caps::new(NODE, hash)
 }
+
+/// A form field in the verification string: var and sorted values.
+type Field<'a> = (&'a str, Vec<&'a str>);
 
 /// XEP-0115 §5.1's string: identities then features, each sorted and each
 /// followed by `<`, then the extended-info forms (sorted by FORM_TYPE: the
@@ -73,11 +93,11 @@ pub fn verification_string(info: &DiscoInfoResult) -> Vec<u8> {
         out.extend_from_slice(item.as_bytes());
         out.push(b'<');
     }
-    let mut forms: Vec<(&str, Vec<(&str, Vec<&str>)>)> = info
+    let mut forms: Vec<(&str, Vec<Field<'_>>)> = info
         .extensions
         .iter()
         .map(|form| {
-            let mut fields: Vec<(&str, Vec<&str>)> = form
+            let mut fields: Vec<Field<'_>> = form
                 .fields
                 .iter()
                 .filter(|f| f.var.as_deref() != Some("FORM_TYPE"))

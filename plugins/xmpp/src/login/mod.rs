@@ -142,11 +142,9 @@ impl Login {
             from: None,
             id: None,
         };
-        Ok(
-            initiate_stream(BufStream::new(handoff), ns, header, timeouts)
-                .await
-                .map_err(|e| LoginError::Network(e.into()))?,
-        )
+        initiate_stream(BufStream::new(handoff), ns, header, timeouts)
+            .await
+            .map_err(|e| LoginError::Network(e.into()))
     }
 
     async fn exchange<S: AsyncRead + AsyncWrite + Unpin + Send>(
