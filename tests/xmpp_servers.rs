@@ -132,8 +132,9 @@ fn the_story_on_ejabberd() {
 }
 
 /// A wrong password: a few refused logins, slowly, then `auth_failed` in
-/// plain words, and nothing more; fail2ban never bans the user's IP (here
-/// it would after 5 failures), so their own client still logs in.
+/// plain words, and nothing more until the user asks; fail2ban never bans
+/// the user's IP (here it would after 5 failures), so their own client
+/// still logs in.
 #[test]
 fn a_wrong_password_stops_before_fail2ban_bans_the_users_ip() {
     let server = Ejabberd::start_with(Options {
@@ -144,16 +145,16 @@ fn a_wrong_password_stops_before_fail2ban_bans_the_users_ip() {
         &server,
         &alice,
         "wrong",
-        "keepalive_seconds = 1\nreconnect_base_seconds = 1\nauth_tries = 3\nauth_retry_seconds = 1\n",
+        "keepalive_seconds = 1\nreconnect_base_seconds = 1\nauth_tries = 2\nauth_retry_seconds = 1\n",
     );
     sidecar.wait_for("Not trying again");
     // Longer than the sidecar's own replacement watchdog and several
     // retry periods: no further login may happen.
     std::thread::sleep(std::time::Duration::from_secs(5));
-    let failed = server.wait_for_count(3, |s| s.failed_logins(&alice));
-    assert_eq!(failed, 3, "{}", server.log());
+    let failed = server.wait_for_count(2, |s| s.failed_logins(&alice));
+    assert_eq!(failed, 2, "{}", server.log());
     let log = sidecar.log();
-    assert_eq!(log.matches("login failed").count(), 3, "{log}");
+    assert_eq!(log.matches("login failed").count(), 2, "{log}");
     assert!(log.contains("user name or password"), "{log}");
     assert!(
         !log.contains("Failed to connect"),
@@ -165,6 +166,14 @@ fn a_wrong_password_stops_before_fail2ban_bans_the_users_ip() {
     let reason = status["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("not-authorized"), "{status}");
     sidecar.wait_for("EVENT xmpp.connection auth_failed");
+
+    // The user asks for another go (`tandem ctl reconnect`): the same
+    // few tries again, then it stops again.
+    sidecar.call("xmpp.reconnect", json!({})).unwrap();
+    sidecar.wait_for_n("Not trying again", 2);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let failed = server.wait_for_count(4, |s| s.failed_logins(&alice));
+    assert_eq!(failed, 4, "{}", server.log());
 
     // The user's own client, same IP, right password: not banned.
     let gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);

@@ -71,6 +71,12 @@ pub fn roots(path: &Path) -> Result<Arc<RootCertStore>, CaError> {
     Ok(Arc::new(store))
 }
 
+/// A TLS connection as tokio-xmpp gets it: logged in, handed off.
+type Tls = BufStream<Handoff<TlsStream<TcpStream>>>;
+
+/// A connection with its stream open, and its channel binding.
+type Opened<S> = (PendingFeaturesRecv<BufStream<S>>, ChannelBinding);
+
 /// STARTTLS with `roots`, or with the system's roots when `None`.
 #[derive(Debug, Clone)]
 pub struct StartTls {
@@ -181,22 +187,31 @@ impl ServerConnector for PlainTcp {
     }
 }
 
-impl ServerConnector for StartTls {
-    type Stream = BufStream<Handoff<tokio_rustls::client::TlsStream<TcpStream>>>;
+/// The TLS connectors: open and secure the connection (`secure`), then log
+/// in (`crate::login`); tokio-xmpp gets the handed-off stream.
+macro_rules! tls_connector {
+    ($connector:ty) => {
+        impl ServerConnector for $connector {
+            type Stream = Tls;
 
-    async fn connect(
-        &self,
-        jid: &Jid,
-        ns: &'static str,
-        timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
-        let stream = self
-            .login
-            .attempt(jid, ns, timeouts, || self.secure(jid, ns, timeouts))
-            .await?;
-        Ok((stream, ChannelBinding::None))
-    }
+            async fn connect(
+                &self,
+                jid: &Jid,
+                ns: &'static str,
+                timeouts: Timeouts,
+            ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+                let stream = self
+                    .login
+                    .attempt(jid, ns, timeouts, || self.secure(jid, ns, timeouts))
+                    .await?;
+                Ok((stream, ChannelBinding::None))
+            }
+        }
+    };
 }
+
+tls_connector!(StartTls);
+tls_connector!(DirectTls);
 
 impl StartTls {
     async fn secure(
@@ -204,13 +219,7 @@ impl StartTls {
         jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<
-        (
-            PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>,
-            ChannelBinding,
-        ),
-        Error,
-    > {
+    ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
         let plain = open(&self.dns, jid, ns, timeouts).await?;
         let (features, plain) = plain.recv_features::<FallibleStreamElement>().await?;
         if !features.can_starttls() {
@@ -225,36 +234,13 @@ impl StartTls {
     }
 }
 
-impl ServerConnector for DirectTls {
-    type Stream = BufStream<Handoff<tokio_rustls::client::TlsStream<TcpStream>>>;
-
-    async fn connect(
-        &self,
-        jid: &Jid,
-        ns: &'static str,
-        timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
-        let stream = self
-            .login
-            .attempt(jid, ns, timeouts, || self.secure(jid, ns, timeouts))
-            .await?;
-        Ok((stream, ChannelBinding::None))
-    }
-}
-
 impl DirectTls {
     async fn secure(
         &self,
         jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<
-        (
-            PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>,
-            ChannelBinding,
-        ),
-        Error,
-    > {
+    ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
         let tcp = self.dns.resolve().await?;
         tcp.set_nodelay(true)?;
         let (tls, binding) = match &self.roots {

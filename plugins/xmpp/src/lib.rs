@@ -6,7 +6,7 @@
 //! contacts' presence and a way to publish "On the phone".
 //!
 //! Commands: `xmpp.presence`, `xmpp.set_presence`, `xmpp.set_activity`,
-//! `xmpp.notify_user`, `xmpp.status`. Events: `xmpp.connection`,
+//! `xmpp.notify_user`, `xmpp.status`, `xmpp.reconnect`. Events: `xmpp.connection`,
 //! `xmpp.own_presence`, `xmpp.contact_presence`, `xmpp.message`.
 
 mod activity;

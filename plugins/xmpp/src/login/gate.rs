@@ -171,7 +171,7 @@ impl Gate {
             let reason = if state.gave_up {
                 format!(
                     "login failed: {error}. Not trying again (login refused {} time(s)) until \
-                     the config changes or `xmpp.reconnect` is called",
+                     the config changes (restart) or `tandem ctl reconnect`",
                     state.refused
                 )
             } else {
