@@ -481,7 +481,14 @@ impl Session {
             Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
             Request::Send(stanza) => self.send(*stanza).await,
             Request::Stop(_) => {}
-            Request::Reconnect => self.gate.reset(),
+            Request::Reconnect => {
+                // The client tries at once; the watchdog must not also
+                // replace it (two logins, each a failure if still wrong).
+                if self.bound.is_none() {
+                    self.down_since = Some(Instant::now());
+                }
+                self.gate.reset();
+            }
         }
     }
 
