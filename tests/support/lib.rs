@@ -309,6 +309,7 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
 
 pub mod baresip;
 pub mod certs;
+pub mod ejabberd;
 pub mod kamailio;
 pub mod measure;
 pub mod prosody;
@@ -317,3 +318,4 @@ pub mod sipp;
 pub mod sound;
 pub mod status;
 pub mod xmpp_client;
+pub mod xmpp_server;

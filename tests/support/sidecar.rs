@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::prosody::Prosody;
+use crate::xmpp_server::XmppServer;
 
 /// Logs `EVENT <topic> <who> <show> <body> <via>` for each XMPP event.
 const WATCH_RULE: &str = r#"
@@ -62,13 +62,13 @@ pub struct Sidecar {
 impl Sidecar {
     /// Starts the sidecar for `jid` (bare) with `resource`; `extra` is
     /// appended to the config.
-    pub fn start(server: &Prosody, jid: &str, password: &str, extra: &str) -> Sidecar {
+    pub fn start(server: &dyn XmppServer, jid: &str, password: &str, extra: &str) -> Sidecar {
         Sidecar::start_trusting(server, jid, password, extra, Trust::Environment)
     }
 
     /// Like `start`, choosing how the test CA is trusted.
     pub fn start_trusting(
-        server: &Prosody,
+        server: &dyn XmppServer,
         jid: &str,
         password: &str,
         extra: &str,
@@ -85,7 +85,7 @@ impl Sidecar {
         let port = if extra.lines().any(|l| l.starts_with("port =")) {
             String::new()
         } else {
-            format!("port = {}\n", server.port)
+            format!("port = {}\n", server.port())
         };
         let config = format!(
             "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\n{port}{extra}\n",
@@ -125,7 +125,7 @@ impl Sidecar {
     /// and both watch rules. `xmpp_extra` goes inside `[plugins.xmpp]`;
     /// `extra` is appended (it may open sections).
     pub fn start_phone(
-        server: &Prosody,
+        server: &dyn XmppServer,
         (jid, password): (&str, &str),
         sip_user: &str,
         shipped: &[&str],
@@ -141,7 +141,7 @@ impl Sidecar {
         let config = format!(
             "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {jid:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {port}\n{xmpp_extra}\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\nuser = {sip_user:?}\n{extra}\n",
             plugins = plugins.path().display().to_string(),
-            port = server.port,
+            port = server.port(),
         );
         crate::write(dir.path(), "tandem.toml", &config);
         let sidecar = Sidecar::spawn(dir, plugins, Some(server.ca()), &[]);

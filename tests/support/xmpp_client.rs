@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::prosody::Prosody;
+use crate::xmpp_server::XmppServer;
 
 pub struct XmppClient {
     child: Child,
@@ -20,7 +20,7 @@ pub struct XmppClient {
 impl XmppClient {
     /// Logs in as `jid/resource` with `priority` and waits until online.
     pub fn login(
-        server: &Prosody,
+        server: &dyn XmppServer,
         jid: &str,
         password: &str,
         resource: &str,
@@ -32,7 +32,7 @@ impl XmppClient {
             .arg(script)
             .arg(&full)
             .arg(password)
-            .arg(server.port.to_string())
+            .arg(server.port().to_string())
             .arg(server.ca())
             .arg(priority.to_string())
             .stdin(Stdio::piped())
@@ -126,7 +126,7 @@ impl Drop for XmppClient {
 
 /// alice (the user) with her own client "gajim" at priority 5, and bob (a
 /// contact) on his phone; both subscribed to each other.
-pub fn alice_and_bob(server: &crate::prosody::Prosody) -> (String, XmppClient, XmppClient) {
+pub fn alice_and_bob(server: &dyn XmppServer) -> (String, XmppClient, XmppClient) {
     let alice = server.register("alice", "alice-secret");
     let bob = server.register("bob", "bob-secret");
     let mut gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);

@@ -10,11 +10,11 @@ fn a_wrong_password_is_a_clear_error_and_no_busy_loop() {
     let server = Prosody::start();
     let alice = server.register("alice", "alice-secret");
     let sidecar = Sidecar::start(&server, &alice, "wrong", "");
-    sidecar.wait_for("Failed to connect");
+    sidecar.wait_for("login failed");
     // Backing off, not spinning: over 4 s, a handful of attempts at most.
     std::thread::sleep(std::time::Duration::from_secs(4));
     let log = sidecar.log();
-    let attempts = log.matches("Failed to connect").count();
+    let attempts = log.matches("login failed").count();
     assert!(attempts <= 4, "{attempts} attempts in 4 s:\n{log}");
     assert!(
         log.contains("authentication") || log.contains("auth"),
@@ -25,7 +25,7 @@ fn a_wrong_password_is_a_clear_error_and_no_busy_loop() {
         "the password must not be logged:\n{log}"
     );
     let status = sidecar.call("xmpp.status", json!({})).unwrap();
-    assert_eq!(status["state"], "connecting", "{status}");
+    assert_eq!(status["state"], "auth_failed", "{status}");
 }
 
 #[test]

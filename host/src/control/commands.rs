@@ -30,6 +30,9 @@ pub enum CtlCommand {
     Hangup { call: Option<String> },
     /// The sidecar's current XMPP presence.
     Presence,
+    /// Log in to the XMPP server again now, after a refused login
+    /// (`xmpp.status` says `auth_failed`) once the cause is fixed.
+    Reconnect,
     /// Switch a rule on or off (the presence rule unless --rule is given).
     Rules {
         #[arg(value_parser = ["on", "off"])]
@@ -67,6 +70,7 @@ impl CtlCommand {
             }
             CtlCommand::Hangup { call } => ("sip.hangup".into(), with_call(call)),
             CtlCommand::Presence => ("xmpp.presence".into(), json!({})),
+            CtlCommand::Reconnect => ("xmpp.reconnect".into(), json!({})),
             CtlCommand::Rules { state, rule } => (
                 SetRule::NAME.into(),
                 json!(SetRule {

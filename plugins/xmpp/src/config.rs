@@ -42,6 +42,16 @@ pub struct Config {
     /// e.g. `["sip:alice@sip.example.org"]`: published in presence and by
     /// PEP, so a contact's client (or sidecar) can call them.
     pub reach: Vec<String>,
+    /// SASL mechanisms allowed, for odd servers: `["SCRAM-SHA-1"]` pins
+    /// one, `["-SCRAM-SHA-1-PLUS"]` excludes one; empty: the best the
+    /// server offers (crate::login::mechanism).
+    pub sasl: Vec<String>,
+    /// Logins refused in a row (wrong password...) before the sidecar
+    /// stops trying until `xmpp.reconnect` or a restart: few, so a wrong
+    /// password never trips the server's fail2ban.
+    pub auth_tries: u32,
+    /// Seconds to wait after a refused login before trying again.
+    pub auth_retry_seconds: u64,
 }
 
 impl Default for Config {
@@ -61,6 +71,9 @@ impl Default for Config {
             reconnect_base_seconds: 2,
             reconnect_max_seconds: 120,
             reach: Vec::new(),
+            sasl: Vec::new(),
+            auth_tries: 3,
+            auth_retry_seconds: 300,
         }
     }
 }
@@ -102,6 +115,9 @@ impl std::fmt::Debug for Config {
             .field("insecure", &self.insecure)
             .field("ca_path", &self.ca_path)
             .field("reach", &self.reach)
+            .field("sasl", &self.sasl)
+            .field("auth_tries", &self.auth_tries)
+            .field("auth_retry_seconds", &self.auth_retry_seconds)
             .finish()
     }
 }

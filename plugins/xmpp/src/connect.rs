@@ -9,6 +9,9 @@
 //! ACK — about 40 ms on Linux. That was the whole of the sidecar's presence
 //! latency (docs/benchmarks.md), so every connection here sets
 //! `TCP_NODELAY` before the first byte.
+//!
+//! Each connector also logs in itself (`crate::login`) before tokio-xmpp
+//! sees the stream: see docs/decisions/0036-own-sasl-before-tokio-xmpp.md.
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -16,8 +19,11 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use sasl::common::ChannelBinding;
+use std::str::FromStr;
+use std::time::Duration;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, ProtocolVersion, RootCertStore};
@@ -31,7 +37,12 @@ use tokio_xmpp::xmlstream::{
     initiate_stream, FallibleStreamElement, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts,
     XmppStreamElement,
 };
+use tokio_xmpp::Client;
+use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::starttls::{Nonza, Request};
+
+use crate::config::Config;
+use crate::login::{Gate, Handoff, Login, Policy, Retry};
 
 /// Why the CA file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -60,11 +71,18 @@ pub fn roots(path: &Path) -> Result<Arc<RootCertStore>, CaError> {
     Ok(Arc::new(store))
 }
 
+/// A TLS connection as tokio-xmpp gets it: logged in, handed off.
+type Tls = BufStream<Handoff<TlsStream<TcpStream>>>;
+
+/// A connection with its stream open, and its channel binding.
+type Opened<S> = (PendingFeaturesRecv<BufStream<S>>, ChannelBinding);
+
 /// STARTTLS with `roots`, or with the system's roots when `None`.
 #[derive(Debug, Clone)]
 pub struct StartTls {
     pub dns: DnsConfig,
     pub roots: Option<Arc<RootCertStore>>,
+    pub login: Login,
 }
 
 /// TLS from the first byte (XEP-0368), with `roots` or the system's.
@@ -72,12 +90,60 @@ pub struct StartTls {
 pub struct DirectTls {
     pub dns: DnsConfig,
     pub roots: Option<Arc<RootCertStore>>,
+    pub login: Login,
 }
 
 /// Plain TCP: only with `insecure = true` in the config.
 #[derive(Debug, Clone)]
 pub struct PlainTcp {
     pub dns: DnsConfig,
+    pub login: Login,
+}
+
+/// tokio-xmpp logs in with this (on the handed-off stream, where nothing
+/// reaches the server), never with the user's password.
+const HANDOFF_PASSWORD: &str = "handoff";
+
+/// A client for `config` (STARTTLS with the system's roots or `roots`
+/// from `ca_path`, direct TLS, or plain TCP when `insecure`), logging in
+/// through `gate`; clients made before it retire.
+pub fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>, gate: &Arc<Gate>) -> Client {
+    let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
+    let full = account
+        .with_resource_str(&config.resource)
+        .expect("checked in Session::new");
+    let dns = match (&config.host, config.direct_tls) {
+        (Some(host), _) => DnsConfig::no_srv(host, config.port()),
+        (None, false) => DnsConfig::srv_default_client(account.domain().as_str()),
+        (None, true) => DnsConfig::srv_xmpps(account.domain().as_str()),
+    };
+    let login = Login {
+        username: account.node().map(|n| n.to_string()).unwrap_or_default(),
+        password: config.password.clone(),
+        policy: Policy::parse(&config.sasl).expect("checked in Session::new"),
+        gate: gate.clone(),
+        generation: gate.new_generation(),
+    };
+    let timeouts = Timeouts::default();
+    if config.insecure {
+        Client::new_with_connector(full, HANDOFF_PASSWORD, PlainTcp { dns, login }, timeouts)
+    } else if config.direct_tls {
+        let connector = DirectTls { dns, roots, login };
+        Client::new_with_connector(full, HANDOFF_PASSWORD, connector, timeouts)
+    } else {
+        let connector = StartTls { dns, roots, login };
+        Client::new_with_connector(full, HANDOFF_PASSWORD, connector, timeouts)
+    }
+}
+
+/// The gate's retry policy from the config.
+pub fn retry(config: &Config) -> Retry {
+    Retry {
+        auth_tries: config.auth_tries.max(1),
+        auth_wait: Duration::from_secs(config.auth_retry_seconds),
+        base: Duration::from_secs(config.reconnect_base_seconds.max(1)),
+        max: Duration::from_secs(config.reconnect_max_seconds.max(1)),
+    }
 }
 
 fn header(jid: &Jid) -> StreamHeader<'_> {
@@ -102,7 +168,7 @@ async fn open(
 }
 
 impl ServerConnector for PlainTcp {
-    type Stream = BufStream<TcpStream>;
+    type Stream = BufStream<Handoff<TcpStream>>;
 
     async fn connect(
         &self,
@@ -110,20 +176,50 @@ impl ServerConnector for PlainTcp {
         ns: &'static str,
         timeouts: Timeouts,
     ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
-        let stream = open(&self.dns, jid, ns, timeouts).await?;
+        let stream = self
+            .login
+            .attempt(jid, ns, timeouts, || async {
+                let stream = open(&self.dns, jid, ns, timeouts).await?;
+                Ok((stream, ChannelBinding::None))
+            })
+            .await?;
         Ok((stream, ChannelBinding::None))
     }
 }
 
-impl ServerConnector for StartTls {
-    type Stream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+/// The TLS connectors: open and secure the connection (`secure`), then log
+/// in (`crate::login`); tokio-xmpp gets the handed-off stream.
+macro_rules! tls_connector {
+    ($connector:ty) => {
+        impl ServerConnector for $connector {
+            type Stream = Tls;
 
-    async fn connect(
+            async fn connect(
+                &self,
+                jid: &Jid,
+                ns: &'static str,
+                timeouts: Timeouts,
+            ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+                let stream = self
+                    .login
+                    .attempt(jid, ns, timeouts, || self.secure(jid, ns, timeouts))
+                    .await?;
+                Ok((stream, ChannelBinding::None))
+            }
+        }
+    };
+}
+
+tls_connector!(StartTls);
+tls_connector!(DirectTls);
+
+impl StartTls {
+    async fn secure(
         &self,
         jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+    ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
         let plain = open(&self.dns, jid, ns, timeouts).await?;
         let (features, plain) = plain.recv_features::<FallibleStreamElement>().await?;
         if !features.can_starttls() {
@@ -138,15 +234,13 @@ impl ServerConnector for StartTls {
     }
 }
 
-impl ServerConnector for DirectTls {
-    type Stream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
-
-    async fn connect(
+impl DirectTls {
+    async fn secure(
         &self,
         jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), Error> {
+    ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
         let tcp = self.dns.resolve().await?;
         tcp.set_nodelay(true)?;
         let (tls, binding) = match &self.roots {
@@ -200,7 +294,8 @@ async fn tls_with(
         .connect(name, tcp)
         .await?;
     // RFC 9266 tls-exporter, as tokio-xmpp does, so SCRAM-*-PLUS works
-    // with a custom CA too; TLS 1.2 has no exporter binding here.
+    // with a custom CA too (used only when the server names it: see
+    // `login::mechanism`); TLS 1.2 has no exporter binding here.
     let (_, connection) = tls.get_ref();
     let binding = match connection.protocol_version() {
         Some(ProtocolVersion::TLSv1_3) => connection

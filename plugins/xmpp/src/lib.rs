@@ -25,6 +25,7 @@
 //! - `xmpp.set_reach`: publishes XEP-0152 reachability addresses
 //! - `xmpp.reach_of`: a contact's reachability addresses (or vCard SIP URIs)
 //! - `xmpp.status`: the connection, the user's clients, contacts online
+//! - `xmpp.reconnect`: tries a refused login again, or a dropped connection now
 //! - `xmpp.register_adhoc`: serves a XEP-0050 ad-hoc command run by a bus command
 //! - `xmpp.send_message`: a chat message from the sidecar
 //! - `xmpp.send_chat_state`: a XEP-0085 chat state
@@ -44,6 +45,7 @@ mod bounded;
 mod config;
 mod connect;
 mod convert;
+mod login;
 mod peers;
 mod session;
 mod xep;
@@ -82,6 +84,7 @@ impl Plugin for XmppPlugin {
             .command("xmpp.set_reach")
             .command("xmpp.reach_of")
             .command("xmpp.status")
+            .command("xmpp.reconnect")
             .command("xmpp.register_adhoc")
             .command("xmpp.send_message")
             .command("xmpp.send_chat_state")
@@ -227,6 +230,10 @@ impl Plugin for XmppPlugin {
                 Ok(Payload::from(
                     tandem_sdk::serde_json::json!({ "sent": sent }),
                 ))
+            }
+            "xmpp.reconnect" => {
+                self.tell(Request::Reconnect).await?;
+                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
             }
             "xmpp.status" => {
                 let status = self.ask(Request::Status).await?;

@@ -124,8 +124,12 @@ impl CommandType for GetStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Status {
-    /// `connecting`, `online` or `offline`.
+    /// `connecting`, `online`, `offline`, or `auth_failed` (the server
+    /// refused the login: see `reason`).
     pub state: String,
+    /// Why not online, when known: the server's condition and text, and
+    /// whether the sidecar will try again.
+    pub reason: Option<String>,
     /// The bound full JID when online.
     pub jid: Option<String>,
     /// The user's other resources now online.

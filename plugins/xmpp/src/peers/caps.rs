@@ -4,9 +4,12 @@
 //! hash is asked about once (disco#info to that resource), and the answer
 //! is shared with other resources only if it hashes back to the advertised
 //! value, so one contact cannot poison what the sidecar believes of
-//! another's client. An answer that does not hash back (some clients
-//! advertise a stale hash: slixmpp 1.8 does) still holds for the resource
-//! that gave it.
+//! another's client. An answer that does not hash back still holds for the
+//! resource that gave it. The hash is XEP-0115 §5.1's, computed by the
+//! same code as the sidecar's own caps (`features::verification_string`):
+//! `xmpp_parsers::caps::compute_disco` sorts `feature<` strings, which puts
+//! `activity+notify` before `activity`, so every client advertising a
+//! feature and its `+notify` (slixmpp, Gajim, Dino) failed verification.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -98,7 +101,8 @@ impl CapsCache {
         if self.known.len() >= MAX_VERSIONS {
             self.known.clear(); // asked again as they come: cheap, and rare
         }
-        let unverified = match caps::hash_caps(&caps::compute_disco(info), caps.hash.clone()) {
+        let string = crate::xep::caps::verification_string(info);
+        let unverified = match caps::hash_caps(&string, caps.hash.clone()) {
             Ok(hash) if hash.hash == caps.ver => None,
             Ok(hash) => Some(CapsError::Mismatch(hash.to_base64())),
             Err(e) => Some(CapsError::Algorithm(e)),
@@ -202,6 +206,42 @@ mod tests {
         assert!(matches!(
             cache.on_presence("bob@example.org/a", Some(&caps)),
             Lookup::Ask(_)
+        ));
+    }
+
+    /// slixmpp 1.8's own caps (its test client's plugins: PEP, activity
+    /// and reach with `+notify`), as it advertises them.
+    #[test]
+    fn slixmpps_hash_with_notify_features_verifies() {
+        let info: Element = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+            <identity category='client' type='bot'/>\
+            <feature var='http://jabber.org/protocol/disco#info'/><feature var='jabber:x:data'/>\
+            <feature var='http://jabber.org/protocol/caps'/><feature var='urn:xmpp:ping'/>\
+            <feature var='urn:xmpp:forward:0'/><feature var='urn:xmpp:carbons:2'/>\
+            <feature var='http://jabber.org/protocol/chatstates'/>\
+            <feature var='http://jabber.org/protocol/shim'/>\
+            <feature var='http://jabber.org/protocol/shim#SubID'/>\
+            <feature var='http://jabber.org/protocol/commands'/>\
+            <feature var='http://jabber.org/protocol/activity+notify'/>\
+            <feature var='http://jabber.org/protocol/activity'/>\
+            <feature var='urn:xmpp:reach:0+notify'/><feature var='urn:xmpp:reach:0'/>\
+            <feature var='vcard-temp'/></query>"
+            .parse()
+            .unwrap();
+        let info = DiscoInfoResult::try_from(info).unwrap();
+        let caps: Element = "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
+              node='http://slixmpp.com/ver/1.8' ver='9zpZk3sSFJ0WJ1KUM49p8pOC4ds='/>"
+            .parse()
+            .unwrap();
+        let caps = Caps::try_from(caps).unwrap();
+        // The function this replaced gets it wrong.
+        let wrong = caps::hash_caps(&caps::compute_disco(&info), caps.hash.clone()).unwrap();
+        assert_ne!(wrong.hash, caps.ver);
+        let mut cache = CapsCache::default();
+        cache.on_presence("bob@localhost/phone", Some(&caps));
+        assert!(matches!(
+            cache.on_answer(&caps, &info),
+            Answer::Shared(features, _) if features.len() == 15
         ));
     }
 

@@ -82,7 +82,7 @@ impl Session {
             Iq::from_result(id, Some(self.adhoc_items()))
         } else if is_get && payload.is("query", ns::DISCO_INFO) {
             let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
-            Iq::from_result(id, Some(features::disco_info(&self.name, node)))
+            Iq::from_result(id, Some(self.disco_info_for(from.as_ref(), node)))
         } else if is_get && payload.is("ping", ns::PING) {
             Iq::from_result(id, None::<xmpp_parsers::disco::DiscoInfoResult>)
         } else {
@@ -224,5 +224,28 @@ impl Session {
             }
             let _ = reply.send(found);
         });
+    }
+}
+
+impl Session {
+    /// Our disco#info for `from`: all of it for the account, its server
+    /// and roster contacts; a stranger learns only that this is a client
+    /// (docs/decisions/0038-minimal-disco-for-strangers.md).
+    fn disco_info_for(
+        &self,
+        from: Option<&Jid>,
+        node: Option<String>,
+    ) -> xmpp_parsers::disco::DiscoInfoResult {
+        let known = from.is_none_or(|f| {
+            let bare = f.to_bare();
+            bare == self.account
+                || (f.node().is_none() && f.domain() == self.account.domain())
+                || self.contacts.is_contact(&bare)
+        });
+        if known {
+            features::disco_info(&self.name, node)
+        } else {
+            features::disco_info_minimal(node)
+        }
     }
 }

@@ -4,26 +4,19 @@
 //! and the XEP-0198 queue of messages the server has not acknowledged.
 //! The lowest part of the session: it calls no other part.
 
-use std::str::FromStr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_sdk::events::xmpp::{Connection, ContactPresence, OwnPresence};
-use tokio_rustls::rustls::RootCertStore;
-use tokio_xmpp::connect::DnsConfig;
 use tokio_xmpp::stanzastream::StanzaState;
-use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Client, IqRequest, IqResponse, IqResponseToken, Stanza};
+use tokio_xmpp::{IqRequest, IqResponse, IqResponseToken, Stanza};
 use xmpp_parsers::iq::Iq;
-use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::ns;
 use xmpp_parsers::presence as xp;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::state::{Request, Session};
-use crate::config::Config;
-use crate::connect::{DirectTls, PlainTcp, StartTls};
 
 /// How long handing a stanza to the client may take before the client is
 /// considered stuck.
@@ -57,6 +50,9 @@ impl Session {
             return;
         }
         let Some(since) = self.down_since else { return };
+        if self.gate.holding().is_some() {
+            return; // a refused login: the gate says when to try again
+        }
         let wait = crate::backoff::delay(
             self.replaced,
             Duration::from_secs(self.config.reconnect_base_seconds.max(1)),
@@ -72,7 +68,7 @@ impl Session {
             ));
             let old = std::mem::replace(
                 &mut self.client,
-                new_client(&self.config, self.roots.clone()),
+                crate::connect::new_client(&self.config, self.roots.clone(), &self.gate),
             );
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(Duration::from_secs(2), old.send_end()).await;
@@ -250,28 +246,5 @@ pub(super) async fn iq_answer(token: IqResponseToken, limit: Duration) -> Result
         Ok(Ok(IqResponse::Error(e))) => Err(format!("{:?}", e.defined_condition)),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer in {} s", limit.as_secs())),
-    }
-}
-
-/// A client for `config`: STARTTLS (with the system's roots, or `roots`
-/// from `ca_path`), or plain TCP when `insecure`.
-pub(super) fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>) -> Client {
-    let account = BareJid::from_str(&config.jid).expect("checked in Session::new");
-    let full = account
-        .with_resource_str(&config.resource)
-        .expect("checked in Session::new");
-    let dns = match (&config.host, config.direct_tls) {
-        (Some(host), _) => DnsConfig::no_srv(host, config.port()),
-        (None, false) => DnsConfig::srv_default_client(account.domain().as_str()),
-        (None, true) => DnsConfig::srv_xmpps(account.domain().as_str()),
-    };
-    let password = config.password.clone();
-    let timeouts = Timeouts::default();
-    if config.insecure {
-        Client::new_with_connector(full, password, PlainTcp { dns }, timeouts)
-    } else if config.direct_tls {
-        Client::new_with_connector(full, password, DirectTls { dns, roots }, timeouts)
-    } else {
-        Client::new_with_connector(full, password, StartTls { dns, roots }, timeouts)
     }
 }

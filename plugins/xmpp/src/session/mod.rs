@@ -36,6 +36,7 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -54,7 +55,6 @@ use crate::peers::caps::CapsCache;
 use crate::peers::chat_states::ChatStates;
 use crate::peers::contacts::Contacts;
 use crate::xep::reach;
-use link::new_client;
 use state::Registry;
 pub use state::{Registered, Request, Session};
 
@@ -75,6 +75,8 @@ pub enum StartError {
     Ca(#[from] crate::connect::CaError),
     #[error("[xmpp] reach: {0}")]
     Reach(#[from] reach::ReachError),
+    #[error(transparent)]
+    Sasl(#[from] crate::login::PolicyError),
 }
 
 impl Session {
@@ -101,13 +103,19 @@ impl Session {
             Some(path) => Some(crate::connect::roots(path)?),
             None => None,
         };
+        crate::login::Policy::parse(&config.sasl)?;
+        let gate = Arc::new(crate::login::Gate::new(
+            host.clone(),
+            crate::connect::retry(config),
+        ));
         if config.insecure {
             host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
         }
         Ok(Session {
-            client: new_client(config, roots.clone()),
+            client: crate::connect::new_client(config, roots.clone(), &gate),
             config: config.clone(),
             roots,
+            gate,
             down_since: Some(Instant::now()),
             replaced: 0,
             liveness: mpsc::channel(4),
@@ -199,6 +207,14 @@ impl Session {
             Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
             Request::Send(stanza) => self.send(*stanza).await,
             Request::Stop(_) => {}
+            Request::Reconnect => {
+                // The client tries at once; the watchdog must not also
+                // replace it (two logins, each a failure if still wrong).
+                if self.bound.is_none() {
+                    self.down_since = Some(Instant::now());
+                }
+                self.gate.reset();
+            }
         }
     }
 

@@ -108,13 +108,15 @@ impl Session {
     }
 
     pub(super) fn status(&self) -> Status {
+        let holding = self.gate.holding().filter(|_| self.bound.is_none());
         Status {
-            state: if self.bound.is_some() {
-                "online"
-            } else {
-                "connecting"
+            state: match (&self.bound, &holding) {
+                (Some(_), _) => "online",
+                (None, Some(_)) => "auth_failed",
+                (None, None) => "connecting",
             }
             .to_owned(),
+            reason: holding.map(|h| h.reason),
             jid: self.bound.as_ref().map(|j| j.to_string()),
             own_resources: self.own.keys().cloned().collect(),
             contacts_online: self.contacts.online(),

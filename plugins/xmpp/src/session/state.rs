@@ -59,6 +59,8 @@ pub enum Request {
     /// Send a stanza built by a helper task (an ad-hoc command's answer).
     Send(Box<Stanza>),
     Stop(oneshot::Sender<()>),
+    /// Try to log in now, forgetting refused logins (`xmpp.reconnect`).
+    Reconnect,
 }
 
 /// One ad-hoc command the sidecar serves.
@@ -94,6 +96,8 @@ pub struct Session {
     pub(super) config: Config,
     /// From `ca_path`, when set.
     pub(super) roots: Option<Arc<RootCertStore>>,
+    /// When the next login may be tried (issue 19), shared by the clients.
+    pub(super) gate: Arc<crate::login::Gate>,
     /// Down since this long ago (None: online); a client that does not come
     /// back in time is replaced.
     pub(super) down_since: Option<Instant>,

@@ -31,6 +31,23 @@ pub fn disco_info(name: &str, node: Option<String>) -> DiscoInfoResult {
     }
 }
 
+/// The disco#info answer for someone not on the roster: a client, with
+/// no name, version or feature list to fingerprint it by. Servers and
+/// contacts get `disco_info` (PEP needs the `+notify` features).
+pub fn disco_info_minimal(node: Option<String>) -> DiscoInfoResult {
+    DiscoInfoResult {
+        node,
+        identities: vec![Identity {
+            category: "client".into(),
+            type_: "pc".into(),
+            lang: None,
+            name: None,
+        }],
+        features: ["http://jabber.org/protocol/disco#info".to_owned()].into(),
+        extensions: Vec::new(),
+    }
+}
+
 /// The `<c/>` element for presence.
 pub fn caps(name: &str) -> Caps {
     let data = verification_string(&disco_info(name, None));
@@ -39,8 +56,13 @@ pub fn caps(name: &str) -> Caps {
     Caps::new(NODE, hash)
 }
 
+/// A form field in the verification string: var and sorted values.
+type Field<'a> = (&'a str, Vec<&'a str>);
+
 /// XEP-0115 §5.1's string: identities then features, each sorted and each
-/// followed by `<`. Not `xmpp_parsers::caps::compute_disco`: it sorts the
+/// followed by `<`, then the extended-info forms (sorted by FORM_TYPE: the
+/// FORM_TYPE, then each field's var and its sorted values). Used for the
+/// sidecar's own caps and to verify contacts' (`caps.rs`). Not `xmpp_parsers::caps::compute_disco`: it sorts the
 /// items *with* their `<`, which puts `activity+notify` before `activity`
 /// (`+` < `<`), so clients that verify the hash (Gajim, Dino, slixmpp)
 /// reject it and ask our disco#info again on every presence.
@@ -69,6 +91,35 @@ pub fn verification_string(info: &DiscoInfoResult) -> Vec<u8> {
     {
         out.extend_from_slice(item.as_bytes());
         out.push(b'<');
+    }
+    let mut forms: Vec<(&str, Vec<Field<'_>>)> = info
+        .extensions
+        .iter()
+        .map(|form| {
+            let mut fields: Vec<Field<'_>> = form
+                .fields
+                .iter()
+                .filter(|f| f.var.as_deref() != Some("FORM_TYPE"))
+                .map(|f| {
+                    let mut values: Vec<&str> = f.values.iter().map(String::as_str).collect();
+                    values.sort_unstable();
+                    (f.var.as_deref().unwrap_or_default(), values)
+                })
+                .collect();
+            fields.sort();
+            (form.form_type().unwrap_or_default(), fields)
+        })
+        .collect();
+    forms.sort();
+    for (form_type, fields) in forms {
+        out.extend_from_slice(form_type.as_bytes());
+        out.push(b'<');
+        for (var, values) in fields {
+            for item in std::iter::once(var).chain(values) {
+                out.extend_from_slice(item.as_bytes());
+                out.push(b'<');
+            }
+        }
     }
     out
 }
@@ -101,6 +152,42 @@ mod tests {
         let hash = caps::hash_caps(&verification_string(&info), Algo::Sha_1).unwrap();
         let c = xmpp_parsers::minidom::Element::from(Caps::new("n", hash));
         assert_eq!(c.attr("ver"), Some("QgayPKawpkPSDYmwT/WM94uAlu0="));
+    }
+
+    /// XEP-0115 §5.3's complex example: two identities in two languages
+    /// and an extended-info form.
+    #[test]
+    fn the_verification_string_is_xep_0115s_complex_example() {
+        let info: xmpp_parsers::minidom::Element =
+            "<query xmlns='http://jabber.org/protocol/disco#info'>\
+              <identity xml:lang='en' category='client' name='Psi 0.11' type='pc'/>\
+              <identity xml:lang='el' category='client' name='Ψ 0.11' type='pc'/>\
+              <feature var='http://jabber.org/protocol/caps'/>\
+              <feature var='http://jabber.org/protocol/disco#info'/>\
+              <feature var='http://jabber.org/protocol/disco#items'/>\
+              <feature var='http://jabber.org/protocol/muc'/>\
+              <x xmlns='jabber:x:data' type='result'>\
+                <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:dataforms:softwareinfo</value></field>\
+                <field var='ip_version'><value>ipv6</value><value>ipv4</value></field>\
+                <field var='os'><value>Mac</value></field>\
+                <field var='os_version'><value>10.5.1</value></field>\
+                <field var='software'><value>Psi</value></field>\
+                <field var='software_version'><value>0.11</value></field>\
+              </x></query>"
+                .parse()
+                .unwrap();
+        let info = DiscoInfoResult::try_from(info).unwrap();
+        let string = verification_string(&info);
+        assert_eq!(
+            String::from_utf8(string.clone()).unwrap(),
+            "client/pc/el/Ψ 0.11<client/pc/en/Psi 0.11<http://jabber.org/protocol/caps<\
+             http://jabber.org/protocol/disco#info<http://jabber.org/protocol/disco#items<\
+             http://jabber.org/protocol/muc<urn:xmpp:dataforms:softwareinfo<\
+             ip_version<ipv4<ipv6<os<Mac<os_version<10.5.1<software<Psi<software_version<0.11<"
+        );
+        let hash = caps::hash_caps(&string, Algo::Sha_1).unwrap();
+        let c = xmpp_parsers::minidom::Element::from(Caps::new("n", hash));
+        assert_eq!(c.attr("ver"), Some("q07IKJEyjvHSyhy//CH0CxmKi8w="));
     }
 
     #[test]

@@ -1,0 +1,216 @@
+//! When the next login may be tried. Shared by every client the session
+//! makes, so that:
+//!
+//! - a refused login is tried again only a few times, minutes apart, then
+//!   not at all until the user acts (`xmpp.reconnect`, or a restart with a
+//!   new config): a wrong password must not trip the server's fail2ban
+//!   (ejabberd's `mod_fail2ban`: 20 failures, then the IP is banned for
+//!   an hour — the user's own client with it);
+//! - only the newest client connects: tokio-xmpp's reconnect loop of a
+//!   client the session replaced keeps running until it connects once, so
+//!   each replaced client's loop is parked here for good (`Retired`)
+//!   instead of logging in beside the new one.
+//!
+//! Network failures keep their jittered back-off (`crate::backoff`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tandem_sdk::events::xmpp::Connection;
+use tandem_sdk::Host;
+use tokio::sync::watch;
+
+use super::error::{Kind, LoginError};
+
+/// How refused logins are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Logins refused in a row before giving up (the first included).
+    pub auth_tries: u32,
+    /// Wait after a refused login before the next.
+    pub auth_wait: Duration,
+    /// Network back-off: base and ceiling.
+    pub base: Duration,
+    pub max: Duration,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    generation: u64,
+    refused: u32,
+    /// Why the last login was refused, while it holds.
+    refusal: Option<String>,
+    gave_up: bool,
+    network_failures: u32,
+    /// No attempt before this.
+    not_before: Option<Instant>,
+}
+
+pub struct Gate {
+    host: Host,
+    retry: Retry,
+    state: Mutex<State>,
+    /// Bumped on every change that may let a waiting attempt go.
+    epoch: watch::Sender<u64>,
+}
+
+/// What a client's connector may do now.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admit {
+    Go,
+    /// A newer client exists: never connect again.
+    Retired,
+}
+
+/// Why the session is not online, for `xmpp.status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub reason: String,
+    /// No more tries until the user acts.
+    pub gave_up: bool,
+}
+
+impl Gate {
+    pub fn new(host: Host, retry: Retry) -> Gate {
+        Gate {
+            host,
+            retry,
+            state: Mutex::new(State::default()),
+            epoch: watch::channel(0).0,
+        }
+    }
+
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    fn bump(&self) {
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    /// A new client is being made: older ones retire. Answers its
+    /// generation.
+    pub fn new_generation(&self) -> u64 {
+        let generation = {
+            let mut state = self.state.lock().unwrap();
+            state.generation += 1;
+            state.generation
+        };
+        self.bump();
+        generation
+    }
+
+    pub fn is_retired(&self, generation: u64) -> bool {
+        self.state.lock().unwrap().generation != generation
+    }
+
+    /// Resolves once `generation` is retired.
+    pub async fn retired(&self, generation: u64) {
+        let mut epoch = self.epoch.subscribe();
+        while !self.is_retired(generation) {
+            if epoch.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Waits until client `generation` may try to log in.
+    pub async fn admit(&self, generation: u64) -> Admit {
+        let mut epoch = self.epoch.subscribe();
+        loop {
+            epoch.borrow_and_update();
+            let until = {
+                let state = self.state.lock().unwrap();
+                if state.generation != generation {
+                    return Admit::Retired;
+                }
+                match (state.gave_up, state.not_before) {
+                    (true, _) => None,
+                    (false, Some(at)) if at > Instant::now() => Some(at),
+                    (false, _) => return Admit::Go,
+                }
+            };
+            let changed = match until {
+                Some(at) => tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => Ok(()),
+                    changed = epoch.changed() => changed,
+                },
+                None => epoch.changed().await,
+            };
+            if changed.is_err() {
+                return Admit::Retired;
+            }
+        }
+    }
+
+    /// Logged in.
+    pub fn succeeded(&self) {
+        let mut state = self.state.lock().unwrap();
+        *state = State {
+            generation: state.generation,
+            ..State::default()
+        };
+    }
+
+    /// The connection failed before or outside SASL.
+    pub fn network_failed(&self) {
+        let mut state = self.state.lock().unwrap();
+        let wait = crate::backoff::delay(state.network_failures, self.retry.base, self.retry.max);
+        state.network_failures = state.network_failures.saturating_add(1);
+        state.not_before = Some(Instant::now() + wait);
+    }
+
+    /// The login was refused (or no mechanism fits): logs it plainly,
+    /// and decides whether there will be another try.
+    pub fn refused(&self, error: &LoginError) {
+        let kind = error.kind().unwrap_or(Kind::Server);
+        let (reason, gave_up) = {
+            let mut state = self.state.lock().unwrap();
+            state.refused = state.refused.saturating_add(1);
+            state.gave_up = !kind.retryable() || state.refused >= self.retry.auth_tries.max(1);
+            let reason = if state.gave_up {
+                format!(
+                    "login failed: {error}. Not trying again (login refused {} time(s)) until \
+                     the config changes (restart) or `tandem ctl reconnect`",
+                    state.refused
+                )
+            } else {
+                format!(
+                    "login failed: {error}. Trying again in {} s ({} of {} tries)",
+                    self.retry.auth_wait.as_secs(),
+                    state.refused,
+                    self.retry.auth_tries
+                )
+            };
+            state.refusal = Some(reason.clone());
+            state.not_before = Some(Instant::now() + self.retry.auth_wait);
+            (reason, state.gave_up)
+        };
+        if gave_up {
+            self.host.error(&reason);
+        } else {
+            self.host.warn(&reason);
+        }
+        self.host.publish(&Connection {
+            state: "auth_failed".into(),
+            jid: None,
+            reason: Some(reason),
+        });
+        self.bump();
+    }
+
+    /// Forget refusals: try now (`xmpp.reconnect`).
+    pub fn reset(&self) {
+        self.succeeded();
+        self.bump();
+    }
+
+    /// Why logins are held back, if they are.
+    pub fn holding(&self) -> Option<Holding> {
+        let state = self.state.lock().unwrap();
+        state.refusal.as_ref().map(|reason| Holding {
+            reason: reason.clone(),
+            gave_up: state.gave_up,
+        })
+    }
+}
