@@ -254,8 +254,22 @@ modules:
     }
 
     /// Kills the server (clients see their connection drop).
+    /// Stops the node as its operator would (`init:stop()`), so mnesia
+    /// writes what it holds: a SIGKILL right after `register` could lose
+    /// the account (seen: the login after the restart refused as "Invalid
+    /// username or password"). Killed if it has not ended in 15 s.
     pub fn stop(&mut self) {
         if let Some(mut running) = self.child.take() {
+            if let Ok(mut stdin) = running.stdin.lock() {
+                let _ = writeln!(stdin, "init:stop().");
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = running.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = running.child.kill();
             let _ = running.child.wait();
         }
