@@ -1,5 +1,5 @@
 //! The UDP door: every datagram is screened before rsipstack sees it (and
-//! the screen every TCP message passes too: `streams.rs`).
+//! the screen every TCP message passes too: `tcp.rs`).
 //!
 //! rsipstack drops a datagram its parser refuses without telling anyone,
 //! and its `Method` has no "other", so a request with a method it does not

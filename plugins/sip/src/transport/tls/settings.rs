@@ -5,9 +5,9 @@
 //! peer), so without `ca_path` we hand it the system's bundle, as a user
 //! expects of any TLS client.
 //!
-//! Accepting is the plugin's own (`streams.rs`, for the connection cap and
+//! Accepting is the plugin's own (`accept.rs`, for the connection cap and
 //! a handshake deadline), with [`acceptor`]; so is dialling
-//! (`screened_tls.rs`, with the settings below as rsipstack passes them
+//! (`connector.rs` and `screened.rs`, with the settings below as rsipstack passes them
 //! on). Either way the connection is then rsipstack's, read through the
 //! screen.
 
