@@ -42,10 +42,12 @@ mod uri;
 
 use std::sync::{Arc, Mutex};
 
-use tandem_sdk::commands::sip::{Answer, Call, Hangup, Hold, Reject, SendDtmf, SendMessage};
+use tandem_sdk::commands::sip::{
+    Answer, Call, CallRef, GetStatus, Hangup, Hold, MessageSent, Reject, SendDtmf, SendMessage,
+    Status,
+};
 use tandem_sdk::{
-    export_plugin, BoxError, Command, CommandError, CommandType, Event, Host, Manifest, Payload,
-    Plugin,
+    export_plugin, BoxError, CommandError, Commands, Event, Handler, Host, Manifest, Plugin,
 };
 
 pub use config::Config;
@@ -84,14 +86,20 @@ impl Plugin for SipPlugin {
             .description("SIP voice: calls with G.711 audio, DTMF, MESSAGE")
             .capability("sip.voice")
             .capability("sip.message")
-            .command(Call::NAME)
-            .command(Answer::NAME)
-            .command(Reject::NAME)
-            .command(Hangup::NAME)
-            .command(Hold::NAME)
-            .command(SendDtmf::NAME)
-            .command(SendMessage::NAME)
-            .command("sip.status")
+    }
+
+    /// The plugin's commands: this one table fills the manifest and
+    /// dispatches (each row's `Handler` is below, a thin call into the agent).
+    fn commands() -> Commands<Self> {
+        Commands::new()
+            .command::<Call>("Calls a SIP URI (or a contact's JID through their reach)")
+            .command::<Answer>("Answers the ringing call")
+            .command::<Reject>("Rejects the ringing call with a status code")
+            .command::<Hangup>("Hangs up a call")
+            .command::<Hold>("Puts a call on hold or takes it off")
+            .command::<SendDtmf>("Sends DTMF digits in a call (RFC 4733)")
+            .command::<SendMessage>("Sends a SIP MESSAGE (RFC 3428)")
+            .command::<GetStatus>("Listening addresses, registration and calls")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -116,51 +124,6 @@ impl Plugin for SipPlugin {
         Ok(())
     }
 
-    async fn on_command(&self, command: Command) -> Result<Payload, CommandError> {
-        let agent = &self.agent;
-        match command.name() {
-            Call::NAME => {
-                let call: Call = command.decode()?;
-                let reply = agent.place_call(&call.to, call.from.as_deref()).await?;
-                Ok(Payload::encode(&reply)?)
-            }
-            Answer::NAME => {
-                let answer: Answer = command.decode()?;
-                Ok(Payload::encode(
-                    &agent.answer(answer.call.as_deref()).await?,
-                )?)
-            }
-            Reject::NAME => {
-                let reject: Reject = command.decode()?;
-                let reply = agent.reject(reject.call.as_deref(), reject.code)?;
-                Ok(Payload::encode(&reply)?)
-            }
-            Hangup::NAME => {
-                let hangup: Hangup = command.decode()?;
-                Ok(Payload::encode(
-                    &agent.hangup(hangup.call.as_deref()).await?,
-                )?)
-            }
-            Hold::NAME => {
-                let hold: Hold = command.decode()?;
-                let reply = agent.hold(hold.call.as_deref(), hold.hold).await?;
-                Ok(Payload::encode(&reply)?)
-            }
-            SendDtmf::NAME => {
-                let dtmf: SendDtmf = command.decode()?;
-                Ok(Payload::encode(
-                    &agent.dtmf(dtmf.call.as_deref(), &dtmf.digits)?,
-                )?)
-            }
-            SendMessage::NAME => {
-                let message: SendMessage = command.decode()?;
-                Ok(Payload::encode(&agent.send_message(&message).await?)?)
-            }
-            "sip.status" => Ok(Payload::encode(&agent.status())?),
-            other => Err(CommandError::unknown_command(other)),
-        }
-    }
-
     async fn stop(&self) {
         let ids = self.agent.calls().ids();
         for id in ids {
@@ -176,6 +139,54 @@ impl Plugin for SipPlugin {
             registration.shutdown().await;
         }
         self.agent.cancel.cancel();
+    }
+}
+
+impl Handler<Call> for SipPlugin {
+    async fn handle(&self, call: Call) -> Result<CallRef, CommandError> {
+        self.agent.place_call(&call.to, call.from.as_deref()).await
+    }
+}
+
+impl Handler<Answer> for SipPlugin {
+    async fn handle(&self, answer: Answer) -> Result<CallRef, CommandError> {
+        self.agent.answer(answer.call.as_deref()).await
+    }
+}
+
+impl Handler<Reject> for SipPlugin {
+    async fn handle(&self, reject: Reject) -> Result<CallRef, CommandError> {
+        self.agent.reject(reject.call.as_deref(), reject.code)
+    }
+}
+
+impl Handler<Hangup> for SipPlugin {
+    async fn handle(&self, hangup: Hangup) -> Result<CallRef, CommandError> {
+        self.agent.hangup(hangup.call.as_deref()).await
+    }
+}
+
+impl Handler<Hold> for SipPlugin {
+    async fn handle(&self, hold: Hold) -> Result<CallRef, CommandError> {
+        self.agent.hold(hold.call.as_deref(), hold.hold).await
+    }
+}
+
+impl Handler<SendDtmf> for SipPlugin {
+    async fn handle(&self, dtmf: SendDtmf) -> Result<CallRef, CommandError> {
+        self.agent.dtmf(dtmf.call.as_deref(), &dtmf.digits)
+    }
+}
+
+impl Handler<SendMessage> for SipPlugin {
+    async fn handle(&self, message: SendMessage) -> Result<MessageSent, CommandError> {
+        self.agent.send_message(&message).await
+    }
+}
+
+impl Handler<GetStatus> for SipPlugin {
+    async fn handle(&self, _: GetStatus) -> Result<Status, CommandError> {
+        Ok(self.agent.status())
     }
 }
 
@@ -248,7 +259,7 @@ mod tests {
 
     #[test]
     fn docs_list_every_command_and_event() {
-        let commands = SipPlugin::manifest().commands;
+        let commands = tandem_sdk::manifest_of::<SipPlugin>().commands;
         assert_eq!(doc_list("Commands:"), commands, "the crate doc's commands");
         assert_eq!(doc_list("Events:"), PUBLISHED, "the crate doc's events");
         let readme = include_str!("../README.md");

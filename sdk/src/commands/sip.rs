@@ -118,9 +118,17 @@ pub struct MessageSent {
     pub code: u16,
 }
 
-/// Registration and calls, for `tandem ctl status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Registration and calls, for `tandem ctl status`. Takes no arguments and
+/// accepts any (`{}`, `null`, none), as the command always has.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GetStatus {}
+
+impl<'de> Deserialize<'de> for GetStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(GetStatus {})
+    }
+}
 impl CommandType for GetStatus {
     const NAME: &'static str = "sip.status";
     type Reply = Status;
