@@ -259,6 +259,7 @@ mod tests {
 
     #[test]
     fn docs_list_every_command_and_event() {
+        tandem_sdk::testing::assert_commands_agree::<SipPlugin>();
         let commands = tandem_sdk::manifest_of::<SipPlugin>().commands;
         assert_eq!(doc_list("Commands:"), commands, "the crate doc's commands");
         assert_eq!(doc_list("Events:"), PUBLISHED, "the crate doc's events");
