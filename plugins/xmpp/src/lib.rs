@@ -40,8 +40,6 @@
 //! - `xmpp.activity`: a contact's XEP-0108 activity
 //! - `xmpp.reach`: a contact's XEP-0152 reachability addresses changed
 
-mod backoff;
-mod bounded;
 mod config;
 mod connect;
 mod convert;

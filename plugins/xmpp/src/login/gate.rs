@@ -155,7 +155,11 @@ impl Gate {
     /// The connection failed before or outside SASL.
     pub fn network_failed(&self) {
         let mut state = self.state.lock().unwrap();
-        let wait = crate::backoff::delay(state.network_failures, self.retry.base, self.retry.max);
+        let wait = tandem_sdk::util::backoff::delay(
+            state.network_failures,
+            self.retry.base,
+            self.retry.max,
+        );
         state.network_failures = state.network_failures.saturating_add(1);
         state.not_before = Some(Instant::now() + wait);
     }

@@ -15,7 +15,7 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
-use crate::bounded::Bounded;
+use tandem_sdk::util::BoundedMap as Bounded;
 
 /// How long a form may stay unanswered.
 pub const LIFETIME: Duration = Duration::from_secs(5 * 60);

@@ -5,8 +5,8 @@
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::jid::BareJid;
 
-use crate::bounded::Bounded;
 use crate::convert::chat_state_name as state_name;
+use tandem_sdk::util::BoundedMap as Bounded;
 
 /// Peers remembered at most, in each map. Chat states are per
 /// conversation, and conversations with people outside the roster are

@@ -53,7 +53,7 @@ impl Session {
         if self.gate.holding().is_some() {
             return; // a refused login: the gate says when to try again
         }
-        let wait = crate::backoff::delay(
+        let wait = tandem_sdk::util::backoff::delay(
             self.replaced,
             Duration::from_secs(self.config.reconnect_base_seconds.max(1)),
             Duration::from_secs(self.config.reconnect_max_seconds.max(1)),
