@@ -57,7 +57,14 @@ impl XmppClient {
             seen,
             jid: full,
         };
-        client.wait_for("online", |e| e["event"] == "online");
+        // A slixmpp login on a loaded 2-core CI machine was seen to print
+        // nothing for over 20 s; a bound, not a timing claim.
+        client.wait_for_within(
+            "online",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            |e| e["event"] == "online",
+        );
         client
     }
 
