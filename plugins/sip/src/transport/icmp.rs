@@ -219,10 +219,12 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn refused(destination: &str) -> Unreachable {
+    /// A "connection refused" report for `destination` (also used by the
+    /// registration's tests).
+    pub(crate) fn refused(destination: &str) -> Unreachable {
         Unreachable {
             destination: destination.parse().unwrap(),
             error: libc::ECONNREFUSED,

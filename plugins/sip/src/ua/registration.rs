@@ -222,12 +222,7 @@ impl Agent {
 mod tests {
     use super::*;
 
-    fn refused(destination: &str) -> Unreachable {
-        Unreachable {
-            destination: destination.parse().unwrap(),
-            error: libc::ECONNREFUSED,
-        }
-    }
+    use crate::transport::icmp::tests::refused;
 
     #[test]
     fn after_a_success_the_refresh_after_failures_the_doubling_back_off() {
