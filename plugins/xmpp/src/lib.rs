@@ -16,7 +16,7 @@
 //!
 //! ## Commands
 //!
-//! (A unit test checks this list against the manifest, and the README's.)
+//! (A unit test checks this list against the command table, and the README's.)
 //!
 //! - `xmpp.presence`: the sidecar's presence
 //! - `xmpp.set_presence`: sets it; answers it and the one it replaced
@@ -49,13 +49,15 @@ mod session;
 mod xep;
 
 use tandem_sdk::commands::xmpp::{
-    AdhocRegistered, KnownReach, NotifyUser, Presence, PresenceChange, ReachOf, RegisterAdhoc,
-    SendChatState, SendMessage, SetActivity, SetPresence, SetReach,
+    AdhocRegistered, GetPresence, GetStatus, KnownReach, NotifyUser, Presence, PresenceChange,
+    ReachOf, Reconnect, RegisterAdhoc, SendChatState, SendMessage, SetActivity, SetPresence,
+    SetReach, Status,
 };
+use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
-    export_plugin, BoxError, Command, CommandError, CommandType, ErrorKind, Event, Host, Manifest,
-    Payload, Plugin,
+    export_plugin, BoxError, CommandError, Commands, ErrorKind, Event, Handler, Host, Manifest,
+    Plugin,
 };
 
 pub use config::Config;
@@ -75,17 +77,21 @@ impl Plugin for XmppPlugin {
             .description("XMPP sidecar resource: presence, activity, notifications")
             .capability("xmpp.presence")
             .capability("xmpp.pep")
-            .command("xmpp.presence")
-            .command("xmpp.set_presence")
-            .command("xmpp.set_activity")
-            .command("xmpp.notify_user")
-            .command("xmpp.set_reach")
-            .command("xmpp.reach_of")
-            .command("xmpp.status")
-            .command("xmpp.reconnect")
-            .command("xmpp.register_adhoc")
-            .command("xmpp.send_message")
-            .command("xmpp.send_chat_state")
+    }
+
+    fn commands() -> Commands<Self> {
+        Commands::new()
+            .command::<GetPresence>("The sidecar's presence")
+            .command::<SetPresence>("Sets it; answers it and the one it replaced")
+            .command::<SetActivity>("Publishes XEP-0108 user activity")
+            .command::<NotifyUser>("A chat message to each of the user's clients")
+            .command::<SetReach>("Publishes XEP-0152 reachability addresses")
+            .command::<ReachOf>("A contact's reachability addresses (or vCard SIP URIs)")
+            .command::<GetStatus>("The connection, the user's clients, contacts online")
+            .command::<Reconnect>("Tries a refused login again, or a dropped connection now")
+            .command::<RegisterAdhoc>("Serves a XEP-0050 ad-hoc command run by a bus command")
+            .command::<SendMessage>("A chat message from the sidecar")
+            .command::<SendChatState>("A XEP-0085 chat state")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -103,149 +109,171 @@ impl Plugin for XmppPlugin {
         Ok(())
     }
 
-    async fn on_command(&self, command: Command) -> Result<Payload, CommandError> {
-        match command.name() {
-            "xmpp.presence" => {
-                let presence = self.ask(Request::Presence).await?;
-                Ok(Payload::encode(&presence)?)
-            }
-            SetPresence::NAME => {
-                let SetPresence(presence) = command.decode()?;
-                convert::show_from_name(presence.show.as_deref())
-                    .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
-                let presence = Presence {
-                    priority: presence.priority.or(Some(-1)),
-                    ..presence
-                };
-                let (now, previous) = self
-                    .ask(|reply| Request::SetPresence(presence, reply))
-                    .await?;
-                Ok(Payload::encode(&PresenceChange { now, previous })?)
-            }
-            SetActivity::NAME => {
-                let SetActivity {
-                    general,
-                    specific,
-                    text,
-                } = command.decode()?;
-                let activity = Activity {
-                    general,
-                    specific,
-                    text,
-                };
-                activity
-                    .validate()
-                    .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
-                self.tell(Request::SetActivity(activity)).await?;
-                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
-            }
-            SetReach::NAME => {
-                let SetReach { addresses } = command.decode()?;
-                let addresses: Vec<reach::Address> =
-                    addresses.into_iter().map(convert::reach_from_sdk).collect();
-                reach::validate(&addresses)
-                    .map_err(|e| CommandError::new(ErrorKind::InvalidArguments, e.to_string()))?;
-                self.tell(Request::SetReach(addresses)).await?;
-                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
-            }
-            ReachOf::NAME => {
-                let ReachOf { jid } = command.decode()?;
-                let bare = jid_arg(&jid)?.to_bare();
-                let mut known = self
-                    .ask(|reply| Request::ReachOf(bare.clone(), reply))
-                    .await?;
-                if known.is_empty() {
-                    // No XEP-0152 addresses: the SIP URIs of their vCard.
-                    known = self.ask(|reply| Request::VcardSip(bare, reply)).await?;
-                }
-                Ok(Payload::encode(&KnownReach {
-                    addresses: known.iter().map(convert::reach_to_sdk).collect(),
-                })?)
-            }
-            NotifyUser::NAME => {
-                let NotifyUser { text } = command.decode()?;
-                if text.trim().is_empty() {
-                    return Err(CommandError::new(
-                        ErrorKind::InvalidArguments,
-                        "text is empty",
-                    ));
-                }
-                self.tell(Request::NotifyUser(text)).await?;
-                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
-            }
-            RegisterAdhoc::NAME => {
-                let RegisterAdhoc {
-                    node,
-                    name,
-                    handler,
-                    fields,
-                } = command.decode()?;
-                if node.is_empty() || handler.is_empty() || handler.starts_with('@') {
-                    return Err(CommandError::new(
-                        ErrorKind::InvalidArguments,
-                        "node and handler (a bus command) are required",
-                    ));
-                }
-                let registered = Registered {
-                    name,
-                    handler,
-                    fields: fields
-                        .into_iter()
-                        .map(|f| adhoc::FormField {
-                            var: f.var,
-                            label: f.label,
-                        })
-                        .collect(),
-                };
-                self.tell(Request::RegisterAdhoc(node, registered)).await?;
-                Ok(Payload::encode(&AdhocRegistered {})?)
-            }
-            SendMessage::NAME => {
-                let SendMessage { to, body, thread } = command.decode()?;
-                let to = jid_arg(&to)?;
-                if body.is_empty() {
-                    return Err(CommandError::new(
-                        ErrorKind::InvalidArguments,
-                        "body is empty",
-                    ));
-                }
-                self.tell(Request::SendMessage { to, body, thread }).await?;
-                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
-            }
-            SendChatState::NAME => {
-                let SendChatState { to, state } = command.decode()?;
-                let to = jid_arg(&to)?;
-                let state = convert::chat_state_from_name(&state).ok_or_else(|| {
-                    CommandError::new(
-                        ErrorKind::InvalidArguments,
-                        format!("state must be active, composing, paused, inactive or gone, not `{state}`"),
-                    )
-                })?;
-                let sent = self
-                    .ask(|reply| Request::SendChatState(to, state, reply))
-                    .await?
-                    .map_err(|why| CommandError::new(ErrorKind::Rejected, why))?;
-                Ok(Payload::from(
-                    tandem_sdk::serde_json::json!({ "sent": sent }),
-                ))
-            }
-            "xmpp.reconnect" => {
-                self.tell(Request::Reconnect).await?;
-                Ok(Payload::from(tandem_sdk::serde_json::json!({})))
-            }
-            "xmpp.status" => {
-                let status = self.ask(Request::Status).await?;
-                Ok(Payload::encode(&status)?)
-            }
-            other => Err(CommandError::unknown_command(other)),
-        }
-    }
-
     async fn stop(&self) {
         let (done, wait) = oneshot::channel();
         if self.requests.send(Request::Stop(done)).await.is_ok() {
             let _ = tandem_sdk::tokio::time::timeout(std::time::Duration::from_secs(2), wait).await;
         }
+    }
+}
+
+/// The answer of commands that only say they were done.
+fn done() -> Value {
+    json!({})
+}
+
+/// An invalid-arguments error from anything that displays.
+fn invalid(e: impl std::fmt::Display) -> CommandError {
+    CommandError::new(ErrorKind::InvalidArguments, e.to_string())
+}
+
+impl Handler<GetPresence> for XmppPlugin {
+    async fn handle(&self, _: GetPresence) -> Result<Presence, CommandError> {
+        self.ask(Request::Presence).await
+    }
+}
+
+impl Handler<SetPresence> for XmppPlugin {
+    async fn handle(
+        &self,
+        SetPresence(presence): SetPresence,
+    ) -> Result<PresenceChange, CommandError> {
+        convert::show_from_name(presence.show.as_deref()).map_err(invalid)?;
+        let presence = Presence {
+            priority: presence.priority.or(Some(-1)),
+            ..presence
+        };
+        let (now, previous) = self
+            .ask(|reply| Request::SetPresence(presence, reply))
+            .await?;
+        Ok(PresenceChange { now, previous })
+    }
+}
+
+impl Handler<SetActivity> for XmppPlugin {
+    async fn handle(&self, request: SetActivity) -> Result<Value, CommandError> {
+        let SetActivity {
+            general,
+            specific,
+            text,
+        } = request;
+        let activity = Activity {
+            general,
+            specific,
+            text,
+        };
+        activity.validate().map_err(invalid)?;
+        self.tell(Request::SetActivity(activity)).await?;
+        Ok(done())
+    }
+}
+
+impl Handler<SetReach> for XmppPlugin {
+    async fn handle(&self, SetReach { addresses }: SetReach) -> Result<Value, CommandError> {
+        let addresses: Vec<reach::Address> =
+            addresses.into_iter().map(convert::reach_from_sdk).collect();
+        reach::validate(&addresses).map_err(invalid)?;
+        self.tell(Request::SetReach(addresses)).await?;
+        Ok(done())
+    }
+}
+
+impl Handler<ReachOf> for XmppPlugin {
+    async fn handle(&self, ReachOf { jid }: ReachOf) -> Result<KnownReach, CommandError> {
+        let bare = jid_arg(&jid)?.to_bare();
+        let mut known = self
+            .ask(|reply| Request::ReachOf(bare.clone(), reply))
+            .await?;
+        if known.is_empty() {
+            // No XEP-0152 addresses: the SIP URIs of their vCard.
+            known = self.ask(|reply| Request::VcardSip(bare, reply)).await?;
+        }
+        Ok(KnownReach {
+            addresses: known.iter().map(convert::reach_to_sdk).collect(),
+        })
+    }
+}
+
+impl Handler<NotifyUser> for XmppPlugin {
+    async fn handle(&self, NotifyUser { text }: NotifyUser) -> Result<Value, CommandError> {
+        if text.trim().is_empty() {
+            return Err(invalid("text is empty"));
+        }
+        self.tell(Request::NotifyUser(text)).await?;
+        Ok(done())
+    }
+}
+
+impl Handler<RegisterAdhoc> for XmppPlugin {
+    async fn handle(&self, request: RegisterAdhoc) -> Result<AdhocRegistered, CommandError> {
+        let RegisterAdhoc {
+            node,
+            name,
+            handler,
+            fields,
+        } = request;
+        if node.is_empty() || handler.is_empty() || handler.starts_with('@') {
+            return Err(invalid("node and handler (a bus command) are required"));
+        }
+        let registered = Registered {
+            name,
+            handler,
+            fields: fields
+                .into_iter()
+                .map(|f| adhoc::FormField {
+                    var: f.var,
+                    label: f.label,
+                })
+                .collect(),
+        };
+        self.tell(Request::RegisterAdhoc(node, registered)).await?;
+        Ok(AdhocRegistered {})
+    }
+}
+
+impl Handler<SendMessage> for XmppPlugin {
+    async fn handle(
+        &self,
+        SendMessage { to, body, thread }: SendMessage,
+    ) -> Result<Value, CommandError> {
+        let to = jid_arg(&to)?;
+        if body.is_empty() {
+            return Err(invalid("body is empty"));
+        }
+        self.tell(Request::SendMessage { to, body, thread }).await?;
+        Ok(done())
+    }
+}
+
+impl Handler<SendChatState> for XmppPlugin {
+    async fn handle(
+        &self,
+        SendChatState { to, state }: SendChatState,
+    ) -> Result<Value, CommandError> {
+        let to = jid_arg(&to)?;
+        let state = convert::chat_state_from_name(&state).ok_or_else(|| {
+            invalid(format!(
+                "state must be active, composing, paused, inactive or gone, not `{state}`"
+            ))
+        })?;
+        let sent = self
+            .ask(|reply| Request::SendChatState(to, state, reply))
+            .await?
+            .map_err(|why| CommandError::new(ErrorKind::Rejected, why))?;
+        Ok(json!({ "sent": sent }))
+    }
+}
+
+impl Handler<Reconnect> for XmppPlugin {
+    async fn handle(&self, _: Reconnect) -> Result<Value, CommandError> {
+        self.tell(Request::Reconnect).await?;
+        Ok(done())
+    }
+}
+
+impl Handler<GetStatus> for XmppPlugin {
+    async fn handle(&self, _: GetStatus) -> Result<Status, CommandError> {
+        self.ask(Request::Status).await
     }
 }
 
@@ -324,7 +352,11 @@ mod doc_tests {
 
     #[test]
     fn the_docs_list_every_command_of_the_manifest() {
-        let manifest: BTreeSet<String> = XmppPlugin::manifest().commands.into_iter().collect();
+        tandem_sdk::testing::assert_commands_agree::<XmppPlugin>();
+        let manifest: BTreeSet<String> = tandem_sdk::manifest_of::<XmppPlugin>()
+            .commands
+            .into_iter()
+            .collect();
         assert_eq!(listed_in_doc("Commands"), manifest, "lib.rs doc");
         assert_eq!(listed_in_readme("Commands"), manifest, "README");
     }

@@ -123,12 +123,7 @@ pub struct MessageSent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GetStatus {}
 
-impl<'de> Deserialize<'de> for GetStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(deserializer)?;
-        Ok(GetStatus {})
-    }
-}
+super::takes_no_arguments!(GetStatus);
 impl CommandType for GetStatus {
     const NAME: &'static str = "sip.status";
     type Reply = Status;

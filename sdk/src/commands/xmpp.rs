@@ -15,8 +15,9 @@ pub struct Presence {
 }
 
 /// Reads the sidecar's current presence.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GetPresence {}
+super::takes_no_arguments!(GetPresence);
 impl CommandType for GetPresence {
     const NAME: &'static str = "xmpp.presence";
     type Reply = Presence;
@@ -113,11 +114,22 @@ impl CommandType for NotifyUser {
 }
 
 /// The sidecar's connection, for `tandem ctl status`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GetStatus {}
+super::takes_no_arguments!(GetStatus, Reconnect);
 impl CommandType for GetStatus {
     const NAME: &'static str = "xmpp.status";
     type Reply = Status;
+}
+
+/// Tries to log in now: after a refused login (which stops the retries, so
+/// a wrong password cannot get the user's address banned) or to cut a wait
+/// before the next attempt after a dropped connection. Answers `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reconnect {}
+impl CommandType for Reconnect {
+    const NAME: &'static str = "xmpp.reconnect";
+    type Reply = serde_json::Value;
 }
 
 /// What `xmpp.status` answers.
