@@ -28,13 +28,13 @@
 //!   MESSAGE, what a call's dialog carries.
 //! - [`media`]: RTP, RTCP, codecs, DTMF, sound devices, after the SDP.
 //!
-//! `config.rs`, `uri.rs` and `log_throttle.rs` are leaves any layer uses.
+//! `config.rs` and `uri.rs` are leaves any layer uses; log throttling and
+//! back-off come from the SDK's `util`, shared with every plugin.
 
 mod config;
 mod guard;
 #[cfg(test)]
 mod layers;
-mod log_throttle;
 pub mod media;
 pub mod transport;
 mod ua;

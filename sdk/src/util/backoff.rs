@@ -3,9 +3,9 @@
 //! a random factor between 50 % and 100 % so that many clients cut off
 //! together (a server restart) do not all come back in the same instant.
 //!
-//! Replaces `plugins/xmpp/src/backoff.rs` ([`delay`], same signature) and
-//! the SIP registration's use of rsipstack's `backoff_interval`
-//! ([`Backoff::ceiling`] with [`Backoff::SIP_REGISTER`]).
+//! Used by the XMPP plugin's reconnection ([`delay`]) and the SIP
+//! registration's retries ([`Backoff::ceiling`] with
+//! [`Backoff::SIP_REGISTER`], rsipstack's own figures).
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;

@@ -3,10 +3,9 @@
 //! 8th ... occurrence, so a flood of a million costs twenty lines and the
 //! count in each line says how bad it is.
 //!
-//! Replaces `plugins/sip/src/refusals.rs`'s `worth_logging` (same
-//! function), the `reporter` counter in
-//! `plugins/sip/src/media/device/cpal_backend.rs` ([`LogThrottle`] or
-//! [`Throttle`]) and the host bus's dropped-event warning.
+//! Used by the SIP plugin's doors and gates ([`worth_logging`]), its sound
+//! device's error reporter ([`Throttle`]) and the host bus's dropped-event
+//! warning: one rule, so every log reads the same way.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -14,7 +14,7 @@ use super::connections::{Connections, Full, Slot};
 use super::counters::Counters;
 use super::framing::{Lost, MAX_MESSAGE};
 use super::screen::{self, Verdict};
-use crate::log_throttle::worth_logging;
+use tandem_sdk::util::worth_logging;
 
 /// How long writing one answer, closing, or the answers to what was read
 /// (before reading more) may wait for a peer that does not read.

@@ -10,7 +10,7 @@ use tandem_sdk::tokio::sync::mpsc;
 use super::counters::Counters;
 use super::icmp::{self, Unreachable};
 use super::screen::{screen, Verdict};
-use crate::log_throttle::worth_logging;
+use tandem_sdk::util::worth_logging;
 
 /// The socket handed to rsipstack: it screens before the stack parses.
 /// rsipstack's address whitelist is checked after `recv_from` returns, so a

@@ -13,10 +13,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::dialog::registration::{backoff_interval, refresh_interval, Registration};
+use rsipstack::dialog::registration::{refresh_interval, Registration};
 use rsipstack::sip::{StatusCodeKind, Uri};
 use tandem_sdk::events::sip::Registration as RegistrationEvent;
 use tandem_sdk::tokio;
+use tandem_sdk::util::Backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::icmp::Unreachable;
@@ -100,12 +101,13 @@ impl Attempt {
 }
 
 /// The wait before the next REGISTER: rsipstack's `keep_alive` rule, the
-/// refresh after a success, else its back-off (1 s doubling, capped) for
+/// refresh after a success, else its back-off (1 s doubling, capped at
+/// 60 s: the SDK's `Backoff::SIP_REGISTER`, the same figures) for
 /// `failures` failures in a row.
 fn next_wait(failures: u32, refresh: Duration) -> Duration {
     match failures {
         0 => refresh,
-        n => backoff_interval(n - 1),
+        n => Backoff::SIP_REGISTER.ceiling(n - 1),
     }
 }
 

@@ -279,10 +279,9 @@ where
 /// still starting the stream can fail the same call thousands of times a
 /// second, so only the 1st, 2nd, 4th, 8th, ... are written, with the count.
 fn reporter(what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static {
-    let mut count: u64 = 0;
+    let mut errors = tandem_sdk::util::Throttle::new();
     move |e| {
-        count += 1;
-        if count.is_power_of_two() {
+        if let Some(count) = errors.hit() {
             log::warn!("{what}: {e} ({count} so far)");
         }
     }
