@@ -1,12 +1,12 @@
 //! A real `tandem run` with the XMPP plugin, logging into a test server, and
 //! a rule that writes every `xmpp.*` event to the log so tests can see them.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use tandem::launch::sidecar::{self, Launch};
 
 use crate::xmpp_server::XmppServer;
 
@@ -53,8 +53,9 @@ pub enum Trust {
 }
 
 pub struct Sidecar {
+    // Declared first so the daemon stops before its folders are removed.
+    daemon: sidecar::Sidecar,
     pub dir: tempfile::TempDir,
-    child: Child,
     log: Arc<Mutex<String>>,
     _plugins: tempfile::TempDir,
 }
@@ -155,35 +156,28 @@ impl Sidecar {
         ca: Option<PathBuf>,
         env: &[(String, String)],
     ) -> Sidecar {
-        let mut command = Command::new(crate::tandem_bin());
-        command
-            .args(["run", "--config"])
-            .arg(dir.path().join("tandem.toml"))
-            .env("RUST_LOG", log_filter())
-            .env_remove("SSL_CERT_FILE")
-            .envs(env.iter().map(|(k, v)| (k, v)));
+        let mut launch = Launch {
+            log_filter: log_filter(),
+            env_remove: vec!["SSL_CERT_FILE".into()],
+            env: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            ..Launch::new(crate::tandem_bin(), dir.path().join("tandem.toml"))
+        };
         if let Some(ca) = ca {
             // The test CA, for rustls' native roots (see the plugin README).
-            command.env("SSL_CERT_FILE", ca);
+            launch.env.push(("SSL_CERT_FILE".into(), ca.into()));
         }
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let daemon = launch
+            .start(move |line| {
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
-            }
-        });
+            })
+            .unwrap();
         Sidecar {
+            daemon,
             dir,
-            child,
             log,
             _plugins: plugins,
         }
@@ -191,7 +185,7 @@ impl Sidecar {
 
     /// The daemon's process id (for CPU and memory readings).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.daemon.pid()
     }
 
     /// The SIP plugin's UDP port (from `sip.status`).
@@ -240,12 +234,6 @@ impl Sidecar {
         } else {
             Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
         }
-    }
-}
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        crate::stop_gently(&mut self.child, "-TERM");
     }
 }
 

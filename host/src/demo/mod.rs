@@ -386,5 +386,3 @@ fn free_udp_port() -> Result<u16, DemoError> {
         .map(|a| a.port())
         .map_err(|e| DemoError::io("a free UDP port", e))
 }
-
-use crate::launch::terminate as stop_child;

@@ -3,14 +3,12 @@
 //! shared channel, stamped when they arrive, so delays between what two
 //! participants saw are measured on one clock.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use super::DemoError;
+use crate::launch::sidecar::{self, Launch};
 
 /// Logs `DEMO <topic> key=value ...` for the events the story follows.
 const DEMO_RULE: &str = r#"
@@ -42,7 +40,7 @@ pub struct Line {
 pub struct Sidecar {
     pub name: &'static str,
     pub dir: PathBuf,
-    child: Child,
+    _daemon: sidecar::Sidecar,
 }
 
 impl Sidecar {
@@ -64,33 +62,24 @@ impl Sidecar {
         std::fs::write(dir.join("tandem.toml"), config)
             .map_err(|e| DemoError::io("tandem.toml", e))?;
         let exe = std::env::current_exe().map_err(|e| DemoError::io("tandem's own path", e))?;
-        let mut child = Command::new(exe)
-            .args(["run", "--config"])
-            .arg(dir.join("tandem.toml"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0) // Ctrl-C is the demo's to handle (interrupt.rs)
-            .spawn()
-            .map_err(|e| DemoError::io("tandem run", e))?;
-        let stderr = child.stderr.take().expect("piped");
-        std::thread::spawn(move || {
-            for text in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let line = Line {
+        let launch = Launch {
+            own_process_group: true, // Ctrl-C is the demo's to handle (interrupt.rs)
+            ..Launch::new(exe, dir.join("tandem.toml"))
+        };
+        let daemon = launch
+            .start(move |text| {
+                // The demo may have ended; the daemon is stopped right after.
+                let _ = lines.send(Line {
                     who: name,
                     at: Instant::now(),
                     text,
-                };
-                if lines.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+                });
+            })
+            .map_err(|e| DemoError::io("tandem run", e))?;
         Ok(Sidecar {
             name,
             dir: dir.to_owned(),
-            child,
+            _daemon: daemon,
         })
     }
 
@@ -118,11 +107,5 @@ impl Sidecar {
                 self.name
             ))),
         }
-    }
-}
-
-impl Drop for Sidecar {
-    fn drop(&mut self) {
-        super::stop_child(&mut self.child);
     }
 }

@@ -1,8 +1,10 @@
-//! Starting the peers Tandem runs beside: one launcher shared by
-//! `tandem demo` and the integration tests (`tests/support/`), so both start,
-//! wait for and stop them the same way (decision 0033).
+//! Starting the peers Tandem runs beside (Prosody) and `tandem run` itself:
+//! one launcher shared by `tandem demo` and the integration tests
+//! (`tests/support/`), so both start, wait for and stop them the same way
+//! (decision 0033).
 
 pub mod prosody;
+pub mod sidecar;
 
 use std::time::{Duration, Instant};
 
