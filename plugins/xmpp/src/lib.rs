@@ -21,7 +21,7 @@
 //! - `xmpp.presence`: the sidecar's presence
 //! - `xmpp.set_presence`: sets it; answers it and the one it replaced
 //! - `xmpp.set_activity`: publishes XEP-0108 user activity
-//! - `xmpp.notify_user`: a chat message to each of the user's clients
+//! - `xmpp.notify_user`: a chat message to each of the user's clients (answers its id)
 //! - `xmpp.set_reach`: publishes XEP-0152 reachability addresses
 //! - `xmpp.reach_of`: a contact's reachability addresses (or vCard SIP URIs)
 //! - `xmpp.status`: the connection, the user's clients, contacts online
@@ -29,6 +29,7 @@
 //! - `xmpp.register_adhoc`: serves a XEP-0050 ad-hoc command run by a bus command
 //! - `xmpp.send_message`: a chat message from the sidecar
 //! - `xmpp.send_chat_state`: a XEP-0085 chat state
+//! - `xmpp.send_receipt`: a XEP-0184 receipt for a message received
 //!
 //! ## Events
 //!
@@ -49,9 +50,9 @@ mod session;
 mod xep;
 
 use tandem_sdk::commands::xmpp::{
-    AdhocRegistered, GetPresence, GetStatus, KnownReach, NotifyUser, Presence, PresenceChange,
-    ReachOf, Reconnect, RegisterAdhoc, SendChatState, SendMessage, SetActivity, SetPresence,
-    SetReach, Status,
+    AdhocRegistered, GetPresence, GetStatus, KnownReach, NoteSent, NotifyUser, Presence,
+    PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendChatState, SendMessage, SendReceipt,
+    SetActivity, SetPresence, SetReach, Status,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -61,7 +62,7 @@ use tandem_sdk::{
 };
 
 pub use config::Config;
-use session::{Registered, Request, Session};
+use session::{Note, Registered, Request, Session};
 pub use xep::activity::{Activity, ActivityError};
 use xep::{adhoc, reach};
 
@@ -92,6 +93,7 @@ impl Plugin for XmppPlugin {
             .command::<RegisterAdhoc>("Serves a XEP-0050 ad-hoc command run by a bus command")
             .command::<SendMessage>("A chat message from the sidecar")
             .command::<SendChatState>("A XEP-0085 chat state")
+            .command::<SendReceipt>("A XEP-0184 receipt for a message received")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -195,11 +197,27 @@ impl Handler<ReachOf> for XmppPlugin {
 }
 
 impl Handler<NotifyUser> for XmppPlugin {
-    async fn handle(&self, NotifyUser { text }: NotifyUser) -> Result<Value, CommandError> {
+    async fn handle(
+        &self,
+        NotifyUser { text, thread }: NotifyUser,
+    ) -> Result<NoteSent, CommandError> {
         if text.trim().is_empty() {
             return Err(invalid("text is empty"));
         }
-        self.tell(Request::NotifyUser(text)).await?;
+        let note = Note::new(text, thread);
+        let id = note.id.clone();
+        self.tell(Request::NotifyUser(note)).await?;
+        Ok(NoteSent { id })
+    }
+}
+
+impl Handler<SendReceipt> for XmppPlugin {
+    async fn handle(&self, SendReceipt { to, id }: SendReceipt) -> Result<Value, CommandError> {
+        let to = jid_arg(&to)?;
+        if id.is_empty() {
+            return Err(invalid("id is empty: which message was received?"));
+        }
+        self.tell(Request::SendReceipt(to, id)).await?;
         Ok(done())
     }
 }

@@ -102,14 +102,42 @@ pub struct KnownReach {
 }
 
 /// Sends a chat message from the sidecar to the user's own other clients
-/// ("Incoming call from Bob"), shown there like any message.
+/// ("Incoming call from Bob"), shown there like any message and kept in the
+/// server's archive. Answers the message's id, which a reply from the
+/// user's client names (XEP-0461).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NotifyUser {
     pub text: String,
+    /// A conversation thread (XEP-0201), say one per SIP peer, which the
+    /// user's client echoes in its answers.
+    pub thread: Option<String>,
 }
 impl CommandType for NotifyUser {
     const NAME: &'static str = "xmpp.notify_user";
+    type Reply = NoteSent;
+}
+
+/// What `xmpp.notify_user` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NoteSent {
+    /// The id the note carries (the same for each of the user's clients).
+    pub id: String,
+}
+
+/// Tells the sender of message `id` that it was delivered (a XEP-0184
+/// receipt), for example once the SIP peer it was relayed to answered 2xx.
+/// Answers `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendReceipt {
+    /// The full JID that sent the message.
+    pub to: String,
+    pub id: String,
+}
+impl CommandType for SendReceipt {
+    const NAME: &'static str = "xmpp.send_receipt";
     type Reply = serde_json::Value;
 }
 

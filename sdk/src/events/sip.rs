@@ -189,6 +189,8 @@ pub struct Message {
     /// Tandem's call id when the MESSAGE came within that call's dialog;
     /// absent for a MESSAGE outside any dialog.
     pub call: Option<String>,
+    /// The sender's display name from `From`, when it gave one ("Bob").
+    pub display_name: Option<String>,
 }
 impl EventType for Message {
     const TOPIC: &'static str = "sip.message";

@@ -59,9 +59,20 @@ impl EventType for Connection {
 pub struct ChatMessage {
     pub from: String,
     pub to: String,
+    /// The text, without the quote a XEP-0461 reply carries for clients
+    /// that do not know replies (its XEP-0428 fallback).
     pub body: Option<String>,
     pub thread: Option<String>,
     pub via: Via,
+    /// The message's id, for a receipt (`xmpp.send_receipt`) or a reply.
+    pub id: Option<String>,
+    /// The id of the message this one answers (XEP-0461), when it says.
+    pub reply_to: Option<String>,
+    /// The sender asked for a XEP-0184 receipt.
+    pub receipt_requested: bool,
+    /// Sent by one of the user's own clients (the server-stamped sender is
+    /// the user's own account): the only messages a rule should obey.
+    pub from_own_account: bool,
 }
 impl EventType for ChatMessage {
     const TOPIC: &'static str = "xmpp.message";

@@ -57,6 +57,12 @@ impl Received {
                     transport: origin.map(|o| o.transport).unwrap_or_default(),
                     body_base64: base64,
                     call: Some(call.id),
+                    display_name: request
+                        .from_header()
+                        .ok()
+                        .and_then(|f| f.typed().ok())
+                        .and_then(|f| f.display_name)
+                        .filter(|d| !d.is_empty()),
                 })
             }
             Method::Info => {

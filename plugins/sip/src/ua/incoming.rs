@@ -218,13 +218,13 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
         super::body::content_type(&tx.original).unwrap_or_else(|| "text/plain".into());
     // Byte-exact: a body that is not UTF-8 travels in base64.
     let body = Body::of(body);
-    let from = tx
-        .original
-        .from_header()
-        .ok()
-        .and_then(|f| f.uri().ok())
-        .map(|u| without_params(&u))
-        .unwrap_or_default();
+    let (from, display_name) = match tx.original.from_header().map(|f| f.typed()) {
+        Ok(Ok(from)) => (
+            without_params(&from.uri),
+            from.display_name.filter(|d| !d.is_empty()),
+        ),
+        _ => (String::new(), None),
+    };
     let to = tx
         .original
         .to_header()
@@ -241,6 +241,7 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
         transport: origin.transport,
         body_base64: body.base64,
         call: None,
+        display_name,
     };
     reply(&mut tx, StatusCode::OK, vec![]).await;
     agent.host.publish(&message);

@@ -16,33 +16,81 @@ use xmpp_parsers::ns;
 use super::link::OFFLINE_QUEUE;
 use super::state::Session;
 use crate::peers::chat_states::Decision;
+use crate::xep::reply;
+
+/// A note for the user's own clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// One id for every copy, so that a reply from any client names it.
+    pub id: String,
+    pub text: String,
+    pub thread: Option<String>,
+}
+
+impl Note {
+    /// A note with a fresh id: unique in this process and across restarts
+    /// (a random per-process prefix), as replies name notes by id.
+    pub fn new(text: String, thread: Option<String>) -> Note {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::OnceLock;
+        static PREFIX: OnceLock<u64> = OnceLock::new();
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let prefix = PREFIX.get_or_init(|| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default(),
+            );
+            h.finish()
+        });
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        Note {
+            id: format!("tandem-{prefix:016x}-{n}"),
+            text,
+            thread,
+        }
+    }
+}
 
 impl Session {
     /// A note for the user: to each of their clients by full JID (the
     /// bare JID would go to the top-priority resource, which during a call
     /// is the sidecar itself). With no client online, it waits for the
     /// first one that comes.
-    pub(super) async fn notify_user(&mut self, text: String) {
+    pub(super) async fn notify_user(&mut self, note: Note) {
         // While offline, `own` is what was known before: held.
         let targets: Vec<String> = match self.bound {
             Some(_) => self.own.keys().cloned().collect(),
             None => Vec::new(),
         };
         for to in &targets {
-            self.notify(to, &text).await;
+            self.notify(to, &note).await;
         }
         if targets.is_empty() {
             if self.notes.len() == OFFLINE_QUEUE {
                 self.notes.pop_front();
             }
-            self.notes.push_back(text);
+            self.notes.push_back(note);
         }
     }
 
-    pub(super) async fn notify(&mut self, to: &str, text: &str) {
+    pub(super) async fn notify(&mut self, to: &str, note: &Note) {
         let Ok(to) = Jid::from_str(to) else { return };
         let mut message = Message::new_with_type(MessageType::Chat, Some(to));
-        message.bodies.insert(Lang::new(), text.to_owned());
+        message.id = Some(xmpp_parsers::message::Id(note.id.clone()));
+        message.bodies.insert(Lang::new(), note.text.clone());
+        message.thread = note
+            .thread
+            .clone()
+            .map(|id| xmpp_parsers::message::Thread { parent: None, id });
+        // Kept in the server's archive (XEP-0334), so a client that was
+        // offline finds it through MAM.
+        message
+            .payloads
+            .push(Element::builder("store", "urn:xmpp:hints").build());
         // Each client gets its own copy (above): the server must not copy
         // it again to the others as a Carbon of what the account "sent"
         // (XEP-0280 §7), or every client shows each note twice.
@@ -61,6 +109,21 @@ impl Session {
             message.payloads.push(ChatState::Active.into());
         }
         self.chat.message_sent(&to.to_bare());
+        self.send(message.into()).await;
+    }
+
+    /// A XEP-0184 receipt for message `id` of `to`.
+    pub(super) async fn send_receipt(&mut self, to: Jid, id: String) {
+        let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+        message
+            .payloads
+            .push(xmpp_parsers::receipts::Received { id }.into());
+        // For the client that sent the message only: no Carbons copies to
+        // the user's other clients.
+        message.payloads.push(xmpp_parsers::carbons::Private.into());
+        message
+            .payloads
+            .push(Element::builder("no-copy", "urn:xmpp:hints").build());
         self.send(message.into()).await;
     }
 
@@ -154,16 +217,20 @@ impl Session {
                 via: via.into(),
             });
         }
-        let body = m.get_best_body_cloned(vec![]).map(|(_, b)| b);
-        if body.is_none() {
+        let Some((_, body)) = m.get_best_body_cloned(vec![]) else {
             return;
-        }
+        };
+        let from_own_account = m.from.as_ref().is_some_and(|f| f.to_bare() == self.account);
         self.host.publish(&ChatMessage {
             from,
             to,
-            body,
+            body: Some(reply::without_fallback(&body, &m.payloads)),
             thread: m.thread.as_ref().map(|t| t.id.clone()),
             via: via.into(),
+            id: m.id.as_ref().map(|id| id.0.clone()),
+            reply_to: reply::reply_to(&m.payloads),
+            receipt_requested: m.payloads.iter().any(|p| p.is("request", ns::RECEIPTS)),
+            from_own_account,
         });
     }
 }

@@ -55,6 +55,7 @@ use crate::peers::caps::CapsCache;
 use crate::peers::chat_states::ChatStates;
 use crate::peers::contacts::Contacts;
 use crate::xep::reach;
+pub use message::Note;
 use state::Registry;
 pub use state::{Registered, Request, Session};
 
@@ -196,7 +197,8 @@ impl Session {
             }
             Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
             Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
-            Request::NotifyUser(text) => self.notify_user(text).await,
+            Request::NotifyUser(note) => self.notify_user(note).await,
+            Request::SendReceipt(to, id) => self.send_receipt(to, id).await,
             Request::Status(reply) => {
                 let _ = reply.send(self.status());
             }

@@ -18,6 +18,7 @@ use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::Message;
 
+use super::message::Note;
 use crate::config::Config;
 use crate::peers::adhoc_sessions::Sessions;
 use crate::peers::caps::CapsCache;
@@ -45,7 +46,9 @@ pub enum Request {
         caps: Caps,
         answer: Result<DiscoInfoResult, String>,
     },
-    NotifyUser(String),
+    NotifyUser(Note),
+    /// A XEP-0184 receipt: to, id.
+    SendReceipt(Jid, String),
     Status(oneshot::Sender<Status>),
     SendMessage {
         to: Jid,
@@ -138,6 +141,6 @@ pub struct Session {
     /// Whether this connection's server offers XEP-0198.
     pub(super) stream_management: bool,
     /// Notifications waiting for one of the user's clients to come online.
-    pub(super) notes: VecDeque<String>,
+    pub(super) notes: VecDeque<Note>,
     pub(super) connects: u64,
 }

@@ -7,10 +7,12 @@
 //! - [`adhoc`]: XEP-0050 ad-hoc command payloads
 //! - [`caps`]: the sidecar's own XEP-0030 disco#info and its XEP-0115 hash
 //! - [`reach`]: XEP-0152 reachability addresses
+//! - [`reply`]: XEP-0461 replies and their XEP-0428 fallback quote
 //! - [`vcard`]: SIP addresses from XEP-0054 vcard-temp and XEP-0292 vCard4
 
 pub mod activity;
 pub mod adhoc;
 pub mod caps;
 pub mod reach;
+pub mod reply;
 pub mod vcard;
