@@ -6,6 +6,7 @@ use serde_json::json;
 use tandem_tests::baresip::Baresip;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
+use tandem_tests::sipp;
 use tandem_tests::xmpp_client::{alice_and_bob, XmppClient};
 
 const SIDECAR: &str = "alice@localhost/tandem";
@@ -324,5 +325,87 @@ fn a_call_that_ends_while_the_xmpp_server_is_down_leaves_the_right_presence_afte
     assert_eq!(
         sidecar.call("xmpp.presence", json!({})).unwrap(),
         json!({"show": null, "status": null, "priority": -1})
+    );
+}
+
+/// sip-chat.lua end to end: sipp plays a SIP contact (Bob), slixmpp the
+/// user's client. Bob's MESSAGE reaches the client from the sidecar, in
+/// Bob's thread and archived; a message naming no one is never sent to
+/// SIP; a XEP-0461 reply goes to Bob without its quote and the 200 comes
+/// back as a receipt; an address where nothing listens is a note saying so.
+#[test]
+fn sip_messages_reach_the_users_client_and_replies_go_back_with_a_receipt() {
+    let server = Prosody::start();
+    let (alice, mut gajim, _phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start_phone(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["sip-chat"],
+        "",
+        "",
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let port = sidecar.sip_port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = sipp::free_udp_port().to_string();
+    let bob = format!("sip:bob@127.0.0.1:{peer_port}");
+    // Bob's answering address: the first MESSAGE it gets must be the reply.
+    let bob_hears = sipp::Background::once("chat_peer_hears.xml", &peer_port, dir.path());
+    sipp::run_ok(
+        &[
+            "-sf",
+            &sipp::scenario_path("chat_peer_says.xml"),
+            "-m",
+            "1",
+            "-key",
+            "peer_port",
+            &peer_port,
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let from_sidecar = |starts: &'static str| {
+        move |e: &serde_json::Value| {
+            e["event"] == "message"
+                && e["from"] == SIDECAR
+                && e["body"].as_str().is_some_and(|b| b.starts_with(starts))
+        }
+    };
+    let note = gajim.wait_for("Bob's message", from_sidecar("Bob <"));
+    assert_eq!(note["body"], format!("Bob <{bob}>: lunch at 1?"), "{note}");
+    assert_eq!(note["thread"], format!("tandem-sip:{bob}"), "{note}");
+    assert!(
+        note["hints"].as_array().unwrap().contains(&json!("store")),
+        "{note}"
+    );
+    let id = note["id"].as_str().expect("the note has an id").to_owned();
+
+    // Naming no one: a hint, and nothing reaches Bob (his sipp would fail
+    // on a first MESSAGE that is not the reply below).
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": "buy milk" } }));
+    gajim.wait_for("the hint", from_sidecar("Not sent: "));
+
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": "yes, at 1", "id": "m-1", "receipt": true,
+        "reply_to": id, "quote": format!("Bob <{bob}>: lunch at 1?"),
+    } }));
+    bob_hears.wait_ok(dir.path());
+    gajim.wait_for("the receipt", |e| {
+        e["event"] == "receipt" && e["id"] == "m-1" && e["from"] == SIDECAR
+    });
+
+    let closed = sipp::free_udp_port();
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": format!("/msg sip:carol@127.0.0.1:{closed} hello"),
+    } }));
+    let failed = gajim.wait_for(
+        "the failure note",
+        from_sidecar("Not delivered to sip:carol@127.0.0.1"),
+    );
+    assert!(
+        failed["body"].as_str().unwrap().contains("cannot reach"),
+        "{failed}"
     );
 }

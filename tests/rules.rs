@@ -283,3 +283,8 @@ fn commands_a_rule_provides_are_answered_in_script_test() {
         "{stdout}"
     );
 }
+
+#[test]
+fn sip_chat_recorded_cases() {
+    check_golden("sip-chat");
+}

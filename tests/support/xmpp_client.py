@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 
 def say(**fields):
@@ -57,6 +59,10 @@ class TestClient(slixmpp.ClientXMPP):
         self.register_plugin("xep_0108")  # user activity (+notify)
         self.register_plugin("xep_0152")  # reachability addresses (+notify)
         self.register_plugin("xep_0054")  # vcard-temp
+        # slixmpp's "message" event is only for messages with a body.
+        self.register_handler(Callback(
+            "receipt", MatchXPath("{jabber:client}message/{urn:xmpp:receipts}received"),
+            self.on_receipt))
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
@@ -99,9 +105,15 @@ class TestClient(slixmpp.ClientXMPP):
         say(event="reach", **{"from": str(m["from"])},
             uris=[a["uri"] for a in reach["addresses"]])
 
+    def on_receipt(self, m):
+        received = m.xml.find("{urn:xmpp:receipts}received")
+        say(event="receipt", **{"from": str(m["from"])}, id=received.get("id"))
+
     def on_message(self, m):
         if m["type"] in ("chat", "normal") and m["body"]:
-            say(event="message", **{"from": str(m["from"]), "to": str(m["to"])}, body=m["body"], carbon=None)
+            hints = [h.tag.split("}")[-1] for h in m.xml if h.tag.startswith("{urn:xmpp:hints}")]
+            say(event="message", **{"from": str(m["from"]), "to": str(m["to"])}, body=m["body"],
+                carbon=None, id=m["id"] or None, thread=m["thread"] or None, hints=hints)
 
     def on_carbon_received(self, m):
         inner = m["carbon_received"]
@@ -160,8 +172,26 @@ class TestClient(slixmpp.ClientXMPP):
                 self.send_presence(pstatus="b-%d" % i, ppriority=self.priority)
             say(event="burst_sent")
         elif "message" in c:
+            # Optional: id, thread, receipt (ask for a XEP-0184 receipt),
+            # reply_to (XEP-0461, with the XEP-0428 fallback quoting `quote`).
             m = c["message"]
-            self.send_message(mto=m["to"], mbody=m["body"], mtype="chat")
+            body = m["body"]
+            msg = self.make_message(mto=m["to"], mtype="chat")
+            if "id" in m:
+                msg["id"] = m["id"]
+            if "thread" in m:
+                msg["thread"] = m["thread"]
+            if m.get("receipt"):
+                ET.SubElement(msg.xml, "{urn:xmpp:receipts}request")
+            if "reply_to" in m:
+                quote = "> " + m.get("quote", "") + "\n"
+                body = quote + body
+                ET.SubElement(msg.xml, "{urn:xmpp:reply:0}reply", id=m["reply_to"], to=m["to"])
+                fallback = ET.SubElement(msg.xml, "{urn:xmpp:fallback:0}fallback")
+                fallback.set("for", "urn:xmpp:reply:0")
+                ET.SubElement(fallback, "{urn:xmpp:fallback:0}body", start="0", end=str(len(quote)))
+            msg["body"] = body
+            msg.send()
         elif "chat_state" in c:
             s = c["chat_state"]
             msg = self.make_message(mto=s["to"], mtype="chat")

@@ -1,0 +1,210 @@
+-- sip-chat.lua: SIP messages in your own XMPP client, your answers back,
+-- and the phone's commands as chat.
+--
+-- A SIP MESSAGE (RFC 3428) to your SIP address reaches your XMPP clients as
+-- a chat message from your account's sidecar resource:
+--   "Bob <sip:bob@example.org>: are you free at 3?"
+-- in a conversation thread of its own per SIP peer, kept in your server's
+-- archive. To answer, write to the sidecar resource, and name the peer in
+-- one of these ways (checked in this order):
+--   /msg sip:bob@example.org see you then   -- an explicit address
+--   @bob see you then                       -- an alias from the config
+--   reply to the message (XEP-0461 "Reply" in Conversations, Dino, Gajim)
+--   quote its first line: "> Bob <sip:bob@example.org>: ..." then the text
+--   stay in its thread (clients that echo <thread>)
+-- Anything else is never sent to SIP: the sidecar answers with a hint.
+-- When the peer answers 2xx your client gets a delivery receipt
+-- (XEP-0184) for your message; when it fails, a note says why.
+--
+-- Commands, typed alone in the same chat: help, answer, reject, hangup,
+-- call <sip-uri|jid|@alias>, status, rules. They run the same actions as
+-- the ad-hoc commands of call-control.lua and status-commands.lua (load
+-- those rules too). Only messages from your own account are obeyed.
+--
+-- Configuration, [scripts.sip-chat] in tandem.toml:
+--   enabled  = true
+--   aliases  = { bob = "sip:bob@example.org" }  -- for @bob
+--   remember = 500      -- relayed messages kept for replies (by id)
+--
+-- Events:   sip.message, xmpp.message
+-- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message,
+--           calls.answer, calls.reject, calls.hangup, calls.call,
+--           status.show, status.presence_rules
+
+local cfg = tandem.settings { aliases = {}, remember = 500 }
+local aliases = cfg.aliases
+for name, uri in pairs(aliases) do
+  if type(name) ~= "string" or type(uri) ~= "string" or not uri:match("^sips?:.+@.+") then
+    error("[scripts.sip-chat] aliases: `" .. tostring(name) .. "` must name a SIP URI such as sip:bob@example.org, not " .. tostring(uri))
+  end
+end
+local remember = cfg.remember
+if math.type(remember) ~= "integer" or remember < 1 or remember > 100000 then
+  error("[scripts.sip-chat] remember must be a whole number from 1 to 100000, not " .. tostring(remember))
+end
+
+local THREAD_PREFIX = "tandem-sip:"
+local HINT = "Not sent: to answer a SIP message, reply to it or write "
+  .. "/msg sip:bob@example.org your text. Type help for the commands."
+
+-- Which SIP peer each relayed note came from, by note id (for replies),
+-- oldest forgotten first.
+tandem.state.peer_of = tandem.state.peer_of or {}
+tandem.state.ids = tandem.state.ids or {}
+
+local function keep(id, peer)
+  local ids = tandem.state.ids
+  ids[#ids + 1] = id
+  tandem.state.peer_of[id] = peer
+  while #ids > remember do
+    tandem.state.peer_of[table.remove(ids, 1)] = nil
+  end
+end
+
+local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+
+-- "Bob <sip:bob@example.org>", or the URI alone.
+local function who(uri, display_name)
+  if display_name and display_name ~= "" then return display_name .. " <" .. uri .. ">" end
+  return uri
+end
+
+-- The thread of a SIP peer: the same every time, across restarts.
+local function thread_of(peer) return THREAD_PREFIX .. peer end
+
+local function note(text, thread)
+  local sent, err = tandem.try_call("xmpp.notify_user", { text = text, thread = thread })
+  if not sent then
+    tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err))
+    return nil
+  end
+  return sent.id
+end
+
+-- The type/subtype of a Content-Type, lower case, parameters dropped.
+local function media_type(content_type)
+  return trim((content_type or "text/plain"):match("^[^;]*")):lower()
+end
+
+-- Types other plugins take (is-composing: the composing plugin's).
+local TAKEN = { ["application/im-iscomposing+xml"] = true }
+
+tandem.on("sip.message", function(ev)
+  local kind = media_type(ev.content_type)
+  if TAKEN[kind] then return end
+  local from = who(ev.from, ev.display_name)
+  local text
+  if kind == "text/plain" and ev.body_base64 == nil then
+    text = from .. ": " .. trim(ev.body)
+  else
+    text = from .. " sent a message of type " .. kind .. ", which Tandem cannot show here."
+  end
+  local id = note(text, thread_of(ev.from))
+  if id then keep(id, ev.from) end
+end)
+
+-- The SIP peer and the text of an answer, or nil: see the header for the
+-- order. `body` has no reply quote left (the XMPP plugin strips it).
+local function target_of(ev)
+  local body = ev.body or ""
+  local to, rest = body:match("^/msg%s+(sips?:%S+)%s+(.+)$")
+  if to then return to, rest end
+  local alias
+  alias, rest = body:match("^@([%w%._%-]+)%s+(.+)$")
+  if alias then
+    if aliases[alias] then return aliases[alias], rest end
+    return nil, nil, "Not sent: there is no alias @" .. alias .. " ([scripts.sip-chat] aliases)."
+  end
+  if ev.reply_to and tandem.state.peer_of[ev.reply_to] then
+    return tandem.state.peer_of[ev.reply_to], body
+  end
+  -- A quoted note: its first line names the peer, the unquoted lines are
+  -- the answer.
+  local first = body:match("^>[^\n]*")
+  if first then
+    -- "> Bob <sip:bob@x>: ..." or, without a display name, "> sip:bob@x: ..."
+    local quoted = first:match("<(sips?:[^>%s]+)>") or first:match("^>%s*(sips?:%S-):%s")
+    local answer = {}
+    for line in (body .. "\n"):gmatch("([^\n]*)\n") do
+      if not line:match("^>") then answer[#answer + 1] = line end
+    end
+    local text = trim(table.concat(answer, "\n"))
+    if quoted and text ~= "" then return quoted, text end
+  end
+  if ev.thread and ev.thread:sub(1, #THREAD_PREFIX) == THREAD_PREFIX then
+    return ev.thread:sub(#THREAD_PREFIX + 1), body
+  end
+  return nil
+end
+
+-- Chat commands: the word typed alone, and what it runs.
+local COMMANDS = {
+  answer = { "calls.answer" },
+  reject = { "calls.reject" },
+  hangup = { "calls.hangup" },
+  status = { "status.show" },
+  rules = { "status.presence_rules" },
+}
+local HELP = table.concat({
+  "Commands: answer, reject, hangup, call <sip:address, contact JID or @alias>, status, rules (presence rules on/off), help.",
+  "To write to a SIP contact: /msg sip:bob@example.org text, @alias text, or reply to their message.",
+}, "\n")
+
+-- Runs a chat command; false when `body` is not one.
+local function command(body, thread)
+  local word, arg = trim(body):lower():match("^(%a+)%s*(.-)$")
+  if word == "help" and arg == "" then
+    note(HELP, thread)
+    return true
+  end
+  local run, args
+  if word == "call" and arg ~= "" then
+    local whom = trim(body):match("^%a+%s+(.+)$")
+    if whom:sub(1, 1) == "@" then whom = aliases[whom:sub(2)] or whom end
+    run, args = "calls.call", { fields = { uri = whom } }
+  elseif COMMANDS[word] and arg == "" then
+    run, args = COMMANDS[word][1], {}
+  else
+    return false
+  end
+  local answer, err = tandem.try_call(run, args)
+  if answer then
+    note(answer.text or "Done.", thread)
+  elseif err and err.kind == "unknown_command" then
+    note("That command is not available: the rule that serves it is not loaded.", thread)
+  else
+    note(tostring(err and err.message or err), thread)
+  end
+  return true
+end
+
+tandem.on("xmpp.message", function(ev)
+  -- Only what one of your own clients sent to the sidecar itself: never a
+  -- contact's message, never a Carbons copy of a note to yourself.
+  if ev.via ~= "direct" or not ev.from_own_account then return end
+  local body = trim(ev.body or "")
+  if body == "" then return end
+  local peer, text, problem = target_of(ev)
+  if not peer then
+    if problem then
+      note(problem, ev.thread)
+    elseif not command(body, ev.thread) then
+      note(HINT, ev.thread)
+    end
+    return
+  end
+  text = trim(text)
+  if text == "" then
+    note("Not sent: the message to " .. peer .. " is empty.", thread_of(peer))
+    return
+  end
+  local sent, err = tandem.try_call("sip.send_message", { to = peer, body = text })
+  if sent then
+    if ev.receipt_requested and ev.id then
+      local ok, err = tandem.try_call("xmpp.send_receipt", { to = ev.from, id = ev.id })
+      if not ok then tandem.log.warn("no receipt for your message: " .. tostring(err.message or err)) end
+    end
+  else
+    note("Not delivered to " .. peer .. ": " .. tostring(err.message or err), thread_of(peer))
+  end
+end)
