@@ -24,6 +24,8 @@ use crate::config::Config;
 /// Events the engine can hold before new ones are dropped (and counted).
 const QUEUE: usize = 16 * 1024;
 /// Editors write a file in several steps; wait this long before reloading.
+/// How long `stop` lets queued events be handled before leaving them.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 const RELOAD_SETTLE: Duration = Duration::from_millis(100);
 
 enum Input {
@@ -306,7 +308,8 @@ impl LuaService {
     }
 
     /// Stops the engine and waits for its thread. Events already queued
-    /// are handled first, unless the queue is full: then they are left.
+    /// are handled first, for up to [`STOP_GRACE`], unless the queue is
+    /// full: then they are left.
     pub fn stop(mut self) {
         if self.tx.try_send(Input::Shutdown).is_err() {
             // Full (a flood, or a slow rule), or the engine is gone. Waiting
@@ -315,6 +318,14 @@ impl LuaService {
             self.stop_now.store(true, Ordering::SeqCst);
         }
         if let Some(thread) = self.thread.take() {
+            // A `Shutdown` that found room may still sit behind thousands of
+            // slow events (the queue had drained a little since the flood):
+            // they get a grace period, then are left, as a full queue's are.
+            let deadline = std::time::Instant::now() + STOP_GRACE;
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.stop_now.store(true, Ordering::SeqCst);
             let _ = thread.join();
         }
     }
