@@ -44,6 +44,8 @@ struct State {
     network_failures: u32,
     /// No attempt before this.
     not_before: Option<Instant>,
+    /// When the newest client's login attempt began, while it runs.
+    attempt_since: Option<Instant>,
 }
 
 pub struct Gate {
@@ -94,6 +96,7 @@ impl Gate {
         let generation = {
             let mut state = self.state.lock().unwrap();
             state.generation += 1;
+            state.attempt_since = None;
             state.generation
         };
         self.bump();
@@ -143,6 +146,20 @@ impl Gate {
         }
     }
 
+    /// The newest client began a login (connect, TLS, SASL).
+    pub fn attempting(&self) {
+        self.state.lock().unwrap().attempt_since = Some(Instant::now());
+    }
+
+    /// Whether a login began less than `grace` ago and has not ended: the
+    /// session's watchdog lets it finish rather than start a second one
+    /// beside it (seen with ejabberd just back: both authenticated, and a
+    /// server counts each).
+    pub fn attempt_under_way(&self, grace: Duration) -> bool {
+        let state = self.state.lock().unwrap();
+        state.attempt_since.is_some_and(|t| t.elapsed() < grace)
+    }
+
     /// Logged in.
     pub fn succeeded(&self) {
         let mut state = self.state.lock().unwrap();
@@ -162,6 +179,7 @@ impl Gate {
         );
         state.network_failures = state.network_failures.saturating_add(1);
         state.not_before = Some(Instant::now() + wait);
+        state.attempt_since = None;
     }
 
     /// The login was refused (or no mechanism fits): logs it plainly,
@@ -188,6 +206,7 @@ impl Gate {
             };
             state.refusal = Some(reason.clone());
             state.not_before = Some(Instant::now() + self.retry.auth_wait);
+            state.attempt_since = None;
             (reason, state.gave_up)
         };
         if gave_up {
@@ -216,5 +235,39 @@ impl Gate {
             reason: reason.clone(),
             gave_up: state.gave_up,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        let retry = Retry {
+            auth_tries: 3,
+            auth_wait: Duration::from_secs(300),
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(2),
+        };
+        Gate::new(tandem_sdk::testing::MockHost::new().host(), retry)
+    }
+
+    #[test]
+    fn a_login_is_under_way_from_its_start_until_it_ends_or_its_client_is_replaced() {
+        let gate = gate();
+        let grace = Duration::from_secs(10);
+        assert!(!gate.attempt_under_way(grace));
+        gate.new_generation();
+        gate.attempting();
+        assert!(gate.attempt_under_way(grace));
+        assert!(!gate.attempt_under_way(Duration::ZERO), "past its grace");
+        gate.network_failed();
+        assert!(!gate.attempt_under_way(grace));
+        gate.attempting();
+        gate.succeeded();
+        assert!(!gate.attempt_under_way(grace));
+        gate.attempting();
+        gate.new_generation();
+        assert!(!gate.attempt_under_way(grace), "the replaced client's");
     }
 }

@@ -81,6 +81,7 @@ impl Login {
             if self.gate.admit(self.generation).await == Admit::Retired {
                 return std::future::pending().await;
             }
+            self.gate.attempting();
             let login = async {
                 let (stream, binding) = connect().await?;
                 self.authenticate(stream, binding, jid, ns, timeouts).await

@@ -22,6 +22,10 @@ use super::state::{Request, Session};
 /// considered stuck.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a login under way may delay the watchdog's replacement of its
+/// client: TLS and SASL take well under this, even on a slow server.
+const LOGIN_GRACE: Duration = Duration::from_secs(10);
+
 /// Stanzas kept while offline, oldest dropped first beyond this.
 pub(super) const OFFLINE_QUEUE: usize = 1024;
 
@@ -60,6 +64,12 @@ impl Session {
         )
         .max(period * 2);
         if since.elapsed() >= wait {
+            // A login under way (the server is just back) gets to finish:
+            // replacing its client now would log in twice. A client stuck
+            // in a loop of attempts is still replaced, `LOGIN_GRACE` later.
+            if self.gate.attempt_under_way(LOGIN_GRACE) && since.elapsed() < wait + LOGIN_GRACE {
+                return;
+            }
             self.replaced = self.replaced.saturating_add(1);
             self.host.warn(&format!(
                 "no connection for {:.0} s: starting a fresh one (attempt {})",
