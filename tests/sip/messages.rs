@@ -2,6 +2,7 @@
 
 use crate::{scenario, AUTO_ANSWER};
 use serde_json::json;
+use tandem_tests::baresip::Baresip;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::sipp;
 
@@ -158,4 +159,58 @@ fn a_binary_message_body_arrives_byte_exact() {
         "{line}"
     );
     assert_eq!(field(&line, "call"), "nil", "outside any dialog: {line}");
+}
+
+/// The composing plugin beside the SIP plugin: sipp types (RFC 3994) and
+/// then sends its message, and rules hear `composing.peer` composing, then
+/// idle; baresip refuses is-composing with 415, and the plugin says so
+/// (and, per its unit tests, sends it nothing more).
+#[test]
+fn typing_is_heard_from_sipp_and_a_415_from_baresip_is_understood() {
+    let tandem = Sidecar::start_sip_plugins(
+        "user = \"alice\"",
+        &[],
+        &[],
+        &["tandem_plugin_sip", "tandem_plugin_composing"],
+    );
+    let port = tandem.sip_port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("typing_then_message.xml"),
+            "-m",
+            "1",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let log = tandem.wait_for("TYPING composing.peer peer=sip:carol@127.0.0.1:");
+    let log = if log.contains("state=idle") {
+        log
+    } else {
+        tandem.wait_for("state=idle")
+    };
+    let typing: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("TYPING composing.peer"))
+        .map(|l| field(l, "state"))
+        .collect();
+    assert_eq!(typing, ["composing", "idle"], "{log}");
+
+    let baresip = Baresip::start(1000.0, None);
+    let to = format!("sip:bob@127.0.0.1:{}", baresip.port);
+    let answer = tandem
+        .call(
+            "composing.user_typing",
+            json!({ "to": to, "state": "composing" }),
+        )
+        .unwrap();
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("415"),
+        "{answer}"
+    );
 }

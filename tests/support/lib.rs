@@ -106,6 +106,7 @@ const PACKAGES: &[&str] = &[
     "tandem-plugin-example",
     "tandem-plugin-xmpp",
     "tandem-plugin-sip",
+    "tandem-plugin-composing",
     "tandem-fixture-testkit",
     "tandem-fixture-counter",
     "tandem-fixture-not-a-plugin",

@@ -41,6 +41,9 @@ tandem.on("sip.*", function(ev, topic)
     .. " b64=" .. tostring(ev.body_base64)
     .. " type=" .. tostring(ev.content_type) .. " body=" .. tostring(ev.body))
 end)
+tandem.on("composing.*", function(ev, topic)
+  tandem.log.info("TYPING " .. topic .. " peer=" .. tostring(ev.peer) .. " state=" .. tostring(ev.state))
+end)
 "#;
 
 /// How the sidecar is made to trust the test server's CA.
@@ -107,7 +110,17 @@ impl Sidecar {
     /// Like `start_sip`, with these environment variables set for the
     /// daemon (a sound server's, say).
     pub fn start_sip_with_env(extra: &str, shipped: &[&str], env: &[(String, String)]) -> Sidecar {
-        let plugins = crate::plugin_folder(&["tandem_plugin_sip"]);
+        Sidecar::start_sip_plugins(extra, shipped, env, &["tandem_plugin_sip"])
+    }
+
+    /// Like `start_sip_with_env`, with these plugins (crate names) loaded.
+    pub fn start_sip_plugins(
+        extra: &str,
+        shipped: &[&str],
+        env: &[(String, String)],
+        crates: &[&str],
+    ) -> Sidecar {
+        let plugins = crate::plugin_folder(crates);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", SIP_WATCH_RULE);
         copy_shipped_rules(dir.path(), shipped);

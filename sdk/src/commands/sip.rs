@@ -97,7 +97,10 @@ impl CommandType for SendDtmf {
     type Reply = CallRef;
 }
 
-/// Sends a SIP MESSAGE (RFC 3428) outside any call.
+/// Sends a SIP MESSAGE (RFC 3428) outside any call. Answers the 2xx; a
+/// final refusal is a `rejected` error whose message reads
+/// `<to> answered <code> <reason>` (`… answered 415 Unsupported Media
+/// Type`), which callers may match on the code.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SendMessage {

@@ -3,6 +3,7 @@
 //! Every field has a default, so a publisher on a newer SDK that adds a field
 //! never breaks a subscriber on an older one (and the other way round).
 
+pub mod composing;
 pub mod sip;
 pub mod xmpp;
 

@@ -85,6 +85,11 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
         self.entries.get_mut(key).map(|(_, v)| v)
     }
 
+    /// The entries, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.entries.iter().map(|(key, (_, value))| (key, value))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
