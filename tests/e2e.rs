@@ -328,6 +328,38 @@ fn a_call_that_ends_while_the_xmpp_server_is_down_leaves_the_right_presence_afte
     );
 }
 
+/// The sidecar with both plugins and sip-chat.lua, online.
+fn chat_sidecar(server: &Prosody, alice: &str) -> Sidecar {
+    let sidecar = Sidecar::start_phone(
+        server,
+        (alice, "alice-secret"),
+        "alice",
+        &["sip-chat"],
+        "",
+        "",
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    sidecar
+}
+
+/// sipp writes to the sidecar as Bob, "lunch at 1?", from
+/// `sip:bob@127.0.0.1:<peer_port>` (where he takes answers).
+fn bob_writes(sidecar: &Sidecar, peer_port: &str, dir: &std::path::Path) {
+    sipp::run_ok(
+        &[
+            "-sf",
+            &sipp::scenario_path("chat_peer_says.xml"),
+            "-m",
+            "1",
+            "-key",
+            "peer_port",
+            peer_port,
+            &format!("127.0.0.1:{}", sidecar.sip_port()),
+        ],
+        dir,
+    );
+}
+
 /// sip-chat.lua end to end: sipp plays a SIP contact (Bob), slixmpp the
 /// user's client. Bob's MESSAGE reaches the client from the sidecar, in
 /// Bob's thread and archived; a message naming no one is never sent to
@@ -337,35 +369,14 @@ fn a_call_that_ends_while_the_xmpp_server_is_down_leaves_the_right_presence_afte
 fn sip_messages_reach_the_users_client_and_replies_go_back_with_a_receipt() {
     let server = Prosody::start();
     let (alice, mut gajim, _phone) = alice_and_bob(&server);
-    let sidecar = Sidecar::start_phone(
-        &server,
-        (&alice, "alice-secret"),
-        "alice",
-        &["sip-chat"],
-        "",
-        "",
-    );
-    sidecar.wait_online(SIDECAR, 1);
+    let sidecar = chat_sidecar(&server, &alice);
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
-    let port = sidecar.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
     let peer_port = sipp::free_udp_port().to_string();
     let bob = format!("sip:bob@127.0.0.1:{peer_port}");
     // Bob's answering address: the first MESSAGE it gets must be the reply.
     let bob_hears = sipp::Background::once("chat_peer_hears.xml", &peer_port, dir.path());
-    sipp::run_ok(
-        &[
-            "-sf",
-            &sipp::scenario_path("chat_peer_says.xml"),
-            "-m",
-            "1",
-            "-key",
-            "peer_port",
-            &peer_port,
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    );
+    bob_writes(&sidecar, &peer_port, dir.path());
     let from_sidecar = |starts: &'static str| {
         move |e: &serde_json::Value| {
             e["event"] == "message"
@@ -408,4 +419,55 @@ fn sip_messages_reach_the_users_client_and_replies_go_back_with_a_receipt() {
         failed["body"].as_str().unwrap().contains("cannot reach"),
         "{failed}"
     );
+}
+
+/// Nothing Tandem answered 200 for is lost: a SIP message that arrives
+/// while none of the user's clients is online waits on disk, `tandem run`
+/// is restarted (SIGTERM), and the message still reaches the client that
+/// comes online afterwards, once.
+#[test]
+fn a_sip_message_waits_on_disk_for_the_users_client_across_a_restart() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let mut sidecar = chat_sidecar(&server, &alice);
+    let dir = tempfile::tempdir().unwrap();
+    bob_writes(&sidecar, "5999", dir.path());
+    let spooled = sidecar
+        .dir
+        .path()
+        .join("state/tandem/notes-alice@localhost.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !spooled.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the note never reached the spool:\n{}",
+            sidecar.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    sidecar.restart();
+    sidecar.wait_for("note(s) for you kept from before the restart");
+    sidecar.wait_online(SIDECAR, 1);
+    let gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+    let note = gajim.wait_for("the kept note", |e| {
+        e["event"] == "message" && e["from"] == SIDECAR
+    });
+    assert_eq!(
+        note["body"], "Bob <sip:bob@127.0.0.1:5999>: lunch at 1?",
+        "{note}"
+    );
+    // Delivered: the spool is empty again, and nothing comes twice.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while spooled.exists() {
+        assert!(std::time::Instant::now() < deadline, "still spooled");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let notes = gajim
+        .seen()
+        .iter()
+        .filter(|e| e["event"] == "message" && e["from"] == SIDECAR)
+        .count();
+    assert_eq!(notes, 1, "{:?}", gajim.seen());
 }

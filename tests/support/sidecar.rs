@@ -58,6 +58,7 @@ pub enum Trust {
 pub struct Sidecar {
     // Declared first so the daemon stops before its folders are removed.
     daemon: sidecar::Sidecar,
+    launch: Launch,
     pub dir: tempfile::TempDir,
     log: Arc<Mutex<String>>,
     _plugins: tempfile::TempDir,
@@ -172,28 +173,46 @@ impl Sidecar {
         let mut launch = Launch {
             log_filter: log_filter(),
             env_remove: vec!["SSL_CERT_FILE".into()],
+            // What the daemon keeps (notes waiting for the user) stays in
+            // the test's folder, apart from other tests' and the user's.
             env: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
             ..Launch::new(crate::tandem_bin(), dir.path().join("tandem.toml"))
         };
+        launch
+            .env
+            .push(("XDG_STATE_HOME".into(), dir.path().join("state").into()));
         if let Some(ca) = ca {
             // The test CA, for rustls' native roots (see the plugin README).
             launch.env.push(("SSL_CERT_FILE".into(), ca.into()));
         }
         let log = Arc::new(Mutex::new(String::new()));
+        let daemon = Sidecar::run(&launch, &log);
+        Sidecar {
+            daemon,
+            launch,
+            dir,
+            log,
+            _plugins: plugins,
+        }
+    }
+
+    fn run(launch: &Launch, log: &Arc<Mutex<String>>) -> sidecar::Sidecar {
         let sink = log.clone();
-        let daemon = launch
+        launch
             .start(move |line| {
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
             })
-            .unwrap();
-        Sidecar {
-            daemon,
-            dir,
-            log,
-            _plugins: plugins,
-        }
+            .unwrap()
+    }
+
+    /// Stops the daemon (SIGTERM, as a user's Ctrl-C or systemd would) and
+    /// starts it again with the same folder and config; its log goes on.
+    pub fn restart(&mut self) {
+        self.daemon.stop();
+        self.log.lock().unwrap().push_str("---- restarted ----\n");
+        self.daemon = Sidecar::run(&self.launch, &self.log);
     }
 
     /// The daemon's process id (for CPU and memory readings).

@@ -64,6 +64,9 @@ impl Sidecar {
         let exe = std::env::current_exe().map_err(|e| DemoError::io("tandem's own path", e))?;
         let launch = Launch {
             own_process_group: true, // Ctrl-C is the demo's to handle (interrupt.rs)
+            // What it keeps (notes waiting for the user) stays in the
+            // demo's throwaway folder, not the user's own state.
+            env: vec![("XDG_STATE_HOME".into(), dir.join("state").into())],
             ..Launch::new(exe, dir.join("tandem.toml"))
         };
         let daemon = launch

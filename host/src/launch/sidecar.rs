@@ -70,6 +70,7 @@ impl Launch {
         Ok(Sidecar {
             child,
             config: self.config.clone(),
+            stopped: false,
         })
     }
 }
@@ -79,12 +80,21 @@ impl Launch {
 pub struct Sidecar {
     child: Child,
     config: PathBuf,
+    stopped: bool,
 }
 
 impl Sidecar {
     /// The daemon's process id (for CPU and memory readings).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops it now (as dropping it would), waiting until it has exited.
+    pub fn stop(&mut self) {
+        if !self.stopped {
+            self.stopped = true;
+            super::terminate(&mut self.child);
+        }
     }
 
     /// The config it was started with.
@@ -95,6 +105,6 @@ impl Sidecar {
 
 impl Drop for Sidecar {
     fn drop(&mut self) {
-        super::terminate(&mut self.child);
+        self.stop();
     }
 }

@@ -52,6 +52,11 @@ pub struct Config {
     pub auth_tries: u32,
     /// Seconds to wait after a refused login before trying again.
     pub auth_retry_seconds: u64,
+    /// Where notes for the user (a SIP message, a missed call) wait on
+    /// disk while none of their clients is online, so a restart loses
+    /// none; default `$XDG_STATE_HOME/tandem/notes-<jid>.json` (else
+    /// `~/.local/state/…`). Named `_path`: `_file` keys are secrets.
+    pub notes_path: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -74,6 +79,7 @@ impl Default for Config {
             sasl: Vec::new(),
             auth_tries: 3,
             auth_retry_seconds: 300,
+            notes_path: None,
         }
     }
 }
@@ -118,6 +124,7 @@ impl std::fmt::Debug for Config {
             .field("sasl", &self.sasl)
             .field("auth_tries", &self.auth_tries)
             .field("auth_retry_seconds", &self.auth_retry_seconds)
+            .field("notes_path", &self.notes_path)
             .finish()
     }
 }

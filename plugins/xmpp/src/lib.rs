@@ -47,6 +47,7 @@ mod convert;
 mod login;
 mod peers;
 mod session;
+mod spool;
 mod xep;
 
 use tandem_sdk::commands::xmpp::{

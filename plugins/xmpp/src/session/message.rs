@@ -18,8 +18,9 @@ use super::state::Session;
 use crate::peers::chat_states::Decision;
 use crate::xep::reply;
 
-/// A note for the user's own clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A note for the user's own clients (kept on disk while none is online:
+/// `crate::spool`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Note {
     /// One id for every copy, so that a reply from any client names it.
     pub id: String,
@@ -72,9 +73,33 @@ impl Session {
         if targets.is_empty() {
             if self.notes.len() == OFFLINE_QUEUE {
                 self.notes.pop_front();
+                self.host
+                    .warn("notes for you: the queue is full, the oldest was dropped");
             }
             self.notes.push_back(note);
+            self.keep_notes();
         }
+    }
+
+    /// Writes the notes waiting for a client to the spool (a failure is
+    /// logged: they still wait in memory).
+    pub(super) fn keep_notes(&self) {
+        if let Err(e) = self.spool.save(&self.notes) {
+            self.host.warn(&e.to_string());
+        }
+    }
+
+    /// Sends every waiting note to `targets` and empties the spool.
+    pub(super) async fn deliver_notes(&mut self, targets: &[String]) {
+        if self.notes.is_empty() {
+            return;
+        }
+        while let Some(note) = self.notes.pop_front() {
+            for to in targets {
+                self.notify(to, &note).await;
+            }
+        }
+        self.keep_notes();
     }
 
     pub(super) async fn notify(&mut self, to: &str, note: &Note) {

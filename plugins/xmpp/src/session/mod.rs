@@ -109,6 +109,26 @@ impl Session {
             host.clone(),
             crate::connect::retry(config),
         ));
+        let spool = crate::spool::Spool::at(
+            config
+                .notes_path
+                .clone()
+                .or_else(|| crate::spool::Spool::default_path(&config.jid)),
+        );
+        let notes: VecDeque<message::Note> = match spool.load() {
+            Ok(notes) => notes.into(),
+            Err(e) => {
+                host.warn(&e.to_string());
+                VecDeque::new()
+            }
+        };
+        if let (false, Some(path)) = (notes.is_empty(), spool.path()) {
+            host.info(&format!(
+                "{} note(s) for you kept from before the restart ({}): delivered when one of your clients is online",
+                notes.len(),
+                path.display()
+            ));
+        }
         if config.insecure {
             host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
         }
@@ -143,7 +163,8 @@ impl Session {
             offline: VecDeque::new(),
             unacked: Vec::new(),
             stream_management: false,
-            notes: VecDeque::new(),
+            notes,
+            spool,
             connects: 0,
         })
     }
@@ -265,11 +286,7 @@ impl Session {
                 // meanwhile go to the clients known to be online.
                 if resumed && !self.own.is_empty() {
                     let targets: Vec<String> = self.own.keys().cloned().collect();
-                    while let Some(note) = self.notes.pop_front() {
-                        for to in &targets {
-                            self.notify(to, &note).await;
-                        }
-                    }
+                    self.deliver_notes(&targets).await;
                 }
             }
             // tokio-xmpp 6 reports neither loss nor retries here (it keeps
@@ -277,9 +294,7 @@ impl Session {
             Event::Disconnected(e) => self.went_down(&e.to_string()),
             Event::Stanza(Stanza::Presence(p)) => {
                 if let Some(client) = self.on_presence(p) {
-                    while let Some(note) = self.notes.pop_front() {
-                        self.notify(&client, &note).await;
-                    }
+                    self.deliver_notes(&[client]).await;
                 }
                 for (to, caps, query) in std::mem::take(&mut self.caps_to_ask) {
                     self.ask_caps(to, caps, query).await;

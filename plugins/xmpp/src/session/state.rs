@@ -142,5 +142,7 @@ pub struct Session {
     pub(super) stream_management: bool,
     /// Notifications waiting for one of the user's clients to come online.
     pub(super) notes: VecDeque<Note>,
+    /// Where `notes` also wait, across restarts.
+    pub(super) spool: crate::spool::Spool,
     pub(super) connects: u64,
 }
