@@ -8,8 +8,7 @@
 //! oldest audio is dropped (capture) or silence is played (playback), which
 //! a listener hears as a click rather than as a call drifting seconds late.
 
-use super::sink::AudioSink;
-use super::source::AudioSource;
+use super::audio::{AudioSink, AudioSource};
 
 #[cfg(feature = "sound-device")]
 mod cpal_backend;

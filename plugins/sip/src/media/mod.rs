@@ -3,6 +3,7 @@
 //! rsipstack does signalling only; everything after the SDP is here.
 
 pub mod analysis;
+pub mod audio;
 pub mod device;
 pub mod dtmf;
 pub mod g711;

@@ -12,6 +12,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::audio::{AudioSink, AudioSource, FRAME};
 use super::dtmf::{DtmfReceiver, DtmfSender, Frame};
 use super::g711::Codec;
 use super::jitter::JitterBuffer;
@@ -19,8 +20,6 @@ use super::pacer::Pacer;
 use super::rtcp;
 use super::rtp::{self, RtpHeader, SequenceExtender};
 use super::sdp::Negotiated;
-use super::sink::AudioSink;
-use super::source::{AudioSource, FRAME};
 use super::stats::Counters;
 
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);

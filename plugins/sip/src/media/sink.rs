@@ -3,13 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub use super::audio::AudioSink;
 use super::device::{self, DeviceSpec};
-
-pub trait AudioSink: Send + Sync {
-    fn write(&mut self, pcm: &[i16]);
-    /// Flushes and closes; a WAV file is only complete after this.
-    fn finish(&mut self);
-}
 
 /// A sink as configured: `null` or `wav:/path/{call}.wav`.
 #[derive(Debug, Clone, PartialEq)]

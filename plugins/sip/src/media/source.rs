@@ -5,13 +5,7 @@ use std::path::{Path, PathBuf};
 use super::device::{self, DeviceError, DeviceSpec};
 use super::resample::resample;
 
-/// Samples per 20 ms frame at 8 kHz.
-pub const FRAME: usize = 160;
-
-/// Fills one 20 ms frame of 8 kHz mono audio.
-pub trait AudioSource: Send + Sync {
-    fn fill(&mut self, frame: &mut [i16]);
-}
+pub use super::audio::{AudioSource, FRAME};
 
 /// A source as configured (`silence`, `tone:440`, `wav:/path.wav`,
 /// `device`, `device:NAME`).

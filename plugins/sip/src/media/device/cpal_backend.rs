@@ -7,9 +7,8 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample, StreamConfig};
 
 use super::{DeviceError, DeviceSpec};
+use crate::media::audio::{AudioSink, AudioSource};
 use crate::media::resample::Linear;
-use crate::media::sink::AudioSink;
-use crate::media::source::AudioSource;
 
 /// What the call side works in.
 const CALL_RATE: u32 = 8000;
