@@ -214,3 +214,27 @@ fn typing_is_heard_from_sipp_and_a_415_from_baresip_is_understood() {
         "{answer}"
     );
 }
+
+/// Text in ISO-8859-1 reaches the rules decoded; text in a charset Tandem
+/// cannot read is refused with 415 and an `Accept` naming UTF-8 (sipp
+/// checks both answers), never shown garbled.
+#[test]
+fn text_in_latin_1_is_decoded_and_an_unreadable_charset_gets_415() {
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let port = tandem.sip_port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("message_charsets.xml"),
+            "-m",
+            "1",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+    );
+    let log = tandem.wait_for("SIP sip.message");
+    let line = event_line(&log, "sip.message");
+    assert!(line.contains("body=café"), "{line}");
+    assert_eq!(log.matches("SIP sip.message").count(), 1, "{log}");
+}

@@ -167,7 +167,8 @@ open_enum! {
 /// and all, so other plugins can take what is theirs
 /// (`application/im-iscomposing+xml`, ...); compare it by its type/subtype
 /// only, case-insensitively. The body arrives byte-exact: as `body` when it
-/// is UTF-8 text, else base64 in `body_base64` (with `body` empty).
+/// is UTF-8 text, else base64 in `body_base64` (with `body` empty); text in
+/// ISO-8859-1 comes decoded in `body` with its bytes in `body_base64`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Message {

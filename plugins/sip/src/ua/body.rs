@@ -28,6 +28,38 @@ impl Body {
     }
 }
 
+/// A text body in a character set Tandem cannot read: answered 415.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownCharset(pub String);
+
+/// The `Accept` of that 415: text in UTF-8 (RFC 3428 §9's default).
+pub const ACCEPT_TEXT: &str = "text/plain;charset=UTF-8";
+
+/// A body received with `content_type` (a header value): as [`Body::of`],
+/// except for `text/*` that names a charset. UTF-8 and US-ASCII are taken
+/// as they are; ISO-8859-1 (Latin-1, every byte a character) is decoded
+/// into `text`, with the bytes as sent in `base64`; any other charset is
+/// refused, so that no one reads mojibake.
+pub fn received(content_type: &str, bytes: &[u8]) -> Result<Body, UnknownCharset> {
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    let is_text = media
+        .split_once('/')
+        .is_some_and(|(kind, _)| kind.trim().eq_ignore_ascii_case("text"));
+    let charset = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .map(|(_, value)| value.trim().trim_matches('"').to_ascii_lowercase());
+    match (is_text, charset.as_deref()) {
+        (false, _) | (true, None | Some("utf-8" | "utf8" | "us-ascii")) => Ok(Body::of(bytes)),
+        (true, Some("iso-8859-1" | "latin1" | "iso_8859-1" | "l1")) => Ok(Body {
+            text: bytes.iter().map(|&b| char::from(b)).collect(),
+            base64: (!bytes.is_ascii()).then(|| base64(bytes)),
+        }),
+        (true, Some(other)) => Err(UnknownCharset(other.to_owned())),
+    }
+}
+
 /// The Content-Type header's value as sent, `None` when there is none.
 pub fn content_type(request: &Request) -> Option<String> {
     request.headers.iter().find_map(|h| match h {
@@ -77,6 +109,28 @@ fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_in_latin_1_is_decoded_and_other_charsets_refused() {
+        let latin1 = b"caf\xe9";
+        let body = received("text/plain; charset=\"ISO-8859-1\"", latin1).unwrap();
+        assert_eq!(body.text, "café");
+        assert_eq!(body.base64.as_deref(), Some("Y2Fm6Q=="));
+        assert_eq!(
+            received("text/plain;charset=utf-8", "café".as_bytes()).unwrap(),
+            Body::of("café".as_bytes())
+        );
+        assert_eq!(received("text/plain", b"hi").unwrap(), Body::of(b"hi"));
+        assert_eq!(
+            received("Text/Plain;Charset=Shift_JIS", b"x"),
+            Err(UnknownCharset("shift_jis".into()))
+        );
+        // Not text: any charset parameter is the owner's business.
+        assert_eq!(
+            received("application/xml;charset=koi8-r", latin1).unwrap(),
+            Body::of(latin1)
+        );
+    }
 
     #[test]
     fn base64_matches_rfc_4648_test_vectors() {

@@ -15,7 +15,7 @@ use rsipstack::transaction::TransactionReceiver;
 use tandem_sdk::events::sip::{CallIncoming, Direction, Message};
 use tandem_sdk::tokio;
 
-use super::body::Body;
+use super::body::{self, UnknownCharset};
 use crate::guard::origin::Origin;
 use crate::guard::refusals::Refusal;
 use crate::media::sdp;
@@ -209,15 +209,25 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
     let Some(origin) = admitted(agent, &mut tx).await else {
         return;
     };
-    let body = &tx.original.body;
-    if body.len() > MAX_MESSAGE_BODY {
+    let bytes = &tx.original.body;
+    if bytes.len() > MAX_MESSAGE_BODY {
         reply(&mut tx, StatusCode::RequestEntityTooLarge, vec![]).await;
         return;
     }
-    let content_type =
-        super::body::content_type(&tx.original).unwrap_or_else(|| "text/plain".into());
-    // Byte-exact: a body that is not UTF-8 travels in base64.
-    let body = Body::of(body);
+    let content_type = body::content_type(&tx.original).unwrap_or_else(|| "text/plain".into());
+    // Byte-exact: a body that is not UTF-8 travels in base64; text in a
+    // charset Tandem cannot read is refused rather than shown garbled.
+    let body = match body::received(&content_type, bytes) {
+        Ok(body) => body,
+        Err(UnknownCharset(charset)) => {
+            log::info!(
+                "MESSAGE in charset {charset} refused with 415 (Tandem reads UTF-8 and ISO-8859-1)"
+            );
+            let accept = Header::Other("Accept".into(), body::ACCEPT_TEXT.into());
+            reply(&mut tx, StatusCode::UnsupportedMediaType, vec![accept]).await;
+            return;
+        }
+    };
     let (from, display_name) = match tx.original.from_header().map(|f| f.typed()) {
         Ok(Ok(from)) => (
             without_params(&from.uri),
