@@ -6,21 +6,18 @@ use tandem_tests::baresip::Baresip;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
 use tandem_tests::sipp;
 
+/// sipp plays `scenario` (a file in `tests/sipp/`) once against `tandem`,
+/// and must finish as the scenario says.
+fn sipp_sends(tandem: &Sidecar, scenario_file: &str, dir: &std::path::Path) {
+    let to = format!("127.0.0.1:{}", tandem.sip_port());
+    sipp::run_ok(&["-sf", &scenario(scenario_file), "-m", "1", &to], dir);
+}
+
 #[test]
 fn message_both_ways_keeps_the_content_type() {
     let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
-    let port = tandem.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    sipp::run_ok(
-        &[
-            "-sf",
-            &scenario("message_uac.xml"),
-            "-m",
-            "1",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    );
+    sipp_sends(&tandem, "message_uac.xml", dir.path());
     let log = tandem.wait_for("SIP sip.message");
     let line = event_line(&log, "sip.message");
     assert_eq!(
@@ -140,18 +137,8 @@ const BINARY_BODY_BASE64: &str = "Y2Fm6f+AIQ0K";
 #[test]
 fn a_binary_message_body_arrives_byte_exact() {
     let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
-    let port = tandem.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    sipp::run_ok(
-        &[
-            "-sf",
-            &scenario("message_binary_uac.xml"),
-            "-m",
-            "1",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    );
+    sipp_sends(&tandem, "message_binary_uac.xml", dir.path());
     let line = event_line(&tandem.wait_for("SIP sip.message"), "sip.message");
     assert_eq!(field(&line, "b64"), BINARY_BODY_BASE64, "{line}");
     assert!(
@@ -173,18 +160,8 @@ fn typing_is_heard_from_sipp_and_a_415_from_baresip_is_understood() {
         &[],
         &["tandem_plugin_sip", "tandem_plugin_composing"],
     );
-    let port = tandem.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    sipp::run_ok(
-        &[
-            "-sf",
-            &scenario("typing_then_message.xml"),
-            "-m",
-            "1",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    );
+    sipp_sends(&tandem, "typing_then_message.xml", dir.path());
     let log = tandem.wait_for("TYPING composing.peer peer=sip:carol@127.0.0.1:");
     let log = if log.contains("state=idle") {
         log
@@ -221,18 +198,8 @@ fn typing_is_heard_from_sipp_and_a_415_from_baresip_is_understood() {
 #[test]
 fn text_in_latin_1_is_decoded_and_an_unreadable_charset_gets_415() {
     let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
-    let port = tandem.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    sipp::run_ok(
-        &[
-            "-sf",
-            &scenario("message_charsets.xml"),
-            "-m",
-            "1",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    );
+    sipp_sends(&tandem, "message_charsets.xml", dir.path());
     let log = tandem.wait_for("SIP sip.message");
     let line = event_line(&log, "sip.message");
     assert!(line.contains("body=café"), "{line}");
