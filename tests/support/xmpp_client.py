@@ -175,6 +175,7 @@ class TestClient(slixmpp.ClientXMPP):
             # Optional: id, thread, receipt (ask for a XEP-0184 receipt),
             # reply_to (XEP-0461, with the XEP-0428 fallback quoting `quote`).
             m = c["message"]
+            asked = time.time()  # before any work of slixmpp's, as Tandem's bench clock
             body = m["body"]
             msg = self.make_message(mto=m["to"], mtype="chat")
             if "id" in m:
@@ -192,6 +193,8 @@ class TestClient(slixmpp.ClientXMPP):
                 ET.SubElement(fallback, "{urn:xmpp:fallback:0}body", start="0", end=str(len(quote)))
             msg["body"] = body
             msg.send()
+            if m.get("report"):
+                say(event="message_sent", body=m["body"], asked=asked)
         elif "chat_state" in c:
             s = c["chat_state"]
             msg = self.make_message(mto=s["to"], mtype="chat")
