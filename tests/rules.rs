@@ -288,3 +288,8 @@ fn commands_a_rule_provides_are_answered_in_script_test() {
 fn sip_chat_recorded_cases() {
     check_golden("sip-chat");
 }
+
+#[test]
+fn share_xmpp_address_recorded_cases() {
+    check_golden("share-xmpp-address");
+}

@@ -5,13 +5,11 @@ use crate::AUTO_ANSWER;
 use serde_json::json;
 use tandem_tests::baresip::Baresip;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
-use tandem_tests::sipp;
 use tandem_tests::sound::SoundServer;
 
 #[test]
 fn audio_and_dtmf_from_sipp_are_received_and_counted() {
     let tandem = Sidecar::start_sip(AUTO_ANSWER, &["auto-answer"]);
-    let port = tandem.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
     // sipp's uac_pcap plays pcap/g711a.pcap (8 s of A-law) then an RFC 4733
     // "1" from pcap/dtmf_2833_1.pcap; sipp needs raw sockets (root) for it.
@@ -23,19 +21,7 @@ fn audio_and_dtmf_from_sipp_are_received_and_counted() {
         )
         .unwrap();
     }
-    let media_port = sipp::free_udp_port().to_string();
-    sipp::run_ok(
-        &[
-            "-sn",
-            "uac_pcap",
-            "-m",
-            "1",
-            "-mp",
-            &media_port,
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir.path(),
-    );
+    crate::sipp_calls(&tandem, &["-sn", "uac_pcap"], dir.path());
     let log = tandem.wait_for("SIP sip.call.ended");
     let ended = event_line(&log, "sip.call.ended");
     // Every packet of the two captures: 236 of audio, 10 of DTMF.

@@ -5,6 +5,7 @@
 mod admission;
 mod audio;
 mod calls;
+mod identity;
 mod logging;
 mod messages;
 mod registration;
@@ -17,6 +18,17 @@ const AUTO_ANSWER: &str = "\n[scripts.auto-answer]\nenabled = true\nallow = [\"*
 
 fn scenario(name: &str) -> String {
     sipp::scenario_path(name)
+}
+
+/// sipp calls `tandem` once with `how` (`["-sf", file]` or `["-sn",
+/// builtin]`), its media on a free port, and must finish as the scenario
+/// says.
+fn sipp_calls(tandem: &Sidecar, how: &[&str], dir: &std::path::Path) {
+    let media_port = sipp::free_udp_port().to_string();
+    let to = format!("127.0.0.1:{}", tandem.sip_port());
+    let mut args = how.to_vec();
+    args.extend(["-m", "1", "-mp", &media_port, &to]);
+    sipp::run_ok(&args, dir);
 }
 
 /// A sidecar registering as `user` with the registrar on loopback `port`.

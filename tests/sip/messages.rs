@@ -1,6 +1,6 @@
 //! SIP MESSAGE both ways, and one that cannot be delivered.
 
-use crate::{scenario, AUTO_ANSWER};
+use crate::{scenario, sipp_calls, AUTO_ANSWER};
 use serde_json::json;
 use tandem_tests::baresip::Baresip;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
@@ -63,19 +63,10 @@ fn a_message_to_a_udp_port_where_nothing_listens_fails_with_the_reason() {
 #[test]
 fn message_and_info_within_a_call_reach_the_rules() {
     let tandem = Sidecar::start_sip(AUTO_ANSWER, &["auto-answer"]);
-    let port = tandem.sip_port().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let media_port = sipp::free_udp_port().to_string();
-    sipp::run_ok(
-        &[
-            "-sf",
-            &scenario("in_dialog_uac.xml"),
-            "-m",
-            "1",
-            "-mp",
-            &media_port,
-            &format!("127.0.0.1:{port}"),
-        ],
+    sipp_calls(
+        &tandem,
+        &["-sf", &scenario("in_dialog_uac.xml")],
         dir.path(),
     );
     let log = tandem.wait_for("SIP sip.call.ended");

@@ -55,9 +55,13 @@ pub struct Config {
     /// Where received audio is played: `none`, or the speaker: `device`
     /// (the system's default) or `device:NAME`. Independent of `record`.
     pub playback: String,
-    /// Extra headers on our INVITEs and 200 OKs, e.g.
-    /// `"Call-Info: <xmpp:alice@example.org>;purpose=impp"`.
+    /// Extra headers on our INVITEs and 200 OKs, e.g. `"Subject: …"`.
     pub extra_headers: Vec<String>,
+    /// The user's XMPP address, `xmpp:alice@example.org`, announced as
+    /// `Call-Info: <…>;purpose=impp` on every INVITE and 2xx (RFC 6993,
+    /// RFC 7081; REQ-2). Usually left unset: the shipped rule
+    /// `share-xmpp-address.lua` sets it from the XMPP plugin's login.
+    pub impp: Option<String>,
     /// Seconds an incoming call rings before it is given up as missed
     /// (answered 480 Temporarily Unavailable).
     pub ring_timeout_seconds: u64,
@@ -110,6 +114,7 @@ impl Default for Config {
             record: "null".to_owned(),
             playback: "none".to_owned(),
             extra_headers: Vec::new(),
+            impp: None,
             ring_timeout_seconds: 60,
             media_timeout_seconds: 60,
             max_ringing: 16,
@@ -155,6 +160,8 @@ pub enum ConfigError {
     Registrar(String, String),
     #[error("extra header {0:?} is not \"Name: value\"")]
     Header(String),
+    #[error("impp {0:?} is not an XMPP address such as \"xmpp:alice@example.org\"")]
+    Impp(String),
     #[error("rtp_ports {0:?} is not a range of at least two ports")]
     RtpPorts([u16; 2]),
     #[error("a registrar is set but no password")]
@@ -198,6 +205,11 @@ impl Config {
         for h in &self.extra_headers {
             split_header(h).ok_or_else(|| ConfigError::Header(h.clone()))?;
         }
+        if let Some(impp) = &self.impp {
+            if !is_xmpp_address(impp) {
+                return Err(ConfigError::Impp(impp.clone()));
+            }
+        }
         let [lo, hi] = self.rtp_ports;
         if hi <= lo {
             return Err(ConfigError::RtpPorts(self.rtp_ports));
@@ -236,6 +248,17 @@ impl Config {
             None => self.listen.ip(),
         }
     }
+}
+
+/// Whether `address` is `xmpp:user@host`, nothing that could break the
+/// header it goes into.
+pub fn is_xmpp_address(address: &str) -> bool {
+    address.strip_prefix("xmpp:").is_some_and(|jid| {
+        jid.split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty())
+            && jid.len() <= 512
+            && !jid.contains(|c: char| c.is_whitespace() || c.is_control() || "<>\",;".contains(c))
+    })
 }
 
 /// `"Name: value"` → `("Name", "value")`.

@@ -6,7 +6,8 @@
 //! dialogs, auth, transports); everything after the SDP is [`media`].
 //!
 //! Commands: `sip.call`, `sip.answer`, `sip.reject`, `sip.hangup`,
-//! `sip.hold`, `sip.dtmf`, `sip.send_message`, `sip.status`.
+//! `sip.hold`, `sip.dtmf`, `sip.send_message`, `sip.status`,
+//! `sip.set_impp`.
 //!
 //! Events: `sip.registration`, `sip.call.incoming`, `sip.call.ringing`,
 //! `sip.call.answered`, `sip.call.held`, `sip.call.ended`, `sip.dtmf`,
@@ -44,7 +45,7 @@ use std::sync::{Arc, Mutex};
 
 use tandem_sdk::commands::sip::{
     Answer, Call, CallRef, GetStatus, Hangup, Hold, MessageSent, Reject, SendDtmf, SendMessage,
-    Status,
+    SetImpp, Status,
 };
 use tandem_sdk::{
     export_plugin, BoxError, CommandError, Commands, Event, Handler, Host, Manifest, Plugin,
@@ -100,6 +101,7 @@ impl Plugin for SipPlugin {
             .command::<SendDtmf>("Sends DTMF digits in a call (RFC 4733)")
             .command::<SendMessage>("Sends a SIP MESSAGE (RFC 3428)")
             .command::<GetStatus>("Listening addresses, registration and calls")
+            .command::<SetImpp>("Sets the XMPP address announced in Call-Info (REQ-2)")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -181,6 +183,23 @@ impl Handler<SendDtmf> for SipPlugin {
 impl Handler<SendMessage> for SipPlugin {
     async fn handle(&self, message: SendMessage) -> Result<MessageSent, CommandError> {
         self.agent.send_message(&message).await
+    }
+}
+
+impl Handler<SetImpp> for SipPlugin {
+    async fn handle(
+        &self,
+        SetImpp { address }: SetImpp,
+    ) -> Result<serde_json::Value, CommandError> {
+        if let Some(address) = &address {
+            if !config::is_xmpp_address(address) {
+                return Err(CommandError::invalid_arguments(format!(
+                    "`{address}` is not an XMPP address such as xmpp:alice@example.org"
+                )));
+            }
+        }
+        self.agent.set_impp(address);
+        Ok(serde_json::json!({}))
     }
 }
 

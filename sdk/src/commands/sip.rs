@@ -114,6 +114,20 @@ impl CommandType for SendMessage {
     type Reply = MessageSent;
 }
 
+/// Sets the user's XMPP address that Tandem's INVITEs and 2xx announce in
+/// `Call-Info: <xmpp:…>;purpose=impp` (RFC 6993, REQ-2), or stops
+/// announcing it (`address` absent). Answers `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetImpp {
+    /// `xmpp:alice@example.org`.
+    pub address: Option<String>,
+}
+impl CommandType for SetImpp {
+    const NAME: &'static str = "sip.set_impp";
+    type Reply = serde_json::Value;
+}
+
 /// The final response to a MESSAGE.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

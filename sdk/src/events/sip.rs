@@ -30,6 +30,10 @@ pub struct CallIncoming {
     pub source: String,
     /// `udp`, `tcp` or `tls`.
     pub transport: String,
+    /// The XMPP address the caller's `Call-Info` names with
+    /// `purpose=impp` (`xmpp:bob@example.org`), as they *claim* it: anyone
+    /// can write one, so it is no proof of who calls.
+    pub peer_impp: Option<String>,
 }
 impl EventType for CallIncoming {
     const TOPIC: &'static str = "sip.call.incoming";

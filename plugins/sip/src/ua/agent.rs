@@ -24,6 +24,7 @@ use crate::media::MediaConfig;
 use crate::transport::counters::Counters;
 use crate::transport::icmp::{self, Unreachable};
 use crate::ua::calls::Calls;
+use crate::ua::identity;
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -68,6 +69,9 @@ pub struct Agent {
     pub listening: Vec<String>,
     calls: Mutex<Calls>,
     registration: Mutex<String>,
+    /// The user's XMPP address (`xmpp:alice@example.org`) announced in
+    /// `Call-Info` (REQ-2): from the config, or set by a rule.
+    impp: Mutex<Option<String>>,
     /// What the doors answered, dropped or refused before rsipstack saw it.
     screened: Arc<Counters>,
     /// Every ICMP report, re-sent by [`Agent::on_unreachable`] for tasks
@@ -166,6 +170,7 @@ impl Agent {
         ));
         tandem_sdk::tokio::spawn(gate.clone().keep_looked_up(cancel.clone()));
         let media = MediaConfig::from_config(&config)?;
+        let impp = config.impp.clone();
         let agent = Arc::new(Agent {
             host,
             config,
@@ -183,6 +188,7 @@ impl Agent {
             listening,
             calls: Mutex::new(Calls::default()),
             registration: Mutex::new("none".to_owned()),
+            impp: Mutex::new(impp),
             screened,
             unreachable: broadcast::channel(icmp::QUEUE).0,
         });
@@ -226,6 +232,23 @@ impl Agent {
 
     pub fn set_registration(&self, state: &str) {
         *self.registration.lock().unwrap_or_else(|e| e.into_inner()) = state.to_owned();
+    }
+
+    /// The user's XMPP address announced in `Call-Info`, if any.
+    pub fn impp(&self) -> Option<String> {
+        self.impp.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_impp(&self, address: Option<String>) {
+        *self.impp.lock().unwrap_or_else(|e| e.into_inner()) = address;
+    }
+
+    /// The headers that say who the user is and which session this is:
+    /// `Call-Info` (when an XMPP address is known) and `Session-ID`.
+    pub fn identity_headers(&self, local: &str, remote: Option<&str>) -> Vec<Header> {
+        let mut headers: Vec<Header> = self.impp().iter().map(|a| identity::call_info(a)).collect();
+        headers.push(identity::session_id(local, remote));
+        headers
     }
 
     /// The configured extra headers (validated at start).

@@ -54,6 +54,12 @@ impl Agent {
         };
         let mut headers = vec![Header::ContentType("application/sdp".into())];
         headers.extend(self.extra_headers());
+        let (local, remote) = self
+            .calls()
+            .get_mut(&id)
+            .map(|c| (c.session_id.clone(), c.peer_session_id.clone()))
+            .unwrap_or_default();
+        headers.extend(self.identity_headers(&local, remote.as_deref()));
         dialog
             .accept(Some(headers), Some(body.into_bytes()))
             .map_err(failed)?;

@@ -38,6 +38,9 @@ pub struct Call {
     pub id: String,
     pub peer: String,
     pub display_name: Option<String>,
+    /// Our RFC 7989 Session-ID UUID for this call, and the peer's.
+    pub session_id: String,
+    pub peer_session_id: Option<String>,
     pub direction: Direction,
     pub state: CallState,
     pub dialog: Option<InviteDialog>,
@@ -72,6 +75,8 @@ impl Call {
             id,
             peer,
             display_name: None,
+            session_id: new_call_id(),
+            peer_session_id: None,
             direction,
             state: match direction {
                 Direction::Incoming => CallState::Ringing,

@@ -16,6 +16,7 @@ use tandem_sdk::events::sip::{CallIncoming, Direction, Message};
 use tandem_sdk::tokio;
 
 use super::body::{self, UnknownCharset};
+use super::identity;
 use crate::guard::origin::Origin;
 use crate::guard::refusals::Refusal;
 use crate::media::sdp;
@@ -148,6 +149,8 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
     let id = new_call_id();
     let mut call = Call::new(id.clone(), peer.clone(), Direction::Incoming, sip_call_id);
     call.display_name = display_name.clone();
+    call.peer_session_id = identity::peer_session_id(&tx.original);
+    let peer_impp = identity::claimed_impp(&tx.original);
     call.offer = (!offer.is_empty()).then_some(offer);
     // Before the dialog: a refused INVITE costs no dialog, timer or event.
     let ringing = agent.calls().admit_ringing(call, agent.config.max_ringing);
@@ -193,6 +196,7 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
         display_name,
         source: origin.source(),
         transport: origin.transport,
+        peer_impp,
     });
     agent.clone().ring_timeout(id);
 }

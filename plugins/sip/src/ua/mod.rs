@@ -14,6 +14,7 @@ pub mod body;
 pub mod call_control;
 pub mod calls;
 pub mod dialog_events;
+pub mod identity;
 pub mod in_dialog;
 pub mod incoming;
 pub mod message;

@@ -43,8 +43,10 @@ impl Agent {
         let offer = sdp::offer(rand::random::<u32>().into(), self.media.ip, port);
         let id = new_call_id();
         let sip_call_id = format!("{}@tandem", new_call_id());
+        let session_id = crate::ua::calls::new_call_id();
         let mut headers: Vec<Header> = self.extra_headers();
         headers.retain(|h| !matches!(h, Header::ContentType(_)));
+        headers.extend(self.identity_headers(&session_id, None));
         let option = InviteOption {
             caller_display_name: self.config.display_name.clone(),
             caller,
@@ -68,6 +70,7 @@ impl Agent {
             .then(|| self.withheld_password(&peer))
             .flatten();
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
+        call.session_id = session_id;
         call.media_port = Some(port);
         call.prepared = Some(prepared);
         call.destination = destination;
