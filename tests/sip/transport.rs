@@ -30,6 +30,11 @@ fn options_junk_bad_requests_and_unusable_offers_get_clear_answers() {
         &["-sf", &scenario("invite_opus_only.xml"), "-m", "1", &target],
         dir.path(),
     );
+    // RFC 3261 §8.2's MUSTs: 416, 420 with Unsupported, 415 with Accept.
+    sipp::run_ok(
+        &["-sf", &scenario("rfc3261_8_2.xml"), "-m", "1", &target],
+        dir.path(),
+    );
     // What rsipstack cannot parse is answered before it reaches the stack.
     for bad in ["unknown_method.xml", "bad_to.xml"] {
         sipp::run_ok(&["-sf", &scenario(bad), "-m", "1", &target], dir.path());

@@ -16,6 +16,7 @@ use tandem_sdk::events::sip::{CallIncoming, Direction, Message};
 use tandem_sdk::tokio;
 
 use super::body::{self, UnknownCharset};
+use super::checks;
 use super::identity;
 use crate::guard::origin::Origin;
 use crate::guard::refusals::Refusal;
@@ -56,6 +57,13 @@ async fn dispatch(agent: Arc<Agent>, mut tx: Transaction) {
             return;
         }
     }
+    // After §8.2.1's method check (405, below), for the methods served.
+    let served = matches!(method, Method::Invite | Method::Options | Method::Message);
+    if let Some((status, headers)) = served.then(|| checks::refusal(&tx.original)).flatten() {
+        log::debug!("{method} answered {status} (RFC 3261 §8.2)");
+        reply(&mut tx, status, headers).await;
+        return;
+    }
     match method {
         Method::Invite => on_invite(&agent, tx).await,
         Method::Options => {
@@ -73,12 +81,12 @@ async fn dispatch(agent: Arc<Agent>, mut tx: Transaction) {
     }
 }
 
-/// Allow, Accept and Supported: what OPTIONS and 405 tell the peer.
+/// Allow and Accept: what OPTIONS tells the peer. No `Supported`: Tandem
+/// implements no option tag (it used to claim `replaces` without doing it).
 fn capabilities() -> Vec<Header> {
     vec![
         Header::Other("Allow".into(), ALLOWED.into()),
         Header::Other("Accept".into(), ACCEPTED.into()),
-        Header::Other("Supported".into(), "replaces".into()),
     ]
 }
 

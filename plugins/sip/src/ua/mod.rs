@@ -13,6 +13,7 @@ pub mod agent;
 pub mod body;
 pub mod call_control;
 pub mod calls;
+pub mod checks;
 pub mod dialog_events;
 pub mod identity;
 pub mod in_dialog;
