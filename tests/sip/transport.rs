@@ -574,3 +574,55 @@ fn one_address_cannot_hold_every_tcp_connection() {
     // The refusal is logged (the log reaches the test a moment later).
     tandem.wait_for("from that address are open (max_connections_per_source");
 }
+
+/// Over UDP, what only the raw bytes show is answered 400 before rsipstack
+/// sees it: a single-value header given twice (RFC 4475 §3.1.2.19's
+/// shape), a Content-Length larger than the datagram's body or negative
+/// (§3.1.2.5–7's). Each answer copies one To, so it is well-formed.
+#[test]
+fn duplicated_headers_and_lying_lengths_over_udp_get_400() {
+    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+    let port = tandem.sip_port();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let me = socket.local_addr().unwrap().port();
+    let head = |n: u32, extra: &str| {
+        format!(
+            "OPTIONS sip:alice@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-dup{n}\r\n\
+             From: <sip:bob@127.0.0.1:{me}>;tag=b{n}\r\nTo: <sip:alice@127.0.0.1:{port}>\r\n\
+             Call-ID: dup{n}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n{extra}"
+        )
+    };
+    for (n, extra, expected) in [
+        (
+            1,
+            "To: <sip:carol@127.0.0.1>;tag=x\r\nContent-Length: 0\r\n\r\n",
+            "400 Duplicate To header field",
+        ),
+        (
+            2,
+            "Content-Length: 9999\r\n\r\nshort",
+            "400 Content-Length larger than the body",
+        ),
+        (
+            3,
+            "Content-Length: -999\r\n\r\n",
+            "400 Bad Content-Length header field",
+        ),
+    ] {
+        socket
+            .send_to(head(n, extra).as_bytes(), ("127.0.0.1", port))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        let (len, _) = socket.recv_from(&mut buf).unwrap();
+        let answer = String::from_utf8_lossy(&buf[..len]).into_owned();
+        assert!(
+            answer.starts_with(&format!("SIP/2.0 {expected}\r\n")),
+            "{answer}"
+        );
+        assert_eq!(answer.matches("\r\nTo:").count(), 1, "{answer}");
+    }
+    assert!(!tandem.log().contains("panicked"));
+}

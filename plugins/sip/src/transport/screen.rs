@@ -60,7 +60,10 @@ pub fn screen_message(bytes: &[u8]) -> Result<Option<SipMessage>, Verdict> {
             Err(answer(bytes, 505, "Version Not Supported"))
         }
         Ok(SipMessage::Request(request)) => match header_problem(&request) {
-            None => Ok(Some(SipMessage::Request(request))),
+            None => match raw_problem(bytes) {
+                None => Ok(Some(SipMessage::Request(request))),
+                Some(reason) => Err(answer(bytes, 400, reason)),
+            },
             Some(Problem::Bad(reason)) => Err(answer(bytes, 400, reason)),
             Some(Problem::Missing) => Err(Verdict::Drop(UNANSWERABLE)),
         },
@@ -120,6 +123,56 @@ fn header_problem(request: &rsipstack::sip::Request) -> Option<Problem> {
         }
         Ok(_) => None,
     }
+}
+
+/// What only the raw bytes show of a request the parser took: a header
+/// that may appear once given twice (RFC 3261 §7.3.1: answers would echo
+/// two Call-IDs or two tagged To headers), or a Content-Length the message
+/// does not bear out (§18.3: larger than the body; §20.14: a number).
+fn raw_problem(bytes: &[u8]) -> Option<&'static str> {
+    const SINGLE: [(&str, &str, &str); 7] = [
+        ("from", "f", "Duplicate From header field"),
+        ("to", "t", "Duplicate To header field"),
+        ("call-id", "i", "Duplicate Call-ID header field"),
+        ("cseq", "cseq", "Duplicate CSeq header field"),
+        (
+            "content-length",
+            "l",
+            "Duplicate Content-Length header field",
+        ),
+        ("content-type", "c", "Duplicate Content-Type header field"),
+        (
+            "max-forwards",
+            "max-forwards",
+            "Duplicate Max-Forwards header field",
+        ),
+    ];
+    let fields = header_fields(bytes)?;
+    for (long, short, reason) in SINGLE {
+        let count = fields
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(long) || name.eq_ignore_ascii_case(short))
+            .count();
+        if count > 1 {
+            return Some(reason);
+        }
+    }
+    let length = fields.iter().find(|(name, _)| {
+        name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l")
+    });
+    if let Some((_, value)) = length {
+        let Ok(declared) = value.trim().parse::<usize>() else {
+            return Some("Bad Content-Length header field");
+        };
+        let body = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(0, |end| bytes.len() - end - 4);
+        if declared > body {
+            return Some("Content-Length larger than the body");
+        }
+    }
+    None
 }
 
 /// The first line of something that looks like a request.
@@ -293,6 +346,40 @@ mod tests {
             } => (code, reason, String::from_utf8(bytes).unwrap()),
             other => panic!("expected an answer, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn single_headers_given_twice_and_lying_lengths_get_400() {
+        // RFC 4475 §3.1.2.19 (two To, two Call-ID...) and §3.1.2.{5,6,7}
+        // (Content-Length larger than the body, negative, given twice).
+        let base = "OPTIONS sip:alice@127.0.0.1 SIP/2.0";
+        let twice_to = format!(
+            "{base}\r\n{HEADERS}To: <sip:carol@127.0.0.1>;tag=2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let (code, reason, answer) = answer_of(twice_to.as_bytes());
+        assert_eq!((code, reason), (400, "Duplicate To header field"));
+        assert_eq!(answer.matches("\r\nTo:").count(), 1, "{answer}");
+        let compact = format!(
+            "{base}\r\n{HEADERS}i: other@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            answer_of(compact.as_bytes()).1,
+            "Duplicate Call-ID header field"
+        );
+        for (length, reason) in [
+            ("Content-Length: 999", "Content-Length larger than the body"),
+            ("Content-Length: -999", "Bad Content-Length header field"),
+            (
+                "Content-Length: 4\r\nl: 4",
+                "Duplicate Content-Length header field",
+            ),
+        ] {
+            let lying = format!("{base}\r\n{HEADERS}CSeq: 1 OPTIONS\r\n{length}\r\n\r\nbody");
+            let (code, got, _) = answer_of(lying.as_bytes());
+            assert_eq!((code, got), (400, reason), "{length}");
+        }
+        let honest = format!("{base}\r\n{HEADERS}CSeq: 1 OPTIONS\r\nContent-Length: 4\r\n\r\nbody");
+        assert_eq!(screen(honest.as_bytes()), Verdict::Pass);
     }
 
     #[test]
