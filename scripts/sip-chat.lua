@@ -5,7 +5,9 @@
 -- a chat message from your account's sidecar resource:
 --   "Bob <sip:bob@example.org>: are you free at 3?"
 -- in a conversation thread of its own per SIP peer, kept in your server's
--- archive. To answer, write to the sidecar resource, and name the peer in
+-- archive. A sender that did not come through your SIP service (the
+-- registrar) is marked "(not verified)": its From is whatever it wrote.
+-- To answer, write to the sidecar resource, and name the peer in
 -- one of these ways (checked in this order):
 --   /msg sip:bob@example.org see you then   -- an explicit address
 --   @bob see you then                       -- an alias from the config
@@ -93,6 +95,9 @@ tandem.on("sip.message", function(ev)
   local kind = media_type(ev.content_type)
   if TAKEN[kind] then return end
   local from = who(ev.from, ev.display_name)
+  -- Only the user's SIP service vouches for who sent it; any other sender
+  -- wrote its From as it liked.
+  if not ev.vouched then from = from .. " (not verified)" end
   local text
   if kind == "text/plain" and ev.body_base64 == nil then
     text = from .. ": " .. trim(ev.body)
@@ -123,7 +128,9 @@ local function target_of(ev)
   local first = body:match("^>[^\n]*")
   if first then
     -- "> Bob <sip:bob@x>: ..." or, without a display name, "> sip:bob@x: ..."
-    local quoted = first:match("<(sips?:[^>%s]+)>") or first:match("^>%s*(sips?:%S-):%s")
+    -- (either maybe with " (not verified)" before the colon).
+    local bare = first:match("^>%s*(sips?:%S+)")
+    local quoted = first:match("<(sips?:[^>%s]+)>") or (bare and bare:gsub(":$", ""))
     local answer = {}
     for line in (body .. "\n"):gmatch("([^\n]*)\n") do
       if not line:match("^>") then answer[#answer + 1] = line end

@@ -385,7 +385,12 @@ fn sip_messages_reach_the_users_client_and_replies_go_back_with_a_receipt() {
         }
     };
     let note = gajim.wait_for("Bob's message", from_sidecar("Bob <"));
-    assert_eq!(note["body"], format!("Bob <{bob}>: lunch at 1?"), "{note}");
+    // sipp is no registrar: the sender is marked as not vouched for.
+    assert_eq!(
+        note["body"],
+        format!("Bob <{bob}> (not verified): lunch at 1?"),
+        "{note}"
+    );
     assert_eq!(note["thread"], format!("tandem-sip:{bob}"), "{note}");
     assert!(
         note["hints"].as_array().unwrap().contains(&json!("store")),
@@ -400,7 +405,7 @@ fn sip_messages_reach_the_users_client_and_replies_go_back_with_a_receipt() {
 
     gajim.send(json!({ "message": {
         "to": SIDECAR, "body": "yes, at 1", "id": "m-1", "receipt": true,
-        "reply_to": id, "quote": format!("Bob <{bob}>: lunch at 1?"),
+        "reply_to": id, "quote": format!("Bob <{bob}> (not verified): lunch at 1?"),
     } }));
     bob_hears.wait_ok(dir.path());
     gajim.wait_for("the receipt", |e| {
@@ -454,7 +459,7 @@ fn a_sip_message_waits_on_disk_for_the_users_client_across_a_restart() {
         e["event"] == "message" && e["from"] == SIDECAR
     });
     assert_eq!(
-        note["body"], "Bob <sip:bob@127.0.0.1:5999>: lunch at 1?",
+        note["body"], "Bob <sip:bob@127.0.0.1:5999> (not verified): lunch at 1?",
         "{note}"
     );
     // Delivered: the spool is empty again, and nothing comes twice.

@@ -196,6 +196,10 @@ pub struct Message {
     pub call: Option<String>,
     /// The sender's display name from `From`, when it gave one ("Bob").
     pub display_name: Option<String>,
+    /// The sender's identity is vouched for: the MESSAGE came from the
+    /// registrar (the user's SIP service, which authenticates its users).
+    /// Otherwise `from` is whatever the sender wrote: say so to the user.
+    pub vouched: bool,
 }
 impl EventType for Message {
     const TOPIC: &'static str = "sip.message";

@@ -193,6 +193,16 @@ impl Gate {
         self.policy.admits(ip, &registrar)
     }
 
+    /// Whether `ip` is the registrar's: a request from it passed the
+    /// user's SIP service, which authenticates its users, so its From is
+    /// vouched for; anyone else's From is whatever the sender wrote.
+    pub fn is_registrar(&self, ip: IpAddr) -> bool {
+        self.registrar_addrs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&ip.to_canonical())
+    }
+
     /// Looks the registrar's name up as rsipstack does to reach it (RFC
     /// 3263: SRV, then A/AAAA), now and every [`REFRESH`], until `cancel`.
     pub async fn keep_looked_up(self: Arc<Self>, cancel: CancellationToken) {

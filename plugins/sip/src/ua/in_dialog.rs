@@ -63,6 +63,9 @@ impl Received {
                         .and_then(|f| f.typed().ok())
                         .and_then(|f| f.display_name)
                         .filter(|d| !d.is_empty()),
+                    // Whether the call itself came through the registrar
+                    // is not tracked: say "not vouched" rather than guess.
+                    vouched: false,
                 })
             }
             Method::Info => {

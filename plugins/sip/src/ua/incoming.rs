@@ -264,6 +264,7 @@ async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
         body_base64: body.base64,
         call: None,
         display_name,
+        vouched: agent.gate.is_registrar(origin.addr.ip()),
     };
     reply(&mut tx, StatusCode::OK, vec![]).await;
     agent.host.publish(&message);
