@@ -245,9 +245,16 @@ fn the_users_own_client_answers_rejects_places_and_hangs_up_calls_and_a_stranger
         "{last}"
     );
 
-    // With nothing ringing, the answer says why.
+    // With nothing ringing, the answer says why, in plain words: no bus
+    // command names, no error kinds (what Profanity showed before:
+    // "calls.answer: rejected: there is no ringing call").
     let note = adhoc(&mut gajim, "answer", None);
     assert!(note.to_lowercase().contains("no"), "{note}");
+    assert!(
+        !note.contains("calls.") && !note.contains("rejected") && note.ends_with('.'),
+        "{note}"
+    );
+    assert!(note.starts_with(char::is_uppercase), "{note}");
 }
 
 #[test]

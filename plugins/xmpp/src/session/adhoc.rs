@@ -144,17 +144,69 @@ impl Session {
     }
 }
 
-/// The text of an ad-hoc command's answer, or why it failed: the
-/// handler's `text` ([`AdhocNote`]), or its whole answer when it has none.
+/// The text of an ad-hoc command's answer, or why it failed, in words for
+/// the person who ran it: the handler's `text` ([`AdhocNote`]) or its whole
+/// answer when it has none; a refusal's own message (the handler wrote it
+/// for people); anything else as "Could not do that", with the bus names
+/// and error kinds kept for the log.
 async fn run_handler(host: &Host, handler: &str, run: &AdhocRun) -> Result<String, String> {
     let args = tandem_sdk::Payload::encode(run).map_err(|e| format!("{handler}: {e}"))?;
     let answer = host
         .call_raw(handler, args, tandem_sdk::DEFAULT_CALL_TIMEOUT)
         .await
         .and_then(|p| p.decode::<serde_json::Value>().map_err(Into::into))
-        .map_err(|e| format!("{handler}: {e}"))?;
+        .map_err(|e| {
+            host.info(&format!("ad-hoc command's handler {handler}: {e}"));
+            for_people(&e)
+        })?;
     Ok(answer["text"]
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| answer.to_string()))
+}
+
+/// A failed handler as a note: a refusal or a bad argument in its own
+/// words, as a sentence; anything else without internal names.
+fn for_people(e: &tandem_sdk::CommandError) -> String {
+    use tandem_sdk::ErrorKind;
+    match e.kind {
+        ErrorKind::Rejected | ErrorKind::InvalidArguments => sentence(&e.message),
+        ErrorKind::UnknownCommand => {
+            "That command is not available: the rule that serves it is not loaded.".into()
+        }
+        _ => "Could not do that; the reason is in Tandem's log.".into(),
+    }
+}
+
+/// `text` with a capital first letter and a closing full stop.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else {
+        return "Refused.".into();
+    };
+    let mut out: String = first.to_uppercase().chain(chars).collect();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_sdk::{CommandError, ErrorKind};
+
+    #[test]
+    fn a_failed_command_reads_as_plain_words_without_internal_names() {
+        let refused = CommandError::rejected("there is no ringing call");
+        assert_eq!(for_people(&refused), "There is no ringing call.");
+        let asked = CommandError::new(ErrorKind::InvalidArguments, "Call whom? Give a SIP URI");
+        assert_eq!(for_people(&asked), "Call whom? Give a SIP URI.");
+        let broken = CommandError::internal("calls.hangup: lua error at line 3");
+        let note = for_people(&broken);
+        assert!(!note.contains("calls.") && !note.contains("lua"), "{note}");
+        let missing = CommandError::unknown_command("status.show");
+        assert!(!for_people(&missing).contains("status.show"));
+    }
 }
