@@ -31,7 +31,11 @@ end
 -- The ringing or current call's peer, for a note that says who.
 tandem.state.peers = tandem.state.peers or {}
 tandem.on("sip.call.incoming", function(ev) tandem.state.peers[ev.call] = ev.peer end)
+tandem.on("sip.call.answered", function(ev) tandem.state.peers[ev.call] = ev.peer end)
 tandem.on("sip.call.ended", function(ev) tandem.state.peers[ev.call] = nil end)
+
+-- What a SIP status means to the person who chose it.
+local MEANING = { [486] = "busy", [480] = "not available", [603] = "declined" }
 
 local function only_call()
   local id, peer = next(tandem.state.peers)
@@ -58,12 +62,16 @@ end)
 tandem.provide("calls.reject", function()
   local peer = only_call()
   return run("sip.reject", { code = code }, function()
-    return "Rejected" .. (peer and (" " .. peer) or "") .. " (" .. code .. ")."
+    local why = MEANING[code] or ("SIP " .. code)
+    return "Rejected the call" .. (peer and (" from " .. peer) or "") .. " (" .. why .. ")."
   end)
 end)
 
 tandem.provide("calls.hangup", function()
-  return run("sip.hangup", {}, function() return "Hung up." end)
+  local peer = only_call()
+  return run("sip.hangup", {}, function()
+    return "Hung up" .. (peer and (" the call with " .. peer) or "") .. "."
+  end)
 end)
 
 -- The SIP address a contact publishes (XEP-0152), when `to` is a JID

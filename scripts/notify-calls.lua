@@ -11,18 +11,23 @@
 -- itself) or that the caller drops at once (reported as missed) is not also
 -- announced as incoming.
 --
+-- A call you were in that the other side hung up is reported too, with
+-- how long it lasted ("Bob <sip:bob@example.org> hung up after 3 min 5 s").
+--
 -- Configuration, [scripts.notify-calls] in tandem.toml:
 --   enabled  = true      -- false switches the rule off
 --   incoming = true      -- notify incoming calls
 --   missed   = true      -- notify missed calls
+--   ended    = true      -- notify calls the other side hung up
 --   delay    = 0.3       -- seconds a call rings before the note (0: at once)
 --
 -- Events:   sip.call.incoming, sip.call.ended
 -- Commands: xmpp.notify_user
 
-local cfg = tandem.settings { incoming = true, missed = true, delay = 0.3 }
+local cfg = tandem.settings { incoming = true, missed = true, ended = true, delay = 0.3 }
 local incoming = cfg.incoming
 local missed = cfg.missed
+local ended = cfg.ended
 local delay = cfg.delay
 if delay < 0 or delay > 60 then
   error("[scripts.notify-calls] delay must be from 0 to 60 seconds, not " .. tostring(delay))
@@ -67,11 +72,28 @@ tandem.on("sip.call.incoming", function(ev)
   end
 end)
 
+-- Calls up now, by call id: who is on the other end.
+tandem.state.talking = tandem.state.talking or {}
+
 tandem.on("sip.call.answered", function(ev)
+  tandem.state.talking[ev.call] = tandem.state.ringing[ev.call] or ev.peer
   tandem.state.ringing[ev.call] = nil
 end)
 
+-- "3 min 5 s", "42 s", "1 h 2 min".
+local function how_long(seconds)
+  local s = math.floor((seconds or 0) + 0.5)
+  if s < 60 then return s .. " s" end
+  if s < 3600 then return math.floor(s / 60) .. " min " .. (s % 60) .. " s" end
+  return math.floor(s / 3600) .. " h " .. math.floor((s % 3600) / 60) .. " min"
+end
+
 tandem.on("sip.call.ended", function(ev)
+  local talking = tandem.state.talking[ev.call]
+  tandem.state.talking[ev.call] = nil
+  if talking and ended and ev.reason == "remote_hangup" then
+    notify(talking .. " hung up after " .. how_long(ev.duration))
+  end
   local who = tandem.state.ringing[ev.call]
   tandem.state.ringing[ev.call] = nil
   tandem.state.unannounced[ev.call] = nil
