@@ -19,7 +19,7 @@
 --   presence_rule = "on-the-phone"  -- the rule "Presence rules on/off" switches
 --
 -- Commands provided: status.show, status.presence_rules
--- Commands used:     xmpp.register_adhoc, host.status, host.set_rule
+-- Commands used:     xmpp.register_adhoc, host.status, host.set_rule, sip.status
 
 local cfg = tandem.settings { presence_rule = "on-the-phone" }
 local presence_rule = cfg.presence_rule
@@ -37,6 +37,14 @@ local function list(items, key, state)
   return table.concat(parts, ", ")
 end
 
+-- "3 min 5 s", "42 s", "1 h 2 min".
+local function how_long(seconds)
+  local s = math.floor((type(seconds) == "number" and seconds or 0) + 0.5)
+  if s < 60 then return s .. " s" end
+  if s < 3600 then return math.floor(s / 60) .. " min " .. (s % 60) .. " s" end
+  return math.floor(s / 3600) .. " h " .. math.floor((s % 3600) / 60) .. " min"
+end
+
 -- `host.status` in a few lines for a chat window.
 local function status_text(status)
   local dropped = 0
@@ -47,9 +55,9 @@ local function status_text(status)
   local uptime = status.uptime_s
   if type(uptime) ~= "number" then uptime = 0 end
   return string.format(
-    "Tandem %s up %.0f s\nPlugins: %s\nRules: %s\nDropped events: %d",
+    "Tandem %s, up %s\nPlugins: %s\nRules: %s\nDropped events: %d",
     type(status.version) == "string" and status.version or "?",
-    uptime,
+    how_long(uptime),
     list(status.plugins, "id", function(p) return p.failed == true and "failed" or "running" end),
     list(status.rules, "name", function(r) return r.enabled == true and "on" or "off" end),
     dropped
@@ -65,10 +73,46 @@ local function call(command, args)
   return answer
 end
 
+-- The phone in a line or two: registration (or where it listens) and each
+-- call, from `sip.status`; nothing when the SIP plugin is not there.
+local function phone_text()
+  local sip = tandem.try_call("sip.status", {})
+  if type(sip) ~= "table" or type(sip.registration) ~= "string" then return nil end
+  local reg = sip.registration
+  local line
+  if reg == "none" then
+    local where = type(sip.listening) == "table" and sip.listening[1] or nil
+    line = "Phone: no registrar" .. (where and ("; calls reach you at " .. tostring(where)) or "")
+  else
+    line = "Phone: " .. tostring(reg)
+  end
+  local calls = {}
+  for _, c in ipairs(type(sip.calls) == "table" and sip.calls or {}) do
+    local peer = type(c.peer) == "string" and c.peer or "?"
+    if c.state == "ringing" then
+      calls[#calls + 1] = "ringing: " .. peer
+    elseif c.state == "calling" then
+      calls[#calls + 1] = "calling " .. peer
+    else
+      calls[#calls + 1] = "in a call with " .. peer .. " (" .. how_long(c.duration)
+        .. (c.state == "held" and ", on hold" or "") .. ")"
+    end
+  end
+  if #calls > 0 then
+    line = line .. "\nCalls: " .. table.concat(calls, "; ")
+  else
+    line = line .. "\nCalls: none"
+  end
+  return line
+end
+
 tandem.provide("status.show", function()
   local status, err = call("host.status", {})
   if not status then return nil, err end
-  return { text = status_text(status) }
+  local text = status_text(status)
+  local phone = phone_text()
+  if phone then text = phone .. "\n" .. text end
+  return { text = text }
 end)
 
 tandem.provide("status.presence_rules", function()
