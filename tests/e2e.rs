@@ -480,6 +480,13 @@ fn a_sip_message_waits_on_disk_for_the_users_client_across_a_restart() {
     let note = gajim.wait_for("the kept note", |e| {
         e["event"] == "message" && e["from"] == SIDECAR
     });
+    // It says when it was written (XEP-0203), not when it arrived: a
+    // UTC stamp at least a second before the client received it.
+    let stamp = note["delay"].as_str().unwrap_or_default();
+    assert!(
+        stamp.len() == 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+        "{note}"
+    );
     assert_eq!(
         note["body"], "Bob <sip:bob@127.0.0.1:5999> (not verified): lunch at 1?",
         "{note}"

@@ -112,8 +112,10 @@ class TestClient(slixmpp.ClientXMPP):
     def on_message(self, m):
         if m["type"] in ("chat", "normal") and m["body"]:
             hints = [h.tag.split("}")[-1] for h in m.xml if h.tag.startswith("{urn:xmpp:hints}")]
+            delay = m.xml.find("{urn:xmpp:delay}delay")
             say(event="message", **{"from": str(m["from"]), "to": str(m["to"])}, body=m["body"],
-                carbon=None, id=m["id"] or None, thread=m["thread"] or None, hints=hints)
+                carbon=None, id=m["id"] or None, thread=m["thread"] or None, hints=hints,
+                delay=delay.get("stamp") if delay is not None else None)
 
     def on_carbon_received(self, m):
         inner = m["carbon_received"]

@@ -26,6 +26,18 @@ pub struct Note {
     pub id: String,
     pub text: String,
     pub thread: Option<String>,
+    /// When it was written (Unix seconds): a note that waited for a client
+    /// carries it as a XEP-0203 delay, so "Incoming call" held through a
+    /// reconnection shows the call's time, not the delivery's.
+    #[serde(default)]
+    pub at: u64,
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Note {
@@ -52,6 +64,7 @@ impl Note {
             id: format!("tandem-{prefix:016x}-{n}"),
             text,
             thread,
+            at: unix_now(),
         }
     }
 }
@@ -68,7 +81,7 @@ impl Session {
             None => Vec::new(),
         };
         for to in &targets {
-            self.notify(to, &note).await;
+            self.notify(to, &note, false).await;
         }
         if targets.is_empty() {
             if self.notes.len() == OFFLINE_QUEUE {
@@ -96,13 +109,14 @@ impl Session {
         }
         while let Some(note) = self.notes.pop_front() {
             for to in targets {
-                self.notify(to, &note).await;
+                self.notify(to, &note, true).await;
             }
         }
         self.keep_notes();
     }
 
-    pub(super) async fn notify(&mut self, to: &str, note: &Note) {
+    /// Sends `note` to one client; `held` when it waited for one.
+    pub(super) async fn notify(&mut self, to: &str, note: &Note, held: bool) {
         let Ok(to) = Jid::from_str(to) else { return };
         let mut message = Message::new_with_type(MessageType::Chat, Some(to));
         message.id = Some(xmpp_parsers::message::Id(note.id.clone()));
@@ -111,6 +125,13 @@ impl Session {
             .thread
             .clone()
             .map(|id| xmpp_parsers::message::Thread { parent: None, id });
+        // Held for a client (or across a restart): say when it was written.
+        if held && note.at > 0 {
+            let me = self.bound.as_ref().map(|j| j.to_string());
+            message
+                .payloads
+                .push(crate::xep::delay::element(note.at, me.as_deref()));
+        }
         // Kept in the server's archive (XEP-0334), so a client that was
         // offline finds it through MAM.
         message

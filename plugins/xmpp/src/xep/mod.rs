@@ -5,6 +5,7 @@
 //!
 //! - [`activity`]: XEP-0108 user activity
 //! - [`adhoc`]: XEP-0050 ad-hoc command payloads
+//! - [`delay`]: XEP-0203 delayed delivery stamps (XEP-0082 time)
 //! - [`caps`]: the sidecar's own XEP-0030 disco#info and its XEP-0115 hash
 //! - [`reach`]: XEP-0152 reachability addresses
 //! - [`reply`]: XEP-0461 replies and their XEP-0428 fallback quote
@@ -13,6 +14,7 @@
 pub mod activity;
 pub mod adhoc;
 pub mod caps;
+pub mod delay;
 pub mod reach;
 pub mod reply;
 pub mod vcard;
