@@ -505,3 +505,33 @@ fn a_sip_message_waits_on_disk_for_the_users_client_across_a_restart() {
         .count();
     assert_eq!(notes, 1, "{:?}", gajim.seen());
 }
+
+/// REQ-3 with no registrar: listening is enough to be called, so
+/// publish-reach.lua publishes the SIP plugin's own address as XEP-0152
+/// reachability, and a contact's client (slixmpp's XEP-0152) sees it.
+#[test]
+fn contacts_see_where_to_call_while_the_phone_can_take_calls() {
+    let server = Prosody::start();
+    let (alice, _gajim, phone) = alice_and_bob(&server);
+    let sidecar = Sidecar::start_phone(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["publish-reach"],
+        "",
+        "\n[scripts.publish-reach]\nenabled = true\n",
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    let status = sidecar.call("sip.status", json!({})).unwrap();
+    let address = status["address"].as_str().unwrap().to_owned();
+    assert!(address.starts_with("sip:alice@127.0.0.1:"), "{status}");
+    phone.wait_for("alice's reachability", |e| {
+        e["event"] == "reach"
+            && e["from"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("alice@localhost"))
+            && e["uris"]
+                .as_array()
+                .is_some_and(|u| u.iter().any(|x| x == address.as_str()))
+    });
+}

@@ -293,3 +293,8 @@ fn sip_chat_recorded_cases() {
 fn share_xmpp_address_recorded_cases() {
     check_golden("share-xmpp-address");
 }
+
+#[test]
+fn publish_reach_recorded_cases() {
+    check_golden("publish-reach");
+}

@@ -152,6 +152,9 @@ impl CommandType for GetStatus {
 pub struct Status {
     /// Where the plugin listens, e.g. `udp 127.0.0.1:5060`.
     pub listening: Vec<String>,
+    /// The user's SIP address as peers call it (`sip:alice@example.org`,
+    /// or the listening address's form without a registrar).
+    pub address: String,
     /// `none` when no registrar is configured.
     pub registration: String,
     pub calls: Vec<CallInfo>,

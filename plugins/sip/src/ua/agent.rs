@@ -264,6 +264,7 @@ impl Agent {
     pub fn status(&self) -> Status {
         Status {
             listening: self.listening.clone(),
+            address: self.identity.to_string(),
             registration: self
                 .registration
                 .lock()
