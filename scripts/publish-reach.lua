@@ -38,10 +38,8 @@ local function publish(reachable)
   if tandem.state.published == reachable then return end
   local uri = reachable and address() or nil
   if reachable and not uri then return end
-  -- Withdrawing sends no `addresses` at all: an empty Lua table would go
-  -- out as a JSON object, not the empty list.
-  local args = uri and { addresses = { { uri = uri } } } or {}
-  local ok, err = tandem.try_call("xmpp.set_reach", args)
+  local addresses = uri and { { uri = uri } } or tandem.array()
+  local ok, err = tandem.try_call("xmpp.set_reach", { addresses = addresses })
   if not ok then
     tandem.log.warn("could not update where contacts can call you: " .. tostring(err.message or err))
     return

@@ -303,6 +303,24 @@ fn install_api(
     };
     tandem.set("state", state)?;
 
+    // tandem.array([t]): `t` (or a new table) sent as a JSON list even when
+    // empty; an empty Lua table otherwise goes out as an object, `{}`,
+    // which a command taking a list refuses.
+    {
+        let array = lua.array_metatable();
+        tandem.set(
+            "array",
+            lua.create_function(move |lua, t: Option<mlua::Table>| {
+                let t = match t {
+                    Some(t) => t,
+                    None => lua.create_table()?,
+                };
+                t.set_metatable(Some(array.clone()))?;
+                Ok(t)
+            })?,
+        )?;
+    }
+
     // tandem.on(pattern, fn)
     {
         let (script, engine) = (weak_script.clone(), engine.clone());
