@@ -80,19 +80,11 @@ tandem.on("sip.call.answered", function(ev)
   tandem.state.ringing[ev.call] = nil
 end)
 
--- "3 min 5 s", "42 s", "1 h 2 min".
-local function how_long(seconds)
-  local s = math.floor((seconds or 0) + 0.5)
-  if s < 60 then return s .. " s" end
-  if s < 3600 then return math.floor(s / 60) .. " min " .. (s % 60) .. " s" end
-  return math.floor(s / 3600) .. " h " .. math.floor((s % 3600) / 60) .. " min"
-end
-
 tandem.on("sip.call.ended", function(ev)
   local talking = tandem.state.talking[ev.call]
   tandem.state.talking[ev.call] = nil
   if talking and ended and ev.reason == "remote_hangup" then
-    notify(talking .. " hung up after " .. how_long(ev.duration))
+    notify(talking .. " hung up after " .. tandem.duration(ev.duration))
   end
   local who = tandem.state.ringing[ev.call]
   tandem.state.ringing[ev.call] = nil

@@ -37,14 +37,6 @@ local function list(items, key, state)
   return table.concat(parts, ", ")
 end
 
--- "3 min 5 s", "42 s", "1 h 2 min".
-local function how_long(seconds)
-  local s = math.floor((type(seconds) == "number" and seconds or 0) + 0.5)
-  if s < 60 then return s .. " s" end
-  if s < 3600 then return math.floor(s / 60) .. " min " .. (s % 60) .. " s" end
-  return math.floor(s / 3600) .. " h " .. math.floor((s % 3600) / 60) .. " min"
-end
-
 -- `host.status` in a few lines for a chat window.
 local function status_text(status)
   local dropped = 0
@@ -57,7 +49,7 @@ local function status_text(status)
   return string.format(
     "Tandem %s, up %s\nPlugins: %s\nRules: %s\nDropped events: %d",
     type(status.version) == "string" and status.version or "?",
-    how_long(uptime),
+    tandem.duration(uptime),
     list(status.plugins, "id", function(p) return p.failed == true and "failed" or "running" end),
     list(status.rules, "name", function(r) return r.enabled == true and "on" or "off" end),
     dropped
@@ -94,7 +86,7 @@ local function phone_text()
     elseif c.state == "calling" then
       calls[#calls + 1] = "calling " .. peer
     else
-      calls[#calls + 1] = "in a call with " .. peer .. " (" .. how_long(c.duration)
+      calls[#calls + 1] = "in a call with " .. peer .. " (" .. tandem.duration(c.duration)
         .. (c.state == "held" and ", on hold" or "") .. ")"
     end
   end

@@ -75,6 +75,7 @@ const API_LUA: &str = r#"
 local tandem, CALL = ...
 local yield, yieldable, error, type, setmetatable = coroutine.yield, coroutine.isyieldable, error, type, setmetatable
 local pairs, tostring, sort, concat = pairs, tostring, table.sort, table.concat
+local floor = math.floor
 local err_mt = { __tostring = function(e) return e.kind .. ": " .. e.message end }
 -- Waiting for an answer pauses the handler; Lua cannot pause inside a C
 -- function (a string.gsub replacement, a table.sort comparator, a
@@ -134,6 +135,14 @@ function tandem.call(name, args)
   local ok, result = yield(CALL, name, args)
   if ok then return result end
   error(name .. ": " .. result.kind .. ": " .. result.message, 2)
+end
+-- tandem.duration(seconds): "42 s", "3 min 5 s", "1 h 2 min", for notes a
+-- person reads; anything not a number counts as 0.
+function tandem.duration(seconds)
+  local s = floor((type(seconds) == "number" and seconds or 0) + 0.5)
+  if s < 60 then return s .. " s" end
+  if s < 3600 then return floor(s / 60) .. " min " .. (s % 60) .. " s" end
+  return floor(s / 3600) .. " h " .. floor((s % 3600) / 60) .. " min"
 end
 "#;
 
