@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use tandem::bus;
-use tandem::daemon::Daemon;
 use tandem_sdk::Payload;
 use tandem_tests::measure::{env_or, percentile};
 use tandem_tests::prosody::Prosody;
@@ -54,12 +53,7 @@ fn main() {
         ),
     );
     std::env::set_var("SSL_CERT_FILE", server.ca());
-    let (daemon, report) = Daemon::start(&tandem::config::Config::load(&config).unwrap()).unwrap();
-    assert!(
-        report.plugin_failures.is_empty(),
-        "{:?}",
-        report.plugin_failures
-    );
+    let daemon = tandem_tests::in_process_daemon(&config);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -320,3 +320,17 @@ pub mod sound;
 pub mod status;
 pub mod xmpp_client;
 pub mod xmpp_server;
+
+/// Tandem in this process, from the config file at `config` (the benches
+/// time from a bus call, with no process boundary in between); every
+/// plugin must have started.
+pub fn in_process_daemon(config: &Path) -> tandem::daemon::Daemon {
+    let config = tandem::config::Config::load(config).unwrap();
+    let (daemon, report) = tandem::daemon::Daemon::start(&config).unwrap();
+    assert!(
+        report.plugin_failures.is_empty(),
+        "{:?}",
+        report.plugin_failures
+    );
+    daemon
+}
