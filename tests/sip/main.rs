@@ -8,6 +8,7 @@ mod calls;
 mod identity;
 mod logging;
 mod messages;
+mod pjsua2;
 mod registration;
 mod transport;
 

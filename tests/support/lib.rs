@@ -52,6 +52,27 @@ pub fn capture_output(child: &mut std::process::Child) -> std::sync::Arc<std::sy
     log
 }
 
+/// Reads a child's stdout, one JSON object a line (lines that are not JSON
+/// are skipped), into a list that tests can read while the child runs.
+pub fn json_lines(
+    stdout: std::process::ChildStdout,
+) -> std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> {
+    use std::io::BufRead;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Ok(v) = serde_json::from_str(&line) {
+                sink.lock().unwrap().push(v);
+            }
+        }
+    });
+    seen
+}
+
 /// Sends `signal` (`"-TERM"`, `"-INT"`) and waits up to 5 s for the child
 /// to end, so it can shut down cleanly (unregister, finish a WAV header);
 /// then kills it.
@@ -313,6 +334,7 @@ pub mod certs;
 pub mod ejabberd;
 pub mod kamailio;
 pub mod measure;
+pub mod pjsua2;
 pub mod prosody;
 pub mod sidecar;
 pub mod sipp;

@@ -1,7 +1,7 @@
 //! Drives `xmpp_client.py` (slixmpp, Debian's `/usr/bin/python3`): an XMPP
 //! client that is not Tandem code, as the user's own client or a contact.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,16 +41,7 @@ impl XmppClient {
             .spawn()
             .expect("cannot start /usr/bin/python3 (apt-get install python3-slixmpp)");
         let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = seen.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    sink.lock().unwrap().push(v);
-                }
-            }
-        });
+        let seen = crate::json_lines(child.stdout.take().unwrap());
         let client = XmppClient {
             child,
             stdin,
