@@ -10,6 +10,7 @@ mod logging;
 mod messages;
 mod pjsua2;
 mod registration;
+mod transactions;
 mod transport;
 
 use tandem_tests::sidecar::Sidecar;

@@ -24,6 +24,7 @@ use crate::media::MediaConfig;
 use crate::transport::counters::Counters;
 use crate::transport::icmp::{self, Unreachable};
 use crate::ua::calls::Calls;
+use crate::ua::completion::Completions;
 use crate::ua::identity;
 
 /// Methods we answer; sent in Allow.
@@ -64,6 +65,8 @@ pub struct Agent {
     pub gate: Arc<Gate>,
     /// Requests refused before they became a call or an event.
     pub refusals: Refusals,
+    /// INVITEs refused at once, whose transactions are read to their end.
+    pub completions: Completions,
     pub media: MediaConfig,
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
@@ -183,6 +186,7 @@ impl Agent {
             password_scope,
             gate,
             refusals: Refusals::default(),
+            completions: Completions::default(),
             media,
             cancel,
             listening,

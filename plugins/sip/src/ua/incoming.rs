@@ -17,6 +17,7 @@ use tandem_sdk::tokio;
 
 use super::body::{self, UnknownCharset};
 use super::checks;
+use super::completion::Completions;
 use super::identity;
 use crate::guard::origin::Origin;
 use crate::guard::refusals::Refusal;
@@ -61,7 +62,7 @@ async fn dispatch(agent: Arc<Agent>, mut tx: Transaction) {
     let served = matches!(method, Method::Invite | Method::Options | Method::Message);
     if let Some((status, headers)) = served.then(|| checks::refusal(&tx.original)).flatten() {
         log::debug!("{method} answered {status} (RFC 3261 §8.2)");
-        reply(&mut tx, status, headers).await;
+        refuse(&agent, tx, status, headers).await;
         return;
     }
     match method {
@@ -96,12 +97,24 @@ async fn reply(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
     }
 }
 
+/// Answers a request with a final `code` it will get no dialog for, and,
+/// for an INVITE, sees its transaction through to the ACK or Timer H
+/// (`completion.rs`: rsipstack retransmits the answer only while someone
+/// reads the transaction). Returns when the transaction has ended.
+async fn refuse(agent: &Agent, mut tx: Transaction, code: StatusCode, headers: Vec<Header>) {
+    reply(&mut tx, code, headers).await;
+    if Completions::needs_driving(&tx) {
+        agent.completions.drive(tx, &agent.cancel).await;
+    }
+}
+
 /// The request's origin when `accept_from` admits its source; otherwise
-/// it is answered 403 Forbidden, counted, and `None`.
-async fn admitted(agent: &Agent, tx: &mut Transaction) -> Option<Origin> {
-    let origin = Origin::of(tx);
+/// it is answered 403 Forbidden, counted, and `None` (once its transaction
+/// has ended).
+async fn admitted(agent: &Agent, tx: Transaction) -> Option<(Origin, Transaction)> {
+    let origin = Origin::of(&tx);
     match origin {
-        Some(origin) if agent.gate.admits(origin.addr.ip()) => return Some(origin),
+        Some(origin) if agent.gate.admits(origin.addr.ip()) => return Some((origin, tx)),
         _ => {}
     }
     let source = origin.map_or_else(|| "an unknown address".to_owned(), |o| o.to_string());
@@ -112,14 +125,14 @@ async fn admitted(agent: &Agent, tx: &mut Transaction) -> Option<Origin> {
             tx.original.method
         ),
     );
-    reply(tx, StatusCode::Forbidden, vec![]).await;
+    refuse(agent, tx, StatusCode::Forbidden, vec![]).await;
     None
 }
 
 /// A new INVITE: check the offer, ring, tell the rules. Answering is a
 /// command (`sip.answer`), from a rule or the user.
-async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
-    let Some(origin) = admitted(agent, &mut tx).await else {
+async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
+    let Some((origin, mut tx)) = admitted(agent, tx).await else {
         return;
     };
     let offer = tx.original.body.clone();
@@ -134,7 +147,7 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
                     }
                     _ => StatusCode::BadRequest,
                 };
-                reply(&mut tx, code, vec![]).await;
+                refuse(agent, tx, code, vec![]).await;
                 return;
             }
         }
@@ -167,7 +180,7 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
             Refusal::Busy,
             format_args!("refused a call from {peer} ({origin}) with 486 Busy Here: {busy}"),
         );
-        reply(&mut tx, StatusCode::BusyHere, vec![]).await;
+        refuse(agent, tx, StatusCode::BusyHere, vec![]).await;
         return;
     }
     let dialog = match agent.dialogs.get_or_create_server_invite(
@@ -180,7 +193,7 @@ async fn on_invite(agent: &Arc<Agent>, mut tx: Transaction) {
         Err(e) => {
             agent.calls().remove(&id);
             log::warn!("cannot take call from {peer}: {e}");
-            reply(&mut tx, StatusCode::ServerInternalError, vec![]).await;
+            refuse(agent, tx, StatusCode::ServerInternalError, vec![]).await;
             return;
         }
     };
@@ -217,8 +230,8 @@ pub fn without_params(uri: &rsipstack::sip::Uri) -> String {
     uri.to_string()
 }
 
-async fn on_message(agent: &Arc<Agent>, mut tx: Transaction) {
-    let Some(origin) = admitted(agent, &mut tx).await else {
+async fn on_message(agent: &Arc<Agent>, tx: Transaction) {
+    let Some((origin, mut tx)) = admitted(agent, tx).await else {
         return;
     };
     let bytes = &tx.original.body;

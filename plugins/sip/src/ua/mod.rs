@@ -1,6 +1,7 @@
 //! The user agent over rsipstack's dialog layer: the [`agent::Agent`] and
 //! its endpoint (`agent.rs`), Tandem's calls (`calls.rs`), what commands do
-//! to them (`call_control.rs`), requests from the network (`incoming.rs`)
+//! to them (`call_control.rs`), requests from the network (`incoming.rs`;
+//! `completion.rs` reads a refused INVITE's transaction to its end)
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
 //! registration (`registration.rs`), MESSAGE sent (`message.rs`), and what
@@ -14,6 +15,7 @@ pub mod body;
 pub mod call_control;
 pub mod calls;
 pub mod checks;
+pub mod completion;
 pub mod dialog_events;
 pub mod identity;
 pub mod in_dialog;
