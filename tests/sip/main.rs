@@ -2,6 +2,7 @@
 //! baresip and Kamailio, each started by the test. One module per concern;
 //! helpers more than one of them use live here.
 
+mod addresses;
 mod admission;
 mod audio;
 mod calls;

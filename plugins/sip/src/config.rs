@@ -42,7 +42,17 @@ pub struct Config {
     pub password: String,
     /// Seconds asked for in REGISTER.
     pub expires: u32,
-    /// Address put in SDP and used for RTP; the listen address when unset.
+    /// The address written in SDP (`c=`), where peers send their RTP: a
+    /// NAT's public address, say, which is not ours to bind. Unset: the
+    /// address RTP binds to, or for a wildcard bind the address of the
+    /// interface that reaches the peer (`media/address.rs`).
+    pub media_address: Option<IpAddr>,
+    /// Where RTP sockets bind; `listen`'s address when unset (a wildcard
+    /// `0.0.0.0` takes RTP on every interface).
+    pub media_bind: Option<IpAddr>,
+    /// Deprecated: sets both `media_address` and `media_bind`, as it always
+    /// did (which is why it could not name a public address); refused
+    /// beside either of them.
     pub media_ip: Option<IpAddr>,
     /// RTP port range (even ports; RTCP is the next odd one).
     pub rtp_ports: [u16; 2],
@@ -108,6 +118,8 @@ impl Default for Config {
             auth_username: None,
             password: String::new(),
             expires: 600,
+            media_address: None,
+            media_bind: None,
             media_ip: None,
             rtp_ports: [16384, 32766],
             source: "silence".to_owned(),
@@ -175,6 +187,11 @@ pub enum ConfigError {
          (TCP and TLS connections beyond them are closed at once)"
     )]
     MaxConnections,
+    #[error(
+        "media_ip (deprecated) cannot be set beside media_address or media_bind: \
+         media_address is written in SDP, media_bind is where RTP binds"
+    )]
+    MediaIpWithSplitKeys,
     #[error(transparent)]
     AcceptFrom(#[from] AcceptFromError),
 }
@@ -220,6 +237,9 @@ impl Config {
         if self.max_connections == 0 || self.max_connections_per_source == 0 {
             return Err(ConfigError::MaxConnections);
         }
+        if self.media_ip.is_some() && (self.media_address.is_some() || self.media_bind.is_some()) {
+            return Err(ConfigError::MediaIpWithSplitKeys);
+        }
         self.accept_from()?;
         Ok(())
     }
@@ -240,13 +260,18 @@ impl Config {
         })
     }
 
-    /// The address to put in SDP.
-    pub fn media_ip(&self) -> IpAddr {
-        match self.media_ip {
-            Some(ip) => ip,
-            None if self.listen.ip().is_unspecified() => IpAddr::from([127, 0, 0, 1]),
-            None => self.listen.ip(),
-        }
+    /// Where RTP binds: `media_bind`, the deprecated `media_ip`, else
+    /// `listen`'s address (wildcard included).
+    pub fn media_bind(&self) -> IpAddr {
+        self.media_bind
+            .or(self.media_ip)
+            .unwrap_or_else(|| self.listen.ip())
+    }
+
+    /// The address SDP names when set (`media_address`, or the deprecated
+    /// `media_ip`); `None` leaves it to the bind address and the route.
+    pub fn media_address(&self) -> Option<IpAddr> {
+        self.media_address.or(self.media_ip)
     }
 }
 
@@ -276,6 +301,40 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn media_address_and_bind_are_apart_and_media_ip_is_both() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Default: RTP binds where SIP listens (a wildcard included), and
+        // SDP's address is left to the route (`transport/route.rs`).
+        let config = Config::default();
+        assert_eq!(config.media_bind(), ip("0.0.0.0"));
+        assert_eq!(config.media_address(), None);
+        // A NAT's public address is advertised, never bound.
+        let natted = Config {
+            media_address: Some(ip("203.0.113.7")),
+            ..Config::default()
+        };
+        natted.validate().unwrap();
+        assert_eq!(natted.media_bind(), ip("0.0.0.0"));
+        assert_eq!(natted.media_address(), Some(ip("203.0.113.7")));
+        // The old key keeps meaning both.
+        let old = Config {
+            media_ip: Some(ip("192.0.2.10")),
+            ..Config::default()
+        };
+        old.validate().unwrap();
+        assert_eq!(old.media_bind(), ip("192.0.2.10"));
+        assert_eq!(old.media_address(), Some(ip("192.0.2.10")));
+        let both = Config {
+            media_bind: Some(ip("0.0.0.0")),
+            ..old
+        };
+        assert!(matches!(
+            both.validate(),
+            Err(ConfigError::MediaIpWithSplitKeys)
+        ));
     }
 
     #[test]

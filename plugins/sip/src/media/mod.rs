@@ -25,11 +25,16 @@ pub use sink::{PlaybackSpec, SinkSpec};
 pub use source::SourceSpec;
 
 use crate::config::Config;
+use crate::transport::route::Advertised;
 
 /// The media part of the configuration, checked once at start.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    pub ip: IpAddr,
+    /// Where RTP sockets bind (`media_bind`).
+    pub bind: IpAddr,
+    /// What SDP names (`media_address`, else from the bind address; a
+    /// wildcard bind names the route's address toward each peer).
+    pub advertised: Advertised,
     pub ports: [u16; 2],
     pub source: SourceSpec,
     pub record: SinkSpec,
@@ -50,6 +55,13 @@ pub enum MediaSetupError {
 
 impl MediaConfig {
     pub fn from_config(config: &Config) -> Result<MediaConfig, MediaSetupError> {
+        if let Some(ip) = config.media_ip {
+            log::warn!(
+                "media_ip is deprecated: it sets both media_address (the address written in \
+                 SDP) and media_bind (where RTP binds), so it cannot name a NAT's public \
+                 address; write media_address = \"{ip}\" and media_bind = \"{ip}\" instead"
+            );
+        }
         let source: SourceSpec = config.source.parse()?;
         // Open once now so a missing WAV file is an error at start, not
         // silence in the first call. A sound device may come later (it is
@@ -61,7 +73,8 @@ impl MediaConfig {
             other => drop(other?),
         }
         Ok(MediaConfig {
-            ip: config.media_ip(),
+            bind: config.media_bind(),
+            advertised: Advertised::new(config.media_address(), config.media_bind()),
             ports: config.rtp_ports,
             source,
             record: config.record.parse()?,

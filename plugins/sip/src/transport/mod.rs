@@ -20,6 +20,8 @@
 //! - `open.rs`: the doors `transports` names, bound at start.
 //! - `listen.rs`: our listeners, as rsipstack must know them.
 //! - `icmp.rs`: `IP_RECVERR` and the reports it gives.
+//! - `route.rs`: which of our addresses a peer is told, for a wildcard
+//!   socket the one whose route reaches it.
 //! - `counters.rs`: what the doors did, for `sip.status`.
 
 pub mod connections;
@@ -28,6 +30,7 @@ pub mod framing;
 pub mod icmp;
 pub mod listen;
 pub mod open;
+pub mod route;
 pub mod screen;
 pub mod stream;
 pub mod tcp;

@@ -1,6 +1,7 @@
 //! The user agent: one rsipstack endpoint with its transports and dialog
 //! layer, Tandem's calls, and the tasks that serve them.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rsipstack::dialog::authenticate::Credential;
@@ -23,7 +24,8 @@ use crate::guard::refusals::Refusals;
 use crate::media::MediaConfig;
 use crate::transport::counters::Counters;
 use crate::transport::icmp::{self, Unreachable};
-use crate::ua::calls::Calls;
+use crate::transport::route::Advertised;
+use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
 use crate::ua::identity;
 
@@ -52,8 +54,10 @@ pub struct Agent {
     pub dialogs: Arc<DialogLayer>,
     pub states: DialogStateSender,
     /// Our Contact per transport we listen on (where peers reach us), the
-    /// first one the default.
-    contacts: Vec<(Transport, Uri)>,
+    /// first one the default, and whether its listener is bound to a
+    /// wildcard address (then each dialog's Contact names the address
+    /// whose route reaches the peer).
+    contacts: Vec<(Transport, Uri, Option<Advertised>)>,
     /// Our From URI.
     pub identity: Uri,
     /// The registrar's credential. Requests other than REGISTER get it
@@ -126,10 +130,15 @@ impl Agent {
             user: config.user.clone(),
             password: None,
         };
-        let contacts: Vec<(Transport, Uri)> = addrs
+        let contacts: Vec<(Transport, Uri, Option<Advertised>)> = addrs
             .iter()
             .map(|a| {
                 let transport = a.r#type.unwrap_or(Transport::Udp);
+                let bound = match transport {
+                    Transport::Tls => config.tls_listen().ip(),
+                    _ => config.listen.ip(),
+                };
+                let route = bound.is_unspecified().then(|| Advertised::new(None, bound));
                 let params = match transport {
                     Transport::Udp => vec![],
                     other => vec![Param::Transport(other)],
@@ -141,7 +150,7 @@ impl Agent {
                     params,
                     ..Default::default()
                 };
-                (transport, uri)
+                (transport, uri, route)
             })
             .collect();
         let identity = if config.domain.is_empty() {
@@ -200,16 +209,32 @@ impl Agent {
         Ok((agent, incoming, state_rx, unreachable_rx))
     }
 
-    /// Our Contact for a dialog over `transport`: the listener of that
-    /// transport, else the first one (a peer then answers where we listen).
-    pub fn contact(&self, transport: Option<Transport>) -> Uri {
+    /// Our Contact for a dialog over `transport` with `peer` (the address
+    /// its requests come from or go to): the listener of that transport,
+    /// else the first one (a peer then answers where we listen). A
+    /// listener bound to a wildcard is named by the address whose route
+    /// reaches the peer (rsipstack would name the host's first interface).
+    pub fn contact_toward(&self, transport: Option<Transport>, peer: Option<IpAddr>) -> Uri {
         let transport = transport.unwrap_or(Transport::Udp);
-        self.contacts
+        let (_, uri, route) = self
+            .contacts
             .iter()
-            .find(|(t, _)| *t == transport)
-            .unwrap_or(&self.contacts[0])
-            .1
-            .clone()
+            .find(|(t, _, _)| *t == transport)
+            .unwrap_or(&self.contacts[0]);
+        let mut uri = uri.clone();
+        if let Some(route) = route {
+            let port = uri.host_with_port.port;
+            uri.host_with_port = SocketAddr::new(route.toward(peer), 0).into();
+            uri.host_with_port.port = port;
+        }
+        uri
+    }
+
+    /// The address our SDP names in `call`: the one chosen when it
+    /// started, else toward no one in particular (the default route).
+    pub fn call_media_address(&self, call: &Call) -> IpAddr {
+        call.media_address
+            .unwrap_or_else(|| self.media.advertised.toward(None))
     }
 
     /// The credential for a request to `target` (an INVITE, a MESSAGE):

@@ -27,7 +27,7 @@ impl Agent {
     /// `sip.answer`: 200 OK with our SDP answer; media starts now, and
     /// `sip.call.answered` goes out when the ACK arrives.
     pub async fn answer(self: &Arc<Self>, call: Option<&str>) -> Result<CallRef, CommandError> {
-        let (id, dialog, offer) = {
+        let (id, dialog, offer, media_address) = {
             let mut calls = self.calls();
             let call = calls
                 .pick(call, "ringing", |c| c.state == CallState::Ringing)
@@ -36,9 +36,10 @@ impl Agent {
                 return Err(invalid(format!("call {} is not ringing", call.id)));
             }
             let dialog = call.dialog.clone().ok_or_else(|| failed("no dialog"))?;
-            (call.id.clone(), dialog, call.offer.clone())
+            let address = self.call_media_address(call);
+            (call.id.clone(), dialog, call.offer.clone(), address)
         };
-        let prepared = PreparedMedia::bind(self.media.ip, self.media.ports)
+        let prepared = PreparedMedia::bind(self.media.bind, self.media.ports)
             .await
             .map_err(failed)?;
         let session_id: u64 = rand::random::<u32>().into();
@@ -46,11 +47,11 @@ impl Agent {
             Some(offer) => {
                 let offer = sdp::parse(offer).map_err(failed)?;
                 let agreed = offer.negotiate().map_err(failed)?;
-                let body = sdp::answer(&offer, &agreed, session_id, self.media.ip, prepared.port);
+                let body = sdp::answer(&offer, &agreed, session_id, media_address, prepared.port);
                 (body, Some(agreed))
             }
             // Late offer: we offer in the 200, the answer comes in the ACK.
-            None => (sdp::offer(session_id, self.media.ip, prepared.port), None),
+            None => (sdp::offer(session_id, media_address, prepared.port), None),
         };
         let mut headers = vec![Header::ContentType("application/sdp".into())];
         headers.extend(self.extra_headers());
@@ -101,7 +102,11 @@ impl Agent {
             agreed,
             source,
             sink,
-            format!("{}@{}", self.config.user, self.media.ip),
+            format!(
+                "{}@{}",
+                self.config.user,
+                self.media.advertised.toward(Some(agreed.remote_ip))
+            ),
             (timeout > 0).then(|| Duration::from_secs(timeout)),
             move |event| match event {
                 MediaEvent::Dtmf(digit) => {
@@ -174,7 +179,7 @@ impl Agent {
 
     /// `sip.hold`: a re-INVITE with `sendonly` (or back to `sendrecv`).
     pub async fn hold(&self, call: Option<&str>, hold: bool) -> Result<CallRef, CommandError> {
-        let (id, dialog, port) = {
+        let (id, dialog, port, media_address) = {
             let mut calls = self.calls();
             let call = calls
                 .pick(call, "active", |c| {
@@ -184,10 +189,11 @@ impl Agent {
             let port = call
                 .media_port
                 .ok_or_else(|| invalid("the call has no media yet"))?;
-            (call.id.clone(), call.dialog.clone(), port)
+            let address = self.call_media_address(call);
+            (call.id.clone(), call.dialog.clone(), port, address)
         };
         let dialog = dialog.ok_or_else(|| failed("no dialog"))?;
-        let mut sdp = sdp::offer(rand::random::<u32>().into(), self.media.ip, port);
+        let mut sdp = sdp::offer(rand::random::<u32>().into(), media_address, port);
         if hold {
             sdp = sdp.replace("a=sendrecv", "a=sendonly");
         }

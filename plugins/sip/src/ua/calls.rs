@@ -53,6 +53,9 @@ pub struct Call {
     pub media: Option<ActiveMedia>,
     /// Our RTP port, offered again in re-INVITEs.
     pub media_port: Option<u16>,
+    /// The address our SDP names in this call, chosen once when it starts
+    /// (toward the peer, for a wildcard bind) and kept for re-INVITEs.
+    pub media_address: Option<std::net::IpAddr>,
     /// Where an outgoing INVITE went, when known as an address: an ICMP
     /// error from there ends the call (`unreachable.rs`).
     pub destination: Option<std::net::SocketAddr>,
@@ -88,6 +91,7 @@ impl Call {
             offer: None,
             media: None,
             media_port: None,
+            media_address: None,
             destination: None,
             answered_at: None,
             ended_locally: false,

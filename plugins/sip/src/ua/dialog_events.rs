@@ -131,7 +131,8 @@ fn on_reoffer(
     };
     if offer.is_empty() {
         // No SDP: a session refresh. Answer with our offer.
-        let body = sdp::offer(rand::random::<u32>().into(), agent.media.ip, port);
+        let address = agent.call_media_address(call);
+        let body = sdp::offer(rand::random::<u32>().into(), address, port);
         return (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()));
     }
     let parsed = match sdp::parse(offer) {
@@ -156,11 +157,12 @@ fn on_reoffer(
             by: "remote".into(),
         });
     }
+    let address = agent.call_media_address(call);
     let body = sdp::answer(
         &parsed,
         &agreed,
         rand::random::<u32>().into(),
-        agent.media.ip,
+        address,
         port,
     );
     (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()))

@@ -136,8 +136,11 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
         return;
     };
     let offer = tx.original.body.clone();
+    // Where our RTP will go: the offer's address, else the caller's.
+    let mut peer_media = origin.addr.ip();
     if !offer.is_empty() {
         match sdp::parse(&offer).and_then(|s| s.negotiate()) {
+            Ok(agreed) if !agreed.remote_ip.is_unspecified() => peer_media = agreed.remote_ip,
             Ok(_) => {}
             Err(e) => {
                 log::info!("refusing a call: {e}");
@@ -173,6 +176,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     call.peer_session_id = identity::peer_session_id(&tx.original);
     let peer_impp = identity::claimed_impp(&tx.original);
     call.offer = (!offer.is_empty()).then_some(offer);
+    call.media_address = Some(agent.media.advertised.toward(Some(peer_media)));
     // Before the dialog: a refused INVITE costs no dialog, timer or event.
     let ringing = agent.calls().admit_ringing(call, agent.config.max_ringing);
     if let Err(busy) = ringing {
@@ -187,7 +191,10 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
         &tx,
         agent.states.clone(),
         None,
-        Some(agent.contact(tx.connection.as_ref().and_then(|c| c.get_addr().r#type))),
+        Some(agent.contact_toward(
+            tx.connection.as_ref().and_then(|c| c.get_addr().r#type),
+            Some(origin.addr.ip()),
+        )),
     ) {
         Ok(dialog) => dialog,
         Err(e) => {

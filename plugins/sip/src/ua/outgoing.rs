@@ -36,11 +36,15 @@ impl Agent {
             None => self.identity.clone(),
         };
         let destination = self.reach(&callee).await?;
-        let prepared = PreparedMedia::bind(self.media.ip, self.media.ports)
+        let prepared = PreparedMedia::bind(self.media.bind, self.media.ports)
             .await
             .map_err(|e| CommandError::rejected(e.to_string()))?;
         let port = prepared.port;
-        let offer = sdp::offer(rand::random::<u32>().into(), self.media.ip, port);
+        // Toward where the INVITE goes: the callee's media is most likely
+        // reached the same way (unknown until its answer).
+        let toward = destination.map(|d| d.ip());
+        let media_address = self.media.advertised.toward(toward);
+        let offer = sdp::offer(rand::random::<u32>().into(), media_address, port);
         let id = new_call_id();
         let sip_call_id = format!("{}@tandem", new_call_id());
         let session_id = crate::ua::calls::new_call_id();
@@ -51,7 +55,7 @@ impl Agent {
             caller_display_name: self.config.display_name.clone(),
             caller,
             callee: callee.clone(),
-            contact: self.contact(crate::uri::transport_of(&callee)),
+            contact: self.contact_toward(crate::uri::transport_of(&callee), toward),
             destination: crate::uri::destination_of(&callee),
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
@@ -72,6 +76,7 @@ impl Agent {
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
         call.session_id = session_id;
         call.media_port = Some(port);
+        call.media_address = Some(media_address);
         call.prepared = Some(prepared);
         call.destination = destination;
         // Registered before the INVITE leaves, so no dialog event is missed.
