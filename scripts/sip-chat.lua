@@ -18,6 +18,15 @@
 -- When the peer answers 2xx your client gets a delivery receipt
 -- (XEP-0184) for your message; when it fails, a note says why.
 --
+-- With a bridge contact ([plugins.xmpp] bridge_jid) all of this happens in
+-- the chat with that contact instead, and typing shows both ways: a SIP
+-- peer typing to you shows as "typing" from the bridge contact, and your
+-- typing to the bridge contact goes to the SIP peer you are talking with
+-- (the last one you wrote to or heard from) as RFC 3994 is-composing,
+-- through the composing plugin (its send_typing switches that off).
+-- Without one, typing still reaches rules: clients show no chat states in
+-- a note to yourself.
+--
 -- Commands, typed alone in the same chat: help, answer, reject, hangup,
 -- call <sip-uri|jid|@alias>, status, rules. They run the same actions as
 -- the ad-hoc commands of call-control.lua and status-commands.lua (load
@@ -28,8 +37,9 @@
 --   aliases  = { bob = "sip:bob@example.org" }  -- for @bob
 --   remember = 500      -- relayed messages kept for replies (by id)
 --
--- Events:   sip.message, xmpp.message
+-- Events:   sip.message, xmpp.message, composing.peer, xmpp.chat_state
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message,
+--           xmpp.notify_typing, composing.user_typing,
 --           calls.answer, calls.reject, calls.hangup, calls.call,
 --           status.show, status.presence_rules
 
@@ -53,6 +63,9 @@ local HINT = "Not sent: to answer a SIP message, reply to it or write "
 -- oldest forgotten first.
 tandem.state.peer_of = tandem.state.peer_of or {}
 tandem.state.ids = tandem.state.ids or {}
+-- The SIP peer the user talks with now: the last one written to or heard
+-- from. The user's typing goes there.
+tandem.state.current = tandem.state.current
 
 local function keep(id, peer)
   local ids = tandem.state.ids
@@ -105,7 +118,32 @@ tandem.on("sip.message", function(ev)
     text = from .. " sent a message of type " .. kind .. ", which Tandem cannot show here."
   end
   local id = note(text, thread_of(ev.from))
-  if id then keep(id, ev.from) end
+  if id then
+    keep(id, ev.from)
+    tandem.state.current = ev.from
+  end
+end)
+
+-- A SIP peer typing: shown from the bridge contact (a no-op without one).
+local SHOWN = { composing = "composing", idle = "paused" }
+tandem.on("composing.peer", function(ev)
+  local state = SHOWN[ev.state]
+  if not state then return end
+  local ok, err = tandem.try_call("xmpp.notify_typing", { state = state })
+  if not ok and not (err and err.kind == "unknown_command") then
+    tandem.log.debug("typing not shown: " .. tostring(err.message or err))
+  end
+end)
+
+-- The user typing to Tandem (the bridge contact): to the current peer.
+tandem.on("xmpp.chat_state", function(ev)
+  if ev.via ~= "direct" or not ev.from_own_account then return end
+  local peer = tandem.state.current
+  if not peer then return end
+  local ok, err = tandem.try_call("composing.user_typing", { to = peer, state = ev.state })
+  if not ok and not (err and err.kind == "unknown_command") then
+    tandem.log.debug("typing not sent: " .. tostring(err.message or err))
+  end
 end)
 
 -- The SIP peer and the text of an answer, or nil: see the header for the
@@ -205,10 +243,12 @@ tandem.on("xmpp.message", function(ev)
     note("Not sent: the message to " .. peer .. " is empty.", thread_of(peer))
     return
   end
+  tandem.state.current = peer
   local sent, err = tandem.try_call("sip.send_message", { to = peer, body = text })
   if sent then
     if ev.receipt_requested and ev.id then
-      local ok, err = tandem.try_call("xmpp.send_receipt", { to = ev.from, id = ev.id })
+      -- From where it was sent to: the sidecar or the bridge contact.
+      local ok, err = tandem.try_call("xmpp.send_receipt", { to = ev.from, id = ev.id, from = ev.to })
       if not ok then tandem.log.warn("no receipt for your message: " .. tostring(err.message or err)) end
     end
   else

@@ -298,3 +298,8 @@ fn share_xmpp_address_recorded_cases() {
 fn publish_reach_recorded_cases() {
     check_golden("publish-reach");
 }
+
+#[test]
+fn phone_presence_recorded_cases() {
+    check_golden("phone-presence");
+}

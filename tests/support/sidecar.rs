@@ -135,8 +135,9 @@ impl Sidecar {
         sidecar
     }
 
-    /// The whole product: the XMPP plugin logged in as `jid` and the SIP
-    /// plugin on a free loopback port (as `sip_user`), the `shipped` rules,
+    /// The whole product: the XMPP plugin logged in as `jid`, the SIP
+    /// plugin on a free loopback port (as `sip_user`) and the composing
+    /// plugin, the `shipped` rules,
     /// and both watch rules. `xmpp_extra` goes inside `[plugins.xmpp]`;
     /// `extra` is appended (it may open sections).
     pub fn start_phone(
@@ -147,7 +148,11 @@ impl Sidecar {
         xmpp_extra: &str,
         extra: &str,
     ) -> Sidecar {
-        let plugins = crate::plugin_folder(&["tandem_plugin_xmpp", "tandem_plugin_sip"]);
+        let plugins = crate::plugin_folder(&[
+            "tandem_plugin_xmpp",
+            "tandem_plugin_sip",
+            "tandem_plugin_composing",
+        ]);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
         crate::write(dir.path(), "scripts/watch-sip.lua", SIP_WATCH_RULE);

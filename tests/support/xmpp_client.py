@@ -283,6 +283,19 @@ class TestClient(slixmpp.ClientXMPP):
                 say_adhoc_result(res)
             except IqError as e:
                 say_iq_error(e)
+        elif "manual_subscriptions" in c:
+            # As a person's client: subscription requests wait for the
+            # user (slixmpp approves them by itself by default).
+            self.roster[self.boundjid.bare].auto_authorize = None
+            self.roster[self.boundjid.bare].auto_subscribe = False
+            say(event="manual_subscriptions")
+        elif "roster" in c:
+            # The roster as the client keeps it (the server's answer may be
+            # empty with roster versioning: pushes keep it current).
+            roster = self.client_roster
+            say(event="roster", request=c["roster"], items={j: {"subscription": roster[j]["subscription"],
+                                           "name": roster[j]["name"]}
+                                       for j in roster.keys()})
         elif "unknown_iq" in c:
             iq = self.make_iq_get(queryxmlns="urn:example:nothing", ito=c["unknown_iq"])
             try:

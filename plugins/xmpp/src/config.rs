@@ -57,6 +57,16 @@ pub struct Config {
     /// none; default `$XDG_STATE_HOME/tandem/notes-<jid>.json` (else
     /// `~/.local/state/…`). Named `_path`: `_file` keys are secrets.
     pub notes_path: Option<std::path::PathBuf>,
+    /// The bridge contact (opt-in): a second account of the user's, e.g.
+    /// `alice.phone@example.org`, created by the user. Tandem logs into it
+    /// too, keeps it and the user's account subscribed to each other, and
+    /// sends every note from it, so the user's client shows them as
+    /// messages from a contact (with an alert) rather than notes to self.
+    pub bridge_jid: Option<String>,
+    /// Its password, from `bridge_password_file` or `bridge_password_env`.
+    pub bridge_password: String,
+    /// The name it gets on the user's roster when Tandem adds it.
+    pub bridge_name: String,
 }
 
 impl Default for Config {
@@ -80,6 +90,9 @@ impl Default for Config {
             auth_tries: 3,
             auth_retry_seconds: 300,
             notes_path: None,
+            bridge_jid: None,
+            bridge_password: String::new(),
+            bridge_name: "Phone".to_owned(),
         }
     }
 }
@@ -89,6 +102,27 @@ impl Config {
     pub fn port(&self) -> u16 {
         self.port
             .unwrap_or(if self.direct_tls { 5223 } else { 5222 })
+    }
+
+    /// The bridge contact's session settings, when one is configured: the
+    /// same server and connection settings, its own account and notes.
+    pub fn bridge(&self) -> Option<Config> {
+        let jid = self.bridge_jid.clone()?;
+        Some(Config {
+            notes_path: self.notes_path.as_ref().map(|p| {
+                let mut name = p.file_name().unwrap_or_default().to_owned();
+                name.push(".bridge");
+                p.with_file_name(name)
+            }),
+            password: self.bridge_password.clone(),
+            // Positive: a message to its bare JID is for it.
+            priority: 0,
+            reach: Vec::new(),
+            bridge_jid: None,
+            bridge_password: String::new(),
+            jid,
+            ..self.clone()
+        })
     }
 
     /// `reach`, checked.
@@ -125,6 +159,9 @@ impl std::fmt::Debug for Config {
             .field("auth_tries", &self.auth_tries)
             .field("auth_retry_seconds", &self.auth_retry_seconds)
             .field("notes_path", &self.notes_path)
+            .field("bridge_jid", &self.bridge_jid)
+            .field("bridge_password", &"<hidden>")
+            .field("bridge_name", &self.bridge_name)
             .finish()
     }
 }

@@ -30,6 +30,8 @@
 //! - `xmpp.send_message`: a chat message from the sidecar
 //! - `xmpp.send_chat_state`: a XEP-0085 chat state
 //! - `xmpp.send_receipt`: a XEP-0184 receipt for a message received
+//! - `xmpp.set_bridge_presence`: sets the bridge contact's presence (the phone's)
+//! - `xmpp.notify_typing`: shows the user that someone types, from the bridge contact
 //!
 //! ## Events
 //!
@@ -51,9 +53,9 @@ mod spool;
 mod xep;
 
 use tandem_sdk::commands::xmpp::{
-    AdhocRegistered, GetPresence, GetStatus, KnownReach, NoteSent, NotifyUser, Presence,
-    PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendChatState, SendMessage, SendReceipt,
-    SetActivity, SetPresence, SetReach, Status,
+    AdhocRegistered, BridgeStatus, GetPresence, GetStatus, KnownReach, NoteSent, NotifyTyping,
+    NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendChatState,
+    SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach, Status,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -63,11 +65,24 @@ use tandem_sdk::{
 };
 
 pub use config::Config;
-use session::{Note, Registered, Request, Session};
+use session::{Note, Registered, Request, Role, Session};
+use std::str::FromStr;
 pub use xep::activity::{Activity, ActivityError};
 use xep::{adhoc, reach};
+use xmpp_parsers::chatstates::ChatState;
+use xmpp_parsers::jid::BareJid;
 
 pub struct XmppPlugin {
+    requests: mpsc::Sender<Request>,
+    /// The bridge contact's session, when one is configured.
+    bridge: Option<Bridge>,
+}
+
+/// The bridge contact: its address and its session.
+struct Bridge {
+    jid: BareJid,
+    /// The user's account, which it writes to.
+    owner: BareJid,
     requests: mpsc::Sender<Request>,
 }
 
@@ -95,17 +110,50 @@ impl Plugin for XmppPlugin {
             .command::<SendMessage>("A chat message from the sidecar")
             .command::<SendChatState>("A XEP-0085 chat state")
             .command::<SendReceipt>("A XEP-0184 receipt for a message received")
+            .command::<SetBridgePresence>("Sets the bridge contact's presence (the phone's)")
+            .command::<NotifyTyping>("Shows the user that someone types, from the bridge contact")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
+        let bridge_jid = match &config.bridge_jid {
+            Some(jid) => Some(bridge_jid(jid, &config.jid)?),
+            None => None,
+        };
         let (requests, rx) = mpsc::channel(256);
-        let session = Session::new(&config, host.clone(), requests.clone())?;
+        let sidecar = Role::Sidecar {
+            bridge: bridge_jid.clone(),
+        };
+        let mut session = Session::new(&config, host.clone(), requests.clone(), sidecar)?;
+        let bridge = match (bridge_jid, config.bridge()) {
+            (Some(jid), Some(bridge_config)) => {
+                let owner = BareJid::from_str(&config.jid)
+                    .map_err(|_| session::StartError::BadJid(config.jid.clone()))?;
+                let (tx, rx) = mpsc::channel(256);
+                let role = Role::Bridge {
+                    owner: owner.clone(),
+                };
+                let mut bridge = Session::new(&bridge_config, host.clone(), tx.clone(), role)?;
+                bridge.pair_with(requests.clone());
+                session.pair_with(tx.clone());
+                tandem_sdk::tokio::spawn(bridge.run(rx));
+                host.info(&format!(
+                    "bridge contact: connecting as {jid}/{}; notes come from it",
+                    config.resource
+                ));
+                Some(Bridge {
+                    jid,
+                    owner,
+                    requests: tx,
+                })
+            }
+            _ => None,
+        };
         tandem_sdk::tokio::spawn(session.run(rx));
         host.info(&format!(
             "connecting as {}/{} (priority {})",
             config.jid, config.resource, config.priority
         ));
-        Ok(XmppPlugin { requests })
+        Ok(XmppPlugin { requests, bridge })
     }
 
     async fn on_event(&self, _event: Event) -> Result<(), BoxError> {
@@ -113,9 +161,19 @@ impl Plugin for XmppPlugin {
     }
 
     async fn stop(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.requests.send(Request::Stop(done)).await.is_ok() {
-            let _ = tandem_sdk::tokio::time::timeout(std::time::Duration::from_secs(2), wait).await;
+        let sessions =
+            std::iter::once(&self.requests).chain(self.bridge.as_ref().map(|b| &b.requests));
+        let mut waits = Vec::new();
+        for requests in sessions {
+            let (done, wait) = oneshot::channel();
+            if requests.send(Request::Stop(done)).await.is_ok() {
+                waits.push(wait);
+            }
+        }
+        // Both stop at once: one deadline for the two.
+        let deadline = tandem_sdk::tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        for wait in waits {
+            let _ = tandem_sdk::tokio::time::timeout_at(deadline, wait).await;
         }
     }
 }
@@ -207,18 +265,24 @@ impl Handler<NotifyUser> for XmppPlugin {
         }
         let note = Note::new(text, thread);
         let id = note.id.clone();
-        self.tell(Request::NotifyUser(note)).await?;
+        // From the bridge contact when there is one: a contact's message
+        // alerts; a note to self does not.
+        let session = self.bridge.as_ref().map_or(&self.requests, |b| &b.requests);
+        tell(session, Request::NotifyUser(note)).await?;
         Ok(NoteSent { id })
     }
 }
 
 impl Handler<SendReceipt> for XmppPlugin {
-    async fn handle(&self, SendReceipt { to, id }: SendReceipt) -> Result<Value, CommandError> {
+    async fn handle(
+        &self,
+        SendReceipt { to, id, from }: SendReceipt,
+    ) -> Result<Value, CommandError> {
         let to = jid_arg(&to)?;
         if id.is_empty() {
             return Err(invalid("id is empty: which message was received?"));
         }
-        self.tell(Request::SendReceipt(to, id)).await?;
+        tell(self.sender(from.as_deref()), Request::SendReceipt(to, id)).await?;
         Ok(done())
     }
 }
@@ -245,6 +309,15 @@ impl Handler<RegisterAdhoc> for XmppPlugin {
                 })
                 .collect(),
         };
+        // Also on the bridge contact, whose commands every client that
+        // runs commands on a contact reaches (Gajim's "Execute Command").
+        if let Some(bridge) = &self.bridge {
+            tell(
+                &bridge.requests,
+                Request::RegisterAdhoc(node.clone(), registered.clone()),
+            )
+            .await?;
+        }
         self.tell(Request::RegisterAdhoc(node, registered)).await?;
         Ok(AdhocRegistered {})
     }
@@ -267,7 +340,7 @@ impl Handler<SendMessage> for XmppPlugin {
 impl Handler<SendChatState> for XmppPlugin {
     async fn handle(
         &self,
-        SendChatState { to, state }: SendChatState,
+        SendChatState { to, state, from }: SendChatState,
     ) -> Result<Value, CommandError> {
         let to = jid_arg(&to)?;
         let state = convert::chat_state_from_name(&state).ok_or_else(|| {
@@ -275,10 +348,11 @@ impl Handler<SendChatState> for XmppPlugin {
                 "state must be active, composing, paused, inactive or gone, not `{state}`"
             ))
         })?;
-        let sent = self
-            .ask(|reply| Request::SendChatState(to, state, reply))
-            .await?
-            .map_err(|why| CommandError::new(ErrorKind::Rejected, why))?;
+        let sent = ask(self.sender(from.as_deref()), |reply| {
+            Request::SendChatState(to, state, reply)
+        })
+        .await?
+        .map_err(|why| CommandError::new(ErrorKind::Rejected, why))?;
         Ok(json!({ "sent": sent }))
     }
 }
@@ -290,30 +364,119 @@ impl Handler<Reconnect> for XmppPlugin {
     }
 }
 
+impl Handler<SetBridgePresence> for XmppPlugin {
+    async fn handle(
+        &self,
+        SetBridgePresence(presence): SetBridgePresence,
+    ) -> Result<PresenceChange, CommandError> {
+        let Some(bridge) = &self.bridge else {
+            return Err(CommandError::new(
+                ErrorKind::Rejected,
+                "there is no bridge contact: set bridge_jid in [plugins.xmpp]",
+            ));
+        };
+        convert::show_from_name(presence.show.as_deref()).map_err(invalid)?;
+        let presence = Presence {
+            priority: presence.priority.or(Some(0)),
+            ..presence
+        };
+        let (now, previous) = ask(&bridge.requests, |reply| {
+            Request::SetPresence(presence, reply)
+        })
+        .await?;
+        Ok(PresenceChange { now, previous })
+    }
+}
+
+impl Handler<NotifyTyping> for XmppPlugin {
+    async fn handle(&self, NotifyTyping { state }: NotifyTyping) -> Result<Value, CommandError> {
+        let state = match convert::chat_state_from_name(&state) {
+            Some(s @ (ChatState::Composing | ChatState::Paused | ChatState::Active)) => s,
+            _ => {
+                return Err(invalid(format!(
+                    "state must be composing, paused or active, not `{state}`"
+                )))
+            }
+        };
+        let Some(bridge) = &self.bridge else {
+            return Ok(json!({ "sent": false }));
+        };
+        let to = xmpp_parsers::jid::Jid::from(bridge.owner.clone());
+        let sent = ask(&bridge.requests, |reply| {
+            Request::SendChatState(to, state, reply)
+        })
+        .await?
+        .unwrap_or(false);
+        Ok(json!({ "sent": sent }))
+    }
+}
+
 impl Handler<GetStatus> for XmppPlugin {
     async fn handle(&self, _: GetStatus) -> Result<Status, CommandError> {
-        self.ask(Request::Status).await
+        let mut status: Status = self.ask(Request::Status).await?;
+        if let Some(bridge) = &self.bridge {
+            let of_bridge: Status = ask(&bridge.requests, Request::Status).await?;
+            let presence = ask(&bridge.requests, Request::Presence).await?;
+            status.bridge = Some(BridgeStatus {
+                jid: bridge.jid.to_string(),
+                state: of_bridge.state,
+                reason: of_bridge.reason,
+                presence,
+            });
+        }
+        Ok(status)
     }
 }
 
 impl XmppPlugin {
     async fn tell(&self, request: Request) -> Result<(), CommandError> {
-        self.requests
-            .send(request)
-            .await
-            .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
+        tell(&self.requests, request).await
     }
 
     async fn ask<T>(
         &self,
         request: impl FnOnce(oneshot::Sender<T>) -> Request,
     ) -> Result<T, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        self.tell(request(reply)).await?;
-        answer
-            .await
-            .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
+        ask(&self.requests, request).await
     }
+
+    /// The session that sends as `from`: the bridge contact's when `from`
+    /// is its address, else the sidecar's.
+    fn sender(&self, from: Option<&str>) -> &mpsc::Sender<Request> {
+        let from = from.and_then(|f| xmpp_parsers::jid::Jid::from_str(f).ok());
+        match (&self.bridge, from) {
+            (Some(bridge), Some(from)) if from.to_bare() == bridge.jid => &bridge.requests,
+            _ => &self.requests,
+        }
+    }
+}
+
+async fn tell(session: &mpsc::Sender<Request>, request: Request) -> Result<(), CommandError> {
+    session
+        .send(request)
+        .await
+        .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
+}
+
+async fn ask<T>(
+    session: &mpsc::Sender<Request>,
+    request: impl FnOnce(oneshot::Sender<T>) -> Request,
+) -> Result<T, CommandError> {
+    let (reply, answer) = oneshot::channel();
+    tell(session, request(reply)).await?;
+    answer
+        .await
+        .map_err(|_| CommandError::new(ErrorKind::PluginFailed, "the XMPP session has ended"))
+}
+
+/// `bridge_jid`, checked: a bare JID, not the user's own account.
+fn bridge_jid(text: &str, own: &str) -> Result<BareJid, session::StartError> {
+    let bad = || session::StartError::BadBridge(text.to_owned());
+    let jid = BareJid::from_str(text).map_err(|_| bad())?;
+    if text.contains('/') || jid.node().is_none() || jid.as_str() == own {
+        return Err(bad());
+    }
+    Ok(jid)
 }
 
 /// A JID argument, or a clear error.

@@ -135,6 +135,10 @@ pub struct SendReceipt {
     /// The full JID that sent the message.
     pub to: String,
     pub id: String,
+    /// The address the message was sent to (the event's `to`): the bridge
+    /// contact's JID sends the receipt from the bridge contact, anything
+    /// else (or none) from the sidecar resource.
+    pub from: Option<String>,
 }
 impl CommandType for SendReceipt {
     const NAME: &'static str = "xmpp.send_receipt";
@@ -178,6 +182,32 @@ pub struct Status {
     pub contacts_online: usize,
     /// Times the connection was (re)established.
     pub connects: u64,
+    /// The bridge contact's own connection, when one is configured.
+    pub bridge: Option<BridgeStatus>,
+}
+
+/// The bridge contact's connection, in `xmpp.status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BridgeStatus {
+    /// Its bare JID, as the user's roster shows it.
+    pub jid: String,
+    /// As [`Status::state`].
+    pub state: String,
+    pub reason: Option<String>,
+    /// Its presence as the user sees it.
+    pub presence: Presence,
+}
+
+/// Sets the bridge contact's presence: what the user's roster shows of the
+/// phone (available, away "On the phone", xa "Not registered"). Answers
+/// like `xmpp.set_presence`; refused when no bridge contact is configured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SetBridgePresence(pub Presence);
+impl CommandType for SetBridgePresence {
+    const NAME: &'static str = "xmpp.set_bridge_presence";
+    type Reply = PresenceChange;
 }
 
 /// Sends a chat message from the sidecar.
@@ -200,10 +230,29 @@ impl CommandType for SendMessage {
 pub struct SendChatState {
     pub to: String,
     pub state: String,
+    /// As in [`SendReceipt`]: the bridge contact's JID sends it from the
+    /// bridge contact (where the user's client shows typing), anything
+    /// else from the sidecar resource.
+    pub from: Option<String>,
 }
 impl CommandType for SendChatState {
     const NAME: &'static str = "xmpp.send_chat_state";
     /// `{sent: bool}`.
+    type Reply = serde_json::Value;
+}
+
+/// Shows the user that someone is typing to them, in the chat where notes
+/// come from: the bridge contact's (XEP-0085 from it). Answers
+/// `{sent: bool}`: false without a bridge contact (a client shows no chat
+/// states in a note to self) or when it repeats the last state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyTyping {
+    /// `composing`, `paused` or `active`.
+    pub state: String,
+}
+impl CommandType for NotifyTyping {
+    const NAME: &'static str = "xmpp.notify_typing";
     type Reply = serde_json::Value;
 }
 

@@ -139,6 +139,9 @@ pub struct ChatStateEvent {
     pub state: ChatState,
     /// As in [`ChatMessage::via`].
     pub via: Via,
+    /// As in [`ChatMessage::from_own_account`]: the user typing (to the
+    /// bridge contact when `via` is direct).
+    pub from_own_account: bool,
 }
 impl EventType for ChatStateEvent {
     const TOPIC: &'static str = "xmpp.chat_state";

@@ -32,7 +32,7 @@ impl Session {
             } => (from, id, payload, false),
             Iq::Result {
                 from, id, payload, ..
-            } => return self.on_result(from, id, payload),
+            } => return self.on_result(from, id, payload).await,
             Iq::Error {
                 from, id, error, ..
             } => {
@@ -51,7 +51,7 @@ impl Session {
         if !is_get && payload.is("query", ns::ROSTER) && self.sent_by_own_server(from.as_ref()) {
             return self.on_roster_push(from, id, payload).await;
         }
-        let owner = from.as_ref().is_some_and(|f| f.to_bare() == self.account);
+        let owner = from.as_ref().is_some_and(|f| f.to_bare() == self.owner);
         let asks_commands = payload.is("command", adhoc::NS)
             || (payload.is("query", ns::DISCO_ITEMS) && payload.attr("node") == Some(adhoc::NS));
         if asks_commands && !owner {
@@ -126,7 +126,15 @@ impl Session {
 
     /// Answers to stanzas sent as plain stanzas (Carbons, PEP, the
     /// roster): the roster's is read, the others logged.
-    pub(super) fn on_result(&mut self, from: Option<Jid>, id: String, payload: Option<Element>) {
+    pub(super) async fn on_result(
+        &mut self,
+        from: Option<Jid>,
+        id: String,
+        payload: Option<Element>,
+    ) {
+        if self.on_pair_ping(&id) {
+            return;
+        }
         if self.roster_query.as_deref() != Some(id.as_str())
             || !self.sent_by_own_server(from.as_ref())
         {
@@ -145,6 +153,7 @@ impl Session {
             }
         };
         let count = roster.items.len();
+        self.pair_on_roster(&roster).await;
         for resource in self.contacts.roster_loaded(roster) {
             self.caps.gone(&resource);
         }
@@ -239,6 +248,7 @@ impl Session {
         let known = from.is_none_or(|f| {
             let bare = f.to_bare();
             bare == self.account
+                || bare == self.owner
                 || (f.node().is_none() && f.domain() == self.account.domain())
                 || self.contacts.is_contact(&bare)
         });

@@ -93,8 +93,15 @@ impl Session {
     /// one loses both (`new_session`).
     pub(super) fn went_down(&mut self, why: &str) {
         if self.bound.take().is_some() {
-            self.host
-                .warn(&format!("connection lost: {why}; reconnecting"));
+            self.host.warn(&format!(
+                "{}: connection lost: {why}; reconnecting",
+                self.account
+            ));
+            // Rules follow the sidecar's connection, not the bridge's.
+            if let super::state::Role::Bridge { .. } = self.role {
+                self.down_since = Some(Instant::now());
+                return;
+            }
             self.host.publish(&Connection {
                 state: "offline".into(),
                 jid: None,

@@ -14,7 +14,7 @@ use xmpp_parsers::minidom::Element;
 use xmpp_parsers::ns;
 
 use super::link::OFFLINE_QUEUE;
-use super::state::Session;
+use super::state::{Role, Session};
 use crate::peers::chat_states::Decision;
 use crate::xep::reply;
 
@@ -75,10 +75,12 @@ impl Session {
     /// is the sidecar itself). With no client online, it waits for the
     /// first one that comes.
     pub(super) async fn notify_user(&mut self, note: Note) {
-        // While offline, `own` is what was known before: held.
-        let targets: Vec<String> = match self.bound {
-            Some(_) => self.own.keys().cloned().collect(),
-            None => Vec::new(),
+        // While offline, `own` is what was known before: held. The
+        // bridge contact writes to the user's bare JID, like a contact.
+        let targets: Vec<String> = match (&self.bound, &self.role) {
+            (None, _) => Vec::new(),
+            (Some(_), Role::Bridge { .. }) => vec![self.owner.to_string()],
+            (Some(_), Role::Sidecar { .. }) => self.own.keys().cloned().collect(),
         };
         for to in &targets {
             self.notify(to, &note, false).await;
@@ -139,11 +141,18 @@ impl Session {
             .push(Element::builder("store", "urn:xmpp:hints").build());
         // Each client gets its own copy (above): the server must not copy
         // it again to the others as a Carbon of what the account "sent"
-        // (XEP-0280 §7), or every client shows each note twice.
-        message.payloads.push(xmpp_parsers::carbons::Private.into());
-        message
-            .payloads
-            .push(Element::builder("no-copy", "urn:xmpp:hints").build());
+        // (XEP-0280 §7), or every client shows each note twice. The
+        // bridge's one copy is a contact's message: Carbons are welcome.
+        if let Role::Sidecar { .. } = self.role {
+            message.payloads.push(xmpp_parsers::carbons::Private.into());
+            message
+                .payloads
+                .push(Element::builder("no-copy", "urn:xmpp:hints").build());
+        }
+        // Clients that understand XEP-0085 show the conversation active.
+        if let Role::Bridge { .. } = self.role {
+            message.payloads.push(ChatState::Active.into());
+        }
         self.send(message.into()).await;
     }
 
@@ -197,6 +206,14 @@ impl Session {
     }
 
     pub(super) fn on_message(&mut self, m: Message) {
+        // The bridge contact takes the user's chat only: PEP and Carbons
+        // are the sidecar's to report.
+        if let Role::Bridge { .. } = self.role {
+            if matches!(m.type_, MessageType::Chat | MessageType::Normal) {
+                self.publish_message(&m, "direct");
+            }
+            return;
+        }
         if self.on_pep(&m) {
             return;
         }
@@ -238,6 +255,14 @@ impl Session {
     }
 
     pub(super) fn publish_message(&mut self, m: &Message, via: &str) {
+        let from_owner = m.from.as_ref().is_some_and(|f| f.to_bare() == self.owner);
+        // The bridge contact hears the user only (and, by Carbons of its
+        // own account, nothing worth telling).
+        if let Role::Bridge { .. } = self.role {
+            if !from_owner || via != "direct" {
+                return;
+            }
+        }
         let from = m.from.as_ref().map(|j| j.to_string()).unwrap_or_default();
         let to = m.to.as_ref().map(|j| j.to_string()).unwrap_or_default();
         let state = m
@@ -261,12 +286,13 @@ impl Session {
                 to: to.clone(),
                 state: crate::convert::chat_state_name(&state).into(),
                 via: via.into(),
+                from_own_account: from_owner,
             });
         }
         let Some((_, body)) = m.get_best_body_cloned(vec![]) else {
             return;
         };
-        let from_own_account = m.from.as_ref().is_some_and(|f| f.to_bare() == self.account);
+        let from_own_account = from_owner;
         self.host.publish(&ChatMessage {
             from,
             to,

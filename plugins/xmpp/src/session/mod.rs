@@ -28,6 +28,7 @@ mod caps;
 mod iq;
 mod link;
 mod message;
+mod pairing;
 mod pep;
 mod presence;
 mod state;
@@ -57,7 +58,7 @@ use crate::peers::contacts::Contacts;
 use crate::xep::reach;
 pub use message::Note;
 use state::Registry;
-pub use state::{Registered, Request, Session};
+pub use state::{Registered, Request, Role, Session};
 
 /// Why the session could not start.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,10 @@ pub enum StartError {
     NotBare(String),
     #[error("[xmpp] password is empty: set password_file or password_env")]
     NoPassword,
+    #[error("[xmpp] bridge_jid is set but its password is empty: set bridge_password_file or bridge_password_env")]
+    NoBridgePassword,
+    #[error("[xmpp] bridge_jid `{0}` must be another account than jid, as a bare JID (e.g. alice.phone@example.org)")]
+    BadBridge(String),
     #[error(transparent)]
     Ca(#[from] crate::connect::CaError),
     #[error("[xmpp] reach: {0}")]
@@ -85,6 +90,7 @@ impl Session {
         config: &Config,
         host: Host,
         requests: mpsc::Sender<Request>,
+        role: Role,
     ) -> Result<Session, StartError> {
         if config.jid.is_empty() {
             return Err(StartError::NotConfigured);
@@ -95,7 +101,10 @@ impl Session {
             return Err(StartError::NotBare(config.jid.clone()));
         }
         if config.password.is_empty() {
-            return Err(StartError::NoPassword);
+            return Err(match role {
+                Role::Sidecar { .. } => StartError::NoPassword,
+                Role::Bridge { .. } => StartError::NoBridgePassword,
+            });
         }
         account
             .with_resource_str(&config.resource)
@@ -132,7 +141,7 @@ impl Session {
         if config.insecure {
             host.warn("INSECURE: [xmpp] insecure = true: password and messages cross the network in plain text");
         }
-        Ok(Session {
+        let mut session = Session {
             client: crate::connect::new_client(config, roots.clone(), &gate),
             config: config.clone(),
             roots,
@@ -145,6 +154,12 @@ impl Session {
             adhoc_sessions: Sessions::default(),
             chat: ChatStates::default(),
             host,
+            owner: match &role {
+                Role::Sidecar { .. } => account.clone(),
+                Role::Bridge { owner } => owner.clone(),
+            },
+            role,
+            pairing: state::Pairing::default(),
             account: account.clone(),
             name: config.name.clone(),
             presence: Presence {
@@ -166,7 +181,20 @@ impl Session {
             notes,
             spool,
             connects: 0,
-        })
+        };
+        // The user's clients all show chat states (XEP-0085); the bridge
+        // contact need not wait for them to type first to show typing.
+        if let Role::Bridge { owner } = &session.role {
+            let owner = owner.clone();
+            session.chat.seen_from(owner);
+        }
+        Ok(session)
+    }
+
+    /// The other session of the pair (the bridge contact's for the
+    /// sidecar, and the other way round).
+    pub fn pair_with(&mut self, other: mpsc::Sender<Request>) {
+        self.pairing.other = Some(other);
     }
 
     /// Serves until asked to stop (or the client ends).
@@ -230,6 +258,7 @@ impl Session {
             Request::RegisterAdhoc(node, command) => self.adhoc.register(&node, command),
             Request::Send(stanza) => self.send(*stanza).await,
             Request::Stop(_) => {}
+            Request::PairReady => self.on_pair_ready().await,
             Request::Reconnect => {
                 // The client tries at once; the watchdog must not also
                 // replace it (two logins, each a failure if still wrong).
@@ -260,14 +289,19 @@ impl Session {
                 if !resumed {
                     self.new_session();
                 }
-                self.host.publish(&Connection {
-                    state: "online".into(),
-                    jid: Some(bound_jid.to_string()),
-                    reason: None,
-                });
-                // Everything the server forgot with the old connection.
-                let carbons = Iq::from_set(format!("carbons-{}", self.connects), carbons::Enable);
-                self.send(carbons.into()).await;
+                // Rules follow the sidecar's connection; the bridge
+                // contact has no other clients to copy.
+                if let Role::Sidecar { .. } = self.role {
+                    self.host.publish(&Connection {
+                        state: "online".into(),
+                        jid: Some(bound_jid.to_string()),
+                        reason: None,
+                    });
+                    // Everything the server forgot with the old connection.
+                    let carbons =
+                        Iq::from_set(format!("carbons-{}", self.connects), carbons::Enable);
+                    self.send(carbons.into()).await;
+                }
                 // Before the presence, so the roster comes before the
                 // contacts' presence it sets off.
                 self.ask_roster().await;
@@ -282,9 +316,15 @@ impl Session {
                     self.send(stanza).await;
                 }
                 self.flush_offline().await;
+                // The bridge writes to the user's bare JID: their server
+                // keeps what no client is online for.
+                if let Role::Bridge { .. } = self.role {
+                    let owner = self.owner.to_string();
+                    self.deliver_notes(&[owner]).await;
+                }
                 // A resumed session gets no presence again: notes held
                 // meanwhile go to the clients known to be online.
-                if resumed && !self.own.is_empty() {
+                else if resumed && !self.own.is_empty() {
                     let targets: Vec<String> = self.own.keys().cloned().collect();
                     self.deliver_notes(&targets).await;
                 }
@@ -293,6 +333,9 @@ impl Session {
             // them inside); `check_liveness` finds out instead.
             Event::Disconnected(e) => self.went_down(&e.to_string()),
             Event::Stanza(Stanza::Presence(p)) => {
+                if self.on_subscription_request(&p).await {
+                    return;
+                }
                 if let Some(client) = self.on_presence(p) {
                     self.deliver_notes(&[client]).await;
                 }

@@ -51,6 +51,10 @@ impl Session {
     /// Tracks a presence; returns the full JID of one of the user's own
     /// clients that is available.
     pub(super) fn on_presence(&mut self, p: xp::Presence) -> Option<String> {
+        // The bridge contact reports nobody's presence: the sidecar does.
+        if let super::state::Role::Bridge { .. } = self.role {
+            return None;
+        }
         let from = p.from.clone()?;
         if Some(&from) == self.bound.as_ref() || from.resource().is_none() {
             return None; // our own echo, or a bare-JID presence (errors, probes)
@@ -121,6 +125,7 @@ impl Session {
             own_resources: self.own.keys().cloned().collect(),
             contacts_online: self.contacts.online(),
             connects: self.connects,
+            bridge: None,
         }
     }
 }

@@ -64,6 +64,39 @@ pub enum Request {
     Stop(oneshot::Sender<()>),
     /// Try to log in now, forgetting refused logins (`xmpp.reconnect`).
     Reconnect,
+    /// The other session of the pair has pre-approved this one's
+    /// subscription (`pairing`): asking for it now is approved by the
+    /// server without bothering the user's clients.
+    PairReady,
+}
+
+/// Where the mutual subscription of the user's account and the bridge
+/// contact stands, as one session sees it (`pairing`).
+#[derive(Debug, Default)]
+pub struct Pairing {
+    /// The other session, to tell it when it may ask.
+    pub other: Option<mpsc::Sender<Request>>,
+    /// The counterpart's roster item: its subscription and whether ours
+    /// was asked for (None: no roster yet on this connection).
+    pub subscription: Option<xmpp_parsers::roster::Subscription>,
+    pub asked: bool,
+    /// The other session has pre-approved us.
+    pub other_ready: bool,
+    /// The id of the ping that follows our pre-approval, until answered.
+    pub ping: Option<String>,
+}
+
+/// Which account a session is logged into, and so what it does there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The sidecar resource on the user's own account: it watches and
+    /// publishes presence, serves the ad-hoc commands, and keeps the
+    /// bridge contact (when there is one) on the user's roster.
+    Sidecar { bridge: Option<BareJid> },
+    /// The bridge contact: a second account of the user's, which writes to
+    /// them as a contact would (so a client shows and alerts its notes)
+    /// and whose presence is the phone's. It speaks to `owner` only.
+    Bridge { owner: BareJid },
 }
 
 /// One ad-hoc command the sidecar serves.
@@ -114,7 +147,13 @@ pub struct Session {
     pub(super) adhoc_sessions: Sessions,
     pub(super) chat: ChatStates,
     pub(super) host: Host,
+    /// The account logged into.
     pub(super) account: BareJid,
+    /// The user: the only one obeyed. The account itself for the sidecar,
+    /// the user's own account for the bridge contact.
+    pub(super) owner: BareJid,
+    pub(super) role: Role,
+    pub(super) pairing: Pairing,
     pub(super) name: String,
     pub(super) presence: Presence,
     pub(super) activity: Option<Activity>,

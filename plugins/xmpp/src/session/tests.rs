@@ -12,7 +12,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Lang, Message, MessageType};
 use xmpp_parsers::minidom::Element;
 
-use super::{Request, Session};
+use super::{Request, Role, Session};
 use crate::config::Config;
 
 /// A session whose client can never connect (nothing listens on port
@@ -28,7 +28,13 @@ fn unreachable() -> (Session, MockHost, mpsc::Receiver<Request>) {
     };
     let host = MockHost::new();
     let (requests, rx) = mpsc::channel(16);
-    let session = Session::new(&config, host.host(), requests).unwrap();
+    let session = Session::new(
+        &config,
+        host.host(),
+        requests,
+        Role::Sidecar { bridge: None },
+    )
+    .unwrap();
     (session, host, rx)
 }
 
