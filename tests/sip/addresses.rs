@@ -4,6 +4,7 @@
 //! `media_address` is written in SDP without being bound.
 
 use crate::{scenario, AUTO_ANSWER};
+use serde_json::json;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
@@ -19,13 +20,30 @@ fn addresses_given(
     sink: &UdpSocket,
     millis: u32,
 ) -> (String, String, String) {
+    let line = addresses_line(local, target, sink, millis, &[]);
+    (
+        field(&line, "media").to_owned(),
+        field(&line, "origin").to_owned(),
+        field(&line, "contact").to_owned(),
+    )
+}
+
+/// sipp's "addresses …" log line for that call, `extra` added to its
+/// arguments (`-t t1`: over TCP).
+fn addresses_line(
+    local: IpAddr,
+    target: SocketAddr,
+    sink: &UdpSocket,
+    millis: u32,
+    extra: &[&str],
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let port = sipp::free_udp_port().to_string();
     let (local, target) = (local.to_string(), target.to_string());
     let sink = sink.local_addr().unwrap().port().to_string();
     let millis = millis.to_string();
     let scenario = scenario("addresses_uac.xml");
-    let args = [
+    let mut args = vec![
         "-sf",
         &scenario,
         "-m",
@@ -40,20 +58,22 @@ fn addresses_given(
         "-d",
         &millis,
         "-trace_logs",
-        &target,
     ];
+    args.extend(extra);
+    args.push(&target);
     // sipp's -i 127.0.0.1 (in every command) is overridden by this one.
     sipp::run_ok(&args, dir.path());
-    let log = logs(dir.path());
-    let line = log
-        .lines()
-        .find(|l| l.starts_with("addresses "))
-        .unwrap_or_else(|| panic!("sipp logged no addresses: {log}"));
-    (
-        field(line, "media").to_owned(),
-        field(line, "origin").to_owned(),
-        field(line, "contact").to_owned(),
-    )
+    logged(dir.path(), "addresses ")
+}
+
+/// The first line of sipp's `-trace_logs` files in `dir` that starts with
+/// `prefix`.
+fn logged(dir: &Path, prefix: &str) -> String {
+    let log = logs(dir);
+    log.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("sipp logged no {prefix:?}: {log}"))
+        .to_owned()
 }
 
 /// sipp's `-trace_logs` files in `dir`.
@@ -176,4 +196,78 @@ fn pcmu_packet(seq: u16) -> Vec<u8> {
     packet.extend(0x1234_5678u32.to_be_bytes());
     packet.extend([0xffu8; 160]);
     packet
+}
+
+/// Over TCP every Contact Tandem sends says `;transport=tcp`: the
+/// REGISTER's (rsipstack's own said nothing, so a plain proxy sent the
+/// INVITEs for it over UDP to a TCP port: a 408), an INVITE's and a 2xx's.
+/// sipp checks each.
+#[test]
+fn every_contact_sent_over_tcp_says_transport_tcp() {
+    let registrar_dir = tempfile::tempdir().unwrap();
+    let registrar_port = sipp::free_udp_port().to_string();
+    let registrar = sipp::Background::start(
+        &[
+            "-sf",
+            &scenario("registrar_contact.xml"),
+            "-m",
+            "1",
+            "-t",
+            "t1",
+            "-p",
+            &registrar_port,
+            "-trace_logs",
+        ],
+        registrar_dir.path(),
+    );
+    let tandem = Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\ntransports = [\"udp\", \"tcp\"]\n\
+             registrar = \"sip:127.0.0.1:{registrar_port};transport=tcp\"\n\
+             password = \"secret\"\naccept_from = \"anyone\"\n{AUTO_ANSWER}"
+        ),
+        &["auto-answer"],
+    );
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    registrar.wait_ok(registrar_dir.path());
+    let register = logged(registrar_dir.path(), "REGISTER contact=");
+    assert!(register.contains("sip:alice@127.0.0.1:"), "{register}");
+
+    // Tandem calls over TCP.
+    let callee_dir = tempfile::tempdir().unwrap();
+    let callee_port = sipp::free_udp_port().to_string();
+    let callee = sipp::Background::start(
+        &[
+            "-sf",
+            &scenario("invite_contact_uas.xml"),
+            "-m",
+            "1",
+            "-t",
+            "t1",
+            "-p",
+            &callee_port,
+            "-trace_logs",
+        ],
+        callee_dir.path(),
+    );
+    tandem
+        .call(
+            "sip.call",
+            json!({ "to": format!("sip:bob@127.0.0.1:{callee_port};transport=tcp") }),
+        )
+        .unwrap();
+    callee.wait_ok(callee_dir.path());
+    let invite = logged(callee_dir.path(), "INVITE contact=");
+    let tcp_port = format!(":{};transport=", tandem.sip_port());
+    assert!(invite.contains(&tcp_port), "our TCP listener: {invite}");
+
+    // A call over TCP answered: the 2xx's Contact.
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let sink = rtp_sink(loopback);
+    let target = SocketAddr::new(loopback, tandem.sip_port());
+    let line = addresses_line(loopback, target, &sink, 500, &["-t", "t1"]);
+    assert_eq!(field(&line, "transport").to_lowercase(), "tcp", "{line}");
+    // Over UDP, the same call's Contact has none (UDP is the default).
+    let line = addresses_line(loopback, target, &sink, 500, &[]);
+    assert_eq!(field(&line, "transport"), "", "{line}");
 }

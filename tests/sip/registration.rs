@@ -97,6 +97,12 @@ fn registers_over_tls_with_a_real_registrar() {
     let log = registrar.wait_for("REGISTERED sip:alice@");
     let line = log.lines().find(|l| l.contains("REGISTERED")).unwrap();
     assert!(line.contains("proto=tls"), "over TLS: {line}");
+    // Its Contact says so: a proxy must not send INVITEs for it over UDP.
+    let contact = line.split(" contact=").nth(1).unwrap_or_default();
+    assert!(
+        contact.to_ascii_lowercase().contains(";transport=tls>"),
+        "{line}"
+    );
     tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
 }
 

@@ -94,7 +94,7 @@ request_route {{
         sl_reply_error();
         exit;
     }}
-    xlog("L_NOTICE", "REGISTERED $fu proto=$proto expires=$hdr(Expires) auth=$hdr(Authorization)\n");
+    xlog("L_NOTICE", "REGISTERED $fu proto=$proto expires=$hdr(Expires) contact=$hdr(Contact) auth=$hdr(Authorization)\n");
 }}
 "#
         );

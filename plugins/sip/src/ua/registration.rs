@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rsipstack::dialog::registration::{refresh_interval, Registration};
-use rsipstack::sip::{StatusCodeKind, Uri};
+use rsipstack::sip::transport::Transport;
+use rsipstack::sip::typed::Contact;
+use rsipstack::sip::{Auth, HostWithPort, Param, Scheme, StatusCodeKind, Uri};
+use rsipstack::transport::SipAddr;
 use tandem_sdk::events::sip::Registration as RegistrationEvent;
 use tandem_sdk::tokio;
 use tandem_sdk::util::Backoff;
@@ -208,6 +211,9 @@ impl Agent {
 
     /// One REGISTER, ended early by an ICMP report about where it went.
     async fn register_once(&self, registration: &mut Registration, server: &Uri) -> Attempt {
+        if let Some(contact) = self.stream_contact(registration, server).await {
+            registration.contact = Some(contact);
+        }
         let mut watch = self.watch(server).await;
         let register = registration.register(server.clone(), Some(self.config.expires));
         tokio::select! {
@@ -220,11 +226,75 @@ impl Agent {
     }
 }
 
+/// The Contact of a REGISTER over `transport` (TCP or TLS), at `host`:
+/// rsipstack's choice of address, with the `;transport=` it leaves out.
+fn stream_contact(user: &str, host: HostWithPort, transport: Transport) -> Contact {
+    Contact {
+        display_name: None,
+        uri: Uri {
+            scheme: Some(Scheme::Sip),
+            auth: Some(Auth {
+                user: user.to_owned(),
+                password: None,
+            }),
+            host_with_port: host,
+            params: vec![Param::Transport(transport)],
+            headers: vec![],
+        },
+        params: vec![],
+    }
+}
+
+impl Agent {
+    /// The Contact for a REGISTER to `server` over TCP or TLS; `None` over
+    /// UDP, where rsipstack's own is right. rsipstack names the address
+    /// the registrar saw (`received`/`rport`) once learned, else the local
+    /// end of the connection, but without `;transport=`: a proxy then
+    /// sends the INVITEs for us over UDP to that TCP port, where nothing
+    /// answers (a 408 for the caller). The same address with the
+    /// parameter: a proxy reaches it over the connection we opened.
+    async fn stream_contact(&self, registration: &Registration, server: &Uri) -> Option<Contact> {
+        let transport = crate::uri::transport_of(server).filter(|t| *t != Transport::Udp)?;
+        let host = match registration.discovered_public_address() {
+            Some(public) => public,
+            None => {
+                let target = SipAddr {
+                    r#type: Some(transport),
+                    addr: server.host_with_port.clone(),
+                };
+                let layer = &self.endpoint.transport_layer;
+                let (connection, _) = layer.lookup(&target, None).await.ok()?;
+                connection.get_addr().addr.clone()
+            }
+        };
+        let user = self
+            .credential
+            .as_ref()
+            .map_or(self.config.user.as_str(), |c| c.username.as_str());
+        Some(stream_contact(user, host, transport))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     use crate::transport::icmp::tests::refused;
+
+    #[test]
+    fn a_stream_registers_its_contact_with_its_transport() {
+        let host = HostWithPort::try_from("127.0.0.1:40000").unwrap();
+        let tcp = stream_contact("alice", host.clone(), Transport::Tcp);
+        assert_eq!(
+            tcp.to_string().to_ascii_lowercase(),
+            "<sip:alice@127.0.0.1:40000;transport=tcp>"
+        );
+        let tls = stream_contact("alice", host, Transport::Tls);
+        assert!(tls
+            .to_string()
+            .to_ascii_lowercase()
+            .ends_with(";transport=tls>"));
+    }
 
     #[test]
     fn after_a_success_the_refresh_after_failures_the_doubling_back_off() {
