@@ -60,7 +60,6 @@ struct Trial {
 }
 
 fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
-    let calls = (rate * seconds).to_string();
     let stats = dir.join(format!("stat-{rate}.csv"));
     let _ = std::fs::remove_file(&stats);
     for f in std::fs::read_dir(dir).unwrap().flatten() {
@@ -69,68 +68,18 @@ fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
         }
     }
     let cpu_before = cpu_seconds(uas.pid());
-    let out = sipp::command(
-        &[
-            "-sn",
-            "uac",
-            "-s",
-            uas.user(),
-            "-r",
-            &rate.to_string(),
-            "-m",
-            &calls,
-            "-d",
-            "0",
-            "-l",
-            "10000",
-            "-max_recv_loops",
-            "10000",
-            "-trace_stat",
-            "-stf",
-            stats.to_str().unwrap(),
-            "-fd",
-            "1",
-            "-trace_rtt",
-            "-rtt_freq",
-            "1",
-            "-timeout",
-            &format!("{}s", seconds + 30),
-            &format!("127.0.0.1:{}", uas.port()),
-        ],
-        dir,
-    )
-    .output()
-    .unwrap();
+    let mut args = vec!["-sn", "uac", "-s", uas.user(), "-d", "0"];
+    let measured = sipp::measured(rate, rate * seconds, &stats, seconds);
+    args.extend(measured.iter().map(String::as_str));
+    let to = format!("127.0.0.1:{}", uas.port());
+    args.push(&to);
+    let out = sipp::command(&args, dir).output().unwrap();
     let cpu = (cpu_seconds(uas.pid()) - cpu_before) / f64::from(seconds);
-    let csv = std::fs::read_to_string(&stats).unwrap_or_default();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(';').collect();
-    let last: Vec<&str> = lines.last().unwrap_or("").split(';').collect();
-    let column = |name: &str| -> u64 {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .and_then(|i| last.get(i))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u64::MAX)
-    };
-    let failed = column("FailedCall(C)");
-    let retrans = column("Retransmissions(C)");
-    let succeeded = column("SuccessfulCall(C)");
-    let mut rtts: Vec<f64> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|f| f.file_name().to_string_lossy().contains("_rtt.csv"))
-        .flat_map(|f| {
-            std::fs::read_to_string(f.path())
-                .unwrap_or_default()
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split(';').nth(2)?.parse::<f64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    rtts.sort_by(|a, b| a.total_cmp(b));
+    let stats = sipp::Stats::read(&stats);
+    let failed = stats.count("FailedCall(C)");
+    let retrans = stats.count("Retransmissions(C)");
+    let succeeded = stats.count("SuccessfulCall(C)");
+    let rtts = sipp::response_times_ms(dir);
     let p99_ms = percentile(&rtts, 0.99);
     let ok = out.status.success()
         && failed == 0

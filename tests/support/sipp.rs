@@ -124,3 +124,89 @@ pub fn scenario_path(name: &str) -> String {
         .display()
         .to_string()
 }
+
+/// The flags of a measured run at `rate` for `calls` calls: many calls
+/// at once, sipp's counters written to `stats` every second (read with
+/// [`Stats::read`]) and every response time to a `*_rtt.csv` in its folder
+/// (read with [`response_times_ms`]); and bounded by `seconds` + 30 s.
+pub fn measured(rate: u32, calls: u32, stats: &Path, seconds: u32) -> Vec<String> {
+    let stats = stats.to_str().unwrap();
+    let calls = calls.to_string();
+    let rate = rate.to_string();
+    let timeout = format!("{}s", seconds + 30);
+    [
+        "-r",
+        &rate,
+        "-m",
+        &calls,
+        "-l",
+        "100000",
+        "-max_recv_loops",
+        "10000",
+        "-trace_stat",
+        "-stf",
+        stats,
+        "-fd",
+        "1",
+        "-trace_rtt",
+        "-rtt_freq",
+        "1",
+        "-timeout",
+        &timeout,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// The last row of a `-trace_stat` file (`-stf PATH`): sipp's cumulative
+/// counters at the end of a run.
+pub struct Stats {
+    header: Vec<String>,
+    last: Vec<String>,
+}
+
+impl Stats {
+    /// Reads `path`; an absent or empty file has no columns.
+    pub fn read(path: &Path) -> Stats {
+        let csv = std::fs::read_to_string(path).unwrap_or_default();
+        let mut lines = csv.lines();
+        let split = |l: &str| l.split(';').map(str::to_owned).collect::<Vec<_>>();
+        let header = split(lines.next().unwrap_or(""));
+        let last = split(lines.last().unwrap_or(""));
+        Stats { header, last }
+    }
+
+    /// A column of the last row by name (`"CallRate(C)"`), "" when absent.
+    pub fn field(&self, name: &str) -> &str {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|i| self.last.get(i))
+            .map_or("", String::as_str)
+    }
+
+    /// A counter (`"SuccessfulCall(C)"`); `u64::MAX` when absent, so a
+    /// missing column never passes for zero failures.
+    pub fn count(&self, name: &str) -> u64 {
+        self.field(name).parse().unwrap_or(u64::MAX)
+    }
+}
+
+/// The response times (ms) in every `-trace_rtt` file in `dir`, sorted.
+pub fn response_times_ms(dir: &Path) -> Vec<f64> {
+    let mut rtts: Vec<f64> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().contains("_rtt.csv"))
+        .flat_map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split(';').nth(2)?.parse::<f64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    rtts
+}
