@@ -283,6 +283,13 @@ class TestClient(slixmpp.ClientXMPP):
                 say_adhoc_result(res)
             except IqError as e:
                 say_iq_error(e)
+        elif "browse" in c:
+            # disco#items with no node, as Gajim's Service Discovery asks.
+            try:
+                res = await self["xep_0030"].get_items(jid=c["browse"], timeout=10)
+                say(event="browse", items=[list(i) for i in res["disco_items"]["items"]])
+            except IqError as e:
+                say_iq_error(e)
         elif "manual_subscriptions" in c:
             # As a person's client: subscription requests wait for the
             # user (slixmpp approves them by itself by default).

@@ -37,6 +37,21 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
         "{list}"
     );
 
+    // Browsing the sidecar (Gajim's Service Discovery) finds the commands.
+    gajim.send(json!({"browse": "alice@localhost/tandem"}));
+    let browsed = gajim.wait_for("the sidecar's items", |e| {
+        e["event"] == "browse" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        browsed["items"],
+        json!([[
+            "alice@localhost/tandem",
+            "http://jabber.org/protocol/commands",
+            "Commands"
+        ]]),
+        "{browsed}"
+    );
+
     gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "status"}}));
     let status = gajim.wait_for("Status", |e| {
         e["event"] == "adhoc_result" || e["event"] == "iq_error"
@@ -68,7 +83,13 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
     };
     assert!(off(&rules), "{rules}");
 
-    // Someone else: refused, listing and running alike, and logged.
+    // Someone else: nothing to browse; refused, listing and running
+    // alike, and logged.
+    phone.send(json!({"browse": "alice@localhost/tandem"}));
+    let browsed = phone.wait_for("nothing to browse", |e| {
+        e["event"] == "browse" || e["event"] == "iq_error"
+    });
+    assert_eq!(browsed["items"], json!([]), "{browsed}");
     phone.send(json!({"adhoc_list": "alice@localhost/tandem"}));
     let refused = phone.wait_for("a refusal", |e| {
         e["event"] == "iq_error" || e["event"] == "adhoc_list"

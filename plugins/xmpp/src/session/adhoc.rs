@@ -41,6 +41,30 @@ impl Session {
         }
     }
 
+    /// The items of the sidecar itself (disco#items with no node): for
+    /// the owner, the command list as one browsable item; nothing for
+    /// anyone else.
+    pub(super) fn browse_items(&self, owner: bool) -> DiscoItemsResult {
+        let me = self
+            .bound
+            .clone()
+            .unwrap_or_else(|| Jid::from(self.account.clone()));
+        let items = if owner && self.adhoc.iter().next().is_some() {
+            vec![DiscoItem {
+                jid: me,
+                node: Some(adhoc::NS.to_owned()),
+                name: Some("Commands".to_owned()),
+            }]
+        } else {
+            Vec::new()
+        };
+        DiscoItemsResult {
+            node: None,
+            items,
+            rsm: None,
+        }
+    }
+
     /// Runs an ad-hoc command (the requester is the owner) on a helper task:
     /// the handler may call other plugins, even this one, so the session
     /// must keep serving meanwhile.

@@ -80,6 +80,10 @@ impl Session {
             && payload.attr("node") == Some(adhoc::NS)
         {
             Iq::from_result(id, Some(self.adhoc_items()))
+        } else if is_get && payload.is("query", ns::DISCO_ITEMS) && payload.attr("node").is_none() {
+            // Browsing clients (Gajim's Service Discovery, Psi) find the
+            // commands here; others learn there is nothing to browse.
+            Iq::from_result(id, Some(self.browse_items(owner)))
         } else if is_get && payload.is("query", ns::DISCO_INFO) {
             let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
             Iq::from_result(id, Some(self.disco_info_for(from.as_ref(), node)))

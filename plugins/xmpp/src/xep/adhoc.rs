@@ -140,9 +140,25 @@ impl Executing {
                     .append(Element::builder("complete", NS).build())
                     .build(),
             )
-            .append(Element::from(form))
+            .append(with_explicit_types(Element::from(form)))
             .build()
     }
+}
+
+/// The form with every field's `type` written out. XEP-0004 makes
+/// `text-single` the default, so it is left out when serialised, but
+/// Profanity 0.13 then shows "Type : (null)" and drops what the user types.
+fn with_explicit_types(mut form: Element) -> Element {
+    for field in form.children_mut() {
+        if field.is("field", xmpp_parsers::ns::DATA_FORMS) && field.attr("type").is_none() {
+            field.set_attr(
+                xmpp_parsers::minidom::rxml::Namespace::NONE,
+                name("type"),
+                "text-single",
+            );
+        }
+    }
+    form
 }
 
 /// A text field a command asks for.
@@ -206,9 +222,13 @@ mod tests {
         let text = String::from(&asking.to_element());
         assert!(text.contains("status='executing'"), "{text}");
         assert!(text.contains("<complete/>"), "{text}");
+        // text-single is XEP-0004's default, but written out: Profanity
+        // ignores a field without a type.
         assert!(
-            // text-single is the default type, so the attribute is left out.
-            text.contains("var='uri'") && text.contains("<required/>"),
+            text.contains("var='uri'")
+                && text.contains("type='text-single'")
+                && text.contains("label='SIP URI'")
+                && text.contains("<required/>"),
             "{text}"
         );
         let submit: Element = "<command xmlns='http://jabber.org/protocol/commands' node='call' \
