@@ -66,6 +66,32 @@ fn addresses_line(
     logged(dir.path(), "addresses ")
 }
 
+/// sipp playing a scenario once on a free port of its own, logging its
+/// `<log>` actions (`-trace_logs`), in a folder of its own.
+struct Peer {
+    sipp: sipp::Background,
+    dir: tempfile::TempDir,
+    port: String,
+}
+
+impl Peer {
+    fn start(name: &str, extra: &[&str]) -> Peer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = sipp::free_udp_port().to_string();
+        let scenario = scenario(name);
+        let mut args = vec!["-sf", &scenario, "-m", "1", "-p", &port, "-trace_logs"];
+        args.extend(extra);
+        let sipp = sipp::Background::start(&args, dir.path());
+        Peer { sipp, dir, port }
+    }
+
+    /// Waits for sipp to end as its scenario says; its folder, to read.
+    fn finish(self) -> tempfile::TempDir {
+        self.sipp.wait_ok(self.dir.path());
+        self.dir
+    }
+}
+
 /// The first line of sipp's `-trace_logs` files in `dir` that starts with
 /// `prefix`.
 fn logged(dir: &Path, prefix: &str) -> String {
@@ -204,22 +230,8 @@ fn pcmu_packet(seq: u16) -> Vec<u8> {
 /// sipp checks each.
 #[test]
 fn every_contact_sent_over_tcp_says_transport_tcp() {
-    let registrar_dir = tempfile::tempdir().unwrap();
-    let registrar_port = sipp::free_udp_port().to_string();
-    let registrar = sipp::Background::start(
-        &[
-            "-sf",
-            &scenario("registrar_contact.xml"),
-            "-m",
-            "1",
-            "-t",
-            "t1",
-            "-p",
-            &registrar_port,
-            "-trace_logs",
-        ],
-        registrar_dir.path(),
-    );
+    let registrar = Peer::start("registrar_contact.xml", &["-t", "t1"]);
+    let registrar_port = &registrar.port;
     let tandem = Sidecar::start_sip(
         &format!(
             "user = \"alice\"\ntransports = [\"udp\", \"tcp\"]\n\
@@ -229,35 +241,19 @@ fn every_contact_sent_over_tcp_says_transport_tcp() {
         &["auto-answer"],
     );
     tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
-    registrar.wait_ok(registrar_dir.path());
-    let register = logged(registrar_dir.path(), "REGISTER contact=");
+    let register = logged(registrar.finish().path(), "REGISTER contact=");
     assert!(register.contains("sip:alice@127.0.0.1:"), "{register}");
 
     // Tandem calls over TCP.
-    let callee_dir = tempfile::tempdir().unwrap();
-    let callee_port = sipp::free_udp_port().to_string();
-    let callee = sipp::Background::start(
-        &[
-            "-sf",
-            &scenario("invite_contact_uas.xml"),
-            "-m",
-            "1",
-            "-t",
-            "t1",
-            "-p",
-            &callee_port,
-            "-trace_logs",
-        ],
-        callee_dir.path(),
-    );
+    let callee = Peer::start("invite_contact_uas.xml", &["-t", "t1"]);
+    let callee_port = &callee.port;
     tandem
         .call(
             "sip.call",
             json!({ "to": format!("sip:bob@127.0.0.1:{callee_port};transport=tcp") }),
         )
         .unwrap();
-    callee.wait_ok(callee_dir.path());
-    let invite = logged(callee_dir.path(), "INVITE contact=");
+    let invite = logged(callee.finish().path(), "INVITE contact=");
     let tcp_port = format!(":{};transport=", tandem.sip_port());
     assert!(invite.contains(&tcp_port), "our TCP listener: {invite}");
 
@@ -270,4 +266,38 @@ fn every_contact_sent_over_tcp_says_transport_tcp() {
     // Over UDP, the same call's Contact has none (UDP is the default).
     let line = addresses_line(loopback, target, &sink, 500, &[]);
     assert_eq!(field(&line, "transport"), "", "{line}");
+}
+
+/// Behind a NAT the registrar shows (its answer's `received`/`rport`), a
+/// call through it names that public address in Contact and SDP: a plain
+/// proxy could otherwise deliver neither the ACK nor the BYE to the
+/// private address, and no audio would come in.
+#[test]
+fn calls_through_the_registrar_name_the_public_address_it_saw() {
+    let registrar = Peer::start("registrar_nat.xml", &[]);
+    let registrar_port = &registrar.port;
+    let tandem = Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{registrar_port}\"\n\
+             password = \"secret\"\n{AUTO_ANSWER}"
+        ),
+        &["auto-answer"],
+    );
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    registrar.finish();
+    tandem.wait_for("the registrar sees us at 198.51.100.77:40000 (UDP)");
+
+    // The registrar's address calls (as the proxy relaying a call would).
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let sink = rtp_sink(loopback);
+    let target = SocketAddr::new(loopback, tandem.sip_port());
+    let given = addresses_given(loopback, target, &sink, 500);
+    let public = "198.51.100.77".to_owned();
+    assert_eq!(
+        given,
+        (public.clone(), public.clone(), public),
+        "(media, origin, contact)"
+    );
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "remote_hangup", "{ended}");
 }

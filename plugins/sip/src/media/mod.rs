@@ -35,6 +35,8 @@ pub struct MediaConfig {
     /// What SDP names (`media_address`, else from the bind address; a
     /// wildcard bind names the route's address toward each peer).
     pub advertised: Advertised,
+    /// `media_address`, when set: then nothing learned replaces it.
+    pub configured: Option<IpAddr>,
     pub ports: [u16; 2],
     pub source: SourceSpec,
     pub record: SinkSpec,
@@ -75,6 +77,7 @@ impl MediaConfig {
         Ok(MediaConfig {
             bind: config.media_bind(),
             advertised: Advertised::new(config.media_address(), config.media_bind()),
+            configured: config.media_address(),
             ports: config.rtp_ports,
             source,
             record: config.record.parse()?,

@@ -22,6 +22,7 @@
 //! - `icmp.rs`: `IP_RECVERR` and the reports it gives.
 //! - `route.rs`: which of our addresses a peer is told, for a wildcard
 //!   socket the one whose route reaches it.
+//! - `public.rs`: the address the registrar saw, for peers beyond a NAT.
 //! - `counters.rs`: what the doors did, for `sip.status`.
 
 pub mod connections;
@@ -30,6 +31,7 @@ pub mod framing;
 pub mod icmp;
 pub mod listen;
 pub mod open;
+pub mod public;
 pub mod route;
 pub mod screen;
 pub mod stream;

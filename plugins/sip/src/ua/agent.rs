@@ -24,6 +24,7 @@ use crate::guard::refusals::Refusals;
 use crate::media::MediaConfig;
 use crate::transport::counters::Counters;
 use crate::transport::icmp::{self, Unreachable};
+use crate::transport::public::PublicAddress;
 use crate::transport::route::Advertised;
 use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
@@ -71,6 +72,8 @@ pub struct Agent {
     pub refusals: Refusals,
     /// INVITEs refused at once, whose transactions are read to their end.
     pub completions: Completions,
+    /// Our address as the registrar saw it, when a NAT translates it.
+    pub public: PublicAddress,
     pub media: MediaConfig,
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
@@ -196,6 +199,7 @@ impl Agent {
             gate,
             refusals: Refusals::default(),
             completions: Completions::default(),
+            public: PublicAddress::default(),
             media,
             cancel,
             listening,
@@ -214,20 +218,50 @@ impl Agent {
     /// else the first one (a peer then answers where we listen). A
     /// listener bound to a wildcard is named by the address whose route
     /// reaches the peer (rsipstack would name the host's first interface).
+    /// A peer beyond a NAT the registrar showed (`transport/public.rs`) is
+    /// told the public address instead, over the transport that learned it.
     pub fn contact_toward(&self, transport: Option<Transport>, peer: Option<IpAddr>) -> Uri {
         let transport = transport.unwrap_or(Transport::Udp);
-        let (_, uri, route) = self
+        let (listener, uri, route) = self
             .contacts
             .iter()
             .find(|(t, _, _)| *t == transport)
             .unwrap_or(&self.contacts[0]);
         let mut uri = uri.clone();
-        if let Some(route) = route {
+        let public = self.public.toward(peer, self.via_registrar(peer));
+        if let Some(public) = public.filter(|p| p.transport == *listener) {
+            uri.host_with_port = SocketAddr::new(public.ip, 0).into();
+            uri.host_with_port.port = public.port.map(Into::into);
+        } else if let Some(route) = route {
             let port = uri.host_with_port.port;
             uri.host_with_port = SocketAddr::new(route.toward(peer), 0).into();
             uri.host_with_port.port = port;
         }
         uri
+    }
+
+    /// The address our SDP names in a call with `media_peer` (where our
+    /// RTP goes) set up through `signalling_peer`: `media_address` when
+    /// set, the public address the registrar saw when the peer is beyond
+    /// that NAT, else ours (toward the media peer, for a wildcard bind).
+    pub fn media_address_for(
+        &self,
+        media_peer: Option<IpAddr>,
+        signalling_peer: Option<IpAddr>,
+    ) -> IpAddr {
+        let public = self
+            .public
+            .toward(signalling_peer, self.via_registrar(signalling_peer));
+        match (self.media.configured, public) {
+            (Some(configured), _) => configured,
+            (None, Some(public)) => public.ip,
+            (None, None) => self.media.advertised.toward(media_peer),
+        }
+    }
+
+    /// Whether requests to or from `peer` pass through the registrar.
+    fn via_registrar(&self, peer: Option<IpAddr>) -> bool {
+        peer.is_some_and(|p| self.gate.is_registrar(p))
     }
 
     /// The address our SDP names in `call`: the one chosen when it

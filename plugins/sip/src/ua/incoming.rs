@@ -176,7 +176,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     call.peer_session_id = identity::peer_session_id(&tx.original);
     let peer_impp = identity::claimed_impp(&tx.original);
     call.offer = (!offer.is_empty()).then_some(offer);
-    call.media_address = Some(agent.media.advertised.toward(Some(peer_media)));
+    call.media_address = Some(agent.media_address_for(Some(peer_media), Some(origin.addr.ip())));
     // Before the dialog: a refused INVITE costs no dialog, timer or event.
     let ringing = agent.calls().admit_ringing(call, agent.config.max_ringing);
     if let Err(busy) = ringing {

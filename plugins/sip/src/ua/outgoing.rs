@@ -43,7 +43,7 @@ impl Agent {
         // Toward where the INVITE goes: the callee's media is most likely
         // reached the same way (unknown until its answer).
         let toward = destination.map(|d| d.ip());
-        let media_address = self.media.advertised.toward(toward);
+        let media_address = self.media_address_for(toward, toward);
         let offer = sdp::offer(rand::random::<u32>().into(), media_address, port);
         let id = new_call_id();
         let sip_call_id = format!("{}@tandem", new_call_id());

@@ -24,6 +24,7 @@ use tandem_sdk::util::Backoff;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::icmp::Unreachable;
+use crate::transport::public::Seen;
 use crate::ua::agent::Agent;
 use crate::uri::parse_target;
 
@@ -169,6 +170,7 @@ impl Agent {
             };
             let mut update = attempt.event(&registrar);
             if attempt.succeeded() {
+                self.learn_public_address(&registration, &server);
                 failures = 0;
                 refresh = refresh_after(registration.granted_expires, expires);
                 update.expires = Some(expires);
@@ -246,6 +248,31 @@ fn stream_contact(user: &str, host: HostWithPort, transport: Transport) -> Conta
 }
 
 impl Agent {
+    /// Keeps what the registrar's answer showed of a NAT (RFC 3581
+    /// `received`/`rport`, which rsipstack reads): calls through it then
+    /// name that address in Contact and SDP (`transport/public.rs`).
+    fn learn_public_address(&self, registration: &Registration, server: &Uri) {
+        let transport = crate::uri::transport_of(server).unwrap_or(Transport::Udp);
+        let seen = registration.discovered_public_address().and_then(|seen| {
+            Some(Seen {
+                ip: crate::uri::host_ip(&seen.host)?,
+                port: seen.port.map(u16::from),
+                transport,
+            })
+        });
+        if self.public.learn(seen) {
+            match seen.filter(|_| self.public.toward(None, true).is_some()) {
+                Some(seen) => log::info!(
+                    "the registrar sees us at {}{} ({transport}), not at an address of ours: \
+                     calls through it name that address",
+                    seen.ip,
+                    seen.port.map(|p| format!(":{p}")).unwrap_or_default()
+                ),
+                None => log::info!("the registrar sees us at an address of ours again"),
+            }
+        }
+    }
+
     /// The Contact for a REGISTER to `server` over TCP or TLS; `None` over
     /// UDP, where rsipstack's own is right. rsipstack names the address
     /// the registrar saw (`received`/`rport`) once learned, else the local
