@@ -34,6 +34,10 @@ impl Prosody {
         std::fs::create_dir(d.join("data")).unwrap();
         let port = free_port();
         let direct_tls_port = free_port();
+        // XEP-0363 uploads (issue 22): Prosody's own file share, plain
+        // HTTP on loopback, its URLs naming the address rather than a
+        // host name the machine may not resolve.
+        let http_port = free_port();
         // Logged at info, Prosody's default: at debug it writes every
         // stanza to its log file, which added ≈ 1 ms to the median of the
         // presence path the benchmarks measure (docs/benchmarks.md, issue 5).
@@ -54,8 +58,15 @@ c2s_interfaces = {{ "127.0.0.1" }}
 s2s_ports = {{ }}
 c2s_require_encryption = true
 network_backend = "epoll"
+http_ports = {{ {http_port} }}
+http_interfaces = {{ "127.0.0.1" }}
+https_ports = {{ }}
+http_external_url = "http://127.0.0.1:{http_port}/"
+http_default_host = "upload.{DOMAIN}"
 VirtualHost "{DOMAIN}"
   ssl = {{ key = "{d}/server.key", certificate = "{d}/server.pem" }}
+Component "upload.{DOMAIN}" "http_file_share"
+  http_file_share_size_limit = 1048576
 "#,
             d = d.display()
         );

@@ -113,9 +113,13 @@ class TestClient(slixmpp.ClientXMPP):
         if m["type"] in ("chat", "normal") and m["body"]:
             hints = [h.tag.split("}")[-1] for h in m.xml if h.tag.startswith("{urn:xmpp:hints}")]
             delay = m.xml.find("{urn:xmpp:delay}delay")
+            oob = m.xml.find("{jabber:x:oob}x/{jabber:x:oob}url")
+            shared = m.xml.find("{urn:xmpp:sfs:0}file-sharing/{urn:xmpp:file:metadata:0}file")
+            shared = {c.tag.split("}")[-1]: c.text for c in shared} if shared is not None else None
             say(event="message", **{"from": str(m["from"]), "to": str(m["to"])}, body=m["body"],
                 carbon=None, id=m["id"] or None, thread=m["thread"] or None, hints=hints,
-                delay=delay.get("stamp") if delay is not None else None)
+                delay=delay.get("stamp") if delay is not None else None,
+                oob=oob.text if oob is not None else None, file=shared)
 
     def on_carbon_received(self, m):
         inner = m["carbon_received"]

@@ -9,6 +9,7 @@ mod messages;
 mod pep;
 mod presence;
 mod reconnection;
+mod uploads;
 mod vcards;
 
 fn presence_from<'a>(who: &'a str) -> impl Fn(&serde_json::Value) -> bool + 'a {

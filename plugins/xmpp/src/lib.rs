@@ -32,6 +32,7 @@
 //! - `xmpp.send_receipt`: a XEP-0184 receipt for a message received
 //! - `xmpp.set_bridge_presence`: sets the bridge contact's presence (the phone's)
 //! - `xmpp.notify_typing`: shows the user that someone types, from the bridge contact
+//! - `xmpp.upload_slot`: asks the user's server where to upload a file (XEP-0363)
 //!
 //! ## Events
 //!
@@ -55,7 +56,8 @@ mod xep;
 use tandem_sdk::commands::xmpp::{
     AdhocRegistered, BridgeStatus, GetPresence, GetStatus, KnownReach, NoteSent, NotifyTyping,
     NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendChatState,
-    SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach, Status,
+    SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach, Slot, Status,
+    UploadSlot,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -67,13 +69,16 @@ use tandem_sdk::{
 pub use config::Config;
 use session::{Note, Registered, Request, Role, Session};
 use std::str::FromStr;
+use tokio_xmpp::IqRequest;
 pub use xep::activity::{Activity, ActivityError};
 use xep::{adhoc, reach};
 use xmpp_parsers::chatstates::ChatState;
-use xmpp_parsers::jid::BareJid;
+use xmpp_parsers::jid::{BareJid, Jid};
 
 pub struct XmppPlugin {
     requests: mpsc::Sender<Request>,
+    /// The user's account (its server gives upload slots).
+    account: BareJid,
     /// The bridge contact's session, when one is configured.
     bridge: Option<Bridge>,
 }
@@ -112,6 +117,7 @@ impl Plugin for XmppPlugin {
             .command::<SendReceipt>("A XEP-0184 receipt for a message received")
             .command::<SetBridgePresence>("Sets the bridge contact's presence (the phone's)")
             .command::<NotifyTyping>("Shows the user that someone types, from the bridge contact")
+            .command::<UploadSlot>("Asks the user's server where to upload a file (XEP-0363)")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -153,7 +159,13 @@ impl Plugin for XmppPlugin {
             "connecting as {}/{} (priority {})",
             config.jid, config.resource, config.priority
         ));
-        Ok(XmppPlugin { requests, bridge })
+        let account = BareJid::from_str(&config.jid)
+            .map_err(|_| session::StartError::BadJid(config.jid.clone()))?;
+        Ok(XmppPlugin {
+            requests,
+            account,
+            bridge,
+        })
     }
 
     async fn on_event(&self, _event: Event) -> Result<(), BoxError> {
@@ -258,12 +270,22 @@ impl Handler<ReachOf> for XmppPlugin {
 impl Handler<NotifyUser> for XmppPlugin {
     async fn handle(
         &self,
-        NotifyUser { text, thread }: NotifyUser,
+        NotifyUser { text, thread, file }: NotifyUser,
     ) -> Result<NoteSent, CommandError> {
-        if text.trim().is_empty() {
+        if let Some(file) = &file {
+            if !file.url.starts_with("https://") && !file.url.starts_with("http://") {
+                return Err(invalid(format!(
+                    "file.url must be an http(s) URL (an upload slot's get_url), not `{}`",
+                    file.url
+                )));
+            }
+        } else if text.trim().is_empty() {
             return Err(invalid("text is empty"));
         }
-        let note = Note::new(text, thread);
+        let note = Note {
+            file,
+            ..Note::new(text, thread)
+        };
         let id = note.id.clone();
         // From the bridge contact when there is one: a contact's message
         // alerts; a note to self does not.
@@ -411,6 +433,36 @@ impl Handler<NotifyTyping> for XmppPlugin {
     }
 }
 
+impl Handler<UploadSlot> for XmppPlugin {
+    async fn handle(&self, request: UploadSlot) -> Result<Slot, CommandError> {
+        if request.filename.trim().is_empty() || request.size == 0 {
+            return Err(invalid("filename and size (in bytes, not 0) are required"));
+        }
+        let rejected = |why: String| CommandError::new(ErrorKind::Rejected, why);
+        let (service, limit) = self.upload_service().await?.ok_or_else(|| {
+            rejected("your XMPP server offers no file upload (XEP-0363)".to_owned())
+        })?;
+        if let Some(limit) = limit.filter(|limit| request.size > *limit) {
+            return Err(rejected(format!(
+                "{} is {} bytes; your XMPP server takes files up to {limit} bytes",
+                request.filename, request.size
+            )));
+        }
+        let ask = xmpp_parsers::http_upload::SlotRequest {
+            filename: request.filename.clone(),
+            size: request.size,
+            content_type: request.content_type,
+        };
+        let answer = self
+            .iq(service, IqRequest::Get(ask.into()))
+            .await?
+            .map_err(|why| rejected(format!("no upload slot for {}: {why}", request.filename)))?;
+        let slot = xmpp_parsers::http_upload::SlotResult::try_from(answer)
+            .map_err(|e| rejected(format!("the server's upload slot is malformed: {e}")))?;
+        Ok(xep::http_upload::slot(slot))
+    }
+}
+
 impl Handler<GetStatus> for XmppPlugin {
     async fn handle(&self, _: GetStatus) -> Result<Status, CommandError> {
         let mut status: Status = self.ask(Request::Status).await?;
@@ -438,6 +490,55 @@ impl XmppPlugin {
         request: impl FnOnce(oneshot::Sender<T>) -> Request,
     ) -> Result<T, CommandError> {
         ask(&self.requests, request).await
+    }
+
+    /// Asks an IQ through the sidecar's session: the answer's payload, or
+    /// why there is none.
+    async fn iq(
+        &self,
+        to: Jid,
+        request: IqRequest,
+    ) -> Result<Result<xmpp_parsers::minidom::Element, String>, CommandError> {
+        self.ask(|reply| Request::Iq { to, request, reply }).await
+    }
+
+    /// The server's upload service (XEP-0363 §2: the server itself or one
+    /// of its items) and its size limit; None when it has none. Asked
+    /// anew each time: uploads are rare, and a server's services change.
+    async fn upload_service(&self) -> Result<Option<(Jid, Option<u64>)>, CommandError> {
+        let domain = Jid::from(self.account.domain().to_owned());
+        let info_of = |jid: Jid| async move {
+            let query = xmpp_parsers::disco::DiscoInfoQuery { node: None };
+            let info = self.iq(jid, IqRequest::Get(query.into())).await?.ok();
+            Ok::<_, CommandError>(
+                info.and_then(|e| xmpp_parsers::disco::DiscoInfoResult::try_from(e).ok())
+                    .and_then(|info| xep::http_upload::service_limit(&info)),
+            )
+        };
+        if let Some(limit) = info_of(domain.clone()).await? {
+            return Ok(Some((domain, limit)));
+        }
+        let query = xmpp_parsers::disco::DiscoItemsQuery {
+            node: None,
+            rsm: None,
+        };
+        let items = match self.iq(domain, IqRequest::Get(query.into())).await? {
+            Ok(items) => xmpp_parsers::disco::DiscoItemsResult::try_from(items)
+                .map(|r| r.items)
+                .unwrap_or_default(),
+            Err(why) => {
+                return Err(CommandError::new(
+                    ErrorKind::Rejected,
+                    format!("could not ask your XMPP server for its services: {why}"),
+                ))
+            }
+        };
+        for item in items.into_iter().filter(|i| i.node.is_none()) {
+            if let Some(limit) = info_of(item.jid.clone()).await? {
+                return Ok(Some((item.jid, limit)));
+            }
+        }
+        Ok(None)
     }
 
     /// The session that sends as `from`: the bridge contact's when `from`

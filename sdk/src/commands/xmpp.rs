@@ -108,10 +108,56 @@ pub struct KnownReach {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NotifyUser {
+    /// The text; with `file`, the file's URL is the body instead (clients
+    /// show a file inline only when the body is exactly its URL), and
+    /// this may be empty.
     pub text: String,
     /// A conversation thread (XEP-0201), say one per SIP peer, which the
     /// user's client echoes in its answers.
     pub thread: Option<String>,
+    /// A file to share, already uploaded (`xmpp.upload_slot`): sent with
+    /// XEP-0066 OOB and XEP-0447 metadata (XEP-0446).
+    pub file: Option<SharedFile>,
+}
+
+/// A file at a URL, as `xmpp.notify_user` shares it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SharedFile {
+    /// Where the user's client downloads it (HTTPS, the `get_url` of a slot).
+    pub url: String,
+    pub name: String,
+    pub size: u64,
+    pub media_type: Option<String>,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: Option<String>,
+}
+
+/// Asks the user's server for a place to upload a file (XEP-0363, the
+/// service found by disco#items of the server). Refused when the server
+/// has none or the file is larger than it takes (its limit said).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadSlot {
+    pub filename: String,
+    pub size: u64,
+    pub content_type: Option<String>,
+}
+impl CommandType for UploadSlot {
+    const NAME: &'static str = "xmpp.upload_slot";
+    type Reply = Slot;
+}
+
+/// What `xmpp.upload_slot` answers: PUT the file to `put_url` with
+/// `headers`, then share `get_url`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Slot {
+    pub put_url: String,
+    pub get_url: String,
+    /// Header name and value pairs the PUT must carry
+    /// (`Authorization`, `Cookie` or `Expires` only, per XEP-0363).
+    pub headers: Vec<(String, String)>,
 }
 impl CommandType for NotifyUser {
     const NAME: &'static str = "xmpp.notify_user";

@@ -21,6 +21,10 @@ use crate::xep::{adhoc, caps as features, reach, vcard};
 /// How long a contact's vCard may take to come.
 const VCARD_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long the server may take over a command's IQ (under the host's
+/// command timeout, so a caller of a several-step command hears why).
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Session {
     pub(super) async fn on_iq(&mut self, iq: Iq) {
         let (from, id, payload, is_get) = match iq {
@@ -195,6 +199,27 @@ impl Session {
     /// the SIP addresses of both, vCard4's first, go straight to `reply`
     /// from a task of its own, within `VCARD_TIMEOUT` (under the host's
     /// command timeout, so the caller gets "none" rather than a timeout).
+    /// Sends an IQ for a command; its answer goes to `reply` from a task
+    /// of its own, within `ASK_TIMEOUT`.
+    pub(super) async fn ask_iq(
+        &mut self,
+        to: Jid,
+        request: IqRequest,
+        reply: oneshot::Sender<Result<Element, String>>,
+    ) {
+        if self.bound.is_none() {
+            let _ = reply.send(Err("not connected to the XMPP server".to_owned()));
+            return;
+        }
+        let Some(token) = self.send_iq(Some(to), request).await else {
+            let _ = reply.send(Err("the connection is stuck".to_owned()));
+            return;
+        };
+        tokio::spawn(async move {
+            let _ = reply.send(iq_answer(token, ASK_TIMEOUT).await);
+        });
+    }
+
     pub(super) async fn ask_vcard(
         &mut self,
         jid: BareJid,

@@ -31,6 +31,9 @@ pub struct Note {
     /// reconnection shows the call's time, not the delivery's.
     #[serde(default)]
     pub at: u64,
+    /// A file it shares: the body is then the file's URL.
+    #[serde(default)]
+    pub file: Option<crate::xep::file_sharing::SharedFile>,
 }
 
 /// Seconds since the Unix epoch, now.
@@ -65,6 +68,7 @@ impl Note {
             text,
             thread,
             at: unix_now(),
+            file: None,
         }
     }
 }
@@ -122,7 +126,19 @@ impl Session {
         let Ok(to) = Jid::from_str(to) else { return };
         let mut message = Message::new_with_type(MessageType::Chat, Some(to));
         message.id = Some(xmpp_parsers::message::Id(note.id.clone()));
-        message.bodies.insert(Lang::new(), note.text.clone());
+        match &note.file {
+            // Clients show a file inline only when the body is its URL.
+            Some(file) => {
+                message.bodies.insert(Lang::new(), file.url.clone());
+                message.payloads.push(crate::xep::file_sharing::oob(file));
+                message
+                    .payloads
+                    .push(crate::xep::file_sharing::file_sharing(file));
+            }
+            None => {
+                message.bodies.insert(Lang::new(), note.text.clone());
+            }
+        }
         message.thread = note
             .thread
             .clone()

@@ -246,6 +246,7 @@ impl Session {
             }
             Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
             Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
+            Request::Iq { to, request, reply } => self.ask_iq(to, request, reply).await,
             Request::NotifyUser(note) => self.notify_user(note).await,
             Request::SendReceipt(to, id) => self.send_receipt(to, id).await,
             Request::Status(reply) => {

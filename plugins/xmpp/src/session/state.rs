@@ -61,6 +61,13 @@ pub enum Request {
     RegisterAdhoc(String, Registered),
     /// Send a stanza built by a helper task (an ad-hoc command's answer).
     Send(Box<Stanza>),
+    /// Ask an IQ of `to` and answer its result's payload (or why not):
+    /// for commands that talk to the server in several steps.
+    Iq {
+        to: Jid,
+        request: tokio_xmpp::IqRequest,
+        reply: oneshot::Sender<Result<xmpp_parsers::minidom::Element, String>>,
+    },
     Stop(oneshot::Sender<()>),
     /// Try to log in now, forgetting refused logins (`xmpp.reconnect`).
     Reconnect,
