@@ -192,3 +192,26 @@ fn a_registrar_port_where_nothing_listens_fails_at_once_as_a_503_and_backs_off()
     let status = tandem.call("sip.status", json!({})).unwrap();
     assert_eq!(status["registration"], "failed", "{status}");
 }
+
+/// While registered and otherwise idle, Tandem sends keep-alives to the
+/// registrar (OPTIONS over UDP) every `keepalive_secs`, so that a NAT keeps
+/// the way in open: sipp ends only once it answered two of them.
+#[test]
+fn keep_alives_go_to_the_registrar_while_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = sipp::free_udp_port().to_string();
+    let scenario = sipp::scenario_path("registrar_keepalive.xml");
+    let registrar =
+        sipp::Background::start(&["-sf", &scenario, "-m", "3", "-p", &port], dir.path());
+    let tandem = Sidecar::start_sip(
+        &format!(
+            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"secret\"\n\
+             keepalive_secs = 1\n"
+        ),
+        &[],
+    );
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    registrar.wait_ok(dir.path());
+    let log = tandem.log();
+    assert!(!log.contains("keep-alive to"), "every ping answered: {log}");
+}

@@ -42,6 +42,11 @@ pub struct Config {
     pub password: String,
     /// Seconds asked for in REGISTER.
     pub expires: u32,
+    /// Seconds between keep-alives to the registrar (OPTIONS over UDP,
+    /// CRLF CRLF over TCP and TLS), so a NAT keeps the way in open; 0 = none.
+    /// Unset: 25, and none while the registrar is on the local network
+    /// (`ua/keepalive.rs`).
+    pub keepalive_secs: Option<u64>,
     /// The address written in SDP (`c=`), where peers send their RTP: a
     /// NAT's public address, say, which is not ours to bind. Unset: the
     /// address RTP binds to, or for a wildcard bind the address of the
@@ -118,6 +123,7 @@ impl Default for Config {
             auth_username: None,
             password: String::new(),
             expires: 600,
+            keepalive_secs: None,
             media_address: None,
             media_bind: None,
             media_ip: None,

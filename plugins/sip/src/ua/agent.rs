@@ -293,6 +293,11 @@ impl Agent {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether the last REGISTER was accepted.
+    pub fn is_registered(&self) -> bool {
+        *self.registration.lock().unwrap_or_else(|e| e.into_inner()) == "registered"
+    }
+
     pub fn set_registration(&self, state: &str) {
         *self.registration.lock().unwrap_or_else(|e| e.into_inner()) = state.to_owned();
     }

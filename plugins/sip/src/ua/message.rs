@@ -17,6 +17,33 @@ use crate::uri::parse_target;
 const MAX_BODY: usize = 1300;
 
 impl Agent {
+    /// A request outside any dialog from us to `target` (a MESSAGE, a
+    /// keep-alive OPTIONS), with its CSeq number; `None` when the stack
+    /// has no address of ours to put in its Via.
+    pub fn out_of_dialog(
+        &self,
+        method: Method,
+        target: rsipstack::sip::Uri,
+    ) -> Option<(rsipstack::sip::Request, u32)> {
+        let via = self.endpoint.get_via(None, None).ok()?;
+        let from = typed::From {
+            display_name: self.config.display_name.clone(),
+            uri: self.identity.clone(),
+            params: vec![],
+        }
+        .with_tag(make_tag());
+        let to = typed::To {
+            display_name: None,
+            uri: target.clone(),
+            params: vec![],
+        };
+        let seq = self.dialogs.increment_last_seq();
+        let request = self
+            .endpoint
+            .make_request(method, target, via, from, to, seq, None);
+        Some((request, seq))
+    }
+
     pub async fn send_message(&self, message: &SendMessage) -> Result<MessageSent, CommandError> {
         let invalid = |e: &dyn std::fmt::Display| CommandError::invalid_arguments(e.to_string());
         let failed = |e: &dyn std::fmt::Display| CommandError::rejected(e.to_string());
@@ -35,22 +62,9 @@ impl Agent {
         // transaction never hears (it would end by Timer F, 32 s, long
         // after the command's caller gave up): a 503, RFC 3261 §8.1.3.1.
         let mut watch = self.watch(&target).await;
-        let via = self.endpoint.get_via(None, None).map_err(|e| failed(&e))?;
-        let from = typed::From {
-            display_name: self.config.display_name.clone(),
-            uri: self.identity.clone(),
-            params: vec![],
-        }
-        .with_tag(make_tag());
-        let to = typed::To {
-            display_name: None,
-            uri: target.clone(),
-            params: vec![],
-        };
-        let mut seq = self.dialogs.increment_last_seq();
-        let mut request =
-            self.endpoint
-                .make_request(Method::Message, target, via, from, to, seq, None);
+        let (mut request, mut seq) = self
+            .out_of_dialog(Method::Message, target)
+            .ok_or_else(|| failed(&"the SIP stack has no local address"))?;
         let content_type = message
             .content_type
             .clone()

@@ -4,7 +4,8 @@
 //! `completion.rs` reads a refused INVITE's transaction to its end)
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
-//! registration (`registration.rs`), MESSAGE sent (`message.rs`), and what
+//! registration (`registration.rs`) and its keep-alive (`keepalive.rs`),
+//! MESSAGE sent (`message.rs`), and what
 //! an ICMP report ends (`unreachable.rs`).
 //!
 //! Every `impl Agent` block lives in this folder: the layers below
@@ -20,6 +21,7 @@ pub mod dialog_events;
 pub mod identity;
 pub mod in_dialog;
 pub mod incoming;
+pub mod keepalive;
 pub mod message;
 pub mod outgoing;
 pub mod registration;

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::transport::icmp::Unreachable;
 use crate::transport::public::Seen;
 use crate::ua::agent::Agent;
+use crate::ua::keepalive::Schedule;
 use crate::uri::parse_target;
 
 /// How long shutdown waits for the un-REGISTER's answer.
@@ -127,6 +128,11 @@ impl Agent {
         let registrar = self.config.registrar.clone()?;
         let server = parse_target(&registrar).ok()?;
         let stop = CancellationToken::new();
+        let schedule = Schedule::from_setting(self.config.keepalive_secs);
+        tokio::spawn(
+            self.clone()
+                .keep_alive(server.clone(), schedule, stop.child_token()),
+        );
         let task = self
             .clone()
             .keep_registered(registrar, server, stop.clone());
@@ -260,13 +266,20 @@ impl Agent {
                 transport,
             })
         });
+        self.learned_public_address(seen);
+    }
+
+    /// Keeps where the registrar sees us (from a REGISTER's answer or a
+    /// keep-alive's), saying so when it changed.
+    pub fn learned_public_address(&self, seen: Option<Seen>) {
         if self.public.learn(seen) {
             match seen.filter(|_| self.public.toward(None, true).is_some()) {
                 Some(seen) => log::info!(
-                    "the registrar sees us at {}{} ({transport}), not at an address of ours: \
+                    "the registrar sees us at {}{} ({}), not at an address of ours: \
                      calls through it name that address",
                     seen.ip,
-                    seen.port.map(|p| format!(":{p}")).unwrap_or_default()
+                    seen.port.map(|p| format!(":{p}")).unwrap_or_default(),
+                    seen.transport
                 ),
                 None => log::info!("the registrar sees us at an address of ours again"),
             }
