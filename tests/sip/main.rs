@@ -7,6 +7,7 @@ mod admission;
 mod audio;
 mod calls;
 mod identity;
+mod linphone;
 mod logging;
 mod messages;
 mod pjsua2;

@@ -333,6 +333,7 @@ pub mod baresip;
 pub mod certs;
 pub mod ejabberd;
 pub mod kamailio;
+pub mod linphone;
 pub mod measure;
 pub mod pjsua2;
 pub mod prosody;
