@@ -162,3 +162,45 @@ fn a_strangers_presence_from_many_resources_is_published_but_not_kept() {
     }
     sidecar.wait_for("EVENT xmpp.contact_presence carol@localhost/main available");
 }
+
+/// Honest presence (issue 23): with none of the user's clients online the
+/// sidecar alone must not make the user look available for chat. A
+/// contact sees it `xa` "Reachable by phone" then; available (at −1,
+/// below the client) while the user's client is online; `xa` again when
+/// the client quits. What rules read and set is unchanged.
+#[test]
+fn alone_the_sidecar_shows_reachable_by_phone_and_steps_back_for_the_users_client() {
+    let server = Prosody::start();
+    let (alice, gajim, phone) = alice_and_bob(&server);
+    drop(gajim);
+    phone.wait_for("alice's client gone", |e| {
+        e["event"] == "presence"
+            && e["from"] == "alice@localhost/gajim"
+            && e["type"] == "unavailable"
+    });
+    let sidecar = Sidecar::start(&server, &alice, "alice-secret", "");
+    let alone = |e: &serde_json::Value| {
+        presence_from("alice@localhost/tandem")(e)
+            && e["show"] == "xa"
+            && e["status"] == "Reachable by phone"
+    };
+    phone.wait_for("the sidecar alone", alone);
+    assert_eq!(
+        sidecar.call("xmpp.presence", json!({})).unwrap(),
+        json!({"show": null, "status": null, "priority": -1})
+    );
+
+    phone.clear();
+    let gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+    let back = phone.wait_for("the sidecar beside the client", |e| {
+        presence_from("alice@localhost/tandem")(e)
+            && e["type"] == "available"
+            && e["show"].is_null()
+    });
+    assert_eq!(back["priority"], -1, "{back}");
+    assert!(back["status"].is_null(), "{back}");
+
+    phone.clear();
+    drop(gajim);
+    phone.wait_for("the sidecar alone again", alone);
+}

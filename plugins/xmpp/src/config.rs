@@ -67,6 +67,12 @@ pub struct Config {
     pub bridge_password: String,
     /// The name it gets on the user's roster when Tandem adds it.
     pub bridge_name: String,
+    /// The sidecar's presence while none of the user's clients is online
+    /// (and no rule has set another): the sidecar alone must not make the
+    /// user look available for chat. `away`, `xa` or `dnd`; `""` keeps the
+    /// plain available presence.
+    pub alone_show: String,
+    pub alone_status: String,
 }
 
 impl Default for Config {
@@ -93,6 +99,8 @@ impl Default for Config {
             bridge_jid: None,
             bridge_password: String::new(),
             bridge_name: "Phone".to_owned(),
+            alone_show: "xa".to_owned(),
+            alone_status: "Reachable by phone".to_owned(),
         }
     }
 }
@@ -162,6 +170,8 @@ impl std::fmt::Debug for Config {
             .field("bridge_jid", &self.bridge_jid)
             .field("bridge_password", &"<hidden>")
             .field("bridge_name", &self.bridge_name)
+            .field("alone_show", &self.alone_show)
+            .field("alone_status", &self.alone_status)
             .finish()
     }
 }

@@ -75,6 +75,8 @@ pub enum StartError {
     NoPassword,
     #[error("[xmpp] bridge_jid is set but its password is empty: set bridge_password_file or bridge_password_env")]
     NoBridgePassword,
+    #[error("[xmpp] alone_show must be away, xa, dnd or \"\" (plain available), not `{0}`")]
+    AloneShow(String),
     #[error("[xmpp] bridge_jid `{0}` must be another account than jid, as a bare JID (e.g. alice.phone@example.org)")]
     BadBridge(String),
     #[error(transparent)]
@@ -114,6 +116,10 @@ impl Session {
             None => None,
         };
         crate::login::Policy::parse(&config.sasl)?;
+        let alone = Some(config.alone_show.as_str()).filter(|s| !s.is_empty());
+        if crate::convert::show_from_name(alone).is_err() || alone == Some("chat") {
+            return Err(StartError::AloneShow(config.alone_show.clone()));
+        }
         let gate = Arc::new(crate::login::Gate::new(
             host.clone(),
             crate::connect::retry(config),
@@ -337,8 +343,14 @@ impl Session {
                 if self.on_subscription_request(&p).await {
                     return;
                 }
+                let was_alone = self.own.is_empty();
                 if let Some(client) = self.on_presence(p) {
                     self.deliver_notes(&[client]).await;
+                }
+                // The first of the user's clients came, or the last left.
+                if self.own.is_empty() != was_alone {
+                    let stanza = self.presence_stanza();
+                    self.send(stanza).await;
                 }
                 for (to, caps, query) in std::mem::take(&mut self.caps_to_ask) {
                     self.ask_caps(to, caps, query).await;

@@ -9,7 +9,7 @@ use tokio_xmpp::Stanza;
 use xmpp_parsers::presence::{self as xp, Type as PresenceType};
 
 use super::caps::caps_of;
-use super::state::Session;
+use super::state::{Role, Session};
 use crate::convert;
 use crate::xep::{caps as features, reach};
 
@@ -33,11 +33,30 @@ impl Session {
         let _ = reply.send((self.presence.clone(), previous));
     }
 
+    /// What contacts are shown: the presence asked for, except that while
+    /// none of the user's clients is online the sidecar's default presence
+    /// becomes `alone_show`/`alone_status`. Contacts' clients show the
+    /// top resource whatever its priority, so the sidecar alone at −1
+    /// would otherwise make the user look available for chat (issue 23).
+    pub(super) fn shown_presence(&self) -> Presence {
+        let default = self.presence.show.is_none() && self.presence.status.is_none();
+        let alone = matches!(self.role, Role::Sidecar { .. }) && self.own.is_empty();
+        if default && alone && !self.config.alone_show.is_empty() {
+            return Presence {
+                show: Some(self.config.alone_show.clone()),
+                status: Some(self.config.alone_status.clone()).filter(|s| !s.is_empty()),
+                priority: self.presence.priority,
+            };
+        }
+        self.presence.clone()
+    }
+
     pub(super) fn presence_stanza(&self) -> Stanza {
-        let mut p = xp::Presence::available().with_priority(self.presence.priority.unwrap_or(-1));
-        // Checked when the command arrived.
-        p.show = convert::show_from_name(self.presence.show.as_deref()).unwrap_or(None);
-        if let Some(status) = &self.presence.status {
+        let shown = self.shown_presence();
+        let mut p = xp::Presence::available().with_priority(shown.priority.unwrap_or(-1));
+        // Checked when the command arrived (`alone_show` at start).
+        p.show = convert::show_from_name(shown.show.as_deref()).unwrap_or(None);
+        if let Some(status) = &shown.status {
             p.set_status("", status.clone());
         }
         p.add_payload(features::caps(&self.name));
