@@ -244,6 +244,9 @@ tandem.on("xmpp.message", function(ev)
     return
   end
   tandem.state.current = peer
+  -- The message ends the user's typing (no "idle" follows it); waiting for
+  -- this answer also lets a "typing" still on its way arrive first.
+  tandem.try_call("composing.user_typing", { to = peer, state = "active" })
   local sent, err = tandem.try_call("sip.send_message", { to = peer, body = text })
   if sent then
     if ev.receipt_requested and ev.id then

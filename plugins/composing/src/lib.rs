@@ -85,6 +85,12 @@ pub struct ComposingPlugin {
     send_typing: bool,
     state: Arc<Mutex<Shared>>,
     malformed: LogThrottle,
+    /// Held from the decision to the peer's answer, so the user's typing
+    /// goes out in the order it came, and a caller (sip-chat.lua, about to
+    /// send the user's message) that reports `active` first waits until
+    /// an indication in flight has arrived: "typing" must never reach the
+    /// peer after the message it announced.
+    in_order: tandem_sdk::tokio::sync::Mutex<()>,
 }
 
 impl Plugin for ComposingPlugin {
@@ -126,6 +132,7 @@ impl Plugin for ComposingPlugin {
             send_typing: config.send_typing,
             state,
             malformed: LogThrottle::new(),
+            in_order: Default::default(),
         })
     }
 
@@ -190,6 +197,7 @@ impl Handler<UserTyping> for ComposingPlugin {
                 reason: Some("telling SIP peers about typing is switched off".into()),
             });
         }
+        let _in_order = self.in_order.lock().await;
         let (action, refresh) = {
             let mut state = self.lock();
             let action = state.sending.user(&to, chat_state, Instant::now());
