@@ -17,6 +17,7 @@ macro_rules! takes_no_arguments {
 pub(crate) use takes_no_arguments;
 
 pub mod composing;
+pub mod file_transfer;
 pub mod host;
 pub mod sip;
 pub mod xmpp;

@@ -4,6 +4,7 @@
 //! never breaks a subscriber on an older one (and the other way round).
 
 pub mod composing;
+pub mod file_transfer;
 pub mod sip;
 pub mod xmpp;
 

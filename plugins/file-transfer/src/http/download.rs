@@ -1,0 +1,180 @@
+//! Fetching an offered file: GET (following a few redirects), streamed to
+//! a `.part` file in the download folder while SHA-256 and the size are
+//! computed, the size checked against the offer and the cap as bytes
+//! arrive. The whole file is never in memory; a failure removes the part.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio_rustls::rustls::ClientConfig;
+
+use super::url::Url;
+use super::{request, send, TIMEOUT};
+use crate::error::TransferError;
+
+/// Redirections followed before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// What to fetch and the limits on it.
+pub struct Fetch<'a> {
+    pub url: Url,
+    /// The size the peer announced, if it did: more is refused, less is
+    /// reported.
+    pub offered: Option<u64>,
+    /// The most taken, whatever was announced.
+    pub max_size: u64,
+    /// Where the bytes go (created, then renamed or removed by the caller).
+    pub part: &'a Path,
+    /// Bytes received so far, for `file_transfer.list`.
+    pub progress: Arc<AtomicU64>,
+}
+
+/// A complete download.
+#[derive(Debug)]
+pub struct Fetched {
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    /// The media type the server gave, when the offer named none.
+    pub content_type: Option<String>,
+}
+
+/// Fetches into `fetch.part`; on any error the part file is removed.
+pub async fn fetch(fetch: Fetch<'_>, tls: &Arc<ClientConfig>) -> Result<Fetched, TransferError> {
+    let result = fetch_inner(&fetch, tls).await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(fetch.part).await;
+    }
+    result
+}
+
+async fn fetch_inner(fetch: &Fetch<'_>, tls: &Arc<ClientConfig>) -> Result<Fetched, TransferError> {
+    let mut url = fetch.url.clone();
+    let mut redirects = 0;
+    let response = loop {
+        let req = request(Method::GET, &url)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| TransferError::Broken {
+                host: url.host.clone(),
+                detail: e.to_string(),
+            })?;
+        let response = send(&url, tls, req, TIMEOUT).await?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(hyper::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            match location {
+                Some(location) if redirects < MAX_REDIRECTS => {
+                    url = url.join(location)?;
+                    redirects += 1;
+                    continue;
+                }
+                _ => return Err(TransferError::Redirects(fetch.url.authority())),
+            }
+        }
+        check_status(status, &url)?;
+        break response;
+    };
+    let head_length = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let content_type = response
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(length) = head_length {
+        check_size(length, fetch)?;
+    }
+
+    let dir = fetch.part.parent().map(Path::to_owned).unwrap_or_default();
+    let disk = |source| TransferError::Disk {
+        dir: dir.clone(),
+        source,
+    };
+    let mut file = tokio::fs::File::create(fetch.part).await.map_err(disk)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut body = response.into_body();
+    loop {
+        let frame = match tokio::time::timeout(TIMEOUT, body.frame()).await {
+            Err(_) => {
+                return Err(TransferError::Timeout {
+                    host: url.host.clone(),
+                    seconds: TIMEOUT.as_secs(),
+                })
+            }
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|e| TransferError::Broken {
+                host: url.host.clone(),
+                detail: e.to_string(),
+            })?,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        size += data.len() as u64;
+        check_size(size, fetch)?;
+        hasher.update(&data);
+        file.write_all(&data).await.map_err(disk)?;
+        fetch.progress.store(size, Ordering::Relaxed);
+    }
+    file.flush().await.map_err(disk)?;
+    file.sync_all().await.map_err(disk)?;
+    if let Some(offered) = fetch.offered {
+        if size < offered {
+            return Err(TransferError::ShorterThanOffered { got: size, offered });
+        }
+    }
+    Ok(Fetched {
+        size,
+        sha256: hex(&hasher.finalize()),
+        content_type,
+    })
+}
+
+/// The offer first: "larger than offered" says more than "too large".
+fn check_size(size: u64, fetch: &Fetch<'_>) -> Result<(), TransferError> {
+    match fetch.offered {
+        Some(offered) if size > offered => Err(TransferError::LargerThanOffered { offered }),
+        _ if size > fetch.max_size => Err(TransferError::TooLarge {
+            limit: fetch.max_size,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_status(status: StatusCode, url: &Url) -> Result<(), TransferError> {
+    let host = url.authority();
+    let code = status.as_u16();
+    match code {
+        200 => Ok(()),
+        404 | 410 => Err(TransferError::Gone { host, code }),
+        401 | 403 => Err(TransferError::Unauthorized { host, code }),
+        _ => Err(TransferError::Status {
+            host,
+            code,
+            reason: status.canonical_reason().unwrap_or("").to_owned(),
+        }),
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `<dir>/.<id>.part`: hidden, and named by the offer so two transfers of
+/// one name never share it.
+pub fn part_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!(".{id}.part"))
+}

@@ -1,0 +1,323 @@
+//! # tandem-plugin-file-transfer
+//!
+//! Files from SIP peers, into the user's XMPP client. A SIP peer offers a
+//! file by MESSAGE, pointing at an HTTP(S) URL: GSMA RCS file-info
+//! (`application/vnd.gsma.rcs-ft-http+xml`, as liblinphone sends) or
+//! RFC 4483 `message/external-body; access-type=URL`. The plugin publishes
+//! the offer and fetches nothing until it is accepted (by the user through
+//! a rule, `scripts/accept-files.lua`, or by a rule on its own). Accepted,
+//! the file is streamed to the download folder (SHA-256 and size checked
+//! as it arrives), uploaded to the user's XMPP server (XEP-0363, through
+//! `xmpp.upload_slot`) and shared with the user's clients
+//! (`xmpp.notify_user` with `file`: the URL as body, OOB and XEP-0447).
+//!
+//! It depends only on the SDK: `sip.message` events in; `xmpp.upload_slot`
+//! and `xmpp.notify_user` calls out; HTTP on hyper and rustls. No policy:
+//! who may send, what size, what to say to the user are the rule's.
+//! Layout: `offer/` (the two offer forms, pure parsers with size caps),
+//! `name` (file names made safe), `offers` (the bounded table), `http/`
+//! (URL, download, upload), `transfer` (one accepted offer, start to end),
+//! `error` (what failed, in plain words), this file (config, events,
+//! commands).
+//!
+//! ## Commands
+//!
+//! - `file_transfer.accept`: fetch an offered file and share it with the user
+//! - `file_transfer.reject`: turn an offer down
+//! - `file_transfer.list`: the offers waiting and the transfers under way
+//!
+//! ## Events
+//!
+//! - `file_transfer.offered`: a peer offers a file
+//! - `file_transfer.completed`: an accepted file reached the user's clients
+//! - `file_transfer.failed`: an accepted file did not (or an offer could not be read)
+//! - `file_transfer.closed`: an offer was rejected or expired
+
+mod error;
+mod http;
+mod name;
+mod offer;
+mod offers;
+mod transfer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tandem_sdk::commands::file_transfer::{
+    Accept, List, Reject, Transfer, TransferState, Transfers,
+};
+use tandem_sdk::events::file_transfer::{CloseReason, Closed, Failed, Offered};
+use tandem_sdk::events::sip::Message;
+use tandem_sdk::util::LogThrottle;
+use tandem_sdk::{
+    export_plugin, BoxError, CommandError, Commands, Event, EventType, Handler, Host, Manifest,
+    Plugin,
+};
+
+use offer::Form;
+use offers::Offers;
+use transfer::Context;
+
+/// `[plugins.file-transfer]` in tandem.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where downloads go (and stay, with `keep_files`). Default:
+    /// `$XDG_DATA_HOME/tandem/files`, else `~/.local/share/tandem/files`.
+    pub download_dir: Option<PathBuf>,
+    /// The largest file fetched, in bytes, whatever the offer says.
+    pub max_size: u64,
+    /// Keep a copy of each received file in `download_dir`; false removes
+    /// it once it is on the user's server.
+    pub keep_files: bool,
+    /// Offers waiting or under way, in all and per peer: a peer sending
+    /// offers nobody answers cannot grow the table.
+    pub max_offers: usize,
+    pub max_offers_per_peer: usize,
+    /// An offer nobody answers is forgotten after this.
+    pub offer_ttl_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            download_dir: None,
+            max_size: 100 * 1024 * 1024,
+            keep_files: true,
+            max_offers: 64,
+            max_offers_per_peer: 4,
+            offer_ttl_seconds: 3600,
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/tandem/files`, else `$HOME/.local/share/tandem/files`.
+fn default_download_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("tandem").join("files"))
+}
+
+pub struct FileTransferPlugin {
+    ctx: Arc<Context>,
+    unreadable: LogThrottle,
+    refused: LogThrottle,
+}
+
+impl Plugin for FileTransferPlugin {
+    type Config = Config;
+
+    fn manifest() -> Manifest {
+        Manifest::new("file-transfer", env!("CARGO_PKG_VERSION"))
+            .description("Files from SIP peers into your XMPP client: offers, accept or reject, HTTP download, XEP-0363 upload")
+            .event(Message::TOPIC)
+    }
+
+    fn commands() -> Commands<Self> {
+        Commands::new()
+            .command::<Accept>("Fetch an offered file and share it with the user")
+            .command::<Reject>("Turn a file offer down")
+            .command::<List>("The file offers waiting and the transfers under way")
+    }
+
+    async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
+        if config.max_offers == 0
+            || config.max_offers_per_peer == 0
+            || config.offer_ttl_seconds == 0
+        {
+            return Err("[plugins.file-transfer] max_offers, max_offers_per_peer and offer_ttl_seconds must be at least 1".into());
+        }
+        let dir = config
+            .download_dir
+            .clone()
+            .or_else(default_download_dir)
+            .ok_or(
+            "[plugins.file-transfer] download_dir is not set and neither is XDG_DATA_HOME or HOME",
+        )?;
+        let tls = http::tls_config().map_err(|e| format!("TLS settings: {e}"))?;
+        remove_stale_parts(&host, &dir);
+        let offers = Arc::new(Mutex::new(Offers::new(
+            config.max_offers,
+            config.max_offers_per_peer,
+            Duration::from_secs(config.offer_ttl_seconds),
+        )));
+        let ctx = Arc::new(Context {
+            host,
+            tls,
+            dir,
+            max_size: config.max_size,
+            keep_files: config.keep_files,
+            offers,
+        });
+        tandem_sdk::tokio::spawn(expire(ctx.clone()));
+        Ok(FileTransferPlugin {
+            ctx,
+            unreadable: LogThrottle::new(),
+            refused: LogThrottle::new(),
+        })
+    }
+
+    async fn on_event(&self, event: Event) -> Result<(), BoxError> {
+        if event.topic() != Message::TOPIC {
+            return Ok(());
+        }
+        let message: Message = event.decode()?;
+        let Some(form) = Form::of(&message.content_type) else {
+            return Ok(());
+        };
+        self.offer(form, message);
+        Ok(())
+    }
+}
+
+impl FileTransferPlugin {
+    fn offers(&self) -> std::sync::MutexGuard<'_, Offers> {
+        self.ctx.offers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads, records and publishes one offer.
+    fn offer(&self, form: Form, message: Message) {
+        let host = &self.ctx.host;
+        let parsed = match offer::parse(form, &message.content_type, &message.body) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                if let Some(n) = self.unreadable.hit() {
+                    host.warn(&format!(
+                        "file offer from {} ignored: {e} ({n} so far)",
+                        message.from
+                    ));
+                }
+                host.publish(&Failed {
+                    id: String::new(),
+                    peer: message.from,
+                    name: String::new(),
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        let name = name::sanitise(parsed.name.as_deref().unwrap_or(""));
+        let added = self
+            .offers()
+            .add(&message.from, name, parsed, Instant::now());
+        let entry = match added {
+            Ok(entry) => entry,
+            Err(e) => {
+                if let Some(n) = self.refused.hit() {
+                    host.warn(&format!(
+                        "file offer from {} dropped: {e} ({n} so far)",
+                        message.from
+                    ));
+                }
+                return;
+            }
+        };
+        host.info(&format!(
+            "{} offers {} ({})",
+            entry.peer, entry.name, entry.id
+        ));
+        host.publish(&Offered {
+            id: entry.id.clone(),
+            peer: entry.peer.clone(),
+            peer_name: message.display_name,
+            vouched: message.vouched,
+            name: entry.name.clone(),
+            size: entry.offer.size,
+            media_type: entry.offer.media_type.clone(),
+            url: Some(entry.offer.url.to_string()),
+            via: form.as_str().to_owned(),
+            expires_in: self.offers().ttl().as_secs(),
+        });
+    }
+}
+
+impl Handler<Accept> for FileTransferPlugin {
+    async fn handle(&self, Accept { id, thread }: Accept) -> Result<Transfer, CommandError> {
+        let entry = self
+            .offers()
+            .answer(&id, TransferState::Downloading)
+            .map_err(|e| CommandError::invalid_arguments(e.to_string()))?;
+        let reply = entry.to_transfer();
+        tandem_sdk::tokio::spawn(transfer::run(self.ctx.clone(), entry, thread));
+        Ok(reply)
+    }
+}
+
+impl Handler<Reject> for FileTransferPlugin {
+    async fn handle(&self, Reject { id }: Reject) -> Result<Transfer, CommandError> {
+        let entry = {
+            let mut offers = self.offers();
+            let entry = offers
+                .answer(&id, TransferState::Rejected)
+                .map_err(|e| CommandError::invalid_arguments(e.to_string()))?;
+            offers.remove(&id);
+            entry
+        };
+        self.ctx.host.publish(&Closed {
+            id: entry.id.clone(),
+            peer: entry.peer.clone(),
+            name: entry.name.clone(),
+            reason: CloseReason::Rejected,
+        });
+        Ok(entry.to_transfer())
+    }
+}
+
+impl Handler<List> for FileTransferPlugin {
+    async fn handle(&self, _: List) -> Result<Transfers, CommandError> {
+        Ok(Transfers {
+            transfers: self.offers().list(),
+        })
+    }
+}
+
+/// Every few seconds: offers nobody answered in time are forgotten.
+async fn expire(ctx: Arc<Context>) {
+    let mut every = tandem_sdk::tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        let gone = ctx
+            .offers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expired(Instant::now());
+        for entry in gone {
+            ctx.host.publish(&Closed {
+                id: entry.id,
+                peer: entry.peer,
+                name: entry.name,
+                reason: CloseReason::Expired,
+            });
+        }
+    }
+}
+
+/// `.<id>.part` files a previous run left when it stopped mid-transfer:
+/// half-written, never to be finished.
+fn remove_stale_parts(host: &Host, dir: &std::path::Path) {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in read.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.')
+            && name.ends_with(".part")
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            host.warn(&format!(
+                "removed {}, left by a transfer that was cut off when Tandem stopped",
+                entry.path().display()
+            ));
+        }
+    }
+}
+
+export_plugin!(FileTransferPlugin);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,248 @@
+//! The offers waiting for an answer and the transfers under way: bounded
+//! in number, per peer, and in time, so a peer cannot grow it without end
+//! by sending offers nobody answers.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_sdk::commands::file_transfer::{Transfer, TransferState};
+use thiserror::Error;
+
+use crate::offer::Offer;
+
+/// One offer, with what the table knows of it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: String,
+    pub peer: String,
+    /// Sanitised.
+    pub name: String,
+    pub offer: Offer,
+    pub state: TransferState,
+    expires: Instant,
+    /// Bytes received so far, updated by the download.
+    pub received: Arc<AtomicU64>,
+}
+
+impl Entry {
+    pub fn to_transfer(&self) -> Transfer {
+        Transfer {
+            id: self.id.clone(),
+            peer: self.peer.clone(),
+            name: self.name.clone(),
+            size: self.offer.size,
+            media_type: self.offer.media_type.clone(),
+            state: self.state.clone(),
+            received: self.received.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Why an offer was not taken in.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Refused {
+    #[error("{peer} has {limit} offers waiting already")]
+    PeerLimit { peer: String, limit: usize },
+    #[error("{limit} offers are waiting already")]
+    Full { limit: usize },
+}
+
+/// Why an answer to an offer cannot be carried out.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum NotWaiting {
+    #[error("there is no file offer `{0}` (it may have expired)")]
+    Unknown(String),
+    #[error("the file offer `{0}` was answered already")]
+    Answered(String),
+}
+
+/// The table; times are passed in, so it is tested without sleeping.
+pub struct Offers {
+    entries: HashMap<String, Entry>,
+    max: usize,
+    per_peer: usize,
+    ttl: Duration,
+    ids: std::collections::hash_map::RandomState,
+    counter: u64,
+}
+
+impl Offers {
+    pub fn new(max: usize, per_peer: usize, ttl: Duration) -> Offers {
+        Offers {
+            entries: HashMap::new(),
+            max,
+            per_peer,
+            ttl,
+            ids: Default::default(),
+            counter: 0,
+        }
+    }
+
+    /// Takes in a new offer from `peer`; answers its entry.
+    pub fn add(
+        &mut self,
+        peer: &str,
+        name: String,
+        offer: Offer,
+        now: Instant,
+    ) -> Result<Entry, Refused> {
+        // Transfers under way count too: they hold a connection and disk.
+        if self.entries.values().filter(|e| e.peer == peer).count() >= self.per_peer {
+            return Err(Refused::PeerLimit {
+                peer: peer.to_owned(),
+                limit: self.per_peer,
+            });
+        }
+        if self.entries.len() >= self.max {
+            return Err(Refused::Full { limit: self.max });
+        }
+        let id = self.new_id();
+        let entry = Entry {
+            id: id.clone(),
+            peer: peer.to_owned(),
+            name,
+            offer,
+            state: TransferState::Offered,
+            expires: now + self.ttl,
+            received: Arc::new(AtomicU64::new(0)),
+        };
+        self.entries.insert(id, entry.clone());
+        Ok(entry)
+    }
+
+    /// Short ids a person can type (`accept k3x9a`), unpredictable enough
+    /// that an old id is not confused with a new offer after a restart.
+    fn new_id(&mut self) -> String {
+        loop {
+            self.counter += 1;
+            let mut h = self.ids.build_hasher();
+            h.write_u64(self.counter);
+            let mut n = h.finish() % 36u64.pow(5);
+            let mut id = String::with_capacity(5);
+            for _ in 0..5 {
+                id.push(char::from_digit((n % 36) as u32, 36).unwrap_or('0'));
+                n /= 36;
+            }
+            if !self.entries.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// Moves offer `id` from `offered` to `state` (accepting or rejecting).
+    pub fn answer(&mut self, id: &str, state: TransferState) -> Result<Entry, NotWaiting> {
+        let entry = self
+            .entries
+            .get_mut(id)
+            .ok_or_else(|| NotWaiting::Unknown(id.to_owned()))?;
+        if entry.state != TransferState::Offered {
+            return Err(NotWaiting::Answered(id.to_owned()));
+        }
+        entry.state = state;
+        Ok(entry.clone())
+    }
+
+    /// A transfer moved on (`uploading`).
+    pub fn set_state(&mut self, id: &str, state: TransferState) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.state = state;
+        }
+    }
+
+    /// Forgets `id` (finished, failed or rejected).
+    pub fn remove(&mut self, id: &str) -> Option<Entry> {
+        self.entries.remove(id)
+    }
+
+    /// Removes and answers the offers nobody answered in time (transfers
+    /// under way are never expired).
+    pub fn expired(&mut self, now: Instant) -> Vec<Entry> {
+        let gone: Vec<String> = self
+            .entries
+            .values()
+            .filter(|e| e.state == TransferState::Offered && e.expires <= now)
+            .map(|e| e.id.clone())
+            .collect();
+        gone.iter()
+            .filter_map(|id| self.entries.remove(id))
+            .collect()
+    }
+
+    /// All of them, oldest first.
+    pub fn list(&self) -> Vec<Transfer> {
+        let mut all: Vec<&Entry> = self.entries.values().collect();
+        all.sort_by_key(|e| e.expires);
+        all.into_iter().map(Entry::to_transfer).collect()
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::url::Url;
+    use crate::offer::Form;
+
+    fn offer() -> Offer {
+        Offer {
+            form: Form::Rcs,
+            name: Some("a.jpg".into()),
+            size: Some(10),
+            media_type: None,
+            url: Url::parse("http://x/a.jpg").unwrap(),
+        }
+    }
+
+    #[test]
+    fn bounded_per_peer_and_in_all() {
+        let now = Instant::now();
+        let mut t = Offers::new(3, 2, Duration::from_secs(60));
+        t.add("sip:bob@x", "a".into(), offer(), now).unwrap();
+        t.add("sip:bob@x", "b".into(), offer(), now).unwrap();
+        assert!(matches!(
+            t.add("sip:bob@x", "c".into(), offer(), now),
+            Err(Refused::PeerLimit { limit: 2, .. })
+        ));
+        t.add("sip:carol@x", "d".into(), offer(), now).unwrap();
+        assert_eq!(
+            t.add("sip:dave@x", "e".into(), offer(), now).unwrap_err(),
+            Refused::Full { limit: 3 }
+        );
+        assert_eq!(t.list().len(), 3);
+    }
+
+    #[test]
+    fn answered_once_and_expired_when_unanswered() {
+        let now = Instant::now();
+        let mut t = Offers::new(10, 10, Duration::from_secs(60));
+        let a = t.add("sip:bob@x", "a".into(), offer(), now).unwrap();
+        let b = t.add("sip:bob@x", "b".into(), offer(), now).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.id.len(), 5);
+        t.answer(&a.id, TransferState::Downloading).unwrap();
+        assert_eq!(
+            t.answer(&a.id, TransferState::Rejected).unwrap_err(),
+            NotWaiting::Answered(a.id.clone())
+        );
+        assert_eq!(
+            t.answer("nope", TransferState::Rejected).unwrap_err(),
+            NotWaiting::Unknown("nope".into())
+        );
+        assert!(t.expired(now + Duration::from_secs(59)).is_empty());
+        let gone = t.expired(now + Duration::from_secs(60));
+        // The transfer under way stays; the unanswered offer goes.
+        assert_eq!(
+            gone.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            [b.id.as_str()]
+        );
+        assert_eq!(t.list().len(), 1);
+        assert!(t.remove(&a.id).is_some());
+        assert!(t.list().is_empty());
+    }
+}

@@ -1,0 +1,101 @@
+//! Events of the file-transfer plugin: files offered to the user, and how
+//! each transfer ended.
+
+use serde::{Deserialize, Serialize};
+
+use crate::open_enum::open_enum;
+use crate::EventType;
+
+open_enum! {
+    /// Why an offer closed without a transfer.
+    pub enum CloseReason {
+        /// Someone ran `file_transfer.reject`.
+        Rejected = "rejected",
+        /// Nobody answered in time.
+        Expired = "expired",
+    }
+}
+
+/// A peer offers the user a file (so far: a SIP peer's MESSAGE pointing at
+/// an HTTP URL, GSMA RCS file-info or RFC 4483 `message/external-body`).
+/// Nothing is fetched until someone runs `file_transfer.accept {id}`: a
+/// stranger's offer costs the user no bandwidth and no disk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Offered {
+    /// The offer's id, for `file_transfer.accept` and `file_transfer.reject`.
+    pub id: String,
+    /// Who offers it: a SIP URI.
+    pub peer: String,
+    /// Their display name, when they gave one ("Bob").
+    pub peer_name: Option<String>,
+    /// Whether the peer's identity is vouched for (it came through the
+    /// user's SIP service), as `sip.message`'s `vouched`.
+    pub vouched: bool,
+    /// The file name, sanitised: safe to show and to save under.
+    pub name: String,
+    /// The size the peer announced, in bytes; absent when it did not say.
+    pub size: Option<u64>,
+    /// The media type the peer announced (`image/jpeg`), when it did.
+    pub media_type: Option<String>,
+    /// Where the file is; shown so a rule can decide by host.
+    pub url: Option<String>,
+    /// `rcs` (GSMA file-info) or `external-body` (RFC 4483).
+    pub via: String,
+    /// Seconds until the offer is forgotten.
+    pub expires_in: u64,
+}
+impl EventType for Offered {
+    const TOPIC: &'static str = "file_transfer.offered";
+}
+
+/// An accepted file reached the user's clients: downloaded, uploaded to
+/// their XMPP server (XEP-0363) and shared with them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Completed {
+    pub id: String,
+    pub peer: String,
+    pub name: String,
+    /// Bytes received (and uploaded).
+    pub size: u64,
+    pub media_type: Option<String>,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    /// Where the user's clients download it (the upload slot's GET URL).
+    pub url: String,
+    /// The copy kept on this machine, when one is kept.
+    pub path: Option<String>,
+}
+impl EventType for Completed {
+    const TOPIC: &'static str = "file_transfer.completed";
+}
+
+/// An accepted file did not reach the user; nothing half-written is left.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Failed {
+    pub id: String,
+    pub peer: String,
+    pub name: String,
+    /// Why, in plain words for the user ("the link has expired or the
+    /// file was removed (HTTP 404)").
+    pub reason: String,
+}
+impl EventType for Failed {
+    const TOPIC: &'static str = "file_transfer.failed";
+}
+
+/// An offer was turned down (`file_transfer.reject`) or expired unanswered;
+/// nothing was fetched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Closed {
+    pub id: String,
+    pub peer: String,
+    pub name: String,
+    pub reason: CloseReason,
+}
+impl EventType for Closed {
+    const TOPIC: &'static str = "file_transfer.closed";
+}
