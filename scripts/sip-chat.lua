@@ -37,11 +37,16 @@
 --   aliases  = { bob = "sip:bob@example.org" }  -- for @bob
 --   remember = 500      -- relayed messages kept for replies (by id)
 --
--- Events:   sip.message, xmpp.message, composing.peer, xmpp.chat_state
+-- File offers (with the file-transfer plugin) are not relayed as messages:
+-- accept-files.lua asks about them in the peer's thread, and "accept" or
+-- "reject" answering an open offer is left to it.
+--
+-- Events:   sip.message, xmpp.message, composing.peer, xmpp.chat_state,
+--           file_transfer.offered, .completed, .failed, .closed
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message,
 --           xmpp.notify_typing, composing.user_typing,
 --           calls.answer, calls.reject, calls.hangup, calls.call,
---           status.show, status.presence_rules
+--           status.show, status.presence_rules, file_transfer.list
 
 local cfg = tandem.settings { aliases = {}, remember = 500 }
 local aliases = cfg.aliases
@@ -103,10 +108,57 @@ end
 
 -- Types other plugins take (is-composing: the composing plugin's).
 local TAKEN = { ["application/im-iscomposing+xml"] = true }
+-- File offers (RCS file transfer, RFC 4483): the file-transfer plugin's
+-- when it is loaded (accept-files.lua asks the user about them); without
+-- it they are named like any other type. Asked on the first offer, and
+-- remembered once it answers (plugins are not loaded later).
+local FILE_OFFERS = {
+  ["application/vnd.gsma.rcs-ft-http+xml"] = true,
+  ["message/external-body"] = true,
+}
+
+local function taken(kind)
+  if TAKEN[kind] then return true end
+  if not FILE_OFFERS[kind] or not tandem.try_call("file_transfer.list", {}) then return false end
+  for file_kind in pairs(FILE_OFFERS) do TAKEN[file_kind] = true end
+  return true
+end
+
+-- Open file offers (peer by offer id): "accept" or "reject" answering one
+-- is accept-files.lua's, never text for the peer. Same test as that rule:
+-- the offer's id, a reply to a note that is not ours, or the thread of a
+-- peer with an offer open.
+tandem.state.offers = tandem.state.offers or {}
+tandem.state.offer_ids = tandem.state.offer_ids or {}
+tandem.on("file_transfer.offered", function(ev)
+  local ids = tandem.state.offer_ids
+  ids[#ids + 1] = ev.id
+  tandem.state.offers[ev.id] = ev.peer
+  while #ids > remember do tandem.state.offers[table.remove(ids, 1)] = nil end
+end)
+local function offer_done(ev) tandem.state.offers[ev.id] = nil end
+tandem.on("file_transfer.completed", offer_done)
+tandem.on("file_transfer.failed", offer_done)
+tandem.on("file_transfer.closed", offer_done)
+
+local function answers_offer(ev, body)
+  local word, id = body:lower():match("^(%a+)%s*(%w*)$")
+  if word ~= "accept" and word ~= "reject" then return false end
+  local offers = tandem.state.offers
+  if id ~= "" then return offers[id] ~= nil end
+  if next(offers) == nil then return false end
+  if ev.reply_to and not tandem.state.peer_of[ev.reply_to] then return true end
+  if not (ev.thread and ev.thread:sub(1, #THREAD_PREFIX) == THREAD_PREFIX) then return false end
+  local peer = ev.thread:sub(#THREAD_PREFIX + 1)
+  for _, p in pairs(offers) do
+    if p == peer then return true end
+  end
+  return false
+end
 
 tandem.on("sip.message", function(ev)
   local kind = media_type(ev.content_type)
-  if TAKEN[kind] then return end
+  if taken(kind) then return end
   local from = who(ev.from, ev.display_name)
   -- Only the user's SIP service vouches for who sent it; any other sender
   -- wrote its From as it liked.
@@ -228,7 +280,7 @@ tandem.on("xmpp.message", function(ev)
   -- contact's message, never a Carbons copy of a note to yourself.
   if ev.via ~= "direct" or not ev.from_own_account then return end
   local body = trim(ev.body or "")
-  if body == "" then return end
+  if body == "" or answers_offer(ev, body) then return end
   local peer, text, problem = target_of(ev)
   if not peer then
     if problem then

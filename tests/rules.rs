@@ -303,3 +303,8 @@ fn publish_reach_recorded_cases() {
 fn phone_presence_recorded_cases() {
     check_golden("phone-presence");
 }
+
+#[test]
+fn accept_files_recorded_cases() {
+    check_golden("accept-files");
+}
