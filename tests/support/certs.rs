@@ -53,3 +53,50 @@ pub fn make(dir: &Path) {
         "server.pem",
     ]);
 }
+
+/// Replaces the server certificate in `dir` with one made as
+/// `prosodyctl cert generate` makes it: self-signed and marked as a CA
+/// (openssl's default `basicConstraints=CA:TRUE`), for `localhost`.
+/// Answers its SHA-256 fingerprint as openssl prints it (`AB:CD:…`).
+pub fn make_ca_marked(dir: &Path) -> String {
+    crate::run_checked(
+        Command::new("openssl").current_dir(dir).args([
+            "req",
+            "-x509",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+        ]),
+        "openssl",
+    );
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            "server.pem",
+        ])
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .rsplit('=')
+        .next()
+        .expect("sha256 Fingerprint=…")
+        .to_owned()
+}

@@ -38,11 +38,13 @@ fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
     drop(trusted);
 
     let untrusted = Sidecar::start_trusting(&server, &alice, "alice-secret", "", Trust::Nothing);
-    let log = untrusted.wait_for("Failed to connect");
-    assert!(
-        log.contains("certificate"),
-        "the TLS refusal is named:\n{log}"
-    );
+    // Said in a person's words, in the log and in the status.
+    untrusted.wait_status("xmpp.status", "the refusal's reason", |s| {
+        s["reason"].as_str().is_some_and(|r| {
+            r.starts_with("the server's certificate for localhost is not signed by an authority")
+        })
+    });
+    let log = untrusted.wait_for("is not signed by an authority this machine trusts");
     assert!(!log.contains("online as"), "{log}");
 
     let missing = Sidecar::start_trusting(
@@ -53,6 +55,66 @@ fn a_self_hosted_ca_is_trusted_through_ca_path_and_an_unknown_one_is_refused() {
         Trust::Nothing,
     );
     missing.wait_for("ca_path /nonexistent/ca.pem");
+}
+
+/// A self-hosted server's certificate as `prosodyctl cert generate`
+/// makes it (self-signed, marked as a CA) is refused by rustls even when
+/// trusted through `ca_path`: the reason is said in plain words, in the
+/// log once and in `xmpp.status`, with what to do; `pin_sha256` with its
+/// fingerprint then trusts exactly it, and a wrong pin is refused.
+#[test]
+fn a_ca_marked_certificate_is_explained_and_trusted_by_its_fingerprint() {
+    let mut server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let dir = server.config().parent().unwrap().to_owned();
+    let fingerprint = tandem_tests::certs::make_ca_marked(&dir);
+    server.restart();
+
+    let ca = format!(
+        "ca_path = {:?}
+",
+        dir.join("server.pem").display().to_string()
+    );
+    let refused = Sidecar::start_trusting(&server, &alice, "alice-secret", &ca, Trust::Nothing);
+    let status = refused.wait_status("xmpp.status", "the certificate's reason", |s| {
+        s["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("is a CA certificate, not a server's"))
+    });
+    assert_eq!(status["state"], "connecting", "{status}");
+    let reason = status["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the server's certificate for localhost ")
+            && reason.contains("pin_sha256"),
+        "{reason}"
+    );
+    let log = refused.wait_for("is a CA certificate");
+    assert_eq!(
+        log.matches("is a CA certificate").count(),
+        1,
+        "said once, not at every retry:\n{log}"
+    );
+    drop(refused);
+
+    let pin = format!(
+        "pin_sha256 = {fingerprint:?}
+"
+    );
+    let pinned = Sidecar::start_trusting(&server, &alice, "alice-secret", &pin, Trust::Nothing);
+    pinned.wait_online("alice@localhost/tandem", 1);
+    drop(pinned);
+
+    let wrong = format!(
+        "pin_sha256 = \"{}\"
+",
+        "AB".repeat(32)
+    );
+    let refused = Sidecar::start_trusting(&server, &alice, "alice-secret", &wrong, Trust::Nothing);
+    refused.wait_status("xmpp.status", "the wrong pin's reason", |s| {
+        s["reason"].as_str().is_some_and(|r| {
+            r.contains("not the certificate pin_sha256 names") && r.contains(&fingerprint)
+        })
+    });
 }
 
 /// XEP-0368: TLS from the first byte, on Prosody's direct TLS port (a

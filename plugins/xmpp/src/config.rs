@@ -27,6 +27,10 @@ pub struct Config {
     /// self-hosted server with its own CA). Named `_path`: `_file` keys are
     /// secrets the host reads.
     pub ca_path: Option<std::path::PathBuf>,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint
+    /// (hex, colons allowed), whoever signed it: a self-hosted server's
+    /// self-made certificate, as Profanity's `/tls trust` does.
+    pub pin_sha256: Option<String>,
     /// Plain TCP without TLS. Only for test servers on loopback; logged loudly.
     pub insecure: bool,
     /// Name shown in disco#info.
@@ -87,6 +91,7 @@ impl Default for Config {
             direct_tls: false,
             insecure: false,
             ca_path: None,
+            pin_sha256: None,
             name: "Tandem".to_owned(),
             keepalive_seconds: 30,
             reconnect_base_seconds: 2,
@@ -162,6 +167,7 @@ impl std::fmt::Debug for Config {
             .field("direct_tls", &self.direct_tls)
             .field("insecure", &self.insecure)
             .field("ca_path", &self.ca_path)
+            .field("pin_sha256", &self.pin_sha256)
             .field("reach", &self.reach)
             .field("sasl", &self.sasl)
             .field("auth_tries", &self.auth_tries)

@@ -41,6 +41,7 @@ use tokio_xmpp::Client;
 use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::starttls::{Nonza, Request};
 
+use crate::certificate::{Pin, Pinned};
 use crate::config::Config;
 use crate::login::{Gate, Handoff, Login, Policy, Retry};
 
@@ -82,6 +83,8 @@ type Opened<S> = (PendingFeaturesRecv<BufStream<S>>, ChannelBinding);
 pub struct StartTls {
     pub dns: DnsConfig,
     pub roots: Option<Arc<RootCertStore>>,
+    /// `pin_sha256`: this certificate only, in place of any roots.
+    pub pin: Option<Pin>,
     pub login: Login,
 }
 
@@ -90,6 +93,7 @@ pub struct StartTls {
 pub struct DirectTls {
     pub dns: DnsConfig,
     pub roots: Option<Arc<RootCertStore>>,
+    pub pin: Option<Pin>,
     pub login: Login,
 }
 
@@ -125,13 +129,27 @@ pub fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>, gate: &Arc
         generation: gate.new_generation(),
     };
     let timeouts = Timeouts::default();
+    let pin = config
+        .pin_sha256
+        .as_deref()
+        .map(|p| p.parse().expect("checked in Session::new"));
     if config.insecure {
         Client::new_with_connector(full, HANDOFF_PASSWORD, PlainTcp { dns, login }, timeouts)
     } else if config.direct_tls {
-        let connector = DirectTls { dns, roots, login };
+        let connector = DirectTls {
+            dns,
+            roots,
+            pin,
+            login,
+        };
         Client::new_with_connector(full, HANDOFF_PASSWORD, connector, timeouts)
     } else {
-        let connector = StartTls { dns, roots, login };
+        let connector = StartTls {
+            dns,
+            roots,
+            pin,
+            login,
+        };
         Client::new_with_connector(full, HANDOFF_PASSWORD, connector, timeouts)
     }
 }
@@ -225,9 +243,9 @@ impl StartTls {
         if !features.can_starttls() {
             return Err(Error::Protocol(ProtocolError::NoTls));
         }
-        let (tls, binding) = match &self.roots {
+        let (tls, binding) = match trusting(self.pin, &self.roots) {
             None => starttls(plain, jid.domain().as_str()).await?,
-            Some(roots) => starttls_with(plain, jid, roots.clone()).await?,
+            Some(config) => starttls_with(plain, jid, config).await?,
         };
         let secure = initiate_stream(BufStream::new(tls), ns, header(jid), timeouts).await?;
         Ok((secure, binding))
@@ -243,20 +261,34 @@ impl DirectTls {
     ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
         let tcp = self.dns.resolve().await?;
         tcp.set_nodelay(true)?;
-        let (tls, binding) = match &self.roots {
+        let (tls, binding) = match trusting(self.pin, &self.roots) {
             None => establish_tls_connection(tcp, jid.domain().as_str()).await?,
-            Some(roots) => tls_with(tcp, jid, roots.clone()).await?,
+            Some(config) => tls_with(tcp, jid, config).await?,
         };
         let secure = initiate_stream(BufStream::new(tls), ns, header(jid), timeouts).await?;
         Ok((secure, binding))
     }
 }
 
-/// The `<starttls/>` exchange, then TLS trusting `roots` only.
+/// The TLS settings that trust the pinned certificate, or `roots`; None
+/// for the system's roots (tokio-xmpp's own TLS then).
+fn trusting(pin: Option<Pin>, roots: &Option<Arc<RootCertStore>>) -> Option<ClientConfig> {
+    let builder = ClientConfig::builder();
+    let config = match (pin, roots) {
+        (Some(pin), _) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Pinned::new(pin))),
+        (None, Some(roots)) => builder.with_root_certificates(roots.clone()),
+        (None, None) => return None,
+    };
+    Some(config.with_no_client_auth())
+}
+
+/// The `<starttls/>` exchange, then TLS with `config`.
 async fn starttls_with(
     mut plain: tokio_xmpp::xmlstream::XmppStream<BufStream<TcpStream>>,
     jid: &Jid,
-    roots: Arc<RootCertStore>,
+    config: ClientConfig,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, ChannelBinding), Error> {
     plain
         .send(&XmppStreamElement::Starttls(Nonza::Request(Request)))
@@ -276,18 +308,15 @@ async fn starttls_with(
             None | Some(Err(ReadError::StreamFooterReceived)) => return Err(Error::Disconnected),
         }
     }
-    tls_with(plain.into_inner().into_inner(), jid, roots).await
+    tls_with(plain.into_inner().into_inner(), jid, config).await
 }
 
-/// A TLS client handshake on `tcp` trusting `roots` only.
+/// A TLS client handshake on `tcp` with `config`.
 async fn tls_with(
     tcp: TcpStream,
     jid: &Jid,
-    roots: Arc<RootCertStore>,
+    config: ClientConfig,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, ChannelBinding), Error> {
-    let config = ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let name = ServerName::try_from(jid.domain().as_str().to_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let tls = TlsConnector::from(Arc::new(config))

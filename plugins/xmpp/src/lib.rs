@@ -44,6 +44,7 @@
 //! - `xmpp.activity`: a contact's XEP-0108 activity
 //! - `xmpp.reach`: a contact's XEP-0152 reachability addresses changed
 
+mod certificate;
 mod config;
 mod connect;
 mod convert;

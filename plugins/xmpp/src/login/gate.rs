@@ -42,6 +42,9 @@ struct State {
     refusal: Option<String>,
     gave_up: bool,
     network_failures: u32,
+    /// Why the last connection failed, when a person can act on it (the
+    /// server's certificate), until a login succeeds.
+    failure: Option<String>,
     /// No attempt before this.
     not_before: Option<Instant>,
     /// When the newest client's login attempt began, while it runs.
@@ -146,6 +149,12 @@ impl Gate {
         }
     }
 
+    /// Why the last connection failed, in plain words, when it was
+    /// something a person can act on.
+    pub fn failure(&self) -> Option<String> {
+        self.state.lock().unwrap().failure.clone()
+    }
+
     /// The newest client began a login (connect, TLS, SASL).
     pub fn attempting(&self) {
         self.state.lock().unwrap().attempt_since = Some(Instant::now());
@@ -169,9 +178,16 @@ impl Gate {
         };
     }
 
-    /// The connection failed before or outside SASL.
-    pub fn network_failed(&self) {
+    /// The connection failed before or outside SASL. A failure a person
+    /// can act on (the server's certificate) is said once in plain words,
+    /// and kept for `xmpp.status`.
+    pub fn network_failed(&self, error: &tokio_xmpp::Error, domain: &str) {
+        let said = crate::certificate::refusal(error, domain);
         let mut state = self.state.lock().unwrap();
+        if said.is_some() && said != state.failure {
+            self.host.error(said.as_deref().unwrap_or_default());
+        }
+        state.failure = said;
         let wait = tandem_sdk::util::backoff::delay(
             state.network_failures,
             self.retry.base,
@@ -261,8 +277,9 @@ mod tests {
         gate.attempting();
         assert!(gate.attempt_under_way(grace));
         assert!(!gate.attempt_under_way(Duration::ZERO), "past its grace");
-        gate.network_failed();
+        gate.network_failed(&tokio_xmpp::Error::Disconnected, "example.org");
         assert!(!gate.attempt_under_way(grace));
+        assert_eq!(gate.failure(), None, "nothing a person can act on");
         gate.attempting();
         gate.succeeded();
         assert!(!gate.attempt_under_way(grace));

@@ -96,7 +96,7 @@ impl Login {
                     return Ok(stream);
                 }
                 Err(LoginError::Network(e)) => {
-                    self.gate.network_failed();
+                    self.gate.network_failed(&e, jid.domain().as_str());
                     return Err(e);
                 }
                 Err(refused) => self.gate.refused(&refused),

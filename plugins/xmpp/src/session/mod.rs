@@ -81,6 +81,8 @@ pub enum StartError {
     BadBridge(String),
     #[error(transparent)]
     Ca(#[from] crate::connect::CaError),
+    #[error(transparent)]
+    Pin(#[from] crate::certificate::BadPin),
     #[error("[xmpp] reach: {0}")]
     Reach(#[from] reach::ReachError),
     #[error(transparent)]
@@ -116,6 +118,9 @@ impl Session {
             None => None,
         };
         crate::login::Policy::parse(&config.sasl)?;
+        if let Some(pin) = &config.pin_sha256 {
+            pin.parse::<crate::certificate::Pin>()?;
+        }
         let alone = Some(config.alone_show.as_str()).filter(|s| !s.is_empty());
         if crate::convert::show_from_name(alone).is_err() || alone == Some("chat") {
             return Err(StartError::AloneShow(config.alone_show.clone()));

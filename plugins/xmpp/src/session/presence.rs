@@ -139,7 +139,9 @@ impl Session {
                 (None, None) => "connecting",
             }
             .to_owned(),
-            reason: holding.map(|h| h.reason),
+            reason: holding
+                .map(|h| h.reason)
+                .or_else(|| self.gate.failure().filter(|_| self.bound.is_none())),
             jid: self.bound.as_ref().map(|j| j.to_string()),
             own_resources: self.own.keys().cloned().collect(),
             contacts_online: self.contacts.online(),
