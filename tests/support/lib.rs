@@ -128,6 +128,7 @@ const PACKAGES: &[&str] = &[
     "tandem-plugin-xmpp",
     "tandem-plugin-sip",
     "tandem-plugin-composing",
+    "tandem-plugin-file-transfer",
     "tandem-fixture-testkit",
     "tandem-fixture-counter",
     "tandem-fixture-not-a-plugin",
@@ -332,6 +333,7 @@ pub fn config_for(plugin_dir: &Path, script_dir: &Path) -> tandem::config::Confi
 pub mod baresip;
 pub mod certs;
 pub mod ejabberd;
+pub mod http;
 pub mod kamailio;
 pub mod linphone;
 pub mod measure;

@@ -142,17 +142,36 @@ impl Sidecar {
     /// `extra` is appended (it may open sections).
     pub fn start_phone(
         server: &dyn XmppServer,
-        (jid, password): (&str, &str),
+        account: (&str, &str),
         sip_user: &str,
         shipped: &[&str],
         xmpp_extra: &str,
         extra: &str,
     ) -> Sidecar {
-        let plugins = crate::plugin_folder(&[
-            "tandem_plugin_xmpp",
-            "tandem_plugin_sip",
-            "tandem_plugin_composing",
-        ]);
+        Sidecar::start_phone_plugins(server, account, sip_user, shipped, xmpp_extra, extra, &[])
+    }
+
+    /// Like `start_phone`, with these plugins (crate names) loaded too
+    /// (the file-transfer plugin, say).
+    pub fn start_phone_plugins(
+        server: &dyn XmppServer,
+        (jid, password): (&str, &str),
+        sip_user: &str,
+        shipped: &[&str],
+        xmpp_extra: &str,
+        extra: &str,
+        more: &[&str],
+    ) -> Sidecar {
+        let crates = [
+            &[
+                "tandem_plugin_xmpp",
+                "tandem_plugin_sip",
+                "tandem_plugin_composing",
+            ][..],
+            more,
+        ]
+        .concat();
+        let plugins = crate::plugin_folder(&crates);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
         crate::write(dir.path(), "scripts/watch-sip.lua", SIP_WATCH_RULE);

@@ -2,40 +2,11 @@
 //! finds the server's upload service, gets a slot, and shares the file
 //! with the user's client as a message it shows inline.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use serde_json::json;
+use tandem_tests::http::request as http;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::xmpp_client::XmppClient;
-
-/// One HTTP/1.1 request to a plain `http://127.0.0.1:port/...` URL (the
-/// test server's file share); answers the status line and the body.
-fn http(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> (String, Vec<u8>) {
-    let rest = url.strip_prefix("http://").expect("a plain HTTP URL");
-    let (authority, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = TcpStream::connect(authority).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&answer[..split]).to_string();
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    (status, answer[split + 4..].to_vec())
-}
 
 #[test]
 fn a_file_goes_up_to_the_users_server_and_reaches_their_client_shown_inline() {

@@ -1,0 +1,267 @@
+//! The file-transfer plugin end to end (issue 22, receiving over HTTP): sipp
+//! plays a SIP peer (Bob) offering a file the way liblinphone does (a
+//! MESSAGE with RCS file-info) that a Python HTTP server hands out; the
+//! sidecar runs the SIP, XMPP and file-transfer plugins with sip-chat.lua
+//! and accept-files.lua against a real Prosody (which serves XEP-0363
+//! uploads); slixmpp is the user's client, which is asked, answers, and
+//! gets the file shared, downloads it and checks its SHA-256.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tandem_tests::http;
+use tandem_tests::prosody::{free_port, Prosody};
+use tandem_tests::sidecar::Sidecar;
+use tandem_tests::sipp;
+use tandem_tests::xmpp_client::XmppClient;
+
+const SIDECAR: &str = "alice@localhost/tandem";
+
+/// `python3 -m http.server` on a free loopback port, serving a temp folder.
+struct FileServer {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl FileServer {
+    fn start() -> FileServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--directory")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot run python3 -m http.server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the HTTP file server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        FileServer { child, port, dir }
+    }
+
+    fn put(&self, name: &str, content: &[u8]) -> String {
+        std::fs::write(self.dir.path().join(name), content).unwrap();
+        self.url(name)
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SHA-256 of `path` as hex and as base64 (XEP-0300's form), by Python's
+/// hashlib: an implementation other than the plugin's.
+fn sha256(path: &Path) -> (String, String) {
+    let out = Command::new("python3")
+        .args(["-c", "import hashlib,base64,sys; d=hashlib.sha256(open(sys.argv[1],'rb').read()); print(d.hexdigest(), base64.b64encode(d.digest()).decode())"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (hex, b64) = text.trim().split_once(' ').unwrap();
+    (hex.to_owned(), b64.to_owned())
+}
+
+/// Bob (sipp) offers `url` named `name`, `size` bytes, from
+/// `sip:bob@127.0.0.1:<peer_port>`.
+fn bob_offers(sidecar: &Sidecar, url: &str, name: &str, size: usize, peer_port: &str, dir: &Path) {
+    sipp::run_ok(
+        &[
+            "-sf",
+            &sipp::scenario_path("file_offer_rcs.xml"),
+            "-m",
+            "1",
+            "-key",
+            "url",
+            url,
+            "-key",
+            "name",
+            name,
+            "-key",
+            "size",
+            &size.to_string(),
+            "-key",
+            "peer_port",
+            peer_port,
+            &format!("127.0.0.1:{}", sidecar.sip_port()),
+        ],
+        dir,
+    );
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn from_sidecar(starts: String) -> impl Fn(&Value) -> bool {
+    move |e: &Value| {
+        e["event"] == "message"
+            && e["from"] == SIDECAR
+            && e["body"].as_str().is_some_and(|b| b.starts_with(&starts))
+    }
+}
+
+/// A file Bob offers reaches the user's client once they accept: the offer
+/// note in Bob's thread, a XEP-0461 reply "accept", then the shared file
+/// (body = URL = OOB, XEP-0447 name, size, SHA-256) which downloads intact
+/// from the user's own server; the peer's `../../` name is saved inside the
+/// download folder. A link that is gone (404) comes back as a note in
+/// plain words, and leaves nothing behind.
+#[test]
+fn an_offered_file_reaches_the_users_client_after_accept_and_a_dead_link_is_said_plainly() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+    let downloads = tempfile::tempdir().unwrap();
+    let download_dir: PathBuf = downloads.path().join("files");
+    let sidecar = Sidecar::start_phone_plugins(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["sip-chat", "accept-files"],
+        "",
+        &format!(
+            "\n[plugins.file-transfer]\ndownload_dir = {:?}\n",
+            download_dir.display().to_string()
+        ),
+        &["tandem_plugin_file_transfer"],
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+
+    let files = FileServer::start();
+    // 200 kB, not all one byte: under the test Prosody's 1 MiB upload limit.
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let url = files.put("holiday.txt", &content);
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = sipp::free_udp_port().to_string();
+    let bob = format!("Bob <sip:bob@127.0.0.1:{peer_port}> (not verified)");
+    bob_offers(
+        &sidecar,
+        &url,
+        "../../holiday.txt",
+        content.len(),
+        &peer_port,
+        dir.path(),
+    );
+
+    let offer = gajim.wait_for(
+        "the offer note",
+        from_sidecar(format!(
+            "{bob} offers holiday.txt, 200.0 kB, text/plain: reply accept or reject ("
+        )),
+    );
+    assert_eq!(
+        offer["thread"],
+        format!("tandem-sip:sip:bob@127.0.0.1:{peer_port}"),
+        "{offer}"
+    );
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": "accept", "reply_to": offer["id"], "quote": offer["body"],
+    } }));
+    let shared = gajim.wait_for("the shared file", |e| {
+        e["event"] == "message" && e["from"] == SIDECAR && !e["oob"].is_null()
+    });
+    let get_url = shared["body"].as_str().unwrap().to_owned();
+    assert_eq!(shared["oob"], get_url, "{shared}");
+    assert_eq!(shared["file"]["name"], "holiday.txt", "{shared}");
+    assert_eq!(
+        shared["file"]["size"],
+        content.len().to_string(),
+        "{shared}"
+    );
+    assert_eq!(shared["file"]["media-type"], "text/plain", "{shared}");
+    let (status, got) = http::request("GET", &get_url, &[], b"");
+    assert!(status.contains(" 200 "), "{status} {get_url}");
+    let fetched = dir.path().join("fetched");
+    std::fs::write(&fetched, &got).unwrap();
+    let original = files.dir.path().join("holiday.txt");
+    let (hex, b64) = sha256(&fetched);
+    assert_eq!(
+        hex,
+        sha256(&original).0,
+        "what the user's client downloads is what Bob offered"
+    );
+    assert_eq!(shared["file"]["hash"], b64, "{shared}");
+    gajim.wait_for(
+        "the received note",
+        from_sidecar("Received holiday.txt (200.0 kB) from ".into()),
+    );
+    // `../../holiday.txt` was saved inside the folder, under its last name.
+    assert_eq!(files_in(&download_dir), ["holiday.txt"]);
+    assert_eq!(
+        std::fs::read(download_dir.join("holiday.txt")).unwrap(),
+        content
+    );
+    assert!(
+        files_in(downloads.path()).iter().all(|n| n == "files"),
+        "{:?}",
+        files_in(downloads.path())
+    );
+
+    // A link that is gone: offered, accepted by its id, failed in plain words.
+    bob_offers(
+        &sidecar,
+        &files.url("gone.txt"),
+        "gone.txt",
+        10,
+        &peer_port,
+        dir.path(),
+    );
+    let offer = gajim.wait_for(
+        "the second offer",
+        from_sidecar(format!("{bob} offers gone.txt")),
+    );
+    let body = offer["body"].as_str().unwrap();
+    let id = body.rsplit('(').next().unwrap().trim_end_matches(')');
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("accept {id}") } }));
+    let failed = gajim.wait_for(
+        "the failure note",
+        from_sidecar("Could not get gone.txt from ".into()),
+    );
+    assert!(
+        failed["body"].as_str().unwrap().ends_with(&format!(
+            "the link has expired or the file was removed (127.0.0.1:{} answered HTTP 404)",
+            files.port
+        )),
+        "{failed}"
+    );
+    assert_eq!(
+        files_in(&download_dir),
+        ["holiday.txt"],
+        "nothing half-written left"
+    );
+}
