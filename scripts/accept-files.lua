@@ -27,6 +27,8 @@
 -- Only messages from your own account are obeyed.
 --
 -- Events:   file_transfer.offered, .completed, .failed, .closed, xmpp.message
+-- Emits:    accept_files.asked {id, note, peer}: which note asked about which
+--           offer (sip-chat.lua leaves replies to it alone)
 -- Commands: file_transfer.accept, file_transfer.reject, xmpp.notify_user
 
 local cfg = tandem.settings { auto_accept_from = {}, max_size = 100 * 1024 * 1024 }
@@ -153,7 +155,11 @@ tandem.on("file_transfer.offered", function(ev)
     return
   end
   offer.note = note(from .. " offers " .. what .. ": reply accept or reject (" .. ev.id .. ")", thread)
-  if offer.note then tandem.state.offer_of_note[offer.note] = ev.id end
+  if offer.note then
+    tandem.state.offer_of_note[offer.note] = ev.id
+    -- sip-chat.lua leaves a reply to this note to this rule.
+    tandem.emit("accept_files.asked", { id = ev.id, note = offer.note, peer = ev.peer })
+  end
 end)
 
 tandem.on("file_transfer.completed", function(ev)
@@ -181,7 +187,8 @@ end)
 -- from the peer whose thread it is in. nil: not an answer to an offer, so
 -- sip-chat.lua's (a bare "reject" outside any thread rejects a call; in a
 -- peer's thread with no offer open, it is text for that peer). sip-chat
--- follows the same open offers to leave these answers alone.
+-- follows the same open offers (and accept_files.asked) to leave these
+-- answers alone.
 local function offer_meant(ev, id)
   if id ~= "" then return tandem.state.offers[id] and id or nil end
   local by_note = ev.reply_to and tandem.state.offer_of_note[ev.reply_to]

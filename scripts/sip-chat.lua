@@ -42,7 +42,8 @@
 -- "reject" answering an open offer is left to it.
 --
 -- Events:   sip.message, xmpp.message, composing.peer, xmpp.chat_state,
---           file_transfer.offered, .completed, .failed, .closed
+--           file_transfer.offered, .completed, .failed, .closed,
+--           accept_files.asked
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message,
 --           xmpp.notify_typing, composing.user_typing,
 --           calls.answer, calls.reject, calls.hangup, calls.call,
@@ -124,19 +125,31 @@ local function taken(kind)
   return true
 end
 
--- Open file offers (peer by offer id): "accept" or "reject" answering one
--- is accept-files.lua's, never text for the peer. Same test as that rule:
--- the offer's id, a reply to a note that is not ours, or the thread of a
--- peer with an offer open.
-tandem.state.offers = tandem.state.offers or {}
+-- Open file offers: "accept" or "reject" answering one is accept-files.lua's,
+-- never text for the peer nor a command. The same test as that rule: the
+-- offer's id, a reply to its note (it tells which, accept_files.asked), or
+-- the thread of a peer with an offer open.
+tandem.state.offers = tandem.state.offers or {}       -- id -> { peer, note }
 tandem.state.offer_ids = tandem.state.offer_ids or {}
+tandem.state.offer_notes = tandem.state.offer_notes or {} -- note id -> offer id
+local function offer_done(ev)
+  local offer = tandem.state.offers[ev.id]
+  if offer and offer.note then tandem.state.offer_notes[offer.note] = nil end
+  tandem.state.offers[ev.id] = nil
+end
 tandem.on("file_transfer.offered", function(ev)
   local ids = tandem.state.offer_ids
   ids[#ids + 1] = ev.id
-  tandem.state.offers[ev.id] = ev.peer
-  while #ids > remember do tandem.state.offers[table.remove(ids, 1)] = nil end
+  tandem.state.offers[ev.id] = { peer = ev.peer }
+  while #ids > remember do offer_done({ id = table.remove(ids, 1) }) end
 end)
-local function offer_done(ev) tandem.state.offers[ev.id] = nil end
+tandem.on("accept_files.asked", function(ev)
+  local offer = tandem.state.offers[ev.id]
+  if offer and ev.note then
+    offer.note = ev.note
+    tandem.state.offer_notes[ev.note] = ev.id
+  end
+end)
 tandem.on("file_transfer.completed", offer_done)
 tandem.on("file_transfer.failed", offer_done)
 tandem.on("file_transfer.closed", offer_done)
@@ -146,12 +159,11 @@ local function answers_offer(ev, body)
   if word ~= "accept" and word ~= "reject" then return false end
   local offers = tandem.state.offers
   if id ~= "" then return offers[id] ~= nil end
-  if next(offers) == nil then return false end
-  if ev.reply_to and not tandem.state.peer_of[ev.reply_to] then return true end
+  if ev.reply_to and tandem.state.offer_notes[ev.reply_to] then return true end
   if not (ev.thread and ev.thread:sub(1, #THREAD_PREFIX) == THREAD_PREFIX) then return false end
   local peer = ev.thread:sub(#THREAD_PREFIX + 1)
-  for _, p in pairs(offers) do
-    if p == peer then return true end
+  for _, offer in pairs(offers) do
+    if offer.peer == peer then return true end
   end
   return false
 end

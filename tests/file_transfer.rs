@@ -220,6 +220,18 @@ fn an_offered_file_reaches_the_users_client_after_accept_and_a_dead_link_is_said
         "the received note",
         from_sidecar("Received holiday.txt (200.0 kB) from ".into()),
     );
+    // The answer was accept-files.lua's alone: sip-chat.lua neither sent
+    // "accept" to Bob nor took it for a chat command.
+    let stray: Vec<Value> = gajim
+        .seen()
+        .into_iter()
+        .filter(|e| e["event"] == "message" && e["from"] == SIDECAR)
+        .filter(|e| {
+            let body = e["body"].as_str().unwrap_or("");
+            body.starts_with("Not ") || body.starts_with("That command")
+        })
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
     // `../../holiday.txt` was saved inside the folder, under its last name.
     assert_eq!(files_in(&download_dir), ["holiday.txt"]);
     assert_eq!(
