@@ -28,7 +28,8 @@
 -- a note to yourself.
 --
 -- Commands, typed alone in the same chat: help, answer, reject, hangup,
--- call <sip-uri|jid|@alias>, status, rules. They run the same actions as
+-- call <sip-uri|jid|@alias>, status, rules, and for call invites
+-- (call-invites.lua) invite <jid>, accept, decline. They run the same actions as
 -- the ad-hoc commands of call-control.lua and status-commands.lua (load
 -- those rules too). Only messages from your own account are obeyed.
 --
@@ -253,9 +254,12 @@ local COMMANDS = {
   hangup = { "calls.hangup" },
   status = { "status.show" },
   rules = { "status.presence_rules" },
+  accept = { "invites.accept" },
+  decline = { "invites.decline" },
 }
 local HELP = table.concat({
   "Commands: answer, reject, hangup, call <sip:address, contact JID or @alias>, status, rules (presence rules on/off), help.",
+  "Call invites: invite <contact JID> (they get your SIP address), accept or decline an invite you got.",
   "To write to a SIP contact: /msg sip:bob@example.org text, @alias text, or reply to their message.",
 }, "\n")
 
@@ -271,6 +275,8 @@ local function command(body, thread)
     local whom = trim(body):match("^%a+%s+(.+)$")
     if whom:sub(1, 1) == "@" then whom = aliases[whom:sub(2)] or whom end
     run, args = "calls.call", { fields = { uri = whom } }
+  elseif word == "invite" and arg ~= "" then
+    run, args = "invites.send", { to = trim(body):match("^%a+%s+(.+)$") }
   elseif COMMANDS[word] and arg == "" then
     run, args = COMMANDS[word][1], {}
   else

@@ -308,3 +308,8 @@ fn phone_presence_recorded_cases() {
 fn accept_files_recorded_cases() {
     check_golden("accept-files");
 }
+
+#[test]
+fn call_invites_recorded_cases() {
+    check_golden("call-invites");
+}

@@ -6,6 +6,8 @@
 mod bridge;
 mod calls;
 mod chat;
+mod invites;
+mod profanity;
 
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::{event_line, field, Sidecar};

@@ -63,6 +63,11 @@ class TestClient(slixmpp.ClientXMPP):
         self.register_handler(Callback(
             "receipt", MatchXPath("{jabber:client}message/{urn:xmpp:receipts}received"),
             self.on_receipt))
+        for action in ("invite", "accept", "reject", "retract", "left"):
+            self.register_handler(Callback(
+                "call invite " + action,
+                MatchXPath("{jabber:client}message/{urn:xmpp:call-invites:0}" + action),
+                self.on_call_invite))
         self.add_event_handler("session_start", self.start)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
@@ -108,6 +113,13 @@ class TestClient(slixmpp.ClientXMPP):
     def on_receipt(self, m):
         received = m.xml.find("{urn:xmpp:receipts}received")
         say(event="receipt", **{"from": str(m["from"])}, id=received.get("id"))
+
+    def on_call_invite(self, m):
+        """XEP-0482, with or without a body."""
+        element = next(c for c in m.xml if c.tag.startswith("{urn:xmpp:call-invites:0}"))
+        uris = [e.get("uri") for e in element if e.tag == "{urn:xmpp:call-invites:0}external"]
+        say(event="call_invite", **{"from": str(m["from"])}, action=element.tag.split("}")[-1],
+            id=element.get("id") or m["id"] or None, uris=uris, body=m["body"] or None)
 
     def on_message(self, m):
         if m["type"] in ("chat", "normal") and m["body"]:
@@ -287,6 +299,16 @@ class TestClient(slixmpp.ClientXMPP):
                 say_adhoc_result(res)
             except IqError as e:
                 say_iq_error(e)
+        elif "call_invite" in c:
+            # A XEP-0482 invite with external ways to join, as a contact's
+            # client (or Tandem) sends it.
+            i = c["call_invite"]
+            msg = self.make_message(mto=i["to"], mtype="chat", mbody=i.get("body"))
+            msg["id"] = i["id"]
+            invite = ET.SubElement(msg.xml, "{urn:xmpp:call-invites:0}invite")
+            for uri in i["uris"]:
+                ET.SubElement(invite, "{urn:xmpp:call-invites:0}external", uri=uri)
+            msg.send()
         elif "browse" in c:
             # disco#items with no node, as Gajim's Service Discovery asks.
             try:

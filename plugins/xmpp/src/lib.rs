@@ -33,6 +33,7 @@
 //! - `xmpp.set_bridge_presence`: sets the bridge contact's presence (the phone's)
 //! - `xmpp.notify_typing`: shows the user that someone types, from the bridge contact
 //! - `xmpp.upload_slot`: asks the user's server where to upload a file (XEP-0363)
+//! - `xmpp.send_call_invite`: a XEP-0482 call invite to a contact, or an answer to one
 //!
 //! ## Events
 //!
@@ -43,6 +44,7 @@
 //! - `xmpp.chat_state`: a chat state, direct or by Carbons
 //! - `xmpp.activity`: a contact's XEP-0108 activity
 //! - `xmpp.reach`: a contact's XEP-0152 reachability addresses changed
+//! - `xmpp.call_invite`: a XEP-0482 call invite, or an answer to one
 
 mod certificate;
 mod config;
@@ -56,9 +58,9 @@ mod xep;
 
 use tandem_sdk::commands::xmpp::{
     AdhocRegistered, BridgeStatus, GetPresence, GetStatus, KnownReach, NoteSent, NotifyTyping,
-    NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendChatState,
-    SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach, Slot, Status,
-    UploadSlot,
+    NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendCallInvite,
+    SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach,
+    Slot, Status, UploadSlot,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -119,6 +121,7 @@ impl Plugin for XmppPlugin {
             .command::<SetBridgePresence>("Sets the bridge contact's presence (the phone's)")
             .command::<NotifyTyping>("Shows the user that someone types, from the bridge contact")
             .command::<UploadSlot>("Asks the user's server where to upload a file (XEP-0363)")
+            .command::<SendCallInvite>("A XEP-0482 call invite to a contact, or an answer to one")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -434,6 +437,70 @@ impl Handler<NotifyTyping> for XmppPlugin {
     }
 }
 
+impl Handler<SendCallInvite> for XmppPlugin {
+    async fn handle(&self, request: SendCallInvite) -> Result<Value, CommandError> {
+        use tandem_sdk::events::xmpp::InviteAction;
+        use xep::call_invite::CallInvite;
+        let to = jid_arg(&request.to)?;
+        let answered = || {
+            request
+                .id
+                .clone()
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| invalid("id: which invite is answered?"))
+        };
+        let (id, invite) = match &request.action {
+            InviteAction::Invite => {
+                if request.uris.is_empty() {
+                    return Err(invalid("uris: how to join the call (e.g. a sip: URI)"));
+                }
+                let invite = CallInvite::Invite {
+                    audio: true,
+                    video: false,
+                    external: request.uris.clone(),
+                    jingle: None,
+                };
+                (Note::new(String::new(), None).id, invite)
+            }
+            InviteAction::Accept => {
+                let id = answered()?;
+                let external = request.uris.first().cloned();
+                (format!("{id}-accept"), CallInvite::Accept { id, external })
+            }
+            InviteAction::Reject => {
+                let id = answered()?;
+                (format!("{id}-reject"), CallInvite::Reject { id })
+            }
+            InviteAction::Retract => {
+                let id = answered()?;
+                (format!("{id}-retract"), CallInvite::Retract { id })
+            }
+            InviteAction::Left => {
+                let id = answered()?;
+                (format!("{id}-left"), CallInvite::Left { id })
+            }
+            other => {
+                return Err(invalid(format!(
+                    "action must be invite, accept, reject, retract or left, not `{other}`"
+                )))
+            }
+        };
+        let answer_id = match &invite {
+            CallInvite::Invite { .. } => id.clone(),
+            _ => request.id.clone().unwrap_or_default(),
+        };
+        self.tell(Request::SendCallInvite {
+            to,
+            id,
+            invite,
+            body: request.body,
+            thread: request.thread,
+        })
+        .await?;
+        Ok(json!({ "id": answer_id }))
+    }
+}
+
 impl Handler<UploadSlot> for XmppPlugin {
     async fn handle(&self, request: UploadSlot) -> Result<Slot, CommandError> {
         if request.filename.trim().is_empty() || request.size == 0 {
@@ -598,7 +665,8 @@ mod doc_tests {
     use super::*;
     use std::collections::BTreeSet;
     use tandem_sdk::events::xmpp::{
-        Activity, ChatMessage, ChatStateEvent, Connection, ContactPresence, OwnPresence, Reach,
+        Activity, CallInvite, ChatMessage, ChatStateEvent, Connection, ContactPresence,
+        OwnPresence, Reach,
     };
     use tandem_sdk::EventType;
 
@@ -656,6 +724,7 @@ mod doc_tests {
             ChatStateEvent::TOPIC,
             Activity::TOPIC,
             Reach::TOPIC,
+            CallInvite::TOPIC,
         ]
         .into_iter()
         .map(str::to_owned)

@@ -302,6 +302,27 @@ impl CommandType for NotifyTyping {
     type Reply = serde_json::Value;
 }
 
+/// Sends a XEP-0482 call invite, or an answer to one, from the sidecar
+/// to a contact: `invite` with the `uris` to join by (and `body`, the
+/// text clients without XEP-0482 show); `accept` (with the uri chosen),
+/// `reject`, `retract` or `left` naming the invite's `id`. Answers the id
+/// (an invite's is new).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendCallInvite {
+    pub to: String,
+    pub action: crate::events::xmpp::InviteAction,
+    pub id: Option<String>,
+    pub uris: Vec<String>,
+    pub body: Option<String>,
+    pub thread: Option<String>,
+}
+impl CommandType for SendCallInvite {
+    const NAME: &'static str = "xmpp.send_call_invite";
+    /// `{id}`.
+    type Reply = serde_json::Value;
+}
+
 /// Serves an ad-hoc command (XEP-0050) on the sidecar resource, for the
 /// user's own clients only. Executing it calls the bus command `handler`
 /// with an [`AdhocRun`]; the answer's `text` becomes the note the user

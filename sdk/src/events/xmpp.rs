@@ -78,6 +78,40 @@ impl EventType for ChatMessage {
     const TOPIC: &'static str = "xmpp.message";
 }
 
+/// A XEP-0482 call invite, or an answer to one, seen by the sidecar
+/// (a contact inviting the user, or answering the user's invite).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallInvite {
+    pub from: String,
+    pub to: String,
+    pub action: InviteAction,
+    /// The invite's id: the message's for an invite, the one answered
+    /// otherwise.
+    pub id: String,
+    /// The ways to join it (`sip:`, `tel:`, `https:` URIs), in order.
+    pub uris: Vec<String>,
+    pub video: bool,
+    /// It also offers a Jingle session, which Tandem cannot join.
+    pub jingle: bool,
+    pub via: Via,
+    pub from_own_account: bool,
+}
+impl EventType for CallInvite {
+    const TOPIC: &'static str = "xmpp.call_invite";
+}
+
+open_enum! {
+    /// What a XEP-0482 element does.
+    pub enum InviteAction {
+        Invite = "invite",
+        Accept = "accept",
+        Reject = "reject",
+        Retract = "retract",
+        Left = "left",
+    }
+}
+
 open_enum! {
     /// How the sidecar saw a message or chat state.
     pub enum Via {

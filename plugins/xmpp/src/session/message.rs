@@ -172,6 +172,71 @@ impl Session {
         self.send(message.into()).await;
     }
 
+    /// A call invite or an answer to one (XEP-0482), as an event; an
+    /// invite without an id cannot be answered, so it is dropped.
+    fn publish_call_invite(
+        &self,
+        m: &Message,
+        invite: &crate::xep::call_invite::CallInvite,
+        via: &str,
+        from_owner: bool,
+    ) {
+        use crate::xep::call_invite::CallInvite as Invite;
+        let (id, uris, video, jingle) = match invite {
+            Invite::Invite {
+                video,
+                external,
+                jingle,
+                ..
+            } => match &m.id {
+                Some(id) => (id.0.clone(), external.clone(), *video, jingle.is_some()),
+                None => return,
+            },
+            Invite::Accept { id, external } => {
+                (id.clone(), external.iter().cloned().collect(), false, false)
+            }
+            Invite::Reject { id } | Invite::Retract { id } | Invite::Left { id } => {
+                (id.clone(), Vec::new(), false, false)
+            }
+        };
+        self.host.publish(&tandem_sdk::events::xmpp::CallInvite {
+            from: m.from.as_ref().map(|j| j.to_string()).unwrap_or_default(),
+            to: m.to.as_ref().map(|j| j.to_string()).unwrap_or_default(),
+            action: invite.action().into(),
+            id,
+            uris,
+            video,
+            jingle,
+            via: via.into(),
+            from_own_account: from_owner,
+        });
+    }
+
+    /// Sends a call invite or an answer to one; `id` is the message's
+    /// (for an invite, the id its answers will name).
+    pub(super) async fn send_call_invite(
+        &mut self,
+        to: Jid,
+        id: String,
+        invite: crate::xep::call_invite::CallInvite,
+        body: Option<String>,
+        thread: Option<String>,
+    ) {
+        let mut message = Message::new_with_type(MessageType::Chat, Some(to));
+        message.id = Some(xmpp_parsers::message::Id(id));
+        if let Some(body) = body {
+            message.bodies.insert(Lang::new(), body);
+        }
+        message.thread = thread.map(|id| xmpp_parsers::message::Thread { parent: None, id });
+        message.payloads.push(invite.to_element());
+        // Kept for a contact who is offline (XEP-0334): an invite without
+        // a body would otherwise be thrown away by their server.
+        message
+            .payloads
+            .push(Element::builder("store", "urn:xmpp:hints").build());
+        self.send(message.into()).await;
+    }
+
     pub(super) async fn send_message(&mut self, to: Jid, body: String, thread: Option<String>) {
         let mut message = Message::new_with_type(MessageType::Chat, Some(to.clone()));
         message.bodies.insert(Lang::new(), body);
@@ -304,6 +369,9 @@ impl Session {
                 via: via.into(),
                 from_own_account: from_owner,
             });
+        }
+        if let Some(invite) = crate::xep::call_invite::CallInvite::find(&m.payloads) {
+            self.publish_call_invite(m, &invite, via, from_owner);
         }
         let Some((_, body)) = m.get_best_body_cloned(vec![]) else {
             return;

@@ -264,6 +264,13 @@ impl Session {
                 let _ = reply.send(self.status());
             }
             Request::SendMessage { to, body, thread } => self.send_message(to, body, thread).await,
+            Request::SendCallInvite {
+                to,
+                id,
+                invite,
+                body,
+                thread,
+            } => self.send_call_invite(to, id, invite, body, thread).await,
             Request::SendChatState(to, state, reply) => {
                 self.send_chat_state(to, state, reply).await
             }

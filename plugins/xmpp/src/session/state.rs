@@ -55,6 +55,14 @@ pub enum Request {
         body: String,
         thread: Option<String>,
     },
+    /// A XEP-0482 element to `to` in a message with this id.
+    SendCallInvite {
+        to: Jid,
+        id: String,
+        invite: crate::xep::call_invite::CallInvite,
+        body: Option<String>,
+        thread: Option<String>,
+    },
     /// Answers whether the state went out (false: a repeat).
     SendChatState(Jid, ChatState, oneshot::Sender<Result<bool, String>>),
     /// Serve an ad-hoc command on this node.

@@ -16,6 +16,7 @@ pub const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/activity+notify",
     "http://jabber.org/protocol/chatstates",
     "http://jabber.org/protocol/commands",
+    "urn:xmpp:call-invites:0",
     "urn:xmpp:reach:0",
     "urn:xmpp:reach:0+notify",
     "urn:xmpp:carbons:2",
@@ -202,7 +203,7 @@ mod tests {
         // Python's hashlib over the same string.
         assert_eq!(
             xmpp_parsers::minidom::Element::from(a).attr("ver"),
-            Some("qaVfPJhBr9D26WeuI4/dRp2TQdo=")
+            Some("sLUKuQWXieWk0WlEFUWsHmsioVE=")
         );
         let info = disco_info("Tandem", None);
         assert!(info.features.contains("urn:xmpp:reach:0+notify"));

@@ -6,6 +6,7 @@
 //! - [`activity`]: XEP-0108 user activity
 //! - [`adhoc`]: XEP-0050 ad-hoc command payloads
 //! - [`delay`]: XEP-0203 delayed delivery stamps (XEP-0082 time)
+//! - [`call_invite`]: XEP-0482 call invites and their answers
 //! - [`caps`]: the sidecar's own XEP-0030 disco#info and its XEP-0115 hash
 //! - [`file_sharing`]: a shared file: XEP-0066 OOB, XEP-0447 with XEP-0446 metadata
 //! - [`http_upload`]: XEP-0363 upload slots and the service that gives them
@@ -15,6 +16,7 @@
 
 pub mod activity;
 pub mod adhoc;
+pub mod call_invite;
 pub mod caps;
 pub mod delay;
 pub mod file_sharing;

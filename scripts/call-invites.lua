@@ -1,0 +1,151 @@
+-- call-invites.lua: invite a contact to call you on your SIP address, and
+-- take their invitations, with XEP-0482 call invites (REQ-1).
+--
+-- `invite bob@example.org`, typed alone in the chat with Tandem (see
+-- sip-chat.lua), or the ad-hoc command *Invite to a call*, sends Bob a
+-- call invite naming your SIP address (`<external uri='sip:…'/>`) with a
+-- text for clients that do not know XEP-0482: "Call me at sip:…".
+--
+-- A contact's invite becomes a note: "bob@example.org invites you to a
+-- call at sip:bob@example.org. Reply accept or decline." `accept` calls
+-- the address it names (call-control.lua's Call, so a JID works too) and
+-- tells their client it was accepted; `decline` tells it no. Only the
+-- last 20 invites are kept; `accept`/`decline` take the newest one still
+-- open. An invite with only a Jingle session (Dino, Conversations) gets a
+-- note that Tandem cannot join it. Your own clients' answers (seen as
+-- Carbons) close an invite too; a retracted invite is said and closed.
+-- When a contact answers your invite, a note says so.
+--
+-- Configuration, [scripts.call-invites] in tandem.toml:
+--   enabled = true
+--
+-- Events:   xmpp.call_invite, host.ready
+-- Commands provided: invites.send, invites.accept, invites.decline
+-- Commands used:     sip.status, xmpp.send_call_invite, xmpp.notify_user,
+--                    calls.call, xmpp.register_adhoc
+
+local KEEP = 20
+local THREAD = "tandem-invites"
+
+tandem.state.open = tandem.state.open or {} -- newest last: {id, from, uri}
+
+local function note(text)
+  local ok, err = tandem.try_call("xmpp.notify_user", { text = text, thread = THREAD })
+  if not ok then tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err)) end
+end
+
+local function bare(jid) return (tostring(jid or ""):gsub("/.*$", "")) end
+
+-- The first way to join that Tandem can use: a SIP or tel: URI.
+local function joinable(uris)
+  for _, uri in ipairs(uris or {}) do
+    if uri:match("^sips?:") or uri:match("^tel:") then return uri end
+  end
+  return nil
+end
+
+local function close(id)
+  local open = tandem.state.open
+  for i = #open, 1, -1 do
+    if open[i].id == id then return table.remove(open, i) end
+  end
+  return nil
+end
+
+-- The open invite `id` names, or the newest.
+local function pick(id)
+  local open = tandem.state.open
+  if id and id ~= "" then
+    for i = #open, 1, -1 do
+      if open[i].id == id then return open[i] end
+    end
+    return nil
+  end
+  return open[#open]
+end
+
+tandem.provide("invites.send", function(args)
+  local to = args.to or (args.fields and args.fields.jid)
+  to = type(to) == "string" and to:match("^%s*(.-)%s*$") or ""
+  if not to:match("^[^@%s/]+@[^@%s/]+$") then
+    return nil, "Invite whom? Give a contact's XMPP address, such as bob@example.org"
+  end
+  local status = tandem.try_call("sip.status", {})
+  local address = type(status) == "table" and status.address or nil
+  if type(address) ~= "string" or address == "" then
+    return nil, "The phone has no SIP address to invite to (is the SIP plugin running?)"
+  end
+  local sent, err = tandem.try_call("xmpp.send_call_invite", {
+    to = to, action = "invite", uris = { address },
+    body = "Call me at " .. address .. " (a call invite from Tandem).",
+  })
+  if not sent then return nil, "The invite did not go out: " .. tostring(err.message or err) end
+  return { text = "Invited " .. to .. " to call you at " .. address .. "." }
+end)
+
+tandem.provide("invites.accept", function(args)
+  local invite = pick(args.id)
+  if not invite then return nil, "No call invite is open." end
+  local called, err = tandem.try_call("calls.call", { fields = { uri = invite.uri } })
+  if not called then return nil, "Could not call " .. invite.uri .. ": " .. tostring(err.message or err) end
+  close(invite.id)
+  tandem.try_call("xmpp.send_call_invite", { to = invite.from, action = "accept", id = invite.id, uris = { invite.uri } })
+  return { text = called.text or ("Calling " .. invite.uri .. ".") }
+end)
+
+tandem.provide("invites.decline", function(args)
+  local invite = pick(args.id)
+  if not invite then return nil, "No call invite is open." end
+  close(invite.id)
+  local ok, err = tandem.try_call("xmpp.send_call_invite", { to = invite.from, action = "reject", id = invite.id })
+  if not ok then return nil, "Could not answer " .. invite.from .. ": " .. tostring(err.message or err) end
+  return { text = "Declined the call invite from " .. bare(invite.from) .. "." }
+end)
+
+tandem.on("xmpp.call_invite", function(ev)
+  local who = bare(ev.from)
+  if ev.from_own_account then
+    -- One of your own clients answered an invite: it is no longer open.
+    if ev.via == "carbon_sent" and (ev.action == "accept" or ev.action == "reject") then close(ev.id) end
+    return
+  end
+  if ev.via == "carbon_sent" then return end
+  if ev.action == "invite" then
+    local uri = joinable(ev.uris)
+    if not uri then
+      if ev.jingle then
+        note(who .. " invites you to a call in their XMPP client (Jingle), which Tandem cannot join: answer it there.")
+      end
+      return
+    end
+    local open = tandem.state.open
+    open[#open + 1] = { id = ev.id, from = ev.from, uri = uri }
+    while #open > KEEP do table.remove(open, 1) end
+    note(who .. " invites you to a call at " .. uri .. ". Reply accept or decline.")
+  elseif ev.action == "retract" then
+    if close(ev.id) then note(who .. " withdrew the call invite.") end
+  elseif ev.action == "accept" then
+    note(who .. " accepted your call invite: expect their call.")
+  elseif ev.action == "reject" then
+    note(who .. " declined your call invite.")
+  end
+end)
+
+local COMMANDS = {
+  { node = "invite", name = "Invite to a call", handler = "invites.send",
+    fields = { { var = "jid", label = "Contact's XMPP address (bob@example.org)" } } },
+}
+
+local function register()
+  for _, command in ipairs(COMMANDS) do
+    local ok, err = tandem.try_call("xmpp.register_adhoc", command)
+    if not ok then
+      tandem.log.warn("ad-hoc command " .. command.node .. " not served: " .. tostring(err.message or err))
+    end
+  end
+  tandem.state.registered = true
+end
+
+tandem.on("host.ready", register)
+-- A reload after start-up sees no host.ready again.
+if tandem.state.registered then tandem.after(0, register) end
