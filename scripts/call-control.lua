@@ -107,16 +107,4 @@ local COMMANDS = {
   { node = "hangup", name = "Hang up", handler = "calls.hangup" },
 }
 
-local function register()
-  for _, command in ipairs(COMMANDS) do
-    local ok, err = tandem.try_call("xmpp.register_adhoc", command)
-    if not ok then
-      tandem.log.warn("ad-hoc command " .. command.node .. " not served: " .. tostring(err.message or err))
-    end
-  end
-  tandem.state.registered = true
-end
-
-tandem.on("host.ready", register)
--- A reload after start-up sees no host.ready again.
-if tandem.state.registered then tandem.after(0, register) end
+tandem.adhoc(COMMANDS)

@@ -136,6 +136,23 @@ function tandem.call(name, args)
   if ok then return result end
   error(name .. ": " .. result.kind .. ": " .. result.message, 2)
 end
+-- tandem.adhoc(commands): serves these ad-hoc commands (XEP-0050), each
+-- {node, name, handler, fields?} as xmpp.register_adhoc takes it, once
+-- Tandem is ready and again when this rule is reloaded (a reload sees no
+-- host.ready). One that cannot be served is logged, not fatal.
+function tandem.adhoc(commands)
+  local function register()
+    for _, command in ipairs(commands) do
+      local ok, err = tandem.try_call("xmpp.register_adhoc", command)
+      if not ok then
+        tandem.log.warn("ad-hoc command " .. tostring(command.node) .. " not served: " .. tostring(err.message or err))
+      end
+    end
+    tandem.state.registered = true
+  end
+  tandem.on("host.ready", register)
+  if tandem.state.registered then tandem.after(0, register) end
+end
 -- tandem.duration(seconds): "42 s", "3 min 5 s", "1 h 2 min", for notes a
 -- person reads; anything not a number counts as 0.
 function tandem.duration(seconds)
