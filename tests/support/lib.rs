@@ -338,6 +338,7 @@ pub mod kamailio;
 pub mod linphone;
 pub mod measure;
 pub mod pjsua2;
+pub mod profanity;
 pub mod prosody;
 pub mod sidecar;
 pub mod sipp;
