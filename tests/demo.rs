@@ -15,7 +15,7 @@ fn the_demo_plays_the_whole_story_and_cleans_up() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for step in [
-        "carol sees alice and bob available",
+        "carol sees alice and bob \"Reachable by phone\" (no chat client of theirs is online)",
         "bob's auto-answer rule picks up",
         "carol sees alice \"On the phone\" (away)",
         "carol sees bob \"On the phone\" (away)",

@@ -173,14 +173,18 @@ impl Story {
             })?;
         }
         self.done("alice, bob and carol are online, each a real `tandem run`");
+        // Nobody runs a chat client in the demo, only Tandem: alice and bob
+        // are honestly "Reachable by phone" (xa), not available for chat.
         for who in ["alice", "bob"] {
             self.wait("carol", &format!("sees {who}"), |l| {
                 l.contains(&format!(
-                    "DEMO xmpp.contact_presence jid={who}@{DOMAIN}/tandem show=available"
+                    "DEMO xmpp.contact_presence jid={who}@{DOMAIN}/tandem show=xa status=Reachable_by_phone"
                 ))
             })?;
         }
-        self.done("carol sees alice and bob available");
+        self.done(
+            "carol sees alice and bob \"Reachable by phone\" (no chat client of theirs is online)",
+        );
 
         let (alice, bob) = (&sidecars[0], &sidecars[1]);
         let to = format!("sip:bob@127.0.0.1:{}", sip_ports[1]);
@@ -250,11 +254,11 @@ impl Story {
         for who in ["alice", "bob"] {
             self.wait_since(hung_up, "carol", &format!("sees {who} back"), |l| {
                 l.contains(&format!(
-                    "DEMO xmpp.contact_presence jid={who}@{DOMAIN}/tandem show=available"
-                )) && !l.contains("status=")
+                    "DEMO xmpp.contact_presence jid={who}@{DOMAIN}/tandem show=xa status=Reachable_by_phone"
+                ))
             })?;
         }
-        self.done("carol sees alice and bob available again: presence restored");
+        self.done("carol sees alice and bob \"Reachable by phone\" again: presence restored");
         summary.steps = self.steps;
         drop(sidecars);
         drop(server);
