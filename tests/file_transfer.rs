@@ -277,3 +277,80 @@ fn an_offered_file_reaches_the_users_client_after_accept_and_a_dead_link_is_said
         "nothing half-written left"
     );
 }
+
+/// RFC 4483: the URL in the MESSAGE's Content-Type, the name in the body's Content-Disposition; accepted by writing
+/// "accept" in Bob's thread; the file reaches the user's client intact.
+#[test]
+fn an_rfc_4483_offer_is_accepted_in_the_peers_thread() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+    let downloads = tempfile::tempdir().unwrap();
+    let sidecar = Sidecar::start_phone_plugins(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["sip-chat", "accept-files"],
+        "",
+        &format!(
+            "\n[plugins.file-transfer]\ndownload_dir = {:?}\nkeep_files = false\n",
+            downloads.path().display().to_string()
+        ),
+        &["tandem_plugin_file_transfer"],
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let files = FileServer::start();
+    let content = b"milk, eggs, bread\n".repeat(300);
+    let url = files.put("list.txt", &content);
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = sipp::free_udp_port().to_string();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &sipp::scenario_path("file_offer_external_body.xml"),
+            "-m",
+            "1",
+            "-key",
+            "url",
+            &url,
+            "-key",
+            "size",
+            &content.len().to_string(),
+            "-key",
+            "peer_port",
+            &peer_port,
+            &format!("127.0.0.1:{}", sidecar.sip_port()),
+        ],
+        dir.path(),
+    );
+    let bob = format!("Bob <sip:bob@127.0.0.1:{peer_port}> (not verified)");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    println!("DEBUGLOG {}", sidecar.log());
+    let offer = gajim.wait_for(
+        "the offer note",
+        from_sidecar(format!(
+            "{bob} offers notes from bob.txt, 5.4 kB, text/plain: reply accept or reject ("
+        )),
+    );
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": "accept", "thread": offer["thread"],
+    } }));
+    let shared = gajim.wait_for("the shared file", |e| {
+        e["event"] == "message" && e["from"] == SIDECAR && !e["oob"].is_null()
+    });
+    assert_eq!(shared["file"]["name"], "notes from bob.txt", "{shared}");
+    let (status, got) = http::request("GET", shared["body"].as_str().unwrap(), &[], b"");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(got, content);
+    gajim.wait_for(
+        "the received note",
+        from_sidecar("Received notes from bob.txt (5.4 kB) from ".into()),
+    );
+    // keep_files = false: nothing stays once the file is on the server.
+    assert!(
+        files_in(downloads.path()).is_empty(),
+        "{:?}",
+        files_in(downloads.path())
+    );
+}
