@@ -90,6 +90,8 @@ struct Mode {
     sender: &'static str,
     /// Where `/cmd` finds the sidecar's commands.
     commands_at: String,
+    /// What the chat window's title says during a call, if anything.
+    title_in_call: Option<&'static str>,
 }
 
 /// The story a Profanity user lives: the call rings as a message in a
@@ -97,8 +99,8 @@ struct Mode {
 /// answers it (the caller's call is set up, a contact sees "On the
 /// phone"), `hangup` ends it with a note saying so; then the *Call* form,
 /// reached with `/cmd exec call`, filled in with Profanity's `/fieldN`
-/// and `/form submit`, places a call that baresip takes, and `hangup` in
-/// the chat ends that one.
+/// and `/form submit`, places a call that baresip takes, and when bob
+/// hangs up the chat says so.
 fn profanity_story(server: &Prosody, alice: &str, bob: &XmppClient, mode: &Mode) {
     let sidecar = Sidecar::start_phone(
         server,
@@ -149,6 +151,13 @@ fn profanity_story(server: &Prosody, alice: &str, bob: &XmppClient, mode: &Mode)
     assert_eq!(on_the_phone["show"], "away", "{on_the_phone}");
     // Profanity's own priority is 0: the sidecar goes one above it.
     assert_eq!(on_the_phone["priority"], 1, "{on_the_phone}");
+    if let Some(title) = mode.title_in_call {
+        prof.wait_for(&format!("the title {title:?}"), |s| {
+            s.lines()
+                .next()
+                .is_some_and(|l| l.trim_start().starts_with(title))
+        });
+    }
 
     // `hangup` ends it, and says so.
     prof.command("hangup");
@@ -180,11 +189,53 @@ fn profanity_story(server: &Prosody, alice: &str, bob: &XmppClient, mode: &Mode)
     callee.wait_for("Call established");
     sidecar_presence(bob, "On the phone again", |e| e["status"] == "On the phone");
 
-    // And hung up from the chat.
+    // Bob hangs up (baresip's `b`): the chat says so (notify-calls.lua).
+    callee.press("b");
+    let ended = sidecar.wait_for_n("SIP sip.call.ended", 2);
+    assert!(ended.contains("reason=remote_hangup"), "{ended}");
     prof.command(&format!("/win {window}"));
-    prof.command("hangup");
-    prof.wait_for_text(&format!("{sender}: Hung up the call with {to}."));
-    sidecar.wait_for_n("SIP sip.call.ended", 2);
+    prof.wait_for_text(&format!("{sender}: {to} hung up after "));
+    sidecar_presence(bob, "the sidecar back below Profanity again", |e| {
+        e["priority"] == -1 && e["status"].is_null()
+    });
+
+    // With nothing ringing, `answer` is told why, with no bus command
+    // names or error kinds (what Profanity showed once:
+    // "calls.answer: rejected: there is no ringing call").
+    let said = reply(&prof, "answer");
+    let said = said
+        .split_once(&format!("{sender}: "))
+        .map_or(said.as_str(), |(_, s)| s);
+    assert!(
+        said.to_lowercase().contains("no")
+            && !said.contains("calls.")
+            && !said.contains("rejected"),
+        "{said}"
+    );
+}
+
+/// Types `text` in the chat shown and waits for the next message line
+/// after it (the answer); answers that line.
+fn reply(prof: &Profanity, text: &str) -> String {
+    let typed = format!(" - me: {text}");
+    let before = prof.screen().matches(&typed).count();
+    prof.command(text);
+    let answer_after = |screen: &str| {
+        let lines: Vec<&str> = screen.lines().collect();
+        let mine = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.ends_with(&typed));
+        let (at, _) = mine.clone().nth(before)?;
+        lines[at + 1..]
+            .iter()
+            .find(|l| l.get(2..3) == Some(":") && l.contains(" - "))
+            .map(|l| l.to_string())
+    };
+    let screen = prof.wait_for(&format!("an answer to {text:?}"), |s| {
+        answer_after(s).is_some()
+    });
+    answer_after(&screen).unwrap()
 }
 
 /// With the bridge contact, as a Profanity user would set it up: the notes
@@ -208,6 +259,8 @@ fn in_profanity_a_call_from_the_phone_contact_is_answered_hung_up_and_placed() {
             // too; Profanity's /cmd in its chat window asks the bare JID,
             // which the server answers (item-not-found).
             commands_at: format!("{bridge}/tandem"),
+            // The contact's presence is the phone's (phone-presence.lua).
+            title_in_call: Some("Phone [away]"),
         },
     );
 }
@@ -227,6 +280,7 @@ fn in_profanity_a_call_noted_from_the_own_account_is_answered_hung_up_and_placed
             xmpp_extra: String::new(),
             sender: "me",
             commands_at: SIDECAR.to_owned(),
+            title_in_call: None,
         },
     );
 }
