@@ -139,9 +139,10 @@ fn from_sidecar(starts: String) -> impl Fn(&Value) -> bool {
 /// (body = URL = OOB, XEP-0447 name, size, SHA-256) which downloads intact
 /// from the user's own server; the peer's `../../` name is saved inside the
 /// download folder. A link that is gone (404) comes back as a note in
-/// plain words, and leaves nothing behind.
+/// plain words, and leaves nothing behind; a file over what the user's
+/// server takes is refused a slot with the server's limit said.
 #[test]
-fn an_offered_file_reaches_the_users_client_after_accept_and_a_dead_link_is_said_plainly() {
+fn an_offered_file_reaches_the_users_client_after_accept_and_failures_are_said_plainly() {
     let server = Prosody::start();
     let alice = server.register("alice", "alice-secret");
     let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
@@ -276,6 +277,30 @@ fn an_offered_file_reaches_the_users_client_after_accept_and_a_dead_link_is_said
         ["holiday.txt"],
         "nothing half-written left"
     );
+
+    // Over what the user's server takes (the test Prosody: 1 MiB): fetched,
+    // refused an upload slot with the server's limit said, and kept here.
+    let big = vec![b'z'; 1_500_000];
+    let url = files.put("big.bin", &big);
+    bob_offers(&sidecar, &url, "big.bin", big.len(), &peer_port, dir.path());
+    let offer = gajim.wait_for(
+        "the third offer",
+        from_sidecar(format!("{bob} offers big.bin")),
+    );
+    let body = offer["body"].as_str().unwrap();
+    let id = body.rsplit('(').next().unwrap().trim_end_matches(')');
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("accept {id}") } }));
+    let failed = gajim.wait_for(
+        "the refusal note",
+        from_sidecar("Could not get big.bin from ".into()),
+    );
+    let said = failed["body"].as_str().unwrap();
+    assert!(
+        said.contains("your XMPP server would not take the file: ")
+            && said.contains("takes files up to 1048576 bytes"),
+        "{failed}"
+    );
+    assert_eq!(files_in(&download_dir), ["big.bin", "holiday.txt"]);
 }
 
 /// RFC 4483: the URL in the MESSAGE's Content-Type, the name in the body's Content-Disposition; accepted by writing

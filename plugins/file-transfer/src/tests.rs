@@ -17,8 +17,8 @@ const CONTENT: &[u8] = b"hello, file\n";
 const CONTENT_SHA256: &str = "b33f4304b9a6bd81704e55c473a4133a4922f034c1c489cb05428cc1140b042c";
 
 /// An HTTP/1.1 server: GET /hello.txt answers CONTENT, GET /big answers
-/// more than offered, any other GET 404, PUT stores the body and answers
-/// 201. One request per connection.
+/// more than offered, GET /private 401, any other GET 404, PUT stores the
+/// body and answers 201. One request per connection.
 async fn server() -> (String, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -36,6 +36,12 @@ async fn server() -> (String, Arc<Mutex<Vec<u8>>>) {
                         return;
                     }
                     buf.extend_from_slice(&chunk[..n]);
+                    // A TLS ClientHello: answered as a plain HTTP server
+                    // answers one (nginx does), which fails the handshake.
+                    if buf[0] == 0x16 {
+                        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                        return;
+                    }
                     if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         break i + 4;
                     }
@@ -59,6 +65,8 @@ async fn server() -> (String, Arc<Mutex<Vec<u8>>>) {
                     ("200 OK", CONTENT.to_vec())
                 } else if head.starts_with("get /big ") {
                     ("200 OK", vec![b'x'; 5000])
+                } else if head.starts_with("get /private ") {
+                    ("401 Unauthorized", Vec::new())
                 } else {
                     ("404 Not Found", Vec::new())
                 };
@@ -216,6 +224,17 @@ async fn failures_are_said_plainly_and_leave_nothing_behind() {
             format!("{base}/hello.txt"),
             100,
             "ended after 12 of the 100 bytes offered",
+        ),
+        (
+            format!("{base}/private"),
+            12,
+            "wants a login to hand out the file (HTTP 401)",
+        ),
+        // TLS to a server that speaks plain HTTP: the handshake fails.
+        (
+            base.replace("http://", "https://") + "/hello.txt",
+            12,
+            "no secure connection to 127.0.0.1: it does not answer in TLS on that port",
         ),
         (
             format!("{base}/hello.txt"),

@@ -78,13 +78,36 @@ where
                 .map_err(timeout)?
                 .map_err(|e| TransferError::Tls {
                     host: host.clone(),
-                    detail: e.to_string(),
+                    detail: tls_words(&e),
                 })?;
         exchange(TokioIo::new(stream), &host, request, head_within).await?
     } else {
         exchange(TokioIo::new(tcp), &host, request, head_within).await?
     };
     Ok(response)
+}
+
+/// A failed handshake, in words for the user; rustls' own text otherwise.
+fn tls_words(e: &std::io::Error) -> String {
+    use rustls::{CertificateError, Error};
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) else {
+        return e.to_string();
+    };
+    match tls {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "its certificate is signed by no authority this machine trusts".into()
+        }
+        Error::InvalidCertificate(CertificateError::Expired) => {
+            "its certificate has expired".into()
+        }
+        Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => "its certificate is for another name".into(),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
+            "it does not answer in TLS on that port (an http:// address given as https://?)".into()
+        }
+        other => other.to_string(),
+    }
 }
 
 async fn exchange<IO, B>(
