@@ -7,6 +7,13 @@
 //! `/tls certpath`, a fixed 200×50 terminal, and a tmux socket of its own
 //! (in its HOME), so tests run side by side; the tmux server is killed
 //! when dropped.
+//!
+//! Found on PATH, as `apt-get install profanity` puts it. Without root:
+//! `apt-get download` it and the libraries `dpkg -s` says are missing
+//! (libstrophe0, libotr5, libsignal-protocol-c2.3.2, libgpgme11,
+//! libnotify4, libgtk-3-0 and what `ldd` then names), `dpkg -x` each into
+//! one folder, and put its `usr/bin` on PATH and `usr/lib/x86_64-linux-gnu`
+//! on LD_LIBRARY_PATH (tmux passes both on to Profanity).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,6 +103,8 @@ impl Profanity {
             .env("XDG_RUNTIME_DIR", h.join("run"))
             .env("GNUPGHOME", h.join(".gnupg"))
             .env("TERM", "xterm-256color")
+            // UTF-8 whatever the machine's locale, for tmux and Profanity.
+            .env("LC_ALL", "C.UTF-8")
             .env_remove("TMUX")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
