@@ -20,6 +20,8 @@ use crate::error::TransferError;
 
 /// Redirections followed before giving up.
 const MAX_REDIRECTS: usize = 5;
+/// Bytes gathered before each write to disk.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 /// What to fetch and the limits on it.
 pub struct Fetch<'a> {
@@ -102,7 +104,10 @@ async fn fetch_inner(fetch: &Fetch<'_>, tls: &Arc<ClientConfig>) -> Result<Fetch
         dir: dir.clone(),
         source,
     };
-    let mut file = tokio::fs::File::create(fetch.part).await.map_err(disk)?;
+    // Buffered: each write to a tokio file is a hop to the blocking pool,
+    // and a body arrives in chunks of a few kB.
+    let file = tokio::fs::File::create(fetch.part).await.map_err(disk)?;
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut body = response.into_body();
@@ -130,7 +135,7 @@ async fn fetch_inner(fetch: &Fetch<'_>, tls: &Arc<ClientConfig>) -> Result<Fetch
         fetch.progress.store(size, Ordering::Relaxed);
     }
     file.flush().await.map_err(disk)?;
-    file.sync_all().await.map_err(disk)?;
+    file.get_ref().sync_all().await.map_err(disk)?;
     if let Some(offered) = fetch.offered {
         if size < offered {
             return Err(TransferError::ShorterThanOffered { got: size, offered });
