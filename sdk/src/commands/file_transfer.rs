@@ -79,3 +79,21 @@ pub struct Transfer {
     /// Bytes received so far.
     pub received: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state a newer plugin adds (say `paused`) reaches an older caller
+    /// as `Unknown` and goes back out unchanged.
+    #[test]
+    fn a_newer_state_round_trips() {
+        let t: Transfer =
+            serde_json::from_value(serde_json::json!({"id": "k1", "state": "paused"})).unwrap();
+        assert_eq!(t.state, TransferState::Unknown("paused".into()));
+        assert_eq!(serde_json::to_value(&t).unwrap()["state"], "paused");
+        let t: Transfer =
+            serde_json::from_value(serde_json::json!({"state": "uploading"})).unwrap();
+        assert_eq!(t.state, TransferState::Uploading);
+    }
+}

@@ -24,7 +24,7 @@ pub mod xmpp;
 
 #[cfg(test)]
 mod tests {
-    use super::{sip, xmpp};
+    use super::{file_transfer, sip, xmpp};
 
     #[test]
     fn commands_without_arguments_accept_whatever_a_caller_sends() {
@@ -36,6 +36,7 @@ mod tests {
             serde_json::from_value::<xmpp::GetPresence>(args.clone()).unwrap();
             serde_json::from_value::<xmpp::GetStatus>(args.clone()).unwrap();
             serde_json::from_value::<xmpp::Reconnect>(args.clone()).unwrap();
+            serde_json::from_value::<file_transfer::List>(args.clone()).unwrap();
             serde_json::from_value::<sip::GetStatus>(args).unwrap();
         }
     }
