@@ -95,7 +95,7 @@ tandem.provide("calls.call", function(args)
   local reach = reach_of(to)
   return run("sip.call", { to = reach or to }, function(answer)
     local where = reach and (to .. " at " .. reach) or to
-    return "Calling " .. where .. " (call " .. tostring(answer.call) .. ")."
+    return "Calling " .. where .. "."
   end)
 end)
 

@@ -12,7 +12,8 @@
 -- announced as incoming.
 --
 -- A call you were in that the other side hung up is reported too, with
--- how long it lasted ("Bob <sip:bob@example.org> hung up after 3 min 5 s").
+-- how long it lasted ("Call with Bob <sip:bob@example.org> ended after 3 min
+-- 5 s: they hung up.").
 --
 -- Configuration, [scripts.notify-calls] in tandem.toml:
 --   enabled  = true      -- false switches the rule off
@@ -84,7 +85,7 @@ tandem.on("sip.call.ended", function(ev)
   local talking = tandem.state.talking[ev.call]
   tandem.state.talking[ev.call] = nil
   if talking and ended and ev.reason == "remote_hangup" then
-    notify(talking .. " hung up after " .. tandem.duration(ev.duration))
+    notify("Call with " .. talking .. " ended after " .. tandem.duration(ev.duration) .. ": they hung up.")
   end
   local who = tandem.state.ringing[ev.call]
   tandem.state.ringing[ev.call] = nil

@@ -9,7 +9,10 @@
 -- registrar) is marked "(not verified)": its From is whatever it wrote.
 -- To answer, write to the sidecar resource, and name the peer in
 -- one of these ways (checked in this order):
---   /msg sip:bob@example.org see you then   -- an explicit address
+--   sip:bob@example.org see you then        -- an explicit address (also
+--                                           -- /msg sip:…, where the client
+--                                           -- does not take /msg itself:
+--                                           -- Profanity does)
 --   @bob see you then                       -- an alias from the config
 --   reply to the message (XEP-0461 "Reply" in Conversations, Dino, Gajim)
 --   quote its first line: "> Bob <sip:bob@example.org>: ..." then the text
@@ -64,7 +67,7 @@ end
 
 local THREAD_PREFIX = "tandem-sip:"
 local HINT = "Not sent: to answer a SIP message, reply to it or write "
-  .. "/msg sip:bob@example.org your text. Type help for the commands."
+  .. "sip:bob@example.org your text. Type help for the commands."
 
 -- Which SIP peer each relayed note came from, by note id (for replies),
 -- oldest forgotten first.
@@ -217,6 +220,8 @@ local function target_of(ev)
   local body = ev.body or ""
   local to, rest = body:match("^/msg%s+(sips?:%S+)%s+(.+)$")
   if to then return to, rest end
+  to, rest = body:match("^(sips?:[^%s@]+@%S+)%s+(.+)$")
+  if to then return to, rest end
   local alias
   alias, rest = body:match("^@([%w%._%-]+)%s+(.+)$")
   if alias then
@@ -260,8 +265,16 @@ local COMMANDS = {
 local HELP = table.concat({
   "Commands: answer, reject, hangup, call <sip:address, contact JID or @alias>, status, rules (presence rules on/off), help.",
   "Call invites: invite <contact JID> (they get your SIP address), accept or decline an invite you got.",
-  "To write to a SIP contact: /msg sip:bob@example.org text, @alias text, or reply to their message.",
+  "To write to a SIP contact: sip:bob@example.org text, @alias text, or reply to their message.",
 }, "\n")
+
+-- A refusal as a sentence for a person: "there is no ringing call" (as
+-- the SIP plugin words it for rules) → "There is no ringing call."
+local function sentence(text)
+  text = text:gsub("^%l", string.upper)
+  if not text:match("[.!?]$") then text = text .. "." end
+  return text
+end
 
 -- Runs a chat command; false when `body` is not one.
 local function command(body, thread)
@@ -288,7 +301,7 @@ local function command(body, thread)
   elseif err and err.kind == "unknown_command" then
     note("That command is not available: the rule that serves it is not loaded.", thread)
   else
-    note(tostring(err and err.message or err), thread)
+    note(sentence(tostring(err and err.message or err)), thread)
   end
   return true
 end

@@ -184,7 +184,7 @@ fn profanity_story(server: &Prosody, alice: &str, bob: &XmppClient, mode: &Mode)
     prof.wait_for_text(&format!("{label} (required): {to}"));
     prof.command("/form submit");
     // The answer shows in the console.
-    prof.wait_for_text(&format!("Calling {to} (call "));
+    prof.wait_for_text(&format!("Calling {to}."));
     sidecar.wait_for_n("SIP sip.call.answered", 2);
     callee.wait_for("Call established");
     sidecar_presence(bob, "On the phone again", |e| e["status"] == "On the phone");
@@ -194,7 +194,7 @@ fn profanity_story(server: &Prosody, alice: &str, bob: &XmppClient, mode: &Mode)
     let ended = sidecar.wait_for_n("SIP sip.call.ended", 2);
     assert!(ended.contains("reason=remote_hangup"), "{ended}");
     prof.command(&format!("/win {window}"));
-    prof.wait_for_text(&format!("{sender}: {to} hung up after "));
+    prof.wait_for_text(&format!("{sender}: Call with {to} ended after "));
     sidecar_presence(bob, "the sidecar back below Profanity again", |e| {
         e["priority"] == -1 && e["status"].is_null()
     });
