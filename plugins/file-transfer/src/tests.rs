@@ -63,17 +63,23 @@ async fn server() -> (String, Arc<Mutex<Vec<u8>>>) {
                     ("201 Created", Vec::new())
                 } else if head.starts_with("get /hello.txt ") {
                     ("200 OK", CONTENT.to_vec())
-                } else if head.starts_with("get /big ") {
+                } else if head.starts_with("get /big ") || head.starts_with("get /stream ") {
                     ("200 OK", vec![b'x'; 5000])
                 } else if head.starts_with("get /private ") {
                     ("401 Unauthorized", Vec::new())
                 } else {
                     ("404 Not Found", Vec::new())
                 };
-                let answer = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
+                // /stream: no Content-Length, the body ends when the
+                // connection does (what the cap must catch as it streams).
+                let answer = if head.starts_with("get /stream ") {
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned()
+                } else {
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                };
                 let _ = s.write_all(answer.as_bytes()).await;
                 let _ = s.write_all(&body).await;
             });
@@ -107,6 +113,20 @@ async fn wait_for(host: &MockHost, topic: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("no {topic}: {:?}", host.published());
+}
+
+/// Waits (bounded) for the `file_transfer.failed` of offer `id`.
+async fn failure_of(host: &MockHost, id: &Value) -> Value {
+    for _ in 0..500 {
+        let found = published(host, "file_transfer.failed")
+            .into_iter()
+            .find(|f| &f["id"] == id);
+        if let Some(found) = found {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no failure for {id}: {:?}", host.published());
 }
 
 async fn start(
@@ -220,6 +240,12 @@ async fn failures_are_said_plainly_and_leave_nothing_behind() {
             10000,
             "larger than 4096 bytes, the most Tandem takes",
         ),
+        // Announced within the cap, but more arrives than the cap.
+        (
+            format!("{base}/big"),
+            4096,
+            "larger than the 4096 bytes offered",
+        ),
         (
             format!("{base}/hello.txt"),
             100,
@@ -252,26 +278,36 @@ async fn failures_are_said_plainly_and_leave_nothing_behind() {
             .command("file_transfer.accept", json!({"id": offered["id"]}))
             .await
             .unwrap();
-        let mut failed = None;
-        for _ in 0..500 {
-            failed = published(&host, "file_transfer.failed")
-                .into_iter()
-                .find(|f| f["id"] == offered["id"]);
-            if failed.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let failed = failed.unwrap_or_else(|| panic!("no failure for {url}"));
+        let failed = failure_of(&host, &offered["id"]).await;
         assert!(
             failed["reason"].as_str().unwrap().contains(expected),
-            "{failed}"
+            "{url}: {failed}"
         );
     }
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    // No size announced, none in the answer's head: the cap stops it as
+    // the bytes arrive.
+    let unsized_offer = json!({"from": "sip:carol@example.org", "to": "sip:alice@example.org",
+        "content_type": format!("message/external-body; access-type=URL; URL=\"{base}/stream\""),
+        "body": ""});
+    plugin.event("sip.message", unsized_offer).await.unwrap();
+    let offered = published(&host, "file_transfer.offered").pop().unwrap();
+    assert_eq!(offered["size"], Value::Null);
+    plugin
+        .command("file_transfer.accept", json!({"id": offered["id"]}))
+        .await
+        .unwrap();
+    let failed = failure_of(&host, &offered["id"]).await;
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 4096 bytes, the most Tandem takes"),
+        "{failed}"
+    );
     // Only the complete download whose upload was refused is kept.
     assert_eq!(left, ["hello.txt"]);
     assert!(plugin

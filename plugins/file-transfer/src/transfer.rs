@@ -72,6 +72,11 @@ async fn transfer(
     entry: &Entry,
     thread: Option<String>,
 ) -> Result<Completed, Failure> {
+    // Announced larger than taken: refused without a connection.
+    if entry.offer.size.is_some_and(|size| size > ctx.max_size) {
+        let limit = ctx.max_size;
+        return Err((TransferError::TooLarge { limit }, None));
+    }
     let disk = |source| {
         (
             TransferError::Disk {
