@@ -268,11 +268,20 @@ async fn failures_are_said_plainly_and_leave_nothing_behind() {
             "takes files up to 10 bytes",
         ),
     ];
-    for (url, size, expected) in cases {
-        plugin
-            .event("sip.message", rcs(&url, "hello.txt", size))
-            .await
-            .unwrap();
+    // No size announced, none in the answer's head: the cap stops it as
+    // the bytes arrive.
+    let unsized_offer = json!({"from": "sip:carol@example.org", "to": "sip:alice@example.org",
+        "content_type": format!("message/external-body; access-type=URL; URL=\"{base}/stream\""),
+        "body": ""});
+    let messages = cases
+        .into_iter()
+        .map(|(url, size, expected)| (rcs(&url, "hello.txt", size), expected))
+        .chain([(
+            unsized_offer,
+            "larger than 4096 bytes, the most Tandem takes",
+        )]);
+    for (message, expected) in messages {
+        plugin.event("sip.message", message.clone()).await.unwrap();
         let offered = published(&host, "file_transfer.offered").pop().unwrap();
         plugin
             .command("file_transfer.accept", json!({"id": offered["id"]}))
@@ -281,33 +290,13 @@ async fn failures_are_said_plainly_and_leave_nothing_behind() {
         let failed = failure_of(&host, &offered["id"]).await;
         assert!(
             failed["reason"].as_str().unwrap().contains(expected),
-            "{url}: {failed}"
+            "{message}: {failed}"
         );
     }
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    // No size announced, none in the answer's head: the cap stops it as
-    // the bytes arrive.
-    let unsized_offer = json!({"from": "sip:carol@example.org", "to": "sip:alice@example.org",
-        "content_type": format!("message/external-body; access-type=URL; URL=\"{base}/stream\""),
-        "body": ""});
-    plugin.event("sip.message", unsized_offer).await.unwrap();
-    let offered = published(&host, "file_transfer.offered").pop().unwrap();
-    assert_eq!(offered["size"], Value::Null);
-    plugin
-        .command("file_transfer.accept", json!({"id": offered["id"]}))
-        .await
-        .unwrap();
-    let failed = failure_of(&host, &offered["id"]).await;
-    assert!(
-        failed["reason"]
-            .as_str()
-            .unwrap()
-            .contains("larger than 4096 bytes, the most Tandem takes"),
-        "{failed}"
-    );
     // Only the complete download whose upload was refused is kept.
     assert_eq!(left, ["hello.txt"]);
     assert!(plugin
