@@ -203,20 +203,20 @@ fn one_connection_loop_however_many_times_the_client_was_replaced() {
     sidecar.wait_for_n("online as alice@localhost/tandem", 2);
     // Time for any other loop to log in too.
     std::thread::sleep(std::time::Duration::from_secs(8));
-    // The log is kept across the restart: the first login and one more.
+    // Every login the server counted is one the sidecar went online with:
+    // no replaced client's loop logged in beside it. (Usually the first
+    // login and one more; on a loaded machine a 1 s ping can time out and
+    // bring one honest reconnection more, which is not what this is about.)
+    let online = sidecar
+        .log()
+        .matches("online as alice@localhost/tandem")
+        .count();
+    assert!(online >= 2, "{}", sidecar.log());
     assert_eq!(
         server.logins(&alice),
-        2,
-        "after the restart:\n{}",
-        server.log()
-    );
-    assert_eq!(
-        sidecar
-            .log()
-            .matches("online as alice@localhost/tandem")
-            .count(),
-        2,
-        "{}",
+        online,
+        "after the restart:\n{}\n{}",
+        server.log(),
         sidecar.log()
     );
 }

@@ -244,7 +244,8 @@ tandem.call("xmpp.register_adhoc", { node = "dial", name = "Dial", handler = "di
 /// status-commands rule's, and switches whichever rule it is told to. And
 /// disco#info advertises only what is implemented: no call invites yet.
 #[test]
-fn presence_rules_on_off_switches_the_configured_rule_and_call_invites_are_not_advertised() {
+fn presence_rules_on_off_switches_the_configured_rule_and_call_invites_but_no_jingle_are_advertised(
+) {
     const SIDECAR: &str = "alice@localhost/tandem";
     let server = Prosody::start();
     let (alice, mut gajim, _phone) = alice_and_bob(&server);
@@ -289,8 +290,17 @@ fn presence_rules_on_off_switches_the_configured_rule_and_call_invites_are_not_a
         features.contains(&json!("http://jabber.org/protocol/commands")),
         "{info}"
     );
+    // XEP-0482 is implemented now (external ways to join only); Jingle is
+    // not, and must never be advertised: Conversations and Dino would try
+    // Jingle calls to the sidecar.
     assert!(
-        !features.contains(&json!("urn:xmpp:call-invites:0")),
+        features.contains(&json!("urn:xmpp:call-invites:0")),
+        "{info}"
+    );
+    assert!(
+        !features
+            .iter()
+            .any(|f| f.as_str().is_some_and(|f| f.contains("jingle"))),
         "{info}"
     );
 }
