@@ -6,7 +6,9 @@
 -- command". Only your own account can list or run them (the XMPP plugin
 -- refuses everyone else with `forbidden`).
 --
---   Status                  Tandem's version and uptime, its plugins
+--   Status                  the phone (registration, calls now, the last
+--                           20 calls: in or out, with whom, how long or
+--                           missed, when), Tandem's version and uptime, its plugins
 --                           (running or failed), its rules (on or off) and
 --                           the events dropped for slow subscribers
 --   Presence rules on/off   switches `presence_rule` on or off
@@ -19,6 +21,7 @@
 --   presence_rule = "on-the-phone"  -- the rule "Presence rules on/off" switches
 --
 -- Commands provided: status.show, status.presence_rules
+-- Events:            sip.call.incoming, sip.call.ended (for recent calls)
 -- Commands used:     xmpp.register_adhoc, host.status, host.set_rule, sip.status
 
 local cfg = tandem.settings { presence_rule = "on-the-phone" }
@@ -98,12 +101,65 @@ local function phone_text()
   return line
 end
 
+-- The last calls, newest last: {dir, peer, reason, duration, code, at}.
+local RECENT = 20
+tandem.state.recent = tandem.state.recent or {}
+tandem.state.incoming = tandem.state.incoming or {} -- call ids that came in
+
+tandem.on("sip.call.incoming", function(ev)
+  tandem.state.incoming[ev.call or "?"] = true
+end)
+
+tandem.on("sip.call.ended", function(ev)
+  local call = ev.call or "?"
+  local recent = tandem.state.recent
+  recent[#recent + 1] = {
+    dir = tandem.state.incoming[call] and "in" or "out",
+    peer = type(ev.peer) == "string" and ev.peer or "?",
+    reason = ev.reason, duration = ev.duration, code = ev.code, at = os.time(),
+  }
+  tandem.state.incoming[call] = nil
+  while #recent > RECENT do table.remove(recent, 1) end
+end)
+
+-- "just now", or how long ago, for a person.
+local function ago(at)
+  local d = os.time() - (type(at) == "number" and at or os.time())
+  if d < 60 then return "just now" end
+  return tandem.duration(d) .. " ago"
+end
+
+-- One past call in words: "from Bob, 42 s, 5 min 3 s ago".
+local function past(c)
+  local who = (c.dir == "in" and "from " or "to ") .. c.peer
+  local talked = type(c.duration) == "number" and c.duration > 0
+  local what
+  if talked then
+    what = tandem.duration(c.duration)
+  elseif c.dir == "in" and (c.reason == "missed" or c.reason == "cancelled") then
+    what = "missed"
+  elseif c.reason == "rejected" then
+    what = "rejected" .. (c.code and (" (" .. tostring(c.code) .. ")") or "")
+  else
+    what = "not answered" .. (c.code and (" (" .. tostring(c.code) .. ")") or "")
+  end
+  return who .. ", " .. what .. ", " .. ago(c.at)
+end
+
+local function recent_text()
+  local recent = tandem.state.recent
+  if #recent == 0 then return "Recent calls: none yet" end
+  local lines = { "Recent calls, newest first:" }
+  for i = #recent, 1, -1 do lines[#lines + 1] = "  " .. past(recent[i]) end
+  return table.concat(lines, "\n")
+end
+
 tandem.provide("status.show", function()
   local status, err = call("host.status", {})
   if not status then return nil, err end
   local text = status_text(status)
   local phone = phone_text()
-  if phone then text = phone .. "\n" .. text end
+  if phone then text = phone .. "\n" .. recent_text() .. "\n" .. text end
   return { text = text }
 end)
 
