@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::http::url::UrlError;
+use crate::url::UrlError;
 
 #[derive(Debug, Error)]
 pub enum TransferError {

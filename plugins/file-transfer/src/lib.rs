@@ -15,8 +15,9 @@
 //! and `xmpp.notify_user` calls out; HTTP on hyper and rustls. No policy:
 //! who may send, what size, what to say to the user are the rule's.
 //! Layout: `offer/` (the two offer forms, pure parsers with size caps),
-//! `name` (file names made safe), `offers` (the bounded table), `http/`
-//! (URL, download, upload), `transfer` (one accepted offer, start to end),
+//! `name` (file names made safe), `offers` (the bounded table), `url`
+//! (an HTTP(S) address taken apart, a leaf), `http/` (download, upload),
+//! `transfer` (one accepted offer, start to end),
 //! `error` (what failed, in plain words), this file (config, events,
 //! commands).
 //!
@@ -39,6 +40,7 @@ mod name;
 mod offer;
 mod offers;
 mod transfer;
+mod url;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

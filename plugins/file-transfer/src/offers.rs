@@ -186,8 +186,8 @@ impl Offers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::url::Url;
     use crate::offer::Form;
+    use crate::url::Url;
 
     fn offer() -> Offer {
         Offer {

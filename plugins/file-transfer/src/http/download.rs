@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio_rustls::rustls::ClientConfig;
 
-use super::url::Url;
 use super::{request, send, TIMEOUT};
 use crate::error::TransferError;
+use crate::url::Url;
 
 /// Redirections followed before giving up.
 const MAX_REDIRECTS: usize = 5;

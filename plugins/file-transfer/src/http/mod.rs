@@ -4,7 +4,6 @@
 
 pub mod download;
 pub mod upload;
-pub mod url;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use tokio_rustls::rustls::{self, pki_types::ServerName, ClientConfig, RootCertSt
 use tokio_rustls::TlsConnector;
 
 use crate::error::TransferError;
-use url::Url;
+use crate::url::Url;
 
 /// How long connecting, the TLS handshake and the answer's head may take,
 /// each; and how long the body may stay silent.

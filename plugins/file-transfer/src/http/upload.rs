@@ -12,9 +12,9 @@ use hyper::Method;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio_rustls::rustls::ClientConfig;
 
-use super::url::Url;
 use super::{request, send, TIMEOUT};
 use crate::error::TransferError;
+use crate::url::Url;
 
 /// Bytes read from disk at a time.
 const CHUNK: usize = 64 * 1024;

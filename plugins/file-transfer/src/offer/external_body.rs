@@ -13,7 +13,7 @@
 //! ```
 
 use super::{clean_media_type, parse_size, Form, Offer, OfferError};
-use crate::http::url::Url;
+use crate::url::Url;
 
 /// Inner headers longer than this are refused.
 const MAX_BODY: usize = 8 * 1024;

@@ -11,7 +11,7 @@ pub mod xml;
 
 use thiserror::Error;
 
-use crate::http::url::{Url, UrlError};
+use crate::url::{Url, UrlError};
 
 /// The RCS file-info content type (GSMA RCC.07 §3.2.5).
 pub const RCS_TYPE: &str = "application/vnd.gsma.rcs-ft-http+xml";

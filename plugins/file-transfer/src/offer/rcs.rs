@@ -15,7 +15,7 @@
 //! ```
 
 use super::{clean_media_type, parse_size, xml, Form, Offer, OfferError};
-use crate::http::url::Url;
+use crate::url::Url;
 
 pub fn parse(body: &str) -> Result<Offer, OfferError> {
     let root = xml::parse(body)?;
