@@ -11,7 +11,9 @@
 //! Layout: `session` is the one task that owns the XMPP client, split by
 //! stanza kind; `xep` holds the pure payload codecs, one module per XEP;
 //! `peers` what the session remembers of others (bounded); `connect` the
-//! transports (STARTTLS, direct TLS, plain TCP); `convert` the SDK's words
+//! transports (STARTTLS, direct TLS, plain TCP); `certificate` trusting
+//! and explaining the server's certificate; `upload` the XEP-0363 slot
+//! command (several IQs through the session); `convert` the SDK's words
 //! for XMPP values. The README has the arguments and answers.
 //!
 //! ## Commands
@@ -54,13 +56,14 @@ mod login;
 mod peers;
 mod session;
 mod spool;
+mod upload;
 mod xep;
 
 use tandem_sdk::commands::xmpp::{
     AdhocRegistered, BridgeStatus, GetPresence, GetStatus, KnownReach, NoteSent, NotifyTyping,
     NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendCallInvite,
     SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach,
-    Slot, Status, UploadSlot,
+    Status, UploadSlot,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -72,11 +75,10 @@ use tandem_sdk::{
 pub use config::Config;
 use session::{Note, Registered, Request, Role, Session};
 use std::str::FromStr;
-use tokio_xmpp::IqRequest;
 pub use xep::activity::{Activity, ActivityError};
 use xep::{adhoc, reach};
 use xmpp_parsers::chatstates::ChatState;
-use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::jid::BareJid;
 
 pub struct XmppPlugin {
     requests: mpsc::Sender<Request>,
@@ -439,95 +441,48 @@ impl Handler<NotifyTyping> for XmppPlugin {
 
 impl Handler<SendCallInvite> for XmppPlugin {
     async fn handle(&self, request: SendCallInvite) -> Result<Value, CommandError> {
-        use tandem_sdk::events::xmpp::InviteAction;
         use xep::call_invite::CallInvite;
         let to = jid_arg(&request.to)?;
-        let answered = || {
-            request
+        let invite = if request.action == tandem_sdk::events::xmpp::InviteAction::Invite {
+            if request.uris.is_empty() {
+                return Err(invalid("uris: how to join the call (e.g. a sip: URI)"));
+            }
+            CallInvite::Invite {
+                audio: true,
+                video: false,
+                external: request.uris.clone(),
+                jingle: None,
+            }
+        } else {
+            let id = request
                 .id
                 .clone()
                 .filter(|id| !id.is_empty())
-                .ok_or_else(|| invalid("id: which invite is answered?"))
+                .ok_or_else(|| invalid("id: which invite is answered?"))?;
+            let action = request.action.as_str();
+            CallInvite::answer(action, id, request.uris.first().cloned()).ok_or_else(|| {
+                invalid(format!(
+                    "action must be invite, accept, reject, retract or left, not `{action}`"
+                ))
+            })?
         };
-        let (id, invite) = match &request.action {
-            InviteAction::Invite => {
-                if request.uris.is_empty() {
-                    return Err(invalid("uris: how to join the call (e.g. a sip: URI)"));
-                }
-                let invite = CallInvite::Invite {
-                    audio: true,
-                    video: false,
-                    external: request.uris.clone(),
-                    jingle: None,
-                };
-                (Note::new(String::new(), None).id, invite)
+        // An invite's message id is the invite's; an answer's is its own.
+        let (message_id, id) = match invite.answered() {
+            None => {
+                let id = session::fresh_id();
+                (id.clone(), id)
             }
-            InviteAction::Accept => {
-                let id = answered()?;
-                let external = request.uris.first().cloned();
-                (format!("{id}-accept"), CallInvite::Accept { id, external })
-            }
-            InviteAction::Reject => {
-                let id = answered()?;
-                (format!("{id}-reject"), CallInvite::Reject { id })
-            }
-            InviteAction::Retract => {
-                let id = answered()?;
-                (format!("{id}-retract"), CallInvite::Retract { id })
-            }
-            InviteAction::Left => {
-                let id = answered()?;
-                (format!("{id}-left"), CallInvite::Left { id })
-            }
-            other => {
-                return Err(invalid(format!(
-                    "action must be invite, accept, reject, retract or left, not `{other}`"
-                )))
-            }
-        };
-        let answer_id = match &invite {
-            CallInvite::Invite { .. } => id.clone(),
-            _ => request.id.clone().unwrap_or_default(),
+            Some(id) => (format!("{id}-{}", invite.action()), id.to_owned()),
         };
         self.tell(Request::SendCallInvite {
             to,
-            id,
+            id: message_id,
             invite,
             body: request.body,
             thread: request.thread,
         })
         .await?;
-        Ok(json!({ "id": answer_id }))
-    }
-}
-
-impl Handler<UploadSlot> for XmppPlugin {
-    async fn handle(&self, request: UploadSlot) -> Result<Slot, CommandError> {
-        if request.filename.trim().is_empty() || request.size == 0 {
-            return Err(invalid("filename and size (in bytes, not 0) are required"));
-        }
-        let rejected = |why: String| CommandError::new(ErrorKind::Rejected, why);
-        let (service, limit) = self.upload_service().await?.ok_or_else(|| {
-            rejected("your XMPP server offers no file upload (XEP-0363)".to_owned())
-        })?;
-        if let Some(limit) = limit.filter(|limit| request.size > *limit) {
-            return Err(rejected(format!(
-                "{} is {} bytes; your XMPP server takes files up to {limit} bytes",
-                request.filename, request.size
-            )));
-        }
-        let ask = xmpp_parsers::http_upload::SlotRequest {
-            filename: request.filename.clone(),
-            size: request.size,
-            content_type: request.content_type,
-        };
-        let answer = self
-            .iq(service, IqRequest::Get(ask.into()))
-            .await?
-            .map_err(|why| rejected(format!("no upload slot for {}: {why}", request.filename)))?;
-        let slot = xmpp_parsers::http_upload::SlotResult::try_from(answer)
-            .map_err(|e| rejected(format!("the server's upload slot is malformed: {e}")))?;
-        Ok(xep::http_upload::slot(slot))
+        Ok(json!({ "id": id }))
     }
 }
 
@@ -558,55 +513,6 @@ impl XmppPlugin {
         request: impl FnOnce(oneshot::Sender<T>) -> Request,
     ) -> Result<T, CommandError> {
         ask(&self.requests, request).await
-    }
-
-    /// Asks an IQ through the sidecar's session: the answer's payload, or
-    /// why there is none.
-    async fn iq(
-        &self,
-        to: Jid,
-        request: IqRequest,
-    ) -> Result<Result<xmpp_parsers::minidom::Element, String>, CommandError> {
-        self.ask(|reply| Request::Iq { to, request, reply }).await
-    }
-
-    /// The server's upload service (XEP-0363 §2: the server itself or one
-    /// of its items) and its size limit; None when it has none. Asked
-    /// anew each time: uploads are rare, and a server's services change.
-    async fn upload_service(&self) -> Result<Option<(Jid, Option<u64>)>, CommandError> {
-        let domain = Jid::from(self.account.domain().to_owned());
-        let info_of = |jid: Jid| async move {
-            let query = xmpp_parsers::disco::DiscoInfoQuery { node: None };
-            let info = self.iq(jid, IqRequest::Get(query.into())).await?.ok();
-            Ok::<_, CommandError>(
-                info.and_then(|e| xmpp_parsers::disco::DiscoInfoResult::try_from(e).ok())
-                    .and_then(|info| xep::http_upload::service_limit(&info)),
-            )
-        };
-        if let Some(limit) = info_of(domain.clone()).await? {
-            return Ok(Some((domain, limit)));
-        }
-        let query = xmpp_parsers::disco::DiscoItemsQuery {
-            node: None,
-            rsm: None,
-        };
-        let items = match self.iq(domain, IqRequest::Get(query.into())).await? {
-            Ok(items) => xmpp_parsers::disco::DiscoItemsResult::try_from(items)
-                .map(|r| r.items)
-                .unwrap_or_default(),
-            Err(why) => {
-                return Err(CommandError::new(
-                    ErrorKind::Rejected,
-                    format!("could not ask your XMPP server for its services: {why}"),
-                ))
-            }
-        };
-        for item in items.into_iter().filter(|i| i.node.is_none()) {
-            if let Some(limit) = info_of(item.jid.clone()).await? {
-                return Ok(Some((item.jid, limit)));
-            }
-        }
-        Ok(None)
     }
 
     /// The session that sends as `from`: the bridge contact's when `from`

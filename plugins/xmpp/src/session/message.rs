@@ -43,28 +43,33 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// A message id unique in this process and across restarts (a random
+/// per-process prefix): replies name notes by id, answers name invites.
+pub fn fresh_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        h.finish()
+    });
+    let n = COUNT.fetch_add(1, Ordering::Relaxed);
+    format!("tandem-{prefix:016x}-{n}")
+}
+
 impl Note {
-    /// A note with a fresh id: unique in this process and across restarts
-    /// (a random per-process prefix), as replies name notes by id.
+    /// A note with a fresh id.
     pub fn new(text: String, thread: Option<String>) -> Note {
-        use std::hash::{BuildHasher, Hasher};
-        use std::sync::atomic::{AtomicU64, Ordering};
-        use std::sync::OnceLock;
-        static PREFIX: OnceLock<u64> = OnceLock::new();
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let prefix = PREFIX.get_or_init(|| {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default(),
-            );
-            h.finish()
-        });
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
         Note {
-            id: format!("tandem-{prefix:016x}-{n}"),
+            id: fresh_id(),
             text,
             thread,
             at: unix_now(),

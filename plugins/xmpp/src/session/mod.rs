@@ -56,7 +56,7 @@ use crate::peers::caps::CapsCache;
 use crate::peers::chat_states::ChatStates;
 use crate::peers::contacts::Contacts;
 use crate::xep::reach;
-pub use message::Note;
+pub use message::{fresh_id, Note};
 use state::Registry;
 pub use state::{Registered, Request, Role, Session};
 

@@ -48,6 +48,29 @@ impl CallInvite {
         }
     }
 
+    /// An answer to invite `id`, by its element's name (`accept` with the
+    /// way chosen, `reject`, `retract`, `left`); None for any other name.
+    pub fn answer(action: &str, id: String, external: Option<String>) -> Option<CallInvite> {
+        Some(match action {
+            "accept" => CallInvite::Accept { id, external },
+            "reject" => CallInvite::Reject { id },
+            "retract" => CallInvite::Retract { id },
+            "left" => CallInvite::Left { id },
+            _ => return None,
+        })
+    }
+
+    /// The invite an answer names; None for an invite.
+    pub fn answered(&self) -> Option<&str> {
+        match self {
+            CallInvite::Invite { .. } => None,
+            CallInvite::Accept { id, .. }
+            | CallInvite::Reject { id }
+            | CallInvite::Retract { id }
+            | CallInvite::Left { id } => Some(id),
+        }
+    }
+
     /// Reads the first call-invites element among a message's payloads.
     pub fn find(payloads: &[Element]) -> Option<CallInvite> {
         payloads
@@ -187,6 +210,11 @@ mod tests {
                 external: Some("sip:a@b".into())
             })
         );
+        // Tandem's own answers, built by name, say which invite they answer.
+        let reject = CallInvite::answer("reject", "id1".into(), None).unwrap();
+        assert_eq!(reject, CallInvite::Reject { id: "id1".into() });
+        assert_eq!(reject.answered(), Some("id1"));
+        assert_eq!(CallInvite::answer("invite", "id1".into(), None), None);
         // An answer without the id it answers is nothing.
         assert_eq!(parse("<retract xmlns='urn:xmpp:call-invites:0'/>"), None);
         assert_eq!(parse("<invite xmlns='urn:example:other'/>"), None);
