@@ -140,18 +140,7 @@ fn main() {
     let seconds: u32 = env_or("TANDEM_SUSTAINED_SECONDS", 60);
     let warmup: u32 = env_or("TANDEM_SUSTAINED_WARMUP", 40);
     let server = Prosody::start();
-    let alice = server.register("alice", "alice-secret");
-    let gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
-    let sidecar = Sidecar::start_phone(
-        &server,
-        (&alice, "alice-secret"),
-        "alice",
-        &["sip-chat"],
-        "",
-        "",
-    );
-    sidecar.wait_online("alice@localhost/tandem", 1);
-    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let (_, gajim, sidecar) = Sidecar::alice_with_sip_chat(&server);
     // As a user runs it: no test rule logging every event.
     for rule in ["watch.lua", "watch-sip.lua"] {
         tandem_tests::write(sidecar.dir.path(), &format!("scripts/{rule}"), "-- off\n");

@@ -7,7 +7,6 @@ use serde_json::json;
 use tandem_tests::linphone::Linphonec;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
-use tandem_tests::xmpp_client::XmppClient;
 
 const SIDECAR: &str = "alice@localhost/tandem";
 
@@ -18,18 +17,7 @@ const SIDECAR: &str = "alice@localhost/tandem";
 #[test]
 fn linphonec_messages_reach_the_users_client_and_the_users_replies_reach_linphonec() {
     let server = Prosody::start();
-    let alice = server.register("alice", "alice-secret");
-    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
-    let sidecar = Sidecar::start_phone(
-        &server,
-        (&alice, "alice-secret"),
-        "alice",
-        &["sip-chat"],
-        "",
-        "",
-    );
-    sidecar.wait_online(SIDECAR, 1);
-    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let (_, mut gajim, sidecar) = Sidecar::alice_with_sip_chat(&server);
     // linphonec drops the port of the URI it writes to: it reaches
     // Tandem's port as its outbound proxy.
     let proxy = format!("127.0.0.1:{}", sidecar.sip_port());

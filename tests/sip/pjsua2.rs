@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use tandem_tests::pjsua2::Pjsua2;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
-use tandem_tests::xmpp_client::XmppClient;
 
 const SIDECAR: &str = "alice@localhost/tandem";
 
@@ -22,18 +21,7 @@ fn event(name: &'static str) -> impl Fn(&Value) -> bool {
 #[test]
 fn pjsua2_messages_reach_the_users_client_and_the_users_replies_reach_pjsua2() {
     let server = Prosody::start();
-    let alice = server.register("alice", "alice-secret");
-    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
-    let sidecar = Sidecar::start_phone(
-        &server,
-        (&alice, "alice-secret"),
-        "alice",
-        &["sip-chat"],
-        "",
-        "",
-    );
-    sidecar.wait_online(SIDECAR, 1);
-    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let (_, mut gajim, sidecar) = Sidecar::alice_with_sip_chat(&server);
     let tandem = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());
     // At 5060 of its own address: PJSIP's From has no port, and a reply
     // goes where the From says.

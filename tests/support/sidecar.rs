@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tandem::launch::sidecar::{self, Launch};
 
+use crate::xmpp_client::XmppClient;
 use crate::xmpp_server::XmppServer;
 
 /// Logs `EVENT <topic> <who> <show> <body> <via>` for each XMPP event.
@@ -186,6 +187,27 @@ impl Sidecar {
         let sidecar = Sidecar::spawn(dir, plugins, Some(server.ca()), &[]);
         sidecar.wait_for("listening on udp");
         sidecar
+    }
+
+    /// The SIP chat set-up: alice registered on `server`, her own client
+    /// ("gajim", priority 5) logged in, and the whole product with
+    /// sip-chat.lua online beside it and aware of that client.
+    pub fn alice_with_sip_chat(server: &dyn XmppServer) -> (String, XmppClient, Sidecar) {
+        let alice = server.register("alice", "alice-secret");
+        let gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
+        let sidecar = Sidecar::start_phone(
+            server,
+            (&alice, "alice-secret"),
+            "alice",
+            &["sip-chat"],
+            "",
+            "",
+        );
+        sidecar.wait_online(&format!("{alice}/tandem"), 1);
+        sidecar.wait_for(&format!(
+            "EVENT xmpp.own_presence {alice}/gajim available 5"
+        ));
+        (alice, gajim, sidecar)
     }
 
     fn spawn(
