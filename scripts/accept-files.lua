@@ -36,7 +36,6 @@ if math.type(cfg.max_size) ~= "integer" or cfg.max_size < 1 then
   error("[scripts.accept-files] max_size must be a whole number of bytes, not " .. tostring(cfg.max_size))
 end
 
-local THREAD_PREFIX = "tandem-sip:"
 -- Offers remembered (a peer's offers are bounded by the plugin too).
 local REMEMBER = 200
 
@@ -60,14 +59,11 @@ tandem.state.offers = tandem.state.offers or {}
 tandem.state.order = tandem.state.order or {}
 tandem.state.offer_of_note = tandem.state.offer_of_note or {}
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = tandem.trim
 
-local function who(uri, display_name)
-  if display_name and display_name ~= "" then return display_name .. " <" .. uri .. ">" end
-  return uri
-end
+local who = tandem.party
 
-local function thread_of(peer) return THREAD_PREFIX .. peer end
+local thread_of = tandem.sip_thread
 
 -- "12 bytes", "2.1 kB", "2.1 MB", "1.5 GB".
 local function size_text(n)
@@ -193,8 +189,8 @@ local function offer_meant(ev, id)
   if id ~= "" then return tandem.state.offers[id] and id or nil end
   local by_note = ev.reply_to and tandem.state.offer_of_note[ev.reply_to]
   if by_note then return by_note end
-  if ev.thread and ev.thread:sub(1, #THREAD_PREFIX) == THREAD_PREFIX then
-    local peer = ev.thread:sub(#THREAD_PREFIX + 1)
+  local peer = tandem.sip_peer_of_thread(ev.thread)
+  if peer then
     local order = tandem.state.order
     for i = #order, 1, -1 do
       local offer = tandem.state.offers[order[i]]

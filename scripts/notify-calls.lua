@@ -36,11 +36,7 @@ end
 
 -- "Bob <sip:bob@example.org>", or just the URI without a display name.
 local function caller(ev)
-  local peer = ev.peer or "an unknown caller"
-  if ev.display_name and ev.display_name ~= "" then
-    return ev.display_name .. " <" .. peer .. ">"
-  end
-  return peer
+  return tandem.party(ev.peer or "an unknown caller", ev.display_name)
 end
 
 -- Callers of calls still ringing, so "missed" can name them even if the

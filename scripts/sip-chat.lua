@@ -65,7 +65,6 @@ if math.type(remember) ~= "integer" or remember < 1 or remember > 100000 then
   error("[scripts.sip-chat] remember must be a whole number from 1 to 100000, not " .. tostring(remember))
 end
 
-local THREAD_PREFIX = "tandem-sip:"
 local HINT = "Not sent: to answer a SIP message, reply to it or write "
   .. "sip:bob@example.org your text. Type help for the commands."
 
@@ -86,16 +85,11 @@ local function keep(id, peer)
   end
 end
 
-local function trim(s) return (s:gsub("^%s+", ""):gsub("%s+$", "")) end
+local trim = tandem.trim
 
--- "Bob <sip:bob@example.org>", or the URI alone.
-local function who(uri, display_name)
-  if display_name and display_name ~= "" then return display_name .. " <" .. uri .. ">" end
-  return uri
-end
+local who = tandem.party
 
--- The thread of a SIP peer: the same every time, across restarts.
-local function thread_of(peer) return THREAD_PREFIX .. peer end
+local thread_of = tandem.sip_thread
 
 local function note(text, thread)
   local sent, err = tandem.try_call("xmpp.notify_user", { text = text, thread = thread })
@@ -164,8 +158,8 @@ local function answers_offer(ev, body)
   local offers = tandem.state.offers
   if id ~= "" then return offers[id] ~= nil end
   if ev.reply_to and tandem.state.offer_notes[ev.reply_to] then return true end
-  if not (ev.thread and ev.thread:sub(1, #THREAD_PREFIX) == THREAD_PREFIX) then return false end
-  local peer = ev.thread:sub(#THREAD_PREFIX + 1)
+  local peer = tandem.sip_peer_of_thread(ev.thread)
+  if not peer then return false end
   for _, offer in pairs(offers) do
     if offer.peer == peer then return true end
   end
@@ -246,9 +240,8 @@ local function target_of(ev)
     local text = trim(table.concat(answer, "\n"))
     if quoted and text ~= "" then return quoted, text end
   end
-  if ev.thread and ev.thread:sub(1, #THREAD_PREFIX) == THREAD_PREFIX then
-    return ev.thread:sub(#THREAD_PREFIX + 1), body
-  end
+  local peer = tandem.sip_peer_of_thread(ev.thread)
+  if peer then return peer, body end
   return nil
 end
 

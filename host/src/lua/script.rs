@@ -153,6 +153,29 @@ function tandem.adhoc(commands)
   tandem.on("host.ready", register)
   if tandem.state.registered then tandem.after(0, register) end
 end
+-- tandem.trim(s): `s` without leading and trailing white space.
+function tandem.trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+-- tandem.party(uri, display_name): a SIP party for people, "Bob
+-- <sip:bob@example.org>", or the URI alone without a display name.
+function tandem.party(uri, display_name)
+  if display_name and display_name ~= "" then return display_name .. " <" .. uri .. ">" end
+  return uri
+end
+-- tandem.sip_thread(uri): the XEP-0201 thread of the user's chat with a SIP
+-- peer, the same in every rule and across restarts, so an answer in it
+-- finds the peer whichever rule wrote the note.
+local SIP_THREAD = "tandem-sip:"
+function tandem.sip_thread(uri)
+  return SIP_THREAD .. uri
+end
+-- tandem.sip_peer_of_thread(thread): the SIP peer a thread of
+-- tandem.sip_thread is with, or nil for any other thread (or none).
+function tandem.sip_peer_of_thread(thread)
+  if type(thread) ~= "string" or thread:sub(1, #SIP_THREAD) ~= SIP_THREAD then return nil end
+  return thread:sub(#SIP_THREAD + 1)
+end
 -- tandem.duration(seconds): "42 s", "3 min 5 s", "1 h 2 min", for notes a
 -- person reads; anything not a number counts as 0.
 function tandem.duration(seconds)
