@@ -134,6 +134,15 @@ fn from_sidecar(starts: String) -> impl Fn(&Value) -> bool {
     }
 }
 
+/// Waits for the note offering `name` from `bob`, then accepts it by the
+/// id the note ends with ("… (id)"), as a user would type it.
+fn accept_by_id(gajim: &mut XmppClient, bob: &str, name: &str, what: &str) {
+    let offer = gajim.wait_for(what, from_sidecar(format!("{bob} offers {name}")));
+    let body = offer["body"].as_str().unwrap();
+    let id = body.rsplit('(').next().unwrap().trim_end_matches(')');
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("accept {id}") } }));
+}
+
 /// A file Bob offers reaches the user's client once they accept: the offer
 /// note in Bob's thread, a XEP-0461 reply "accept", then the shared file
 /// (body = URL = OOB, XEP-0447 name, size, SHA-256) which downloads intact
@@ -254,13 +263,7 @@ fn an_offered_file_reaches_the_users_client_after_accept_and_failures_are_said_p
         &peer_port,
         dir.path(),
     );
-    let offer = gajim.wait_for(
-        "the second offer",
-        from_sidecar(format!("{bob} offers gone.txt")),
-    );
-    let body = offer["body"].as_str().unwrap();
-    let id = body.rsplit('(').next().unwrap().trim_end_matches(')');
-    gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("accept {id}") } }));
+    accept_by_id(&mut gajim, &bob, "gone.txt", "the second offer");
     let failed = gajim.wait_for(
         "the failure note",
         from_sidecar("Could not get gone.txt from ".into()),
@@ -283,13 +286,7 @@ fn an_offered_file_reaches_the_users_client_after_accept_and_failures_are_said_p
     let big = vec![b'z'; 1_500_000];
     let url = files.put("big.bin", &big);
     bob_offers(&sidecar, &url, "big.bin", big.len(), &peer_port, dir.path());
-    let offer = gajim.wait_for(
-        "the third offer",
-        from_sidecar(format!("{bob} offers big.bin")),
-    );
-    let body = offer["body"].as_str().unwrap();
-    let id = body.rsplit('(').next().unwrap().trim_end_matches(')');
-    gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("accept {id}") } }));
+    accept_by_id(&mut gajim, &bob, "big.bin", "the third offer");
     let failed = gajim.wait_for(
         "the refusal note",
         from_sidecar("Could not get big.bin from ".into()),
