@@ -55,7 +55,7 @@ impl Session {
         if !is_get && payload.is("query", ns::ROSTER) && self.sent_by_own_server(from.as_ref()) {
             return self.on_roster_push(from, id, payload).await;
         }
-        let owner = from.as_ref().is_some_and(|f| f.to_bare() == self.owner);
+        let owner = from.as_ref().is_some_and(|f| f.to_bare() == *self.owner());
         let asks_commands = payload.is("command", adhoc::NS)
             || (payload.is("query", ns::DISCO_ITEMS) && payload.attr("node") == Some(adhoc::NS));
         if asks_commands && !owner {
@@ -277,7 +277,7 @@ impl Session {
         let known = from.is_none_or(|f| {
             let bare = f.to_bare();
             bare == self.account
-                || bare == self.owner
+                || bare == *self.owner()
                 || (f.node().is_none() && f.domain() == self.account.domain())
                 || self.contacts.is_contact(&bare)
         });

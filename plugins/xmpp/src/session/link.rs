@@ -98,15 +98,13 @@ impl Session {
                 self.account
             ));
             // Rules follow the sidecar's connection, not the bridge's.
-            if let super::state::Role::Bridge { .. } = self.role {
-                self.down_since = Some(Instant::now());
-                return;
+            if let super::state::Role::Sidecar { .. } = self.role {
+                self.host.publish(&Connection {
+                    state: "offline".into(),
+                    jid: None,
+                    reason: Some(why.to_owned()),
+                });
             }
-            self.host.publish(&Connection {
-                state: "offline".into(),
-                jid: None,
-                reason: Some(why.to_owned()),
-            });
         }
         self.down_since = Some(Instant::now());
     }

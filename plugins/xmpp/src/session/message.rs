@@ -88,7 +88,7 @@ impl Session {
         // bridge contact writes to the user's bare JID, like a contact.
         let targets: Vec<String> = match (&self.bound, &self.role) {
             (None, _) => Vec::new(),
-            (Some(_), Role::Bridge { .. }) => vec![self.owner.to_string()],
+            (Some(_), Role::Bridge { .. }) => vec![self.owner().to_string()],
             (Some(_), Role::Sidecar { .. }) => self.own.keys().cloned().collect(),
         };
         for to in &targets {
@@ -341,7 +341,10 @@ impl Session {
     }
 
     pub(super) fn publish_message(&mut self, m: &Message, via: &str) {
-        let from_owner = m.from.as_ref().is_some_and(|f| f.to_bare() == self.owner);
+        let from_owner = m
+            .from
+            .as_ref()
+            .is_some_and(|f| f.to_bare() == *self.owner());
         // The bridge contact hears the user only (and, by Carbons of its
         // own account, nothing worth telling).
         if let Role::Bridge { .. } = self.role {

@@ -165,10 +165,6 @@ impl Session {
             adhoc_sessions: Sessions::default(),
             chat: ChatStates::default(),
             host,
-            owner: match &role {
-                Role::Sidecar { .. } => account.clone(),
-                Role::Bridge { owner } => owner.clone(),
-            },
             role,
             pairing: state::Pairing::default(),
             account: account.clone(),
@@ -200,6 +196,15 @@ impl Session {
             session.chat.seen_from(owner);
         }
         Ok(session)
+    }
+
+    /// The user: the only one obeyed. The account itself for the sidecar,
+    /// the user's own account for the bridge contact.
+    pub(super) fn owner(&self) -> &BareJid {
+        match &self.role {
+            Role::Sidecar { .. } => &self.account,
+            Role::Bridge { owner } => owner,
+        }
     }
 
     /// The other session of the pair (the bridge contact's for the
@@ -338,7 +343,7 @@ impl Session {
                 // The bridge writes to the user's bare JID: their server
                 // keeps what no client is online for.
                 if let Role::Bridge { .. } = self.role {
-                    let owner = self.owner.to_string();
+                    let owner = self.owner().to_string();
                     self.deliver_notes(&[owner]).await;
                 }
                 // A resumed session gets no presence again: notes held

@@ -25,7 +25,7 @@ impl Session {
     pub(super) fn counterpart(&self) -> Option<&BareJid> {
         match &self.role {
             Role::Sidecar { bridge } => bridge.as_ref(),
-            Role::Bridge { .. } => Some(&self.owner),
+            Role::Bridge { owner } => Some(owner),
         }
     }
 

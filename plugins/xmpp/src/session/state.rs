@@ -164,9 +164,6 @@ pub struct Session {
     pub(super) host: Host,
     /// The account logged into.
     pub(super) account: BareJid,
-    /// The user: the only one obeyed. The account itself for the sidecar,
-    /// the user's own account for the bridge contact.
-    pub(super) owner: BareJid,
     pub(super) role: Role,
     pub(super) pairing: Pairing,
     pub(super) name: String,
