@@ -217,16 +217,25 @@ impl Handler<SetPresence> for XmppPlugin {
         &self,
         SetPresence(presence): SetPresence,
     ) -> Result<PresenceChange, CommandError> {
-        convert::show_from_name(presence.show.as_deref()).map_err(invalid)?;
-        let presence = Presence {
-            priority: presence.priority.or(Some(-1)),
-            ..presence
-        };
-        let (now, previous) = self
-            .ask(|reply| Request::SetPresence(presence, reply))
-            .await?;
-        Ok(PresenceChange { now, previous })
+        // Below the user's clients unless the rule says otherwise.
+        set_presence(&self.requests, presence, -1).await
     }
+}
+
+/// Sets a session's presence (checked; `priority` unless one is given);
+/// answers it and the one it replaced.
+async fn set_presence(
+    session: &mpsc::Sender<Request>,
+    presence: Presence,
+    priority: i8,
+) -> Result<PresenceChange, CommandError> {
+    convert::show_from_name(presence.show.as_deref()).map_err(invalid)?;
+    let presence = Presence {
+        priority: presence.priority.or(Some(priority)),
+        ..presence
+    };
+    let (now, previous) = ask(session, |reply| Request::SetPresence(presence, reply)).await?;
+    Ok(PresenceChange { now, previous })
 }
 
 impl Handler<SetActivity> for XmppPlugin {
@@ -403,16 +412,8 @@ impl Handler<SetBridgePresence> for XmppPlugin {
                 "there is no bridge contact: set bridge_jid in [plugins.xmpp]",
             ));
         };
-        convert::show_from_name(presence.show.as_deref()).map_err(invalid)?;
-        let presence = Presence {
-            priority: presence.priority.or(Some(0)),
-            ..presence
-        };
-        let (now, previous) = ask(&bridge.requests, |reply| {
-            Request::SetPresence(presence, reply)
-        })
-        .await?;
-        Ok(PresenceChange { now, previous })
+        // A contact of the user's: messages to its bare JID are for it.
+        set_presence(&bridge.requests, presence, 0).await
     }
 }
 
