@@ -8,12 +8,9 @@
 //! (in its HOME), so tests run side by side; the tmux server is killed
 //! when dropped.
 //!
-//! Found on PATH, as `apt-get install profanity` puts it. Without root:
-//! `apt-get download` it and the libraries `dpkg -s` says are missing
-//! (libstrophe0, libotr5, libsignal-protocol-c2.3.2, libgpgme11,
-//! libnotify4, libgtk-3-0 and what `ldd` then names), `dpkg -x` each into
-//! one folder, and put its `usr/bin` on PATH and `usr/lib/x86_64-linux-gnu`
-//! on LD_LIBRARY_PATH (tmux passes both on to Profanity).
+//! Found on PATH, as `apt-get install profanity` puts it, or as
+//! `tools/install-packages` unpacks it without root (a wrapper in
+//! `target/debian-root/usr/bin` that finds its libraries; tmux runs it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
