@@ -2,9 +2,13 @@
 -- XMPP client.
 --
 -- Serves four ad-hoc commands (XEP-0050) on your account's sidecar
--- resource; in Gajim or Dino: the sidecar's contact menu, "Execute
--- command". Only your own account can list or run them (the XMPP plugin
--- refuses everyone else with `forbidden`).
+-- resource (and the bridge contact's). Gajim 1.7 reaches them through
+-- Accounts > Discover Services at `<your JID or the bridge's>/tandem`,
+-- then Commands > Command: its "Execute Command..." on a contact asks the
+-- bare JID, which the server answers. The same commands are typed in the
+-- chat (`answer`, `reject`, `call ...`, `hangup`). Only your own account
+-- can list or run them (the XMPP plugin refuses everyone else with
+-- `forbidden`).
 --
 --   Answer      answer the ringing call
 --   Reject      reject the ringing call (with `code`)
@@ -28,10 +32,15 @@ if math.type(code) ~= "integer" or code < 400 or code > 699 then
   error("[scripts.call-control] code must be a SIP status from 400 to 699, not " .. tostring(code))
 end
 
--- The ringing or current call's peer, for a note that says who.
+-- The ringing or current call's peer, for a note that says who, named as
+-- the call notes name it ("Bob <sip:bob@example.org>").
 tandem.state.peers = tandem.state.peers or {}
-tandem.on("sip.call.incoming", function(ev) tandem.state.peers[ev.call] = ev.peer end)
-tandem.on("sip.call.answered", function(ev) tandem.state.peers[ev.call] = ev.peer end)
+tandem.on("sip.call.incoming", function(ev)
+  tandem.state.peers[ev.call] = tandem.party(ev.peer, ev.display_name)
+end)
+tandem.on("sip.call.answered", function(ev)
+  tandem.state.peers[ev.call] = tandem.state.peers[ev.call] or ev.peer
+end)
 tandem.on("sip.call.ended", function(ev) tandem.state.peers[ev.call] = nil end)
 
 -- What a SIP status means to the person who chose it.

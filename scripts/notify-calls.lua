@@ -2,9 +2,11 @@
 --
 -- An incoming call sends you a chat message from your account's sidecar
 -- ("Incoming call from Bob <sip:bob@example.org>"), which your client shows
--- like any message; answer or reject it with the sidecar's ad-hoc commands
--- or `tandem ctl answer`. A call that ended before anyone answered it is
--- reported as missed.
+-- like any message; answer or reject it by replying `answer` or `reject`
+-- (the first note after start-up says so), with the ad-hoc commands, or
+-- with `tandem ctl answer`. A call that ended before anyone answered it is
+-- reported as missed; one answered here and dropped by the caller before
+-- it was up, as ended.
 --
 -- The note waits until the call has rung for `delay` seconds, so a call
 -- that another rule refuses at once (reject-when-dnd.lua, which tells you
@@ -22,8 +24,15 @@
 --   ended    = true      -- notify calls the other side hung up
 --   delay    = 0.3       -- seconds a call rings before the note (0: at once)
 --
+-- A caller who is one of your contacts is named as on your roster, "Incoming
+-- call from Bob (bob@example.org)", only when that is verified: exactly one
+-- contact publishes the caller's SIP address (their XMPP reach or vCard) and
+-- the call came through your SIP service (the registrar), which checks who
+-- calls. A caller that only claims an XMPP address (its Call-Info) is shown
+-- as "sip:x@y, who claims to be bob@example.org (unverified)".
+--
 -- Events:   sip.call.incoming, sip.call.ended
--- Commands: xmpp.notify_user
+-- Commands: xmpp.notify_user, xmpp.who_is
 
 local cfg = tandem.settings { incoming = true, missed = true, ended = true, delay = 0.3 }
 local incoming = cfg.incoming
@@ -34,9 +43,10 @@ if delay < 0 or delay > 60 then
   error("[scripts.notify-calls] delay must be from 0 to 60 seconds, not " .. tostring(delay))
 end
 
--- "Bob <sip:bob@example.org>", or just the URI without a display name.
+-- "Bob (bob@example.org)" for a verified contact, else "Bob
+-- <sip:bob@example.org>" or just the URI, with any claim marked unverified.
 local function caller(ev)
-  return tandem.party(ev.peer or "an unknown caller", ev.display_name)
+  return tandem.identify(ev, ev.peer or "an unknown caller", ev.display_name)
 end
 
 -- Callers of calls still ringing, so "missed" can name them even if the
@@ -50,18 +60,34 @@ local function notify(text)
   if not ok then
     tandem.log.warn("could not notify you: " .. tostring(err))
   end
+  return ok
 end
+
+-- The first note after start-up says how to answer: "Execute Command" on
+-- the bridge contact does not reach the commands in every client (Gajim
+-- 1.7 asks its bare JID, which the server answers), a reply in the chat
+-- does.
+local HINT = " (reply answer or reject; help lists the rest)"
 
 local function announce(call)
   local who = tandem.state.unannounced[call]
   tandem.state.unannounced[call] = nil
-  if who then notify("Incoming call from " .. who) end
+  if not who then return end
+  local hint = tandem.state.hinted and "" or HINT
+  -- Said until a note with it went out.
+  if notify("Incoming call from " .. who .. hint) then tandem.state.hinted = true end
 end
 
 tandem.on("sip.call.incoming", function(ev)
-  tandem.state.ringing[ev.call] = caller(ev)
+  -- Kept before asking who it is: the call may end (or be answered) while
+  -- the answer comes, and then it is not announced.
+  local call = ev.call
+  tandem.state.ringing[call] = tandem.party(ev.peer or "an unknown caller", ev.display_name)
+  if incoming then tandem.state.unannounced[call] = tandem.state.ringing[call] end
+  local who = caller(ev)
+  if tandem.state.ringing[call] then tandem.state.ringing[call] = who end
+  if tandem.state.unannounced[call] then tandem.state.unannounced[call] = who end
   if not incoming then return end
-  tandem.state.unannounced[ev.call] = caller(ev)
   if delay == 0 then
     announce(ev.call)
   else
@@ -80,6 +106,13 @@ end)
 tandem.on("sip.call.ended", function(ev)
   local talking = tandem.state.talking[ev.call]
   tandem.state.talking[ev.call] = nil
+  -- Hung up by the caller while still ringing here can only be a call
+  -- answered here whose ACK had not come yet (before an answer a caller
+  -- cancels): it was answered, not missed.
+  if not talking and ev.reason == "remote_hangup" then
+    talking = tandem.state.ringing[ev.call]
+    tandem.state.ringing[ev.call] = nil
+  end
   if talking and ended and ev.reason == "remote_hangup" then
     notify("Call with " .. talking .. " ended after " .. tandem.duration(ev.duration) .. ": they hung up.")
   end
@@ -88,7 +121,7 @@ tandem.on("sip.call.ended", function(ev)
   tandem.state.unannounced[ev.call] = nil
   if not who or not missed then return end
   -- Only calls that rang here and were never answered or refused by you.
-  if ev.reason == "missed" or ev.reason == "cancelled" or ev.reason == "remote_hangup" then
+  if ev.reason == "missed" or ev.reason == "cancelled" then
     notify("Missed call from " .. who)
   end
 end)

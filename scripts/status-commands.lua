@@ -104,18 +104,22 @@ end
 -- The last calls, newest last: {dir, peer, reason, duration, code, at}.
 local RECENT = 20
 tandem.state.recent = tandem.state.recent or {}
-tandem.state.incoming = tandem.state.incoming or {} -- call ids that came in
+-- Call ids that came in, each with the caller's display name ("" without
+-- one), so the list names people as the call notes do ("Bob <sip:…>").
+tandem.state.incoming = tandem.state.incoming or {}
 
 tandem.on("sip.call.incoming", function(ev)
-  tandem.state.incoming[ev.call or "?"] = true
+  tandem.state.incoming[ev.call or "?"] = type(ev.display_name) == "string" and ev.display_name or ""
 end)
 
 tandem.on("sip.call.ended", function(ev)
   local call = ev.call or "?"
   local recent = tandem.state.recent
+  local name = tandem.state.incoming[call]
+  local peer = type(ev.peer) == "string" and ev.peer or "?"
   recent[#recent + 1] = {
-    dir = tandem.state.incoming[call] and "in" or "out",
-    peer = type(ev.peer) == "string" and ev.peer or "?",
+    dir = name and "in" or "out",
+    peer = tandem.party(peer, name),
     reason = ev.reason, duration = ev.duration, code = ev.code, at = os.time(),
   }
   tandem.state.incoming[call] = nil
