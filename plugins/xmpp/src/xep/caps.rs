@@ -23,12 +23,41 @@ pub const FEATURES: &[&str] = &[
     "urn:xmpp:ping",
 ];
 
-/// The disco#info answer, for `node` (our caps node#ver or none).
+/// The disco#info answer, for `node` (our caps node#ver or none; the
+/// ad-hoc commands node gets `commands_info`).
 pub fn disco_info(name: &str, node: Option<String>) -> DiscoInfoResult {
+    if node.as_deref() == Some(crate::xep::adhoc::NS) {
+        return commands_info();
+    }
     DiscoInfoResult {
         node,
         identities: vec![Identity::new("client", "pc", "en", name)],
         features: FEATURES.iter().map(|f| f.to_string()).collect(),
+        extensions: Vec::new(),
+    }
+}
+
+/// The commands node as a command list (XEP-0030's automation/command-list
+/// identity) named "Commands": browsing clients show this name, not the
+/// item's (Gajim's Service Discovery listed it as "Tandem" when the node
+/// answered as the client itself).
+fn commands_info() -> DiscoInfoResult {
+    DiscoInfoResult {
+        node: Some(crate::xep::adhoc::NS.to_owned()),
+        identities: vec![Identity::new(
+            "automation",
+            "command-list",
+            "en",
+            "Commands",
+        )],
+        features: [
+            "http://jabber.org/protocol/disco#info",
+            "http://jabber.org/protocol/disco#items",
+            crate::xep::adhoc::NS,
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .collect(),
         extensions: Vec::new(),
     }
 }
@@ -210,5 +239,22 @@ mod tests {
         assert!(info
             .features
             .contains("http://jabber.org/protocol/activity+notify"));
+    }
+
+    #[test]
+    fn the_commands_node_is_a_command_list_named_for_people() {
+        let info = disco_info("Tandem", Some(crate::xep::adhoc::NS.to_owned()));
+        assert_eq!(info.node.as_deref(), Some(crate::xep::adhoc::NS));
+        let identity = &info.identities[0];
+        assert_eq!(
+            (identity.category.as_str(), identity.type_.as_str()),
+            ("automation", "command-list")
+        );
+        assert_eq!(identity.name.as_deref(), Some("Commands"));
+        // Gajim enables its "Command" button on this feature.
+        assert!(info.features.contains(crate::xep::adhoc::NS));
+        // The caps node#ver still answers as the client.
+        let info = disco_info("Tandem", Some(format!("{NODE}#x")));
+        assert_eq!(info.identities[0].category, "client");
     }
 }
