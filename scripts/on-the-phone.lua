@@ -1,5 +1,7 @@
 -- on-the-phone.lua: show "On the phone" to your XMPP contacts while a SIP
--- call is up.
+-- call is up, or a call you make or take in your XMPP client (Conversations,
+-- Dino, Gajim: XEP-0353 Jingle Message Initiation, which the sidecar sees
+-- as Carbons).
 --
 -- Your contacts' clients show the presence of your highest-priority
 -- resource. During a call the sidecar resource takes that place: it sets
@@ -25,13 +27,15 @@
 --   status   = "On the phone"
 --   priority = "auto"           -- "auto": one above your clients; or a number
 --   activity = true             -- publish XEP-0108 activity
+--   xmpp_calls = true           -- XMPP calls count too (false: SIP calls only)
 --
--- Events:   sip.call.answered, sip.call.ended, xmpp.own_presence, rule.switched
+-- Events:   sip.call.answered, sip.call.ended, xmpp.call.started,
+--           xmpp.call.ended, xmpp.own_presence, rule.switched
 -- Commands: xmpp.set_presence (its answer says what it replaced), xmpp.set_activity,
 --           sip.status (when switched back on)
 
 local cfg = tandem.settings(
-  { show = "away", status = "On the phone", priority = "auto", activity = true },
+  { show = "away", status = "On the phone", priority = "auto", activity = true, xmpp_calls = true },
   { priority = "string|number" }
 )
 local SHOWS = { away = true, xa = true, dnd = true, chat = true }
@@ -47,6 +51,7 @@ if fixed_priority ~= nil and (math.type(fixed_priority) ~= "integer" or fixed_pr
   error("[scripts.on-the-phone] priority must be \"auto\" or an integer from -128 to 127")
 end
 local activity = cfg.activity
+local xmpp_calls = cfg.xmpp_calls
 
 -- Kept across reloads: calls in progress, the sidecar presence to restore,
 -- what is applied now, and the presence of each of your own clients.
@@ -116,19 +121,27 @@ local function end_on_the_phone()
   state.saved, state.applied, state.activity = nil, nil, nil
 end
 
-tandem.on("sip.call.answered", function(ev)
-  local call = ev.call or "?"
+local function call_up(call)
   if state.calls[call] then return end
   state.calls[call] = true
   if calls_up() == 1 then start_on_the_phone() end
-end)
+end
 
-tandem.on("sip.call.ended", function(ev)
-  local call = ev.call or "?"
+local function call_down(call)
   if not state.calls[call] then return end -- never answered: not ours
   state.calls[call] = nil
   if calls_up() == 0 then end_on_the_phone() end
+end
+
+tandem.on("sip.call.answered", function(ev) call_up(ev.call or "?") end)
+tandem.on("sip.call.ended", function(ev) call_down(ev.call or "?") end)
+
+-- XMPP calls are kept apart from SIP calls by a prefix: the two ids come
+-- from different places and could be equal.
+tandem.on("xmpp.call.started", function(ev)
+  if xmpp_calls then call_up("xmpp:" .. tostring(ev.session)) end
 end)
+tandem.on("xmpp.call.ended", function(ev) call_down("xmpp:" .. tostring(ev.session)) end)
 
 -- Switched off (config, `tandem ctl rules off`, the ad-hoc command) during
 -- a call: the end of the call will not be seen, so put the presence back

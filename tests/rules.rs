@@ -83,6 +83,39 @@ fn reject_when_dnd_recorded_cases() {
 }
 
 #[test]
+fn busy_recorded_cases() {
+    check_golden("busy");
+}
+
+/// What `script` does with `tests/rules/<script>/<case>.jsonl` under the
+/// configuration `toml` (the run must succeed).
+fn run_configured(script: &str, case: &str, toml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "tandem.toml", toml);
+    let events = workspace().join(format!("tests/rules/{script}/{case}.jsonl"));
+    let out = script_test(
+        &workspace().join(format!("scripts/{script}.lua")),
+        &events,
+        Some(&config),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    stdout
+}
+
+/// `sip_while_xmpp = "notify"`: the SIP call rings on, with a call-waiting note.
+#[test]
+fn busy_can_only_say_call_waiting() {
+    let toml = "[scripts.busy]\nenabled = true\nsip_while_xmpp = \"notify\"\n";
+    let stdout = run_configured("busy", "sip-while-xmpp", toml);
+    assert!(!stdout.contains("sip.reject"), "{stdout}");
+    assert!(
+        stdout.contains("Call waiting: Carol <sip:carol@example.org> is calling your phone while you talk with bob@example.org."),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn auto_answer_recorded_cases() {
     check_golden("auto-answer");
 }
@@ -128,7 +161,11 @@ fn status_commands_switch_the_configured_presence_rule() {
 
 #[test]
 fn opt_in_rules_do_nothing_unless_switched_on() {
-    for (script, case) in [("reject-when-dnd", "dnd"), ("auto-answer", "allow-list")] {
+    for (script, case) in [
+        ("reject-when-dnd", "dnd"),
+        ("auto-answer", "allow-list"),
+        ("busy", "xmpp-while-sip"),
+    ] {
         let events = workspace().join(format!("tests/rules/{script}/{case}.jsonl"));
         let out = script_test(
             &workspace().join(format!("scripts/{script}.lua")),
@@ -146,20 +183,20 @@ fn opt_in_rules_do_nothing_unless_switched_on() {
 
 #[test]
 fn on_the_phone_switched_off_does_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write(
-        dir.path(),
-        "tandem.toml",
-        "[scripts.on-the-phone]\nenabled = false\n",
+    let toml = "[scripts.on-the-phone]\nenabled = false\n";
+    assert_eq!(run_configured("on-the-phone", "one-call", toml), "");
+}
+
+/// `xmpp_calls = false`: only the SIP call of the case sets the presence.
+#[test]
+fn on_the_phone_can_leave_xmpp_calls_out() {
+    let toml = "[scripts.on-the-phone]\nxmpp_calls = false\n";
+    let stdout = run_configured("on-the-phone", "xmpp-call", toml);
+    assert!(
+        stdout.starts_with("  13.000s  call  xmpp.set_presence")
+            && stdout.contains("\n  28.000s  call  xmpp.set_presence"),
+        "{stdout}"
     );
-    let events = workspace().join("tests/rules/on-the-phone/one-call.jsonl");
-    let out = script_test(
-        &workspace().join("scripts/on-the-phone.lua"),
-        &events,
-        Some(&config),
-    );
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
 }
 
 #[test]

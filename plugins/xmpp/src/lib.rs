@@ -36,6 +36,7 @@
 //! - `xmpp.notify_typing`: shows the user that someone types, from the bridge contact
 //! - `xmpp.upload_slot`: asks the user's server where to upload a file (XEP-0363)
 //! - `xmpp.send_call_invite`: a XEP-0482 call invite to a contact, or an answer to one
+//! - `xmpp.decline_call`: declines a call proposed to the user in XMPP (XEP-0353 reject)
 //!
 //! ## Events
 //!
@@ -47,6 +48,10 @@
 //! - `xmpp.activity`: a contact's XEP-0108 activity
 //! - `xmpp.reach`: a contact's XEP-0152 reachability addresses changed
 //! - `xmpp.call_invite`: a XEP-0482 call invite, or an answer to one
+//! - `xmpp.call.proposed`: a call proposed to or by the user in XMPP (XEP-0353)
+//! - `xmpp.call.ringing`: the called side's device rings
+//! - `xmpp.call.started`: the user is on an XMPP call
+//! - `xmpp.call.ended`: the XMPP call is over, or never started
 
 mod certificate;
 mod config;
@@ -60,10 +65,10 @@ mod upload;
 mod xep;
 
 use tandem_sdk::commands::xmpp::{
-    AdhocRegistered, BridgeStatus, GetPresence, GetStatus, KnownReach, NoteSent, NotifyTyping,
-    NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc, SendCallInvite,
-    SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence, SetPresence, SetReach,
-    Status, UploadSlot,
+    AdhocRegistered, BridgeStatus, DeclineCall, GetPresence, GetStatus, KnownReach, NoteSent,
+    NotifyTyping, NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc,
+    SendCallInvite, SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence,
+    SetPresence, SetReach, Status, UploadSlot,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -124,6 +129,9 @@ impl Plugin for XmppPlugin {
             .command::<NotifyTyping>("Shows the user that someone types, from the bridge contact")
             .command::<UploadSlot>("Asks the user's server where to upload a file (XEP-0363)")
             .command::<SendCallInvite>("A XEP-0482 call invite to a contact, or an answer to one")
+            .command::<DeclineCall>(
+                "Declines a call proposed to the user in XMPP (XEP-0353 reject)",
+            )
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -487,6 +495,26 @@ impl Handler<SendCallInvite> for XmppPlugin {
     }
 }
 
+impl Handler<DeclineCall> for XmppPlugin {
+    async fn handle(&self, request: DeclineCall) -> Result<Value, CommandError> {
+        if request.session.is_empty() {
+            return Err(invalid(
+                "session: which call (an xmpp.call.proposed event's)?",
+            ));
+        }
+        let condition = request.reason.unwrap_or_else(|| "busy".to_owned());
+        self.ask(|reply| Request::DeclineCall {
+            id: request.session,
+            condition,
+            text: request.text,
+            reply,
+        })
+        .await?
+        .map_err(|e| CommandError::new(ErrorKind::Rejected, e))?;
+        Ok(json!({ "declined": true }))
+    }
+}
+
 impl Handler<GetStatus> for XmppPlugin {
     async fn handle(&self, _: GetStatus) -> Result<Status, CommandError> {
         let mut status: Status = self.ask(Request::Status).await?;
@@ -573,7 +601,8 @@ mod doc_tests {
     use std::collections::BTreeSet;
     use tandem_sdk::events::xmpp::{
         Activity, CallInvite, ChatMessage, ChatStateEvent, Connection, ContactPresence,
-        OwnPresence, Reach,
+        JingleCallEnded, JingleCallProposed, JingleCallRinging, JingleCallStarted, OwnPresence,
+        Reach,
     };
     use tandem_sdk::EventType;
 
@@ -632,6 +661,10 @@ mod doc_tests {
             Activity::TOPIC,
             Reach::TOPIC,
             CallInvite::TOPIC,
+            JingleCallProposed::TOPIC,
+            JingleCallRinging::TOPIC,
+            JingleCallStarted::TOPIC,
+            JingleCallEnded::TOPIC,
         ]
         .into_iter()
         .map(str::to_owned)

@@ -429,3 +429,21 @@ mod tests {
         assert_eq!(note.text, "Hung up.");
     }
 }
+
+/// Declines a call proposed to the user in XMPP (XEP-0353 `<reject>` to
+/// the caller, which the user's own clients also see and stop ringing
+/// for): `session` is the id of an `xmpp.call.proposed` event; `reason` a
+/// XEP-0166 condition, `busy` (the default) or `decline`; `text` what the
+/// caller's client may show. Refused for a call that is not proposed to
+/// the user or already answered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeclineCall {
+    pub session: String,
+    pub reason: Option<String>,
+    pub text: Option<String>,
+}
+impl CommandType for DeclineCall {
+    const NAME: &'static str = "xmpp.decline_call";
+    type Reply = serde_json::Value;
+}

@@ -180,3 +180,76 @@ pub struct ChatStateEvent {
 impl EventType for ChatStateEvent {
     const TOPIC: &'static str = "xmpp.chat_state";
 }
+
+/// A call in the user's own XMPP client (XEP-0353 Jingle Message
+/// Initiation: Conversations, Dino, Gajim, Monal), seen by the sidecar as
+/// Carbons or sent to it. Tandem does no Jingle media: these only say that
+/// the user is on the phone there. The same fields come with each of
+/// `xmpp.call.proposed`, `.ringing`, `.started` and `.ended`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JingleCall {
+    /// The Jingle session id: one per call, in all four events.
+    pub session: String,
+    /// The other party's bare JID.
+    pub peer: String,
+    pub direction: crate::events::sip::Direction,
+    /// `audio`, `video`, as proposed.
+    pub media: Vec<String>,
+    /// The user's client in the call (full JID), when known.
+    pub device: Option<String>,
+    /// Ended only: why.
+    pub reason: Option<JingleEndReason>,
+    /// Ended only: the XEP-0166 condition given (`busy`, `success`, …).
+    pub condition: Option<String>,
+    /// Ended only: seconds the call was up (0 if it never started).
+    pub duration: f64,
+}
+
+/// Someone proposed a call to the user, or the user to someone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JingleCallProposed(pub JingleCall);
+impl EventType for JingleCallProposed {
+    const TOPIC: &'static str = "xmpp.call.proposed";
+}
+
+/// The called side's device rings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JingleCallRinging(pub JingleCall);
+impl EventType for JingleCallRinging {
+    const TOPIC: &'static str = "xmpp.call.ringing";
+}
+
+/// The call was taken: the user is on an XMPP call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JingleCallStarted(pub JingleCall);
+impl EventType for JingleCallStarted {
+    const TOPIC: &'static str = "xmpp.call.started";
+}
+
+/// The call is over, or never started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JingleCallEnded(pub JingleCall);
+impl EventType for JingleCallEnded {
+    const TOPIC: &'static str = "xmpp.call.ended";
+}
+
+open_enum! {
+    /// Why an XMPP call ended (`xmpp.call.ended`'s `reason`).
+    pub enum JingleEndReason {
+        /// The called side declined (Tandem too, when busy).
+        Rejected = "rejected",
+        /// The caller gave up before an answer.
+        Retracted = "retracted",
+        /// One side hung up.
+        Finished = "finished",
+        /// Nothing was heard of it in time (no answer, or its end was missed).
+        Expired = "expired",
+        /// The user's client in the call went offline.
+        DeviceGone = "device_gone",
+    }
+}

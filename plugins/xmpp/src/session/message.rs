@@ -381,6 +381,13 @@ impl Session {
         if let Some(invite) = crate::xep::call_invite::CallInvite::find(&m.payloads) {
             self.publish_call_invite(m, &invite, via, from_owner);
         }
+        // The user's own calls in XMPP (the bridge contact hears none).
+        if let (Role::Sidecar { .. }, Some(jingle)) = (
+            &self.role,
+            crate::xep::jingle_message::JingleMessage::find(&m.payloads),
+        ) {
+            self.on_jingle_message(m, &jingle);
+        }
         let Some((_, body)) = m.get_best_body_cloned(vec![]) else {
             return;
         };

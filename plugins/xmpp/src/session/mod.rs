@@ -13,7 +13,8 @@
 //!   (and what every new connection re-establishes);
 //! - [`presence`], [`caps`] (contacts' XEP-0115), [`pep`] (XEP-0163:
 //!   activity, reachability), [`message`] (chat, chat states, Carbons,
-//!   notes to the user), [`iq`] (disco, ping, roster, vCards), [`adhoc`]
+//!   notes to the user), [`jingle`] (the user's XEP-0353 calls), [`iq`]
+//!   (disco, ping, roster, vCards), [`adhoc`]
 //!   (XEP-0050 commands);
 //! - [`link`] underneath all of them: sending or queueing, liveness and
 //!   back-off, the offline and XEP-0198 queues.
@@ -26,6 +27,7 @@
 mod adhoc;
 mod caps;
 mod iq;
+mod jingle;
 mod link;
 mod message;
 mod pairing;
@@ -164,6 +166,7 @@ impl Session {
             adhoc: Registry::default(),
             adhoc_sessions: Sessions::default(),
             chat: ChatStates::default(),
+            calls: Default::default(),
             host,
             role,
             pairing: state::Pairing::default(),
@@ -220,7 +223,10 @@ impl Session {
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = keepalive.tick() => self.check_liveness(period).await,
+                _ = keepalive.tick() => {
+                    self.expire_calls();
+                    self.check_liveness(period).await
+                }
                 Some(alive) = self.liveness.1.recv() => {
                     if !alive && self.bound.is_some() {
                         self.went_down("no answer to a ping");
@@ -276,6 +282,12 @@ impl Session {
                 body,
                 thread,
             } => self.send_call_invite(to, id, invite, body, thread).await,
+            Request::DeclineCall {
+                id,
+                condition,
+                text,
+                reply,
+            } => self.decline_call(id, condition, text, reply).await,
             Request::SendChatState(to, state, reply) => {
                 self.send_chat_state(to, state, reply).await
             }

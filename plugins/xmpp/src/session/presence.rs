@@ -89,6 +89,9 @@ impl Session {
                 Some(p) => self.own.insert(key.clone(), p.clone()),
                 None => self.own.remove(&key),
             };
+            if presence.is_none() {
+                self.calls_device_gone(&key);
+            }
             let available = presence.is_some().then(|| key.clone());
             self.host.publish(&OwnPresence { jid: key, presence });
             return available;

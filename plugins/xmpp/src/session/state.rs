@@ -63,6 +63,14 @@ pub enum Request {
         body: Option<String>,
         thread: Option<String>,
     },
+    /// Decline a call proposed to the user (XEP-0353 `<reject>`): the
+    /// session id, the XEP-0166 condition, a text.
+    DeclineCall {
+        id: String,
+        condition: String,
+        text: Option<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
     /// Answers whether the state went out (false: a repeat).
     SendChatState(Jid, ChatState, oneshot::Sender<Result<bool, String>>),
     /// Serve an ad-hoc command on this node.
@@ -161,6 +169,8 @@ pub struct Session {
     /// Multi-step ad-hoc commands waiting for their form.
     pub(super) adhoc_sessions: Sessions,
     pub(super) chat: ChatStates,
+    /// The user's XMPP calls (XEP-0353) seen go by.
+    pub(super) calls: crate::peers::jingle_calls::Calls,
     pub(super) host: Host,
     /// The account logged into.
     pub(super) account: BareJid,

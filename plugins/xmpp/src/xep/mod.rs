@@ -10,6 +10,7 @@
 //! - [`caps`]: the sidecar's own XEP-0030 disco#info and its XEP-0115 hash
 //! - [`file_sharing`]: a shared file: XEP-0066 OOB, XEP-0447 with XEP-0446 metadata
 //! - [`http_upload`]: XEP-0363 upload slots and the service that gives them
+//! - [`jingle_message`]: XEP-0353 Jingle Message Initiation (read; `<reject>` written)
 //! - [`reach`]: XEP-0152 reachability addresses
 //! - [`reply`]: XEP-0461 replies and their XEP-0428 fallback quote
 //! - [`vcard`]: SIP addresses from XEP-0054 vcard-temp and XEP-0292 vCard4
@@ -21,6 +22,7 @@ pub mod caps;
 pub mod delay;
 pub mod file_sharing;
 pub mod http_upload;
+pub mod jingle_message;
 pub mod reach;
 pub mod reply;
 pub mod vcard;
