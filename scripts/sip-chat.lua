@@ -41,6 +41,12 @@
 --   aliases  = { bob = "sip:bob@example.org" }  -- for @bob
 --   remember = 500      -- relayed messages kept for replies (by id)
 --
+-- A file you share (your client uploads it and sends its link alone) is
+-- offered as a file to the peer named as above, or to several:
+--   sip:bob@example.org sip:carol@example.org https://…/holiday.jpg
+-- with the file-transfer plugin (a note per peer says how it went);
+-- without it, or for a link that is not a file, the link goes as text.
+--
 -- File offers (with the file-transfer plugin) are not relayed as messages:
 -- accept-files.lua asks about them in the peer's thread, and "accept" or
 -- "reject" answering an open offer is left to it.
@@ -48,7 +54,7 @@
 -- Events:   sip.message, xmpp.message, composing.peer, xmpp.chat_state,
 --           file_transfer.offered, .completed, .failed, .closed,
 --           accept_files.asked
--- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message,
+-- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message, file_transfer.send,
 --           xmpp.notify_typing, composing.user_typing,
 --           calls.answer, calls.reject, calls.hangup, calls.call,
 --           status.show, status.presence_rules, file_transfer.list
@@ -245,6 +251,47 @@ local function target_of(ev)
   return nil
 end
 
+-- A shared file: the text is a link alone (what a client sends once it
+-- has uploaded a file, XEP-0363), maybe after more SIP addresses
+-- ("sip:a@x sip:b@y https://…" offers it to both). The peers and the
+-- link, or nil.
+local function shared_file(peer, text)
+  local peers, rest = { peer }, text
+  while true do
+    local more, after = rest:match("^(sips?:[^%s@]+@%S+)%s+(.+)$")
+    if not more then break end
+    peers[#peers + 1] = more
+    rest = after
+  end
+  local url = rest:match("^https?://%S+$")
+  if url then return peers, url end
+  return nil
+end
+
+-- Offers the user's file to the peers through the file-transfer plugin,
+-- a note per peer in its thread; false when the plugin is not loaded or
+-- the link is not a file (a web page): then it goes as text.
+local function send_file(peers, url)
+  local sent, err = tandem.try_call("file_transfer.send", { to = peers, url = url })
+  if not sent then
+    if err.kind ~= "unknown_command" then tandem.log.info("link sent as text: " .. tostring(err.message)) end
+    return false
+  end
+  for _, r in ipairs(sent.recipients) do
+    local whom = who(r.peer)
+    local text
+    if r.delivery == "offered" then
+      text = "Sent " .. sent.name .. " to " .. whom .. "."
+    elseif r.delivery == "link" then
+      text = whom .. " does not take files: sent " .. sent.name .. " as a link."
+    else
+      text = whom .. " could not take " .. sent.name .. ": " .. tostring(r.reason)
+    end
+    note(text, thread_of(r.peer))
+  end
+  return true
+end
+
 -- Chat commands: the word typed alone, and what it runs.
 local COMMANDS = {
   answer = { "calls.answer" },
@@ -323,7 +370,10 @@ tandem.on("xmpp.message", function(ev)
   -- The message ends the user's typing (no "idle" follows it); waiting for
   -- this answer also lets a "typing" still on its way arrive first.
   tandem.try_call("composing.user_typing", { to = peer, state = "active" })
-  local sent, err = tandem.try_call("sip.send_message", { to = peer, body = text })
+  local sent, err
+  local peers, url = shared_file(peer, text)
+  if peers then sent = send_file(peers, url) end
+  if not sent then sent, err = tandem.try_call("sip.send_message", { to = peer, body = text }) end
   if sent then
     if ev.receipt_requested and ev.id then
       -- From where it was sent to: the sidecar or the bridge contact.

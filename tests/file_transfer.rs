@@ -376,3 +376,84 @@ fn an_rfc_4483_offer_is_accepted_in_the_peers_thread() {
         files_in(downloads.path())
     );
 }
+
+/// The user shares a file with Tandem the way a client does (slixmpp
+/// uploads it to the user's own server, XEP-0363, and sends the link as
+/// body and OOB) naming two SIP peers: linphonec takes the RCS file-info
+/// and downloads the file from the user's server itself (the same bytes,
+/// under the name given); a peer that takes no file offers (sipp: 415)
+/// gets the link as text. A note per peer says how it went.
+#[test]
+fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_gets_the_link() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
+    let sidecar = Sidecar::start_phone_plugins(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["sip-chat"],
+        "",
+        "",
+        &["tandem_plugin_file_transfer"],
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let proxy = format!("127.0.0.1:{}", sidecar.sip_port());
+    let lin = tandem_tests::linphone::Linphonec::start_receiving_files("lin", &proxy);
+    let dir = tempfile::tempdir().unwrap();
+    let carol_port = sipp::free_udp_port().to_string();
+    let carol = sipp::Background::start(
+        &[
+            "-sf",
+            &sipp::scenario_path("file_peer_415.xml"),
+            "-m",
+            "2",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &carol_port,
+        ],
+        dir.path(),
+    );
+    let carol_uri = format!("sip:carol@127.0.0.1:{carol_port}");
+
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 253) as u8).collect();
+    let original = dir.path().join("holiday.jpg");
+    std::fs::write(&original, &content).unwrap();
+    gajim.send(json!({ "upload": {
+        "service": format!("upload.{}", tandem_tests::prosody::DOMAIN),
+        "path": original.display().to_string(), "content_type": "image/jpeg",
+    } }));
+    let uploaded = gajim.wait_for("the upload", |e| e["event"] == "uploaded");
+    let url = uploaded["url"].as_str().unwrap().to_owned();
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": format!("{} {carol_uri} {url}", lin.uri), "oob": url,
+    } }));
+
+    gajim.wait_for(
+        "the note for linphonec",
+        from_sidecar(format!("Sent holiday.jpg to {}.", lin.uri)),
+    );
+    gajim.wait_for(
+        "the note for the peer without file transfer",
+        from_sidecar(format!(
+            "{carol_uri} does not take files: sent holiday.jpg as a link."
+        )),
+    );
+    carol.wait_ok(dir.path());
+    let saved = lin.downloads().join("holiday.jpg");
+    tandem_tests::wait_for_log("linphonec's download", || match std::fs::metadata(&saved) {
+        Ok(m) if m.len() == content.len() as u64 => Ok(String::new()),
+        _ => Err(format!(
+            "{:?}\n{}",
+            files_in(&lin.downloads()),
+            lin.output()
+        )),
+    });
+    assert_eq!(
+        sha256(&saved).0,
+        sha256(&original).0,
+        "linphonec saved what the user shared"
+    );
+}

@@ -32,6 +32,26 @@ impl Linphonec {
     /// own, sending through the outbound proxy `proxy` (`127.0.0.1:PORT`);
     /// waits until it listens.
     pub fn start_at_5060(user: &str, proxy: &str) -> Linphonec {
+        Linphonec::start_with(user, proxy, "")
+    }
+
+    /// As `start_at_5060`, downloading every file a peer offers at once
+    /// (RCS file transfer), into [`Linphonec::downloads`] under the name
+    /// the sender gave.
+    pub fn start_receiving_files(user: &str, proxy: &str) -> Linphonec {
+        Linphonec::start_with(
+            user,
+            proxy,
+            "[app]\nauto_download_incoming_files_max_size=0\n",
+        )
+    }
+
+    /// Where it saves the files it downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self.home.path().join(".local/share/linphone")
+    }
+
+    fn start_with(user: &str, proxy: &str, extra: &str) -> Linphonec {
         let mut last = String::new();
         for attempt in 0..8u32 {
             let address = loopback_address(attempt);
@@ -39,7 +59,7 @@ impl Linphonec {
             if std::net::UdpSocket::bind((address.as_str(), 5060)).is_err() {
                 continue;
             }
-            match Linphonec::spawn(user, proxy, &address) {
+            match Linphonec::spawn(user, proxy, &address, extra) {
                 Ok(peer) => return peer,
                 Err(e) => last = e,
             }
@@ -47,7 +67,7 @@ impl Linphonec {
         panic!("linphonec found no free 127.x.y.z:5060: {last}")
     }
 
-    fn spawn(user: &str, proxy: &str, address: &str) -> Result<Linphonec, String> {
+    fn spawn(user: &str, proxy: &str, address: &str, extra: &str) -> Result<Linphonec, String> {
         let program = on_path("linphonec").expect(
             "no linphonec on PATH (apt-get install linphone-cli; see tools/install-packages)",
         );
@@ -78,7 +98,7 @@ impl Linphonec {
              default_proxy=0\n\n\
              [proxy_0]\nreg_proxy=sip:{proxy}\nreg_identity=<{uri}>\n\
              reg_sendregister=0\npublish=0\n\n\
-             [video]\ncapture=0\ndisplay=0\n"
+             [video]\ncapture=0\ndisplay=0\n\n{extra}"
         );
         let rc = crate::write(home.path(), "linphonerc", &config);
         let log = home.path().join("linphonec.log");

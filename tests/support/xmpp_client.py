@@ -11,6 +11,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 import xml.etree.ElementTree as ET
 
 import slixmpp
@@ -42,6 +43,23 @@ def say_adhoc_result(res):
         sessionid=res["command"]["sessionid"])
 
 
+JMI = "{urn:xmpp:jingle-message:0}"
+
+
+def jingle_of(m):
+    """A message's XEP-0353 element: kind, id and reason condition; {} if none."""
+    element = next((c for c in m.xml if c.tag.startswith(JMI)), None)
+    if element is None:
+        return {}
+    reason = element.find("{urn:xmpp:jingle:1}reason")
+    conditions = [c.tag.split("}")[-1] for c in (reason if reason is not None else [])
+                  if c.tag.split("}")[-1] != "text"]
+    text = reason.find("{urn:xmpp:jingle:1}text") if reason is not None else None
+    return {"kind": element.tag[len(JMI):], "id": element.get("id"),
+            "reason": conditions[0] if conditions else None,
+            "text": text.text if text is not None else None}
+
+
 class TestClient(slixmpp.ClientXMPP):
     def __init__(self, jid, password, priority, address):
         super().__init__(jid, password)
@@ -63,6 +81,11 @@ class TestClient(slixmpp.ClientXMPP):
         self.register_handler(Callback(
             "receipt", MatchXPath("{jabber:client}message/{urn:xmpp:receipts}received"),
             self.on_receipt))
+        for kind in ("propose", "ringing", "proceed", "accept", "reject", "retract", "finish"):
+            self.register_handler(Callback(
+                "jingle message " + kind,
+                MatchXPath("{jabber:client}message/{urn:xmpp:jingle-message:0}" + kind),
+                self.on_jingle))
         for action in ("invite", "accept", "reject", "retract", "left"):
             self.register_handler(Callback(
                 "call invite " + action,
@@ -121,6 +144,10 @@ class TestClient(slixmpp.ClientXMPP):
         say(event="call_invite", **{"from": str(m["from"])}, action=element.tag.split("}")[-1],
             id=element.get("id") or m["id"] or None, uris=uris, body=m["body"] or None)
 
+    def on_jingle(self, m):
+        """XEP-0353, sent to this client (not a Carbon)."""
+        say(event="jingle", **{"from": str(m["from"])}, **jingle_of(m))
+
     def on_message(self, m):
         if m["type"] in ("chat", "normal") and m["body"]:
             hints = [h.tag.split("}")[-1] for h in m.xml if h.tag.startswith("{urn:xmpp:hints}")]
@@ -135,11 +162,13 @@ class TestClient(slixmpp.ClientXMPP):
 
     def on_carbon_received(self, m):
         inner = m["carbon_received"]
-        say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="received")
+        say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="received",
+            jingle=jingle_of(inner) or None)
 
     def on_carbon_sent(self, m):
         inner = m["carbon_sent"]
-        say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="sent")
+        say(event="message", **{"from": str(inner["from"]), "to": str(inner["to"])}, body=inner["body"], carbon="sent",
+            jingle=jingle_of(inner) or None)
 
     def submitted(self, fields):
         """A filled-in data form (XEP-0004 submit) of `fields`."""
@@ -200,6 +229,8 @@ class TestClient(slixmpp.ClientXMPP):
                 msg["id"] = m["id"]
             if "thread" in m:
                 msg["thread"] = m["thread"]
+            if "oob" in m:  # XEP-0066, as clients share an uploaded file
+                ET.SubElement(ET.SubElement(msg.xml, "{jabber:x:oob}x"), "{jabber:x:oob}url").text = m["oob"]
             if m.get("receipt"):
                 ET.SubElement(msg.xml, "{urn:xmpp:receipts}request")
             if "reply_to" in m:
@@ -299,6 +330,27 @@ class TestClient(slixmpp.ClientXMPP):
                 say_adhoc_result(res)
             except IqError as e:
                 say_iq_error(e)
+        elif "jingle" in c:
+            # XEP-0353 as a user's client sends it: propose (with `media`),
+            # ringing, proceed, reject, retract, finish (with `reason`).
+            j = c["jingle"]
+            msg = self.make_message(mto=j["to"], mtype="chat")
+            element = ET.SubElement(msg.xml, JMI + j["kind"], id=j["id"])
+            for media in j.get("media", []):
+                ET.SubElement(element, "{urn:xmpp:jingle:apps:rtp:1}description", media=media)
+            if "reason" in j:
+                reason = ET.SubElement(element, "{urn:xmpp:jingle:1}reason")
+                ET.SubElement(reason, "{urn:xmpp:jingle:1}" + j["reason"])
+            ET.SubElement(msg.xml, "{urn:xmpp:hints}store")
+            msg.send()
+        elif "dino_propose" in c:
+            # Dino's call invite: <propose> in urn:xmpp:call-message:1.
+            d = c["dino_propose"]
+            msg = self.make_message(mto=d["to"], mtype="chat")
+            propose = ET.SubElement(msg.xml, "{urn:xmpp:call-message:1}propose",
+                                    id=d["id"], video="false", multi="false")
+            ET.SubElement(propose, "{urn:xmpp:call-message:1}jingle", sid=d["id"])
+            msg.send()
         elif "call_invite" in c:
             # A XEP-0482 invite with external ways to join, as a contact's
             # client (or Tandem) sends it.
@@ -329,6 +381,34 @@ class TestClient(slixmpp.ClientXMPP):
             say(event="roster", request=c["roster"], items={j: {"subscription": roster[j]["subscription"],
                                            "name": roster[j]["name"]}
                                        for j in roster.keys()})
+        elif "upload" in c:
+            # XEP-0363 as a client shares a file: a slot from the upload
+            # service (`service`), then an HTTP PUT of the file (`path`).
+            u = c["upload"]
+            data = open(u["path"], "rb").read()
+            name = u.get("name") or u["path"].rsplit("/", 1)[-1]
+            ctype = u.get("content_type", "application/octet-stream")
+            iq = self.make_iq_get(ito=u["service"])
+            req = ET.SubElement(iq.xml, "{urn:xmpp:http:upload:0}request",
+                                filename=name, size=str(len(data)))
+            req.set("content-type", ctype)
+            try:
+                res = await iq.send(timeout=10)
+            except IqError as e:
+                say_iq_error(e)
+                return
+            slot = res.xml.find("{urn:xmpp:http:upload:0}slot")
+            put = slot.find("{urn:xmpp:http:upload:0}put")
+            get = slot.find("{urn:xmpp:http:upload:0}get").get("url")
+            headers = {h.get("name"): h.text for h in put if h.text}
+            headers["Content-Type"] = ctype
+
+            def upload():
+                r = urllib.request.Request(put.get("url"), data=data, method="PUT", headers=headers)
+                with urllib.request.urlopen(r, timeout=30) as answer:
+                    return answer.status
+            status = await asyncio.get_event_loop().run_in_executor(None, upload)
+            say(event="uploaded", status=status, url=get)
         elif "unknown_iq" in c:
             iq = self.make_iq_get(queryxmlns="urn:example:nothing", ito=c["unknown_iq"])
             try:

@@ -26,6 +26,7 @@
 //! - `file_transfer.accept`: fetch an offered file and share it with the user
 //! - `file_transfer.reject`: turn an offer down
 //! - `file_transfer.list`: the offers waiting and the transfers under way
+//! - `file_transfer.send`: offer a file the user uploaded to SIP peers
 //!
 //! ## Events
 //!
@@ -39,6 +40,7 @@ mod http;
 mod name;
 mod offer;
 mod offers;
+mod send;
 mod transfer;
 mod url;
 
@@ -48,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tandem_sdk::commands::file_transfer::{
-    Accept, List, Reject, Transfer, TransferState, Transfers,
+    Accept, List, Reject, Send, Sent, Transfer, TransferState, Transfers,
 };
 use tandem_sdk::events::file_transfer::{CloseReason, Closed, Failed, Offered};
 use tandem_sdk::events::sip::Message;
@@ -124,6 +126,7 @@ impl Plugin for FileTransferPlugin {
             .command::<Accept>("Fetch an offered file and share it with the user")
             .command::<Reject>("Turn a file offer down")
             .command::<List>("The file offers waiting and the transfers under way")
+            .command::<Send>("Offer the user's uploaded file to SIP peers")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -274,6 +277,41 @@ impl Handler<List> for FileTransferPlugin {
         Ok(Transfers {
             transfers: self.offers().list(),
         })
+    }
+}
+
+impl Handler<Send> for FileTransferPlugin {
+    async fn handle(&self, args: Send) -> Result<Sent, CommandError> {
+        if args.to.is_empty() {
+            return Err(CommandError::invalid_arguments("send the file to whom?"));
+        }
+        let file = send::describe(&args, &self.ctx.tls).await?;
+        // Listed while the peers are asked.
+        let ids: Vec<String> = {
+            let mut offers = self.offers();
+            args.to
+                .iter()
+                .map(|peer| offers.add_outgoing(peer, &file).id)
+                .collect()
+        };
+        let sent = send::offer_to_all(&self.ctx.host, &args.to, &file).await;
+        let mut offers = self.offers();
+        for id in &ids {
+            offers.remove(id);
+        }
+        for r in &sent.recipients {
+            self.ctx.host.info(&format!(
+                "{} to {}: {}{}",
+                sent.name,
+                r.peer,
+                r.delivery.as_str(),
+                r.reason
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            ));
+        }
+        Ok(sent)
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tandem_sdk::commands::file_transfer::{Transfer, TransferState};
+use tandem_sdk::commands::file_transfer::{Direction, Transfer, TransferState};
 use thiserror::Error;
 
 use crate::offer::Offer;
@@ -22,6 +22,7 @@ pub struct Entry {
     pub name: String,
     pub offer: Offer,
     pub state: TransferState,
+    pub direction: Direction,
     expires: Instant,
     /// Bytes received so far, updated by the download.
     pub received: Arc<AtomicU64>,
@@ -37,6 +38,7 @@ impl Entry {
             media_type: self.offer.media_type.clone(),
             state: self.state.clone(),
             received: self.received.load(Ordering::Relaxed),
+            direction: self.direction.clone(),
         }
     }
 }
@@ -90,7 +92,13 @@ impl Offers {
         now: Instant,
     ) -> Result<Entry, Refused> {
         // Transfers under way count too: they hold a connection and disk.
-        if self.entries.values().filter(|e| e.peer == peer).count() >= self.per_peer {
+        if self
+            .entries
+            .values()
+            .filter(|e| e.peer == peer && e.direction == Direction::In)
+            .count()
+            >= self.per_peer
+        {
             return Err(Refused::PeerLimit {
                 peer: peer.to_owned(),
                 limit: self.per_peer,
@@ -106,11 +114,36 @@ impl Offers {
             name,
             offer,
             state: TransferState::Offered,
+            direction: Direction::In,
             expires: now + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
         };
         self.entries.insert(id, entry.clone());
         Ok(entry)
+    }
+
+    /// Lists the user's file being offered to `peer` (not bounded: the
+    /// user sends it, and it is gone once the peer answers).
+    pub fn add_outgoing(&mut self, peer: &str, file: &crate::send::Described) -> Entry {
+        let id = self.new_id();
+        let entry = Entry {
+            id: id.clone(),
+            peer: peer.to_owned(),
+            name: file.name.clone(),
+            offer: Offer {
+                form: crate::offer::Form::Rcs,
+                name: Some(file.name.clone()),
+                size: file.size,
+                media_type: Some(file.media_type.clone()),
+                url: file.url.clone(),
+            },
+            state: TransferState::Sending,
+            direction: Direction::Out,
+            expires: Instant::now() + self.ttl,
+            received: Arc::new(AtomicU64::new(0)),
+        };
+        self.entries.insert(id, entry.clone());
+        entry
     }
 
     /// Short ids a person can type (`accept k3x9a`), unpredictable enough

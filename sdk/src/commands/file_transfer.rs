@@ -16,6 +16,32 @@ open_enum! {
         Uploading = "uploading",
         /// Turned down; nothing was fetched.
         Rejected = "rejected",
+        /// The user's file being offered to a SIP peer (a MESSAGE on its
+        /// way, waiting for the peer's answer).
+        Sending = "sending",
+    }
+}
+
+open_enum! {
+    /// Which way a transfer goes.
+    pub enum Direction {
+        /// From a SIP peer to the user.
+        In = "in",
+        /// From the user to a SIP peer.
+        Out = "out",
+    }
+}
+
+open_enum! {
+    /// How a file reached one recipient of `file_transfer.send`.
+    pub enum Delivery {
+        /// Offered as GSMA RCS file-info, which the peer took (2xx): its
+        /// client fetches the file from the link.
+        Offered = "offered",
+        /// The peer does not take file offers (415): the link went as text.
+        Link = "link",
+        /// Neither reached the peer; `reason` says why.
+        Failed = "failed",
     }
 }
 
@@ -50,6 +76,61 @@ impl CommandType for Reject {
     type Reply = Transfer;
 }
 
+/// Offers the user's file, already on a web server (their XMPP server's
+/// upload), to SIP peers: to each a MESSAGE with GSMA RCS file-info
+/// pointing at `url` (Tandem serves nothing), or the link as text to a
+/// peer that answers 415. Name, size and type not given are asked of the
+/// server (HEAD). Answers once every peer has answered, one outcome each;
+/// refused (`invalid_arguments`) when `url` is not a file (a web page, an
+/// error, not http(s)), so a caller can send it as text instead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Send {
+    /// SIP URIs.
+    pub to: Vec<String>,
+    pub url: String,
+    pub name: Option<String>,
+    pub size: Option<u64>,
+    pub media_type: Option<String>,
+}
+impl CommandType for Send {
+    const NAME: &'static str = "file_transfer.send";
+    type Reply = Sent;
+}
+
+/// What `file_transfer.send` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sent {
+    /// The file's name, as offered.
+    pub name: String,
+    pub size: Option<u64>,
+    pub recipients: Vec<Recipient>,
+}
+
+/// One peer's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Recipient {
+    pub peer: String,
+    pub delivery: Delivery,
+    /// Why it failed, in plain words; absent otherwise.
+    pub reason: Option<String>,
+}
+
+/// Stops a transfer under way (or turns down an offer still waiting): a
+/// download stops and its part file is removed. Refused
+/// (`invalid_arguments`) for an id that is not in `file_transfer.list`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cancel {
+    pub id: String,
+}
+impl CommandType for Cancel {
+    const NAME: &'static str = "file_transfer.cancel";
+    type Reply = Transfer;
+}
+
 /// The offers waiting for an answer and the transfers under way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct List {}
@@ -78,6 +159,7 @@ pub struct Transfer {
     pub state: TransferState,
     /// Bytes received so far.
     pub received: u64,
+    pub direction: Direction,
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! What every plugin needs and should not copy: maps bounded against
-//! peers who invent keys, back-off between attempts, log throttling.
+//! peers who invent keys, back-off between attempts, log throttling,
+//! UTC times as text.
 //! Plain Rust, outside the ABI: changing it never breaks a built plugin.
 
 pub mod backoff;
 pub mod bounded;
 pub mod throttle;
+pub mod utc;
 
 pub use backoff::Backoff;
 pub use bounded::BoundedMap;

@@ -159,7 +159,7 @@ fn check_size(size: u64, fetch: &Fetch<'_>) -> Result<(), TransferError> {
     }
 }
 
-fn check_status(status: StatusCode, url: &Url) -> Result<(), TransferError> {
+pub(crate) fn check_status(status: StatusCode, url: &Url) -> Result<(), TransferError> {
     let host = url.authority();
     let code = status.as_u16();
     match code {
