@@ -10,6 +10,7 @@ mod identity;
 mod linphone;
 mod logging;
 mod messages;
+mod nat;
 mod pjsua2;
 mod registration;
 mod transactions;

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::netns::{Network, Place, PEER, REGISTRAR};
 use crate::sipp::free_udp_port;
 
 pub struct Baresip {
@@ -81,7 +82,27 @@ impl Baresip {
 
     /// Like `start`, quitting after `seconds` (a safety net for tests).
     pub fn start_for(hz: f64, dial: Option<&str>, seconds: u32) -> Baresip {
-        Baresip::start_with(hz, dial, seconds, None)
+        Baresip::start_with(hz, dial, seconds, None, Site::loopback())
+    }
+
+    /// baresip on the public side of `network` (at `netns::PEER`), as
+    /// `bob` registered with the registrar there on `registrar_port` (its
+    /// password `password`), auto-answering, sending a tone of `hz`; with
+    /// `dial`, it calls that URI once ready.
+    pub fn start_public(
+        network: &Network,
+        hz: f64,
+        (registrar_port, password): (u16, &str),
+        dial: Option<&str>,
+    ) -> Baresip {
+        let site = Site {
+            address: PEER.to_owned(),
+            command: network.command(Place::Public, "baresip"),
+            account: format!(
+                "<sip:bob@{REGISTRAR}:{registrar_port}>;auth_pass={password};regint=600;answermode=auto\n"
+            ),
+        };
+        Baresip::start_with(hz, dial, 60, None, site)
     }
 
     /// Like `start`, with SIP over TLS too: `certs` holds `ca.pem` (trusted)
@@ -89,7 +110,7 @@ impl Baresip {
     /// 127.0.0.1). baresip listens for TLS on `port + 1`; its account says
     /// `transport=tls`, so what it dials goes over TLS.
     pub fn start_tls(hz: f64, dial: Option<&str>, certs: &std::path::Path) -> Baresip {
-        Baresip::start_with(hz, dial, 60, Some(certs))
+        Baresip::start_with(hz, dial, 60, Some(certs), Site::loopback())
     }
 
     fn start_with(
@@ -97,6 +118,7 @@ impl Baresip {
         dial: Option<&str>,
         seconds: u32,
         tls: Option<&std::path::Path>,
+        site: Site,
     ) -> Baresip {
         crate::build_artifacts(); // before `-t` starts counting
         let dir = tempfile::tempdir().unwrap();
@@ -107,7 +129,7 @@ impl Baresip {
         let console = free_udp_port();
         std::fs::create_dir(dir.path().join("dump")).unwrap();
         let config = format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nsip_trans_def udp\n\
+            "poll_method epoll\nsip_listen {address}:{port}\nsip_trans_def udp\n\
              audio_source aufile,{tone}\naudio_player\naudio_alert\n\
              audio_srate 8000\naudio_channels 1\n\
              module_path /usr/lib/baresip/modules\n\
@@ -117,9 +139,10 @@ impl Baresip {
              snd_path {dump}\nrtp_ports 20000-59999\n",
             tone = tone.display(),
             dump = dir.path().join("dump").display(),
+            address = site.address,
         );
         let (config, account) = match tls {
-            None => (config, "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n"),
+            None => (config, site.account.as_str()),
             Some(certs) => {
                 // baresip wants its certificate and key in one file.
                 let identity = dir.path().join("identity.pem");
@@ -139,7 +162,7 @@ impl Baresip {
         };
         crate::write(dir.path(), "config", &config);
         crate::write(dir.path(), "accounts", account);
-        let mut command = Command::new("baresip");
+        let mut command = site.command;
         command
             .arg("-f")
             .arg(dir.path())
@@ -190,6 +213,12 @@ impl Baresip {
             .collect()
     }
 
+    /// Quits as a user's Ctrl-C would (SIGTERM): a call in progress is
+    /// hung up (BYE) and the recordings are finished.
+    pub fn quit(&mut self) {
+        crate::stop_gently(&mut self.child, "-TERM");
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -225,5 +254,23 @@ impl Drop for Baresip {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Where baresip runs: its address, the command that starts it, its
+/// account line.
+struct Site {
+    address: String,
+    command: Command,
+    account: String,
+}
+
+impl Site {
+    fn loopback() -> Site {
+        Site {
+            address: "127.0.0.1".to_owned(),
+            command: Command::new("baresip"),
+            account: "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n".to_owned(),
+        }
     }
 }

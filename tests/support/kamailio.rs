@@ -6,6 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use crate::netns::{Network, Place, REGISTRAR};
 use crate::sipp::free_udp_port;
 
 pub struct Kamailio {
@@ -23,18 +24,37 @@ const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 impl Kamailio {
     /// Starts a registrar challenging with `algorithm` ("SHA-256" or "MD5").
     pub fn start(algorithm: &str, password: &str) -> Kamailio {
-        Kamailio::start_with(algorithm, password, None)
+        Kamailio::start_with(algorithm, password, None, Site::loopback(), None)
     }
 
     /// Like `start`, also listening for SIP over TLS with the certificate
     /// in `certs` (`server.pem`, `server.key`, from `certs::make`).
     pub fn start_tls(algorithm: &str, password: &str, certs: &std::path::Path) -> Kamailio {
-        Kamailio::start_with(algorithm, password, Some(certs))
+        Kamailio::start_with(algorithm, password, Some(certs), Site::loopback(), None)
     }
 
-    fn start_with(algorithm: &str, password: &str, certs: Option<&std::path::Path>) -> Kamailio {
+    /// A registrar that is also the proxy between its users (MD5 digest on
+    /// REGISTER only), on the public side of `network`; with
+    /// `ProviderHelp::Nathelper`, it rewrites the private addresses of users
+    /// behind a NAT as many providers do.
+    pub fn start_proxy(network: &Network, help: ProviderHelp, password: &str) -> Kamailio {
+        let site = Site {
+            address: REGISTRAR.to_owned(),
+            command: network.command(Place::Public, "kamailio"),
+        };
+        Kamailio::start_with("MD5", password, None, site, Some(help))
+    }
+
+    fn start_with(
+        algorithm: &str,
+        password: &str,
+        certs: Option<&std::path::Path>,
+        site: Site,
+        proxy: Option<ProviderHelp>,
+    ) -> Kamailio {
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
+        let address = &site.address;
         let tls_port = certs.map(|_| crate::prosody::free_port());
         let tls = match (certs, tls_port) {
             (Some(certs), Some(tls_port)) => {
@@ -55,16 +75,25 @@ impl Kamailio {
             }
             _ => String::new(),
         };
-        // www_challenge flag 1: offer qop=auth. Each REGISTER that
-        // authenticates is logged with its Authorization header, so the test
-        // can see the algorithm and qop the client used.
+        let (proxy_modules, route) = match proxy {
+            None => (String::new(), registrar_route(password)),
+            Some(help) => (
+                PROXY_MODULES.to_owned()
+                    + if help == ProviderHelp::Nathelper {
+                        NATHELPER_MODULE
+                    } else {
+                        ""
+                    },
+                proxy_route(password, help),
+            ),
+        };
         let config = format!(
             r#"#!KAMAILIO
 debug=2
 log_stderror=yes
 children=1
 auto_aliases=no
-listen=udp:127.0.0.1:{port}
+listen=udp:{address}:{port}
 mpath="{MODULES}"
 {tls}
 loadmodule "tm.so"
@@ -75,31 +104,18 @@ loadmodule "xlog.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
 loadmodule "auth.so"
+{proxy_modules}
 modparam("usrloc", "db_mode", 0)
 modparam("auth", "algorithm", "{algorithm}")
 modparam("auth", "secret", "tandem-test-nonce-secret")
 modparam("auth", "nonce_count", 1)
 
-request_route {{
-    if (!is_method("REGISTER")) {{
-        sl_send_reply("405", "Method Not Allowed");
-        exit;
-    }}
-    if (!pv_www_authenticate("$td", "{password}", "0")) {{
-        xlog("L_NOTICE", "CHALLENGE $fu (result $rc) auth=$hdr(Authorization)\n");
-        www_challenge("$td", "1");
-        exit;
-    }}
-    if (!save("location")) {{
-        sl_reply_error();
-        exit;
-    }}
-    xlog("L_NOTICE", "REGISTERED $fu proto=$proto expires=$hdr(Expires) contact=$hdr(Contact) auth=$hdr(Authorization)\n");
-}}
+{route}
 "#
         );
         let file = crate::write(dir.path(), "kamailio.cfg", &config);
-        let mut child = Command::new("kamailio")
+        let mut command = site.command;
+        let mut child = command
             .arg("-f")
             .arg(&file)
             .args(["-DD", "-E", "-w"])
@@ -152,4 +168,140 @@ impl Drop for Kamailio {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
+}
+
+/// Where Kamailio runs: its address and the command that starts it.
+struct Site {
+    address: String,
+    command: Command,
+}
+
+impl Site {
+    fn loopback() -> Site {
+        Site {
+            address: "127.0.0.1".to_owned(),
+            command: Command::new("kamailio"),
+        }
+    }
+}
+
+/// What a proxy does for users behind a NAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderHelp {
+    /// Nothing: it relays to the addresses users give (rport aside).
+    Plain,
+    /// `nathelper`: Contacts and SDP addresses replaced by the address
+    /// the request came from (`fix_nated_contact`, `fix_nated_register`,
+    /// `fix_nated_sdp`), as many providers do.
+    Nathelper,
+}
+
+/// Challenges, then keeps the binding; logs each REGISTER that
+/// authenticates with its Authorization header, so a test can see the
+/// algorithm and qop the client used. www_challenge flag 1: offer qop=auth.
+fn register_block(password: &str) -> String {
+    format!(
+        r#"    if (!pv_www_authenticate("$td", "{password}", "0")) {{
+        xlog("L_NOTICE", "CHALLENGE $fu (result $rc) auth=$hdr(Authorization)\n");
+        www_challenge("$td", "1");
+        exit;
+    }}
+    if (!save("location")) {{
+        sl_reply_error();
+        exit;
+    }}
+    xlog("L_NOTICE", "REGISTERED $fu proto=$proto expires=$hdr(Expires) contact=$hdr(Contact) auth=$hdr(Authorization)\n");
+"#
+    )
+}
+
+/// A registrar only: anything but REGISTER is refused.
+fn registrar_route(password: &str) -> String {
+    format!(
+        r#"request_route {{
+    if (!is_method("REGISTER")) {{
+        sl_send_reply("405", "Method Not Allowed");
+        exit;
+    }}
+{}}}
+"#,
+        register_block(password)
+    )
+}
+
+const PROXY_MODULES: &str =
+    "loadmodule \"rr.so\"\nloadmodule \"siputils.so\"\nloadmodule \"maxfwd.so\"\n";
+const NATHELPER_MODULE: &str = "loadmodule \"nathelper.so\"\n";
+
+/// Registrar and record-routing proxy: requests to its users go to their
+/// bindings, other requests to their Request-URI; in-dialog requests
+/// follow the Route set. Each request and reply is logged (method, source
+/// and Contact), so a test can see what crossed the NAT.
+fn proxy_route(password: &str, help: ProviderHelp) -> String {
+    let nathelper = help == ProviderHelp::Nathelper;
+    // nat_uac_test 19: private Contact, Via not the source, private SDP
+    // address, source port not the Via's (nathelper's usual test).
+    let fix_request = if nathelper {
+        r#"    force_rport();
+    if (nat_uac_test("19")) {
+        if (is_method("REGISTER")) { fix_nated_register(); } else { fix_nated_contact(); }
+        if (has_body("application/sdp")) { fix_nated_sdp("3"); }
+    }
+"#
+    } else {
+        ""
+    };
+    let fix_reply = if nathelper {
+        r#"    if (nat_uac_test("19")) {
+        fix_nated_contact();
+        if (has_body("application/sdp")) { fix_nated_sdp("3"); }
+    }
+"#
+    } else {
+        ""
+    };
+    format!(
+        r#"modparam("tm", "fr_timer", 5000)
+modparam("tm", "fr_inv_timer", 10000)
+
+request_route {{
+    xlog("L_NOTICE", "REQUEST $rm $ru from $si:$sp contact=$hdr(Contact)\n");
+{fix_request}    if (has_totag()) {{
+        if (loose_route()) {{ route(RELAY); exit; }}
+        if (is_method("ACK") && t_check_trans()) {{ route(RELAY); }}
+        exit;
+    }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{ route(RELAY); }}
+        exit;
+    }}
+    t_check_trans();
+    if (is_method("REGISTER")) {{
+{register}        exit;
+    }}
+    if (uri == myself && $rU == $null) {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    record_route();
+    if (uri == myself) {{
+        if (!lookup("location")) {{
+            sl_send_reply("404", "Not Found");
+            exit;
+        }}
+    }}
+    route(RELAY);
+}}
+
+route[RELAY] {{
+    t_on_reply("REPLY");
+    if (!t_relay()) {{ sl_reply_error(); }}
+}}
+
+onreply_route[REPLY] {{
+    xlog("L_NOTICE", "REPLY $rs $rm from $si:$sp contact=$hdr(Contact)\n");
+{fix_reply}}}
+"#,
+        register = register_block(password),
+    )
 }

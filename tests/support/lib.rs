@@ -337,6 +337,7 @@ pub mod http;
 pub mod kamailio;
 pub mod linphone;
 pub mod measure;
+pub mod netns;
 pub mod pjsua2;
 pub mod profanity;
 pub mod prosody;

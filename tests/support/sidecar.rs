@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tandem::launch::sidecar::{self, Launch};
 
+use crate::netns::{Network, Place};
 use crate::xmpp_client::XmppClient;
 use crate::xmpp_server::XmppServer;
 
@@ -21,12 +22,16 @@ tandem.on("xmpp.*", function(ev, topic)
   local p = ev.presence
   local show = p and (p.show or "available") or "offline"
   local prio = p and p.priority or ""
-  tandem.log.info("EVENT " .. topic .. " " .. tostring(ev.jid or ev.from or ev.state)
+  tandem.log.info("EVENT " .. topic .. " " .. tostring(ev.jid or ev.from or ev.state or ev.peer)
     .. " " .. show .. " " .. tostring(prio) .. " " .. tostring(ev.body) .. " " .. tostring(ev.via)
     .. " " .. tostring(ev.general) .. "/" .. tostring(ev.specific)
     .. (ev.addresses and (" reach=" .. tostring((ev.addresses[1] or {}).uri)) or "")
     .. (ev.features and #ev.features > 0 and (" features=" .. #ev.features) or "")
-    .. (has(ev.features, "http://jabber.org/protocol/chatstates") and " chatstates" or ""))
+    .. (has(ev.features, "http://jabber.org/protocol/chatstates") and " chatstates" or "")
+    .. (ev.session and (" session=" .. ev.session .. " direction=" .. tostring(ev.direction)
+      .. " reason=" .. tostring(ev.reason) .. " condition=" .. tostring(ev.condition)) or "")
+    .. (ev.action and (" action=" .. tostring(ev.action) .. " id=" .. tostring(ev.id)
+      .. " jingle=" .. tostring(ev.jingle)) or ""))
 end)
 "#;
 
@@ -99,7 +104,7 @@ impl Sidecar {
         );
         crate::write(dir.path(), "tandem.toml", &config);
         let ca = (trust == Trust::Environment).then(|| server.ca());
-        Sidecar::spawn(dir, plugins, ca, &[])
+        Sidecar::spawn(dir, crate::tandem_bin(), plugins, ca, &[])
     }
 
     /// A sidecar with the SIP plugin only, listening on a free loopback
@@ -122,16 +127,51 @@ impl Sidecar {
         env: &[(String, String)],
         crates: &[&str],
     ) -> Sidecar {
-        let plugins = crate::plugin_folder(crates);
         let dir = tempfile::tempdir().unwrap();
+        let exe = crate::tandem_bin();
+        Sidecar::start_sip_at(dir, exe, "127.0.0.1:0", extra, shipped, env, crates)
+    }
+
+    /// A sidecar with the SIP plugin only, in `place` of `network`,
+    /// listening on `listen`; `extra` and `shipped` as for `start_sip`.
+    pub fn start_sip_in(
+        network: &Network,
+        place: Place,
+        listen: &str,
+        extra: &str,
+        shipped: &[&str],
+    ) -> Sidecar {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = network.launcher(place, dir.path(), &crate::tandem_bin());
+        Sidecar::start_sip_at(
+            dir,
+            exe,
+            listen,
+            extra,
+            shipped,
+            &[],
+            &["tandem_plugin_sip"],
+        )
+    }
+
+    fn start_sip_at(
+        dir: tempfile::TempDir,
+        exe: PathBuf,
+        listen: &str,
+        extra: &str,
+        shipped: &[&str],
+        env: &[(String, String)],
+        crates: &[&str],
+    ) -> Sidecar {
+        let plugins = crate::plugin_folder(crates);
         crate::write(dir.path(), "scripts/watch.lua", SIP_WATCH_RULE);
         copy_shipped_rules(dir.path(), shipped);
         let config = format!(
-            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = [\"scripts\"]\ncontrol_socket = \"control.sock\"\n\n[plugins.sip]\nlisten = {listen:?}\n{extra}\n",
             plugins = plugins.path().display().to_string(),
         );
         crate::write(dir.path(), "tandem.toml", &config);
-        let sidecar = Sidecar::spawn(dir, plugins, None, env);
+        let sidecar = Sidecar::spawn(dir, exe, plugins, None, env);
         sidecar.wait_for("listening on ");
         sidecar
     }
@@ -184,7 +224,7 @@ impl Sidecar {
             port = server.port(),
         );
         crate::write(dir.path(), "tandem.toml", &config);
-        let sidecar = Sidecar::spawn(dir, plugins, Some(server.ca()), &[]);
+        let sidecar = Sidecar::spawn(dir, crate::tandem_bin(), plugins, Some(server.ca()), &[]);
         sidecar.wait_for("listening on udp");
         sidecar
     }
@@ -201,7 +241,8 @@ impl Sidecar {
             "alice",
             &["sip-chat"],
             "",
-            "",
+            // The sustained bench writes 1,000 a second from one address.
+            "message_rate = 0",
         );
         sidecar.wait_online(&format!("{alice}/tandem"), 1);
         sidecar.wait_for(&format!(
@@ -212,6 +253,7 @@ impl Sidecar {
 
     fn spawn(
         dir: tempfile::TempDir,
+        exe: PathBuf,
         plugins: tempfile::TempDir,
         ca: Option<PathBuf>,
         env: &[(String, String)],
@@ -222,7 +264,7 @@ impl Sidecar {
             // What the daemon keeps (notes waiting for the user) stays in
             // the test's folder, apart from other tests' and the user's.
             env: env.iter().map(|(k, v)| (k.into(), v.into())).collect(),
-            ..Launch::new(crate::tandem_bin(), dir.path().join("tandem.toml"))
+            ..Launch::new(exe, dir.path().join("tandem.toml"))
         };
         launch
             .env

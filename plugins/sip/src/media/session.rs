@@ -55,6 +55,24 @@ impl PreparedMedia {
         }
         Err(BindError::NoPorts(low, high, ip))
     }
+
+    /// Sends an empty datagram (RFC 6263 §4.6) from the RTP and the RTCP
+    /// port to the peer's, before our 200 OK goes out: a NAT in front of us
+    /// then maps our ports before the peer's first packet arrives. A Linux
+    /// NAT that sees the peer's RTP first keeps that flow as its own and
+    /// gives ours another public port, so the peer's audio never reaches us
+    /// (measured in decision 0053). Peers drop an empty datagram as a
+    /// malformed packet.
+    pub async fn open_path(&self, agreed: &Negotiated) {
+        if agreed.remote_ip.is_unspecified() {
+            return;
+        }
+        let rtp = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
+        let rtcp = SocketAddr::new(agreed.remote_ip, agreed.remote_port.wrapping_add(1));
+        // Best effort: if it fails, the first RTP opens the path.
+        self.rtp.send_to(&[], rtp).await.ok();
+        self.rtcp.send_to(&[], rtcp).await.ok();
+    }
 }
 
 enum Control {

@@ -48,6 +48,7 @@ impl Agent {
                 let offer = sdp::parse(offer).map_err(failed)?;
                 let agreed = offer.negotiate().map_err(failed)?;
                 let body = sdp::answer(&offer, &agreed, session_id, media_address, prepared.port);
+                prepared.open_path(&agreed).await;
                 (body, Some(agreed))
             }
             // Late offer: we offer in the 200, the answer comes in the ACK.

@@ -1,0 +1,173 @@
+//! Tandem in a home network behind a NAT (namespaces the test builds, see
+//! `tandem_tests::netns`), registered with Kamailio on the public side;
+//! baresip, on the public side too, calls it and is called through
+//! Kamailio. Audio must flow both ways and each side's BYE must arrive.
+
+use crate::AUTO_ANSWER;
+use serde_json::json;
+use std::time::Duration;
+use tandem_tests::baresip::{tone_in, Baresip};
+use tandem_tests::kamailio::{Kamailio, ProviderHelp};
+use tandem_tests::netns::{Nat, Network, Place, Unsolicited, REGISTRAR};
+use tandem_tests::sidecar::{event_line, field, Sidecar};
+
+const PASSWORD: &str = "secret";
+
+/// Tandem (alice, sending 440 Hz, recording) at home behind `nat`,
+/// registered with a Kamailio proxy giving `help`.
+struct Home {
+    tandem: Sidecar,
+    registrar: Kamailio,
+    records: tempfile::TempDir,
+    // Last: the namespaces outlive what runs in them.
+    network: Network,
+}
+
+impl Home {
+    /// `None` (the reason printed) where user namespaces cannot be made.
+    fn build(router: (Nat, Unsolicited), help: ProviderHelp, extra: &str) -> Option<Home> {
+        if let Some(why) = Network::unavailable() {
+            eprintln!("skipped: no user namespaces here to build a NAT in ({why})");
+            return None;
+        }
+        let network = Network::build(router.0, router.1);
+        let mut registrar = Kamailio::start_proxy(&network, help, PASSWORD);
+        let records = tempfile::tempdir().unwrap();
+        let tandem = Sidecar::start_sip_in(
+            &network,
+            Place::Home,
+            "0.0.0.0:5060",
+            &format!(
+                "user = \"alice\"\nregistrar = \"sip:{REGISTRAR}:{port}\"\npassword = {PASSWORD:?}\n\
+                 source = \"tone:440\"\nrecord = \"wav:{records}/{{call}}.wav\"\n{extra}\n{AUTO_ANSWER}",
+                port = registrar.port,
+                records = records.path().display(),
+            ),
+            &["auto-answer"],
+        );
+        registrar.wait_for("REGISTERED sip:alice@");
+        tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+        Some(Home {
+            tandem,
+            registrar,
+            records,
+            network,
+        })
+    }
+
+    /// baresip (bob, sending 1000 Hz) on the public side, registered;
+    /// with `dial`, calling that URI.
+    fn baresip(&mut self, dial: Option<&str>) -> Baresip {
+        let baresip =
+            Baresip::start_public(&self.network, 1000.0, (self.registrar.port, PASSWORD), dial);
+        if dial.is_none() {
+            self.registrar.wait_for("REGISTERED sip:bob@");
+        }
+        baresip
+    }
+
+    /// alice's address at the registrar.
+    fn alice(&self) -> String {
+        format!("sip:alice@{REGISTRAR}:{}", self.registrar.port)
+    }
+
+    fn bob(&self) -> String {
+        format!("sip:bob@{REGISTRAR}:{}", self.registrar.port)
+    }
+
+    /// The id of Tandem's `nth` answered call (1-based), once baresip has
+    /// it up too.
+    fn answered(&self, baresip: &Baresip, nth: usize) -> String {
+        let log = self.tandem.wait_for_n("SIP sip.call.answered", nth);
+        let line = log
+            .lines()
+            .filter(|l| l.contains("SIP sip.call.answered"))
+            .nth(nth - 1)
+            .unwrap()
+            .to_owned();
+        baresip.wait_for("Call established");
+        field(&line, "call").to_owned()
+    }
+
+    /// Tandem received RTP in call `id` (its ended event counts packets),
+    /// and its recording holds baresip's tone.
+    fn heard_baresip(&self, id: &str) {
+        let log = self.tandem.log();
+        let ended = log
+            .lines()
+            .find(|l| l.contains("SIP sip.call.ended") && l.contains(&format!("call={id} ")))
+            .unwrap_or_else(|| panic!("call {id} never ended:\n{log}"));
+        assert!(
+            field(ended, "rx").parse::<u32>().unwrap_or(0) > 50,
+            "Tandem received no audio: {ended}\nthe NAT's mappings:\n{}\n{log}",
+            self.network.mappings()
+        );
+        assert_tone(
+            &self.records.path().join(format!("{id}.wav")),
+            1000.0,
+            "Tandem heard baresip",
+        );
+    }
+}
+
+/// Within 5 % of `expected`.
+fn assert_tone(path: &std::path::Path, expected: f64, what: &str) {
+    let hz = tone_in(path);
+    assert!(
+        (hz - expected).abs() < expected * 0.05,
+        "{what}: {hz} Hz, expected {expected}"
+    );
+}
+
+/// Talking time: enough 20 ms blocks for `tone_in` (it wants 50).
+const TALK: Duration = Duration::from_secs(3);
+
+/// A bare Linux NAT: baresip's first RTP reaches it before Tandem's does,
+/// and would take Tandem's public port had Tandem not opened it first.
+const BARE: (Nat, Unsolicited) = (Nat::PortPreserving, Unsolicited::Kept);
+/// A home router: its firewall drops what no mapping asked for.
+const HOME_ROUTER: (Nat, Unsolicited) = (Nat::PortPreserving, Unsolicited::Dropped);
+
+#[test]
+fn behind_a_nat_tandem_is_called_through_a_plain_proxy_with_audio_both_ways() {
+    let Some(mut home) = Home::build(BARE, ProviderHelp::Plain, "") else {
+        return;
+    };
+    let baresip = home.baresip(Some(&home.alice()));
+    let id = home.answered(&baresip, 1);
+    std::thread::sleep(TALK);
+    // Tandem hangs up: its BYE crosses the NAT and the proxy.
+    home.tandem
+        .call("sip.hangup", json!({ "call": id }))
+        .unwrap();
+    let ended = event_line(
+        &home.tandem.wait_for("SIP sip.call.ended"),
+        "sip.call.ended",
+    );
+    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
+    baresip.wait_for("terminated");
+    home.heard_baresip(&id);
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+}
+
+#[test]
+fn behind_a_home_router_tandem_calls_out_through_a_plain_proxy_with_audio_both_ways() {
+    let Some(mut home) = Home::build(HOME_ROUTER, ProviderHelp::Plain, "") else {
+        return;
+    };
+    let mut baresip = home.baresip(None);
+    home.tandem
+        .call("sip.call", json!({ "to": home.bob() }))
+        .unwrap();
+    let id = home.answered(&baresip, 1);
+    std::thread::sleep(TALK);
+    // baresip hangs up: its BYE reaches Tandem through the NAT.
+    baresip.quit();
+    let ended = event_line(
+        &home.tandem.wait_for("SIP sip.call.ended"),
+        "sip.call.ended",
+    );
+    assert_eq!(field(&ended, "reason"), "remote_hangup", "{ended}");
+    home.heard_baresip(&id);
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+}
