@@ -29,7 +29,8 @@
 -- Events:   file_transfer.offered, .completed, .failed, .closed, xmpp.message
 -- Emits:    accept_files.asked {id, note, peer}: which note asked about which
 --           offer (sip-chat.lua leaves replies to it alone)
--- Commands: file_transfer.accept, file_transfer.reject, xmpp.notify_user
+-- Commands: file_transfer.accept, file_transfer.reject, xmpp.notify_user,
+--           xmpp.who_is (tandem.identify)
 
 local cfg = tandem.settings { auto_accept_from = {}, max_size = 100 * 1024 * 1024 }
 if math.type(cfg.max_size) ~= "integer" or cfg.max_size < 1 then
@@ -130,8 +131,13 @@ local function answer(word, id, thread)
 end
 
 tandem.on("file_transfer.offered", function(ev)
-  local from = who(ev.peer, ev.peer_name)
-  if not ev.vouched then from = from .. " (not verified)" end
+  -- A verified contact by roster name and JID ("Bob (bob@example.org)"),
+  -- anyone else as their From says, marked when nothing vouches for it.
+  local from = tandem.identify(ev, ev.peer, ev.peer_name)
+  if not ev.verified then
+    from = who(ev.peer, ev.peer_name)
+    if not ev.vouched then from = from .. " (not verified)" end
+  end
   local offer = { peer = ev.peer, who = from, name = ev.name }
   remember(ev.id, offer)
   local thread = thread_of(ev.peer)

@@ -163,6 +163,30 @@ function tandem.party(uri, display_name)
   if display_name and display_name ~= "" then return display_name .. " <" .. uri .. ">" end
   return uri
 end
+-- tandem.identify(ev, uri, display_name): who a SIP event's peer is among
+-- the user's roster contacts (xmpp.who_is), for people. Sets ev.verified,
+-- and ev.peer_jid and ev.contact_name only when verified (exactly one
+-- contact publishes `uri` and ev.vouched: it came through the user's SIP
+-- service); ev.claimed_jid when the peer only claims to be someone (its
+-- Call-Info, ev.peer_impp, or an address it gave unvouched). Returns
+-- "Bob (bob@example.org)" (the JID alone without a roster name) when
+-- verified, else the party as
+-- tandem.party writes it, with ", who claims to be bob@example.org
+-- (unverified)" after a claim.
+function tandem.identify(ev, uri, display_name)
+  local claim = type(ev.peer_impp) == "string" and ev.peer_impp or nil
+  local found = tandem.try_call("xmpp.who_is", { uri = uri, vouched = ev.vouched == true, claimed = claim }) or {}
+  ev.verified = found.verified == true and type(found.jid) == "string"
+  if ev.verified then
+    ev.peer_jid, ev.contact_name = found.jid, found.name
+    if not found.name then return found.jid end
+    return found.name .. " (" .. found.jid .. ")"
+  end
+  ev.claimed_jid = found.claimed
+  local text = tandem.party(uri, display_name)
+  if found.claimed then text = text .. ", who claims to be " .. found.claimed .. " (unverified)" end
+  return text
+end
 -- tandem.sip_thread(uri): the XEP-0201 thread of the user's chat with a SIP
 -- peer, the same in every rule and across restarts, so an answer in it
 -- finds the peer whichever rule wrote the note.

@@ -26,6 +26,7 @@
 //! - `xmpp.notify_user`: a chat message to each of the user's clients (answers its id)
 //! - `xmpp.set_reach`: publishes XEP-0152 reachability addresses
 //! - `xmpp.reach_of`: a contact's reachability addresses (or vCard SIP URIs)
+//! - `xmpp.who_is`: which roster contact a SIP peer is, verified or claimed
 //! - `xmpp.status`: the connection, the user's clients, contacts online
 //! - `xmpp.reconnect`: tries a refused login again, or a dropped connection now
 //! - `xmpp.register_adhoc`: serves a XEP-0050 ad-hoc command run by a bus command
@@ -59,6 +60,7 @@ mod connect;
 mod convert;
 mod login;
 mod peers;
+pub use peers::identify::Index as CallerIndex;
 mod session;
 mod spool;
 mod upload;
@@ -70,6 +72,7 @@ use tandem_sdk::commands::xmpp::{
     SendCallInvite, SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence,
     SetPresence, SetReach, Status, UploadSlot,
 };
+use tandem_sdk::commands::xmpp::{PeerIdentity, WhoIs};
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
@@ -119,6 +122,7 @@ impl Plugin for XmppPlugin {
             .command::<NotifyUser>("A chat message to each of the user's clients")
             .command::<SetReach>("Publishes XEP-0152 reachability addresses")
             .command::<ReachOf>("A contact's reachability addresses (or vCard SIP URIs)")
+            .command::<WhoIs>("Which roster contact a SIP peer is, verified or claimed")
             .command::<GetStatus>("The connection, the user's clients, contacts online")
             .command::<Reconnect>("Tries a refused login again, or a dropped connection now")
             .command::<RegisterAdhoc>("Serves a XEP-0050 ad-hoc command run by a bus command")
@@ -287,6 +291,12 @@ impl Handler<ReachOf> for XmppPlugin {
         Ok(KnownReach {
             addresses: known.iter().map(convert::reach_to_sdk).collect(),
         })
+    }
+}
+
+impl Handler<WhoIs> for XmppPlugin {
+    async fn handle(&self, request: WhoIs) -> Result<PeerIdentity, CommandError> {
+        self.ask(|reply| Request::WhoIs(request, reply)).await
     }
 }
 

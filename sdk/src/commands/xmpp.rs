@@ -101,6 +101,41 @@ pub struct KnownReach {
     pub addresses: Vec<ReachAddress>,
 }
 
+/// Who a SIP peer is among the user's roster contacts: the one contact
+/// that publishes `uri` itself (XEP-0152 reach, or a vCard SIP URI seen),
+/// compared as RFC 3261 §19.1.4 says. The answer is verified only when
+/// exactly one contact publishes it *and* `vouched` (the request came
+/// through the user's SIP service, the event's `vouched`); otherwise at
+/// most a claim: `claimed` (a `Call-Info` `xmpp:` address, with or
+/// without the scheme) or that one contact's JID.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WhoIs {
+    pub uri: String,
+    pub vouched: bool,
+    pub claimed: Option<String>,
+}
+impl CommandType for WhoIs {
+    const NAME: &'static str = "xmpp.who_is";
+    type Reply = PeerIdentity;
+}
+
+/// What `xmpp.who_is` answers. `jid` and `name` only when `verified`: a
+/// rule that uses them never trusts a claim by mistake.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PeerIdentity {
+    pub verified: bool,
+    /// The contact's bare JID.
+    pub jid: Option<String>,
+    /// Their name on the user's roster, when it has one.
+    pub name: Option<String>,
+    /// A bare JID the peer claims or seems to be, unverified: show it as
+    /// a claim ("claims to be bob@example.org (unverified)"), never act
+    /// on it.
+    pub claimed: Option<String>,
+}
+
 /// Sends a chat message from the sidecar to the user's own other clients
 /// ("Incoming call from Bob"), shown there like any message and kept in the
 /// server's archive. Answers the message's id, which a reply from the

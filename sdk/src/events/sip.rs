@@ -34,6 +34,11 @@ pub struct CallIncoming {
     /// `purpose=impp` (`xmpp:bob@example.org`), as they *claim* it: anyone
     /// can write one, so it is no proof of who calls.
     pub peer_impp: Option<String>,
+    /// The caller's identity is vouched for: the INVITE came from the
+    /// registrar (the user's SIP service, which authenticates its users).
+    /// Otherwise `peer` is whatever the caller wrote, as
+    /// [`Message::vouched`] says.
+    pub vouched: bool,
 }
 impl EventType for CallIncoming {
     const TOPIC: &'static str = "sip.call.incoming";

@@ -225,6 +225,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
         source: origin.source(),
         transport: origin.transport,
         peer_impp,
+        vouched: agent.gate.is_registrar(origin.addr.ip()),
     });
     agent.clone().ring_timeout(id);
 }

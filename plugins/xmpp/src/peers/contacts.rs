@@ -9,13 +9,14 @@
 //! server could invent resources, so the resources kept are capped too:
 //! beyond the cap a new one is published, not kept.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 use tandem_sdk::events::xmpp::ContactPresence;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::roster::{Roster, Subscription};
 
+use super::bindings::{Bindings, Owner, Source};
 use crate::xep::reach::Address;
 
 /// Contact resources kept at most: a large roster has a few hundred
@@ -26,17 +27,21 @@ pub struct Contacts {
     /// The user's own account, which counts as a contact (its other
     /// clients publish by PEP too) without being on the roster.
     account: BareJid,
-    /// The roster's bare JIDs; none known until the first roster arrives
-    /// (it is asked for before the sidecar's presence, so it comes before
-    /// the contacts' presence). Kept across reconnections until the new
-    /// one arrives.
-    roster: Option<HashSet<BareJid>>,
+    /// The roster's bare JIDs and their names there; none known until
+    /// the first roster arrives (it is asked for before the sidecar's
+    /// presence, so it comes before the contacts' presence). Kept across
+    /// reconnections until the new one arrives.
+    roster: Option<HashMap<BareJid, Option<String>>>,
     /// The last presence event of each online contact resource, by full
     /// JID: counted by `xmpp.status`, and sent again when the client's
     /// features become known.
     online: BTreeMap<String, ContactPresence>,
     /// Contacts' reachability addresses (XEP-0152), as last published.
     reach: HashMap<BareJid, Vec<Address>>,
+    /// The SIP addresses roster contacts publish (reach, vCard), indexed
+    /// to tell who a SIP peer is. The user's own account is not in it: it
+    /// is nobody's caller.
+    bindings: Bindings,
 }
 
 /// Whether an item is on the roster: anything but a removal.
@@ -51,12 +56,13 @@ impl Contacts {
             roster: None,
             online: BTreeMap::new(),
             reach: HashMap::new(),
+            bindings: Bindings::default(),
         }
     }
 
     /// The user's own account, or on the roster.
     pub fn is_contact(&self, jid: &BareJid) -> bool {
-        *jid == self.account || self.roster.as_ref().is_some_and(|r| r.contains(jid))
+        *jid == self.account || self.roster.as_ref().is_some_and(|r| r.contains_key(jid))
     }
 
     /// Whether state may be kept for this resource: a contact's, already
@@ -108,12 +114,38 @@ impl Contacts {
         if !self.is_contact(jid) || self.reach.get(jid) == Some(&addresses) {
             return false;
         }
+        if *jid != self.account {
+            let uris = addresses.iter().map(|a| a.uri.as_str());
+            self.bindings.publish(jid, Source::Reach, uris);
+        }
         if addresses.is_empty() {
             self.reach.remove(jid).is_some()
         } else {
             self.reach.insert(jid.clone(), addresses);
             true
         }
+    }
+
+    /// The SIP URIs a contact's vCard lists, as last fetched (a
+    /// stranger's are not kept).
+    pub fn set_vcard_sip(&mut self, jid: &BareJid, addresses: &[Address]) {
+        if self.is_contact(jid) && *jid != self.account {
+            let uris = addresses.iter().map(|a| a.uri.as_str());
+            self.bindings.publish(jid, Source::Vcard, uris);
+        }
+    }
+
+    /// The one roster contact that publishes `uri`, and their roster name.
+    pub fn owner_of(&self, uri: &str) -> Option<(&BareJid, Option<&str>)> {
+        match self.bindings.owner(uri) {
+            Owner::One(jid) => Some((jid, self.name_of(jid))),
+            Owner::Nobody | Owner::Several(_) => None,
+        }
+    }
+
+    /// A contact's name on the roster, when it has one.
+    pub fn name_of(&self, jid: &BareJid) -> Option<&str> {
+        self.roster.as_ref()?.get(jid)?.as_deref()
     }
 
     /// The whole roster (the answer to the roster query). Returns the
@@ -123,7 +155,7 @@ impl Contacts {
             .items
             .into_iter()
             .filter(listed)
-            .map(|item| item.jid)
+            .map(|item| (item.jid, item.name.filter(|n| !n.trim().is_empty())))
             .collect();
         self.roster = Some(jids);
         self.forget_strangers()
@@ -139,7 +171,8 @@ impl Contacts {
         };
         for item in roster.items {
             if listed(&item) {
-                jids.insert(item.jid);
+                let name = item.name.filter(|n| !n.trim().is_empty());
+                jids.insert(item.jid, name);
             } else {
                 jids.remove(&item.jid);
             }
@@ -153,6 +186,11 @@ impl Contacts {
             .into_iter()
             .filter(|(jid, _)| self.is_contact(jid))
             .collect();
+        for jid in self.bindings.publishers() {
+            if !self.is_contact(&jid) {
+                self.bindings.forget(&jid);
+            }
+        }
         let gone: Vec<String> = self
             .online
             .keys()

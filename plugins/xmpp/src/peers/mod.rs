@@ -6,7 +6,10 @@
 //! Plain state, no I/O: the session drives it.
 
 pub mod adhoc_sessions;
+pub mod bindings;
 pub mod caps;
 pub mod chat_states;
 pub mod contacts;
+pub mod identify;
 pub mod jingle_calls;
+pub mod sip_key;

@@ -15,7 +15,7 @@ use xmpp_parsers::roster::Roster;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::link::iq_answer;
-use super::state::Session;
+use super::state::{Request, Session};
 use crate::xep::{adhoc, caps as features, reach, vcard};
 
 /// How long a contact's vCard may take to come.
@@ -242,6 +242,7 @@ impl Session {
             return;
         };
         let host = self.host.clone();
+        let session = self.requests.clone();
         tokio::spawn(async move {
             let (vcard4, vcard_temp) = tokio::join!(
                 iq_answer(vcard4, VCARD_TIMEOUT),
@@ -260,6 +261,7 @@ impl Session {
                     Err(why) => host.debug(&format!("no {kind} for {jid}: {why:?}")),
                 }
             }
+            let _ = session.try_send(Request::VcardSeen(jid, found.clone()));
             let _ = reply.send(found);
         });
     }

@@ -268,6 +268,10 @@ impl Session {
             }
             Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
             Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
+            Request::VcardSeen(jid, addresses) => self.contacts.set_vcard_sip(&jid, &addresses),
+            Request::WhoIs(request, reply) => {
+                let _ = reply.send(crate::peers::identify::identify(&self.contacts, &request));
+            }
             Request::Iq { to, request, reply } => self.ask_iq(to, request, reply).await,
             Request::NotifyUser(note) => self.notify_user(note).await,
             Request::SendReceipt(to, id) => self.send_receipt(to, id).await,

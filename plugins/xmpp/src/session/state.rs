@@ -40,6 +40,14 @@ pub enum Request {
     ReachOf(BareJid, oneshot::Sender<Vec<Address>>),
     /// The SIP URIs in a contact's vCard (none when it cannot be had).
     VcardSip(BareJid, oneshot::Sender<Vec<Address>>),
+    /// A contact's vCard came with these SIP URIs: for the index of who
+    /// is calling.
+    VcardSeen(BareJid, Vec<Address>),
+    /// Who a SIP peer is among the contacts (`xmpp.who_is`).
+    WhoIs(
+        tandem_sdk::commands::xmpp::WhoIs,
+        oneshot::Sender<tandem_sdk::commands::xmpp::PeerIdentity>,
+    ),
     /// The answer (or not) to a caps disco#info question.
     CapsAnswer {
         from: Jid,
