@@ -7,6 +7,7 @@ mod bridge;
 mod calls;
 mod chat;
 mod invites;
+mod jingle;
 mod profanity;
 
 use tandem_tests::prosody::Prosody;

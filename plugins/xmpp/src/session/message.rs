@@ -193,8 +193,9 @@ impl Session {
                 external,
                 jingle,
                 ..
-            } => match &m.id {
-                Some(id) => (id.0.clone(), external.clone(), *video, jingle.is_some()),
+            } => match Invite::own_id(&m.payloads).or_else(|| m.id.as_ref().map(|id| id.0.clone()))
+            {
+                Some(id) => (id, external.clone(), *video, jingle.is_some()),
                 None => return,
             },
             Invite::Accept { id, external } => {

@@ -6,6 +6,9 @@ use xmpp_parsers::minidom::rxml::xml_ncname;
 use xmpp_parsers::minidom::Element;
 
 pub const NS: &str = "urn:xmpp:call-invites:0";
+/// Dino's older variant: `<propose id='…' video='…'>` with a `<jingle
+/// sid/>` (or a MUJI room), and `accept`/`reject`/`retract` naming it.
+pub const DINO_NS: &str = "urn:xmpp:call-message:1";
 
 /// What a call-invites element says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,15 +74,39 @@ impl CallInvite {
         }
     }
 
-    /// Reads the first call-invites element among a message's payloads.
+    /// Reads the first call-invites element among a message's payloads
+    /// (XEP-0482's, or Dino's `<propose>` variant).
     pub fn find(payloads: &[Element]) -> Option<CallInvite> {
         payloads
             .iter()
-            .filter(|p| p.ns() == NS)
+            .filter(|p| p.ns() == NS || p.ns() == DINO_NS)
             .find_map(CallInvite::from_element)
     }
 
+    /// The id a Dino `<propose>` gives itself (XEP-0482 invites take the
+    /// message's id instead).
+    pub fn own_id(payloads: &[Element]) -> Option<String> {
+        payloads
+            .iter()
+            .find(|p| p.is("propose", DINO_NS))
+            .and_then(|p| p.attr("id"))
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    }
+
     fn from_element(e: &Element) -> Option<CallInvite> {
+        if e.ns() == DINO_NS && e.name() == "propose" {
+            return Some(CallInvite::Invite {
+                audio: true,
+                video: e.attr("video") == Some("true"),
+                external: Vec::new(),
+                jingle: e
+                    .get_child("jingle", DINO_NS)
+                    .and_then(|j| j.attr("sid"))
+                    .or_else(|| e.attr("id"))
+                    .map(str::to_owned),
+            });
+        }
         let id = || e.attr("id").filter(|id| !id.is_empty()).map(str::to_owned);
         let external = |e: &Element| -> Vec<String> {
             e.children()
@@ -218,6 +245,27 @@ mod tests {
         // An answer without the id it answers is nothing.
         assert_eq!(parse("<retract xmlns='urn:xmpp:call-invites:0'/>"), None);
         assert_eq!(parse("<invite xmlns='urn:example:other'/>"), None);
+    }
+
+    #[test]
+    fn dinos_propose_reads_as_an_invite_to_a_jingle_call() {
+        let xml = "<propose xmlns='urn:xmpp:call-message:1' id='d1' video='true' multi='false'>\
+                     <jingle sid='d1'/></propose>";
+        let e: Element = xml.parse().unwrap();
+        assert_eq!(
+            CallInvite::find(std::slice::from_ref(&e)),
+            Some(CallInvite::Invite {
+                audio: true,
+                video: true,
+                external: vec![],
+                jingle: Some("d1".into()),
+            })
+        );
+        assert_eq!(CallInvite::own_id(&[e]).as_deref(), Some("d1"));
+        assert_eq!(
+            parse("<retract xmlns='urn:xmpp:call-message:1' id='d1'/>"),
+            Some(CallInvite::Retract { id: "d1".into() })
+        );
     }
 
     #[test]
