@@ -39,7 +39,8 @@
 -- Configuration, [scripts.sip-chat] in tandem.toml:
 --   enabled  = true
 --   aliases  = { bob = "sip:bob@example.org" }  -- for @bob
---   remember = 500      -- relayed messages kept for replies (by id)
+--   remember = 500      -- relayed messages kept for replies (by id), and
+--                       -- your messages kept to handle each id once
 --
 -- A file you share (your client uploads it and sends its link alone) is
 -- offered as a file to the peer named as above, or to several:
@@ -51,7 +52,8 @@
 -- accept-files.lua asks about them in the peer's thread, and "accept" or
 -- "reject" answering an open offer is left to it.
 --
--- Events:   sip.message, xmpp.message, composing.peer, xmpp.chat_state,
+-- Provides: sip.take_message (the SIP plugin asks before answering 200)
+-- Events:   sip.message (within a call), xmpp.message, composing.peer, xmpp.chat_state,
 --           file_transfer.offered, .completed, .failed, .closed,
 --           accept_files.asked
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message, file_transfer.send,
@@ -172,9 +174,11 @@ local function answers_offer(ev, body)
   return false
 end
 
-tandem.on("sip.message", function(ev)
+-- Relays a SIP message to the user: true once the note is sent or kept
+-- on disk for a client, else nil and why.
+local function relay(ev)
   local kind = media_type(ev.content_type)
-  if taken(kind) then return end
+  if taken(kind) then return true end
   local from = who(ev.from, ev.display_name)
   -- Only the user's SIP service vouches for who sent it; any other sender
   -- wrote its From as it liked.
@@ -185,11 +189,33 @@ tandem.on("sip.message", function(ev)
   else
     text = from .. " sent a message of type " .. kind .. ", which Tandem cannot show here."
   end
-  local id = note(text, thread_of(ev.from))
-  if id then
-    keep(id, ev.from)
+  local sent, err = tandem.try_call("xmpp.notify_user", { text = text, thread = thread_of(ev.from) })
+  if not sent then return nil, tostring(err and err.message or err) end
+  if sent.id then
+    keep(sent.id, ev.from)
     tandem.state.current = ev.from
   end
+  return true
+end
+
+-- A MESSAGE outside any call: the SIP plugin answers it 200 only once
+-- this says the note is sent or kept; a refusal (the notes waiting for
+-- your clients are full, or cannot be written) answers it 503 with
+-- Retry-After, and the sender tries again later.
+tandem.provide("sip.take_message", function(ev)
+  local ok, why = relay(ev)
+  if not ok then
+    tandem.log.warn("a SIP message from " .. tostring(ev.from) .. " was refused for now (its sender will send it again): " .. why)
+    return nil, why
+  end
+  return {}
+end)
+
+-- Within a call the call's dialog has answered it already: relayed as is.
+tandem.on("sip.message", function(ev)
+  if ev.call == nil then return end
+  local ok, why = relay(ev)
+  if not ok then tandem.log.warn("could not reach your XMPP client: " .. why) end
 end)
 
 -- A SIP peer typing: shown from the bridge contact (a no-op without one).
@@ -346,10 +372,30 @@ local function command(body, thread)
   return true
 end
 
+-- Your messages handled already, by sender and id, the last `remember`:
+-- a client that sends one again (after a reconnection, XEP-0198), or a
+-- copy that reaches Tandem twice, is handled once, never sent twice.
+tandem.state.handled = tandem.state.handled or {}
+tandem.state.handled_order = tandem.state.handled_order or {}
+local function first_time(ev)
+  if not ev.id or ev.id == "" then return true end
+  local key = tostring(ev.from) .. " " .. ev.id
+  local handled, order = tandem.state.handled, tandem.state.handled_order
+  if handled[key] then return false end
+  handled[key] = true
+  order[#order + 1] = key
+  while #order > remember do handled[table.remove(order, 1)] = nil end
+  return true
+end
+
 tandem.on("xmpp.message", function(ev)
   -- Only what one of your own clients sent to the sidecar itself: never a
   -- contact's message, never a Carbons copy of a note to yourself.
   if ev.via ~= "direct" or not ev.from_own_account then return end
+  if not first_time(ev) then
+    tandem.log.debug("your message " .. ev.id .. " came again: handled once")
+    return
+  end
   local body = trim(ev.body or "")
   if body == "" or answers_offer(ev, body) then return end
   local peer, text, problem = target_of(ev)

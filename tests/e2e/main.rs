@@ -9,6 +9,7 @@ mod chat;
 mod invites;
 mod jingle;
 mod profanity;
+mod spool;
 
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
@@ -54,10 +55,20 @@ pub fn chat_sidecar(server: &Prosody, alice: &str) -> Sidecar {
 /// sipp writes to the sidecar as Bob, "lunch at 1?", from
 /// `sip:bob@127.0.0.1:<peer_port>` (where he takes answers).
 pub fn bob_writes(sidecar: &Sidecar, peer_port: &str, dir: &std::path::Path) {
+    bob_writes_expecting("chat_peer_says.xml", sidecar, peer_port, dir);
+}
+
+/// [`bob_writes`] with another scenario: what Bob expects in answer.
+pub fn bob_writes_expecting(
+    scenario: &str,
+    sidecar: &Sidecar,
+    peer_port: &str,
+    dir: &std::path::Path,
+) {
     sipp::run_ok(
         &[
             "-sf",
-            &sipp::scenario_path("chat_peer_says.xml"),
+            &sipp::scenario_path(scenario),
             "-m",
             "1",
             "-key",

@@ -237,3 +237,61 @@ fn auto_answer_picks_up_only_calls_from_its_sources() {
     sipp::run_ok(&["-sn", "uac", "-m", "1", "-d", "200", &target], dir.path());
     here.wait_for("SIP sip.call.answered");
 }
+
+/// One source writing MESSAGEs in a loop (sipp, 20 at 50 a second) is held
+/// to `message_burst` and then `message_rate`: the rest are answered 486
+/// Busy Here with Retry-After, counted in `sip.status`; a MESSAGE from
+/// another address right after still gets its 200 and reaches the rules.
+#[test]
+fn a_message_flood_from_one_source_is_refused_and_others_still_get_through() {
+    // One a ten seconds after a burst of 3: whatever the machine's pace,
+    // 20 MESSAGEs cannot all pass.
+    let tandem = Sidecar::start_sip(
+        "user = \"alice\"\nmessage_rate = 0.1\nmessage_burst = 3",
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("127.0.0.1:{}", tandem.sip_port());
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("message_flood_uac.xml"),
+            "-m",
+            "20",
+            "-r",
+            "50",
+            "-trace_msg",
+            &target,
+        ],
+        dir.path(),
+    );
+    let trace: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|f| f.file_name().to_string_lossy().ends_with("_messages.log"))
+        .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+        .collect();
+    let passed = trace.matches("SIP/2.0 200 OK").count();
+    let refused = trace.matches("SIP/2.0 486 Busy Here").count();
+    assert!(
+        (3..20).contains(&passed) && refused >= 1,
+        "{passed} passed, {refused} refused:\n{trace}"
+    );
+    let status = tandem.call("sip.status", json!({})).unwrap();
+    assert!(status["answered_flood"].as_u64() >= Some(1), "{status}");
+
+    // Another address on the same machine is not slowed by it.
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("message_uac.xml"),
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.2",
+            &target,
+        ],
+        dir.path(),
+    );
+    tandem.wait_for("SIP sip.message");
+}

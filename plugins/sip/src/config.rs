@@ -105,6 +105,14 @@ pub struct Config {
     /// with a registrar, `"anyone"` without (peer-to-peer). See
     /// `src/accept.rs`: the From header proves nothing.
     pub accept_from: Option<AcceptFromSetting>,
+    /// MESSAGEs a second that one source may send on average (a sender the
+    /// registrar vouches for counts by its address, anyone else by IP; see
+    /// `guard/message_rate.rs`). Beyond it a MESSAGE is answered 486 Busy
+    /// Here with Retry-After, and no one else is slowed. 0: no limit.
+    pub message_rate: f64,
+    /// How many MESSAGEs one source may send at once before
+    /// `message_rate` applies (a backlog of SMS, say).
+    pub message_burst: u32,
 }
 
 impl Default for Config {
@@ -139,6 +147,8 @@ impl Default for Config {
             max_connections: 256,
             max_connections_per_source: 32,
             accept_from: None,
+            message_rate: 5.0,
+            message_burst: 20,
         }
     }
 }
@@ -163,6 +173,8 @@ impl std::fmt::Debug for Config {
                 &self.max_connections_per_source,
             )
             .field("accept_from", &self.accept_from)
+            .field("message_rate", &self.message_rate)
+            .field("message_burst", &self.message_burst)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +200,10 @@ pub enum ConfigError {
     TlsIdentity,
     #[error("max_ringing must be at least 1 (calls beyond it are answered 486 Busy Here)")]
     MaxRinging,
+    #[error(
+        "message_rate must be a number of MESSAGEs a second, 0 or more (0: no limit), not {0}"
+    )]
+    MessageRate(f64),
     #[error(
         "max_connections and max_connections_per_source must be at least 1 \
          (TCP and TLS connections beyond them are closed at once)"
@@ -239,6 +255,9 @@ impl Config {
         }
         if self.max_ringing == 0 {
             return Err(ConfigError::MaxRinging);
+        }
+        if !self.message_rate.is_finite() || self.message_rate < 0.0 {
+            return Err(ConfigError::MessageRate(self.message_rate));
         }
         if self.max_connections == 0 || self.max_connections_per_source == 0 {
             return Err(ConfigError::MaxConnections);

@@ -61,6 +61,10 @@ pub struct Config {
     /// none; default `$XDG_STATE_HOME/tandem/notes-<jid>.json` (else
     /// `~/.local/state/…`). Named `_path`: `_file` keys are secrets.
     pub notes_path: Option<std::path::PathBuf>,
+    /// How many notes may wait for a client at most. A note beyond them is
+    /// refused, never an older one dropped: a SIP message relayed then is
+    /// answered 503 with Retry-After, so its sender tries again later.
+    pub held_notes: usize,
     /// The bridge contact (opt-in): a second account of the user's, e.g.
     /// `alice.phone@example.org`, created by the user. Tandem logs into it
     /// too, keeps it and the user's account subscribed to each other, and
@@ -101,6 +105,7 @@ impl Default for Config {
             auth_tries: 3,
             auth_retry_seconds: 300,
             notes_path: None,
+            held_notes: 1024,
             bridge_jid: None,
             bridge_password: String::new(),
             bridge_name: "Phone".to_owned(),
@@ -173,6 +178,7 @@ impl std::fmt::Debug for Config {
             .field("auth_tries", &self.auth_tries)
             .field("auth_retry_seconds", &self.auth_retry_seconds)
             .field("notes_path", &self.notes_path)
+            .field("held_notes", &self.held_notes)
             .field("bridge_jid", &self.bridge_jid)
             .field("bridge_password", &"<hidden>")
             .field("bridge_name", &self.bridge_name)

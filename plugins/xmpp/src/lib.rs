@@ -323,7 +323,9 @@ impl Handler<NotifyUser> for XmppPlugin {
         // From the bridge contact when there is one: a contact's message
         // alerts; a note to self does not.
         let session = self.bridge.as_ref().map_or(&self.requests, |b| &b.requests);
-        tell(session, Request::NotifyUser(note)).await?;
+        ask(session, |kept| Request::NotifyUser(note, kept))
+            .await?
+            .map_err(CommandError::rejected)?;
         Ok(NoteSent { id })
     }
 }

@@ -1,4 +1,5 @@
-//! Commands provided by the SIP plugin.
+//! Commands provided by the SIP plugin (and `sip.take_message`, which the
+//! SIP plugin calls and a relay provides).
 //!
 //! A `call` argument is Tandem's call id from `sip.call` or a
 //! `sip.call.*` event. Where it is optional, leaving it out means "the only
@@ -114,6 +115,22 @@ impl CommandType for SendMessage {
     type Reply = MessageSent;
 }
 
+/// Offered a SIP MESSAGE before it is answered, by the SIP plugin: whoever
+/// relays SIP messages to the user (the shipped `sip-chat.lua`) provides
+/// it, and answers only once the message is safely kept (sent on, or
+/// waiting on disk). Any refusal makes the plugin answer the MESSAGE
+/// `503 Service Unavailable` with `Retry-After`, so the sender tries again
+/// later instead of taking a 200 for a message that went nowhere. With no
+/// provider the MESSAGE is answered 200 as an event only. A type the
+/// provider does not relay (is-composing, file offers) is answered `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TakeMessage(pub crate::events::sip::Message);
+impl CommandType for TakeMessage {
+    const NAME: &'static str = "sip.take_message";
+    type Reply = serde_json::Value;
+}
+
 /// Sets the user's XMPP address that Tandem's INVITEs and 2xx announce in
 /// `Call-Info: <xmpp:…>;purpose=impp` (RFC 6993, REQ-2), or stops
 /// announcing it (`address` absent). Answers `{}`.
@@ -180,6 +197,12 @@ pub struct Status {
     /// INVITEs and MESSAGEs answered 403 Forbidden: from outside
     /// `accept_from`.
     pub answered_forbidden: u64,
+    /// MESSAGEs answered 503 Service Unavailable with Retry-After: the relay
+    /// to the user could not keep them (`sip.take_message`).
+    pub answered_unavailable: u64,
+    /// MESSAGEs refused because their source sent more than
+    /// `message_rate` allows.
+    pub answered_flood: u64,
 }
 
 /// One call in `sip.status`.

@@ -139,7 +139,10 @@ pub struct PeerIdentity {
 /// Sends a chat message from the sidecar to the user's own other clients
 /// ("Incoming call from Bob"), shown there like any message and kept in the
 /// server's archive. Answers the message's id, which a reply from the
-/// user's client names (XEP-0461).
+/// user's client names (XEP-0461), once it is sent or, with none of the
+/// user's clients online, kept on disk for the first that comes. Refused
+/// (`rejected`, saying why) when it cannot be kept: `held_notes` wait
+/// already, or the file cannot be written. An older note is never dropped.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NotifyUser {

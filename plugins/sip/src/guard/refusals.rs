@@ -1,6 +1,8 @@
 //! Requests refused before they become a call or an event, counted for
-//! `sip.status`: INVITEs beyond `max_ringing` (486) and INVITEs and
-//! MESSAGEs from outside `accept_from` (403). Either can come as a flood,
+//! `sip.status`: INVITEs beyond `max_ringing` (486), INVITEs and
+//! MESSAGEs from outside `accept_from` (403), MESSAGEs the relay could not
+//! keep (503) and MESSAGEs over their source's `message_rate`. Any can
+//! come as a flood,
 //! so the log tells of the 1st, 2nd, 4th, 8th... of each kind only, as the
 //! UDP screen does (`transport/udp.rs`).
 
@@ -16,12 +18,18 @@ pub enum Refusal {
     Busy,
     /// 403 Forbidden: the source is not in `accept_from`.
     Forbidden,
+    /// 503 Service Unavailable: the relay to the user could not keep it.
+    Unavailable,
+    /// Over its source's `message_rate`.
+    Flood,
 }
 
 #[derive(Debug, Default)]
 pub struct Refusals {
     busy: AtomicU64,
     forbidden: AtomicU64,
+    unavailable: AtomicU64,
+    flood: AtomicU64,
 }
 
 impl Refusals {
@@ -31,6 +39,8 @@ impl Refusals {
         let counter = match refusal {
             Refusal::Busy => &self.busy,
             Refusal::Forbidden => &self.forbidden,
+            Refusal::Unavailable => &self.unavailable,
+            Refusal::Flood => &self.flood,
         };
         let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
         if worth_logging(n) {
@@ -49,6 +59,16 @@ impl Refusals {
     /// INVITEs and MESSAGEs answered 403 for their source.
     pub fn forbidden(&self) -> u64 {
         self.forbidden.load(Ordering::Relaxed)
+    }
+
+    /// MESSAGEs answered 503 because the relay could not keep them.
+    pub fn unavailable(&self) -> u64 {
+        self.unavailable.load(Ordering::Relaxed)
+    }
+
+    /// MESSAGEs refused for their source's `message_rate`.
+    pub fn flood(&self) -> u64 {
+        self.flood.load(Ordering::Relaxed)
     }
 }
 

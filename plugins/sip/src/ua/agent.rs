@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{split_header, Config};
 use crate::guard::accept_from::Gate;
+use crate::guard::message_rate::MessageRate;
 use crate::guard::password_scope::PasswordScope;
 use crate::guard::refusals::Refusals;
 use crate::media::MediaConfig;
@@ -70,6 +71,8 @@ pub struct Agent {
     pub gate: Arc<Gate>,
     /// Requests refused before they became a call or an event.
     pub refusals: Refusals,
+    /// MESSAGEs per source (`message_rate`, `message_burst`).
+    pub message_rate: MessageRate,
     /// INVITEs refused at once, whose transactions are read to their end.
     pub completions: Completions,
     /// Our address as the registrar saw it, when a NAT translates it.
@@ -186,6 +189,7 @@ impl Agent {
         tandem_sdk::tokio::spawn(gate.clone().keep_looked_up(cancel.clone()));
         let media = MediaConfig::from_config(&config)?;
         let impp = config.impp.clone();
+        let message_rate = MessageRate::new(config.message_rate, config.message_burst);
         let agent = Arc::new(Agent {
             host,
             config,
@@ -198,6 +202,7 @@ impl Agent {
             password_scope,
             gate,
             refusals: Refusals::default(),
+            message_rate,
             completions: Completions::default(),
             public: PublicAddress::default(),
             media,
@@ -345,6 +350,8 @@ impl Agent {
             refused_connections: self.screened.refused(),
             answered_busy: self.refusals.busy(),
             answered_forbidden: self.refusals.forbidden(),
+            answered_unavailable: self.refusals.unavailable(),
+            answered_flood: self.refusals.flood(),
         }
     }
 }

@@ -19,6 +19,8 @@ use super::body::{self, UnknownCharset};
 use super::checks;
 use super::completion::Completions;
 use super::identity;
+use super::taking::{self, Taken, RETRY_AFTER_SECS};
+use crate::guard::message_rate::Source;
 use crate::guard::origin::Origin;
 use crate::guard::refusals::Refusal;
 use crate::media::sdp;
@@ -238,10 +240,44 @@ pub fn without_params(uri: &rsipstack::sip::Uri) -> String {
     uri.to_string()
 }
 
+/// Whether the MESSAGE's source is within `message_rate`: a sender the
+/// registrar vouches for counts by its URI, anyone else by address. Over
+/// it: counted, and the seconds to wait (486 Busy Here, not 503: through a
+/// proxy a 503 would mark Tandem unavailable for every sender, RFC 3263
+/// §4.3, where only this one must wait).
+fn within_rate(agent: &Agent, tx: &Transaction, origin: &Origin) -> Result<(), u32> {
+    let source = if agent.gate.is_registrar(origin.addr.ip()) {
+        let from = tx.original.from_header().ok().and_then(|f| f.uri().ok());
+        match from {
+            Some(uri) => Source::Sender(without_params(&uri)),
+            None => Source::Address(origin.addr.ip()),
+        }
+    } else {
+        Source::Address(origin.addr.ip())
+    };
+    agent
+        .message_rate
+        .take(source.clone(), std::time::Instant::now())
+        .inspect_err(|retry| {
+            agent.refusals.count(
+                Refusal::Flood,
+                format_args!(
+                    "answered a MESSAGE from {origin} 486 Busy Here, retry in {retry} s: \
+                     more than message_rate allows from {source:?}"
+                ),
+            );
+        })
+}
+
 async fn on_message(agent: &Arc<Agent>, tx: Transaction) {
     let Some((origin, mut tx)) = admitted(agent, tx).await else {
         return;
     };
+    if let Err(retry) = within_rate(agent, &tx, &origin) {
+        let retry = Header::Other("Retry-After".into(), retry.to_string());
+        reply(&mut tx, StatusCode::BusyHere, vec![retry]).await;
+        return;
+    }
     let bytes = &tx.original.body;
     if bytes.len() > MAX_MESSAGE_BODY {
         reply(&mut tx, StatusCode::RequestEntityTooLarge, vec![]).await;
@@ -287,8 +323,24 @@ async fn on_message(agent: &Arc<Agent>, tx: Transaction) {
         display_name,
         vouched: agent.gate.is_registrar(origin.addr.ip()),
     };
-    reply(&mut tx, StatusCode::OK, vec![]).await;
-    agent.host.publish(&message);
+    // 200 only once the relay to the user has it (`taking.rs`).
+    match taking::offer(&agent.host, &message).await {
+        Taken::Kept | Taken::NoRelay => {
+            reply(&mut tx, StatusCode::OK, vec![]).await;
+            agent.host.publish(&message);
+        }
+        Taken::Refused(why) => {
+            agent.refusals.count(
+                Refusal::Unavailable,
+                format_args!(
+                    "answered a MESSAGE from {} ({}) 503, retry in {RETRY_AFTER_SECS} s: {why}",
+                    message.from, message.source
+                ),
+            );
+            let retry = Header::Other("Retry-After".into(), RETRY_AFTER_SECS.to_string());
+            reply(&mut tx, StatusCode::ServiceUnavailable, vec![retry]).await;
+        }
+    }
 }
 
 #[cfg(test)]

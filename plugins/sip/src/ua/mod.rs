@@ -5,7 +5,8 @@
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
 //! registration (`registration.rs`) and its keep-alive (`keepalive.rs`),
-//! MESSAGE sent (`message.rs`), and what
+//! MESSAGE sent (`message.rs`) and taken (`taking.rs`: 200 once the relay
+//! has it), and what
 //! an ICMP report ends (`unreachable.rs`).
 //!
 //! Every `impl Agent` block lives in this folder: the layers below
@@ -25,4 +26,5 @@ pub mod keepalive;
 pub mod message;
 pub mod outgoing;
 pub mod registration;
+pub mod taking;
 pub mod unreachable;

@@ -13,7 +13,6 @@ use xmpp_parsers::message::{Lang, Message, MessageType};
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::ns;
 
-use super::link::OFFLINE_QUEUE;
 use super::state::{Role, Session};
 use crate::peers::chat_states::Decision;
 use crate::xep::reply;
@@ -82,8 +81,10 @@ impl Session {
     /// A note for the user: to each of their clients by full JID (the
     /// bare JID would go to the top-priority resource, which during a call
     /// is the sidecar itself). With no client online, it waits for the
-    /// first one that comes.
-    pub(super) async fn notify_user(&mut self, note: Note) {
+    /// first one that comes, on disk; when `held_notes` wait already or
+    /// the spool cannot be written, it is refused (`Err`, why), never an
+    /// older note dropped: a SIP message answered 200 must reach the user.
+    pub(super) async fn notify_user(&mut self, note: Note) -> Result<(), String> {
         // While offline, `own` is what was known before: held. The
         // bridge contact writes to the user's bare JID, like a contact.
         let targets: Vec<String> = match (&self.bound, &self.role) {
@@ -94,15 +95,21 @@ impl Session {
         for to in &targets {
             self.notify(to, &note, false).await;
         }
-        if targets.is_empty() {
-            if self.notes.len() == OFFLINE_QUEUE {
-                self.notes.pop_front();
-                self.host
-                    .warn("notes for you: the queue is full, the oldest was dropped");
-            }
-            self.notes.push_back(note);
-            self.keep_notes();
+        if !targets.is_empty() {
+            return Ok(());
         }
+        let limit = self.config.held_notes;
+        if self.notes.len() >= limit {
+            return Err(format!(
+                "none of your XMPP clients is online and {limit} notes wait for one already ([plugins.xmpp] held_notes)"
+            ));
+        }
+        self.notes.push_back(note);
+        if let Err(e) = self.spool.save(&self.notes) {
+            self.notes.pop_back();
+            return Err(e.to_string());
+        }
+        Ok(())
     }
 
     /// Writes the notes waiting for a client to the spool (a failure is

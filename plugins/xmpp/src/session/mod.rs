@@ -273,7 +273,10 @@ impl Session {
                 let _ = reply.send(crate::peers::identify::identify(&self.contacts, &request));
             }
             Request::Iq { to, request, reply } => self.ask_iq(to, request, reply).await,
-            Request::NotifyUser(note) => self.notify_user(note).await,
+            Request::NotifyUser(note, reply) => {
+                let kept = self.notify_user(note).await;
+                let _ = reply.send(kept);
+            }
             Request::SendReceipt(to, id) => self.send_receipt(to, id).await,
             Request::Status(reply) => {
                 let _ = reply.send(self.status());

@@ -54,7 +54,8 @@ pub enum Request {
         caps: Caps,
         answer: Result<DiscoInfoResult, String>,
     },
-    NotifyUser(Note),
+    /// Answers whether the note is sent or kept (else why not).
+    NotifyUser(Note, oneshot::Sender<Result<(), String>>),
     /// A XEP-0184 receipt: to, id.
     SendReceipt(Jid, String),
     Status(oneshot::Sender<Status>),
