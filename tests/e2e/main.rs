@@ -10,6 +10,7 @@ mod invites;
 mod jingle;
 mod profanity;
 mod spool;
+mod who_is;
 
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::{event_line, field, Sidecar};
