@@ -102,7 +102,8 @@ tandem.provide("calls.call", function(args)
   end
   to = to:match("^%s*(.-)%s*$")
   local reach = reach_of(to)
-  return run("sip.call", { to = reach or to }, function(answer)
+  -- `invite`: the XEP-0482 invite this call answers (call-invites.lua).
+  return run("sip.call", { to = reach or to, invite = args.invite }, function(answer)
     local where = reach and (to .. " at " .. reach) or to
     return "Calling " .. where .. "."
   end)

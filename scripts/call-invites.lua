@@ -16,18 +16,35 @@
 -- Carbons) close an invite too; a retracted invite is said and closed.
 -- When a contact answers your invite, a note says so.
 --
--- Configuration, [scripts.call-invites] in tandem.toml:
---   enabled = true
+-- The call that answers an invite says so: `accept` places it with the
+-- invite's id on your Call-Info (`;call-invite=`, beside your XMPP
+-- address). When a call comes in naming an invite you sent, to that same
+-- XMPP address, still open (single use, for `expire_after` seconds), it is
+-- announced in the invites' thread, emitted as `invites.call` {call,
+-- invite_id, peer_jid} for other rules, and answered if `answer_invited`.
+-- Any other id, forged, reused or late, leaves an ordinary call.
 --
--- Events:   xmpp.call_invite, host.ready
+-- Configuration, [scripts.call-invites] in tandem.toml:
+--   enabled        = true
+--   answer_invited = false   -- answer the call that answers your invite
+--   expire_after   = 3600    -- seconds an invite you sent stays open
+--
+-- Events:   xmpp.call_invite, sip.call.incoming, host.ready
+-- Emits:    invites.call
 -- Commands provided: invites.send, invites.accept, invites.decline
--- Commands used:     sip.status, xmpp.send_call_invite, xmpp.notify_user,
---                    calls.call, xmpp.register_adhoc
+-- Commands used:     sip.status, sip.answer, xmpp.send_call_invite,
+--                    xmpp.notify_user, calls.call, xmpp.register_adhoc
 
 local KEEP = 20
 local THREAD = "tandem-invites"
 
+local cfg = tandem.settings { answer_invited = false, expire_after = 3600 }
+if math.type(cfg.expire_after) ~= "integer" or cfg.expire_after < 1 then
+  error("[scripts.call-invites] expire_after must be a number of seconds, not " .. tostring(cfg.expire_after))
+end
+
 tandem.state.open = tandem.state.open or {} -- newest last: {id, from, uri}
+tandem.state.sent = tandem.state.sent or {} -- newest last: {id, to, at}
 
 local function note(text)
   local ok, err = tandem.try_call("xmpp.notify_user", { text = text, thread = THREAD })
@@ -80,13 +97,18 @@ tandem.provide("invites.send", function(args)
     body = "Call me at " .. address .. " (a call invite from Tandem).",
   })
   if not sent then return nil, "The invite did not go out: " .. tostring(err.message or err) end
+  if sent.id then
+    local mine = tandem.state.sent
+    mine[#mine + 1] = { id = sent.id, to = to:lower(), at = os.time() }
+    while #mine > KEEP do table.remove(mine, 1) end
+  end
   return { text = "Invited " .. to .. " to call you at " .. address .. "." }
 end)
 
 tandem.provide("invites.accept", function(args)
   local invite = pick(args.id)
   if not invite then return nil, "No call invite is open." end
-  local called, err = tandem.try_call("calls.call", { fields = { uri = invite.uri } })
+  local called, err = tandem.try_call("calls.call", { fields = { uri = invite.uri }, invite = invite.id })
   if not called then return nil, "Could not call " .. invite.uri .. ": " .. tostring(err.message or err) end
   close(invite.id)
   tandem.try_call("xmpp.send_call_invite", { to = invite.from, action = "accept", id = invite.id, uris = { invite.uri } })
@@ -128,6 +150,36 @@ tandem.on("xmpp.call_invite", function(ev)
     note(who .. " accepted your call invite: expect their call.")
   elseif ev.action == "reject" then
     note(who .. " declined your call invite.")
+  end
+end)
+
+-- The invite a call claims to answer, if the user sent it to the caller's
+-- own claimed XMPP address and it is still open: taken (single use).
+local function answered_invite(claim, impp)
+  local jid = type(impp) == "string" and impp:match("^xmpp:([^/]+)") or nil
+  if type(claim) ~= "string" or not jid then return nil end
+  local mine, now = tandem.state.sent, os.time()
+  for i = #mine, 1, -1 do
+    local invite = mine[i]
+    if now - invite.at > cfg.expire_after then
+      table.remove(mine, i)
+    elseif invite.id == claim and invite.to == jid:lower() then
+      return table.remove(mine, i)
+    end
+  end
+  return nil
+end
+
+tandem.on("sip.call.incoming", function(ev)
+  local invite = answered_invite(ev.invite_claim, ev.peer_impp)
+  if not invite then return end
+  tandem.emit("invites.call", { call = ev.call, invite_id = invite.id, peer_jid = invite.to })
+  if cfg.answer_invited then
+    local ok, err = tandem.try_call("sip.answer", { call = ev.call })
+    if not ok then tandem.log.warn("could not answer " .. tostring(ev.call) .. ": " .. tostring(err.message or err)) end
+    note(invite.to .. " is calling you, as you invited: answered.")
+  else
+    note(invite.to .. " is calling you, as you invited.")
   end
 end)
 

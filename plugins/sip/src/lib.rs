@@ -146,7 +146,9 @@ impl Plugin for SipPlugin {
 
 impl Handler<Call> for SipPlugin {
     async fn handle(&self, call: Call) -> Result<CallRef, CommandError> {
-        self.agent.place_call(&call.to, call.from.as_deref()).await
+        self.agent
+            .place_call(&call.to, call.from.as_deref(), call.invite.as_deref())
+            .await
     }
 }
 

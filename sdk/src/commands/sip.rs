@@ -19,6 +19,11 @@ pub struct Call {
     pub to: String,
     /// Overrides the configured From URI for this call.
     pub from: Option<String>,
+    /// The XEP-0482 invite this call answers (its id): carried as
+    /// `call-invite=` on the `Call-Info` item with the user's XMPP address,
+    /// so the inviter can recognise the call. Without that address (not
+    /// shared) nothing is carried.
+    pub invite: Option<String>,
 }
 impl CommandType for Call {
     const NAME: &'static str = "sip.call";

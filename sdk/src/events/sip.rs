@@ -39,6 +39,11 @@ pub struct CallIncoming {
     /// Otherwise `peer` is whatever the caller wrote, as
     /// [`Message::vouched`] says.
     pub vouched: bool,
+    /// The XEP-0482 invite the caller says this call answers
+    /// (`call-invite=` on its `purpose=impp` Call-Info), as *claimed*: it
+    /// means something only to whoever sent that invite to that address,
+    /// still open (`call-invites.lua` checks).
+    pub invite_claim: Option<String>,
 }
 impl EventType for CallIncoming {
     const TOPIC: &'static str = "sip.call.incoming";

@@ -29,6 +29,46 @@ pub fn session_id(local: &str, remote: Option<&str>) -> Header {
     )
 }
 
+/// Invite ids longer than this are not taken.
+const MAX_INVITE: usize = 128;
+
+/// The `Call-Info` of a call that answers XEP-0482 invite `invite`: the
+/// user's address with `call-invite=` (a generic parameter, which RFC 3261
+/// §20.9 allows and other peers ignore). Checked by [`valid_invite`].
+pub fn call_info_answering(address: &str, invite: &str) -> Header {
+    Header::Other(
+        "Call-Info".into(),
+        format!("<{address}>;purpose=impp;call-invite={invite}"),
+    )
+}
+
+/// Whether `id` can go in a header parameter as it is: a non-empty token
+/// of letters, digits and `-._~`, at most [`MAX_INVITE`] bytes.
+pub fn valid_invite(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_INVITE
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// The invite the caller says the call answers: `call-invite=` on its
+/// `purpose=impp` Call-Info item, when well-formed. A claim.
+pub fn claimed_invite(request: &Request) -> Option<String> {
+    values(request, "Call-Info")
+        .flat_map(|value| split_outside_brackets(&value))
+        .filter(|item| impp_in(item).is_some())
+        .find_map(|item| {
+            let (_, params) = item.trim().strip_prefix('<')?.split_once('>')?;
+            params.split(';').find_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                let value = value.trim().trim_matches('"');
+                (name.trim().eq_ignore_ascii_case("call-invite") && valid_invite(value))
+                    .then(|| value.to_owned())
+            })
+        })
+}
+
 /// The XMPP address the request's `Call-Info` names with `purpose=impp`
 /// (`xmpp:bob@example.org`), if any and well-formed.
 pub fn claimed_impp(request: &Request) -> Option<String> {
@@ -105,6 +145,26 @@ mod tests {
              CSeq: 1 INVITE\r\n{headers}Content-Length: 0\r\n\r\n"
         );
         Request::try_from(text.as_str()).unwrap()
+    }
+
+    #[test]
+    fn the_invite_a_call_answers_rides_on_the_impp_item_only() {
+        let Header::Other(_, value) = call_info_answering("xmpp:bob@example.org", "tandem-00ff-7")
+        else {
+            panic!()
+        };
+        let r = request(&format!("Call-Info: {value}\r\n"));
+        assert_eq!(claimed_invite(&r).as_deref(), Some("tandem-00ff-7"));
+        assert_eq!(claimed_impp(&r).as_deref(), Some("xmpp:bob@example.org"));
+        // On another item, malformed, or absent: no claim.
+        for headers in [
+            "Call-Info: <http://x/y>;purpose=info;call-invite=i1\r\n",
+            "Call-Info: <xmpp:bob@example.org>;purpose=impp;call-invite=\"a b\"\r\n",
+            "Call-Info: <xmpp:bob@example.org>;purpose=impp\r\n",
+        ] {
+            assert_eq!(claimed_invite(&request(headers)), None, "{headers}");
+        }
+        assert!(!valid_invite("") && !valid_invite("a;b") && !valid_invite(&"x".repeat(129)));
     }
 
     #[test]

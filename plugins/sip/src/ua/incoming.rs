@@ -177,6 +177,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     call.display_name = display_name.clone();
     call.peer_session_id = identity::peer_session_id(&tx.original);
     let peer_impp = identity::claimed_impp(&tx.original);
+    let invite_claim = identity::claimed_invite(&tx.original);
     call.offer = (!offer.is_empty()).then_some(offer);
     call.media_address = Some(agent.media_address_for(Some(peer_media), Some(origin.addr.ip())));
     // Before the dialog: a refused INVITE costs no dialog, timer or event.
@@ -228,6 +229,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
         transport: origin.transport,
         peer_impp,
         vouched: agent.gate.is_registrar(origin.addr.ip()),
+        invite_claim,
     });
     agent.clone().ring_timeout(id);
 }

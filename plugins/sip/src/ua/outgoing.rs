@@ -21,12 +21,23 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 impl Agent {
     /// Sends the INVITE and answers at once with the call id; ringing,
-    /// answer and failure follow as events.
+    /// answer and failure follow as events. `invite`: the XEP-0482 invite
+    /// the call answers, named on the user's `Call-Info` item.
     pub async fn place_call(
         self: &Arc<Self>,
         to: &str,
         from: Option<&str>,
+        invite: Option<&str>,
     ) -> Result<CallRef, CommandError> {
+        let invite = invite
+            .map(|id| {
+                crate::ua::identity::valid_invite(id).then_some(id).ok_or_else(|| {
+                    CommandError::invalid_arguments(format!(
+                        "invite `{id}` is not an invite id (letters, digits and -._~ only)"
+                    ))
+                })
+            })
+            .transpose()?;
         let callee =
             parse_target(to).map_err(|e| CommandError::invalid_arguments(e.to_string()))?;
         let caller = match from {
@@ -50,7 +61,13 @@ impl Agent {
         let session_id = crate::ua::calls::new_call_id();
         let mut headers: Vec<Header> = self.extra_headers();
         headers.retain(|h| !matches!(h, Header::ContentType(_)));
-        headers.extend(self.identity_headers(&session_id, None));
+        match (invite, self.impp()) {
+            (Some(invite), Some(address)) => {
+                headers.push(crate::ua::identity::call_info_answering(&address, invite));
+                headers.push(crate::ua::identity::session_id(&session_id, None));
+            }
+            _ => headers.extend(self.identity_headers(&session_id, None)),
+        }
         let option = InviteOption {
             caller_display_name: self.config.display_name.clone(),
             caller,
