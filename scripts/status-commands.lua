@@ -12,6 +12,9 @@
 --                           (running or failed), its rules (on or off) and
 --                           the events dropped for slow subscribers
 --   Presence rules on/off   switches `presence_rule` on or off
+--   File transfers          files coming in or going out: who, what, how
+--                           far, and the id to cancel one by
+--   Cancel a file transfer  stops one (or turns an offer down), by its id
 --
 -- These were built into the XMPP plugin; they are a rule so that the
 -- plugin knows no rule's name and nothing of the host's status.
@@ -20,9 +23,11 @@
 --   enabled       = true            -- false: the commands answer that the rule is off
 --   presence_rule = "on-the-phone"  -- the rule "Presence rules on/off" switches
 --
--- Commands provided: status.show, status.presence_rules
+-- Commands provided: status.show, status.presence_rules, status.transfers,
+--                    status.cancel_transfer
 -- Events:            sip.call.incoming, sip.call.ended (for recent calls)
--- Commands used:     xmpp.register_adhoc, host.status, host.set_rule, sip.status
+-- Commands used:     xmpp.register_adhoc, host.status, host.set_rule, sip.status,
+--                    file_transfer.list, file_transfer.cancel
 
 local cfg = tandem.settings { presence_rule = "on-the-phone" }
 local presence_rule = cfg.presence_rule
@@ -182,9 +187,56 @@ tandem.provide("status.presence_rules", function()
   return { text = "Presence rules are now " .. (on and "off" or "on") .. "." }
 end)
 
+-- "2.1 MB", "512 bytes": sizes for a person.
+local function size_text(n)
+  if type(n) ~= "number" then return "?" end
+  if n < 1000 then return string.format("%d bytes", n) end
+  for _, unit in ipairs({ "kB", "MB", "GB" }) do
+    n = n / 1000
+    if n < 1000 or unit == "GB" then return string.format("%.1f %s", n, unit) end
+  end
+end
+
+-- The file-transfer plugin's list, a line each: "k3x9a holiday.jpg from
+-- sip:bob@x: 1.2 MB of 2.1 MB (57 %), downloading".
+tandem.provide("status.transfers", function()
+  local list, err = call("file_transfer.list", {})
+  if not list then return nil, err end
+  local transfers = type(list.transfers) == "table" and list.transfers or {}
+  if #transfers == 0 then return { text = "No file transfers." } end
+  local lines = { "File transfers (cancel ID stops one):" }
+  for _, t in ipairs(transfers) do
+    local way = t.direction == "out" and " to " or " from "
+    local done = size_text(t.size)
+    if t.state == "downloading" or t.state == "uploading" then
+      done = size_text(t.received) .. " of " .. done
+      if type(t.size) == "number" and t.size > 0 then
+        done = done .. string.format(" (%d %%)", math.floor(t.received * 100 / t.size))
+      end
+    end
+    lines[#lines + 1] = "  " .. tostring(t.id) .. " " .. tostring(t.name) .. way .. tostring(t.peer)
+      .. ": " .. done .. ", " .. tostring(t.state)
+  end
+  return { text = table.concat(lines, "\n") }
+end)
+
+tandem.provide("status.cancel_transfer", function(args)
+  local id = args.id or (args.fields and args.fields.id)
+  if type(id) ~= "string" or id:match("^%s*$") then
+    return nil, "Cancel which transfer? Give its id (see File transfers)"
+  end
+  local t, err = call("file_transfer.cancel", { id = tandem.trim(id) })
+  if not t then return nil, err end
+  local way = t.direction == "out" and " to " or " from "
+  return { text = "Stopped " .. tostring(t.name) .. way .. tostring(t.peer) .. "." }
+end)
+
 local COMMANDS = {
   { node = "status", name = "Status", handler = "status.show" },
   { node = "presence-rules", name = "Presence rules on/off", handler = "status.presence_rules" },
+  { node = "transfers", name = "File transfers", handler = "status.transfers" },
+  { node = "cancel-transfer", name = "Cancel a file transfer", handler = "status.cancel_transfer",
+    fields = { { var = "id", label = "The transfer's id (from File transfers)" } } },
 }
 
 tandem.adhoc(COMMANDS)

@@ -457,3 +457,116 @@ fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_get
         "linphonec saved what the user shared"
     );
 }
+
+/// `tandem ctl` against the sidecar: exit code and stdout.
+fn ctl(sidecar: &Sidecar, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(tandem_tests::tandem_bin())
+        .arg("ctl")
+        .arg("--config")
+        .arg(sidecar.config())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A sidecar with the file rules and status-commands.lua, its user's
+/// client online, downloads going to `download_dir`.
+fn sidecar_with_files(server: &Prosody, download_dir: &Path) -> (XmppClient, Sidecar) {
+    let alice = server.register("alice", "alice-secret");
+    let gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
+    let sidecar = Sidecar::start_phone_plugins(
+        server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["sip-chat", "accept-files", "status-commands"],
+        "",
+        &format!(
+            "\n[plugins.file-transfer]\ndownload_dir = {:?}\n",
+            download_dir.display().to_string()
+        ),
+        &["tandem_plugin_file_transfer"],
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    (gajim, sidecar)
+}
+
+/// A download under way (the server stalls after 300 kB of 1 MB) is
+/// listed by `tandem ctl transfers` (a table, and `--json`) and by the chat
+/// command `transfers`, with its direction, peer, name, size, progress and
+/// state; `cancel ID` in the chat stops it, and no part file is left.
+#[test]
+fn transfers_are_listed_by_ctl_and_chat_and_cancelled_from_the_chat() {
+    let server = Prosody::start();
+    let downloads = tempfile::tempdir().unwrap();
+    let (mut gajim, sidecar) = sidecar_with_files(&server, downloads.path());
+    let files =
+        http::FileServer::start(vec![7u8; 1_000_000], http::Serve::Stall { after: 300_000 });
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = sipp::free_udp_port().to_string();
+    let bob = format!("Bob <sip:bob@127.0.0.1:{peer_port}> (not verified)");
+    bob_offers(
+        &sidecar,
+        &files.url("big.bin"),
+        "big.bin",
+        1_000_000,
+        &peer_port,
+        dir.path(),
+    );
+    accept_by_id(&mut gajim, &bob, "big.bin", "the offer");
+
+    let listed = tandem_tests::wait_for_log("the transfer at 300 kB in ctl --json", || {
+        let (code, out) = ctl(&sidecar, &["--json", "transfers"]);
+        let list: Value = serde_json::from_str(&out).unwrap_or_default();
+        match &list["transfers"][0] {
+            t if t["received"] == 300_000 && code == Some(0) => Ok(out),
+            _ => Err(out),
+        }
+    });
+    let list: Value = serde_json::from_str(&listed).unwrap();
+    let t = &list["transfers"][0];
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert_eq!(t["direction"], "in", "{t}");
+    assert_eq!(t["peer"], format!("sip:bob@127.0.0.1:{peer_port}"), "{t}");
+    assert_eq!(t["name"], "big.bin", "{t}");
+    assert_eq!(t["size"], 1_000_000, "{t}");
+    assert_eq!(t["state"], "downloading", "{t}");
+    let (code, table) = ctl(&sidecar, &["transfers"]);
+    assert_eq!(code, Some(0), "{table}");
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with(&format!("{id}  in   sip:bob@127.0.0.1:{peer_port}"))
+            && row.contains("big.bin")
+            && row.ends_with("1000000      30 %  downloading"),
+        "{table}"
+    );
+
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": "transfers" } }));
+    gajim.wait_for(
+        "the chat's list",
+        from_sidecar(format!(
+            "File transfers (cancel ID stops one):\n  {id} big.bin from sip:bob@127.0.0.1:{peer_port}: 300.0 kB of 1.0 MB (30 %), downloading"
+        )),
+    );
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("cancel {id}") } }));
+    gajim.wait_for(
+        "the cancel's answer",
+        from_sidecar(format!(
+            "Stopped big.bin from sip:bob@127.0.0.1:{peer_port}."
+        )),
+    );
+    let (_, table) = ctl(&sidecar, &["transfers"]);
+    assert_eq!(table, "no file transfers\n");
+    assert!(
+        files_in(downloads.path()).is_empty(),
+        "{:?}",
+        files_in(downloads.path())
+    );
+    // Once gone, an id is refused in plain words (exit status 1).
+    let (code, _) = ctl(&sidecar, &["cancel-transfer", &id]);
+    assert_eq!(code, Some(1));
+}

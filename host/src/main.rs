@@ -406,6 +406,10 @@ fn ctl(
             return ExitCode::from(2);
         }
     };
+    if matches!(command, CtlCommand::Transfers) && !json {
+        print!("{}", tandem::control::commands::render_transfers(&answer));
+        return ExitCode::SUCCESS;
+    }
     if !matches!(command, CtlCommand::Status) {
         if json {
             println!("{answer}");

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tandem_sdk::commands::file_transfer::{Cancel, Direction, List, Transfers};
 use tandem_sdk::commands::host::{GetStatus, SetRule, Status};
 use tandem_sdk::CommandType;
 
@@ -40,6 +41,12 @@ pub enum CtlCommand {
         #[arg(long, default_value = "on-the-phone")]
         rule: String,
     },
+    /// File transfers waiting for an answer or under way: direction,
+    /// peer, name, size, progress, state (the file-transfer plugin).
+    Transfers,
+    /// Stop a file transfer, or turn an offer down, by its id (from
+    /// `transfers`).
+    CancelTransfer { id: String },
     /// Call any bus command with JSON arguments.
     Send {
         command: String,
@@ -78,6 +85,10 @@ impl CtlCommand {
                     enabled: state == "on",
                 }),
             ),
+            CtlCommand::Transfers => (List::NAME.into(), json!(List {})),
+            CtlCommand::CancelTransfer { id } => {
+                (Cancel::NAME.into(), json!(Cancel { id: id.clone() }))
+            }
             CtlCommand::Send { command, args } => {
                 let args: Value = serde_json::from_str(args)
                     .map_err(|e| format!("the arguments are not JSON: {e}"))?;
@@ -126,6 +137,38 @@ pub fn render_status(host: &Value, plugins: &[(String, Value)]) -> String {
     out
 }
 
+/// `file_transfer.list` as a table for a person: one line per transfer.
+pub fn render_transfers(list: &Value) -> String {
+    let list = Transfers::deserialize(list).unwrap_or_default();
+    if list.transfers.is_empty() {
+        return "no file transfers\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<6} {:<4} {:<32} {:<24} {:>10} {:>9}  {}\n",
+        "ID", "DIR", "PEER", "NAME", "SIZE", "PROGRESS", "STATE"
+    );
+    for t in &list.transfers {
+        let dir = match t.direction {
+            Direction::Out => "out",
+            _ => "in",
+        };
+        let size = t.size.map_or("?".to_owned(), |s| s.to_string());
+        let progress = match t.size {
+            Some(size) if size > 0 => format!("{:.0} %", t.received as f64 * 100.0 / size as f64),
+            _ => t.received.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<6} {dir:<4} {:<32} {:<24} {size:>10} {progress:>9}  {}",
+            t.id,
+            t.peer,
+            t.name,
+            t.state.as_str()
+        );
+    }
+    out
+}
+
 /// A JSON value on one line, strings without quotes.
 pub fn compact(value: &Value) -> String {
     match value {
@@ -164,6 +207,35 @@ mod tests {
             args: "{nope".into(),
         };
         assert!(bad.request().unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn transfers_show_direction_progress_and_state() {
+        let list = json!({"transfers": [
+            {"id": "k3x9a", "peer": "sip:bob@x", "name": "holiday.jpg", "size": 2000,
+             "received": 500, "state": "downloading", "direction": "in"},
+            {"id": "q1w2e", "peer": "sip:carol@y", "name": "notes.txt", "state": "sending",
+             "direction": "out"},
+        ]});
+        let text = render_transfers(&list);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].starts_with("k3x9a  in   sip:bob@x"), "{text}");
+        assert!(lines[1].ends_with("2000      25 %  downloading"), "{text}");
+        assert!(
+            lines[2].contains(" out ") && lines[2].ends_with("sending"),
+            "{text}"
+        );
+        assert_eq!(
+            render_transfers(&json!({"transfers": []})),
+            "no file transfers\n"
+        );
+        assert_eq!(
+            CtlCommand::CancelTransfer { id: "k3x9a".into() }
+                .request()
+                .unwrap(),
+            ("file_transfer.cancel".into(), json!({"id": "k3x9a"}))
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! - `file_transfer.reject`: turn an offer down
 //! - `file_transfer.list`: the offers waiting and the transfers under way
 //! - `file_transfer.send`: offer a file the user uploaded to SIP peers
+//! - `file_transfer.cancel`: stop a transfer (or turn an offer down)
 //!
 //! ## Events
 //!
@@ -50,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tandem_sdk::commands::file_transfer::{
-    Accept, List, Reject, Send, Sent, Transfer, TransferState, Transfers,
+    Accept, Cancel, Direction, List, Reject, Send, Sent, Transfer, TransferState, Transfers,
 };
 use tandem_sdk::events::file_transfer::{CloseReason, Closed, Failed, Offered};
 use tandem_sdk::events::sip::Message;
@@ -127,6 +128,7 @@ impl Plugin for FileTransferPlugin {
             .command::<Reject>("Turn a file offer down")
             .command::<List>("The file offers waiting and the transfers under way")
             .command::<Send>("Offer the user's uploaded file to SIP peers")
+            .command::<Cancel>("Stop a file transfer under way, or turn an offer down")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -247,7 +249,9 @@ impl Handler<Accept> for FileTransferPlugin {
             .answer(&id, TransferState::Downloading)
             .map_err(|e| CommandError::invalid_arguments(e.to_string()))?;
         let reply = entry.to_transfer();
-        tandem_sdk::tokio::spawn(transfer::run(self.ctx.clone(), entry, thread));
+        let id = entry.id.clone();
+        let task = tandem_sdk::tokio::spawn(transfer::run(self.ctx.clone(), entry, thread));
+        self.offers().set_abort(&id, task.abort_handle());
         Ok(reply)
     }
 }
@@ -267,6 +271,45 @@ impl Handler<Reject> for FileTransferPlugin {
             peer: entry.peer.clone(),
             name: entry.name.clone(),
             reason: CloseReason::Rejected,
+        });
+        Ok(entry.to_transfer())
+    }
+}
+
+impl Handler<Cancel> for FileTransferPlugin {
+    async fn handle(&self, Cancel { id }: Cancel) -> Result<Transfer, CommandError> {
+        let entry = {
+            let mut offers = self.offers();
+            let entry = offers.get(&id).ok_or_else(|| {
+                CommandError::invalid_arguments(format!(
+                    "there is no file transfer `{id}` (it may have ended)"
+                ))
+            })?;
+            if entry.direction == Direction::Out {
+                return Err(CommandError::invalid_arguments(format!(
+                    "{} is on its way to {} already: a SIP message cannot be called back",
+                    entry.name, entry.peer
+                )));
+            }
+            offers.remove(&id);
+            entry
+        };
+        if let Some(abort) = &entry.abort {
+            abort.abort();
+        }
+        // An aborted download leaves its part file: never half a file.
+        let _ = tokio::fs::remove_file(http::download::part_path(&self.ctx.dir, &id)).await;
+        self.ctx.host.info(&format!(
+            "{} from {} cancelled ({})",
+            entry.name,
+            entry.peer,
+            entry.state.as_str()
+        ));
+        self.ctx.host.publish(&Closed {
+            id: entry.id.clone(),
+            peer: entry.peer.clone(),
+            name: entry.name.clone(),
+            reason: CloseReason::Cancelled,
         });
         Ok(entry.to_transfer())
     }

@@ -26,6 +26,8 @@ pub struct Entry {
     expires: Instant,
     /// Bytes received so far, updated by the download.
     pub received: Arc<AtomicU64>,
+    /// Stops the transfer's task (`file_transfer.cancel`), once it runs.
+    pub abort: Option<tokio::task::AbortHandle>,
 }
 
 impl Entry {
@@ -117,6 +119,7 @@ impl Offers {
             direction: Direction::In,
             expires: now + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
+            abort: None,
         };
         self.entries.insert(id, entry.clone());
         Ok(entry)
@@ -141,6 +144,7 @@ impl Offers {
             direction: Direction::Out,
             expires: Instant::now() + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
+            abort: None,
         };
         self.entries.insert(id, entry.clone());
         entry
@@ -183,6 +187,18 @@ impl Offers {
         if let Some(e) = self.entries.get_mut(id) {
             e.state = state;
         }
+    }
+
+    /// The task running transfer `id`, so that it can be stopped; none
+    /// when it has ended already.
+    pub fn set_abort(&mut self, id: &str, abort: tokio::task::AbortHandle) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.abort = Some(abort);
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<Entry> {
+        self.entries.get(id).cloned()
     }
 
     /// Forgets `id` (finished, failed or rejected).

@@ -13,6 +13,9 @@ open_enum! {
         Rejected = "rejected",
         /// Nobody answered in time.
         Expired = "expired",
+        /// Someone ran `file_transfer.cancel` (before or during the
+        /// download); nothing half-written is left.
+        Cancelled = "cancelled",
     }
 }
 
@@ -86,8 +89,8 @@ impl EventType for Failed {
     const TOPIC: &'static str = "file_transfer.failed";
 }
 
-/// An offer was turned down (`file_transfer.reject`) or expired unanswered;
-/// nothing was fetched.
+/// An offer was turned down (`file_transfer.reject`), expired unanswered,
+/// or a transfer was cancelled (`file_transfer.cancel`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Closed {
