@@ -253,10 +253,21 @@ class TestClient(slixmpp.ClientXMPP):
             # Mutual subscription without asking: both test accounts accept.
             self.send_presence(pto=c["subscribe"], ptype="subscribe")
             self.send_presence(pto=c["subscribe"], ptype="subscribed")
+        elif "preauth_subscribe" in c:
+            # XEP-0379: a subscription request carrying a roster link's token.
+            p = c["preauth_subscribe"]
+            stanza = self.make_presence(pto=p["to"], ptype="subscribe")
+            ET.SubElement(stanza.xml, "{urn:xmpp:pars:0}preauth", token=p["token"])
+            stanza.send()
         elif "disco" in c:
+            # disco#info of a JID, or {"jid", "node"}: features and
+            # identities (category, type, name), what Gajim shows.
+            target = c["disco"] if isinstance(c["disco"], dict) else {"jid": c["disco"]}
             try:
-                info = await self["xep_0030"].get_info(jid=c["disco"], timeout=10)
-                say(event="disco", features=sorted(info["disco_info"]["features"]))
+                info = await self["xep_0030"].get_info(
+                    jid=target["jid"], node=target.get("node"), timeout=10)
+                say(event="disco", features=sorted(info["disco_info"]["features"]),
+                    identities=[[i[0], i[1], i[3]] for i in info["disco_info"]["identities"]])
             except IqError as e:
                 say_iq_error(e)
         elif "vcard_tel" in c:

@@ -51,6 +51,17 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
         ]]),
         "{browsed}"
     );
+    // Gajim lists that item by the node's own name (its disco#info), so
+    // the node names itself as a command list, not as the client.
+    gajim.send(json!({"disco": {"jid": "alice@localhost/tandem", "node": "http://jabber.org/protocol/commands"}}));
+    let info = gajim.wait_for("the commands node's info", |e| {
+        e["event"] == "disco" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        info["identities"],
+        json!([["automation", "command-list", "Commands"]]),
+        "{info}"
+    );
 
     gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "status"}}));
     let status = gajim.wait_for("Status", |e| {
