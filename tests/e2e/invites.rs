@@ -74,3 +74,69 @@ fn invites_go_out_with_the_sip_address_and_an_accepted_one_is_called() {
     assert_eq!(accepted["id"], "b-1", "{accepted}");
     assert_eq!(accepted["uris"], json!([bobs_phone]), "{accepted}");
 }
+
+#[test]
+fn the_call_that_answers_an_invite_is_recognised_by_the_inviters_tandem_and_answered() {
+    let server = Prosody::start();
+    let (alice, mut gajim, mut phone) = alice_and_bob(&server);
+    let rules = [
+        "share-xmpp-address",
+        "sip-chat",
+        "call-invites",
+        "call-control",
+    ];
+    let answer = "\n[scripts.call-invites]\nanswer_invited = true\n";
+    let alices = Sidecar::start_phone(
+        &server,
+        (&alice, "alice-secret"),
+        "alice",
+        &rules,
+        "",
+        answer,
+    );
+    // Bob runs Tandem too, beside his client (priority 0, so his sidecar
+    // sees what reaches him as Carbons).
+    let bobs = Sidecar::start_phone(
+        &server,
+        ("bob@localhost", "bob-secret"),
+        "bob",
+        &rules,
+        "",
+        "",
+    );
+    alices.wait_online(SIDECAR, 1);
+    bobs.wait_online("bob@localhost/tandem", 1);
+    alices.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    bobs.wait_for("EVENT xmpp.own_presence bob@localhost/phone available 0");
+
+    // Alice invites Bob; his Tandem tells his client, which accepts.
+    gajim.send(json!({ "message": { "to": SIDECAR, "body": "invite bob@localhost" } }));
+    let note = phone.wait_for("the invite note from Bob's Tandem", |e| {
+        e["event"] == "message"
+            && e["from"] == "bob@localhost/tandem"
+            && e["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("invites you to a call")
+    });
+    assert!(
+        note["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice@localhost invites you"),
+        "{note}"
+    );
+    phone.send(json!({ "message": { "to": "bob@localhost/tandem", "body": "accept" } }));
+
+    // Alice's Tandem recognises Bob's call as the one she invited: it is
+    // announced in the invites' thread and answered.
+    let log = alices.wait_for("SIP sip.call.answered");
+    assert!(log.contains("impp=xmpp:bob@localhost"), "{log}");
+    let told = gajim.wait_for("the announcement", |e| {
+        e["event"] == "message"
+            && e["from"] == SIDECAR
+            && e["body"] == "bob@localhost is calling you, as you invited: answered."
+    });
+    assert_eq!(told["thread"], "tandem-invites", "{told}");
+    bobs.wait_for("SIP sip.call.answered");
+}

@@ -31,11 +31,13 @@ impl Agent {
     ) -> Result<CallRef, CommandError> {
         let invite = invite
             .map(|id| {
-                crate::ua::identity::valid_invite(id).then_some(id).ok_or_else(|| {
-                    CommandError::invalid_arguments(format!(
-                        "invite `{id}` is not an invite id (letters, digits and -._~ only)"
-                    ))
-                })
+                crate::ua::identity::valid_invite(id)
+                    .then_some(id)
+                    .ok_or_else(|| {
+                        CommandError::invalid_arguments(format!(
+                            "invite `{id}` is not an invite id (letters, digits and -._~ only)"
+                        ))
+                    })
             })
             .transpose()?;
         let callee =
