@@ -26,11 +26,23 @@ struct Home {
 impl Home {
     /// `None` (the reason printed) where user namespaces cannot be made.
     fn build(router: (Nat, Unsolicited), help: ProviderHelp, extra: &str) -> Option<Home> {
+        Home::build_with(router, help, extra, |_| ())
+    }
+
+    /// Like `build`, with `prepare` run on the network before Tandem
+    /// starts (a router's timeout applies to packets sent after it is set).
+    fn build_with(
+        router: (Nat, Unsolicited),
+        help: ProviderHelp,
+        extra: &str,
+        prepare: impl FnOnce(&Network),
+    ) -> Option<Home> {
         if let Some(why) = Network::unavailable() {
             eprintln!("skipped: no user namespaces here to build a NAT in ({why})");
             return None;
         }
         let network = Network::build(router.0, router.1);
+        prepare(&network);
         let mut registrar = Kamailio::start_proxy(&network, help, PASSWORD);
         let records = tempfile::tempdir().unwrap();
         let tandem = Sidecar::start_sip_in(
@@ -89,6 +101,25 @@ impl Home {
         field(&line, "call").to_owned()
     }
 
+    /// baresip calls alice; both talk, then Tandem hangs up (its BYE
+    /// crosses the NAT and the proxy) and each heard the other's tone.
+    fn called_talk_and_hang_up(&mut self) {
+        let baresip = self.baresip(Some(&self.alice()));
+        let id = self.answered(&baresip, 1);
+        std::thread::sleep(TALK);
+        self.tandem
+            .call("sip.hangup", json!({ "call": id }))
+            .unwrap();
+        let ended = event_line(
+            &self.tandem.wait_for("SIP sip.call.ended"),
+            "sip.call.ended",
+        );
+        assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
+        baresip.wait_for("terminated");
+        self.heard_baresip(&id);
+        assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+    }
+
     /// Tandem received RTP in call `id` (its ended event counts packets),
     /// and its recording holds baresip's tone.
     fn heard_baresip(&self, id: &str) {
@@ -133,21 +164,7 @@ fn behind_a_nat_tandem_is_called_through_a_plain_proxy_with_audio_both_ways() {
     let Some(mut home) = Home::build(BARE, ProviderHelp::Plain, "") else {
         return;
     };
-    let baresip = home.baresip(Some(&home.alice()));
-    let id = home.answered(&baresip, 1);
-    std::thread::sleep(TALK);
-    // Tandem hangs up: its BYE crosses the NAT and the proxy.
-    home.tandem
-        .call("sip.hangup", json!({ "call": id }))
-        .unwrap();
-    let ended = event_line(
-        &home.tandem.wait_for("SIP sip.call.ended"),
-        "sip.call.ended",
-    );
-    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
-    baresip.wait_for("terminated");
-    home.heard_baresip(&id);
-    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+    home.called_talk_and_hang_up();
 }
 
 #[test]
@@ -170,4 +187,63 @@ fn behind_a_home_router_tandem_calls_out_through_a_plain_proxy_with_audio_both_w
     assert_eq!(field(&ended, "reason"), "remote_hangup", "{ended}");
     home.heard_baresip(&id);
     assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+}
+
+/// A proxy with the NAT help many providers run (nathelper): the same
+/// call both ways.
+#[test]
+fn behind_a_nat_tandem_is_called_through_a_proxy_with_nat_help() {
+    let Some(mut home) = Home::build(BARE, ProviderHelp::Nathelper, "") else {
+        return;
+    };
+    home.called_talk_and_hang_up();
+}
+
+/// The router forgets an idle UDP mapping after 2 s. Without keep-alives
+/// the registration's mapping goes and baresip's call never reaches
+/// Tandem; with them (every second) it stays and the call gets through.
+#[test]
+fn keep_alives_hold_the_nat_open_for_incoming_calls() {
+    let two_seconds = |network: &Network| network.set_udp_timeout(2);
+    // Without: the mapping to the registrar goes, and with it the calls.
+    let Some(mut home) = Home::build_with(
+        HOME_ROUTER,
+        ProviderHelp::Plain,
+        "keepalive_secs = 0",
+        two_seconds,
+    ) else {
+        return;
+    };
+    tandem_tests::wait_for_log("the registration's mapping to time out", || {
+        let mappings = home.network.mappings();
+        if mappings.contains("sport=5060 ") {
+            Err(format!("{mappings}\n{}", home.tandem.log()))
+        } else {
+            Ok(mappings)
+        }
+    });
+    let baresip = home.baresip(Some(&home.alice()));
+    // Kamailio gives up on the INVITE that went nowhere (fr_timer 5 s).
+    baresip.wait_for("408 Request Timeout");
+    assert!(
+        !home.tandem.log().contains("SIP sip.call.incoming"),
+        "{}",
+        home.tandem.log()
+    );
+    drop((baresip, home));
+
+    // With: the same router, keep-alives every second.
+    let Some(mut home) = Home::build_with(
+        HOME_ROUTER,
+        ProviderHelp::Plain,
+        "keepalive_secs = 1",
+        two_seconds,
+    ) else {
+        return;
+    };
+    // Idle for three timeouts (the mapping would have gone twice over).
+    std::thread::sleep(Duration::from_secs(6));
+    let mappings = home.network.mappings();
+    assert!(mappings.contains("sport=5060 "), "{mappings}");
+    home.called_talk_and_hang_up();
 }

@@ -244,7 +244,7 @@ fn proxy_route(password: &str, help: ProviderHelp) -> String {
     let fix_request = if nathelper {
         r#"    force_rport();
     if (nat_uac_test("19")) {
-        if (is_method("REGISTER")) { fix_nated_register(); } else { fix_nated_contact(); }
+        fix_nated_contact();
         if (has_body("application/sdp")) { fix_nated_sdp("3"); }
     }
 "#
