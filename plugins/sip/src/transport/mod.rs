@@ -16,6 +16,8 @@
 //! - `tcp.rs`, `tls/`: the stream doors (`stream.rs` is what they share),
 //!   each message framed by `framing.rs` and screened.
 //! - `screen.rs`: the verdict on one message (pass, answer, drop).
+//! - `lenient.rs`: the pre-pass before it, for what RFC 3261 allows and
+//!   rsip's parser misreads (folded lines, `; tag = x`, RFC 2543 From).
 //! - `connections.rs`: `max_connections` and `max_connections_per_source`.
 //! - `open.rs`: the doors `transports` names, bound at start.
 //! - `listen.rs`: our listeners, as rsipstack must know them.
@@ -29,6 +31,7 @@ pub mod connections;
 pub mod counters;
 pub mod framing;
 pub mod icmp;
+pub mod lenient;
 pub mod listen;
 pub mod open;
 pub mod public;

@@ -51,6 +51,8 @@ pub fn screen(datagram: &[u8]) -> Verdict {
 /// instead of parsing the bytes once more. The error is never
 /// [`Verdict::Pass`].
 pub fn screen_message(bytes: &[u8]) -> Result<Option<SipMessage>, Verdict> {
+    let rewritten = super::lenient::rewrite(bytes, None);
+    let bytes = rewritten.as_deref().unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None); // keep-alives (RFC 5626 §4.4.1) are rsipstack's
     }
@@ -64,8 +66,9 @@ pub fn screen_message(bytes: &[u8]) -> Result<Option<SipMessage>, Verdict> {
                 None => Ok(Some(SipMessage::Request(request))),
                 Some(reason) => Err(answer(bytes, 400, reason)),
             },
-            Some(Problem::Bad(reason)) => Err(answer(bytes, 400, reason)),
-            Some(Problem::Missing) => Err(Verdict::Drop(UNANSWERABLE)),
+            Some(Problem::Bad(reason) | Problem::Missing(reason)) => {
+                Err(answer(bytes, 400, reason))
+            }
         },
         Err(_) => Err(refused_by_the_parser(bytes)),
     }
@@ -88,9 +91,11 @@ fn refused_by_the_parser(datagram: &[u8]) -> Verdict {
 
 /// What is wrong with a request rsip could parse.
 enum Problem {
-    /// A mandatory header is absent (RFC 3261 §8.1.1): the answer would have
-    /// to copy it, so it cannot be sent.
-    Missing,
+    /// A mandatory header is absent (RFC 3261 §8.1.1). RFC 4475 §3.3.1
+    /// asks for a 400 all the same; it can be sent when the request has
+    /// the Via and CSeq a client matches answers by (§17.1.3), and copies
+    /// what else there is.
+    Missing(&'static str),
     /// A header is there but broken: the reason phrase of the 400.
     Bad(&'static str),
 }
@@ -99,22 +104,25 @@ enum Problem {
 /// one absent or broken.
 fn header_problem(request: &rsipstack::sip::Request) -> Option<Problem> {
     match request.via_header().map(|via| via.typed()) {
-        Err(_) => return Some(Problem::Missing),
+        Err(_) => return Some(Problem::Missing("Missing Via header field")),
         Ok(Err(_)) => return Some(Problem::Bad("Bad Via header field")),
         Ok(Ok(_)) => {}
     }
     match request.from_header().map(|from| from.typed()) {
-        Err(_) => return Some(Problem::Missing),
+        Err(_) => return Some(Problem::Missing("Missing From header field")),
         Ok(Err(_)) => return Some(Problem::Bad("Bad From header field")),
         Ok(Ok(_)) => {}
     }
     match request.to_header().map(|to| to.typed()) {
-        Err(_) => return Some(Problem::Missing),
+        Err(_) => return Some(Problem::Missing("Missing To header field")),
         Ok(Err(_)) => return Some(Problem::Bad("Bad To header field")),
         Ok(Ok(_)) => {}
     }
-    let (Ok(_), Ok(cseq)) = (request.call_id_header(), request.cseq_header()) else {
-        return Some(Problem::Missing);
+    if request.call_id_header().is_err() {
+        return Some(Problem::Missing("Missing Call-ID header field"));
+    }
+    let Ok(cseq) = request.cseq_header() else {
+        return Some(Problem::Missing("Missing CSeq header field"));
     };
     match cseq.typed() {
         Err(_) => Some(Problem::Bad("Bad CSeq header field")),
@@ -157,6 +165,16 @@ fn raw_problem(bytes: &[u8]) -> Option<&'static str> {
             return Some(reason);
         }
     }
+    for (name, value) in &fields {
+        let reason = match name.to_ascii_lowercase().as_str() {
+            "via" | "v" => "Bad Via header field",
+            "contact" | "m" => "Bad Contact header field",
+            _ => continue,
+        };
+        if has_empty_element(value) {
+            return Some(reason);
+        }
+    }
     let length = fields.iter().find(|(name, _)| {
         name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l")
     });
@@ -175,6 +193,25 @@ fn raw_problem(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// Whether a Via or Contact value has a parameter or a list element with
+/// nothing in it (`;;`, `;,`, a trailing `,`: RFC 4475 §3.1.2.1), outside
+/// quoted strings and `<...>`. rsip reads past them; the grammar has no
+/// empty `generic-param` or list element.
+fn has_empty_element(value: &str) -> bool {
+    // The previous significant character was a separator (or none yet).
+    let mut after_separator = true;
+    for (c, outside) in super::lenient::outside_quotes_and_brackets(value) {
+        match c {
+            _ if !outside => after_separator = false,
+            ' ' | '\t' => {}
+            ';' | ',' if after_separator => return true,
+            ';' | ',' => after_separator = true,
+            _ => after_separator = false,
+        }
+    }
+    after_separator && !value.trim().is_empty()
+}
+
 /// The first line of something that looks like a request.
 struct RequestLine<'a> {
     method: &'a str,
@@ -182,13 +219,17 @@ struct RequestLine<'a> {
 }
 
 impl<'a> RequestLine<'a> {
+    /// The method is the first word and the version the last; whatever
+    /// lies between is the Request-URI, even with spaces in it (RFC 4475
+    /// §3.1.2.8): such a request is answered 400, not taken for junk.
     fn of(datagram: &'a [u8]) -> Option<Self> {
         let end = datagram.iter().position(|&b| b == b'\n')?;
         let line = std::str::from_utf8(&datagram[..end]).ok()?;
-        let mut parts = line.trim_end_matches('\r').split_ascii_whitespace();
-        let (method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
+        let line = line.trim_end_matches('\r');
+        let (method, rest) = line.split_once(' ')?;
+        let (uri, version) = rest.trim().rsplit_once(' ')?;
         let is_token = !method.is_empty() && method.bytes().all(is_token_char);
-        (is_token && !uri.is_empty() && version.starts_with("SIP/") && parts.next().is_none())
+        (is_token && !uri.trim().is_empty() && version.starts_with("SIP/"))
             .then_some(Self { method, version })
     }
 }
@@ -202,7 +243,7 @@ fn is_token_char(b: u8) -> bool {
 /// phrase than the request line, a To tag).
 const ANSWER_SLACK: usize = 64;
 
-const UNANSWERABLE: &str = "a bad request without Via, From, To, Call-ID and CSeq to answer with";
+const UNANSWERABLE: &str = "a bad request without the Via and CSeq an answer must carry";
 
 /// Why bytes that do not begin with a SIP start line are dropped.
 pub(crate) const NOT_SIP: &str = "neither a SIP request nor a response";
@@ -223,15 +264,21 @@ pub(crate) fn answer(datagram: &[u8], code: u16, reason: &'static str) -> Verdic
     for via in &copied.vias {
         out.push_str(&format!("Via: {via}\r\n"));
     }
-    out.push_str(&format!("From: {}\r\n", copied.from));
-    // A UAS answering outside a dialog adds a To tag (RFC 3261 §8.2.6.2).
-    let tag = if has_tag(&copied.to) {
-        String::new()
-    } else {
-        format!(";tag={:016x}", rand::random::<u64>())
-    };
-    out.push_str(&format!("To: {}{tag}\r\n", copied.to));
-    out.push_str(&format!("Call-ID: {}\r\n", copied.call_id));
+    if let Some(from) = &copied.from {
+        out.push_str(&format!("From: {from}\r\n"));
+    }
+    if let Some(to) = &copied.to {
+        // A UAS answering outside a dialog adds a To tag (RFC 3261 §8.2.6.2).
+        let tag = if has_tag(to) {
+            String::new()
+        } else {
+            format!(";tag={:016x}", rand::random::<u64>())
+        };
+        out.push_str(&format!("To: {to}{tag}\r\n"));
+    }
+    if let Some(call_id) = &copied.call_id {
+        out.push_str(&format!("Call-ID: {call_id}\r\n"));
+    }
     out.push_str(&format!("CSeq: {}\r\n", copied.cseq));
     out.push_str("Content-Length: 0\r\n\r\n");
     // Compact names written out in full could make the answer much the
@@ -250,7 +297,7 @@ pub(crate) fn answer(datagram: &[u8], code: u16, reason: &'static str) -> Verdic
 /// Whether a To value has a `tag` parameter: among the header's own
 /// parameters (after the `>` of a name-addr), `;tag` with optional spaces
 /// around the `=` (RFC 3261 §25.1 SEMI and EQUAL).
-fn has_tag(to: &str) -> bool {
+pub(crate) fn has_tag(to: &str) -> bool {
     let params = match to.rfind('>') {
         Some(end) => &to[end + 1..],
         None => to.split_once(';').map_or("", |(_, params)| params),
@@ -262,13 +309,16 @@ fn has_tag(to: &str) -> bool {
     })
 }
 
-/// The header lines an answer copies, unfolded (RFC 3261 §7.3.1).
+/// The header lines an answer copies, unfolded (RFC 3261 §7.3.1): the
+/// Via lines and CSeq always (a client matches its answer by them,
+/// §17.1.3), From, To and Call-ID when the request has them (RFC 4475
+/// §3.3.1: a request without them still deserves its 400).
 #[derive(Default)]
 struct Copied<'a> {
     vias: Vec<std::borrow::Cow<'a, str>>,
-    from: std::borrow::Cow<'a, str>,
-    to: std::borrow::Cow<'a, str>,
-    call_id: std::borrow::Cow<'a, str>,
+    from: Option<std::borrow::Cow<'a, str>>,
+    to: Option<std::borrow::Cow<'a, str>>,
+    call_id: Option<std::borrow::Cow<'a, str>>,
     cseq: std::borrow::Cow<'a, str>,
 }
 
@@ -276,24 +326,24 @@ impl<'a> Copied<'a> {
     fn of(datagram: &'a [u8]) -> Option<Self> {
         let mut copied = Copied::default();
         for (name, value) in header_fields(datagram)? {
-            // A value with a control character would let the peer's bytes
-            // shape our answer beyond the one line.
-            if value.chars().any(|c| c.is_control() && c != '\t') {
+            // A line break in a value would let the peer's bytes shape our
+            // answer beyond the one line. Other control characters may be
+            // in a quoted string (RFC 4475 §3.1.1.2's To has BEL, NUL and
+            // DEL as quoted-pairs) and are copied as they came.
+            if value.contains(['\r', '\n']) {
                 return None;
             }
+            let value = (!value.is_empty()).then_some(value);
             match name.to_ascii_lowercase().as_str() {
-                "via" | "v" => copied.vias.push(value),
+                "via" | "v" => copied.vias.extend(value),
                 "from" | "f" => copied.from = value,
                 "to" | "t" => copied.to = value,
                 "call-id" | "i" => copied.call_id = value,
-                "cseq" => copied.cseq = value,
+                "cseq" => copied.cseq = value.unwrap_or_default(),
                 _ => {}
             }
         }
-        let complete = !copied.vias.is_empty()
-            && [&copied.from, &copied.to, &copied.call_id, &copied.cseq]
-                .iter()
-                .all(|v| !v.is_empty());
+        let complete = !copied.vias.is_empty() && !copied.cseq.is_empty();
         complete.then_some(copied)
     }
 }
@@ -446,10 +496,11 @@ mod tests {
     }
 
     #[test]
-    fn a_request_lacking_what_an_answer_copies_is_dropped() {
+    fn a_request_lacking_a_mandatory_header_gets_400_if_it_can_be_matched() {
         let options = || request("OPTIONS sip:alice@127.0.0.1 SIP/2.0", "1 OPTIONS");
         let unknown = || request("FOO sip:alice@127.0.0.1 SIP/2.0", "1 FOO");
-        for header in [&b"Call-ID"[..], b"Via", b"CSeq", b"To"] {
+        // Without Via or CSeq the sender could not match an answer.
+        for header in [&b"Via"[..], b"CSeq"] {
             assert_eq!(
                 screen(&without(header, options())),
                 Verdict::Drop(UNANSWERABLE)
@@ -459,6 +510,53 @@ mod tests {
                 Verdict::Drop(UNANSWERABLE)
             );
         }
+        // RFC 4475 §3.3.1: without Call-ID, From or To, a 400 all the same.
+        for (header, reason) in [
+            (&b"Call-ID"[..], "Missing Call-ID header field"),
+            (b"To", "Missing To header field"),
+            (b"From", "Missing From header field"),
+        ] {
+            let (code, got, text) = answer_of(&without(header, options()));
+            assert_eq!((code, got), (400, reason));
+            let name = String::from_utf8_lossy(header);
+            assert!(!text.contains(&format!("\r\n{name}:")), "{text}");
+            assert_eq!(answer_of(&without(header, unknown())).0, 501);
+        }
+    }
+
+    #[test]
+    fn empty_via_or_contact_parameters_get_400() {
+        // RFC 4475 §3.1.2.1.
+        let bad = String::from_utf8(request("INVITE sip:alice@127.0.0.1 SIP/2.0", "1 INVITE"))
+            .unwrap()
+            .replace("branch=z9hG4bK1", "branch=z9hG4bK1;;,;,,");
+        assert_eq!(answer_of(bad.as_bytes()).1, "Bad Via header field");
+        assert!(has_empty_element("<sip:a@b>;;;;"));
+        assert!(!has_empty_element("\"a;;b\" <sip:a@b;;x>;expires=3"));
+        assert!(!has_empty_element(
+            "SIP/2.0/UDP a ; branch = b , SIP/2.0/TCP c"
+        ));
+    }
+
+    #[test]
+    fn a_request_uri_with_spaces_in_it_gets_400() {
+        // RFC 4475 §3.1.2.8: rsip refuses the line; it is still a request.
+        let (code, _, _) = answer_of(&request(
+            "INVITE sip:user@example.com; lr SIP/2.0",
+            "1 INVITE",
+        ));
+        assert_eq!(code, 400);
+    }
+
+    #[test]
+    fn quoted_control_characters_do_not_stop_the_answer() {
+        // RFC 4475 §3.1.1.2's To: BEL, NUL and DEL as quoted-pairs.
+        let odd = String::from_utf8(request("FOO sip:alice@127.0.0.1 SIP/2.0", "1 FOO"))
+            .unwrap()
+            .replace("To: <sip:", "To: \"BEL:\\\x07 NUL:\\\x00\" <sip:");
+        let (code, _, text) = answer_of(odd.as_bytes());
+        assert_eq!(code, 501);
+        assert!(text.contains("NUL:\\\x00"), "{text}");
     }
 
     #[test]
@@ -507,9 +605,11 @@ mod tests {
             "From: <sip:bob@127.0.0.1>;tag=1",
             "From: <sip:bob@127.0.0.1>\r\n ;tag=1",
         );
+        // Joined, and the space the grammar allows before `;` dropped
+        // (`lenient.rs`): the same From, on one line.
         let (_, _, text) = answer_of(folded.as_bytes());
         assert!(
-            text.contains("From: <sip:bob@127.0.0.1> ;tag=1\r\n"),
+            text.contains("From: <sip:bob@127.0.0.1>;tag=1\r\n"),
             "{text}"
         );
     }

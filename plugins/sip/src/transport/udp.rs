@@ -9,6 +9,7 @@ use tandem_sdk::tokio::sync::mpsc;
 
 use super::counters::Counters;
 use super::icmp::{self, Unreachable};
+use super::lenient;
 use super::screen::{screen, Verdict};
 use tandem_sdk::util::worth_logging;
 
@@ -85,6 +86,14 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
                 self.drop_one(from, "too large");
                 continue;
             }
+            // rsipstack parses `buf` again after us: a rewrite goes there.
+            let len = match lenient::rewrite(&buf[..len], Some(from)) {
+                Some(rewritten) if rewritten.len() < buf.len() => {
+                    buf[..rewritten.len()].copy_from_slice(&rewritten);
+                    rewritten.len()
+                }
+                _ => len,
+            };
             match screen(&buf[..len]) {
                 Verdict::Pass => return Ok((len, from)),
                 Verdict::Drop(why) => self.drop_one(from, why),
@@ -104,7 +113,14 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        Ok(self.socket.send_to(buf, addr).await?)
+        // A From tag the pre-pass gave an RFC 2543 peer never goes back.
+        match lenient::strip_added_tags(buf) {
+            Some(stripped) => {
+                self.socket.send_to(&stripped, addr).await?;
+                Ok(buf.len())
+            }
+            None => Ok(self.socket.send_to(buf, addr).await?),
+        }
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {

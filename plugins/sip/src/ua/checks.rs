@@ -9,7 +9,9 @@
 //!   `Unsupported` (not for ACK or CANCEL, which must not be refused so);
 //! - §8.2.3: an INVITE whose body is not SDP → 415 Unsupported Media Type
 //!   with `Accept` (a MESSAGE's body goes to rules and plugins, whatever its
-//!   type).
+//!   type);
+//! - §8.2.3 and §21.4.7: an INVITE whose `Accept` rules out SDP, the only
+//!   body its answer can carry → 406 Not Acceptable (RFC 4475 §3.3.15).
 //!
 //! (§8.2.1's 405 for an unknown method is `incoming::dispatch`'s.)
 
@@ -24,9 +26,12 @@ const SUPPORTED: &[&str] = &[];
 /// What the request must be answered with instead of being served, if
 /// anything.
 pub fn refusal(request: &Request) -> Option<(StatusCode, Vec<Header>)> {
+    // A Request-URI always has a scheme (an absoluteURI at least): none
+    // means rsip did not recognise it (`soap.beep://...`, RFC 4475 §3.3.3).
     let scheme_ok = match &request.uri.scheme {
-        None | Some(Scheme::Sip) | Some(Scheme::Sips) => true,
+        Some(Scheme::Sip) | Some(Scheme::Sips) => true,
         Some(Scheme::Other(other)) => other.eq_ignore_ascii_case("tel"),
+        None => false,
     };
     if !scheme_ok {
         return Some((StatusCode::UnsupportedUriScheme, Vec::new()));
@@ -48,7 +53,32 @@ pub fn refusal(request: &Request) -> Option<(StatusCode, Vec<Header>)> {
             return Some((StatusCode::UnsupportedMediaType, vec![accept]));
         }
     }
+    if request.method == Method::Invite && !accepts_sdp(request) {
+        let accept = Header::Other("Accept".into(), "application/sdp".into());
+        return Some((StatusCode::NotAcceptable, vec![accept]));
+    }
     None
+}
+
+/// Whether the request's `Accept` admits `application/sdp`: with no
+/// `Accept` it does (§20.1), with an empty one nothing is acceptable.
+fn accepts_sdp(request: &Request) -> bool {
+    let mut ranges = option_tags(request, "Accept").into_iter().peekable();
+    let any_accept = request.headers.iter().any(|h| {
+        h.to_string()
+            .split_once(':')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("Accept"))
+    });
+    if !any_accept {
+        return true;
+    }
+    ranges.peek().is_some()
+        && ranges.any(|range| {
+            let media = range.split(';').next().unwrap_or_default().trim();
+            ["*/*", "application/*", "application/sdp"]
+                .iter()
+                .any(|ok| media.eq_ignore_ascii_case(ok))
+        })
 }
 
 /// The option tags of every `name` header (comma-separated, any case of
@@ -101,6 +131,42 @@ mod tests {
         assert_eq!(refusal(&tel), None);
         let sips = request("OPTIONS sips:alice@127.0.0.1 SIP/2.0", "", "");
         assert_eq!(refusal(&sips), None);
+    }
+
+    #[test]
+    fn a_scheme_rsip_does_not_recognise_is_416() {
+        // RFC 4475 §3.3.3: rsip finds no scheme in `soap.beep://...`.
+        let r = request("OPTIONS soap.beep://192.0.2.103:3002 SIP/2.0", "", "");
+        assert_eq!(
+            refusal(&r).map(|r| r.0),
+            Some(StatusCode::UnsupportedUriScheme)
+        );
+    }
+
+    #[test]
+    fn an_invite_whose_accept_rules_out_sdp_is_406() {
+        // RFC 4475 §3.3.15's shape.
+        let sdp = "Content-Type: application/sdp\r\n";
+        let r = request(
+            "INVITE sip:alice@127.0.0.1 SIP/2.0",
+            &format!("Accept: text/nobodyKnowsThis\r\n{sdp}"),
+            "v=0\r\n",
+        );
+        let (status, headers) = refusal(&r).unwrap();
+        assert_eq!(status, StatusCode::NotAcceptable);
+        assert_eq!(headers[0].to_string(), "Accept: application/sdp");
+        for accept in [
+            "",
+            "Accept: application/sdp\r\n",
+            "Accept: text/plain, */*;q=0.1\r\n",
+        ] {
+            let r = request(
+                "INVITE sip:alice@127.0.0.1 SIP/2.0",
+                &format!("{accept}{sdp}"),
+                "v=0\r\n",
+            );
+            assert_eq!(refusal(&r), None, "{accept}");
+        }
     }
 
     #[test]
