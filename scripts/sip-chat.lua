@@ -344,6 +344,7 @@ local function sentence(text)
   if not text:match("[.!?]$") then text = text .. "." end
   return text
 end
+  add = { "contacts.add" },
 
 -- Runs a chat command; false when `body` is not one.
 local function command(body, thread)

@@ -78,6 +78,11 @@ fn notify_calls_recorded_cases() {
 }
 
 #[test]
+fn preauth_links_recorded_cases() {
+    check_golden("preauth-links");
+}
+
+#[test]
 fn reject_when_dnd_recorded_cases() {
     check_golden("reject-when-dnd");
 }

@@ -7,6 +7,7 @@ mod iq;
 mod login;
 mod messages;
 mod pep;
+mod preauth;
 mod presence;
 mod reconnection;
 mod uploads;

@@ -38,6 +38,9 @@ pub struct Config {
     /// Seconds between pings to the server; a ping unanswered in this time
     /// means the connection is lost.
     pub keepalive_seconds: u64,
+    /// Hours a pre-authenticated roster link given to a SIP peer stays
+    /// good (XEP-0379, REQ-4); it is good once either way.
+    pub preauth_ttl_hours: u64,
     /// Back-off between fresh connections after a loss (RFC 5626 §4.5:
     /// base doubling up to max, times a random 50–100 %).
     pub reconnect_base_seconds: u64,
@@ -98,6 +101,7 @@ impl Default for Config {
             pin_sha256: None,
             name: "Tandem".to_owned(),
             keepalive_seconds: 30,
+            preauth_ttl_hours: 24,
             reconnect_base_seconds: 2,
             reconnect_max_seconds: 120,
             reach: Vec::new(),

@@ -27,6 +27,8 @@
 //! - `xmpp.set_reach`: publishes XEP-0152 reachability addresses
 //! - `xmpp.reach_of`: a contact's reachability addresses (or vCard SIP URIs)
 //! - `xmpp.who_is`: which roster contact a SIP peer is, verified or claimed
+//! - `xmpp.preauth_offer`: a pre-authenticated roster link for a SIP peer (XEP-0379)
+//! - `xmpp.add_contact`: asks a contact for their presence, with their link's token
 //! - `xmpp.status`: the connection, the user's clients, contacts online
 //! - `xmpp.reconnect`: tries a refused login again, or a dropped connection now
 //! - `xmpp.register_adhoc`: serves a XEP-0050 ad-hoc command run by a bus command
@@ -66,13 +68,13 @@ mod spool;
 mod upload;
 mod xep;
 
+use tandem_sdk::commands::xmpp::{AddContact, PeerIdentity, PreauthLink, PreauthOffer, WhoIs};
 use tandem_sdk::commands::xmpp::{
     AdhocRegistered, BridgeStatus, DeclineCall, GetPresence, GetStatus, KnownReach, NoteSent,
     NotifyTyping, NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc,
     SendCallInvite, SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence,
     SetPresence, SetReach, Status, UploadSlot,
 };
-use tandem_sdk::commands::xmpp::{PeerIdentity, WhoIs};
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
 use tandem_sdk::{
@@ -123,6 +125,8 @@ impl Plugin for XmppPlugin {
             .command::<SetReach>("Publishes XEP-0152 reachability addresses")
             .command::<ReachOf>("A contact's reachability addresses (or vCard SIP URIs)")
             .command::<WhoIs>("Which roster contact a SIP peer is, verified or claimed")
+            .command::<PreauthOffer>("A pre-authenticated roster link for a SIP peer (XEP-0379)")
+            .command::<AddContact>("Asks a contact for their presence, with their link's token")
             .command::<GetStatus>("The connection, the user's clients, contacts online")
             .command::<Reconnect>("Tries a refused login again, or a dropped connection now")
             .command::<RegisterAdhoc>("Serves a XEP-0050 ad-hoc command run by a bus command")
@@ -297,6 +301,41 @@ impl Handler<ReachOf> for XmppPlugin {
 impl Handler<WhoIs> for XmppPlugin {
     async fn handle(&self, request: WhoIs) -> Result<PeerIdentity, CommandError> {
         self.ask(|reply| Request::WhoIs(request, reply)).await
+    }
+}
+
+impl Handler<PreauthOffer> for XmppPlugin {
+    async fn handle(
+        &self,
+        PreauthOffer { peer, jid }: PreauthOffer,
+    ) -> Result<PreauthLink, CommandError> {
+        if peer.trim().is_empty() {
+            return Err(invalid(
+                "peer is empty: the SIP address the link is given to",
+            ));
+        }
+        let jid = match jid {
+            Some(jid) => Some(jid_arg(&jid)?.to_bare()),
+            None => None,
+        };
+        let uri = self
+            .ask(|reply| Request::PreauthOffer(peer, jid, reply))
+            .await?;
+        Ok(PreauthLink { uri })
+    }
+}
+
+impl Handler<AddContact> for XmppPlugin {
+    async fn handle(&self, AddContact { jid }: AddContact) -> Result<Value, CommandError> {
+        let (jid, token) = match xep::preauth::parse_uri(&jid) {
+            Some((jid, token)) => (jid, Some(token)),
+            None => (jid_arg(&jid)?.to_bare(), None),
+        };
+        if jid.node().is_none() {
+            return Err(invalid(format!("`{jid}` is a server, not a contact")));
+        }
+        self.tell(Request::AddContact(jid, token)).await?;
+        Ok(done())
     }
 }
 

@@ -136,6 +136,45 @@ pub struct PeerIdentity {
     pub claimed: Option<String>,
 }
 
+/// A XEP-0379 pre-authenticated roster link of the user's account for a
+/// SIP peer (REQ-4): `xmpp:alice@example.org?roster;preauth=TOKEN`, to
+/// send them (in a MESSAGE during a call). A subscription request carrying
+/// the token is approved by the sidecar without asking the user: once,
+/// within `preauth_ttl_hours`, and only from `jid` when given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PreauthOffer {
+    /// The SIP peer it is given to.
+    pub peer: String,
+    /// Their bare JID, when verified: the token binds to it.
+    pub jid: Option<String>,
+}
+impl CommandType for PreauthOffer {
+    const NAME: &'static str = "xmpp.preauth_offer";
+    type Reply = PreauthLink;
+}
+
+/// What `xmpp.preauth_offer` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PreauthLink {
+    pub uri: String,
+}
+
+/// Asks a contact for their presence (and pre-approves theirs, RFC 6121
+/// §3.4), with the token of a pre-authenticated roster link they gave
+/// (`uri`, XEP-0379) so their sidecar approves it without asking them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AddContact {
+    /// A bare JID, or their `xmpp:…?roster;preauth=…` link.
+    pub jid: String,
+}
+impl CommandType for AddContact {
+    const NAME: &'static str = "xmpp.add_contact";
+    type Reply = serde_json::Value;
+}
+
 /// Sends a chat message from the sidecar to the user's own other clients
 /// ("Incoming call from Bob"), shown there like any message and kept in the
 /// server's archive. Answers the message's id, which a reply from the

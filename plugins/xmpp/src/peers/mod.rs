@@ -12,4 +12,5 @@ pub mod chat_states;
 pub mod contacts;
 pub mod identify;
 pub mod jingle_calls;
+pub mod preauth;
 pub mod sip_key;

@@ -32,6 +32,7 @@ mod link;
 mod message;
 mod pairing;
 mod pep;
+mod preauth;
 mod presence;
 mod state;
 #[cfg(test)]
@@ -180,6 +181,9 @@ impl Session {
             activity: None,
             reach: config.reach_addresses()?,
             contacts: Contacts::new(account.clone()),
+            preauth: crate::peers::preauth::Tokens::new(Duration::from_secs(
+                config.preauth_ttl_hours.saturating_mul(3600),
+            )),
             roster_query: None,
             caps: CapsCache::default(),
             caps_to_ask: Vec::new(),
@@ -268,6 +272,10 @@ impl Session {
             }
             Request::CapsAnswer { from, caps, answer } => self.on_caps_answer(from, caps, answer),
             Request::VcardSip(jid, reply) => self.ask_vcard(jid, reply).await,
+            Request::PreauthOffer(peer, jid, reply) => {
+                let _ = reply.send(self.preauth_offer(&peer, jid));
+            }
+            Request::AddContact(jid, token) => self.add_contact(jid, token).await,
             Request::VcardSeen(jid, addresses) => self.contacts.set_vcard_sip(&jid, &addresses),
             Request::WhoIs(request, reply) => {
                 let _ = reply.send(crate::peers::identify::identify(&self.contacts, &request));
@@ -376,7 +384,7 @@ impl Session {
             // them inside); `check_liveness` finds out instead.
             Event::Disconnected(e) => self.went_down(&e.to_string()),
             Event::Stanza(Stanza::Presence(p)) => {
-                if self.on_subscription_request(&p).await {
+                if self.on_subscription_request(&p).await || self.on_preauth_subscribe(&p).await {
                     return;
                 }
                 let was_alone = self.own.is_empty();

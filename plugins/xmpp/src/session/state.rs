@@ -43,6 +43,10 @@ pub enum Request {
     /// A contact's vCard came with these SIP URIs: for the index of who
     /// is calling.
     VcardSeen(BareJid, Vec<Address>),
+    /// A pre-authenticated roster link for a SIP peer (and their JID).
+    PreauthOffer(String, Option<BareJid>, oneshot::Sender<String>),
+    /// Ask for a contact's presence, with their link's token if any.
+    AddContact(BareJid, Option<String>),
     /// Who a SIP peer is among the contacts (`xmpp.who_is`).
     WhoIs(
         tandem_sdk::commands::xmpp::WhoIs,
@@ -193,6 +197,8 @@ pub struct Session {
     /// The roster, and what is kept of the contacts on it (presence,
     /// addresses); strangers' stanzas are published, not remembered.
     pub(super) contacts: Contacts,
+    /// The roster links given out (XEP-0379), until used or expired.
+    pub(super) preauth: crate::peers::preauth::Tokens,
     /// The id of the roster query of this connection, until answered.
     pub(super) roster_query: Option<String>,
     /// What contacts' clients support (XEP-0115).

@@ -23,6 +23,7 @@ pub mod delay;
 pub mod file_sharing;
 pub mod http_upload;
 pub mod jingle_message;
+pub mod preauth;
 pub mod reach;
 pub mod reply;
 pub mod vcard;
