@@ -6,7 +6,10 @@
 --   "Bob <sip:bob@example.org>: are you free at 3?"
 -- in a conversation thread of its own per SIP peer, kept in your server's
 -- archive. A sender that did not come through your SIP service (the
--- registrar) is marked "(not verified)": its From is whatever it wrote.
+-- registrar) is marked "(not verified)": its From is whatever it wrote. A
+-- sender verified as one of your contacts (tandem.identify: exactly one
+-- contact publishes that SIP address, and it came through the registrar)
+-- is named as on your roster: "Bob (bob@example.org): are you free at 3?".
 -- To answer, write to the sidecar resource, and name the peer in
 -- one of these ways (checked in this order):
 --   sip:bob@example.org see you then        -- an explicit address (also
@@ -77,6 +80,9 @@ end
 local HINT = "Not sent: to answer a SIP message, reply to it or write "
   .. "sip:bob@example.org your text. Type help for the commands."
 
+-- The SIP address of each verified contact a note named by JID ("Bob
+-- (bob@example.org): …"), so a quote of it finds the peer.
+tandem.state.uri_of_jid = tandem.state.uri_of_jid or {}
 -- Which SIP peer each relayed note came from, by note id (for replies),
 -- oldest forgotten first.
 tandem.state.peer_of = tandem.state.peer_of or {}
@@ -180,10 +186,16 @@ end
 local function relay(ev)
   local kind = media_type(ev.content_type)
   if taken(kind) then return true end
-  local from = who(ev.from, ev.display_name)
-  -- Only the user's SIP service vouches for who sent it; any other sender
-  -- wrote its From as it liked.
-  if not ev.vouched then from = from .. " (not verified)" end
+  -- A verified contact by their roster name and JID (tandem.identify);
+  -- anyone else as they wrote their From. Only the user's SIP service
+  -- vouches for who sent it; any other sender wrote its From as it liked.
+  local from = tandem.identify(ev, ev.from, ev.display_name)
+  if ev.verified then
+    tandem.state.uri_of_jid[ev.peer_jid] = ev.from
+  else
+    from = who(ev.from, ev.display_name)
+    if not ev.vouched then from = from .. " (not verified)" end
+  end
   local text
   if kind == "text/plain" and ev.body_base64 == nil then
     text = from .. ": " .. trim(ev.body)
@@ -266,6 +278,9 @@ local function target_of(ev)
     -- (either maybe with " (not verified)" before the colon).
     local bare = first:match("^>%s*(sips?:%S+)")
     local quoted = first:match("<(sips?:[^>%s]+)>") or (bare and bare:gsub(":$", ""))
+    -- "> Bob (bob@example.org): ...", a verified contact's note.
+    local jid = first:match("^>[^<(]-%(([^%s()<>]+@[^%s()<>]+)%):")
+    quoted = quoted or (jid and tandem.state.uri_of_jid[jid])
     local answer = {}
     for line in (body .. "\n"):gmatch("([^\n]*)\n") do
       if not line:match("^>") then answer[#answer + 1] = line end
