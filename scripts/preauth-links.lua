@@ -75,9 +75,10 @@ tandem.on("sip.message", function(ev)
   if not jid then return end
   tandem.state.offered = { jid = jid, uri = uri, peer = ev.from }
   local who = (ev.display_name and ev.display_name ~= "") and ev.display_name or ev.from
-  if not ev.vouched then who = who .. " (not verified)" end
+  -- Only the registrar vouches for a From: anyone could have sent this.
+  local unverified = ev.vouched and "" or " (the sender is not verified)"
   local ok, err = tandem.try_call("xmpp.notify_user", {
-    text = who .. "'s XMPP address is " .. jid .. ": say add to add them.",
+    text = who .. "'s XMPP address is " .. jid .. unverified .. ": say add to add them.",
     thread = tandem.sip_thread(ev.from),
   })
   if not ok then tandem.log.warn("could not tell you about " .. jid .. ": " .. tostring(err.message or err)) end
