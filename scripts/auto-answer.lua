@@ -17,6 +17,10 @@
 --   sources = ["192.0.2.10", "127.0.0.1"]   -- optional: answer only calls that
 --                                           -- came from one of these IP addresses
 --   delay   = 0          -- seconds to ring before answering
+--   verified_contacts = false  -- also answer your roster contacts, when
+--                              -- verified: exactly one contact publishes the
+--                              -- caller's SIP address and the call came
+--                              -- through your SIP service (tandem.identify)
 --
 -- Callers are compared without scheme, port, parameters or display name,
 -- case-insensitively: "Bob <sip:Bob@Example.org:5060;transport=udp>" is
@@ -24,10 +28,10 @@
 -- matter): exact addresses, no ranges (the plugin's accept_from takes those).
 --
 -- Events:   sip.call.incoming
--- Commands: sip.answer
+-- Commands: sip.answer, xmpp.who_is (verified_contacts)
 
 -- `sources` has no default: without it, calls from any address.
-local cfg = tandem.settings({ allow = {}, delay = 0 }, { sources = "table" })
+local cfg = tandem.settings({ allow = {}, delay = 0, verified_contacts = false }, { sources = "table" })
 local delay = cfg.delay
 if delay < 0 then
   error("[scripts.auto-answer] delay must be a number of seconds >= 0, not " .. tostring(delay))
@@ -94,7 +98,11 @@ local function answer(call)
 end
 
 tandem.on("sip.call.incoming", function(ev)
-  if not allowed(ev.peer) then return end
+  if not allowed(ev.peer) then
+    if not cfg.verified_contacts then return end
+    tandem.identify(ev, ev.peer or "", ev.display_name)
+    if not ev.verified then return end
+  end
   if not from_trusted_source(ev.source) then
     tandem.log.info("not answering " .. tostring(ev.peer) .. ": it came from "
       .. tostring(ev.source) .. ", not one of sources")
