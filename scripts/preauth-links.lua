@@ -1,18 +1,21 @@
 -- preauth-links.lua: trade XMPP addresses with the SIP peers you talk
--- with, pre-authorised, so neither of you is asked (REQ-4, XEP-0379).
+-- with, pre-authorised, so neither of you has to approve (REQ-4, XEP-0379).
 --
 -- Giving: when a call is up, Tandem sends the peer a SIP MESSAGE with a
 -- roster link of your account, xmpp:alice@example.org?roster;preauth=TOKEN.
 -- A subscription request carrying that token is approved by your sidecar
--- without asking you: once, within [plugins.xmpp] preauth_ttl_hours
--- (default 24), and only from the peer's JID when it is known (verified).
--- A forged, used, expired or misbound token is logged and the request
+-- for you: once, within [plugins.xmpp] preauth_ttl_hours (default 24), and
+-- only from the peer's JID when it is known (verified); your server still
+-- shows the request to your clients meanwhile. A
+-- forged, used, expired or misbound token is logged and the request
 -- left to your own client, as usual. Never for a rejected or missed call.
 --
 -- Taking: a peer's link in a SIP message becomes a note in their thread,
 -- "Bob's XMPP address is bob@example.org: say add to add them"; `add`
 -- (sip-chat.lua's chat command) asks for their presence carrying the
--- token, and pre-approves theirs.
+-- token, and pre-approves theirs, so their Tandem's request back is
+-- approved by your server. (Their server still shows your request to
+-- their clients while their Tandem approves it.)
 --
 -- Configuration, [scripts.preauth-links] in tandem.toml:
 --   enabled = true
@@ -90,5 +93,5 @@ tandem.provide("contacts.add", function()
   local ok, err = tandem.try_call("xmpp.add_contact", { jid = offered.uri })
   if not ok then return nil, "Could not add " .. offered.jid .. ": " .. tostring(err.message or err) end
   tandem.state.offered = nil
-  return { text = "Asked " .. offered.jid .. " to be your contact (pre-authorised: they are not asked)." }
+  return { text = "Asked " .. offered.jid .. " to be your contact (with their link: their Tandem approves it)." }
 end)
