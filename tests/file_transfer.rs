@@ -570,3 +570,85 @@ fn transfers_are_listed_by_ctl_and_chat_and_cancelled_from_the_chat() {
     let (code, _) = ctl(&sidecar, &["cancel-transfer", &id]);
     assert_eq!(code, Some(1));
 }
+
+/// A download cut off mid-body (the server closes after 400 kB of 1 MB)
+/// is taken up with `Range: bytes=400000-` and the user gets the whole
+/// file, intact. Then Tandem stopped mid-download (the server stalls)
+/// says at its next start which file was cut off, and leaves nothing
+/// half-written.
+#[test]
+fn a_cut_download_resumes_with_a_range_and_one_cut_by_a_restart_is_reported() {
+    let server = Prosody::start();
+    let downloads = tempfile::tempdir().unwrap();
+    let (mut gajim, mut sidecar) = sidecar_with_files(&server, downloads.path());
+    let content: Vec<u8> = (0..1_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let dropping =
+        http::FileServer::start(content.clone(), http::Serve::DropOnce { after: 400_000 });
+    let dir = tempfile::tempdir().unwrap();
+    let peer_port = sipp::free_udp_port().to_string();
+    let bob = format!("Bob <sip:bob@127.0.0.1:{peer_port}> (not verified)");
+    bob_offers(
+        &sidecar,
+        &dropping.url("cut.bin"),
+        "cut.bin",
+        content.len(),
+        &peer_port,
+        dir.path(),
+    );
+    accept_by_id(&mut gajim, &bob, "cut.bin", "the offer");
+    let shared = gajim.wait_for("the shared file", |e| {
+        e["event"] == "message" && e["from"] == SIDECAR && !e["oob"].is_null()
+    });
+    let (status, got) = http::request("GET", shared["body"].as_str().unwrap(), &[], b"");
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(
+        got == content,
+        "the resumed file differs ({} bytes)",
+        got.len()
+    );
+    let gets: Vec<String> = dropping
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET "))
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert!(
+        gets[1]
+            .to_ascii_lowercase()
+            .contains("range: bytes=400000-"),
+        "{gets:?}"
+    );
+
+    let stalling =
+        http::FileServer::start(vec![1u8; 1_000_000], http::Serve::Stall { after: 200_000 });
+    bob_offers(
+        &sidecar,
+        &stalling.url("lost.bin"),
+        "lost.bin",
+        1_000_000,
+        &peer_port,
+        dir.path(),
+    );
+    accept_by_id(&mut gajim, &bob, "lost.bin", "the second offer");
+    tandem_tests::wait_for_log("the download under way", || {
+        let (_, out) = ctl(&sidecar, &["--json", "transfers"]);
+        if out.contains("\"received\":200000") {
+            Ok(out)
+        } else {
+            Err(out)
+        }
+    });
+    sidecar.restart();
+    sidecar.wait_for("lost.bin from sip:bob@127.0.0.1");
+    gajim.wait_for(
+        "the note after the restart",
+        from_sidecar(format!(
+            "Could not get lost.bin from sip:bob@127.0.0.1:{peer_port}: Tandem stopped while the file was being fetched; ask the sender to send it again"
+        )),
+    );
+    assert_eq!(
+        files_in(downloads.path()),
+        ["cut.bin"],
+        "nothing half-written left"
+    );
+}

@@ -17,7 +17,8 @@
 //! Layout: `offer/` (the two offer forms, pure parsers with size caps),
 //! `name` (file names made safe), `offers` (the bounded table), `url`
 //! (an HTTP(S) address taken apart, a leaf), `http/` (download, upload),
-//! `transfer` (one accepted offer, start to end),
+//! `transfer` (one accepted offer, start to end), `send` (the user's file
+//! to SIP peers), `interrupted` (what a stopped run left half-done),
 //! `error` (what failed, in plain words), this file (config, events,
 //! commands).
 //!
@@ -38,6 +39,7 @@
 
 mod error;
 mod http;
+mod interrupted;
 mod name;
 mod offer;
 mod offers;
@@ -64,6 +66,9 @@ use tandem_sdk::{
 use offer::Form;
 use offers::Offers;
 use transfer::Context;
+
+/// The host's "every plugin has started".
+const HOST_READY: &str = "host.ready";
 
 /// `[plugins.file-transfer]` in tandem.toml.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +114,9 @@ fn default_download_dir() -> Option<PathBuf> {
 
 pub struct FileTransferPlugin {
     ctx: Arc<Context>,
+    /// Transfers the previous run left cut off, said at `host.ready`: by
+    /// then every plugin is up, the XMPP one that tells the user too.
+    lost: Mutex<Vec<Failed>>,
     unreadable: LogThrottle,
     refused: LogThrottle,
 }
@@ -120,6 +128,7 @@ impl Plugin for FileTransferPlugin {
         Manifest::new("file-transfer", env!("CARGO_PKG_VERSION"))
             .description("Files from SIP peers into your XMPP client: offers, accept or reject, HTTP download, XEP-0363 upload")
             .event(Message::TOPIC)
+            .event(HOST_READY)
     }
 
     fn commands() -> Commands<Self> {
@@ -146,7 +155,7 @@ impl Plugin for FileTransferPlugin {
             "[plugins.file-transfer] download_dir is not set and neither is XDG_DATA_HOME or HOME",
         )?;
         let tls = http::tls_config().map_err(|e| format!("TLS settings: {e}"))?;
-        remove_stale_parts(&host, &dir);
+        let lost = interrupted::collect(&host, &dir);
         let offers = Arc::new(Mutex::new(Offers::new(
             config.max_offers,
             config.max_offers_per_peer,
@@ -161,14 +170,27 @@ impl Plugin for FileTransferPlugin {
             offers,
         });
         tandem_sdk::tokio::spawn(expire(ctx.clone()));
+
         Ok(FileTransferPlugin {
             ctx,
+            lost: Mutex::new(lost),
             unreadable: LogThrottle::new(),
             refused: LogThrottle::new(),
         })
     }
 
     async fn on_event(&self, event: Event) -> Result<(), BoxError> {
+        if event.topic() == HOST_READY {
+            let lost = std::mem::take(&mut *self.lost.lock().unwrap_or_else(|e| e.into_inner()));
+            for failed in lost {
+                self.ctx.host.warn(&format!(
+                    "{} from {} was cut off when Tandem stopped",
+                    failed.name, failed.peer
+                ));
+                self.ctx.host.publish(&failed);
+            }
+            return Ok(());
+        }
         if event.topic() != Message::TOPIC {
             return Ok(());
         }
@@ -299,6 +321,7 @@ impl Handler<Cancel> for FileTransferPlugin {
         }
         // An aborted download leaves its part file: never half a file.
         let _ = tokio::fs::remove_file(http::download::part_path(&self.ctx.dir, &id)).await;
+        interrupted::end(&self.ctx.dir, &id).await;
         self.ctx.host.info(&format!(
             "{} from {} cancelled ({})",
             entry.name,
@@ -375,27 +398,6 @@ async fn expire(ctx: Arc<Context>) {
                 name: entry.name,
                 reason: CloseReason::Expired,
             });
-        }
-    }
-}
-
-/// `.<id>.part` files a previous run left when it stopped mid-transfer:
-/// half-written, never to be finished.
-fn remove_stale_parts(host: &Host, dir: &std::path::Path) {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in read.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.')
-            && name.ends_with(".part")
-            && std::fs::remove_file(entry.path()).is_ok()
-        {
-            host.warn(&format!(
-                "removed {}, left by a transfer that was cut off when Tandem stopped",
-                entry.path().display()
-            ));
         }
     }
 }

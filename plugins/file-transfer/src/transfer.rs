@@ -36,6 +36,7 @@ impl Context {
 /// publishes how it ended.
 pub async fn run(ctx: Arc<Context>, entry: Entry, thread: Option<String>) {
     let outcome = transfer(&ctx, &entry, thread).await;
+    crate::interrupted::end(&ctx.dir, &entry.id).await;
     ctx.offers().remove(&entry.id);
     match outcome {
         Ok(done) => {
@@ -88,6 +89,11 @@ async fn transfer(
     };
     tokio::fs::create_dir_all(&ctx.dir).await.map_err(disk)?;
     let part = download::part_path(&ctx.dir, &entry.id);
+    let record = crate::interrupted::Record {
+        peer: entry.peer.clone(),
+        name: entry.name.clone(),
+    };
+    crate::interrupted::begin(&ctx.dir, &entry.id, &record).await;
     let fetched = download::fetch(
         Fetch {
             url: entry.offer.url.clone(),
