@@ -8,6 +8,7 @@ mod calls;
 mod chat;
 mod invites;
 mod jingle;
+mod preauth;
 mod profanity;
 mod spool;
 mod who_is;
