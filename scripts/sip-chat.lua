@@ -344,6 +344,7 @@ local COMMANDS = {
   transfers = { "status.transfers" },
   accept = { "invites.accept" },
   decline = { "invites.decline" },
+  add = { "contacts.add" },
 }
 local HELP = table.concat({
   "Commands: answer, reject, hangup, call <sip:address, contact JID or @alias>, status, rules (presence rules on/off), help.",
@@ -359,7 +360,6 @@ local function sentence(text)
   if not text:match("[.!?]$") then text = text .. "." end
   return text
 end
-  add = { "contacts.add" },
 
 -- Runs a chat command; false when `body` is not one.
 local function command(body, thread)
