@@ -1,5 +1,6 @@
 //! RFC 4475's torture messages, byte for byte as the RFC's Appendix A
-//! archive has them (`rfc4475/*.dat`), sent to the plugin as a peer would:
+//! archive has them (fetched from crates.io: `tandem_tests::rfc4475`), sent
+//! to the plugin as a peer would:
 //! one UDP datagram from a fresh socket, or one fresh TCP connection, each.
 //! Every answer (or the silence a response deserves) is checked against
 //! what the message's section asks of a user agent; where the RFC allows a
@@ -149,8 +150,7 @@ const CASES: &[Case] = &[
 ];
 
 fn message(file: &str) -> Vec<u8> {
-    let path = format!("{}/sip/rfc4475/{file}.dat", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    tandem_tests::rfc4475::message(file)
 }
 
 /// The status code of one answer.
