@@ -13,8 +13,8 @@
 //! `peers` what the session remembers of others (bounded); `connect` the
 //! transports (STARTTLS, direct TLS, plain TCP); `certificate` trusting
 //! and explaining the server's certificate; `upload` the XEP-0363 slot
-//! command (several IQs through the session); `convert` the SDK's words
-//! for XMPP values. The README has the arguments and answers.
+//! command (several IQs through the session); `commands` the handlers
+//! of identity and call commands; `convert` the SDK's words for XMPP values. The README has the arguments and answers.
 //!
 //! ## Commands
 //!
@@ -57,6 +57,7 @@
 //! - `xmpp.call.ended`: the XMPP call is over, or never started
 
 mod certificate;
+mod commands;
 mod config;
 mod connect;
 mod convert;
@@ -68,12 +69,11 @@ mod spool;
 mod upload;
 mod xep;
 
-use tandem_sdk::commands::xmpp::{AddContact, PeerIdentity, PreauthLink, PreauthOffer, WhoIs};
 use tandem_sdk::commands::xmpp::{
-    AdhocRegistered, BridgeStatus, DeclineCall, GetPresence, GetStatus, KnownReach, NoteSent,
-    NotifyTyping, NotifyUser, Presence, PresenceChange, ReachOf, Reconnect, RegisterAdhoc,
-    SendCallInvite, SendChatState, SendMessage, SendReceipt, SetActivity, SetBridgePresence,
-    SetPresence, SetReach, Status, UploadSlot,
+    AddContact, AdhocRegistered, BridgeStatus, DeclineCall, GetPresence, GetStatus, NoteSent,
+    NotifyTyping, NotifyUser, PreauthOffer, Presence, PresenceChange, ReachOf, Reconnect,
+    RegisterAdhoc, SendCallInvite, SendChatState, SendMessage, SendReceipt, SetActivity,
+    SetBridgePresence, SetPresence, SetReach, Status, UploadSlot, WhoIs,
 };
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::tokio::sync::{mpsc, oneshot};
@@ -282,63 +282,6 @@ impl Handler<SetReach> for XmppPlugin {
     }
 }
 
-impl Handler<ReachOf> for XmppPlugin {
-    async fn handle(&self, ReachOf { jid }: ReachOf) -> Result<KnownReach, CommandError> {
-        let bare = jid_arg(&jid)?.to_bare();
-        let mut known = self
-            .ask(|reply| Request::ReachOf(bare.clone(), reply))
-            .await?;
-        if known.is_empty() {
-            // No XEP-0152 addresses: the SIP URIs of their vCard.
-            known = self.ask(|reply| Request::VcardSip(bare, reply)).await?;
-        }
-        Ok(KnownReach {
-            addresses: known.iter().map(convert::reach_to_sdk).collect(),
-        })
-    }
-}
-
-impl Handler<WhoIs> for XmppPlugin {
-    async fn handle(&self, request: WhoIs) -> Result<PeerIdentity, CommandError> {
-        self.ask(|reply| Request::WhoIs(request, reply)).await
-    }
-}
-
-impl Handler<PreauthOffer> for XmppPlugin {
-    async fn handle(
-        &self,
-        PreauthOffer { peer, jid }: PreauthOffer,
-    ) -> Result<PreauthLink, CommandError> {
-        if peer.trim().is_empty() {
-            return Err(invalid(
-                "peer is empty: the SIP address the link is given to",
-            ));
-        }
-        let jid = match jid {
-            Some(jid) => Some(jid_arg(&jid)?.to_bare()),
-            None => None,
-        };
-        let uri = self
-            .ask(|reply| Request::PreauthOffer(peer, jid, reply))
-            .await?;
-        Ok(PreauthLink { uri })
-    }
-}
-
-impl Handler<AddContact> for XmppPlugin {
-    async fn handle(&self, AddContact { jid }: AddContact) -> Result<Value, CommandError> {
-        let (jid, token) = match xep::preauth::parse_uri(&jid) {
-            Some((jid, token)) => (jid, Some(token)),
-            None => (jid_arg(&jid)?.to_bare(), None),
-        };
-        if jid.node().is_none() {
-            return Err(invalid(format!("`{jid}` is a server, not a contact")));
-        }
-        self.tell(Request::AddContact(jid, token)).await?;
-        Ok(done())
-    }
-}
-
 impl Handler<NotifyUser> for XmppPlugin {
     async fn handle(
         &self,
@@ -496,73 +439,6 @@ impl Handler<NotifyTyping> for XmppPlugin {
         .await?
         .unwrap_or(false);
         Ok(json!({ "sent": sent }))
-    }
-}
-
-impl Handler<SendCallInvite> for XmppPlugin {
-    async fn handle(&self, request: SendCallInvite) -> Result<Value, CommandError> {
-        use xep::call_invite::CallInvite;
-        let to = jid_arg(&request.to)?;
-        let invite = if request.action == tandem_sdk::events::xmpp::InviteAction::Invite {
-            if request.uris.is_empty() {
-                return Err(invalid("uris: how to join the call (e.g. a sip: URI)"));
-            }
-            CallInvite::Invite {
-                audio: true,
-                video: false,
-                external: request.uris.clone(),
-                jingle: None,
-            }
-        } else {
-            let id = request
-                .id
-                .clone()
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| invalid("id: which invite is answered?"))?;
-            let action = request.action.as_str();
-            CallInvite::answer(action, id, request.uris.first().cloned()).ok_or_else(|| {
-                invalid(format!(
-                    "action must be invite, accept, reject, retract or left, not `{action}`"
-                ))
-            })?
-        };
-        // An invite's message id is the invite's; an answer's is its own.
-        let (message_id, id) = match invite.answered() {
-            None => {
-                let id = session::fresh_id();
-                (id.clone(), id)
-            }
-            Some(id) => (format!("{id}-{}", invite.action()), id.to_owned()),
-        };
-        self.tell(Request::SendCallInvite {
-            to,
-            id: message_id,
-            invite,
-            body: request.body,
-            thread: request.thread,
-        })
-        .await?;
-        Ok(json!({ "id": id }))
-    }
-}
-
-impl Handler<DeclineCall> for XmppPlugin {
-    async fn handle(&self, request: DeclineCall) -> Result<Value, CommandError> {
-        if request.session.is_empty() {
-            return Err(invalid(
-                "session: which call (an xmpp.call.proposed event's)?",
-            ));
-        }
-        let condition = request.reason.unwrap_or_else(|| "busy".to_owned());
-        self.ask(|reply| Request::DeclineCall {
-            id: request.session,
-            condition,
-            text: request.text,
-            reply,
-        })
-        .await?
-        .map_err(|e| CommandError::new(ErrorKind::Rejected, e))?;
-        Ok(json!({ "declined": true }))
     }
 }
 

@@ -68,7 +68,7 @@ pub fn rewrite(message: &[u8], udp_source: Option<SocketAddr>) -> Option<Vec<u8>
             continue;
         }
         let mut value = tighten(value.trim());
-        if from && udp_source.is_some() && is_request && !super::screen::has_tag(&value) {
+        if from && udp_source.is_some() && is_request && !has_tag(&value) {
             if let Some(call_id) = &call_id {
                 value.push_str(&added_tag(call_id, &value));
                 tagged = true;
@@ -182,6 +182,21 @@ pub(crate) fn outside_quotes_and_brackets(value: &str) -> impl Iterator<Item = (
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether a To value has a `tag` parameter: among the header's own
+/// parameters (after the `>` of a name-addr), `;tag` with optional spaces
+/// around the `=` (RFC 3261 §25.1 SEMI and EQUAL).
+pub(crate) fn has_tag(to: &str) -> bool {
+    let params = match to.rfind('>') {
+        Some(end) => &to[end + 1..],
+        None => to.split_once(';').map_or("", |(_, params)| params),
+    };
+    params.split(';').any(|param| {
+        param
+            .split_once('=')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("tag"))
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! the request is not sent, so the screen cannot amplify a spoofed
 //! sender's traffic.
 
+use super::lenient::has_tag;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Method, SipMessage, Version};
 
@@ -292,21 +293,6 @@ pub(crate) fn answer(datagram: &[u8], code: u16, reason: &'static str) -> Verdic
         reason,
         bytes: out.into_bytes(),
     }
-}
-
-/// Whether a To value has a `tag` parameter: among the header's own
-/// parameters (after the `>` of a name-addr), `;tag` with optional spaces
-/// around the `=` (RFC 3261 §25.1 SEMI and EQUAL).
-pub(crate) fn has_tag(to: &str) -> bool {
-    let params = match to.rfind('>') {
-        Some(end) => &to[end + 1..],
-        None => to.split_once(';').map_or("", |(_, params)| params),
-    };
-    params.split(';').any(|param| {
-        param
-            .split_once('=')
-            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("tag"))
-    })
 }
 
 /// The header lines an answer copies, unfolded (RFC 3261 §7.3.1): the
