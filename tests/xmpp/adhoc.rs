@@ -28,7 +28,11 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
         .filter_map(|n| n.as_str())
         .collect();
     nodes.sort();
-    assert_eq!(nodes, ["presence-rules", "status"], "{list}");
+    assert_eq!(
+        nodes,
+        ["cancel-transfer", "presence-rules", "status", "transfers"],
+        "{list}"
+    );
     assert!(
         list["names"]
             .as_array()
