@@ -76,14 +76,7 @@ local function size_text(n)
   end
 end
 
-local function note(text, thread)
-  local sent, err = tandem.try_call("xmpp.notify_user", { text = text, thread = thread })
-  if not sent then
-    tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err))
-    return nil
-  end
-  return sent.id
-end
+local note = tandem.notify
 
 local function remember(id, offer)
   local order = tandem.state.order

@@ -44,9 +44,7 @@ local function first(calls)
 end
 
 local function note(text)
-  if not cfg.notify then return end
-  local ok, err = tandem.try_call("xmpp.notify_user", { text = text })
-  if not ok then tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err)) end
+  if cfg.notify then tandem.notify(text) end
 end
 
 tandem.on("sip.call.answered", function(ev) state.sip[ev.call or "?"] = ev.peer or "?" end)
@@ -59,10 +57,7 @@ tandem.on("sip.call.incoming", function(ev)
   if not with or cfg.sip_while_xmpp == "ignore" then return end
   local caller = tandem.party(ev.peer or "an unknown caller", ev.display_name)
   if cfg.sip_while_xmpp == "notify" then
-    local ok, err = tandem.try_call("xmpp.notify_user", {
-      text = "Call waiting: " .. caller .. " is calling your phone while you talk with " .. with .. ".",
-    })
-    if not ok then tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err)) end
+    tandem.notify("Call waiting: " .. caller .. " is calling your phone while you talk with " .. with .. ".")
     return
   end
   local ok, err = tandem.try_call("sip.reject", { call = ev.call, code = 486 })

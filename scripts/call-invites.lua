@@ -47,8 +47,7 @@ tandem.state.open = tandem.state.open or {} -- newest last: {id, from, uri}
 tandem.state.sent = tandem.state.sent or {} -- newest last: {id, to, at}
 
 local function note(text)
-  local ok, err = tandem.try_call("xmpp.notify_user", { text = text, thread = THREAD })
-  if not ok then tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err)) end
+  tandem.notify(text, THREAD)
 end
 
 local function bare(jid) return (tostring(jid or ""):gsub("/.*$", "")) end

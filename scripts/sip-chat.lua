@@ -106,14 +106,7 @@ local who = tandem.party
 
 local thread_of = tandem.sip_thread
 
-local function note(text, thread)
-  local sent, err = tandem.try_call("xmpp.notify_user", { text = text, thread = thread })
-  if not sent then
-    tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err))
-    return nil
-  end
-  return sent.id
-end
+local note = tandem.notify
 
 -- The type/subtype of a Content-Type, lower case, parameters dropped.
 local function media_type(content_type)

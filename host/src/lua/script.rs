@@ -187,6 +187,17 @@ function tandem.identify(ev, uri, display_name)
   if found.claimed then text = text .. ", who claims to be " .. found.claimed .. " (unverified)" end
   return text
 end
+-- tandem.notify(text, thread): a note to the user's XMPP client
+-- (xmpp.notify_user, in `thread` if given); answers the note's id, or nil
+-- after logging why it could not go, so no rule stops over a lost note.
+function tandem.notify(text, thread)
+  local sent, err = tandem.try_call("xmpp.notify_user", { text = text, thread = thread })
+  if not sent then
+    tandem.log.warn("could not reach your XMPP client: " .. tostring(err.message or err))
+    return nil
+  end
+  return sent.id
+end
 -- tandem.sip_thread(uri): the XEP-0201 thread of the user's chat with a SIP
 -- peer, the same in every rule and across restarts, so an answer in it
 -- finds the peer whichever rule wrote the note.
