@@ -153,24 +153,13 @@ fn accept_by_id(gajim: &mut XmppClient, bob: &str, name: &str, what: &str) {
 #[test]
 fn an_offered_file_reaches_the_users_client_after_accept_and_failures_are_said_plainly() {
     let server = Prosody::start();
-    let alice = server.register("alice", "alice-secret");
-    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
     let downloads = tempfile::tempdir().unwrap();
     let download_dir: PathBuf = downloads.path().join("files");
-    let sidecar = Sidecar::start_phone_plugins(
+    let (mut gajim, sidecar) = sidecar_with_files(
         &server,
-        (&alice, "alice-secret"),
-        "alice",
         &["sip-chat", "accept-files"],
-        "",
-        &format!(
-            "\n[plugins.file-transfer]\ndownload_dir = {:?}\n",
-            download_dir.display().to_string()
-        ),
-        &["tandem_plugin_file_transfer"],
+        &download_config(&download_dir),
     );
-    sidecar.wait_online(SIDECAR, 1);
-    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
 
     let files = FileServer::start();
     // 200 kB, not all one byte: under the test Prosody's 1 MiB upload limit.
@@ -305,23 +294,12 @@ fn an_offered_file_reaches_the_users_client_after_accept_and_failures_are_said_p
 #[test]
 fn an_rfc_4483_offer_is_accepted_in_the_peers_thread() {
     let server = Prosody::start();
-    let alice = server.register("alice", "alice-secret");
-    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
     let downloads = tempfile::tempdir().unwrap();
-    let sidecar = Sidecar::start_phone_plugins(
+    let (mut gajim, sidecar) = sidecar_with_files(
         &server,
-        (&alice, "alice-secret"),
-        "alice",
         &["sip-chat", "accept-files"],
-        "",
-        &format!(
-            "\n[plugins.file-transfer]\ndownload_dir = {:?}\nkeep_files = false\n",
-            downloads.path().display().to_string()
-        ),
-        &["tandem_plugin_file_transfer"],
+        &(download_config(downloads.path()) + "keep_files = false\n"),
     );
-    sidecar.wait_online(SIDECAR, 1);
-    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
     let files = FileServer::start();
     let content = b"milk, eggs, bread\n".repeat(300);
     let url = files.put("list.txt", &content);
@@ -386,19 +364,7 @@ fn an_rfc_4483_offer_is_accepted_in_the_peers_thread() {
 #[test]
 fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_gets_the_link() {
     let server = Prosody::start();
-    let alice = server.register("alice", "alice-secret");
-    let mut gajim = XmppClient::login(&server, &alice, "alice-secret", "gajim", 5);
-    let sidecar = Sidecar::start_phone_plugins(
-        &server,
-        (&alice, "alice-secret"),
-        "alice",
-        &["sip-chat"],
-        "",
-        "",
-        &["tandem_plugin_file_transfer"],
-    );
-    sidecar.wait_online(SIDECAR, 1);
-    sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
+    let (mut gajim, sidecar) = sidecar_with_files(&server, &["sip-chat"], "");
     let proxy = format!("127.0.0.1:{}", sidecar.sip_port());
     let lin = tandem_tests::linphone::Linphonec::start_receiving_files("lin", &proxy);
     let dir = tempfile::tempdir().unwrap();
@@ -473,26 +439,36 @@ fn ctl(sidecar: &Sidecar, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-/// A sidecar with the file rules and status-commands.lua, its user's
-/// client online, downloads going to `download_dir`.
-fn sidecar_with_files(server: &Prosody, download_dir: &Path) -> (XmppClient, Sidecar) {
+/// Alice's sidecar with the file-transfer plugin, the rules `scripts` and
+/// `plugin_config` (e.g. its `[plugins.file-transfer]` table), once her
+/// client (`gajim`) is online and seen by it.
+fn sidecar_with_files(
+    server: &Prosody,
+    scripts: &[&str],
+    plugin_config: &str,
+) -> (XmppClient, Sidecar) {
     let alice = server.register("alice", "alice-secret");
     let gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
     let sidecar = Sidecar::start_phone_plugins(
         server,
         (&alice, "alice-secret"),
         "alice",
-        &["sip-chat", "accept-files", "status-commands"],
+        scripts,
         "",
-        &format!(
-            "\n[plugins.file-transfer]\ndownload_dir = {:?}\n",
-            download_dir.display().to_string()
-        ),
+        plugin_config,
         &["tandem_plugin_file_transfer"],
     );
     sidecar.wait_online(SIDECAR, 1);
     sidecar.wait_for("EVENT xmpp.own_presence alice@localhost/gajim available 5");
     (gajim, sidecar)
+}
+
+/// Downloads go to `dir`.
+fn download_config(dir: &Path) -> String {
+    format!(
+        "\n[plugins.file-transfer]\ndownload_dir = {:?}\n",
+        dir.display().to_string()
+    )
 }
 
 /// A download under way (the server stalls after 300 kB of 1 MB) is
@@ -503,7 +479,11 @@ fn sidecar_with_files(server: &Prosody, download_dir: &Path) -> (XmppClient, Sid
 fn transfers_are_listed_by_ctl_and_chat_and_cancelled_from_the_chat() {
     let server = Prosody::start();
     let downloads = tempfile::tempdir().unwrap();
-    let (mut gajim, sidecar) = sidecar_with_files(&server, downloads.path());
+    let (mut gajim, sidecar) = sidecar_with_files(
+        &server,
+        &["sip-chat", "accept-files", "status-commands"],
+        &download_config(downloads.path()),
+    );
     let files =
         http::FileServer::start(vec![7u8; 1_000_000], http::Serve::Stall { after: 300_000 });
     let dir = tempfile::tempdir().unwrap();
@@ -580,7 +560,11 @@ fn transfers_are_listed_by_ctl_and_chat_and_cancelled_from_the_chat() {
 fn a_cut_download_resumes_with_a_range_and_one_cut_by_a_restart_is_reported() {
     let server = Prosody::start();
     let downloads = tempfile::tempdir().unwrap();
-    let (mut gajim, mut sidecar) = sidecar_with_files(&server, downloads.path());
+    let (mut gajim, mut sidecar) = sidecar_with_files(
+        &server,
+        &["sip-chat", "accept-files", "status-commands"],
+        &download_config(downloads.path()),
+    );
     let content: Vec<u8> = (0..1_000_000u32).map(|i| (i * 31 % 251) as u8).collect();
     let dropping =
         http::FileServer::start(content.clone(), http::Serve::DropOnce { after: 400_000 });
