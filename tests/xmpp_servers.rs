@@ -141,6 +141,7 @@ fn the_story_on_ejabberd() {
 fn a_wrong_password_stops_before_fail2ban_bans_the_users_ip() {
     let server = Ejabberd::start_with(Options {
         max_auth_failures: 5,
+        ..Options::default()
     });
     let alice = server.register("alice", "alice-secret");
     let sidecar = Sidecar::start(

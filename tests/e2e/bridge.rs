@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tandem_tests::ejabberd::Ejabberd;
+use tandem_tests::ejabberd::{Ejabberd, Options};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
@@ -189,4 +189,97 @@ fn with_a_bridge_contact_notes_come_from_a_contact_and_typing_shows_both_ways() 
 #[test]
 fn the_bridge_contact_on_ejabberd() {
     bridge_story(&Ejabberd::start(), false);
+}
+
+/// `bridge_register = true`: where the server lets clients create
+/// accounts (XEP-0077), Tandem creates the bridge account the first time
+/// its login is refused, and it becomes the user's contact as if the user
+/// had made it; after a restart it simply logs in. Where the server does
+/// not, the user reads once, in plain words, how to create it, and the
+/// sidecar itself stays online.
+fn created_bridge_story(server: &dyn XmppServer, allowed: bool) {
+    let name = server.name();
+    let alice = server.register("alice", "alice-secret");
+    let phone = "alice.phone@localhost";
+    let mut gajim = XmppClient::login(server, &alice, "alice-secret", "gajim", 5);
+    let secrets = tempfile::tempdir().unwrap();
+    let password = secrets.path().join("bridge-password");
+    std::fs::write(&password, "phone-secret").unwrap();
+    let mut sidecar = Sidecar::start_phone(
+        server,
+        (&alice, "alice-secret"),
+        "alice",
+        &["sip-chat", "phone-presence"],
+        &format!(
+            "bridge_jid = {phone:?}\nbridge_password_file = {password:?}\nbridge_register = true\n\
+             auth_tries = 2\nauth_retry_seconds = 1"
+        ),
+        "",
+    );
+    sidecar.wait_online(SIDECAR, 1);
+    if !allowed {
+        let log = sidecar.wait_for("does not let clients create accounts");
+        assert!(
+            log.contains(&format!("prosodyctl adduser {phone}")),
+            "{name}: {log}"
+        );
+        assert!(
+            !log.contains("phone-secret"),
+            "{name}: the password was logged"
+        );
+        // Refused twice (auth_tries), asked once.
+        sidecar.wait_for("Not trying again (login refused 2 time(s))");
+        assert_eq!(
+            sidecar.log().matches("create accounts").count(),
+            1,
+            "{name}: asked more than once"
+        );
+        return;
+    }
+    sidecar.wait_for(&format!("created the bridge account {phone}"));
+    roster_until(
+        &mut gajim,
+        &sidecar,
+        "the created bridge contact",
+        |items| items[phone]["subscription"] == "both",
+    );
+    gajim.wait_for("the phone ready", |e| {
+        e["event"] == "presence"
+            && e["from"].as_str().is_some_and(|f| f.starts_with(phone))
+            && e["status"] == "Ready for calls"
+    });
+    assert!(
+        !sidecar.log().contains("phone-secret"),
+        "{name}: the password was logged"
+    );
+
+    sidecar.restart();
+    sidecar.wait_for_n(&format!("online as {phone}/"), 2);
+    let log = sidecar.log();
+    assert_eq!(
+        log.matches("created the bridge account").count(),
+        1,
+        "{name}: created twice\n{log}"
+    );
+    let after = log.split("---- restarted ----").nth(1).unwrap_or_default();
+    assert!(!after.contains("login failed"), "{name}: {after}");
+}
+
+#[test]
+fn tandem_creates_the_bridge_account_where_prosody_allows_it() {
+    created_bridge_story(&Prosody::start_with_registration(), true);
+}
+
+#[test]
+fn tandem_creates_the_bridge_account_where_ejabberd_allows_it() {
+    let server = Ejabberd::start_with(Options {
+        registration: true,
+        ..Options::default()
+    });
+    created_bridge_story(&server, true);
+}
+
+#[test]
+fn where_the_server_does_not_allow_it_the_user_is_told_how_to_create_it() {
+    created_bridge_story(&Prosody::start(), false);
 }

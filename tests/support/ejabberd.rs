@@ -37,12 +37,15 @@ const REPL: &str = "Loop = fun L() -> case io:get_line(\"\") of eof -> erlang:ha
 pub struct Options {
     /// `mod_fail2ban`'s `c2s_max_auth_failures` (Debian's default: 20).
     pub max_auth_failures: u32,
+    /// Clients may create accounts (XEP-0077, `mod_register`).
+    pub registration: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_auth_failures: 20,
+            registration: false,
         }
     }
 }
@@ -130,9 +133,14 @@ modules:
   mod_roster: {{versioning: true}}
   mod_stream_mgmt: {{}}
   mod_vcard: {{}}
-"#,
+{register}"#,
             d = d.display(),
             max_failures = options.max_auth_failures,
+            register = if options.registration {
+                "  mod_register: {access: all}\n"
+            } else {
+                ""
+            },
         );
         std::fs::write(d.join("ejabberd.yml"), config).unwrap();
         let mut server = Ejabberd {

@@ -28,6 +28,16 @@ pub fn free_port() -> u16 {
 impl Prosody {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Prosody {
+        Prosody::start_configured(false)
+    }
+
+    /// The same, letting clients create accounts (XEP-0077 in-band
+    /// registration: `allow_registration`), as some public servers do.
+    pub fn start_with_registration() -> Prosody {
+        Prosody::start_configured(true)
+    }
+
+    fn start_configured(registration: bool) -> Prosody {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         crate::certs::make(d);
@@ -38,6 +48,11 @@ impl Prosody {
         // HTTP on loopback, its URLs naming the address rather than a
         // host name the machine may not resolve.
         let http_port = free_port();
+        let (register, allow_registration) = if registration {
+            (r#", "register""#, "true")
+        } else {
+            ("", "false")
+        };
         // Logged at info, Prosody's default: at debug it writes every
         // stanza to its log file, which added ≈ 1 ms to the median of the
         // presence path the benchmarks measure (docs/benchmarks.md, issue 5).
@@ -49,7 +64,8 @@ daemonize = false
 log = {{ info = "{d}/prosody.log", error = "*stderr" }}
 authentication = "internal_hashed"
 storage = "internal"
-modules_enabled = {{ "roster", "saslauth", "tls", "disco", "carbons", "pep", "ping", "private", "offline", "smacks", "vcard" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "carbons", "pep", "ping", "private", "offline", "smacks", "vcard"{register} }}
+allow_registration = {allow_registration}
 modules_disabled = {{ "s2s", "posix" }}
 c2s_ports = {{ {port} }}
 c2s_direct_tls_ports = {{ {direct_tls_port} }}

@@ -78,6 +78,16 @@ pub struct Config {
     pub bridge_password: String,
     /// The name it gets on the user's roster when Tandem adds it.
     pub bridge_name: String,
+    /// Let Tandem create the bridge account (XEP-0077 in-band
+    /// registration) when its login is first refused, where the server
+    /// allows clients to create accounts. Off by default: most servers do
+    /// not allow it, and creating accounts is the user's call.
+    pub bridge_register: bool,
+    /// Set on the bridge session's settings only (from `bridge_register`):
+    /// this session may create its own account. Never the user's own
+    /// account: a typo in `jid` must not make a new one.
+    #[serde(skip)]
+    pub create_account: bool,
     /// The sidecar's presence while none of the user's clients is online
     /// (and no rule has set another): the sidecar alone must not make the
     /// user look available for chat. `away`, `xa` or `dnd`; `""` keeps the
@@ -113,6 +123,8 @@ impl Default for Config {
             bridge_jid: None,
             bridge_password: String::new(),
             bridge_name: "Phone".to_owned(),
+            bridge_register: false,
+            create_account: false,
             alone_show: "xa".to_owned(),
             alone_status: "Reachable by phone".to_owned(),
         }
@@ -142,6 +154,8 @@ impl Config {
             reach: Vec::new(),
             bridge_jid: None,
             bridge_password: String::new(),
+            bridge_register: false,
+            create_account: self.bridge_register,
             jid,
             ..self.clone()
         })
@@ -186,6 +200,8 @@ impl std::fmt::Debug for Config {
             .field("bridge_jid", &self.bridge_jid)
             .field("bridge_password", &"<hidden>")
             .field("bridge_name", &self.bridge_name)
+            .field("bridge_register", &self.bridge_register)
+            .field("create_account", &self.create_account)
             .field("alone_show", &self.alone_show)
             .field("alone_status", &self.alone_status)
             .finish()

@@ -127,6 +127,7 @@ pub fn new_client(config: &Config, roots: Option<Arc<RootCertStore>>, gate: &Arc
         policy: Policy::parse(&config.sasl).expect("checked in Session::new"),
         gate: gate.clone(),
         generation: gate.new_generation(),
+        create_account: config.create_account,
     };
     let timeouts = Timeouts::default();
     let pin = config

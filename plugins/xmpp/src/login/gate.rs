@@ -49,6 +49,9 @@ struct State {
     not_before: Option<Instant>,
     /// When the newest client's login attempt began, while it runs.
     attempt_since: Option<Instant>,
+    /// The server was asked to create the account (`register`), since the
+    /// last login that succeeded.
+    creation_asked: bool,
 }
 
 pub struct Gate {
@@ -236,6 +239,13 @@ impl Gate {
             reason: Some(reason),
         });
         self.bump();
+    }
+
+    /// Whether the server may be asked to create the account now: once,
+    /// until a login succeeds or the user asks for a reconnection, so a
+    /// server that refuses is not asked at every reconnection.
+    pub fn may_create_account(&self) -> bool {
+        !std::mem::replace(&mut self.state.lock().unwrap().creation_asked, true)
     }
 
     /// Forget refusals: try now (`xmpp.reconnect`).

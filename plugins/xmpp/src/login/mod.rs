@@ -8,6 +8,7 @@ pub mod error;
 pub mod gate;
 pub mod handoff;
 pub mod mechanism;
+pub mod register;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -40,6 +41,9 @@ pub struct Login {
     pub gate: Arc<Gate>,
     /// This client's generation (`Gate::new_generation`).
     pub generation: u64,
+    /// The account may be created when its login is refused (the bridge
+    /// contact's, with `bridge_register`): see `register`.
+    pub create_account: bool,
 }
 
 impl std::fmt::Debug for Login {
@@ -49,6 +53,7 @@ impl std::fmt::Debug for Login {
             .field("password", &"<hidden>")
             .field("policy", &self.policy)
             .field("generation", &self.generation)
+            .field("create_account", &self.create_account)
             .finish()
     }
 }
@@ -99,7 +104,64 @@ impl Login {
                     self.gate.network_failed(&e, jid.domain().as_str());
                     return Err(e);
                 }
-                Err(refused) => self.gate.refused(&refused),
+                Err(refused) => {
+                    if self.create_account_after(&refused, jid, &connect).await {
+                        continue;
+                    }
+                    self.gate.refused(&refused)
+                }
+            }
+        }
+    }
+
+    /// After a refused login, asks the server to create the account when
+    /// that may be why (see `register`); true when it was created, so the
+    /// login is tried again at once.
+    async fn create_account_after<S, F, Fut>(
+        &self,
+        refused: &LoginError,
+        jid: &Jid,
+        connect: &F,
+    ) -> bool
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+        F: Fn() -> Fut,
+        Fut: Future<
+            Output = Result<(PendingFeaturesRecv<BufStream<S>>, ChannelBinding), tokio_xmpp::Error>,
+        >,
+    {
+        if !self.create_account
+            || refused.kind() != Some(error::Kind::Credentials)
+            || !self.gate.may_create_account()
+        {
+            return false;
+        }
+        let host = self.gate.host();
+        let outcome = match connect().await {
+            Ok((stream, _)) => register::create(stream, jid, &self.password).await,
+            Err(source) => Err(register::RegisterError::Network {
+                domain: jid.domain().to_string(),
+                source,
+            }),
+        };
+        match outcome {
+            Ok(register::Created::New) => {
+                host.info(&format!(
+                    "created the bridge account {} (bridge_register = true): logging in",
+                    jid.to_bare()
+                ));
+                true
+            }
+            Ok(register::Created::AlreadyThere) => {
+                host.warn(&format!(
+                    "the bridge account {} exists already, so its password is what the server refused: check bridge_password_file",
+                    jid.to_bare()
+                ));
+                false
+            }
+            Err(e) => {
+                host.warn(&e.to_string());
+                false
             }
         }
     }
@@ -196,23 +258,7 @@ impl Login {
         };
         send(stream, XmppStreamElement::Sasl(Nonza::Auth(auth))).await?;
         loop {
-            let element = match stream
-                .next()
-                .await
-                .map(|v| v.and_then(|v| v.into_read_error()))
-            {
-                Some(Ok(element)) => element,
-                Some(Err(ReadError::SoftTimeout)) => continue,
-                Some(Err(ReadError::HardError(e))) => return Err(LoginError::Network(e.into())),
-                Some(Err(ReadError::ParseError(e))) => {
-                    return Err(LoginError::Network(
-                        std::io::Error::new(std::io::ErrorKind::InvalidData, e).into(),
-                    ))
-                }
-                None | Some(Err(ReadError::StreamFooterReceived)) => {
-                    return Err(LoginError::Network(tokio_xmpp::Error::Disconnected))
-                }
-            };
+            let element = next_element(stream).await?;
             match element {
                 XmppStreamElement::Sasl(Nonza::Challenge(challenge)) => {
                     let data = sasl
@@ -239,6 +285,30 @@ impl Login {
                 other => {
                     return Err(bad(format!("unexpected {other:?}")));
                 }
+            }
+        }
+    }
+}
+
+/// The next element of a stream not yet logged in (soft timeouts
+/// skipped); a closed or broken stream is a network error.
+pub(crate) async fn next_element<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    stream: &mut XmppStream<BufStream<S>>,
+) -> Result<XmppStreamElement, tokio_xmpp::Error> {
+    loop {
+        match stream
+            .next()
+            .await
+            .map(|v| v.and_then(|v| v.into_read_error()))
+        {
+            Some(Ok(element)) => return Ok(element),
+            Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Err(ReadError::HardError(e))) => return Err(e.into()),
+            Some(Err(ReadError::ParseError(e))) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e).into())
+            }
+            None | Some(Err(ReadError::StreamFooterReceived)) => {
+                return Err(tokio_xmpp::Error::Disconnected)
             }
         }
     }
