@@ -426,7 +426,7 @@ fn ctl_reports_status_switches_rules_and_names_errors() {
     let (code, _, err) = ctl(&cfg, &["send", "greeter.hello", r#"{"who":"ann"}"#]);
     assert_eq!(code, Some(1));
     assert!(
-        err.contains("rejected") && err.contains("switched off"),
+        err.contains("switched_off") && err.contains("switched off"),
         "{err}"
     );
 

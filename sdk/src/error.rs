@@ -21,6 +21,10 @@ pub enum ErrorKind {
     InvalidArguments,
     /// The provider hit an internal error.
     Internal,
+    /// The provider is there but the user switched it off (a rule turned
+    /// off with `rules off`): not a failure, a choice to answer as such
+    /// (a SIP MESSAGE then gets 480, not a 503 to retry).
+    SwitchedOff,
     /// A kind this SDK version does not know.
     Other(u32),
 }
@@ -35,6 +39,7 @@ impl ErrorKind {
             ErrorKind::Rejected => 4,
             ErrorKind::InvalidArguments => 5,
             ErrorKind::Internal => 6,
+            ErrorKind::SwitchedOff => 7,
             ErrorKind::Other(code) => code,
         }
     }
@@ -48,6 +53,7 @@ impl ErrorKind {
             4 => ErrorKind::Rejected,
             5 => ErrorKind::InvalidArguments,
             6 => ErrorKind::Internal,
+            7 => ErrorKind::SwitchedOff,
             other => ErrorKind::Other(other),
         }
     }
@@ -61,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Rejected => "rejected",
             ErrorKind::InvalidArguments => "invalid_arguments",
             ErrorKind::Internal => "internal",
+            ErrorKind::SwitchedOff => "switched_off",
             ErrorKind::Other(_) => "other",
         }
     }
@@ -74,6 +81,7 @@ impl ErrorKind {
             "rejected" => ErrorKind::Rejected,
             "invalid_arguments" => ErrorKind::InvalidArguments,
             "internal" => ErrorKind::Internal,
+            "switched_off" => ErrorKind::SwitchedOff,
             _ => return None,
         })
     }

@@ -85,3 +85,28 @@ fn a_spool_that_cannot_be_written_answers_503_with_retry_after() {
     bob_writes_expecting("chat_peer_refused.xml", &sidecar, "5999", dir.path());
     sidecar.wait_for("was refused for now");
 }
+
+/// The user switched SIP messages off (`rules off` for sip-chat): a
+/// MESSAGE is answered 480 Temporarily Unavailable, so its sender knows it
+/// was not delivered, not 503 (which would have it retry for as long as
+/// the rule is off); switched on again, the next one gets through.
+#[test]
+fn with_sip_messages_switched_off_a_message_is_answered_480() {
+    let server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let sidecar = alone_sidecar(&server, &alice, "");
+    let rule = |enabled: bool| {
+        sidecar
+            .call(
+                "host.set_rule",
+                serde_json::json!({ "name": "sip-chat", "enabled": enabled }),
+            )
+            .unwrap()
+    };
+    rule(false);
+    let dir = tempfile::tempdir().unwrap();
+    bob_writes_expecting("chat_peer_unavailable.xml", &sidecar, "5999", dir.path());
+    sidecar.wait_for("480: rule `sip-chat` is switched off");
+    rule(true);
+    bob_writes(&sidecar, "5999", dir.path());
+}

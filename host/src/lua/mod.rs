@@ -325,7 +325,7 @@ impl EngineInner {
         };
         if !script.enabled.get() || script.retired.get() {
             return answer(Err(CommandError::new(
-                tandem_sdk::ErrorKind::Rejected,
+                tandem_sdk::ErrorKind::SwitchedOff,
                 format!("rule `{}` is switched off", script.name),
             )));
         }

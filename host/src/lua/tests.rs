@@ -642,7 +642,7 @@ async fn a_rule_provides_commands_that_may_call_others() {
         let off = serve(&fx, "calls.greet", json!({"who": "x"}))
             .await
             .unwrap_err();
-        assert_eq!(off.kind, ErrorKind::Rejected);
+        assert_eq!(off.kind, ErrorKind::SwitchedOff);
         assert!(off.message.contains("switched off"), "{}", off.message);
     })
     .await;

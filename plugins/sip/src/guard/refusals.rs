@@ -18,7 +18,8 @@ pub enum Refusal {
     Busy,
     /// 403 Forbidden: the source is not in `accept_from`.
     Forbidden,
-    /// 503 Service Unavailable: the relay to the user could not keep it.
+    /// 503 Service Unavailable: the relay to the user could not keep it;
+    /// or 480 Temporarily Unavailable: the user switched the relay off.
     Unavailable,
     /// Over its source's `message_rate`.
     Flood,

@@ -342,6 +342,16 @@ async fn on_message(agent: &Arc<Agent>, tx: Transaction) {
             let retry = Header::Other("Retry-After".into(), RETRY_AFTER_SECS.to_string());
             reply(&mut tx, StatusCode::ServiceUnavailable, vec![retry]).await;
         }
+        Taken::SwitchedOff(why) => {
+            agent.refusals.count(
+                Refusal::Unavailable,
+                format_args!(
+                    "answered a MESSAGE from {} ({}) 480: {why}",
+                    message.from, message.source
+                ),
+            );
+            reply(&mut tx, StatusCode::TemporarilyUnavailable, vec![]).await;
+        }
     }
 }
 

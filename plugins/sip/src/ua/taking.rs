@@ -31,6 +31,10 @@ pub enum Taken {
     NoRelay,
     /// The relay could not keep it, and why: answer 503 + Retry-After.
     Refused(String),
+    /// The user switched the relay off (`rules off`): they do not take SIP
+    /// messages now, so the sender learns it was not delivered (480),
+    /// rather than being told to try again (503) for as long as it is off.
+    SwitchedOff(String),
 }
 
 /// Offers `message` to the relay and waits for its answer.
@@ -41,6 +45,7 @@ pub async fn offer(host: &Host, message: &Message) -> Taken {
     match host.call_raw(TakeMessage::NAME, args, RELAY_TIMEOUT).await {
         Ok(_) => Taken::Kept,
         Err(e) if e.kind == ErrorKind::UnknownCommand => Taken::NoRelay,
+        Err(e) if e.kind == ErrorKind::SwitchedOff => Taken::SwitchedOff(e.message),
         Err(e) => Taken::Refused(e.message),
     }
 }
