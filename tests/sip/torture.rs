@@ -383,12 +383,11 @@ fn rfc4475_messages_over_tcp_are_handled_as_each_section_says() {
     every_message_as_its_section_says("127.0.0.1:0", "tcp");
 }
 
-/// Ignored: rsipstack 0.7.14 notes an IPv6 sender as `received=[::1]` and
-/// cannot read that back (`Received::parse` takes no brackets), so the
-/// answer goes to the Via's own host, here the RFC's example.com names:
-/// only requests whose Via names the sender are answered (decision 0054).
+/// rsipstack 0.7.14 notes an IPv6 sender as `received=[[::1]]` and cannot
+/// read that back, so the answers went to the Via's own host (the RFC's
+/// example.com names); the plugin now writes it as RFC 3261 does,
+/// without brackets (`transport::received`, decision 0054).
 #[test]
-#[ignore = "rsipstack cannot answer an IPv6 sender whose Via names another host (decision 0054)"]
 fn rfc4475_messages_over_udp_on_ipv6_loopback() {
     every_message_as_its_section_says("[::1]:0", "udp");
 }

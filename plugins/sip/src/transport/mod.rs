@@ -25,6 +25,8 @@
 //! - `route.rs`: which of our addresses a peer is told, for a wildcard
 //!   socket the one whose route reaches it.
 //! - `public.rs`: the address the registrar saw, for peers beyond a NAT.
+//! - `received.rs`: an IPv6 sender's `received` as RFC 3261 writes it
+//!   (rsipstack brackets it and then cannot read it back).
 //! - `counters.rs`: what the doors did, for `sip.status`.
 
 pub mod connections;
@@ -35,6 +37,7 @@ pub mod lenient;
 pub mod listen;
 pub mod open;
 pub mod public;
+pub mod received;
 pub mod route;
 pub mod screen;
 pub mod stream;

@@ -120,7 +120,7 @@ impl Agent {
         let endpoint = EndpointBuilder::new()
             .with_user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transports)
-            .with_inspector(Box::new(crate::guard::digest_wire::DigestWire))
+            .with_inspector(Box::new(Wire))
             .with_cancel_token(cancel.clone())
             .build();
         let incoming = endpoint
@@ -353,5 +353,30 @@ impl Agent {
             answered_unavailable: self.refusals.unavailable(),
             answered_flood: self.refusals.flood(),
         }
+    }
+}
+
+/// What every message passes between the sockets and rsipstack, which takes
+/// a single inspector: an IPv6 sender's `received` unbracketed on the way
+/// in (`transport::received`), then the digest fixes both ways
+/// (`guard::digest_wire`).
+struct Wire;
+
+impl rsipstack::transaction::endpoint::MessageInspector for Wire {
+    fn before_send(
+        &self,
+        msg: rsipstack::sip::SipMessage,
+        dest: Option<&rsipstack::transport::SipAddr>,
+    ) -> rsipstack::sip::SipMessage {
+        crate::guard::digest_wire::DigestWire.before_send(msg, dest)
+    }
+
+    fn after_received(
+        &self,
+        msg: rsipstack::sip::SipMessage,
+        from: Option<&rsipstack::transport::SipAddr>,
+    ) -> rsipstack::sip::SipMessage {
+        let msg = crate::transport::received::unbracket(msg);
+        crate::guard::digest_wire::DigestWire.after_received(msg, from)
     }
 }
