@@ -2,9 +2,9 @@
 //! gives Bob a pre-authorised roster link in a SIP MESSAGE (Alice placed
 //! the call, so the peer is whom she meant); Bob's Tandem tells him
 //! "Alice's XMPP address is …" (once: not the link's text too), Bob says
-//! `add`, and Alice's sidecar
-//! approves his request and asks back, which Bob's pre-approval lets
-//! through: both subscribed, and neither user had to approve anything.
+//! `add`, and Alice's sidecar approves his request and asks back, which
+//! Bob's pre-approval lets through: both subscribed, and neither user had
+//! to approve anything.
 
 use serde_json::json;
 use tandem_tests::prosody::Prosody;
