@@ -11,7 +11,8 @@
 -- left to your own client, as usual. Never for a rejected or missed call.
 --
 -- Taking: a peer's link in a SIP message becomes a note in their thread,
--- "Bob's XMPP address is bob@example.org: say add to add them"; `add`
+-- "Bob's XMPP address is bob@example.org: say add to add them" (and only
+-- that: sip-chat.lua does not relay the link's text as well); `add`
 -- (sip-chat.lua's chat command) asks for their presence carrying the
 -- token, and pre-approves theirs, so their Tandem's request back is
 -- approved by your server. (Their server still shows your request to
@@ -26,7 +27,8 @@
 --             "never"    nobody (you still take others' links)
 --
 -- Events:   sip.call.incoming, sip.call.answered, sip.call.ended, sip.message
--- Provides: contacts.add
+-- Provides: contacts.add, contacts.take_link (sip-chat.lua hands it a
+--           link instead of relaying its text)
 -- Commands: xmpp.who_is, xmpp.preauth_offer, sip.send_message,
 --           xmpp.notify_user, xmpp.add_contact
 
@@ -72,10 +74,24 @@ tandem.on("sip.call.answered", function(ev)
   end
 end)
 
-tandem.on("sip.message", function(ev)
-  local uri = tandem.trim(ev.body or "")
+-- The peer's JID and the link, when `body` is a roster link alone.
+local function roster_link(body)
+  local uri = tandem.trim(body or "")
   local jid = uri:match("^xmpp:([^%s?/]+@[^%s?/]+)%?roster;preauth=[%w_%-]+$")
-  if not jid then return end
+  if not jid then return nil end
+  return jid, uri
+end
+
+-- The last link the user was told about, "<link> <peer>": a link taken
+-- from sip-chat.lua (contacts.take_link) comes again as the message's
+-- event, and is told once.
+tandem.state.told = tandem.state.told
+
+-- Tells the user about a peer's link (once) and keeps it for `add`.
+local function tell(ev, jid, uri)
+  local told = uri .. " " .. tostring(ev.from)
+  if tandem.state.told == told then return end
+  tandem.state.told = told
   tandem.state.offered = { jid = jid, uri = uri, peer = ev.from }
   local who = (ev.display_name and ev.display_name ~= "") and ev.display_name or ev.from
   -- Only the registrar vouches for a From: anyone could have sent this.
@@ -85,6 +101,20 @@ tandem.on("sip.message", function(ev)
     thread = tandem.sip_thread(ev.from),
   })
   if not ok then tandem.log.warn("could not tell you about " .. jid .. ": " .. tostring(err.message or err)) end
+end
+
+tandem.on("sip.message", function(ev)
+  local jid, uri = roster_link(ev.body)
+  if jid then tell(ev, jid, uri) end
+end)
+
+-- sip-chat.lua asks before relaying a SIP message: a roster link alone is
+-- this rule's to tell, so the user gets one note, not the link's text too.
+tandem.provide("contacts.take_link", function(ev)
+  local jid, uri = roster_link(ev.body)
+  if not jid then return nil, "not a roster link" end
+  tell(ev, jid, uri)
+  return { jid = jid }
 end)
 
 tandem.provide("contacts.add", function()

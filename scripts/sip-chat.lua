@@ -51,6 +51,10 @@
 -- with the file-transfer plugin (a note per peer says how it went);
 -- without it, or for a link that is not a file, the link goes as text.
 --
+-- A roster link a peer sends (xmpp:bob@example.org?roster;preauth=…) is
+-- not relayed either when preauth-links.lua is loaded: its note says
+-- whose address it is and how to add them.
+--
 -- File offers (with the file-transfer plugin) are not relayed as messages:
 -- accept-files.lua asks about them in the peer's thread, and "accept" or
 -- "reject" answering an open offer is left to it.
@@ -63,7 +67,7 @@
 --           xmpp.notify_typing, composing.user_typing,
 --           calls.answer, calls.reject, calls.hangup, calls.call,
 --           status.show, status.presence_rules, status.transfers,
---           status.cancel_transfer, file_transfer.list
+--           status.cancel_transfer, file_transfer.list, contacts.take_link
 
 local cfg = tandem.settings { aliases = {}, remember = 500 }
 local aliases = cfg.aliases
@@ -179,6 +183,14 @@ end
 local function relay(ev)
   local kind = media_type(ev.content_type)
   if taken(kind) then return true end
+  if kind == "text/plain" and ev.body_base64 == nil and trim(ev.body or ""):match("^xmpp:") then
+    -- A roster link alone is preauth-links.lua's to tell (one note, not
+    -- its text as well); without that rule, or anything else, relayed.
+    local link = tandem.try_call("contacts.take_link", {
+      from = ev.from, display_name = ev.display_name, vouched = ev.vouched, body = ev.body,
+    })
+    if link then return true end
+  end
   -- A verified contact by their roster name and JID (tandem.identify);
   -- anyone else as they wrote their From. Only the user's SIP service
   -- vouches for who sent it; any other sender wrote its From as it liked.

@@ -8,7 +8,8 @@
 --
 --   Status                  the phone (registration, calls now, the last
 --                           20 calls: in or out, with whom, how long or
---                           missed, when), Tandem's version and uptime, its plugins
+--                           missed, when), the XMPP calls in progress in
+--                           your own clients (XEP-0353), Tandem's version and uptime, its plugins
 --                           (running or failed), its rules (on or off) and
 --                           the events dropped for slow subscribers
 --   Presence rules on/off   switches `presence_rule` on or off
@@ -25,7 +26,8 @@
 --
 -- Commands provided: status.show, status.presence_rules, status.transfers,
 --                    status.cancel_transfer
--- Events:            sip.call.incoming, sip.call.ended (for recent calls)
+-- Events:            sip.call.incoming, sip.call.ended (for recent calls),
+--                    xmpp.call.started, xmpp.call.ended (XMPP calls now)
 -- Commands used:     xmpp.register_adhoc, host.status, host.set_rule, sip.status,
 --                    file_transfer.list, file_transfer.cancel
 
@@ -163,10 +165,59 @@ local function recent_text()
   return table.concat(lines, "\n")
 end
 
+-- XMPP calls in progress in the user's own clients (XEP-0353, as the
+-- XMPP plugin follows them), by Jingle session: { peer, dir, device }.
+-- The plugin keeps 32 at most and ends each one; so many are kept here.
+local XMPP_CALLS = 32
+tandem.state.xmpp_calls = tandem.state.xmpp_calls or {}
+tandem.state.xmpp_order = tandem.state.xmpp_order or {}
+
+tandem.on("xmpp.call.started", function(ev)
+  local session = type(ev.session) == "string" and ev.session or "?"
+  local calls, order = tandem.state.xmpp_calls, tandem.state.xmpp_order
+  if not calls[session] then
+    if #order >= XMPP_CALLS then return end
+    order[#order + 1] = session
+  end
+  calls[session] = {
+    peer = type(ev.peer) == "string" and ev.peer or "?",
+    dir = ev.direction,
+    device = type(ev.device) == "string" and ev.device or nil,
+  }
+end)
+
+tandem.on("xmpp.call.ended", function(ev)
+  local session = type(ev.session) == "string" and ev.session or "?"
+  if not tandem.state.xmpp_calls[session] then return end
+  tandem.state.xmpp_calls[session] = nil
+  local order = tandem.state.xmpp_order
+  for i = #order, 1, -1 do
+    if order[i] == session then table.remove(order, i) end
+  end
+end)
+
+-- "XMPP calls: with bob@example.org (incoming, on alice@example.org/phone)",
+-- oldest first; nil when there is none.
+local function xmpp_calls_text()
+  local parts = {}
+  for _, session in ipairs(tandem.state.xmpp_order) do
+    local c = tandem.state.xmpp_calls[session]
+    if c then
+      local how = c.dir == "outgoing" and "you called" or "incoming"
+      if c.device then how = how .. ", on " .. c.device end
+      parts[#parts + 1] = "with " .. c.peer .. " (" .. how .. ")"
+    end
+  end
+  if #parts == 0 then return nil end
+  return "XMPP calls: " .. table.concat(parts, "; ")
+end
+
 tandem.provide("status.show", function()
   local status, err = call("host.status", {})
   if not status then return nil, err end
   local text = status_text(status)
+  local xmpp = xmpp_calls_text()
+  if xmpp then text = xmpp .. "\n" .. text end
   local phone = phone_text()
   if phone then text = phone .. "\n" .. recent_text() .. "\n" .. text end
   return { text = text }

@@ -34,7 +34,7 @@ fn a_call_taken_in_the_users_client_shows_on_the_phone_and_a_sip_call_meanwhile_
     let sidecar = busy_sidecar(
         &server,
         &alice,
-        &["on-the-phone", "notify-calls", "busy"],
+        &["on-the-phone", "notify-calls", "busy", "status-commands"],
         "",
     );
     phone.wait_for("the sidecar, below gajim", |e| {
@@ -63,6 +63,13 @@ fn a_call_taken_in_the_users_client_shows_on_the_phone_and_a_sip_call_meanwhile_
     phone.wait_for("On the phone", |e| {
         e["event"] == "presence" && e["from"] == SIDECAR && e["status"] == "On the phone"
     });
+    // "Status" lists it (status-commands.lua; the chat's `status` too).
+    let status = sidecar.call("status.show", json!({})).unwrap();
+    let text = status["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("XMPP calls: with bob@localhost (incoming, on alice@localhost/gajim)"),
+        "{status}"
+    );
 
     // A SIP call now is refused 486 Busy Here, and the user is told.
     let uri = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());
@@ -89,6 +96,14 @@ fn a_call_taken_in_the_users_client_shows_on_the_phone_and_a_sip_call_meanwhile_
     phone.wait_for("the sidecar back below gajim", |e| {
         e["event"] == "presence" && e["from"] == SIDECAR && e["priority"] == -1
     });
+    let status = sidecar.call("status.show", json!({})).unwrap();
+    assert!(
+        !status["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("XMPP calls"),
+        "{status}"
+    );
 
     // Dino's older call invite is an invite too (to a Jingle call Tandem
     // cannot join).

@@ -45,6 +45,19 @@ impl Kamailio {
         Kamailio::start_with("MD5", password, None, site, Some(help))
     }
 
+    /// A registrar that is also the proxy between its users (MD5 digest on
+    /// REGISTER only, no NAT help), on the loopback address `address`
+    /// (127.0.0.2, say): requests it relays come from an address no test
+    /// peer on 127.0.0.1 shares, so what came through it can be told from
+    /// what came straight.
+    pub fn start_loopback_proxy(address: &str, password: &str) -> Kamailio {
+        let site = Site {
+            address: address.to_owned(),
+            command: Command::new("kamailio"),
+        };
+        Kamailio::start_with("MD5", password, None, site, Some(ProviderHelp::Plain))
+    }
+
     fn start_with(
         algorithm: &str,
         password: &str,

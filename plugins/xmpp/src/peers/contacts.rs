@@ -126,11 +126,11 @@ impl Contacts {
         }
     }
 
-    /// The SIP URIs a contact's vCard lists, as last fetched (a
-    /// stranger's are not kept).
-    pub fn set_vcard_sip(&mut self, jid: &BareJid, addresses: &[Address]) {
+    /// The numbers and addresses a contact's vCard lists, as last fetched
+    /// (a stranger's are not kept).
+    pub fn set_vcard(&mut self, jid: &BareJid, entries: &[String]) {
         if self.is_contact(jid) && *jid != self.account {
-            let uris = addresses.iter().map(|a| a.uri.as_str());
+            let uris = entries.iter().map(String::as_str);
             self.bindings.publish(jid, Source::Vcard, uris);
         }
     }
@@ -141,6 +141,19 @@ impl Contacts {
             Owner::One(jid) => Some((jid, self.name_of(jid))),
             Owner::Nobody | Owner::Several(_) => None,
         }
+    }
+
+    /// The roster's contacts (not the account), in a stable order.
+    pub fn roster_jids(&self) -> Vec<BareJid> {
+        let mut jids: Vec<BareJid> = self
+            .roster
+            .iter()
+            .flat_map(|r| r.keys())
+            .filter(|jid| **jid != self.account)
+            .cloned()
+            .collect();
+        jids.sort();
+        jids
     }
 
     /// A contact's name on the roster, when it has one.

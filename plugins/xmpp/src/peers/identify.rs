@@ -112,7 +112,13 @@ mod tests {
         };
         let jid = |j: &str| BareJid::from_str(j).unwrap();
         contacts.set_reach(&jid("bob@example.org"), reach("sip:bob@example.org"));
-        contacts.set_vcard_sip(&jid("carol@example.org"), &reach("sip:carol@example.org"));
+        contacts.set_vcard(
+            &jid("carol@example.org"),
+            &[
+                "sip:carol@example.org".to_owned(),
+                "tel:+1-555-1234".to_owned(),
+            ],
+        );
         // Two contacts name one line: it is neither's.
         contacts.set_reach(&jid("carol@example.org"), reach("sip:desk@example.org"));
         contacts.set_reach(&jid("mallory@example.org"), reach("sip:desk@example.org"));
@@ -142,6 +148,30 @@ mod tests {
         assert!(carol.verified);
         assert_eq!(carol.jid.as_deref(), Some("carol@example.org"));
         assert_eq!((carol.name, carol.claimed), (None, None));
+        // Carol's vCard number, as her provider writes its callers.
+        for uri in [
+            "sip:+15551234@provider.example;user=phone",
+            "sip:+1-555-1234@provider.example",
+        ] {
+            let by_number = ask(uri, true, None);
+            assert!(by_number.verified, "{uri}");
+            assert_eq!(by_number.jid.as_deref(), Some("carol@example.org"));
+        }
+    }
+
+    #[test]
+    fn a_number_is_compared_whole_and_only_vouched() {
+        for uri in [
+            "sip:+155512345@provider.example;user=phone",
+            "sip:+4915551234@provider.example;user=phone",
+            "sip:5551234@provider.example;user=phone",
+        ] {
+            let who = ask(uri, true, None);
+            assert!(!who.verified && who.jid.is_none(), "{uri}");
+        }
+        let forged = ask("sip:+15551234@evil.example;user=phone", false, None);
+        assert!(!forged.verified && forged.jid.is_none());
+        assert_eq!(forged.claimed.as_deref(), Some("carol@example.org"));
     }
 
     #[test]

@@ -12,5 +12,6 @@ pub mod chat_states;
 pub mod contacts;
 pub mod identify;
 pub mod jingle_calls;
+pub mod phone_key;
 pub mod preauth;
 pub mod sip_key;

@@ -110,7 +110,7 @@ fn split_port(hostport: &str) -> Option<(&str, Option<u16>)> {
 
 /// The user part with `%HH` decoded (an escaped and a plain character are
 /// the same character, §19.1.4); a broken escape is no address.
-fn unescape(text: &str) -> Option<Vec<u8>> {
+pub(super) fn unescape(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -166,6 +166,7 @@ impl Session {
             self.caps.gone(&resource);
         }
         self.host.debug(&format!("roster: {count} items"));
+        self.fetch_vcards();
     }
 
     /// A roster push: the user added, changed or removed a contact
@@ -249,6 +250,7 @@ impl Session {
                 iq_answer(vcard_temp, VCARD_TIMEOUT)
             );
             let mut found = Vec::new();
+            let mut entries = Vec::new();
             for (kind, answer) in [("vCard4", vcard4), ("vcard-temp", vcard_temp)] {
                 match answer {
                     Ok(element) => {
@@ -257,11 +259,12 @@ impl Session {
                                 found.push(address);
                             }
                         }
+                        entries.extend(vcard::entries(&element));
                     }
                     Err(why) => host.debug(&format!("no {kind} for {jid}: {why:?}")),
                 }
             }
-            let _ = session.try_send(Request::VcardSeen(jid, found.clone()));
+            let _ = session.try_send(Request::VcardSeen(jid, entries));
             let _ = reply.send(found);
         });
     }

@@ -14,14 +14,15 @@
 //! - [`presence`], [`caps`] (contacts' XEP-0115), [`pep`] (XEP-0163:
 //!   activity, reachability), [`message`] (chat, chat states, Carbons,
 //!   notes to the user), [`jingle`] (the user's XEP-0353 calls), [`iq`]
-//!   (disco, ping, roster, vCards), [`adhoc`]
+//!   (disco, ping, roster, vCards), [`vcards`] (the contacts' vCards
+//!   fetched after the roster), [`adhoc`]
 //!   (XEP-0050 commands);
 //! - [`link`] underneath all of them: sending or queueing, liveness and
 //!   back-off, the offline and XEP-0198 queues.
 //!
 //! Dependencies point one way: this module → the stanza parts → `link` →
 //! `state` (among the parts: `presence` → `caps`, `pep`; `message` → `pep`;
-//! `iq` → `adhoc`); the payload codecs they use are in `crate::xep`, what
+//! `iq` → `adhoc`, `vcards`); the payload codecs they use are in `crate::xep`, what
 //! they remember of others in `crate::peers`.
 
 mod adhoc;
@@ -37,6 +38,7 @@ mod presence;
 mod state;
 #[cfg(test)]
 mod tests;
+mod vcards;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::str::FromStr;
@@ -185,6 +187,7 @@ impl Session {
                 config.preauth_ttl_hours.saturating_mul(3600),
             )),
             roster_query: None,
+            vcard_walk: None,
             caps: CapsCache::default(),
             caps_to_ask: Vec::new(),
             bound: None,
@@ -276,7 +279,7 @@ impl Session {
                 let _ = reply.send(self.preauth_offer(&peer, jid));
             }
             Request::AddContact(jid, token) => self.add_contact(jid, token).await,
-            Request::VcardSeen(jid, addresses) => self.contacts.set_vcard_sip(&jid, &addresses),
+            Request::VcardSeen(jid, entries) => self.contacts.set_vcard(&jid, &entries),
             Request::WhoIs(request, reply) => {
                 let _ = reply.send(crate::peers::identify::identify(&self.contacts, &request));
             }

@@ -40,9 +40,9 @@ pub enum Request {
     ReachOf(BareJid, oneshot::Sender<Vec<Address>>),
     /// The SIP URIs in a contact's vCard (none when it cannot be had).
     VcardSip(BareJid, oneshot::Sender<Vec<Address>>),
-    /// A contact's vCard came with these SIP URIs: for the index of who
-    /// is calling.
-    VcardSeen(BareJid, Vec<Address>),
+    /// A contact's vCard came with these numbers and addresses
+    /// (`vcard::entries`): for the index of who is calling.
+    VcardSeen(BareJid, Vec<String>),
     /// A pre-authenticated roster link for a SIP peer (and their JID).
     PreauthOffer(String, Option<BareJid>, oneshot::Sender<String>),
     /// Ask for a contact's presence, with their link's token if any.
@@ -201,6 +201,8 @@ pub struct Session {
     pub(super) preauth: crate::peers::preauth::Tokens,
     /// The id of the roster query of this connection, until answered.
     pub(super) roster_query: Option<String>,
+    /// The contacts' vCards being fetched after the roster (`vcards`).
+    pub(super) vcard_walk: Option<tokio::task::JoinHandle<()>>,
     /// What contacts' clients support (XEP-0115).
     pub(super) caps: CapsCache,
     /// Caps questions to send, found while handling a presence.

@@ -4,8 +4,9 @@
 //! (`<TEL><NUMBER>sip:bob@example.org</NUMBER></TEL>`), and XEP-0292 vCard4
 //! in the contact's PEP node `urn:xmpp:vcard4` (`<tel><uri>sip:…</uri></tel>`,
 //! and `<impp>`, which RFC 6350 §6.4.3 gives SIP addresses too; Gajim
-//! edits this one). Plain phone numbers are left out: calling them needs a
-//! gateway the user has not named.
+//! edits this one). Plain phone numbers are left out of what is called:
+//! calling them needs a gateway the user has not named. They are kept for
+//! knowing who calls (`entries`).
 
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::pubsub::pubsub::{Items, PubSub};
@@ -21,7 +22,29 @@ pub const NODE_VCARD4: &str = "urn:xmpp:vcard4";
 /// answer holding a vCard4), in document order, each once, and no more
 /// than a reach list may hold.
 pub fn sip_numbers(answer: &Element) -> Vec<reach::Address> {
-    let uris: Vec<String> = if answer.is("vCard", NS) {
+    let mut found: Vec<reach::Address> = Vec::new();
+    for uri in entries(answer).iter().filter(|u| is_sip(u)) {
+        let address = reach::Address {
+            uri: uri.clone(),
+            desc: Some("vCard".to_owned()),
+        };
+        if found.len() == reach::MAX_ADDRESSES {
+            break;
+        }
+        if reach::validate(std::slice::from_ref(&address)).is_ok() && !found.contains(&address) {
+            found.push(address);
+        }
+    }
+    found
+}
+
+/// What a vCard of either format (or the PEP answer holding a vCard4)
+/// lists as the contact's numbers and addresses, trimmed, in document
+/// order: vcard-temp's TEL NUMBERs, vCard4's `tel` and `impp` values.
+/// SIP URIs, `tel:` URIs and plain numbers alike: the index of who is
+/// calling takes what it can compare (`peers::bindings`).
+pub fn entries(answer: &Element) -> Vec<String> {
+    let texts: Vec<String> = if answer.is("vCard", NS) {
         answer
             .children()
             .filter(|c| c.is("TEL", NS))
@@ -42,20 +65,7 @@ pub fn sip_numbers(answer: &Element) -> Vec<reach::Address> {
     } else {
         Vec::new()
     };
-    let mut found: Vec<reach::Address> = Vec::new();
-    for uri in uris.iter().map(|u| u.trim()).filter(|u| is_sip(u)) {
-        let address = reach::Address {
-            uri: uri.to_owned(),
-            desc: Some("vCard".to_owned()),
-        };
-        if found.len() == reach::MAX_ADDRESSES {
-            break;
-        }
-        if reach::validate(std::slice::from_ref(&address)).is_ok() && !found.contains(&address) {
-            found.push(address);
-        }
-    }
-    found
+    texts.iter().map(|t| t.trim().to_owned()).collect()
 }
 
 fn is_sip(uri: &str) -> bool {
@@ -97,6 +107,32 @@ pub fn query_vcard4() -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_number_is_an_entry_for_knowing_who_calls() {
+        let vcard: Element = "<vCard xmlns='vcard-temp'>\
+              <TEL><VOICE/><WORK/><NUMBER> +44 20 7946 0000 </NUMBER></TEL>\
+              <TEL><NUMBER>sip:bob@pbx.example.org</NUMBER></TEL>\
+              <EMAIL><USERID>bob@example.org</USERID></EMAIL>\
+            </vCard>"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            entries(&vcard),
+            ["+44 20 7946 0000", "sip:bob@pbx.example.org"]
+        );
+        let vcard4: Element = "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'>\
+              <tel><uri>tel:+1-555-1234</uri></tel>\
+              <impp><uri>sip:bob@pbx.example.org</uri></impp>\
+              <note><text>tel:+1-555-9999</text></note>\
+            </vcard>"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            entries(&vcard4),
+            ["tel:+1-555-1234", "sip:bob@pbx.example.org"]
+        );
+    }
 
     #[test]
     fn only_sip_numbers_are_taken() {
