@@ -13,6 +13,7 @@ mod messages;
 mod nat;
 mod pjsua2;
 mod registration;
+mod srtp;
 mod torture;
 mod transactions;
 mod transport;
