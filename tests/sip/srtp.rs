@@ -165,3 +165,23 @@ fn sdes_required_refuses_plain_audio_which_the_wire_shows() {
         );
     }
 }
+
+/// A peer that answers `sdes-required`'s RTP/SAVP offer with plain RTP
+/// (sipp's uas, which answers every offer with PCMU and no key): the
+/// call is not left up without audio but ended at once with a BYE.
+#[test]
+fn sdes_required_hangs_up_on_a_plain_answer() {
+    let tandem = Sidecar::start_sip("media_encryption = \"sdes-required\"", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (uas, _) = crate::call_sipp_uas(&tandem, dir.path());
+    // sipp's uas ends cleanly only when a BYE comes.
+    uas.wait_ok(dir.path());
+    let log = tandem.wait_for("SIP sip.call.ended");
+    let ended = event_line(&log, "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "failed", "{ended}");
+    assert_eq!(field(&ended, "tx"), "0", "no plain audio went out: {ended}");
+    assert!(
+        log.contains("hanging up: the peer's audio is not encrypted"),
+        "{log}"
+    );
+}

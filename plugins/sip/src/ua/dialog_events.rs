@@ -111,6 +111,14 @@ fn on_confirmed(agent: &Arc<Agent>, sip_call_id: &str, response: &rsipstack::sip
                 Ok(media) => call.media = Some(media),
                 Err(e) => log::warn!("call {}: no media: {e}", call.id),
             },
+            Err(e @ (sdp::SdpError::EncryptionRequired | sdp::SdpError::EncryptionRefused(_))) => {
+                // Plain audio where SRTP is required: the call must not
+                // go on as if it could, so it ends at once with a BYE.
+                log::warn!("call {}: hanging up: {e}", call.id);
+                call.end_reason = Some("failed");
+                let (agent, id) = (agent.clone(), call.id.clone());
+                tokio::spawn(async move { agent.hangup(Some(&id)).await.ok() });
+            }
             Err(e) => log::warn!("call {}: no usable answer: {e}", call.id),
         }
     }
