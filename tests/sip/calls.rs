@@ -42,14 +42,7 @@ fn sipp_calls_and_the_auto_answer_rule_picks_up() {
 fn tandem_calls_sipp_and_hangs_up() {
     let tandem = Sidecar::start_sip("", &[]);
     let dir = tempfile::tempdir().unwrap();
-    let port = sipp::free_udp_port().to_string();
-    let uas = sipp::Background::start(&["-sn", "uas", "-m", "1", "-p", &port], dir.path());
-    let call = tandem
-        .call(
-            "sip.call",
-            json!({ "to": format!("sip:service@127.0.0.1:{port}") }),
-        )
-        .unwrap();
+    let (uas, call) = crate::call_sipp_uas(&tandem, dir.path());
     let id = call["call"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 32, "{call}");
     let log = tandem.wait_for("SIP sip.call.answered");
@@ -72,14 +65,7 @@ fn a_peer_that_goes_silent_without_a_bye_is_hung_up() {
     // sipp's uas answers and sends no RTP at all: a vanished peer.
     let tandem = Sidecar::start_sip("media_timeout_seconds = 1", &[]);
     let dir = tempfile::tempdir().unwrap();
-    let port = sipp::free_udp_port().to_string();
-    let uas = sipp::Background::start(&["-sn", "uas", "-m", "1", "-p", &port], dir.path());
-    tandem
-        .call(
-            "sip.call",
-            json!({ "to": format!("sip:service@127.0.0.1:{port}") }),
-        )
-        .unwrap();
+    let (uas, _) = crate::call_sipp_uas(&tandem, dir.path());
     let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
     assert_eq!(field(&ended, "reason"), "media_timeout", "{ended}");
     assert!(tandem.log().contains("nothing from the peer for 1 s"));

@@ -13,6 +13,7 @@ mod messages;
 mod nat;
 mod pjsua2;
 mod registration;
+mod srtp;
 mod torture;
 mod transactions;
 mod transport;
@@ -35,6 +36,21 @@ fn sipp_calls(tandem: &Sidecar, how: &[&str], dir: &std::path::Path) {
     let mut args = how.to_vec();
     args.extend(["-m", "1", "-mp", &media_port, &to]);
     sipp::run_ok(&args, dir);
+}
+
+/// `tandem` calls sipp's built-in `uas` (on a free port, for one call,
+/// answering with plain PCMU and sending no RTP); answers sipp, to be
+/// waited for in `dir`, and the `sip.call` command's answer.
+fn call_sipp_uas(tandem: &Sidecar, dir: &std::path::Path) -> (sipp::Background, serde_json::Value) {
+    let port = sipp::free_udp_port().to_string();
+    let uas = sipp::Background::start(&["-sn", "uas", "-m", "1", "-p", &port], dir);
+    let call = tandem
+        .call(
+            "sip.call",
+            serde_json::json!({ "to": format!("sip:service@127.0.0.1:{port}") }),
+        )
+        .unwrap();
+    (uas, call)
 }
 
 /// A sidecar registering as `user` with the registrar on loopback `port`.

@@ -85,6 +85,15 @@ impl Baresip {
         Baresip::start_with(hz, dial, seconds, None, Site::loopback())
     }
 
+    /// Like `start`, with more of baresip's modules loaded (`srtp`,
+    /// `g722`, …) and parameters added to its account (`mediaenc=srtp`).
+    pub fn start_extended(hz: f64, dial: Option<&str>, modules: &[&str], account: &str) -> Baresip {
+        let mut site = Site::loopback();
+        site.modules = modules.iter().map(|m| format!("module {m}.so\n")).collect();
+        site.account = format!("<sip:bob@127.0.0.1>;regint=0;answermode=auto{account}\n");
+        Baresip::start_with(hz, dial, 60, None, site)
+    }
+
     /// baresip on the public side of `network` (at `netns::PEER`), as
     /// `bob` registered with the registrar there on `registrar_port` (its
     /// password `password`), auto-answering, sending a tone of `hz`; with
@@ -101,6 +110,7 @@ impl Baresip {
             account: format!(
                 "<sip:bob@{REGISTRAR}:{registrar_port}>;auth_pass={password};regint=600;answermode=auto\n"
             ),
+            modules: String::new(),
         };
         Baresip::start_with(hz, dial, 60, None, site)
     }
@@ -133,13 +143,14 @@ impl Baresip {
              audio_source aufile,{tone}\naudio_player\naudio_alert\n\
              audio_srate 8000\naudio_channels 1\n\
              module_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+             module g711.so\n{modules}module aufile.so\nmodule sndfile.so\n\
              module_app account.so\nmodule_app menu.so\nmodule cons.so\n\
              cons_listen 127.0.0.1:{console}\n\
              snd_path {dump}\nrtp_ports 20000-59999\n",
             tone = tone.display(),
             dump = dir.path().join("dump").display(),
             address = site.address,
+            modules = site.modules,
         );
         let (config, account) = match tls {
             None => (config, site.account.as_str()),
@@ -263,6 +274,8 @@ struct Site {
     address: String,
     command: Command,
     account: String,
+    /// `module x.so` lines beyond the defaults.
+    modules: String,
 }
 
 impl Site {
@@ -271,6 +284,7 @@ impl Site {
             address: "127.0.0.1".to_owned(),
             command: Command::new("baresip"),
             account: "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n".to_owned(),
+            modules: String::new(),
         }
     }
 }

@@ -341,6 +341,7 @@ pub mod netns;
 pub mod pjsua2;
 pub mod profanity;
 pub mod prosody;
+pub mod relay;
 pub mod rfc4475;
 pub mod sidecar;
 pub mod sipp;

@@ -2,7 +2,9 @@
 //! each direction: G.711 coding of a 20 ms frame, RTP header write and
 //! parse, and the receive path as the media loop runs it (parse, decode,
 //! reorder). At 100 concurrent calls this is 10,000 frames a second. And
-//! the sound device's rate conversion, per 20 ms of audio.
+//! the sound device's rate conversion, per 20 ms of audio. And SRTP:
+//! protecting a packet as the sender does, and checking and decrypting it
+//! as the receiver does, for both suites.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -10,6 +12,7 @@ use tandem_plugin_sip::media::g711::Codec;
 use tandem_plugin_sip::media::jitter::JitterBuffer;
 use tandem_plugin_sip::media::resample::Linear;
 use tandem_plugin_sip::media::rtp::{self, RtpHeader, SequenceExtender};
+use tandem_plugin_sip::media::srtp::{Inbound, MasterKey, Outbound, Suite};
 
 /// 20 ms of a 440 Hz tone at 8 kHz.
 fn frame() -> Vec<i16> {
@@ -90,6 +93,37 @@ fn media(c: &mut Criterion) {
             n += 1;
         });
         black_box(played);
+    });
+
+    // SRTP on a 172-byte G.711 packet: protect (encrypt + HMAC-SHA1) then
+    // unprotect (replay check, HMAC, decrypt): one packet each way, as a
+    // call in both directions does every 20 ms.
+    for suite in Suite::ALL {
+        let key = MasterKey::random().unwrap();
+        let mut outbound = Outbound::new(suite, &key);
+        let mut inbound = Inbound::new(suite, &key);
+        let mut h = header;
+        let mut wire = Vec::with_capacity(200);
+        group.bench_function(format!("srtp_protect_unprotect_{}", suite.name()), |b| {
+            b.iter(|| {
+                h.sequence = h.sequence.wrapping_add(1);
+                rtp::write(&h, black_box(&payload), &mut wire);
+                outbound.protect_rtp(&mut wire);
+                let len = inbound.unprotect_rtp(&mut wire).unwrap();
+                black_box(&wire[..len]);
+            })
+        });
+    }
+    let key = MasterKey::random().unwrap();
+    let mut outbound = Outbound::new(Suite::AesCm128HmacSha1_80, &key);
+    group.bench_function("srtp_protect_only", |b| {
+        let mut h = header;
+        let mut wire = Vec::with_capacity(200);
+        b.iter(|| {
+            h.sequence = h.sequence.wrapping_add(1);
+            rtp::write(&h, black_box(&payload), &mut wire);
+            outbound.protect_rtp(&mut wire);
+        })
     });
 
     // The sound device's callbacks: 20 ms of a 48 kHz card to the call's

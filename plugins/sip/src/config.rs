@@ -61,6 +61,11 @@ pub struct Config {
     pub media_ip: Option<IpAddr>,
     /// RTP port range (even ports; RTCP is the next odd one).
     pub rtp_ports: [u16; 2],
+    /// `"none"`, `"sdes"` (SRTP with keys in the SDP when the peer takes
+    /// it) or `"sdes-required"` (SRTP or no call). Unset: `"sdes"` for
+    /// calls signalled over TLS, `"none"` over UDP and TCP, where the keys
+    /// would travel in clear (`media/encryption.rs`, decision 0063).
+    pub media_encryption: Option<crate::media::encryption::Encryption>,
     /// What we send in a call: `silence`, `tone:440`, `wav:/path/file.wav`,
     /// or the microphone: `device` (the system's default) or `device:NAME`.
     pub source: String,
@@ -136,6 +141,7 @@ impl Default for Config {
             media_bind: None,
             media_ip: None,
             rtp_ports: [16384, 32766],
+            media_encryption: None,
             source: "silence".to_owned(),
             record: "null".to_owned(),
             playback: "none".to_owned(),
@@ -166,6 +172,7 @@ impl std::fmt::Debug for Config {
             .field("source", &self.source)
             .field("record", &self.record)
             .field("playback", &self.playback)
+            .field("media_encryption", &self.media_encryption)
             .field("max_ringing", &self.max_ringing)
             .field("max_connections", &self.max_connections)
             .field(

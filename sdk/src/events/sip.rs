@@ -118,6 +118,11 @@ pub struct MediaStats {
     pub jitter_ms: f64,
     /// RFC 4733 digits received, in order.
     pub dtmf_received: String,
+    /// The SRTP crypto suite (`AES_CM_128_HMAC_SHA1_80`), empty for plain RTP.
+    pub encryption: String,
+    /// Packets dropped unplayed: they failed SRTP authentication or were
+    /// replayed.
+    pub packets_rejected: u64,
 }
 
 /// The call was put on hold or taken off hold (re-INVITE, either side).

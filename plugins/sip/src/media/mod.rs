@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod audio;
 pub mod device;
 pub mod dtmf;
+pub mod encryption;
 pub mod g711;
 pub mod jitter;
 pub mod pacer;
@@ -16,6 +17,7 @@ pub mod sdp;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod srtp;
 pub mod stats;
 
 use std::net::IpAddr;

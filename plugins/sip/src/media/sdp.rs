@@ -1,11 +1,15 @@
 //! SDP (RFC 4566) for one audio stream, and the offer/answer rules of
-//! RFC 3264 that Tandem needs: G.711 plus RFC 4733 telephone-events.
+//! RFC 3264 that Tandem needs: G.711 plus RFC 4733 telephone-events, and
+//! SRTP keys as RFC 4568 security descriptions (`a=crypto`).
 //!
 //! Only what is needed is parsed; unknown lines are ignored, as SDP wants.
 
 use std::net::IpAddr;
 
+use super::encryption::Encryption;
 use super::g711::Codec;
+use super::srtp::sdes::Crypto;
+use super::srtp::{MasterKey, Suite};
 
 /// Payload type we offer for telephone-event.
 pub const DTMF_PAYLOAD_TYPE: u8 = 101;
@@ -55,6 +59,17 @@ pub struct MediaLine {
     pub rtpmaps: Vec<(u8, String, u32)>,
     pub direction: Option<Direction>,
     pub connection: Option<IpAddr>,
+    /// The `a=crypto` lines Tandem can use, in the sender's order.
+    pub cryptos: Vec<Crypto>,
+    /// How many `a=crypto` lines there were, usable or not.
+    pub crypto_lines: usize,
+}
+
+impl MediaLine {
+    /// `RTP/SAVP` (or `RTP/SAVPF`): the sender wants SRTP or nothing.
+    pub fn secure_profile(&self) -> bool {
+        self.proto.contains("SAVP")
+    }
 }
 
 /// A parsed session description.
@@ -75,6 +90,19 @@ pub struct Negotiated {
     pub remote_port: u16,
     /// Our direction.
     pub direction: Direction,
+    /// SRTP, when both sides agreed on it.
+    pub srtp: Option<Keying>,
+    /// The peer's profile was `RTP/SAVP`: our answer says it back.
+    pub secure_profile: bool,
+}
+
+/// The SRTP both sides agreed on: the suite, the `a=crypto` tag it was
+/// agreed under, and the key the peer sends with (ours is the call's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keying {
+    pub suite: Suite,
+    pub tag: u32,
+    pub remote: MasterKey,
 }
 
 impl Negotiated {
@@ -97,6 +125,15 @@ pub enum SdpError {
     /// Answered 488 Not Acceptable Here.
     #[error("no common codec: offered {0:?}, Tandem speaks PCMU and PCMA")]
     NoCommonCodec(Vec<String>),
+    /// Answered 488: `media_encryption = "sdes-required"`.
+    #[error("the peer's audio is not encrypted and media_encryption is \"sdes-required\"")]
+    EncryptionRequired,
+    /// Answered 488: `RTP/SAVP` asks for SRTP we cannot or will not give.
+    #[error(
+        "the peer wants encrypted audio (RTP/SAVP) with {0}; \
+         Tandem speaks AES_CM_128_HMAC_SHA1_80 and _32 with media_encryption \"sdes\""
+    )]
+    EncryptionRefused(&'static str),
 }
 
 pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
@@ -137,6 +174,8 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                     rtpmaps: Vec::new(),
                     direction: None,
                     connection: None,
+                    cryptos: Vec::new(),
+                    crypto_lines: 0,
                 });
             }
             "a" => {
@@ -156,6 +195,11 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                 } else if name == "rtpmap" {
                     if let (Some(m), Some(map)) = (session.media.last_mut(), parse_rtpmap(arg)) {
                         m.rtpmaps.push(map);
+                    }
+                } else if name == "crypto" {
+                    if let Some(m) = session.media.last_mut() {
+                        m.crypto_lines += 1;
+                        m.cryptos.extend(Crypto::parse(arg));
                     }
                 }
             }
@@ -205,9 +249,32 @@ impl SessionDescription {
     }
 
     /// What the peer's description (offer or answer) says for audio, with
-    /// the codec picked in the peer's order of preference.
-    pub fn negotiate(&self) -> Result<Negotiated, SdpError> {
+    /// the codec picked in the peer's order of preference, and SRTP as
+    /// `encryption` allows: the first `a=crypto` we can use, in the
+    /// peer's order (RFC 4568 §7.1.1).
+    pub fn negotiate(&self, encryption: Encryption) -> Result<Negotiated, SdpError> {
         let (_, audio) = self.audio()?;
+        let secure_profile = audio.secure_profile();
+        let srtp = match (encryption, audio.cryptos.first()) {
+            (Encryption::None, _) if secure_profile => {
+                return Err(SdpError::EncryptionRefused("media_encryption = \"none\""))
+            }
+            (Encryption::None, _) => None,
+            (_, Some(crypto)) => Some(Keying {
+                suite: crypto.suite,
+                tag: crypto.tag,
+                remote: crypto.key,
+            }),
+            (_, None) if secure_profile => {
+                return Err(SdpError::EncryptionRefused(if audio.crypto_lines == 0 {
+                    "no SDES key (a=crypto)"
+                } else {
+                    "no crypto suite Tandem speaks"
+                }))
+            }
+            (Encryption::SdesRequired, None) => return Err(SdpError::EncryptionRequired),
+            (Encryption::Sdes, None) => None,
+        };
         let codec = audio
             .formats
             .iter()
@@ -227,6 +294,8 @@ impl SessionDescription {
             remote_ip,
             remote_port: audio.port,
             direction: theirs.mirrored(),
+            srtp,
+            secure_profile,
         })
     }
 
@@ -245,30 +314,54 @@ impl SessionDescription {
     }
 }
 
-/// Our offer: PCMU, PCMA and telephone-event, 20 ms, send and receive.
-pub fn offer(session_id: u64, ip: IpAddr, port: u16) -> String {
+/// What our side of a call's SDP carries besides addresses: the
+/// encryption setting and the key we send with.
+#[derive(Debug, Clone, Copy)]
+pub struct Security {
+    pub encryption: Encryption,
+    pub key: MasterKey,
+}
+
+/// Our offer: PCMU, PCMA and telephone-event, 20 ms, send and receive;
+/// with SDES, our key under each suite we speak (RTP/SAVP when required).
+pub fn offer(session_id: u64, ip: IpAddr, port: u16, security: &Security) -> String {
     let mut sdp = header(session_id, ip);
+    let profile = match security.encryption {
+        Encryption::SdesRequired => "RTP/SAVP",
+        _ => "RTP/AVP",
+    };
     sdp.push_str(&format!(
-        "m=audio {port} RTP/AVP 0 8 {DTMF_PAYLOAD_TYPE}\r\n\
+        "m=audio {port} {profile} 0 8 {DTMF_PAYLOAD_TYPE}\r\n\
          a=rtpmap:0 PCMU/8000\r\n\
          a=rtpmap:8 PCMA/8000\r\n\
          a=rtpmap:{DTMF_PAYLOAD_TYPE} telephone-event/8000\r\n\
          a=fmtp:{DTMF_PAYLOAD_TYPE} 0-16\r\n\
-         a=ptime:20\r\n\
-         a=sendrecv\r\n"
+         a=ptime:20\r\n"
     ));
+    if security.encryption.offers_keys() {
+        for (tag, suite) in (1..).zip(Suite::ALL) {
+            let crypto = Crypto {
+                tag,
+                suite,
+                key: security.key,
+            };
+            sdp.push_str(&crypto.line());
+        }
+    }
+    sdp.push_str("a=sendrecv\r\n");
     sdp
 }
 
 /// Our answer to `offer`: the agreed codec, telephone-event if offered, the
-/// mirrored direction, and every other stream refused with port 0
-/// (RFC 3264 §6: an answer has as many m-lines as the offer).
+/// mirrored direction, our key under the agreed crypto tag, and every other
+/// stream refused with port 0 (RFC 3264 §6: an answer has as many m-lines
+/// as the offer).
 pub fn answer(
     offer: &SessionDescription,
     agreed: &Negotiated,
     session_id: u64,
-    ip: IpAddr,
-    port: u16,
+    (ip, port): (IpAddr, u16),
+    key: &MasterKey,
 ) -> String {
     let mut sdp = header(session_id, ip);
     let audio_index = offer.audio().map(|(i, _)| i).ok();
@@ -283,10 +376,23 @@ pub fn answer(
         if let Some(dtmf) = agreed.dtmf {
             formats.push_str(&format!(" {dtmf}"));
         }
+        let profile = if agreed.secure_profile {
+            "RTP/SAVP"
+        } else {
+            "RTP/AVP"
+        };
         sdp.push_str(&format!(
-            "m=audio {port} RTP/AVP {formats}\r\na=rtpmap:{pt} {}/8000\r\n",
+            "m=audio {port} {profile} {formats}\r\na=rtpmap:{pt} {}/8000\r\n",
             agreed.codec.name()
         ));
+        if let Some(keying) = agreed.srtp {
+            let crypto = Crypto {
+                tag: keying.tag,
+                suite: keying.suite,
+                key: *key,
+            };
+            sdp.push_str(&crypto.line());
+        }
         if let Some(dtmf) = agreed.dtmf {
             sdp.push_str(&format!(
                 "a=rtpmap:{dtmf} telephone-event/8000\r\na=fmtp:{dtmf} 0-16\r\n"
@@ -327,7 +433,7 @@ mod tests {
     #[test]
     fn sipp_offer_gets_pcma_and_dtmf() {
         let offer = parse(SIPP_OFFER.as_bytes()).unwrap();
-        let agreed = offer.negotiate().unwrap();
+        let agreed = offer.negotiate(Encryption::None).unwrap();
         assert_eq!(agreed.codec, Codec::Pcma);
         assert_eq!(agreed.dtmf, Some(101));
         assert_eq!(agreed.remote_port, 6000);
@@ -338,9 +444,16 @@ mod tests {
     #[test]
     fn baresip_offer_skips_what_we_lack_and_refuses_video() {
         let offer = parse(BARESIP_OFFER.as_bytes()).unwrap();
-        let agreed = offer.negotiate().unwrap();
+        let agreed = offer.negotiate(Encryption::None).unwrap();
         assert_eq!(agreed.codec, Codec::Pcmu, "first offered codec we speak");
-        let answer = answer(&offer, &agreed, 7, IpAddr::from([127, 0, 0, 1]), 4000);
+        let key = MasterKey::random().unwrap();
+        let answer = answer(
+            &offer,
+            &agreed,
+            7,
+            (IpAddr::from([127, 0, 0, 1]), 4000),
+            &key,
+        );
         assert!(
             answer.contains("m=audio 4000 RTP/AVP 0 101\r\n"),
             "{answer}"
@@ -348,43 +461,175 @@ mod tests {
         assert!(answer.contains("m=video 0 RTP/AVP 97\r\n"), "{answer}");
         let reparsed = parse(answer.as_bytes()).unwrap();
         assert_eq!(reparsed.media.len(), 2);
-        assert_eq!(reparsed.negotiate().unwrap().codec, Codec::Pcmu);
+        assert_eq!(
+            reparsed.negotiate(Encryption::None).unwrap().codec,
+            Codec::Pcmu
+        );
     }
 
     #[test]
     fn nothing_usable_is_no_common_codec() {
         let sdp =
             "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
-        let err = parse(sdp.as_bytes()).unwrap().negotiate().unwrap_err();
+        let err = parse(sdp.as_bytes())
+            .unwrap()
+            .negotiate(Encryption::None)
+            .unwrap_err();
         assert_eq!(err, SdpError::NoCommonCodec(vec!["opus".into()]));
         let err = parse(b"v=0\r\nm=video 5000 RTP/AVP 97\r\n")
             .unwrap()
-            .negotiate();
+            .negotiate(Encryption::None);
         assert_eq!(err.unwrap_err(), SdpError::NoAudio);
     }
 
     #[test]
     fn hold_is_seen_both_ways() {
         let held = SIPP_OFFER.replace("a=fmtp:101 0-11,16\r\n", "a=sendonly\r\n");
-        let agreed = parse(held.as_bytes()).unwrap().negotiate().unwrap();
+        let agreed = parse(held.as_bytes())
+            .unwrap()
+            .negotiate(Encryption::None)
+            .unwrap();
         assert_eq!(agreed.direction, Direction::RecvOnly);
         assert!(agreed.held());
         let old_style = SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
         assert!(parse(old_style.as_bytes())
             .unwrap()
-            .negotiate()
+            .negotiate(Encryption::None)
             .unwrap()
             .held());
     }
 
     #[test]
     fn our_offer_parses_as_we_expect() {
-        let sdp = offer(1, IpAddr::from([127, 0, 0, 1]), 5004);
-        let agreed = parse(sdp.as_bytes()).unwrap().negotiate().unwrap();
+        let sdp = offer(1, IpAddr::from([127, 0, 0, 1]), 5004, &plain());
+        let agreed = parse(sdp.as_bytes())
+            .unwrap()
+            .negotiate(Encryption::None)
+            .unwrap();
         assert_eq!(
             (agreed.codec, agreed.dtmf, agreed.remote_port),
             (Codec::Pcmu, Some(101), 5004)
         );
+    }
+
+    fn plain() -> Security {
+        Security {
+            encryption: Encryption::None,
+            key: MasterKey::random().unwrap(),
+        }
+    }
+
+    /// What baresip's `srtp` module offers (`mediaenc srtp`: best effort,
+    /// RTP/AVP) and, with `srtp-mand`, the same as RTP/SAVP.
+    const BARESIP_SRTP_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=audio 10000 RTP/AVP 0 101\r\nc=IN IP4 127.0.0.1\r\n\
+        a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+        a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:dGhpcnR5LXR3by1ieXRlcy1rZXktYW5kLXNhbHQtLS0tLS0tLS0tLQ==\r\n\
+        a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n\
+        a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n";
+
+    #[test]
+    fn sdes_takes_the_first_suite_we_speak_and_answers_with_our_key() {
+        let offer = parse(BARESIP_SRTP_OFFER.as_bytes()).unwrap();
+        for encryption in [Encryption::Sdes, Encryption::SdesRequired] {
+            let agreed = offer.negotiate(encryption).unwrap();
+            let keying = agreed.srtp.expect("SRTP agreed");
+            assert_eq!((keying.tag, keying.suite), (2, Suite::AesCm128HmacSha1_32));
+            let ours = MasterKey::random().unwrap();
+            let answer = answer(
+                &offer,
+                &agreed,
+                7,
+                (IpAddr::from([127, 0, 0, 1]), 4000),
+                &ours,
+            );
+            assert!(
+                answer.contains("m=audio 4000 RTP/AVP 0 101\r\n"),
+                "{answer}"
+            );
+            let back = parse(answer.as_bytes()).unwrap();
+            assert_eq!(back.media[0].cryptos.len(), 1, "{answer}");
+            assert_eq!(back.media[0].cryptos[0].key, ours);
+            assert_eq!(back.media[0].cryptos[0].tag, 2);
+        }
+        // Not asked to encrypt: plain RTP, as the RTP/AVP offer allows.
+        assert_eq!(offer.negotiate(Encryption::None).unwrap().srtp, None);
+        // Mandatory SRTP: the answer says RTP/SAVP back.
+        let savp = BARESIP_SRTP_OFFER.replace("RTP/AVP", "RTP/SAVP");
+        let savp = parse(savp.as_bytes()).unwrap();
+        let agreed = savp.negotiate(Encryption::Sdes).unwrap();
+        let key = MasterKey::random().unwrap();
+        let answer = answer(
+            &savp,
+            &agreed,
+            7,
+            (IpAddr::from([127, 0, 0, 1]), 4000),
+            &key,
+        );
+        assert!(
+            answer.contains("m=audio 4000 RTP/SAVP 0 101\r\n"),
+            "{answer}"
+        );
+        assert_eq!(
+            savp.negotiate(Encryption::None).unwrap_err(),
+            SdpError::EncryptionRefused("media_encryption = \"none\"")
+        );
+    }
+
+    #[test]
+    fn required_refuses_plain_offers_and_savp_needs_a_usable_key() {
+        let plain_offer = parse(SIPP_OFFER.as_bytes()).unwrap();
+        assert_eq!(
+            plain_offer.negotiate(Encryption::SdesRequired).unwrap_err(),
+            SdpError::EncryptionRequired
+        );
+        assert_eq!(plain_offer.negotiate(Encryption::Sdes).unwrap().srtp, None);
+        let unknown_suite = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/SAVP 0\r\n\
+            a=crypto:1 AEAD_AES_256_GCM inline:AAAA\r\n";
+        assert!(matches!(
+            parse(unknown_suite.as_bytes())
+                .unwrap()
+                .negotiate(Encryption::Sdes),
+            Err(SdpError::EncryptionRefused(_))
+        ));
+    }
+
+    #[test]
+    fn our_offers_carry_keys_as_configured() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let key = MasterKey::random().unwrap();
+        let none = offer(1, ip, 5004, &plain());
+        assert!(
+            none.contains("RTP/AVP") && !none.contains("a=crypto"),
+            "{none}"
+        );
+        for (encryption, profile) in [
+            (Encryption::Sdes, "RTP/AVP"),
+            (Encryption::SdesRequired, "RTP/SAVP"),
+        ] {
+            let sdp = offer(1, ip, 5004, &Security { encryption, key });
+            let parsed = parse(sdp.as_bytes()).unwrap();
+            assert_eq!(parsed.media[0].proto, profile);
+            let suites: Vec<_> = parsed.media[0]
+                .cryptos
+                .iter()
+                .map(|c| (c.tag, c.suite))
+                .collect();
+            assert_eq!(
+                suites,
+                [
+                    (1, Suite::AesCm128HmacSha1_80),
+                    (2, Suite::AesCm128HmacSha1_32)
+                ]
+            );
+            assert!(parsed.media[0].cryptos.iter().all(|c| c.key == key));
+            // Our own offer read back as an answer agrees on the first suite.
+            let agreed = parsed.negotiate(encryption).unwrap();
+            assert_eq!(
+                agreed.srtp.map(|k| k.suite),
+                Some(Suite::AesCm128HmacSha1_80)
+            );
+        }
     }
 
     #[test]
@@ -401,12 +646,12 @@ mod tests {
         assert_eq!(
             parse(b"m=audio 5000 RTP/AVP 0")
                 .unwrap()
-                .negotiate()
+                .negotiate(Encryption::None)
                 .unwrap_err(),
             SdpError::NoConnection
         );
         for junk in ["=", "a=rtpmap:", "a=rtpmap:x y/z", "m=", "c=IN"] {
-            let _ = parse(junk.as_bytes()).map(|s| s.negotiate());
+            let _ = parse(junk.as_bytes()).map(|s| s.negotiate(Encryption::None));
         }
     }
 }

@@ -19,7 +19,8 @@ use super::jitter::JitterBuffer;
 use super::pacer::Pacer;
 use super::rtcp;
 use super::rtp::{self, RtpHeader, SequenceExtender};
-use super::sdp::Negotiated;
+use super::sdp::{Keying, Negotiated};
+use super::srtp::{self, Inbound, MasterKey, Outbound};
 use super::stats::Counters;
 
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -28,6 +29,8 @@ const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 pub enum BindError {
     #[error("no free RTP port pair in {0}..{1} on {2}")]
     NoPorts(u16, u16, IpAddr),
+    #[error(transparent)]
+    Key(#[from] srtp::RandomError),
 }
 
 /// The RTP/RTCP socket pair of a call, bound before the SDP goes out.
@@ -35,12 +38,16 @@ pub struct PreparedMedia {
     rtp: UdpSocket,
     rtcp: UdpSocket,
     pub port: u16,
+    /// The SRTP master key we send with, when SDES is agreed: made with
+    /// the sockets so the offer or answer can carry it.
+    pub key: MasterKey,
 }
 
 impl PreparedMedia {
     /// Binds an even port and the odd one above it, starting at a random
     /// place in the range so concurrent calls rarely collide.
     pub async fn bind(ip: IpAddr, [low, high]: [u16; 2]) -> Result<PreparedMedia, BindError> {
+        let key = MasterKey::random()?;
         let pairs = u32::from((high - low) / 2).max(1);
         let start = rand::random::<u32>() % pairs;
         for i in 0..pairs.min(256) {
@@ -51,7 +58,12 @@ impl PreparedMedia {
             let Ok(rtcp) = UdpSocket::bind((ip, port + 1)).await else {
                 continue;
             };
-            return Ok(PreparedMedia { rtp, rtcp, port });
+            return Ok(PreparedMedia {
+                rtp,
+                rtcp,
+                port,
+                key,
+            });
         }
         Err(BindError::NoPorts(low, high, ip))
     }
@@ -121,12 +133,18 @@ impl ActiveMedia {
     ) -> ActiveMedia {
         let counters = Arc::new(Mutex::new(Counters {
             codec: agreed.codec.name(),
+            encryption: agreed.srtp.map_or("", |k| k.suite.name()),
             ..Counters::default()
         }));
+        let srtp = agreed
+            .srtp
+            .map(|keying| Protection::new(keying, &prepared.key));
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = MediaTask {
             rtp: prepared.rtp,
             rtcp: prepared.rtcp,
+            key: prepared.key,
+            srtp,
             agreed,
             remote: SocketAddr::new(agreed.remote_ip, agreed.remote_port),
             latched: false,
@@ -188,9 +206,43 @@ fn lock(counters: &Mutex<Counters>) -> std::sync::MutexGuard<'_, Counters> {
     counters.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A call's SRTP: what we send, protected with our key; what arrives,
+/// checked with the peer's.
+struct Protection {
+    keying: Keying,
+    outbound: Outbound,
+    inbound: Inbound,
+}
+
+impl Protection {
+    fn new(keying: Keying, ours: &MasterKey) -> Protection {
+        Protection {
+            keying,
+            outbound: Outbound::new(keying.suite, ours),
+            inbound: Inbound::new(keying.suite, &keying.remote),
+        }
+    }
+
+    /// A re-INVITE's agreement: the same keys keep their counters (a new
+    /// context would restart the rollover counter and replay window).
+    fn renewed(
+        current: Option<Protection>,
+        agreed: Option<Keying>,
+        ours: &MasterKey,
+    ) -> Option<Protection> {
+        match (current, agreed) {
+            (Some(current), Some(keying)) if current.keying == keying => Some(current),
+            (_, keying) => keying.map(|k| Protection::new(k, ours)),
+        }
+    }
+}
+
 struct MediaTask {
     rtp: UdpSocket,
     rtcp: UdpSocket,
+    /// Our SRTP master key (the one in our SDP).
+    key: MasterKey,
+    srtp: Option<Protection>,
     agreed: Negotiated,
     remote: SocketAddr,
     /// Symmetric RTP: once the peer's packets arrive, we answer where they
@@ -234,6 +286,9 @@ impl MediaTask {
                         dtmf_out.push(&digits).ok();
                     }
                     Some(Control::Update(agreed)) => {
+                        self.srtp = Protection::renewed(self.srtp.take(), agreed.srtp, &self.key);
+                        lock(&self.counters).encryption =
+                            agreed.srtp.map_or("", |k| k.suite.name());
                         self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
                         self.latched = false;
                         self.agreed = agreed;
@@ -292,10 +347,14 @@ impl MediaTask {
                     clock = clock.wrapping_add(FRAME as u32);
                     if !held {
                         sequence = header.sequence.wrapping_add(1);
+                        let payload_len = (packet.len() - rtp::HEADER_LEN) as u64;
+                        if let Some(srtp) = &mut self.srtp {
+                            srtp.outbound.protect_rtp(&mut packet);
+                        }
                         if self.rtp.send_to(&packet, self.remote).await.is_ok() {
                             let mut counters = lock(&self.counters);
                             counters.sent += 1;
-                            counters.sent_bytes += (packet.len() - rtp::HEADER_LEN) as u64;
+                            counters.sent_bytes += payload_len;
                         }
                     }
                     if now >= next_rtcp {
@@ -305,6 +364,12 @@ impl MediaTask {
                 },
                 received = self.rtp.recv_from(&mut receive_buf) => {
                     let Ok((len, from)) = received else { continue };
+                    // Checked before anything is believed (the source we
+                    // latch to included): a forged packet must not steer
+                    // our audio elsewhere.
+                    let Some(len) = self.unprotect(&mut receive_buf[..len], Inbound::unprotect_rtp) else {
+                        continue;
+                    };
                     let Ok((header, payload)) = rtp::parse(&receive_buf[..len]) else { continue };
                     last_heard = Instant::now();
                     if !self.latched && from != self.remote {
@@ -343,6 +408,9 @@ impl MediaTask {
                 },
                 received = self.rtcp.recv_from(&mut rtcp_buf) => {
                     if let Ok((len, _)) = received {
+                        let Some(len) = self.unprotect(&mut rtcp_buf[..len], Inbound::unprotect_rtcp) else {
+                            continue;
+                        };
                         if rtcp::packet_types(&rtcp_buf[..len]).is_some() {
                             last_heard = Instant::now();
                             lock(&self.counters).rtcp_received += 1;
@@ -357,7 +425,34 @@ impl MediaTask {
         }
     }
 
-    async fn send_report(&self, ssrc: u32, clock: u32) {
+    /// With SRTP, the length of the plain packet once it authenticated
+    /// and was decrypted in place; `None` for a packet to drop (counted,
+    /// never played). Without SRTP, the packet as it came.
+    fn unprotect(
+        &mut self,
+        packet: &mut [u8],
+        open: fn(&mut Inbound, &mut [u8]) -> Result<usize, srtp::SrtpError>,
+    ) -> Option<usize> {
+        let Some(srtp) = &mut self.srtp else {
+            return Some(packet.len());
+        };
+        match open(&mut srtp.inbound, packet) {
+            Ok(len) => Some(len),
+            // Too short to be SRTP at all (RFC 6263's empty keep-alives,
+            // say): dropped unnoticed, as a plain RTP socket drops junk.
+            Err(srtp::SrtpError::Truncated(_)) => None,
+            Err(e) => {
+                let mut counters = lock(&self.counters);
+                counters.rejected += 1;
+                if counters.rejected == 1 {
+                    log::warn!("dropping media packets that fail SRTP checks, the first: {e}");
+                }
+                None
+            }
+        }
+    }
+
+    async fn send_report(&mut self, ssrc: u32, clock: u32) {
         let (report, packets, octets) = {
             let counters = lock(&self.counters);
             let receive = &counters.receive;
@@ -370,7 +465,10 @@ impl MediaTask {
             });
             (block, counters.sent as u32, counters.sent_bytes as u32)
         };
-        let packet = rtcp::sender_report(ssrc, clock, packets, octets, report, &self.cname);
+        let mut packet = rtcp::sender_report(ssrc, clock, packets, octets, report, &self.cname);
+        if let Some(srtp) = &mut self.srtp {
+            srtp.outbound.protect_rtcp(&mut packet);
+        }
         let to = SocketAddr::new(self.remote.ip(), self.remote.port().wrapping_add(1));
         self.rtcp.send_to(&packet, to).await.ok();
     }

@@ -141,6 +141,10 @@ impl SendPacing {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub codec: &'static str,
+    /// The SRTP suite, empty for plain RTP.
+    pub encryption: &'static str,
+    /// Packets dropped because they failed SRTP authentication or replay checks.
+    pub rejected: u64,
     pub sent: u64,
     pub sent_bytes: u64,
     pub receive: ReceiveStats,
@@ -158,6 +162,8 @@ impl Counters {
             packets_lost: self.receive.lost(),
             jitter_ms: (self.receive.jitter_ms() * 1000.0).round() / 1000.0,
             dtmf_received: self.dtmf.clone(),
+            encryption: self.encryption.to_owned(),
+            packets_rejected: self.rejected,
         }
     }
 }

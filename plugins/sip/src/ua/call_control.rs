@@ -27,7 +27,7 @@ impl Agent {
     /// `sip.answer`: 200 OK with our SDP answer; media starts now, and
     /// `sip.call.answered` goes out when the ACK arrives.
     pub async fn answer(self: &Arc<Self>, call: Option<&str>) -> Result<CallRef, CommandError> {
-        let (id, dialog, offer, media_address) = {
+        let (id, dialog, offer, media_address, encryption) = {
             let mut calls = self.calls();
             let call = calls
                 .pick(call, "ringing", |c| c.state == CallState::Ringing)
@@ -37,7 +37,14 @@ impl Agent {
             }
             let dialog = call.dialog.clone().ok_or_else(|| failed("no dialog"))?;
             let address = self.call_media_address(call);
-            (call.id.clone(), dialog, call.offer.clone(), address)
+            let encryption = call.encryption;
+            (
+                call.id.clone(),
+                dialog,
+                call.offer.clone(),
+                address,
+                encryption,
+            )
         };
         let prepared = PreparedMedia::bind(self.media.bind, self.media.ports)
             .await
@@ -46,13 +53,26 @@ impl Agent {
         let (body, agreed) = match &offer {
             Some(offer) => {
                 let offer = sdp::parse(offer).map_err(failed)?;
-                let agreed = offer.negotiate().map_err(failed)?;
-                let body = sdp::answer(&offer, &agreed, session_id, media_address, prepared.port);
+                let agreed = offer.negotiate(encryption).map_err(failed)?;
+                let body = sdp::answer(
+                    &offer,
+                    &agreed,
+                    session_id,
+                    (media_address, prepared.port),
+                    &prepared.key,
+                );
                 prepared.open_path(&agreed).await;
                 (body, Some(agreed))
             }
             // Late offer: we offer in the 200, the answer comes in the ACK.
-            None => (sdp::offer(session_id, media_address, prepared.port), None),
+            None => {
+                let security = sdp::Security {
+                    encryption,
+                    key: prepared.key,
+                };
+                let body = sdp::offer(session_id, media_address, prepared.port, &security);
+                (body, None)
+            }
         };
         let mut headers = vec![Header::ContentType("application/sdp".into())];
         headers.extend(self.extra_headers());
@@ -72,6 +92,7 @@ impl Agent {
         call.state = CallState::Up;
         call.answered_at = Some(Instant::now());
         call.media_port = Some(prepared.port);
+        call.media_key = Some(prepared.key);
         match agreed {
             Some(agreed) => call.media = Some(self.start_media(&id, prepared, agreed)?),
             None => call.prepared = Some(prepared),
@@ -91,10 +112,14 @@ impl Agent {
         let host = self.host.clone();
         let call = id.to_owned();
         log::info!(
-            "call {id}: {} to {}:{}",
+            "call {id}: {} to {}:{}, {}",
             agreed.codec.name(),
             agreed.remote_ip,
-            agreed.remote_port
+            agreed.remote_port,
+            agreed.srtp.map_or_else(
+                || "not encrypted".to_owned(),
+                |k| format!("SRTP {}", k.suite.name())
+            )
         );
         let agent = Arc::downgrade(self);
         let timeout = self.config.media_timeout_seconds;
@@ -180,7 +205,7 @@ impl Agent {
 
     /// `sip.hold`: a re-INVITE with `sendonly` (or back to `sendrecv`).
     pub async fn hold(&self, call: Option<&str>, hold: bool) -> Result<CallRef, CommandError> {
-        let (id, dialog, port, media_address) = {
+        let (id, dialog, port, media_address, security) = {
             let mut calls = self.calls();
             let call = calls
                 .pick(call, "active", |c| {
@@ -191,10 +216,21 @@ impl Agent {
                 .media_port
                 .ok_or_else(|| invalid("the call has no media yet"))?;
             let address = self.call_media_address(call);
-            (call.id.clone(), call.dialog.clone(), port, address)
+            let security = call.media_key.map(|key| sdp::Security {
+                encryption: call.encryption,
+                key,
+            });
+            let security = security.ok_or_else(|| invalid("the call has no media yet"))?;
+            (
+                call.id.clone(),
+                call.dialog.clone(),
+                port,
+                address,
+                security,
+            )
         };
         let dialog = dialog.ok_or_else(|| failed("no dialog"))?;
-        let mut sdp = sdp::offer(rand::random::<u32>().into(), media_address, port);
+        let mut sdp = sdp::offer(rand::random::<u32>().into(), media_address, port, &security);
         if hold {
             sdp = sdp.replace("a=sendrecv", "a=sendonly");
         }
@@ -205,7 +241,7 @@ impl Agent {
             .map_err(failed)?;
         match response {
             Some(r) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
-                let agreed = sdp::parse(&r.body).and_then(|s| s.negotiate());
+                let agreed = sdp::parse(&r.body).and_then(|s| s.negotiate(security.encryption));
                 let mut calls = self.calls();
                 if let Some(call) = calls.get_mut(&id) {
                     call.state = if hold { CallState::Held } else { CallState::Up };

@@ -9,6 +9,8 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use tandem_sdk::commands::sip::CallInfo;
 use tandem_sdk::events::sip::{Direction, MediaStats};
 
+use crate::media::encryption::Encryption;
+use crate::media::srtp::MasterKey;
 use crate::media::{ActiveMedia, PreparedMedia};
 
 /// Where a call is in its life.
@@ -52,6 +54,11 @@ pub struct Call {
     pub offer: Option<Vec<u8>>,
     pub media: Option<ActiveMedia>,
     /// Our RTP port, offered again in re-INVITEs.
+    /// The SRTP master key our SDP carries (re-INVITEs keep it).
+    pub media_key: Option<MasterKey>,
+    /// Whether this call's media is encrypted (`media_encryption`, or the
+    /// default for its signalling transport).
+    pub encryption: Encryption,
     pub media_port: Option<u16>,
     /// The address our SDP names in this call, chosen once when it starts
     /// (toward the peer, for a wildcard bind) and kept for re-INVITEs.
@@ -91,6 +98,8 @@ impl Call {
             offer: None,
             media: None,
             media_port: None,
+            media_key: None,
+            encryption: Encryption::None,
             media_address: None,
             destination: None,
             answered_at: None,

@@ -106,11 +106,19 @@ fn on_confirmed(agent: &Arc<Agent>, sip_call_id: &str, response: &rsipstack::sip
                 .map(|ack| ack.body)
                 .unwrap_or_default(),
         };
-        match sdp::parse(&answer).and_then(|s| s.negotiate()) {
+        match sdp::parse(&answer).and_then(|s| s.negotiate(call.encryption)) {
             Ok(agreed) => match agent.start_media(&call.id, prepared, agreed) {
                 Ok(media) => call.media = Some(media),
                 Err(e) => log::warn!("call {}: no media: {e}", call.id),
             },
+            Err(e @ (sdp::SdpError::EncryptionRequired | sdp::SdpError::EncryptionRefused(_))) => {
+                // Plain audio where SRTP is required: the call must not
+                // go on as if it could, so it ends at once with a BYE.
+                log::warn!("call {}: hanging up: {e}", call.id);
+                call.end_reason = Some("failed");
+                let (agent, id) = (agent.clone(), call.id.clone());
+                tokio::spawn(async move { agent.hangup(Some(&id)).await.ok() });
+            }
             Err(e) => log::warn!("call {}: no usable answer: {e}", call.id),
         }
     }
@@ -126,20 +134,24 @@ fn on_reoffer(
     let Some(call) = calls.by_sip_call_id(sip_call_id) else {
         return (StatusCode::CallTransactionDoesNotExist, None, None);
     };
-    let Some(port) = call.media_port else {
+    let (Some(port), Some(key)) = (call.media_port, call.media_key) else {
         return (StatusCode::NotAcceptableHere, None, None);
     };
     if offer.is_empty() {
         // No SDP: a session refresh. Answer with our offer.
         let address = agent.call_media_address(call);
-        let body = sdp::offer(rand::random::<u32>().into(), address, port);
+        let security = sdp::Security {
+            encryption: call.encryption,
+            key,
+        };
+        let body = sdp::offer(rand::random::<u32>().into(), address, port, &security);
         return (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()));
     }
     let parsed = match sdp::parse(offer) {
         Ok(parsed) => parsed,
         Err(_) => return (StatusCode::BadRequest, None, None),
     };
-    let agreed = match parsed.negotiate() {
+    let agreed = match parsed.negotiate(call.encryption) {
         Ok(agreed) => agreed,
         Err(_) => return (StatusCode::NotAcceptableHere, None, None),
     };
@@ -162,8 +174,8 @@ fn on_reoffer(
         &parsed,
         &agreed,
         rand::random::<u32>().into(),
-        address,
-        port,
+        (address, port),
+        &key,
     );
     (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()))
 }

@@ -23,6 +23,7 @@ use super::taking::{self, Taken, RETRY_AFTER_SECS};
 use crate::guard::message_rate::Source;
 use crate::guard::origin::Origin;
 use crate::guard::refusals::Refusal;
+use crate::media::encryption::Encryption;
 use crate::media::sdp;
 use crate::ua::agent::{Agent, ACCEPTED, ALLOWED};
 use crate::ua::calls::{new_call_id, Call};
@@ -140,16 +141,18 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     let offer = tx.original.body.clone();
     // Where our RTP will go: the offer's address, else the caller's.
     let mut peer_media = origin.addr.ip();
+    let encryption = Encryption::for_call(agent.config.media_encryption, origin.transport == "tls");
     if !offer.is_empty() {
-        match sdp::parse(&offer).and_then(|s| s.negotiate()) {
+        match sdp::parse(&offer).and_then(|s| s.negotiate(encryption)) {
             Ok(agreed) if !agreed.remote_ip.is_unspecified() => peer_media = agreed.remote_ip,
             Ok(_) => {}
             Err(e) => {
                 log::info!("refusing a call: {e}");
                 let code = match e {
-                    sdp::SdpError::NoCommonCodec(_) | sdp::SdpError::NoAudio => {
-                        StatusCode::NotAcceptableHere
-                    }
+                    sdp::SdpError::NoCommonCodec(_)
+                    | sdp::SdpError::NoAudio
+                    | sdp::SdpError::EncryptionRequired
+                    | sdp::SdpError::EncryptionRefused(_) => StatusCode::NotAcceptableHere,
                     _ => StatusCode::BadRequest,
                 };
                 refuse(agent, tx, code, vec![]).await;
@@ -175,6 +178,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     let id = new_call_id();
     let mut call = Call::new(id.clone(), peer.clone(), Direction::Incoming, sip_call_id);
     call.display_name = display_name.clone();
+    call.encryption = encryption;
     call.peer_session_id = identity::peer_session_id(&tx.original);
     let peer_impp = identity::claimed_impp(&tx.original);
     let invite_claim = identity::claimed_invite(&tx.original);

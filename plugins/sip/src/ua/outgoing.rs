@@ -8,6 +8,7 @@ use tandem_sdk::commands::sip::CallRef;
 use tandem_sdk::events::sip::Direction;
 use tandem_sdk::{tokio, CommandError};
 
+use crate::media::encryption::Encryption;
 use crate::media::{sdp, PreparedMedia};
 use crate::ua::agent::Agent;
 use crate::ua::calls::{new_call_id, Call};
@@ -57,7 +58,15 @@ impl Agent {
         // reached the same way (unknown until its answer).
         let toward = destination.map(|d| d.ip());
         let media_address = self.media_address_for(toward, toward);
-        let offer = sdp::offer(rand::random::<u32>().into(), media_address, port);
+        let encryption = Encryption::for_call(
+            self.config.media_encryption,
+            crate::uri::transport_of(&callee) == Some(rsipstack::sip::transport::Transport::Tls),
+        );
+        let security = sdp::Security {
+            encryption,
+            key: prepared.key,
+        };
+        let offer = sdp::offer(rand::random::<u32>().into(), media_address, port, &security);
         let id = new_call_id();
         let sip_call_id = format!("{}@tandem", new_call_id());
         let session_id = crate::ua::calls::new_call_id();
@@ -95,6 +104,8 @@ impl Agent {
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
         call.session_id = session_id;
         call.media_port = Some(port);
+        call.media_key = Some(prepared.key);
+        call.encryption = encryption;
         call.media_address = Some(media_address);
         call.prepared = Some(prepared);
         call.destination = destination;
