@@ -6,7 +6,6 @@ pub mod analysis;
 pub mod audio;
 pub mod device;
 pub mod dtmf;
-pub mod encryption;
 pub mod g711;
 pub mod jitter;
 pub mod pacer;

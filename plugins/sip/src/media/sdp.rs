@@ -6,10 +6,10 @@
 
 use std::net::IpAddr;
 
-use super::encryption::Encryption;
 use super::g711::Codec;
 use super::srtp::sdes::Crypto;
 use super::srtp::{MasterKey, Suite};
+use crate::config::encryption::Encryption;
 
 /// Payload type we offer for telephone-event.
 pub const DTMF_PAYLOAD_TYPE: u8 = 101;

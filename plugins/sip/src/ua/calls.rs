@@ -9,7 +9,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use tandem_sdk::commands::sip::CallInfo;
 use tandem_sdk::events::sip::{Direction, MediaStats};
 
-use crate::media::encryption::Encryption;
+use crate::config::encryption::Encryption;
 use crate::media::srtp::MasterKey;
 use crate::media::{ActiveMedia, PreparedMedia};
 

@@ -8,7 +8,7 @@ use tandem_sdk::commands::sip::CallRef;
 use tandem_sdk::events::sip::Direction;
 use tandem_sdk::{tokio, CommandError};
 
-use crate::media::encryption::Encryption;
+use crate::config::encryption::Encryption;
 use crate::media::{sdp, PreparedMedia};
 use crate::ua::agent::Agent;
 use crate::ua::calls::{new_call_id, Call};

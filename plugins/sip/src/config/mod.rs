@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::guard::accept_from::{AcceptFrom, AcceptFromError, AcceptFromSetting};
 
+/// `media_encryption`: read here, applied by the media layer.
+pub mod encryption;
+
 /// The SIP plugin's configuration. The password comes from `password_file`
 /// or `password_env` (resolved by the host) and is never logged.
 #[derive(Clone, Deserialize)]
@@ -65,7 +68,7 @@ pub struct Config {
     /// it) or `"sdes-required"` (SRTP or no call). Unset: `"sdes"` for
     /// calls signalled over TLS, `"none"` over UDP and TCP, where the keys
     /// would travel in clear (`media/encryption.rs`, decision 0063).
-    pub media_encryption: Option<crate::media::encryption::Encryption>,
+    pub media_encryption: Option<crate::config::encryption::Encryption>,
     /// What we send in a call: `silence`, `tone:440`, `wav:/path/file.wav`,
     /// or the microphone: `device` (the system's default) or `device:NAME`.
     pub source: String,
