@@ -410,6 +410,10 @@ fn ctl(
         print!("{}", tandem::control::commands::render_transfers(&answer));
         return ExitCode::SUCCESS;
     }
+    if matches!(command, CtlCommand::Calls) && !json {
+        print!("{}", tandem::control::calls::render_calls(&answer));
+        return ExitCode::SUCCESS;
+    }
     if !matches!(command, CtlCommand::Status) {
         if json {
             println!("{answer}");
