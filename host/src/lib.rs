@@ -16,6 +16,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod bus;
 pub mod check;
 pub mod config;
+pub mod connect_check;
 pub mod control;
 pub mod daemon;
 pub mod demo;

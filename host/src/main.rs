@@ -36,6 +36,11 @@ enum Command {
     Check {
         #[arg(short, long, default_value = "tandem.toml")]
         config: PathBuf,
+        /// Then log in to the XMPP server once (TLS as configured) and show
+        /// the certificate it presents, in the form pin_sha256 takes. A
+        /// refused login is not tried again.
+        #[arg(long)]
+        connect: bool,
     },
     /// List the plugins found in the plugin folders (and why any failed).
     Plugins {
@@ -93,7 +98,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo => demo(),
         Command::Run { config } => run(&config, cli.log_format),
-        Command::Check { config } => check(&config),
+        Command::Check { config, connect } => check(&config, connect, cli.log_format),
         Command::Plugins { config, json } => plugins(config.as_deref(), json, cli.log_format),
         Command::Script {
             command:
@@ -239,7 +244,7 @@ async fn wait_for_signal() -> &'static str {
     }
 }
 
-fn check(config_path: &std::path::Path) -> ExitCode {
+fn check(config_path: &std::path::Path, connect: bool, log_format: Option<LogFormat>) -> ExitCode {
     let report = tandem::check::check(config_path);
     for finding in &report.findings {
         match finding {
@@ -248,12 +253,40 @@ fn check(config_path: &std::path::Path) -> ExitCode {
         }
     }
     let errors = report.errors();
+    if errors == 0 && connect {
+        return check_connect(config_path, log_format);
+    }
     if errors == 0 {
         println!("all good");
         ExitCode::SUCCESS
     } else {
         println!("{errors} error{}", if errors == 1 { "" } else { "s" });
         ExitCode::FAILURE
+    }
+}
+
+/// `tandem check --connect`, after a clean check: one login, its outcome
+/// and the server's certificate.
+fn check_connect(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
+    // The plugin's own warnings (a network failure) say what went wrong.
+    tandem::logging::init("warn", log_format.unwrap_or_default());
+    let wait = std::time::Duration::from_secs(20);
+    let tried = match tandem::connect_check::check_connect(config_path, wait) {
+        Ok(tried) => tried,
+        Err(e) => {
+            println!("error  {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lines = tandem::connect_check::describe(&tried);
+    for (error, text) in &lines {
+        println!("{}  {text}", if *error { "error" } else { "ok   " });
+    }
+    if lines.iter().any(|(error, _)| *error) {
+        ExitCode::FAILURE
+    } else {
+        println!("all good");
+        ExitCode::SUCCESS
     }
 }
 

@@ -305,6 +305,9 @@ pub struct Status {
     pub contacts_online: usize,
     /// Times the connection was (re)established.
     pub connects: u64,
+    /// The SHA-256 of the certificate the server showed last, as
+    /// `pin_sha256` takes it (also when it was refused).
+    pub certificate_sha256: Option<String>,
     /// The bridge contact's own connection, when one is configured.
     pub bridge: Option<BridgeStatus>,
 }
