@@ -531,3 +531,126 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// `tools/install` lays Tandem out as a daemon of its kind (binary in
+/// bin, the four real plugins and nothing else in lib/tandem/plugins, the
+/// shipped rules, an example config, a systemd user unit); the installed
+/// binary finds its plugins without being told, and checks the example
+/// config once the user's secrets files are there.
+#[test]
+fn tools_install_lays_out_a_daemon_that_finds_its_plugins_and_rules() {
+    let target = build_artifacts();
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new(workspace().join("tools/install"))
+        .env("DESTDIR", dest.path())
+        .env("PREFIX", "/usr")
+        .env("TARGET", target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let root = dest.path().join("usr");
+    for file in [
+        "bin/tandem",
+        "share/tandem/scripts/on-the-phone.lua",
+        "share/tandem/scripts/status-commands.lua",
+        "share/tandem/tandem.toml.example",
+        "lib/systemd/user/tandem.service",
+    ] {
+        assert!(root.join(file).is_file(), "no {file}");
+    }
+    let mut plugins: Vec<String> = std::fs::read_dir(root.join("lib/tandem/plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    plugins.sort();
+    assert_eq!(
+        plugins,
+        [
+            "libtandem_plugin_composing.so",
+            "libtandem_plugin_file_transfer.so",
+            "libtandem_plugin_sip.so",
+            "libtandem_plugin_xmpp.so"
+        ],
+        "only the real plugins: no template, no test fixture"
+    );
+
+    // The installed binary, with no config and no plugin folder named,
+    // finds the installed plugins.
+    let home = tempfile::tempdir().unwrap();
+    let installed = root.join("bin/tandem");
+    let out = Command::new(&installed)
+        .args(["plugins", "--json"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<&str> = found["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["manifest"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["composing", "file-transfer", "sip", "xmpp"],
+        "{found}"
+    );
+
+    // The example config, as the user fills it in: checked, secrets in
+    // files of their own.
+    let example = std::fs::read_to_string(root.join("share/tandem/tandem.toml.example")).unwrap();
+    assert!(
+        example.contains("\"/usr/share/tandem/scripts\""),
+        "{example}"
+    );
+    let staged = example.replace(
+        "/usr/share/tandem",
+        &root.join("share/tandem").display().to_string(),
+    );
+    let cfg = write(home.path(), "tandem.toml", &staged);
+    write(home.path(), "xmpp-password", "xmpp-secret");
+    write(home.path(), "sip-password", "sip-secret");
+    let out = Command::new(&installed)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("plugin sip") && said.contains("plugin xmpp"),
+        "{said}"
+    );
+    assert!(
+        said.contains("on-the-phone"),
+        "the shipped rules load: {said}"
+    );
+    assert!(!said.contains("secret"), "{said}");
+
+    // The unit names the installed binary; systemd reads it without a
+    // complaint (system mode: a user manager is not running here).
+    let unit = std::fs::read_to_string(root.join("lib/systemd/user/tandem.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/bin/tandem run --config %E/tandem/tandem.toml"),
+        "{unit}"
+    );
+    let checked = write(
+        home.path(),
+        "tandem.service",
+        &unit.replace("/usr/bin/tandem", &installed.display().to_string()),
+    );
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&checked)
+        .output()
+        .expect("systemd-analyze (systemd)");
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
