@@ -535,8 +535,8 @@ extern "C" {
 /// `tools/install` lays Tandem out as a daemon of its kind (binary in
 /// bin, the four real plugins and nothing else in lib/tandem/plugins, the
 /// shipped rules, an example config, a systemd user unit); the installed
-/// binary finds its plugins without being told, and checks the example
-/// config once the user's secrets files are there.
+/// binary finds its plugins without being told, `tandem init` writes a
+/// config it checks once the user's password files are filled in.
 #[test]
 fn tools_install_lays_out_a_daemon_that_finds_its_plugins_and_rules() {
     let target = build_artifacts();
@@ -599,20 +599,50 @@ fn tools_install_lays_out_a_daemon_that_finds_its_plugins_and_rules() {
         "{found}"
     );
 
-    // The example config, as the user fills it in: checked, secrets in
-    // files of their own.
-    let example = std::fs::read_to_string(root.join("share/tandem/tandem.toml.example")).unwrap();
+    // `tandem init` with flags (no terminal): the config at the XDG path,
+    // naming the installed rules, the password files 0600 beside it for
+    // the user to fill; checked by the installed binary once they are.
+    let xdg = home.path().join("xdg");
+    let init = |force: bool| {
+        let mut cmd = Command::new(&installed);
+        cmd.args(["init", "--jid", "alice@example.org", "--sip-user", "alice"])
+            .args(["--registrar", "sip:sip.example.org"])
+            .env("XDG_CONFIG_HOME", &xdg)
+            .stdin(Stdio::null());
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    let out = init(false);
+    assert!(out.status.success(), "{out:?}");
+    let cfg = xdg.join("tandem/tandem.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("jid = \"alice@example.org\""), "{text}");
     assert!(
-        example.contains("\"/usr/share/tandem/scripts\""),
-        "{example}"
+        text.contains(&format!(
+            "{:?}",
+            root.join("share/tandem/scripts").display().to_string()
+        )),
+        "{text}"
     );
-    let staged = example.replace(
-        "/usr/share/tandem",
-        &root.join("share/tandem").display().to_string(),
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["tandem.toml", "xmpp-password", "sip-password"] {
+        let mode = std::fs::metadata(xdg.join("tandem").join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    let again = init(false);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--force"),
+        "{again:?}"
     );
-    let cfg = write(home.path(), "tandem.toml", &staged);
-    write(home.path(), "xmpp-password", "xmpp-secret");
-    write(home.path(), "sip-password", "sip-secret");
+    assert!(init(true).status.success());
+    write(&xdg.join("tandem"), "xmpp-password", "xmpp-secret");
+    write(&xdg.join("tandem"), "sip-password", "sip-secret");
     let out = Command::new(&installed)
         .args(["check", "--config"])
         .arg(&cfg)
@@ -630,6 +660,11 @@ fn tools_install_lays_out_a_daemon_that_finds_its_plugins_and_rules() {
         "the shipped rules load: {said}"
     );
     assert!(!said.contains("secret"), "{said}");
+    let example = std::fs::read_to_string(root.join("share/tandem/tandem.toml.example")).unwrap();
+    assert!(
+        example.contains("\"/usr/share/tandem/scripts\""),
+        "{example}"
+    );
 
     // The unit names the installed binary; systemd reads it without a
     // complaint (system mode: a user manager is not running here).

@@ -21,6 +21,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod folders;
+pub mod init;
 pub mod launch;
 pub mod logging;
 pub mod lua;
