@@ -34,7 +34,7 @@
 -- a note to yourself.
 --
 -- Commands, typed alone in the same chat: help, answer, reject, hangup,
--- call <sip-uri|jid|@alias>, status, rules, transfers, cancel <id>, and for call invites
+-- call <sip-uri|jid|@alias>, calls, status, rules, transfers, cancel <id>, and for call invites
 -- (call-invites.lua) invite <jid>, accept, decline. They run the same actions as
 -- the ad-hoc commands of call-control.lua and status-commands.lua (load
 -- those rules too). Only messages from your own account are obeyed.
@@ -66,7 +66,7 @@
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message, file_transfer.send,
 --           xmpp.notify_typing, composing.user_typing,
 --           calls.answer, calls.reject, calls.hangup, calls.call,
---           status.show, status.presence_rules, status.transfers,
+--           status.show, status.calls, status.rules, status.transfers,
 --           status.cancel_transfer, file_transfer.list, contacts.take_link
 
 local cfg = tandem.settings { aliases = {}, remember = 500 }
@@ -345,14 +345,15 @@ local COMMANDS = {
   reject = { "calls.reject" },
   hangup = { "calls.hangup" },
   status = { "status.show" },
-  rules = { "status.presence_rules" },
+  calls = { "status.calls" },
+  rules = { "status.rules" },
   transfers = { "status.transfers" },
   accept = { "invites.accept" },
   decline = { "invites.decline" },
   add = { "contacts.add" },
 }
 local HELP = table.concat({
-  "Commands: answer, reject, hangup, call <sip:address, contact JID or @alias>, status, rules (presence rules on/off), help.",
+  "Commands: answer, reject, hangup, call <sip:address, contact JID or @alias>, calls (recent calls), status, rules (which are on; rules off NAME, rules on NAME), help.",
   "Call invites: invite <contact JID> (they get your SIP address), accept or decline an invite you got.",
   "Files: transfers (those under way), cancel <id>.",
   "To write to a SIP contact: sip:bob@example.org text, @alias text, or reply to their message.",
@@ -380,6 +381,9 @@ local function command(body, thread)
     run, args = "calls.call", { fields = { uri = whom } }
   elseif word == "invite" and arg ~= "" then
     run, args = "invites.send", { to = trim(body):match("^%a+%s+(.+)$") }
+  elseif word == "rules" and (arg:match("^on%s+[%w%-]+$") or arg:match("^off%s+[%w%-]+$")) then
+    local state, rule = arg:match("^(%a+)%s+([%w%-]+)$")
+    run, args = "status.rules", { rule = rule, on = state == "on" }
   elseif word == "cancel" and arg:match("^%w+$") then
     run, args = "status.cancel_transfer", { id = arg }
   elseif COMMANDS[word] and arg == "" then

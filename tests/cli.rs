@@ -531,3 +531,161 @@ extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// `tools/install` lays Tandem out as a daemon of its kind (binary in
+/// bin, the four real plugins and nothing else in lib/tandem/plugins, the
+/// shipped rules, an example config, a systemd user unit); the installed
+/// binary finds its plugins without being told, `tandem init` writes a
+/// config it checks once the user's password files are filled in.
+#[test]
+fn tools_install_lays_out_a_daemon_that_finds_its_plugins_and_rules() {
+    let target = build_artifacts();
+    let dest = tempfile::tempdir().unwrap();
+    let out = Command::new(workspace().join("tools/install"))
+        .env("DESTDIR", dest.path())
+        .env("PREFIX", "/usr")
+        .env("TARGET", target)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let root = dest.path().join("usr");
+    for file in [
+        "bin/tandem",
+        "share/tandem/scripts/on-the-phone.lua",
+        "share/tandem/scripts/status-commands.lua",
+        "share/tandem/tandem.toml.example",
+        "lib/systemd/user/tandem.service",
+    ] {
+        assert!(root.join(file).is_file(), "no {file}");
+    }
+    let mut plugins: Vec<String> = std::fs::read_dir(root.join("lib/tandem/plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    plugins.sort();
+    assert_eq!(
+        plugins,
+        [
+            "libtandem_plugin_composing.so",
+            "libtandem_plugin_file_transfer.so",
+            "libtandem_plugin_sip.so",
+            "libtandem_plugin_xmpp.so"
+        ],
+        "only the real plugins: no template, no test fixture"
+    );
+
+    // The installed binary, with no config and no plugin folder named,
+    // finds the installed plugins.
+    let home = tempfile::tempdir().unwrap();
+    let installed = root.join("bin/tandem");
+    let out = Command::new(&installed)
+        .args(["plugins", "--json"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .unwrap();
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<&str> = found["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["manifest"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["composing", "file-transfer", "sip", "xmpp"],
+        "{found}"
+    );
+
+    // `tandem init` with flags (no terminal): the config at the XDG path,
+    // naming the installed rules, the password files 0600 beside it for
+    // the user to fill; checked by the installed binary once they are.
+    let xdg = home.path().join("xdg");
+    let init = |force: bool| {
+        let mut cmd = Command::new(&installed);
+        cmd.args(["init", "--jid", "alice@example.org", "--sip-user", "alice"])
+            .args(["--registrar", "sip:sip.example.org"])
+            .env("XDG_CONFIG_HOME", &xdg)
+            .stdin(Stdio::null());
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    let out = init(false);
+    assert!(out.status.success(), "{out:?}");
+    let cfg = xdg.join("tandem/tandem.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("jid = \"alice@example.org\""), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{:?}",
+            root.join("share/tandem/scripts").display().to_string()
+        )),
+        "{text}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["tandem.toml", "xmpp-password", "sip-password"] {
+        let mode = std::fs::metadata(xdg.join("tandem").join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    let again = init(false);
+    assert!(!again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("--force"),
+        "{again:?}"
+    );
+    assert!(init(true).status.success());
+    write(&xdg.join("tandem"), "xmpp-password", "xmpp-secret");
+    write(&xdg.join("tandem"), "sip-password", "sip-secret");
+    let out = Command::new(&installed)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("plugin sip") && said.contains("plugin xmpp"),
+        "{said}"
+    );
+    assert!(
+        said.contains("on-the-phone"),
+        "the shipped rules load: {said}"
+    );
+    assert!(!said.contains("secret"), "{said}");
+    let example = std::fs::read_to_string(root.join("share/tandem/tandem.toml.example")).unwrap();
+    assert!(
+        example.contains("\"/usr/share/tandem/scripts\""),
+        "{example}"
+    );
+
+    // The unit names the installed binary; systemd reads it without a
+    // complaint (system mode: a user manager is not running here).
+    let unit = std::fs::read_to_string(root.join("lib/systemd/user/tandem.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/bin/tandem run --config %E/tandem/tandem.toml"),
+        "{unit}"
+    );
+    let checked = write(
+        home.path(),
+        "tandem.service",
+        &unit.replace("/usr/bin/tandem", &installed.display().to_string()),
+    );
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&checked)
+        .output()
+        .expect("systemd-analyze (systemd)");
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}

@@ -10,6 +10,8 @@ use tandem_tests::*;
 
 fn script_test(script: &Path, events: &Path, config: Option<&Path>) -> Output {
     let mut cmd = Command::new(tandem_bin());
+    // Rules write times of day ("at 11:18"): the same in every time zone.
+    cmd.env("TZ", "UTC");
     cmd.arg("script")
         .arg("test")
         .arg(script)
@@ -136,7 +138,7 @@ fn status_commands_recorded_cases() {
 }
 
 #[test]
-fn status_commands_switch_the_configured_presence_rule() {
+fn status_commands_show_and_switch_the_configured_presence_rule() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(
         dir.path(),
@@ -147,7 +149,9 @@ fn status_commands_switch_the_configured_presence_rule() {
         dir.path(),
         "e.jsonl",
         r#"{"reply": "host.status", "result": {"rules": [{"name": "on-the-phone", "enabled": true}, {"name": "my-presence", "enabled": false}]}}
-{"command": "status.presence_rules", "args": {}}
+{"command": "status.presence_form", "args": {}}
+{"reply": "host.status", "result": {"rules": [{"name": "on-the-phone", "enabled": true}, {"name": "my-presence", "enabled": false}]}}
+{"command": "status.rules", "args": {"fields": {"my-presence": "1"}}}
 "#,
     );
     let out = script_test(
@@ -158,8 +162,9 @@ fn status_commands_switch_the_configured_presence_rule() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains(r#"host.set_rule {"enabled":true,"name":"my-presence"}"#)
-            && stdout.contains("Presence rules are now on."),
+        stdout.contains(r#"answer status.presence_form {"fields":[{"label":"my-presence","type":"boolean","value":"0","var":"my-presence"}]}"#)
+            && stdout.contains(r#"host.set_rule {"enabled":true,"name":"my-presence"}"#)
+            && stdout.contains("my-presence: now on."),
         "{stdout}"
     );
 }

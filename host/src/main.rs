@@ -27,6 +27,27 @@ enum Command {
     /// The story in one command: a throwaway Prosody, alice calls bob, a
     /// contact sees both "On the phone", then back. Needs Prosody.
     Demo,
+    /// Write a commented starting config at $XDG_CONFIG_HOME/tandem/tandem.toml
+    /// (asking on a terminal for what the flags do not give); passwords go
+    /// into files of their own beside it, mode 0600, never into the TOML.
+    Init {
+        /// Your XMPP address (alice@example.org).
+        #[arg(long)]
+        jid: Option<String>,
+        /// Your SIP account's user name.
+        #[arg(long)]
+        sip_user: Option<String>,
+        /// Your SIP provider's registrar (sip:sip.example.org); none: calls
+        /// reach this machine's address only.
+        #[arg(long)]
+        registrar: Option<String>,
+        /// Write here instead.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Replace an existing config.
+        #[arg(long)]
+        force: bool,
+    },
     /// Start the host: load plugins and scripts, run until SIGINT/SIGTERM.
     Run {
         #[arg(short, long, default_value = "tandem.toml")]
@@ -36,6 +57,11 @@ enum Command {
     Check {
         #[arg(short, long, default_value = "tandem.toml")]
         config: PathBuf,
+        /// Then log in to the XMPP server once (TLS as configured) and show
+        /// the certificate it presents, in the form pin_sha256 takes. A
+        /// refused login is not tried again.
+        #[arg(long)]
+        connect: bool,
     },
     /// List the plugins found in the plugin folders (and why any failed).
     Plugins {
@@ -92,8 +118,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo => demo(),
+        Command::Init {
+            jid,
+            sip_user,
+            registrar,
+            config,
+            force,
+        } => init(jid, sip_user, registrar, config, force),
         Command::Run { config } => run(&config, cli.log_format),
-        Command::Check { config } => check(&config),
+        Command::Check { config, connect } => check(&config, connect, cli.log_format),
         Command::Plugins { config, json } => plugins(config.as_deref(), json, cli.log_format),
         Command::Script {
             command:
@@ -111,6 +144,95 @@ fn main() -> ExitCode {
             command,
         } => ctl(config.as_deref(), socket, json, &command),
     }
+}
+
+/// `tandem init`: the flags, else questions on a terminal; then the files.
+fn init(
+    jid: Option<String>,
+    sip_user: Option<String>,
+    registrar: Option<String>,
+    config: Option<PathBuf>,
+    force: bool,
+) -> ExitCode {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdin().is_terminal();
+    let ask = |given: Option<String>, question: &str| -> Option<String> {
+        given.or_else(|| {
+            terminal
+                .then(|| prompt(question, true))
+                .filter(|a| !a.is_empty())
+        })
+    };
+    let Some(jid) = ask(jid, "Your XMPP address (alice@example.org): ") else {
+        eprintln!("error: give --jid (and --sip-user), or run tandem init on a terminal");
+        return ExitCode::from(2);
+    };
+    let sip_user = ask(sip_user, "Your SIP user name: ").unwrap_or_default();
+    let registrar = ask(
+        registrar,
+        "Your SIP provider's registrar (sip:sip.example.org; empty: none): ",
+    );
+    let secret = |question: &str| {
+        terminal
+            .then(|| prompt(question, false))
+            .filter(|a| !a.is_empty())
+    };
+    let answers = tandem::init::Answers {
+        xmpp_password: secret("Your XMPP password (not shown; empty: fill the file later): "),
+        sip_password: secret("Your SIP password (not shown; empty: fill the file later): "),
+        jid,
+        sip_user,
+        registrar,
+    };
+    let path = match config.map_or_else(tandem::init::default_path, Ok) {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match tandem::init::write(&path, &answers, force) {
+        Ok(written) => {
+            for file in &written {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "Put any password not given into its file, then: tandem check --connect --config {} ; systemctl --user enable --now tandem",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Asks `question` on the terminal; `echo` false hides what is typed
+/// (passwords).
+fn prompt(question: &str, echo: bool) -> String {
+    use std::io::Write as _;
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios they fill.
+    let saved = (!echo).then(|| unsafe {
+        let mut term: libc::termios = std::mem::zeroed();
+        (libc::tcgetattr(0, &mut term) == 0).then(|| {
+            let mut quiet = term;
+            quiet.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(0, libc::TCSANOW, &quiet);
+            term
+        })
+    });
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+    if let Some(Some(term)) = saved {
+        // SAFETY: restores the settings read above.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &term) };
+        eprintln!();
+    }
+    line.trim().to_owned()
 }
 
 fn demo() -> ExitCode {
@@ -239,7 +361,7 @@ async fn wait_for_signal() -> &'static str {
     }
 }
 
-fn check(config_path: &std::path::Path) -> ExitCode {
+fn check(config_path: &std::path::Path, connect: bool, log_format: Option<LogFormat>) -> ExitCode {
     let report = tandem::check::check(config_path);
     for finding in &report.findings {
         match finding {
@@ -248,12 +370,40 @@ fn check(config_path: &std::path::Path) -> ExitCode {
         }
     }
     let errors = report.errors();
+    if errors == 0 && connect {
+        return check_connect(config_path, log_format);
+    }
     if errors == 0 {
         println!("all good");
         ExitCode::SUCCESS
     } else {
         println!("{errors} error{}", if errors == 1 { "" } else { "s" });
         ExitCode::FAILURE
+    }
+}
+
+/// `tandem check --connect`, after a clean check: one login, its outcome
+/// and the server's certificate.
+fn check_connect(config_path: &std::path::Path, log_format: Option<LogFormat>) -> ExitCode {
+    // The plugin's own warnings (a network failure) say what went wrong.
+    tandem::logging::init("warn", log_format.unwrap_or_default());
+    let wait = std::time::Duration::from_secs(20);
+    let tried = match tandem::connect_check::check_connect(config_path, wait) {
+        Ok(tried) => tried,
+        Err(e) => {
+            println!("error  {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lines = tandem::connect_check::describe(&tried);
+    for (error, text) in &lines {
+        println!("{}  {text}", if *error { "error" } else { "ok   " });
+    }
+    if lines.iter().any(|(error, _)| *error) {
+        ExitCode::FAILURE
+    } else {
+        println!("all good");
+        ExitCode::SUCCESS
     }
 }
 
@@ -408,6 +558,10 @@ fn ctl(
     };
     if matches!(command, CtlCommand::Transfers) && !json {
         print!("{}", tandem::control::commands::render_transfers(&answer));
+        return ExitCode::SUCCESS;
+    }
+    if matches!(command, CtlCommand::Calls) && !json {
+        print!("{}", tandem::control::calls::render_calls(&answer));
         return ExitCode::SUCCESS;
     }
     if !matches!(command, CtlCommand::Status) {

@@ -155,3 +155,88 @@ fn a_call_to_a_udp_port_where_nothing_listens_fails_at_once_as_a_503() {
         tandem.log()
     );
 }
+
+/// `tandem ctl calls` as the user reads it: a call ringing now, then the
+/// recent calls, newest first: one answered (the peer hung up) and one
+/// missed, each with the caller's name, from the SIP plugin's one list.
+#[test]
+fn ctl_calls_lists_the_call_now_then_answered_and_missed_calls() {
+    let tandem = Sidecar::start_sip("ring_timeout_seconds = 1", &[]);
+    let target = format!("127.0.0.1:{}", tandem.sip_port());
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(tandem_tests::tandem_bin())
+            .arg("ctl")
+            .arg("--config")
+            .arg(tandem.config())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ctl {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(ctl(&["calls"]), "no calls now\nno recent calls\n");
+
+    // sipp calls and hangs up half a second after the answer.
+    let dir = tempfile::tempdir().unwrap();
+    let media = sipp::free_udp_port().to_string();
+    let answered = sipp::Background::start(
+        &["-sn", "uac", "-m", "1", "-d", "500", "-mp", &media, &target],
+        dir.path(),
+    );
+    tandem.wait_for("SIP sip.call.incoming");
+    let now = ctl(&["calls"]);
+    assert!(
+        now.starts_with("NOW\n  ringing  sipp <sip:sipp@127.0.0.1"),
+        "{now}"
+    );
+    ctl(&["answer"]);
+    answered.wait_ok(dir.path());
+    tandem.wait_for("SIP sip.call.ended");
+
+    // Nobody answers this one: it rings out (ring_timeout_seconds = 1).
+    let missed_dir = tempfile::tempdir().unwrap();
+    sipp::run_ok(
+        &[
+            "-sf",
+            &crate::scenario("invite_unanswered_uac.xml"),
+            "-m",
+            "1",
+            &target,
+        ],
+        missed_dir.path(),
+    );
+    tandem.wait_for_n("SIP sip.call.ended", 2);
+
+    let text = ctl(&["calls"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0], "no calls now", "{text}");
+    assert!(lines[1].starts_with("WHEN"), "{text}");
+    assert!(
+        lines[2].contains(" missed   sipp <sip:sipp@127.0.0.1")
+            && lines[2].ends_with("-  nobody answered"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains(" in       sipp <sip:sipp@127.0.0.1")
+            && lines[3].ends_with("they hung up")
+            && lines[3].contains(" 0:0"),
+        "{text}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&ctl(&["--json", "calls"])).unwrap();
+    assert_eq!(json["now"], json!([]), "{json}");
+    let recent = json["recent"].as_array().unwrap();
+    assert_eq!(recent.len(), 2, "{json}");
+    assert_eq!(
+        (&recent[0]["reason"], &recent[1]["reason"]),
+        (&json!("missed"), &json!("remote_hangup")),
+        "{json}"
+    );
+    assert_eq!(recent[1]["display_name"], "sipp", "{json}");
+    assert!(recent[1]["duration"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(
+        recent[0]["started"].as_u64() >= recent[1]["started"].as_u64(),
+        "newest first: {json}"
+    );
+}

@@ -89,7 +89,7 @@ impl Sidecar {
         let plugins = crate::plugin_folder(&["tandem_plugin_xmpp"]);
         let dir = tempfile::tempdir().unwrap();
         crate::write(dir.path(), "scripts/watch.lua", WATCH_RULE);
-        // The "Status" and "Presence rules on/off" ad-hoc commands every
+        // The "Status", "Rules" and other ad-hoc commands every
         // installation serves (a shipped rule since the plugin knows no rule).
         copy_shipped_rules(dir.path(), &["status-commands"]);
         crate::write(dir.path(), "password", password);

@@ -331,7 +331,11 @@ class TestClient(slixmpp.ClientXMPP):
                     fields = res["command"]["form"]["fields"]
                     fields = fields.values() if hasattr(fields, "values") else fields
                     asked = [f["var"] for f in fields]
-                    say(event="adhoc_form", fields=asked, sessionid=res["command"]["sessionid"])
+                    # Each field's type and the value shown beforehand (a
+                    # switch's state), as a client would show them.
+                    shown = {f["var"]: [f["type"], f["value"]] for f in fields}
+                    say(event="adhoc_form", fields=asked, shown=shown,
+                        sessionid=res["command"]["sessionid"])
                     iq = self.make_iq_set(ito=r["jid"])
                     iq["command"]["node"] = r["node"]
                     iq["command"]["sessionid"] = res["command"]["sessionid"]

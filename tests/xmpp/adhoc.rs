@@ -30,14 +30,21 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
     nodes.sort();
     assert_eq!(
         nodes,
-        ["cancel-transfer", "presence-rules", "status", "transfers"],
+        [
+            "calls",
+            "cancel-transfer",
+            "presence-rules",
+            "rules",
+            "status",
+            "transfers"
+        ],
         "{list}"
     );
     assert!(
         list["names"]
             .as_array()
             .unwrap()
-            .contains(&json!("Presence rules on/off")),
+            .contains(&json!("Show 'On the phone' to contacts")),
         "{list}"
     );
 
@@ -74,18 +81,30 @@ fn the_owner_lists_and_runs_ad_hoc_commands_and_a_stranger_is_refused() {
     assert_eq!(status["status"], "completed", "{status}");
     let note = status["notes"][0].as_str().unwrap();
     assert!(
-        note.contains("xmpp (running)") && note.contains("on-the-phone (on)"),
+        note.contains("xmpp (running)") && note.contains("Show 'On the phone' to contacts (on)"),
         "{note}"
     );
 
+    // The switch shows the rule's state (on), and turns it off.
     gajim.clear();
-    gajim.send(json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "presence-rules"}}));
+    gajim.send(
+        json!({"adhoc_run": {"jid": "alice@localhost/tandem", "node": "presence-rules",
+        "fields": {"on-the-phone": "0"}}}),
+    );
+    let form = gajim.wait_for("the switch", |e| {
+        e["event"] == "adhoc_form" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        form["shown"],
+        json!({"on-the-phone": ["boolean", true]}),
+        "{form}"
+    );
     let switched = gajim.wait_for("rules off", |e| {
         e["event"] == "adhoc_result" || e["event"] == "iq_error"
     });
     assert_eq!(
         switched["notes"],
-        json!(["Presence rules are now off."]),
+        json!(["Show 'On the phone' to contacts: now off."]),
         "{switched}"
     );
     let rules = sidecar.call("host.status", json!({})).unwrap()["rules"].clone();
@@ -255,11 +274,12 @@ tandem.call("xmpp.register_adhoc", { node = "dial", name = "Dial", handler = "di
     );
 }
 
-/// The plugin knows no rule: "Presence rules on/off" is the shipped
-/// status-commands rule's, and switches whichever rule it is told to. And
+/// The plugin knows no rule: the presence switch is the shipped
+/// status-commands rule's, and switches whichever rule it is told to,
+/// showing its state first; "Rules" shows a switch per rule. And
 /// disco#info advertises only what is implemented: no call invites yet.
 #[test]
-fn presence_rules_on_off_switches_the_configured_rule_and_call_invites_but_no_jingle_are_advertised(
+fn the_presence_switch_shows_and_switches_the_configured_rule_and_call_invites_but_no_jingle_are_advertised(
 ) {
     const SIDECAR: &str = "alice@localhost/tandem";
     let server = Prosody::start();
@@ -278,15 +298,38 @@ fn presence_rules_on_off_switches_the_configured_rule_and_call_invites_but_no_ji
     );
     sidecar.wait_rule_loaded("quiet-hours");
 
-    gajim.send(json!({"adhoc_run": {"jid": SIDECAR, "node": "presence-rules"}}));
+    gajim.send(
+        json!({"adhoc_run": {"jid": SIDECAR, "node": "presence-rules",
+        "fields": {"quiet-hours": "false"}}}),
+    );
+    let form = gajim.wait_for("the switch", |e| {
+        e["event"] == "adhoc_form" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        form["shown"],
+        json!({"quiet-hours": ["boolean", true]}),
+        "{form}"
+    );
     let switched = gajim.wait_for("rules off", |e| {
         e["event"] == "adhoc_result" || e["event"] == "iq_error"
     });
     assert_eq!(
         switched["notes"],
-        json!(["Presence rules are now off."]),
+        json!(["quiet-hours: now off."]),
         "{switched}"
     );
+    // "Rules": the same rule shows off now, beside the others.
+    gajim.clear();
+    gajim.send(json!({"adhoc_run": {"jid": SIDECAR, "node": "rules", "fields": {}}}));
+    let form = gajim.wait_for("the rules' switches", |e| {
+        e["event"] == "adhoc_form" || e["event"] == "iq_error"
+    });
+    assert_eq!(
+        form["shown"]["quiet-hours"],
+        json!(["boolean", false]),
+        "{form}"
+    );
+    assert!(form["shown"].get("status-commands").is_none(), "{form}");
     let rules = sidecar.call("host.status", json!({})).unwrap()["rules"].clone();
     assert!(
         rules

@@ -141,3 +141,80 @@ fn direct_tls_connects_with_the_system_roots_and_with_a_ca_file() {
     let log = starttls.wait_for("Failed to connect");
     assert!(!log.contains("online as"), "{log}");
 }
+
+/// `tandem check --connect` as the user of a self-hosted server runs it:
+/// the certificate `prosodyctl cert generate` makes is explained with the
+/// exact `pin_sha256` line; pinned, the login succeeds and the certificate
+/// reads as trusted; a wrong password is refused once, never tried again,
+/// and never printed. Only the XMPP plugin runs: the SIP section is there
+/// and its plugin is not started.
+#[test]
+fn check_connect_shows_the_pin_to_use_and_tries_a_refused_login_once() {
+    use tandem_tests::xmpp_server::XmppServer;
+    let mut server = Prosody::start();
+    let alice = server.register("alice", "alice-secret");
+    let certs = server.config().parent().unwrap().to_owned();
+    let fingerprint = tandem_tests::certs::make_ca_marked(&certs);
+    server.restart();
+
+    let plugins = tandem_tests::plugin_folder(&["tandem_plugin_xmpp", "tandem_plugin_sip"]);
+    let dir = tempfile::tempdir().unwrap();
+    let check = |password: &str, extra: &str| {
+        tandem_tests::write(dir.path(), "password", password);
+        let config = format!(
+            "[host]\nplugin_dirs = [{plugins:?}]\ndefault_plugin_dirs = false\nscript_dirs = []\ncontrol_socket = \"control.sock\"\n\n[plugins.xmpp]\njid = {alice:?}\npassword_file = \"password\"\nhost = \"127.0.0.1\"\nport = {}\n{extra}\n[plugins.sip]\nlisten = \"127.0.0.1:0\"\n",
+            server.port(),
+            plugins = plugins.path().display().to_string(),
+        );
+        let cfg = tandem_tests::write(dir.path(), "tandem.toml", &config);
+        let out = std::process::Command::new(tandem_tests::tandem_bin())
+            .args(["check", "--connect", "--config"])
+            .arg(&cfg)
+            .env_remove("SSL_CERT_FILE")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !stdout.contains(password) && !stderr.contains(password),
+            "the password is never shown:\n{stdout}{stderr}"
+        );
+        (out.status.success(), stdout, stderr)
+    };
+
+    let (ok, out, err) = check("alice-secret", "");
+    assert!(!ok, "{out}{err}");
+    assert!(
+        out.contains("error  the server's certificate for localhost is a CA certificate"),
+        "{out}{err}"
+    );
+    let pin_line = format!("pin_sha256 = \"{fingerprint}\" in [plugins.xmpp] trusts exactly it");
+    assert!(out.contains(&pin_line), "{out}{err}");
+    assert!(!out.contains("logged in"), "{out}");
+
+    let pin = format!("pin_sha256 = {fingerprint:?}\n");
+    let (ok, out, err) = check("alice-secret", &pin);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ok     logged in to the XMPP server as alice@localhost/tandem"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("SHA-256 {fingerprint} (trusted)")),
+        "{out}"
+    );
+    assert!(out.ends_with("all good\n"), "{out}");
+
+    let (ok, out, err) = check("not-her-password", &pin);
+    assert!(!ok, "{out}{err}");
+    assert!(
+        out.contains("error  the XMPP server refused the login (")
+            && out.contains("tried once only"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        err.matches("login failed").count(),
+        1,
+        "one login, not retried:\n{err}"
+    );
+}

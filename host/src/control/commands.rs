@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tandem_sdk::commands::file_transfer::{Cancel, Direction, List, Transfers};
 use tandem_sdk::commands::host::{GetStatus, SetRule, Status};
+use tandem_sdk::commands::sip::GetCalls;
 use tandem_sdk::CommandType;
 
 /// The `tandem ctl` subcommands.
@@ -29,6 +30,9 @@ pub enum CtlCommand {
     },
     /// Hang up a call (the only one, if no id is given).
     Hangup { call: Option<String> },
+    /// The calls now and the last 20 that ended: in, out or missed, with
+    /// whom, when, how long (the SIP plugin).
+    Calls,
     /// The sidecar's current XMPP presence.
     Presence,
     /// Log in to the XMPP server again now, after a refused login
@@ -76,6 +80,7 @@ impl CtlCommand {
                 ("sip.reject".into(), args)
             }
             CtlCommand::Hangup { call } => ("sip.hangup".into(), with_call(call)),
+            CtlCommand::Calls => (GetCalls::NAME.into(), json!(GetCalls {})),
             CtlCommand::Presence => ("xmpp.presence".into(), json!({})),
             CtlCommand::Reconnect => ("xmpp.reconnect".into(), json!({})),
             CtlCommand::Rules { state, rule } => (

@@ -7,6 +7,7 @@
 //! peer credentials are checked against the daemon's own user, so nobody
 //! else on the machine can make calls or change presence.
 
+pub mod calls;
 pub mod client;
 pub mod commands;
 pub mod server;

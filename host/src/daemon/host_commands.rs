@@ -1,5 +1,5 @@
 //! Commands the host itself answers on the bus, so rules (the shipped
-//! `status-commands.lua`'s ad-hoc "Status" and "Presence rules on/off"),
+//! `status-commands.lua`'s ad-hoc "Status" and "Rules"),
 //! plugins and `tandem ctl` see one view of the running daemon. Their types
 //! are the SDK's (`tandem_sdk::commands::host`), so every caller reads the same.
 //!

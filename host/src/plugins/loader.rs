@@ -56,7 +56,9 @@ pub struct Discovery {
     pub failed: Vec<LoadFailure>,
 }
 
-/// The default plugin folders: next to the binary, then
+/// The default plugin folders: next to the binary (a build's
+/// `target/release`), `<prefix>/lib/tandem/plugins` for a binary installed
+/// in `<prefix>/bin` (tools/install, the Debian package), then
 /// `$XDG_DATA_HOME/tandem/plugins` (or `~/.local/share/tandem/plugins`).
 pub fn default_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
@@ -64,7 +66,12 @@ pub fn default_dirs() -> Vec<PathBuf> {
         .ok()
         .and_then(|e| e.parent().map(Path::to_owned))
     {
+        let installed = exe_dir
+            .parent()
+            .filter(|_| exe_dir.ends_with("bin"))
+            .map(|prefix| prefix.join("lib/tandem/plugins"));
         dirs.push(exe_dir);
+        dirs.extend(installed);
     }
     let data_home = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)

@@ -6,7 +6,7 @@
 //! dialogs, auth, transports); everything after the SDP is [`media`].
 //!
 //! Commands: `sip.call`, `sip.answer`, `sip.reject`, `sip.hangup`,
-//! `sip.hold`, `sip.dtmf`, `sip.send_message`, `sip.status`,
+//! `sip.hold`, `sip.dtmf`, `sip.send_message`, `sip.status`, `sip.calls`,
 //! `sip.set_impp`.
 //!
 //! Events: `sip.registration`, `sip.call.incoming`, `sip.call.ringing`,
@@ -44,8 +44,8 @@ mod uri;
 use std::sync::{Arc, Mutex};
 
 use tandem_sdk::commands::sip::{
-    Answer, Call, CallRef, GetStatus, Hangup, Hold, MessageSent, Reject, SendDtmf, SendMessage,
-    SetImpp, Status,
+    Answer, Call, CallList, CallRef, GetCalls, GetStatus, Hangup, Hold, MessageSent, Reject,
+    SendDtmf, SendMessage, SetImpp, Status,
 };
 use tandem_sdk::{
     export_plugin, BoxError, CommandError, Commands, Event, Handler, Host, Manifest, Plugin,
@@ -101,6 +101,7 @@ impl Plugin for SipPlugin {
             .command::<SendDtmf>("Sends DTMF digits in a call (RFC 4733)")
             .command::<SendMessage>("Sends a SIP MESSAGE (RFC 3428)")
             .command::<GetStatus>("Listening addresses, registration and calls")
+            .command::<GetCalls>("The calls now and the last 20 that ended")
             .command::<SetImpp>("Sets the XMPP address announced in Call-Info (REQ-2)")
     }
 
@@ -208,6 +209,12 @@ impl Handler<SetImpp> for SipPlugin {
 impl Handler<GetStatus> for SipPlugin {
     async fn handle(&self, _: GetStatus) -> Result<Status, CommandError> {
         Ok(self.agent.status())
+    }
+}
+
+impl Handler<GetCalls> for SipPlugin {
+    async fn handle(&self, _: GetCalls) -> Result<CallList, CommandError> {
+        Ok(self.agent.call_list())
     }
 }
 

@@ -148,6 +148,26 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
+/// A verifier that refuses every certificate and names the one it was
+/// shown ([`shown`] reads it from the error): the handshake made after a
+/// refusal only to learn which certificate the server shows (for
+/// `xmpp.status` and `tandem check --connect`), so it ends before
+/// anything is sent. No certificate has an all-zero SHA-256.
+pub fn reader() -> Pinned {
+    Pinned::new(Pin([0; 32]))
+}
+
+/// The fingerprint of the certificate a [`Pinned`] refusal names: the one
+/// the server showed.
+pub fn shown(error: &tokio_xmpp::Error) -> Option<String> {
+    match rustls_error(error)? {
+        Error::InvalidCertificate(CertificateError::Other(other)) => {
+            other.0.downcast_ref::<NotPinned>().map(|n| n.0.clone())
+        }
+        _ => None,
+    }
+}
+
 /// The pinned certificate was not the one the server showed.
 #[derive(Debug, thiserror::Error)]
 #[error("not the certificate pin_sha256 names: the server showed {0}")]
@@ -256,5 +276,22 @@ mod tests {
         assert!(expired.contains("has expired"), "{expired}");
         let other = tokio_xmpp::Error::Io(std::io::Error::other("connection refused"));
         assert_eq!(refusal(&other, "example.org"), None);
+    }
+
+    #[test]
+    fn the_reader_refuses_and_names_the_certificate_shown() {
+        let cert = CertificateDer::from(b"a certificate".to_vec());
+        let name = ServerName::try_from("example.org").unwrap();
+        let refused = reader()
+            .verify_server_cert(&cert, &[], &name, &[], UnixTime::now())
+            .err()
+            .unwrap();
+        let error = tokio_xmpp::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            refused,
+        ));
+        assert_eq!(shown(&error), Some(fingerprint(&cert)));
+        let other = tokio_xmpp::Error::Io(std::io::Error::other("connection refused"));
+        assert_eq!(shown(&other), None);
     }
 }

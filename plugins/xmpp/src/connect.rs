@@ -239,15 +239,19 @@ impl StartTls {
         ns: &'static str,
         timeouts: Timeouts,
     ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
-        let plain = open(&self.dns, jid, ns, timeouts).await?;
-        let (features, plain) = plain.recv_features::<FallibleStreamElement>().await?;
-        if !features.can_starttls() {
-            return Err(Error::Protocol(ProtocolError::NoTls));
-        }
-        let (tls, binding) = match trusting(self.pin, &self.roots) {
-            None => starttls(plain, jid.domain().as_str()).await?,
-            Some(config) => starttls_with(plain, jid, config).await?,
+        let handshake = |trust: Option<ClientConfig>| async move {
+            let plain = open(&self.dns, jid, ns, timeouts).await?;
+            let (features, plain) = plain.recv_features::<FallibleStreamElement>().await?;
+            if !features.can_starttls() {
+                return Err(Error::Protocol(ProtocolError::NoTls));
+            }
+            match trust {
+                None => Ok(starttls(plain, jid.domain().as_str()).await?),
+                Some(config) => starttls_with(plain, jid, config).await,
+            }
         };
+        let trust = trusting(self.pin, &self.roots);
+        let (tls, binding) = noting_certificate(&self.login.gate, jid, trust, handshake).await?;
         let secure = initiate_stream(BufStream::new(tls), ns, header(jid), timeouts).await?;
         Ok((secure, binding))
     }
@@ -260,14 +264,56 @@ impl DirectTls {
         ns: &'static str,
         timeouts: Timeouts,
     ) -> Result<Opened<TlsStream<TcpStream>>, Error> {
-        let tcp = self.dns.resolve().await?;
-        tcp.set_nodelay(true)?;
-        let (tls, binding) = match trusting(self.pin, &self.roots) {
-            None => establish_tls_connection(tcp, jid.domain().as_str()).await?,
-            Some(config) => tls_with(tcp, jid, config).await?,
+        let handshake = |trust: Option<ClientConfig>| async move {
+            let tcp = self.dns.resolve().await?;
+            tcp.set_nodelay(true)?;
+            match trust {
+                None => Ok(establish_tls_connection(tcp, jid.domain().as_str()).await?),
+                Some(config) => tls_with(tcp, jid, config).await,
+            }
         };
+        let trust = trusting(self.pin, &self.roots);
+        let (tls, binding) = noting_certificate(&self.login.gate, jid, trust, handshake).await?;
         let secure = initiate_stream(BufStream::new(tls), ns, header(jid), timeouts).await?;
         Ok((secure, binding))
+    }
+}
+
+/// A TLS session and its channel binding.
+type Secured = (TlsStream<TcpStream>, ChannelBinding);
+
+/// Runs `handshake` with `trust` and notes the certificate the server
+/// showed in the gate, for `xmpp.status` and `tandem check --connect`. A
+/// certificate refused is read by a second handshake that takes it and
+/// ends there (`certificate::reader`): a failed handshake gives none back.
+async fn noting_certificate<F, Fut>(
+    gate: &Gate,
+    jid: &Jid,
+    trust: Option<ClientConfig>,
+    handshake: F,
+) -> Result<Secured, Error>
+where
+    F: Fn(Option<ClientConfig>) -> Fut,
+    Fut: std::future::Future<Output = Result<Secured, Error>>,
+{
+    match handshake(trust).await {
+        Ok((tls, binding)) => {
+            let shown = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            gate.saw_certificate(shown.map(crate::certificate::fingerprint));
+            Ok((tls, binding))
+        }
+        Err(e) => {
+            if crate::certificate::refusal(&e, jid.domain().as_str()).is_some() {
+                let config = ClientConfig::builder()
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(crate::certificate::reader()))
+                    .with_no_client_auth();
+                if let Err(refused) = handshake(Some(config)).await {
+                    gate.saw_certificate(crate::certificate::shown(&refused));
+                }
+            }
+            Err(e)
+        }
     }
 }
 

@@ -333,20 +333,22 @@ impl Handler<RegisterAdhoc> for XmppPlugin {
             name,
             handler,
             fields,
+            form,
         } = request;
-        if node.is_empty() || handler.is_empty() || handler.starts_with('@') {
+        if node.is_empty()
+            || handler.is_empty()
+            || handler.starts_with('@')
+            || form
+                .as_deref()
+                .is_some_and(|f| f.is_empty() || f.starts_with('@'))
+        {
             return Err(invalid("node and handler (a bus command) are required"));
         }
         let registered = Registered {
             name,
             handler,
-            fields: fields
-                .into_iter()
-                .map(|f| adhoc::FormField {
-                    var: f.var,
-                    label: f.label,
-                })
-                .collect(),
+            fields: fields.into_iter().map(adhoc::FormField::from).collect(),
+            form,
         };
         // Also on the bridge contact, whose commands every client that
         // runs commands on a contact reaches (Gajim's "Execute Command").

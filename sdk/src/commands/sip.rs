@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::sip::{Direction, MediaStats};
+use crate::events::sip::{Direction, EndReason, MediaStats};
 use crate::CommandType;
 
 /// Places a call; answers as soon as the INVITE is sent, with the call id.
@@ -216,10 +216,67 @@ pub struct Status {
 pub struct CallInfo {
     pub call: String,
     pub peer: String,
+    /// The name the peer gave (an incoming call's `From` display name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     pub direction: Direction,
     /// `ringing`, `calling`, `up`, `held`.
     pub state: String,
     /// Seconds since the call was answered.
     pub duration: f64,
     pub media: MediaStats,
+}
+
+/// The calls now and the last ones that ended: one list behind `tandem
+/// ctl calls`, the chat word `calls` and the *Recent calls* command.
+/// Takes no arguments.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GetCalls {}
+
+super::takes_no_arguments!(GetCalls);
+impl CommandType for GetCalls {
+    const NAME: &'static str = "sip.calls";
+    type Reply = CallList;
+}
+
+/// What `sip.calls` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallList {
+    /// Calls ringing, being placed or under way.
+    pub now: Vec<CallInfo>,
+    /// Calls that ended since the plugin started, newest first (at most
+    /// the last 20).
+    pub recent: Vec<PastCall>,
+}
+
+/// One call that ended, in `sip.calls`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PastCall {
+    pub call: String,
+    pub peer: String,
+    /// The name the peer gave, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    pub direction: Direction,
+    /// How it ended; an incoming call that ended `missed` or `cancelled`
+    /// before it was answered is a missed call.
+    pub reason: EndReason,
+    /// When it began ringing or was placed, Unix seconds.
+    pub started: u64,
+    /// Seconds it was up (0 if never answered).
+    pub duration: f64,
+    /// The SIP status code when it failed or was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+}
+
+impl PastCall {
+    /// An incoming call nobody answered (it rang out, or the caller gave up).
+    pub fn missed(&self) -> bool {
+        self.direction == Direction::Incoming
+            && self.duration <= 0.0
+            && matches!(self.reason, EndReason::Missed | EndReason::Cancelled)
+    }
 }

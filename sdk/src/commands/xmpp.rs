@@ -305,6 +305,9 @@ pub struct Status {
     pub contacts_online: usize,
     /// Times the connection was (re)established.
     pub connects: u64,
+    /// The SHA-256 of the certificate the server showed last, as
+    /// `pin_sha256` takes it (also when it was refused).
+    pub certificate_sha256: Option<String>,
     /// The bridge contact's own connection, when one is configured.
     pub bridge: Option<BridgeStatus>,
 }
@@ -413,22 +416,58 @@ pub struct RegisterAdhoc {
     pub name: String,
     /// The bus command run on execute (a rule's `tandem.provide` name).
     pub handler: String,
-    /// Asked first, as a form of text fields; none: the command runs at once.
+    /// Asked first, as a form; none: the command runs at once.
     #[serde(default)]
     pub fields: Vec<AdhocField>,
+    /// A bus command asked for the form each time it is shown (called
+    /// with an [`AdhocRun`] without fields, answering an [`AdhocForm`]),
+    /// so that a switch shows its current state; it takes the place of
+    /// `fields`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
 }
 impl CommandType for RegisterAdhoc {
     const NAME: &'static str = "xmpp.register_adhoc";
     type Reply = AdhocRegistered;
 }
 
-/// A text field an ad-hoc command asks for.
+/// A field an ad-hoc command asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdhocField {
     /// The key of its value in [`AdhocRun::fields`].
     pub var: String,
     pub label: String,
+    /// Text (the default) or a switch.
+    #[serde(default, rename = "type", skip_serializing_if = "FieldKind::is_text")]
+    pub kind: FieldKind,
+    /// Filled in beforehand: a switch's current state (`1` on, `0` off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// What kind of field ([XEP-0004] types).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldKind {
+    /// `text-single`: a line of text, required.
+    #[default]
+    TextSingle,
+    /// `boolean`: a switch; submitted as `1`/`true` or `0`/`false`.
+    Boolean,
+}
+
+impl FieldKind {
+    pub fn is_text(&self) -> bool {
+        *self == FieldKind::TextSingle
+    }
+}
+
+/// What a [`RegisterAdhoc::form`] command answers: the fields to show now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdhocForm {
+    pub fields: Vec<AdhocField>,
 }
 
 /// What `xmpp.register_adhoc` answers: nothing yet, a struct so that
@@ -471,8 +510,18 @@ mod tests {
             call.fields,
             [AdhocField {
                 var: "uri".into(),
-                label: "SIP URI".into()
+                label: "SIP URI".into(),
+                ..Default::default()
             }]
+        );
+        // A switch: its type and its state now.
+        let switch: AdhocField = serde_json::from_value(
+            json!({"var": "on-the-phone", "label": "L", "type": "boolean", "value": "1"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (switch.kind, switch.value.as_deref()),
+            (FieldKind::Boolean, Some("1"))
         );
         let one_step: RegisterAdhoc =
             serde_json::from_value(json!({"node": "status", "name": "Status", "handler": "s"}))

@@ -12,7 +12,7 @@ use rsipstack::sip::{Header, Uri};
 use rsipstack::sip::{Param, Scheme};
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::EndpointBuilder;
-use tandem_sdk::commands::sip::Status;
+use tandem_sdk::commands::sip::{CallList, Status};
 use tandem_sdk::tokio::sync::{broadcast, mpsc};
 use tandem_sdk::Host;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,7 @@ use crate::transport::public::PublicAddress;
 use crate::transport::route::Advertised;
 use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
+use crate::ua::history::History;
 use crate::ua::identity;
 
 /// Methods we answer; sent in Allow.
@@ -81,6 +82,8 @@ pub struct Agent {
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
     calls: Mutex<Calls>,
+    /// The last calls that ended (`sip.calls`).
+    pub history: History,
     registration: Mutex<String>,
     /// The user's XMPP address (`xmpp:alice@example.org`) announced in
     /// `Call-Info` (REQ-2): from the config, or set by a rule.
@@ -209,6 +212,7 @@ impl Agent {
             cancel,
             listening,
             calls: Mutex::new(Calls::default()),
+            history: History::default(),
             registration: Mutex::new("none".to_owned()),
             impp: Mutex::new(impp),
             screened,
@@ -332,6 +336,14 @@ impl Agent {
             .filter_map(|line| split_header(line))
             .map(|(name, value)| Header::Other(name.to_owned(), value.to_owned()))
             .collect()
+    }
+
+    /// The calls now and the last that ended (`sip.calls`).
+    pub fn call_list(&self) -> CallList {
+        CallList {
+            now: self.calls().infos(),
+            recent: self.history.newest_first(),
+        }
     }
 
     pub fn status(&self) -> Status {

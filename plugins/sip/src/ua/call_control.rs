@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rsipstack::sip::{Header, StatusCode};
 use tandem_sdk::commands::sip::CallRef;
+use tandem_sdk::commands::sip::PastCall;
 use tandem_sdk::events::sip::{CallAnswered, CallEnded, CallHeld, Direction, Dtmf};
 use tandem_sdk::{tokio, CommandError};
 
@@ -341,6 +342,19 @@ impl Agent {
             media.packets_sent,
             media.packets_received
         );
+        self.history.push(PastCall {
+            call: id.to_owned(),
+            peer: call.peer.clone(),
+            display_name: call.display_name.clone(),
+            direction: call.direction,
+            reason: reason.into(),
+            started: call
+                .started
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            duration,
+            code,
+        });
         self.host.publish(&CallEnded {
             call: id.to_owned(),
             peer: call.peer,

@@ -3,7 +3,7 @@
 //! Call-ID when the dialog layer reports a state change.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use tandem_sdk::commands::sip::CallInfo;
@@ -67,6 +67,8 @@ pub struct Call {
     /// error from there ends the call (`unreachable.rs`).
     pub destination: Option<std::net::SocketAddr>,
     pub answered_at: Option<Instant>,
+    /// When it began ringing or was placed (for the recent calls).
+    pub started: SystemTime,
     /// We ended it (BYE/CANCEL/reject sent by us), so the reason is ours.
     pub ended_locally: bool,
     /// The status we rejected it with: rsipstack reports every rejection
@@ -103,6 +105,7 @@ impl Call {
             media_address: None,
             destination: None,
             answered_at: None,
+            started: SystemTime::now(),
             ended_locally: false,
             rejected_with: None,
             end_reason: None,
@@ -127,6 +130,7 @@ impl Call {
         CallInfo {
             call: self.id.clone(),
             peer: self.peer.clone(),
+            display_name: self.display_name.clone(),
             direction: self.direction,
             state: self.state.name().to_owned(),
             duration: self.duration(),

@@ -4,6 +4,7 @@
 //! `completion.rs` reads a refused INVITE's transaction to its end)
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
+//! the last calls that ended (`history.rs`),
 //! registration (`registration.rs`) and its keep-alive (`keepalive.rs`),
 //! MESSAGE sent (`message.rs`) and taken (`taking.rs`: 200 once the relay
 //! has it), and what
@@ -19,6 +20,7 @@ pub mod calls;
 pub mod checks;
 pub mod completion;
 pub mod dialog_events;
+pub mod history;
 pub mod identity;
 pub mod in_dialog;
 pub mod incoming;

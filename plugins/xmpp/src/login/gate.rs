@@ -60,6 +60,9 @@ pub struct Gate {
     state: Mutex<State>,
     /// Bumped on every change that may let a waiting attempt go.
     epoch: watch::Sender<u64>,
+    /// The SHA-256 of the certificate the server showed last (kept apart
+    /// from `state`, which a successful login clears).
+    certificate: Mutex<Option<String>>,
 }
 
 /// What a client's connector may do now.
@@ -85,7 +88,22 @@ impl Gate {
             retry,
             state: Mutex::new(State::default()),
             epoch: watch::channel(0).0,
+            certificate: Mutex::new(None),
         }
+    }
+
+    /// The server showed a certificate with this fingerprint (None: TLS
+    /// ended before it showed one).
+    pub fn saw_certificate(&self, fingerprint: Option<String>) {
+        if fingerprint.is_some() {
+            *self.certificate.lock().unwrap() = fingerprint;
+        }
+    }
+
+    /// The fingerprint of the certificate the server showed last, as
+    /// `pin_sha256` takes it.
+    pub fn certificate(&self) -> Option<String> {
+        self.certificate.lock().unwrap().clone()
     }
 
     pub fn host(&self) -> &Host {
@@ -185,7 +203,14 @@ impl Gate {
     /// can act on (the server's certificate) is said once in plain words,
     /// and kept for `xmpp.status`.
     pub fn network_failed(&self, error: &tokio_xmpp::Error, domain: &str) {
-        let said = crate::certificate::refusal(error, domain);
+        let said =
+            crate::certificate::refusal(error, domain).map(|said| match self.certificate() {
+                Some(shown) => format!(
+                    "{said}. The server showed the certificate with SHA-256 {shown}: if the \
+                 server's own certificate has that fingerprint, pin_sha256 = \"{shown}\" trusts it"
+                ),
+                None => said,
+            });
         let mut state = self.state.lock().unwrap();
         if said.is_some() && said != state.failure {
             self.host.error(said.as_deref().unwrap_or_default());

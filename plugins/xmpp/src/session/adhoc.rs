@@ -2,18 +2,20 @@
 //! owner only (checked in `iq`): the list, and running a command's handler
 //! (a bus command) on a helper task. The plugin ships none: rules register
 //! theirs with `xmpp.register_adhoc` (`scripts/status-commands.lua` serves
-//! "Status" and "Presence rules on/off").
+//! "Status", "Rules" and more). A command's form may come from a bus
+//! command each time it is shown (`form`), so that a switch shows its
+//! state.
 
 use std::time::Instant;
 
-use tandem_sdk::commands::xmpp::AdhocRun;
+use tandem_sdk::commands::xmpp::{AdhocForm, AdhocRun};
 use tandem_sdk::Host;
 use xmpp_parsers::disco::{DiscoItemsResult, Item as DiscoItem};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::stanza_error::DefinedCondition;
 
-use super::state::{Request, Session};
+use super::state::{Registered, Request, Session};
 use crate::peers::adhoc_sessions;
 use crate::xep::adhoc;
 
@@ -93,18 +95,15 @@ impl Session {
         };
         let now = Instant::now();
         let session_id = match &request.session_id {
-            None if request.action == "cancel" || command.fields.is_empty() => {
+            None if request.action == "cancel"
+                || (command.fields.is_empty() && command.form.is_none()) =>
+            {
                 adhoc_sessions::new_id()
             }
             None => {
                 // The first step: whatever it carries, the form comes first.
-                let asking = adhoc::Executing {
-                    session_id: self.adhoc_sessions.open(&requester, &request.node, now),
-                    node: request.node,
-                    title: command.name,
-                    fields: command.fields,
-                };
-                return self.reply(from, id, asking.to_element());
+                let session_id = self.adhoc_sessions.open(&requester, &request.node, now);
+                return self.ask(from, id, session_id, request.node, command);
             }
             Some(session_id) => {
                 let checked = self
@@ -121,13 +120,7 @@ impl Session {
                 if request.action != "cancel" && request.submitted.is_none() {
                     // Asked again (`execute`, `next` without a form): the
                     // same form, the same session.
-                    let asking = adhoc::Executing {
-                        session_id: session_id.clone(),
-                        node: request.node,
-                        title: command.name,
-                        fields: command.fields,
-                    };
-                    return self.reply(from, id, asking.to_element());
+                    return self.ask(from, id, session_id.clone(), request.node, command);
                 }
                 self.adhoc_sessions.close(session_id);
                 session_id.clone()
@@ -166,6 +159,86 @@ impl Session {
             let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
         });
     }
+}
+
+impl Session {
+    /// Answers with the command's form: its fixed fields, or those its
+    /// `form` command gives now (a switch's current state), asked on a
+    /// helper task as the handler is. A form that cannot be had ends the
+    /// command with a note saying so.
+    fn ask(
+        &mut self,
+        from: Option<Jid>,
+        id: String,
+        session_id: String,
+        node: String,
+        command: Registered,
+    ) {
+        let Some(form) = command.form.clone() else {
+            let asking = adhoc::Executing {
+                session_id,
+                node,
+                title: command.name,
+                fields: command.fields,
+            };
+            return self.reply(from, id, asking.to_element());
+        };
+        let host = self.host.clone();
+        let requests = self.requests.clone();
+        let run = AdhocRun {
+            node: node.clone(),
+            from: from.as_ref().map(|j| j.to_string()).unwrap_or_default(),
+            fields: Default::default(),
+        };
+        tokio::spawn(async move {
+            let payload = match ask_form(&host, &form, &run).await {
+                Ok(fields) => adhoc::Executing {
+                    session_id,
+                    node,
+                    title: command.name,
+                    fields,
+                }
+                .to_element(),
+                Err(note) => adhoc::Completed {
+                    node,
+                    session_id,
+                    note_type: "error",
+                    note,
+                }
+                .to_element(),
+            };
+            let answer = Iq::Result {
+                from: None,
+                to: from,
+                id,
+                payload: Some(payload),
+            };
+            let _ = requests.send(Request::Send(Box::new(answer.into()))).await;
+        });
+    }
+}
+
+/// The fields a command's `form` command gives now, or why not in words
+/// for the person asking.
+async fn ask_form(
+    host: &Host,
+    form: &str,
+    run: &AdhocRun,
+) -> Result<Vec<adhoc::FormField>, String> {
+    let args = tandem_sdk::Payload::encode(run).map_err(|e| format!("{form}: {e}"))?;
+    let answer = host
+        .call_raw(form, args, tandem_sdk::DEFAULT_CALL_TIMEOUT)
+        .await
+        .and_then(|p| p.decode::<AdhocForm>().map_err(Into::into))
+        .map_err(|e| {
+            host.info(&format!("ad-hoc command's form {form}: {e}"));
+            for_people(&e)
+        })?;
+    Ok(answer
+        .fields
+        .into_iter()
+        .map(adhoc::FormField::from)
+        .collect())
 }
 
 /// The text of an ad-hoc command's answer, or why it failed, in words for

@@ -149,6 +149,7 @@ impl Session {
             own_resources: self.own.keys().cloned().collect(),
             contacts_online: self.contacts.online(),
             connects: self.connects,
+            certificate_sha256: self.gate.certificate(),
             bridge: None,
         }
     }

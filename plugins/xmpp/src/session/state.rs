@@ -144,6 +144,9 @@ pub struct Registered {
     pub handler: String,
     /// Asked first, as a form; none means the command runs at once.
     pub fields: Vec<FormField>,
+    /// The bus command that gives the form each time (a switch's state),
+    /// in place of `fields`.
+    pub form: Option<String>,
 }
 
 /// The ad-hoc commands by node, in a stable order for listing.

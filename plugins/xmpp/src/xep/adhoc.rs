@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use tandem_sdk::commands::xmpp::{AdhocField, FieldKind};
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType};
 use xmpp_parsers::minidom::rxml::NcName;
 use xmpp_parsers::minidom::Element;
@@ -123,9 +124,14 @@ impl Executing {
                 .fields
                 .iter()
                 .map(|f| {
-                    let mut field = Field::new(&f.var, FieldType::TextSingle);
+                    let mut field = match f.kind {
+                        FieldKind::TextSingle => Field::new(&f.var, FieldType::TextSingle),
+                        FieldKind::Boolean => Field::new(&f.var, FieldType::Boolean),
+                    };
                     field.label = Some(f.label.clone());
-                    field.required = true;
+                    // A switch left as it is, is an answer too.
+                    field.required = f.kind == FieldKind::TextSingle;
+                    field.values = f.value.iter().cloned().collect();
                     field
                 })
                 .collect(),
@@ -161,11 +167,24 @@ fn with_explicit_types(mut form: Element) -> Element {
     form
 }
 
-/// A text field a command asks for.
+/// A field a command asks for: text, or a switch with its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormField {
     pub var: String,
     pub label: String,
+    pub kind: FieldKind,
+    pub value: Option<String>,
+}
+
+impl From<AdhocField> for FormField {
+    fn from(f: AdhocField) -> FormField {
+        FormField {
+            var: f.var,
+            label: f.label,
+            kind: f.kind,
+            value: f.value,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,10 +233,20 @@ mod tests {
             node: "call".into(),
             session_id: "s1".into(),
             title: "Call".into(),
-            fields: vec![FormField {
-                var: "uri".into(),
-                label: "SIP URI".into(),
-            }],
+            fields: vec![
+                FormField {
+                    var: "uri".into(),
+                    label: "SIP URI".into(),
+                    kind: FieldKind::TextSingle,
+                    value: None,
+                },
+                FormField {
+                    var: "on-the-phone".into(),
+                    label: "Show 'On the phone' to contacts".into(),
+                    kind: FieldKind::Boolean,
+                    value: Some("1".into()),
+                },
+            ],
         };
         let text = String::from(&asking.to_element());
         assert!(text.contains("status='executing'"), "{text}");
@@ -231,6 +260,11 @@ mod tests {
                 && text.contains("<required/>"),
             "{text}"
         );
+        // A switch shows its state, and may be left as it is.
+        let switch = text.split("var='on-the-phone'").nth(1).unwrap_or_default();
+        assert!(text.contains("type='boolean'"), "{text}");
+        assert!(switch.contains("<value>1</value>"), "{text}");
+        assert_eq!(text.matches("<required/>").count(), 1, "{text}");
         let submit: Element = "<command xmlns='http://jabber.org/protocol/commands' node='call' \
              sessionid='s1' action='complete'><x xmlns='jabber:x:data' type='submit'>\
              <field var='uri'><value>sip:bob@example.org</value></field></x></command>"
