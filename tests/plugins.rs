@@ -302,7 +302,7 @@ fn plugins_call_commands_that_rules_provide_and_the_hosts_own() {
         json!({"name": "greeter", "enabled": false})
     );
     let off = via_plugin("greeter.hello", json!({"who": "ann"})).unwrap_err();
-    assert_eq!(off.kind, ErrorKind::Rejected, "{off}");
+    assert_eq!(off.kind, ErrorKind::SwitchedOff, "{off}");
     let status = call(&daemon.bus, "host.status", json!({})).unwrap();
     assert_eq!(status["rules"][0]["enabled"], false);
 

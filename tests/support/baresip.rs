@@ -131,6 +131,30 @@ impl Baresip {
         site: Site,
     ) -> Baresip {
         crate::build_artifacts(); // before `-t` starts counting
+                                  // A port free for UDP when asked may be taken for TCP (or TLS on
+                                  // the next one) by the time baresip binds both: another test's
+                                  // connection got it. baresip then stops at once; try other ports.
+        let mut tries = 0;
+        loop {
+            match Baresip::try_start(hz, dial, seconds, tls, site.clone()) {
+                Ok(baresip) => return baresip,
+                Err(log) if tries < 4 => {
+                    tries += 1;
+                    eprintln!("baresip: its port was taken, trying another:\n{log}");
+                }
+                Err(log) => panic!("baresip could not bind its ports:\n{log}"),
+            }
+        }
+    }
+
+    /// One start; `Err(log)` when a port it wanted was taken.
+    fn try_start(
+        hz: f64,
+        dial: Option<&str>,
+        seconds: u32,
+        tls: Option<&std::path::Path>,
+        site: Site,
+    ) -> Result<Baresip, String> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_udp_port();
         let tone = dir.path().join("tone.wav");
@@ -195,8 +219,19 @@ impl Baresip {
             child,
             log,
         };
-        baresip.wait_for("baresip is ready");
-        baresip
+        const TAKEN: &str = "Address already in use";
+        let log = crate::wait_for_log("\"baresip is ready\" from baresip", || {
+            let log = baresip.log();
+            if log.contains("baresip is ready") || log.contains(TAKEN) {
+                Ok(log)
+            } else {
+                Err(log)
+            }
+        });
+        if log.contains(TAKEN) {
+            return Err(log); // dropped: killed
+        }
+        Ok(baresip)
     }
 
     /// Presses `keys` on baresip's console, one at a time; in a call a
@@ -276,6 +311,30 @@ struct Site {
     account: String,
     /// `module x.so` lines beyond the defaults.
     modules: String,
+}
+
+impl Clone for Site {
+    /// A `Command` is not `Clone`: the same program, arguments and
+    /// environment again.
+    fn clone(&self) -> Site {
+        let mut command = Command::new(self.command.get_program());
+        command.args(self.command.get_args());
+        for (key, value) in self.command.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            command.current_dir(dir);
+        }
+        Site {
+            address: self.address.clone(),
+            command,
+            account: self.account.clone(),
+            modules: self.modules.clone(),
+        }
+    }
 }
 
 impl Site {
