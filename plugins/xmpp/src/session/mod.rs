@@ -334,6 +334,7 @@ impl Session {
                 self.connects += 1;
                 self.replaced = 0;
                 self.down_since = None;
+                self.gate.online();
                 self.host.info(&format!(
                     "online as {bound_jid}{}",
                     if resumed { " (resumed)" } else { "" }
