@@ -1,11 +1,12 @@
 //! XMPP presence, reachability addresses and chat states <-> the SDK's
-//! payloads.
+//! payloads, and the RFC names of stanza errors for messages.
 
 use tandem_sdk::commands::xmpp::{Presence, ReachAddress};
 
 use crate::xep::reach;
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::presence::{self as xp, Show};
+use xmpp_parsers::stanza_error::DefinedCondition;
 
 pub fn reach_to_sdk(address: &reach::Address) -> ReachAddress {
     ReachAddress {
@@ -85,6 +86,26 @@ pub fn from_stanza(p: &xp::Presence) -> Presence {
     }
 }
 
+/// RFC 6120 §8.3.3's name of a stanza error condition.
+pub fn stanza_error_name(condition: &DefinedCondition) -> String {
+    // The parser's Debug is the Rust name (`NotAllowed`): the RFC's is
+    // kebab-case (`not-allowed`).
+    let debug = format!("{condition:?}");
+    let name = debug.split(['(', ' ', '{']).next().unwrap_or_default();
+    let mut kebab = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                kebab.push('-');
+            }
+            kebab.push(c.to_ascii_lowercase());
+        } else {
+            kebab.push(c);
+        }
+    }
+    kebab
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +120,21 @@ mod tests {
         }
         assert_eq!(show_from_name(None), Ok(None));
         assert_eq!(show_from_name(Some("busy")), Err(BadShow("busy".into())));
+    }
+
+    #[test]
+    fn conditions_read_as_the_rfc_names_them() {
+        assert_eq!(
+            stanza_error_name(&DefinedCondition::NotAllowed),
+            "not-allowed"
+        );
+        assert_eq!(
+            stanza_error_name(&DefinedCondition::ServiceUnavailable),
+            "service-unavailable"
+        );
+        assert_eq!(
+            stanza_error_name(&DefinedCondition::Gone { new_address: None }),
+            "gone"
+        );
     }
 }

@@ -138,7 +138,7 @@ pub async fn create<S: AsyncRead + AsyncWrite + Unpin + Send>(
                 return Err(RegisterError::Refused {
                     jid: jid.to_string(),
                     domain: domain.clone(),
-                    condition: condition_name(&error.defined_condition),
+                    condition: crate::convert::stanza_error_name(&error.defined_condition),
                     said: Said(error.texts.values().next().cloned()),
                     how: how(),
                 });
@@ -150,42 +150,9 @@ pub async fn create<S: AsyncRead + AsyncWrite + Unpin + Send>(
     }
 }
 
-/// RFC 6120 §8.3.3's name of a stanza error condition.
-fn condition_name(condition: &DefinedCondition) -> String {
-    // The parser's Debug is the Rust name (`NotAllowed`): the RFC's is
-    // kebab-case (`not-allowed`).
-    let debug = format!("{condition:?}");
-    let name = debug.split(['(', ' ', '{']).next().unwrap_or_default();
-    let mut kebab = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                kebab.push('-');
-            }
-            kebab.push(c.to_ascii_lowercase());
-        } else {
-            kebab.push(c);
-        }
-    }
-    kebab
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn conditions_read_as_the_rfc_names_them() {
-        assert_eq!(condition_name(&DefinedCondition::NotAllowed), "not-allowed");
-        assert_eq!(
-            condition_name(&DefinedCondition::ServiceUnavailable),
-            "service-unavailable"
-        );
-        assert_eq!(
-            condition_name(&DefinedCondition::Gone { new_address: None }),
-            "gone"
-        );
-    }
 
     #[test]
     fn the_advice_never_carries_the_password() {

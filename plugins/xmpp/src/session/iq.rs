@@ -47,9 +47,10 @@ impl Session {
                 {
                     self.roster_query = None;
                 }
-                return self
-                    .host
-                    .warn(&format!("iq {id} failed: {:?}", error.defined_condition));
+                return self.host.warn(&format!(
+                    "iq {id} failed: {}",
+                    crate::convert::stanza_error_name(&error.defined_condition)
+                ));
             }
         };
         if !is_get && payload.is("query", ns::ROSTER) && self.sent_by_own_server(from.as_ref()) {

@@ -258,7 +258,9 @@ pub(super) async fn iq_answer(token: IqResponseToken, limit: Duration) -> Result
     match tokio::time::timeout(limit, token).await {
         Ok(Ok(IqResponse::Result(Some(element)))) => Ok(element),
         Ok(Ok(IqResponse::Result(None))) => Err("an empty answer".to_owned()),
-        Ok(Ok(IqResponse::Error(e))) => Err(format!("{:?}", e.defined_condition)),
+        Ok(Ok(IqResponse::Error(e))) => {
+            Err(crate::convert::stanza_error_name(&e.defined_condition))
+        }
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer in {} s", limit.as_secs())),
     }
