@@ -18,10 +18,10 @@
 //! First, idle: the sidecar connected (XMPP) and listening (SIP) and a
 //! baresip with one account, side by side for 10 s: CPU and RSS of each.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::json;
-use tandem_tests::measure::{cpu_seconds, env_or, percentile, status_mib};
+use tandem_tests::measure::{cpu_seconds, env_or, percentile, status_mib, wall_clock};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
@@ -195,11 +195,7 @@ fn main() {
         "p99 ratio, Tandem's path / the reference: {:.2}",
         total_p99 / percentile(&reference, 0.99)
     );
-    let epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    if day(epoch) < wall {
+    if day(wall_clock()) < wall {
         println!("(the run crossed midnight UTC: figures are unreliable, run again)");
     }
 }

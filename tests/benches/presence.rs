@@ -11,21 +11,14 @@
 //! two senders alternate change by change, so both see the same machine
 //! load.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tandem::bus;
 use tandem_sdk::Payload;
-use tandem_tests::measure::{env_or, percentile};
+use tandem_tests::measure::{env_or, percentile, wall_clock};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::xmpp_client::XmppClient;
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 fn main() {
     // `cargo bench` passes flags such as `--bench`; nothing to parse.
@@ -75,7 +68,7 @@ fn main() {
     let mut slix_queued_ms = Vec::with_capacity(n);
     for i in 0..n {
         let status = format!("t-{i}");
-        let sent = now();
+        let sent = wall_clock();
         set_presence(status.clone());
         let seen = watcher.wait_for_within("tandem's change", within, fast, |e| {
             e["from"] == "alice@localhost/tandem" && e["status"] == status.as_str()
@@ -102,7 +95,7 @@ fn main() {
 
     // Bursts: n changes as fast as each sender goes, until the watcher has the last.
     let started = Instant::now();
-    let t0 = now();
+    let t0 = wall_clock();
     for i in 0..n {
         set_presence(format!("b-{i}"));
     }

@@ -13,19 +13,12 @@
 //! contact writing directly.
 
 use std::net::UdpSocket;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
-use tandem_tests::measure::{env_or, print_side_by_side, sip_message, InProcess};
+use tandem_tests::measure::{env_or, print_side_by_side, sip_message, wall_clock, InProcess};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::xmpp_client::XmppClient;
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 fn main() {
     let n: usize = env_or("TANDEM_BENCH_N", 1000);
@@ -58,7 +51,7 @@ fn main() {
         let text = format!("t-{i}");
         // The bench is no registrar: the note says so.
         let expected = format!("Bob <sip:bob@127.0.0.1:{bob_port}> (not verified): {text}");
-        let sent = now();
+        let sent = wall_clock();
         bob.send_to(
             &sip_message(i, port, bob_port, "text/plain;charset=UTF-8", &text),
             ("127.0.0.1", port),

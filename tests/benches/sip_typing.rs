@@ -14,19 +14,12 @@
 //! `composing` is news again; the two paths alternate round by round.
 
 use std::net::UdpSocket;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{json, Value};
-use tandem_tests::measure::{env_or, print_side_by_side, sip_message, InProcess};
+use tandem_tests::measure::{env_or, print_side_by_side, sip_message, wall_clock, InProcess};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::xmpp_client::XmppClient;
-
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 const IS_COMPOSING: &str = "application/im-iscomposing+xml";
 
@@ -70,7 +63,7 @@ fn main() {
     // Bob's is-composing `state`; returns once Tandem answered it 200.
     let mut bob_types = |state: &str| -> f64 {
         sequence += 1;
-        let sent = now();
+        let sent = wall_clock();
         let body = is_composing(state);
         bob.send_to(
             &sip_message(sequence, port, bob_port, IS_COMPOSING, &body),
@@ -121,7 +114,7 @@ fn main() {
         bob_types("idle");
         receiver.wait_for_within("Bob's pause", within, fast, state_from(&phone, "paused"));
 
-        let sent = now();
+        let sent = wall_clock();
         contact.send(json!({ "chat_state": { "to": alice, "state": "composing" } }));
         let seen = receiver.wait_for_within(
             "Carol typing",

@@ -10,6 +10,16 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The wall clock in seconds since the Unix epoch: the clock slixmpp's
+/// `time.time()` and sipp's stamps use, so times taken in this process and
+/// in theirs can be subtracted.
+pub fn wall_clock() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 /// The `p` quantile (0..=1) of ascending `sorted`, nearest rank; NaN when
 /// there are no samples.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
