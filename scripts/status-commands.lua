@@ -104,13 +104,28 @@ local function status_text(status)
   return text
 end
 
--- Runs a command; its answer, or nil and why it failed.
+-- What each part of Tandem is, for "… is not running" (no internal names
+-- reach the user; the log keeps the command's own name).
+local PARTS = {
+  host = "Tandem",
+  sip = "the phone (the SIP plugin)",
+  xmpp = "the XMPP connection",
+  file_transfer = "file transfer (the file-transfer plugin)",
+}
+
+-- Runs a command; its answer, or nil and why it failed in plain words.
 local function call(command, args)
   local answer, err = tandem.try_call(command, args)
-  if not answer then
-    return nil, command .. ": " .. tostring(err.message or err)
+  if answer then return answer end
+  local message = tostring(type(err) == "table" and err.message or err)
+  tandem.log.info(command .. " failed: " .. message)
+  local kind = type(err) == "table" and err.kind or nil
+  local part = PARTS[command:match("^([%w_]+)%.") or ""] or "that part of Tandem"
+  if kind == "unknown_command" then return nil, part .. " is not running here" end
+  if kind == "timeout" or kind == "plugin_failed" then
+    return nil, part .. " did not answer (" .. message .. ")"
   end
-  return answer
+  return nil, message
 end
 
 -- A call now in words: "in a call with Bob <sip:bob@…> (3 min 5 s)".
