@@ -55,7 +55,8 @@ pub enum ConnectCheckError {
     Start(#[from] std::io::Error),
 }
 
-/// `config` for the one try: the XMPP plugin alone, no rules, one login.
+/// `config` for the one try: the XMPP plugin alone, no rules, one login,
+/// no account created.
 fn for_one_login(config: &Config) -> Config {
     let mut config = config.clone();
     config.host.script_dirs.clear();
@@ -68,6 +69,9 @@ fn for_one_login(config: &Config) -> Config {
     }
     if let Some(section) = config.plugins.get_mut(SECTION) {
         section.insert("auth_tries".into(), json!(1));
+        // A check looks and changes nothing: the bridge account it cannot
+        // log into is reported, not created (`tandem run` may create it).
+        section.insert("bridge_register".into(), json!(false));
     }
     config
 }
@@ -178,6 +182,20 @@ pub fn check_connect(config_file: &Path, wait: Duration) -> Result<Tried, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_try_logs_in_once_and_creates_no_account() {
+        let mut config = Config::defaults();
+        config.host.plugin_dirs.clear();
+        let mut xmpp = serde_json::Map::new();
+        xmpp.insert("bridge_register".into(), json!(true));
+        xmpp.insert("auth_tries".into(), json!(5));
+        config.plugins.insert(SECTION.into(), xmpp);
+        let once = for_one_login(&config);
+        assert_eq!(once.plugins[SECTION]["bridge_register"], json!(false));
+        assert_eq!(once.plugins[SECTION]["auth_tries"], json!(1));
+        assert!(once.host.script_dirs.is_empty());
+    }
 
     #[test]
     fn each_outcome_reads_in_plain_words_with_the_pin_when_untrusted() {
