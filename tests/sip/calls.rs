@@ -158,16 +158,18 @@ fn a_call_to_a_udp_port_where_nothing_listens_fails_at_once_as_a_503() {
 
 /// `tandem ctl calls` as the user reads it: a call ringing now, then the
 /// recent calls, newest first: one answered (the peer hung up) and one
-/// missed, each with the caller's name, from the SIP plugin's one list.
+/// missed, each with the caller's name, from the SIP plugin's one list,
+/// and the same after a restart.
 #[test]
 fn ctl_calls_lists_the_call_now_then_answered_and_missed_calls() {
-    let tandem = Sidecar::start_sip("ring_timeout_seconds = 1", &[]);
+    let mut tandem = Sidecar::start_sip("ring_timeout_seconds = 1", &[]);
     let target = format!("127.0.0.1:{}", tandem.sip_port());
+    let config = tandem.config();
     let ctl = |args: &[&str]| {
         let out = std::process::Command::new(tandem_tests::tandem_bin())
             .arg("ctl")
             .arg("--config")
-            .arg(tandem.config())
+            .arg(&config)
             .args(args)
             .output()
             .unwrap();
@@ -239,4 +241,10 @@ fn ctl_calls_lists_the_call_now_then_answered_and_missed_calls() {
         recent[0]["started"].as_u64() >= recent[1]["started"].as_u64(),
         "newest first: {json}"
     );
+
+    // A restart forgets no call: the list is kept on disk.
+    let listeners = tandem.log().matches("listening on ").count();
+    tandem.restart();
+    tandem.wait_for_n("listening on ", 2 * listeners);
+    assert_eq!(ctl(&["calls"]), text, "after a restart");
 }

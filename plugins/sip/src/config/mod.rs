@@ -32,6 +32,11 @@ pub struct Config {
     /// (`SSL_CERT_FILE`, else `/etc/ssl/certs/ca-certificates.crt`) when
     /// unset.
     pub ca_path: Option<PathBuf>,
+    /// Where the last calls that ended are kept, so `tandem ctl calls` and
+    /// Status still list them after a restart; default
+    /// `$XDG_STATE_HOME/tandem/calls-<user>@<domain>.json` (else
+    /// `~/.local/state/…`). Named `_path`: `_file` keys are secrets.
+    pub calls_path: Option<PathBuf>,
     /// The user part of our From and Contact (`alice` in `sip:alice@host`).
     pub user: String,
     /// The domain of our From URI; the listening address when empty
@@ -132,6 +137,7 @@ impl Default for Config {
             tls_certificate: None,
             tls_key: None,
             ca_path: None,
+            calls_path: None,
             user: "tandem".to_owned(),
             domain: String::new(),
             display_name: None,

@@ -193,6 +193,18 @@ impl Agent {
         let media = MediaConfig::from_config(&config)?;
         let impp = config.impp.clone();
         let message_rate = MessageRate::new(config.message_rate, config.message_burst);
+        let account = match config.domain.as_str() {
+            "" => config.user.clone(),
+            domain => format!("{}@{domain}", config.user),
+        };
+        let calls_path = config
+            .calls_path
+            .clone()
+            .or_else(|| History::default_path(&account));
+        let (history, unread) = History::kept_at(calls_path);
+        if let Some(e) = unread {
+            log::warn!("{e}");
+        }
         let agent = Arc::new(Agent {
             host,
             config,
@@ -212,7 +224,7 @@ impl Agent {
             cancel,
             listening,
             calls: Mutex::new(Calls::default()),
-            history: History::default(),
+            history,
             registration: Mutex::new("none".to_owned()),
             impp: Mutex::new(impp),
             screened,

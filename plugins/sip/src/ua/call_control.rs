@@ -342,7 +342,7 @@ impl Agent {
             media.packets_sent,
             media.packets_received
         );
-        self.history.push(PastCall {
+        let kept = self.history.push(PastCall {
             call: id.to_owned(),
             peer: call.peer.clone(),
             display_name: call.display_name.clone(),
@@ -355,6 +355,9 @@ impl Agent {
             duration,
             code,
         });
+        if let Err(e) = kept {
+            log::warn!("{e}");
+        }
         self.host.publish(&CallEnded {
             call: id.to_owned(),
             peer: call.peer,
