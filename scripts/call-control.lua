@@ -24,7 +24,7 @@
 --
 -- Commands provided: calls.answer, calls.reject, calls.call, calls.hangup
 -- Commands used:     xmpp.register_adhoc, xmpp.reach_of, sip.answer, sip.reject,
---                    sip.call, sip.hangup
+--                    sip.call, sip.hangup, sip.calls
 
 local cfg = tandem.settings { code = 486 }
 local code = cfg.code
@@ -76,10 +76,23 @@ tandem.provide("calls.reject", function()
   end)
 end)
 
+-- How long the only call now has been up, in seconds; nil when there is
+-- no such call (several, none, or one still ringing).
+local function up_for()
+  local list = tandem.try_call("sip.calls", {})
+  local now = type(list) == "table" and list.now
+  if type(now) ~= "table" or #now ~= 1 then return nil end
+  local lasted = now[1].duration
+  if math.type(lasted) == nil or lasted <= 0 then return nil end
+  return lasted
+end
+
 tandem.provide("calls.hangup", function()
   local peer = only_call()
+  local lasted = up_for()
   return run("sip.hangup", {}, function()
-    return "Hung up" .. (peer and (" the call with " .. peer) or "") .. "."
+    return "Hung up" .. (peer and (" the call with " .. peer) or "")
+      .. (lasted and (" after " .. tandem.duration(lasted)) or "") .. "."
   end)
 end)
 

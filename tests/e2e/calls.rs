@@ -102,8 +102,13 @@ fn with_the_rule_switched_off_a_call_changes_no_presence() {
         "",
         "\n[scripts.on-the-phone]\nenabled = false\n",
     );
-    phone.wait_for("the sidecar", |e| {
-        e["event"] == "presence" && e["from"] == SIDECAR
+    // The sidecar below the user's client (-1, no status): until it has
+    // seen that client it may first show "Reachable by phone" (xa).
+    phone.wait_for("the sidecar below the user's client", |e| {
+        e["event"] == "presence"
+            && e["from"] == SIDECAR
+            && e["priority"] == -1
+            && e["show"].is_null()
     });
     phone.clear();
     let uri = format!("sip:alice@127.0.0.1:{}", sidecar.sip_port());

@@ -159,10 +159,10 @@ fn profanity_story(server: &Prosody, alice: &str, bob: &XmppClient, mode: &Mode)
         });
     }
 
-    // `hangup` ends it, and says so.
+    // `hangup` ends it, and says so, with how long it lasted.
     prof.command("hangup");
     prof.wait_for_text(&format!(
-        "{sender}: Hung up the call with sip:bob@127.0.0.1."
+        "{sender}: Hung up the call with sip:bob@127.0.0.1 after "
     ));
     let ended = sidecar.wait_for("SIP sip.call.ended");
     assert!(ended.contains("reason=hangup"), "{ended}");
