@@ -40,6 +40,7 @@
 mod error;
 mod http;
 mod interrupted;
+mod msrp;
 mod name;
 mod offer;
 mod offers;
