@@ -42,6 +42,10 @@ pub enum SessionError {
     WrongSession(&'static str),
     #[error("the peer sent bytes {start} onwards when byte {expected} was next")]
     OutOfOrder { start: u64, expected: u64 },
+    #[error("the file's SHA-256 is not the one offered, so it was deleted")]
+    HashMismatch,
+    #[error("could not read the file to send: {0}")]
+    Disk(io::Error),
     #[error("the MSRP relay refused Tandem's login (MSRP {code})")]
     RelayAuth { code: u16 },
 }
