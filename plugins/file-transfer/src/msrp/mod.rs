@@ -16,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod parser;
 pub mod receiver;
+pub mod sdp;
 pub mod sender;
 pub mod uri;
 
