@@ -32,6 +32,12 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
     }
 
+    /// Whether bytes are waiting in the buffer: the next item may need no
+    /// read from the socket.
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// The next item; `None` when the peer closed the connection.
     pub async fn next(&mut self) -> Result<Option<Item>, SessionError> {
         loop {
@@ -69,21 +75,42 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     }
 
     /// Writes `head`, then `body` if the head has a Content-Type, then the
-    /// end-line with `flag`. A peer that hung up is `Ok(false)`.
+    /// end-line with `flag`, and sends all that is queued. A peer that
+    /// hung up is `Ok(false)`.
     pub async fn frame(
         &mut self,
         head: &Head,
         body: &[u8],
         flag: Flag,
     ) -> Result<bool, SessionError> {
-        self.out.clear();
+        self.queue(head, body, flag);
+        self.flush().await
+    }
+
+    /// Queues a frame to go with the next [`Writer::flush`]: a run of
+    /// chunks, or of answers, then leaves in one write, not one each.
+    pub fn queue(&mut self, head: &Head, body: &[u8], flag: Flag) {
         self.out.extend(head.encode());
         let has_body = head.content_type.is_some();
         if has_body {
             self.out.extend_from_slice(body);
         }
         self.out.extend(end_line(&head.tid, flag, has_body));
-        match self.io.write_all(&self.out).await {
+    }
+
+    /// Bytes queued and not yet sent.
+    pub fn queued(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Sends what is queued. A peer that hung up is `Ok(false)`.
+    pub async fn flush(&mut self) -> Result<bool, SessionError> {
+        if self.out.is_empty() {
+            return Ok(true);
+        }
+        let result = self.io.write_all(&self.out).await;
+        self.out.clear();
+        match result {
             Ok(()) => Ok(true),
             Err(e) if gone(&e) => Ok(false),
             Err(e) => Err(e.into()),

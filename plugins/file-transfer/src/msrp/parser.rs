@@ -196,21 +196,9 @@ fn body(end: &[u8], buf: &mut BytesMut) -> (Option<Item>, bool) {
     (Some(Item::Body(buf.split_to(give).freeze())), false)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut at = 0;
-    while at + needle.len() <= haystack.len() {
-        let i = haystack[at..].iter().position(|&b| b == first)? + at;
-        if haystack[i..].starts_with(needle) {
-            return Some(i);
-        }
-        if i + needle.len() > haystack.len() {
-            // A prefix of the needle at the very end: maybe, later.
-            return None;
-        }
-        at = i + 1;
-    }
-    None
+/// Where `needle` first occurs in `haystack`, or `None`.
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
 }
 
 /// CRLF-ended lines of a buffer, without their CRLF.
@@ -222,7 +210,7 @@ struct Lines<'a> {
 impl<'a> Lines<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let rest = &self.buf[self.at..];
-        let i = rest.windows(2).position(|w| w == b"\r\n")?;
+        let i = find(rest, b"\r\n")?;
         self.at += i + 2;
         Some(&rest[..i])
     }

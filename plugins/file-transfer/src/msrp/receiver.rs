@@ -103,6 +103,11 @@ where
     let mut message_id: Option<String> = None;
     let mut wants_report = false;
     loop {
+        // Answers wait while more frames are already here, then go in one
+        // write (the flush before a read from the socket).
+        if !reader.has_buffered() {
+            writer.flush().await?;
+        }
         // A cancel is seen at the next chunk, answered 413.
         let item = reader.next().await?;
         let head = match item {
@@ -207,11 +212,12 @@ where
             return Err(SessionError::CancelledByPeer.into());
         }
         if head.failure_report.unwrap_or(ReportMode::Yes) == ReportMode::Yes {
-            answer(writer, &head, 200, "OK").await?;
+            writer.queue(&Head::response(&head, 200, "OK"), &[], Flag::Complete);
         }
         if flag == Flag::More {
             continue;
         }
+        writer.flush().await?;
         file.flush().await.map_err(disk)?;
         file.get_ref().sync_all().await.map_err(disk)?;
         if let Some(offered) = inc.offered {

@@ -21,7 +21,11 @@ use super::parser::Item;
 use super::uri::MsrpUri;
 
 /// Chunks sent and not yet answered, at most.
-pub const WINDOW: usize = 32;
+pub const WINDOW: usize = 128;
+/// Queued bytes that make a write without waiting for the window.
+const FLUSH_AT: usize = 64 * 1024;
+/// Bytes of the file read at a time.
+const READ_AHEAD: usize = 256 * 1024;
 
 /// What to send and where.
 pub struct Outgoing<'a> {
@@ -58,6 +62,9 @@ where
         .await
         .map_err(SessionError::Disk)?;
     let size = file.metadata().await.map_err(SessionError::Disk)?.len();
+    // Each read of a tokio file is a hop to the blocking pool: read ahead
+    // in large blocks, not one chunk at a time.
+    let file = tokio::io::BufReader::with_capacity(READ_AHEAD, file);
     let window = Window {
         slots: Semaphore::new(WINDOW),
         waiting: Mutex::new(VecDeque::with_capacity(WINDOW)),
@@ -156,7 +163,7 @@ where
 async fn write_chunks<W: AsyncWrite + Unpin>(
     writer: &mut Writer<W>,
     out: &Outgoing<'_>,
-    mut file: tokio::fs::File,
+    mut file: tokio::io::BufReader<tokio::fs::File>,
     size: u64,
     message_id: &str,
     window: &Window,
@@ -166,6 +173,13 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
     let mut chunk = vec![0u8; out.chunk_size.max(1)];
     let mut sent = 0u64;
     loop {
+        // Queued chunks go out in one write when the window is full, when
+        // enough are queued, and at the end.
+        if (window.slots.available_permits() == 0 || writer.queued() >= FLUSH_AT)
+            && !writer.flush().await?
+        {
+            return Err(gone(&out.progress));
+        }
         let woken = tokio::select! {
             permit = window.slots.acquire() => {
                 permit.map_err(|_| SessionError::Cancelled)?.forget();
@@ -189,7 +203,7 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
         let body = &chunk[..filled];
         let mut tid = ids.next();
         // RFC 4975 §7.1: the body must not hold the end-line.
-        while contains(body, tid.as_bytes()) {
+        while super::parser::find(body, tid.as_bytes()).is_some() {
             tid = ids.next();
         }
         let flag = if cancelled {
@@ -216,10 +230,9 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
         }
         head.content_type = Some(out.media_type.clone());
         window.push(&tid, sent + filled as u64);
-        if !writer.frame(&head, body, flag).await? {
-            return Err(SessionError::PeerGone {
-                got: out.progress.load(Ordering::Relaxed),
-            });
+        writer.queue(&head, body, flag);
+        if flag != Flag::More && !writer.flush().await? {
+            return Err(gone(&out.progress));
         }
         sent += filled as u64;
         match flag {
@@ -227,6 +240,12 @@ async fn write_chunks<W: AsyncWrite + Unpin>(
             Flag::Complete => return Ok(()),
             Flag::More => {}
         }
+    }
+}
+
+fn gone(progress: &AtomicU64) -> SessionError {
+    SessionError::PeerGone {
+        got: progress.load(Ordering::Relaxed),
     }
 }
 
@@ -240,9 +259,7 @@ async fn read_answers<R: AsyncRead + Unpin>(
 ) -> Result<(), SessionError> {
     loop {
         let Some(item) = reader.next().await? else {
-            return Err(SessionError::PeerGone {
-                got: out.progress.load(Ordering::Relaxed),
-            });
+            return Err(gone(&out.progress));
         };
         let Item::Head(head) = item else { continue };
         match &head.kind {
@@ -281,7 +298,10 @@ async fn read_answers<R: AsyncRead + Unpin>(
 }
 
 /// Reads until `buf` is full or the file ends; answers the bytes read.
-async fn fill(file: &mut tokio::fs::File, buf: &mut [u8]) -> Result<usize, SessionError> {
+async fn fill(
+    file: &mut tokio::io::BufReader<tokio::fs::File>,
+    buf: &mut [u8],
+) -> Result<usize, SessionError> {
     let mut filled = 0;
     while filled < buf.len() {
         let n = file
@@ -294,8 +314,4 @@ async fn fill(file: &mut tokio::fs::File, buf: &mut [u8]) -> Result<usize, Sessi
         filled += n;
     }
     Ok(filled)
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }

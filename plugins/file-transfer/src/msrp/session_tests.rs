@@ -293,3 +293,81 @@ async fn more_than_the_cap_or_the_offer_is_refused_while_streaming() {
         )
     );
 }
+
+/// This process's resident memory and CPU seconds so far (Linux /proc).
+fn rss_and_cpu() -> (u64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime is the 12th.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // USER_HZ is 100 on Linux.
+    (rss_kib * 1024, (ticks(11) + ticks(12)) as f64 / 100.0)
+}
+
+/// The MSRP benchmark (docs/benchmarks.md, docs/decisions/0066): one file
+/// of `MSRP_BENCH_MIB` MiB (256) sent and received over loopback in this
+/// process, for each chunk size in `MSRP_BENCH_CHUNKS` (4096,16384,65536).
+/// Run optimised:
+/// `CARGO_PROFILE_TEST_OPT_LEVEL=3 CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_TARGET_DIR=target/bench-msrp cargo test -p tandem-plugin-file-transfer --lib msrp_throughput -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run by hand, optimised"]
+async fn msrp_throughput() {
+    let mib: usize = std::env::var("MSRP_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let chunks: Vec<usize> = std::env::var("MSRP_BENCH_CHUNKS")
+        .unwrap_or_else(|_| "4096,16384,65536".into())
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    // On the disk the build uses, not /tmp: two copies of the file.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/msrp-bench");
+    std::fs::create_dir_all(&base).unwrap();
+    let dir = tempfile::tempdir_in(&base).unwrap();
+    let (file, sha) = file_of(dir.path(), mib << 20);
+    for chunk in chunks {
+        let (idle_rss, cpu_before) = rss_and_cpu();
+        let peak = Arc::new(AtomicU64::new(idle_rss));
+        let sampler = {
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                loop {
+                    peak.fetch_max(rss_and_cpu().0, Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let rx = Receive {
+            sha256: Some(sha.clone()),
+            ..Default::default()
+        };
+        let out = transfer(&file, chunk, rx, None).await;
+        let seconds = started.elapsed().as_secs_f64();
+        sampler.abort();
+        let (_, cpu_after) = rss_and_cpu();
+        assert_eq!(out.received.unwrap().sha256, sha);
+        let _ = std::fs::remove_file(&out.part);
+        let mb = (mib << 20) as f64 / 1e6;
+        println!(
+            "chunk {chunk:>6} B: {:.0} MB/s, RSS +{:.1} MB over {:.1} MB, CPU {:.2} ms/MB (both ends)",
+            mb / seconds,
+            (peak.load(Ordering::Relaxed).saturating_sub(idle_rss)) as f64 / 1e6,
+            idle_rss as f64 / 1e6,
+            (cpu_after - cpu_before) * 1000.0 / mb,
+        );
+    }
+}
