@@ -30,6 +30,18 @@ fn options_junk_bad_requests_and_unusable_offers_get_clear_answers() {
         &["-sf", &scenario("invite_opus_only.xml"), "-m", "1", &target],
         dir.path(),
     );
+    // An RFC 5547 file offer (MSRP only) is no call either: 488, never
+    // ringing, never "On the phone" (decision 0066).
+    sipp::run_ok(
+        &[
+            "-sf",
+            &scenario("invite_file_offer.xml"),
+            "-m",
+            "1",
+            &target,
+        ],
+        dir.path(),
+    );
     // RFC 3261 §8.2's MUSTs: 416, 420 with Unsupported, 415 with Accept.
     sipp::run_ok(
         &["-sf", &scenario("rfc3261_8_2.xml"), "-m", "1", &target],
@@ -46,6 +58,13 @@ fn options_junk_bad_requests_and_unusable_offers_get_clear_answers() {
     let log = tandem.log();
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("no common codec"), "{log}");
+    assert!(log.contains("no audio stream"), "{log}");
+    let calls = tandem.call("sip.calls", json!({})).unwrap();
+    assert_eq!(
+        (&calls["now"], &calls["recent"]),
+        (&json!([]), &json!([])),
+        "{calls}"
+    );
     assert!(
         !log.contains("SIP sip.call.incoming"),
         "a refused offer is no call: {log}"

@@ -46,4 +46,7 @@ pub enum TransferError {
     Upload { code: u16, reason: String },
     #[error("the file was uploaded but could not be shared with your clients: {0}")]
     Share(String),
+    /// A direct (MSRP) transfer's own failures.
+    #[error(transparent)]
+    Direct(#[from] crate::msrp::error::SessionError),
 }

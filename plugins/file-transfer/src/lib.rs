@@ -40,6 +40,7 @@
 mod error;
 mod http;
 mod interrupted;
+mod msrp;
 mod name;
 mod offer;
 mod offers;
@@ -88,6 +89,8 @@ pub struct Config {
     pub max_offers_per_peer: usize,
     /// An offer nobody answers is forgotten after this.
     pub offer_ttl_seconds: u64,
+    /// The most file bytes in one MSRP SEND (docs/decisions/0066).
+    pub msrp_chunk_size: usize,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             max_offers: 64,
             max_offers_per_peer: 4,
             offer_ttl_seconds: 3600,
+            msrp_chunk_size: msrp::DEFAULT_CHUNK_SIZE,
         }
     }
 }
@@ -146,6 +150,13 @@ impl Plugin for FileTransferPlugin {
             || config.offer_ttl_seconds == 0
         {
             return Err("[plugins.file-transfer] max_offers, max_offers_per_peer and offer_ttl_seconds must be at least 1".into());
+        }
+        if !(1..=msrp::MAX_CHUNK_SIZE).contains(&config.msrp_chunk_size) {
+            return Err(format!(
+                "[plugins.file-transfer] msrp_chunk_size must be 1 to {} bytes",
+                msrp::MAX_CHUNK_SIZE
+            )
+            .into());
         }
         let dir = config
             .download_dir
