@@ -78,6 +78,10 @@ pub struct Agent {
     pub completions: Completions,
     /// Our address as the registrar saw it, when a NAT translates it.
     pub public: PublicAddress,
+    /// Rung by the keep-alive when the way to the registrar failed (no
+    /// answer, or the registrar sees us elsewhere now): the registration
+    /// then REGISTERs again at once (RFC 5626 §4.4), not at its refresh.
+    pub flow_failed: tandem_sdk::tokio::sync::Notify,
     pub media: MediaConfig,
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
@@ -208,6 +212,7 @@ impl Agent {
             message_rate,
             completions: Completions::default(),
             public: PublicAddress::default(),
+            flow_failed: Default::default(),
             media,
             cancel,
             listening,
