@@ -8,8 +8,9 @@ use serde_json::json;
 use std::time::Duration;
 use tandem_tests::baresip::{tone_in, Baresip};
 use tandem_tests::kamailio::{Kamailio, ProviderHelp};
-use tandem_tests::netns::{Nat, Network, Place, Unsolicited, REGISTRAR};
+use tandem_tests::netns::{Nat, Network, Place, Unsolicited, PEER, REGISTRAR};
 use tandem_tests::sidecar::{event_line, field, Sidecar};
+use tandem_tests::stun::StunServer;
 
 const PASSWORD: &str = "secret";
 
@@ -246,4 +247,135 @@ fn keep_alives_hold_the_nat_open_for_incoming_calls() {
     let mappings = home.network.mappings();
     assert!(mappings.contains("sport=5060 "), "{mappings}");
     home.called_talk_and_hang_up();
+}
+
+/// Tandem at home behind a home router, with no registrar (so nothing
+/// has told it its public address), calls baresip on the public side
+/// straight, sending 440 Hz and recording; Tandem hangs up. Answers
+/// Tandem's ended event and log, the recording folder and baresip.
+fn call_straight_out(
+    network: &Network,
+    registrar: &mut Kamailio,
+    extra: &str,
+) -> (String, String, tempfile::TempDir, Baresip) {
+    let records = tempfile::tempdir().unwrap();
+    let tandem = Sidecar::start_sip_in(
+        network,
+        Place::Home,
+        "0.0.0.0:5060",
+        &format!(
+            "user = \"alice\"\nsource = \"tone:440\"\nrecord = \"wav:{records}/{{call}}.wav\"\n{extra}\n",
+            records = records.path().display(),
+        ),
+        &[],
+    );
+    let baresip = Baresip::start_public(network, 1000.0, (registrar.port, PASSWORD), None);
+    registrar.wait_for("REGISTERED sip:bob@");
+    let bob = format!("sip:bob@{PEER}:{}", baresip.port);
+    tandem.call("sip.call", json!({ "to": bob })).unwrap();
+    let answered = event_line(
+        &tandem.wait_for("SIP sip.call.answered"),
+        "sip.call.answered",
+    );
+    let id = field(&answered, "call").to_owned();
+    baresip.wait_for("Call established");
+    std::thread::sleep(TALK);
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    baresip.wait_for("terminated");
+    (ended, tandem.log(), records, baresip)
+}
+
+/// With no registrar, only STUN can tell Tandem the NAT's public address
+/// and port for its RTP: without it the SDP names the private address and
+/// no audio comes in; with it (coturn on the public side) the SDP names
+/// the mapping and both sides hear each other.
+#[test]
+fn stun_gives_a_call_out_its_public_media_address() {
+    if let Some(why) = Network::unavailable() {
+        eprintln!("skipped: no user namespaces here to build a NAT in ({why})");
+        return;
+    }
+    let network = Network::build(HOME_ROUTER.0, HOME_ROUTER.1);
+    let stun = StunServer::start(&network);
+    let mut registrar = Kamailio::start_proxy(&network, ProviderHelp::Plain, PASSWORD);
+
+    let (ended, _, _records, _baresip) = call_straight_out(&network, &mut registrar, "");
+    assert_eq!(
+        field(&ended, "rx"),
+        "0",
+        "without STUN, Tandem's SDP names its private address: {ended}"
+    );
+
+    let (ended, log, records, baresip) = call_straight_out(
+        &network,
+        &mut registrar,
+        &format!("stun_server = {:?}", stun.address()),
+    );
+    assert!(log.contains("one public port per media socket"), "{log}");
+    assert!(
+        field(&ended, "rx").parse::<u32>().unwrap_or(0) > 50,
+        "Tandem received no audio with STUN: {ended}\n{}",
+        network.mappings()
+    );
+    let id = field(&ended, "call");
+    assert_tone(
+        &records.path().join(format!("{id}.wav")),
+        1000.0,
+        "Tandem heard baresip",
+    );
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+    drop(baresip);
+
+    // The reference: baresip with its stun module, in Tandem's place,
+    // calling the same peer the same way.
+    let bob = Baresip::start_public(&network, 1000.0, (registrar.port, PASSWORD), None);
+    let mut carol = Baresip::start_home(
+        &network,
+        440.0,
+        Some(&stun.address()),
+        Some(&format!("sip:bob@{PEER}:{}", bob.port)),
+    );
+    carol.wait_for("Call established");
+    std::thread::sleep(TALK);
+    carol.quit();
+    bob.wait_for("terminated");
+    assert_tone(
+        &carol.received_audio(),
+        1000.0,
+        "baresip+stun heard its peer",
+    );
+    assert_tone(&bob.received_audio(), 440.0, "its peer heard baresip+stun");
+}
+
+/// Behind a symmetric NAT (a public port per destination) STUN's answer
+/// is not what the peer sees: Tandem says so in plain words, and its
+/// peer, which sends to the SDP's address and does not latch, never
+/// reaches it. Tandem's own audio still gets out. baresip with its stun
+/// module, in Tandem's place, fares the same (decision 0065's table).
+#[test]
+fn behind_a_symmetric_nat_stun_says_why_audio_may_not_come_back() {
+    if let Some(why) = Network::unavailable() {
+        eprintln!("skipped: no user namespaces here to build a NAT in ({why})");
+        return;
+    }
+    let network = Network::build(Nat::Symmetric, Unsolicited::Kept);
+    let stun = StunServer::start(&network);
+    let mut registrar = Kamailio::start_proxy(&network, ProviderHelp::Plain, PASSWORD);
+    let (ended, log, _records, baresip) = call_straight_out(
+        &network,
+        &mut registrar,
+        &format!("stun_server = {:?}", stun.address()),
+    );
+    assert!(
+        log.contains("behind a NAT that changes ports per destination"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("changes ports per destination").count(),
+        1,
+        "{log}"
+    );
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+    eprintln!("behind a symmetric NAT, Tandem: {ended}");
 }

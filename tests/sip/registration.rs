@@ -193,14 +193,13 @@ fn a_registrar_port_where_nothing_listens_fails_at_once_as_a_503_and_backs_off()
     assert_eq!(status["registration"], "failed", "{status}");
 }
 
-/// While registered and otherwise idle, Tandem sends keep-alives to the
-/// registrar (OPTIONS over UDP) every `keepalive_secs`, so that a NAT keeps
-/// the way in open: sipp ends only once it answered two of them.
-#[test]
-fn keep_alives_go_to_the_registrar_while_registered() {
+/// Tandem registered with sipp playing `scenario` as the registrar (three
+/// requests, then it ends), keep-alives every second; answers Tandem's log
+/// once sipp ended well.
+fn keep_alives_with_registrar(scenario: &str) -> Sidecar {
     let dir = tempfile::tempdir().unwrap();
     let port = sipp::free_udp_port().to_string();
-    let scenario = sipp::scenario_path("registrar_keepalive.xml");
+    let scenario = sipp::scenario_path(scenario);
     let registrar =
         sipp::Background::start(&["-sf", &scenario, "-m", "3", "-p", &port], dir.path());
     let tandem = Sidecar::start_sip(
@@ -212,6 +211,25 @@ fn keep_alives_go_to_the_registrar_while_registered() {
     );
     tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
     registrar.wait_ok(dir.path());
-    let log = tandem.log();
+    tandem
+}
+
+/// While registered and otherwise idle, Tandem sends keep-alives to the
+/// registrar (OPTIONS over UDP) every `keepalive_secs`, so that a NAT keeps
+/// the way in open: sipp ends only once it answered two of them.
+#[test]
+fn keep_alives_go_to_the_registrar_while_registered() {
+    let log = keep_alives_with_registrar("registrar_keepalive.xml").log();
     assert!(!log.contains("keep-alive to"), "every ping answered: {log}");
+}
+
+/// A keep-alive that goes unanswered means the way to the registrar
+/// failed (a NAT lost it, say): Tandem REGISTERs again at once (RFC 5626
+/// §4.4.1) rather than at its refresh, 450 s later. sipp ends only once
+/// that second REGISTER came.
+#[test]
+fn a_failed_keep_alive_registers_again_at_once() {
+    let tandem = keep_alives_with_registrar("registrar_flow_failed.xml");
+    let log = tandem.wait_for("registering again now");
+    assert!(log.contains("keep-alive to"), "{log}");
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::netns::{Network, Place, PEER, REGISTRAR};
+use crate::netns::{Network, Place, HOME, PEER, REGISTRAR};
 use crate::sipp::free_udp_port;
 
 pub struct Baresip {
@@ -111,6 +111,32 @@ impl Baresip {
                 "<sip:bob@{REGISTRAR}:{registrar_port}>;auth_pass={password};regint=600;answermode=auto\n"
             ),
             modules: String::new(),
+        };
+        Baresip::start_with(hz, dial, 60, None, site)
+    }
+
+    /// baresip at home behind `network`'s NAT (at `netns::HOME`) as
+    /// `carol`, not registered, sending a tone of `hz`; with `stun`
+    /// (`host:port`), its `stun` module asks that server for its public
+    /// media address (`medianat=stun`), the reference for Tandem's STUN.
+    pub fn start_home(
+        network: &Network,
+        hz: f64,
+        stun: Option<&str>,
+        dial: Option<&str>,
+    ) -> Baresip {
+        let (modules, nat) = match stun {
+            Some(server) => (
+                "module stun.so\n".to_owned(),
+                format!(";medianat=stun;stunserver=stun:{server}"),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let site = Site {
+            address: HOME.to_owned(),
+            command: network.command(Place::Home, "baresip"),
+            account: format!("<sip:carol@{HOME}>;regint=0;answermode=auto{nat}\n"),
+            modules,
         };
         Baresip::start_with(hz, dial, 60, None, site)
     }

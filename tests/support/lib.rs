@@ -347,6 +347,7 @@ pub mod sidecar;
 pub mod sipp;
 pub mod sound;
 pub mod status;
+pub mod stun;
 pub mod xmpp_client;
 pub mod xmpp_server;
 

@@ -6,6 +6,7 @@
 //!  public 198.18.0.0/24           router                  home 10.99.0.0/24
 //!  registrar 198.18.0.1   <->  wan 198.18.0.2  NAT  lan 10.99.0.1  <->  10.99.0.2
 //!  peer      198.18.0.3
+//!  STUN      198.18.0.4, .5
 //! ```
 //!
 //! The public side has no route to 10.99.0.0/24: the home network reaches
@@ -27,6 +28,10 @@ pub const REGISTRAR: &str = "198.18.0.1";
 pub const NAT_PUBLIC: &str = "198.18.0.2";
 /// The peer's address (public side).
 pub const PEER: &str = "198.18.0.3";
+/// The STUN server's address (public side), and its second one (RFC 5780
+/// OTHER-ADDRESS: a NAT's mapping toward each is compared).
+pub const STUN: &str = "198.18.0.4";
+pub const STUN_OTHER: &str = "198.18.0.5";
 /// The home host's (private) address.
 pub const HOME: &str = "10.99.0.2";
 
@@ -104,6 +109,8 @@ impl Network {
                     "link set pub up".into(),
                     format!("addr add {REGISTRAR}/24 dev pub"),
                     format!("addr add {PEER}/24 dev pub"),
+                    format!("addr add {STUN}/24 dev pub"),
+                    format!("addr add {STUN_OTHER}/24 dev pub"),
                 ],
             ),
             (

@@ -69,6 +69,11 @@ pub struct Config {
     pub media_ip: Option<IpAddr>,
     /// RTP port range (even ports; RTCP is the next odd one).
     pub rtp_ports: [u16; 2],
+    /// A STUN server (`host:port`, RFC 8489) asked, from each call's RTP
+    /// and RTCP sockets, where a NAT maps them, so the SDP names that
+    /// address and port. Unset: no STUN (`media/reflexive.rs`, decision
+    /// 0065).
+    pub stun_server: Option<String>,
     /// `"none"`, `"sdes"` (SRTP with keys in the SDP when the peer takes
     /// it) or `"sdes-required"` (SRTP or no call). Unset: `"sdes"` for
     /// calls signalled over TLS, `"none"` over UDP and TCP, where the keys
@@ -150,6 +155,7 @@ impl Default for Config {
             media_bind: None,
             media_ip: None,
             rtp_ports: [16384, 32766],
+            stun_server: None,
             media_encryption: None,
             source: "silence".to_owned(),
             record: "null".to_owned(),
@@ -208,6 +214,8 @@ pub enum ConfigError {
     Header(String),
     #[error("impp {0:?} is not an XMPP address such as \"xmpp:alice@example.org\"")]
     Impp(String),
+    #[error("stun_server {0:?} is not host:port (stun.example.org:3478, say)")]
+    StunServer(String),
     #[error("rtp_ports {0:?} is not a range of at least two ports")]
     RtpPorts([u16; 2]),
     #[error("a registrar is set but no password")]
@@ -268,6 +276,14 @@ impl Config {
         let [lo, hi] = self.rtp_ports;
         if hi <= lo {
             return Err(ConfigError::RtpPorts(self.rtp_ports));
+        }
+        if let Some(server) = &self.stun_server {
+            let valid = server.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !valid {
+                return Err(ConfigError::StunServer(server.clone()));
+            }
         }
         if self.max_ringing == 0 {
             return Err(ConfigError::MaxRinging);

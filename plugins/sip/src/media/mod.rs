@@ -9,6 +9,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod pacer;
+pub mod reflexive;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;
@@ -18,6 +19,7 @@ pub mod sink;
 pub mod source;
 pub mod srtp;
 pub mod stats;
+pub mod stun;
 
 use std::net::IpAddr;
 
@@ -42,6 +44,9 @@ pub struct MediaConfig {
     pub source: SourceSpec,
     pub record: SinkSpec,
     pub playback: PlaybackSpec,
+    /// The STUN server asked for each call's public media address
+    /// (`stun_server`), with what it taught about the NAT.
+    pub stun: Option<std::sync::Arc<reflexive::Stun>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +88,10 @@ impl MediaConfig {
             source,
             record: config.record.parse()?,
             playback: config.playback.parse()?,
+            stun: config
+                .stun_server
+                .clone()
+                .map(|server| std::sync::Arc::new(reflexive::Stun::new(server))),
         })
     }
 }

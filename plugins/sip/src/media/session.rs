@@ -68,6 +68,12 @@ impl PreparedMedia {
         Err(BindError::NoPorts(low, high, ip))
     }
 
+    /// The RTP and the RTCP socket, for STUN (`reflexive`): a NAT's mapping
+    /// is per socket, so each must ask for its own.
+    pub fn sockets(&self) -> [&UdpSocket; 2] {
+        [&self.rtp, &self.rtcp]
+    }
+
     /// Sends an empty datagram (RFC 6263 §4.6) from the RTP and the RTCP
     /// port to the peer's, before our 200 OK goes out: a NAT in front of us
     /// then maps our ports before the peer's first packet arrives. A Linux
@@ -364,6 +370,10 @@ impl MediaTask {
                 },
                 received = self.rtp.recv_from(&mut receive_buf) => {
                     let Ok((len, from)) = received else { continue };
+                    // A late answer to our STUN request (RFC 7983).
+                    if super::stun::is_stun(&receive_buf[..len]) {
+                        continue;
+                    }
                     // Checked before anything is believed (the source we
                     // latch to included): a forged packet must not steer
                     // our audio elsewhere.
@@ -408,6 +418,9 @@ impl MediaTask {
                 },
                 received = self.rtcp.recv_from(&mut rtcp_buf) => {
                     if let Ok((len, _)) = received {
+                        if super::stun::is_stun(&rtcp_buf[..len]) {
+                            continue;
+                        }
                         let Some(len) = self.unprotect(&mut rtcp_buf[..len], Inbound::unprotect_rtcp) else {
                             continue;
                         };

@@ -22,10 +22,10 @@ use crate::guard::accept_from::Gate;
 use crate::guard::message_rate::MessageRate;
 use crate::guard::password_scope::PasswordScope;
 use crate::guard::refusals::Refusals;
-use crate::media::MediaConfig;
+use crate::media::{MediaConfig, PreparedMedia};
 use crate::transport::counters::Counters;
 use crate::transport::icmp::{self, Unreachable};
-use crate::transport::public::PublicAddress;
+use crate::transport::public::{on_local_network, PublicAddress};
 use crate::transport::route::Advertised;
 use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
@@ -78,6 +78,10 @@ pub struct Agent {
     pub completions: Completions,
     /// Our address as the registrar saw it, when a NAT translates it.
     pub public: PublicAddress,
+    /// Rung by the keep-alive when the way to the registrar failed (no
+    /// answer, or the registrar sees us elsewhere now): the registration
+    /// then REGISTERs again at once (RFC 5626 §4.4), not at its refresh.
+    pub flow_failed: tandem_sdk::tokio::sync::Notify,
     pub media: MediaConfig,
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
@@ -220,6 +224,7 @@ impl Agent {
             message_rate,
             completions: Completions::default(),
             public: PublicAddress::default(),
+            flow_failed: Default::default(),
             media,
             cancel,
             listening,
@@ -277,6 +282,31 @@ impl Agent {
             (Some(configured), _) => configured,
             (None, Some(public)) => public.ip,
             (None, None) => self.media.advertised.toward(media_peer),
+        }
+    }
+
+    /// The address and port our SDP names for `media` in a call whose
+    /// media peer is `media_peer` (when known): what the STUN server saw
+    /// the RTP socket come from, when `stun_server` is set, `media_address`
+    /// is not and the peer is not on the local network; else `own` (the
+    /// address worked out without STUN) and the socket's port.
+    pub async fn public_media(
+        &self,
+        media: &PreparedMedia,
+        media_peer: Option<IpAddr>,
+        own: IpAddr,
+    ) -> (IpAddr, u16) {
+        let without = (own, media.port);
+        let Some(stun) = &self.media.stun else {
+            return without;
+        };
+        let local_peer = media_peer.is_some_and(|p| on_local_network(p.to_canonical()));
+        if self.media.configured.is_some() || local_peer {
+            return without;
+        }
+        match stun.public_media(media).await {
+            Some(mapped) => (mapped.ip(), mapped.port()),
+            None => without,
         }
     }
 

@@ -51,15 +51,25 @@ impl Agent {
             .await
             .map_err(failed)?;
         let session_id: u64 = rand::random::<u32>().into();
+        let offer = offer
+            .as_deref()
+            .map(sdp::parse)
+            .transpose()
+            .map_err(failed)?;
+        let media_peer = offer
+            .as_ref()
+            .and_then(|o| o.media.iter().find_map(|m| m.connection).or(o.connection));
+        let (media_address, port) = self
+            .public_media(&prepared, media_peer, media_address)
+            .await;
         let (body, agreed) = match &offer {
             Some(offer) => {
-                let offer = sdp::parse(offer).map_err(failed)?;
                 let agreed = offer.negotiate(encryption).map_err(failed)?;
                 let body = sdp::answer(
-                    &offer,
+                    offer,
                     &agreed,
                     session_id,
-                    (media_address, prepared.port),
+                    (media_address, port),
                     &prepared.key,
                 );
                 prepared.open_path(&agreed).await;
@@ -71,7 +81,7 @@ impl Agent {
                     encryption,
                     key: prepared.key,
                 };
-                let body = sdp::offer(session_id, media_address, prepared.port, &security);
+                let body = sdp::offer(session_id, media_address, port, &security);
                 (body, None)
             }
         };
@@ -92,7 +102,8 @@ impl Agent {
         };
         call.state = CallState::Up;
         call.answered_at = Some(Instant::now());
-        call.media_port = Some(prepared.port);
+        call.media_port = Some(port);
+        call.media_address = Some(media_address);
         call.media_key = Some(prepared.key);
         match agreed {
             Some(agreed) => call.media = Some(self.start_media(&id, prepared, agreed)?),

@@ -90,9 +90,10 @@ pub enum PingError {
 impl Agent {
     /// Sends a keep-alive to `server` every interval `schedule` says, while
     /// registered, until `stop`. A failure is logged when it starts and
-    /// when it ends; the registration's own refresh notices a registrar
-    /// that is gone (re-REGISTERing at once when a flow fails, RFC 5626's
-    /// way, is not done).
+    /// when it ends. A failure, or an answer showing the registrar sees us
+    /// at another address (a NAT that lost our mapping and made a new
+    /// one), rings `flow_failed`: the registration REGISTERs again at once
+    /// (RFC 5626 §4.4.1), so the registrar has the way in that works now.
     pub async fn keep_alive(
         self: Arc<Self>,
         server: Uri,
@@ -132,6 +133,7 @@ impl Agent {
                 Err(e) if !failing => {
                     failing = true;
                     log::info!("keep-alive to {server} ({transport}) failed: {e}");
+                    self.flow_failed.notify_one();
                 }
                 Err(e) => log::debug!("keep-alive to {server} ({transport}) failed: {e}"),
             }
@@ -209,7 +211,9 @@ impl Agent {
                     transport,
                 })
             });
-        self.learned_public_address(seen);
+        if self.learned_public_address(seen) {
+            self.flow_failed.notify_one();
+        }
         Ok(())
     }
 }

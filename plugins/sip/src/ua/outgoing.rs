@@ -53,11 +53,12 @@ impl Agent {
         let prepared = PreparedMedia::bind(self.media.bind, self.media.ports)
             .await
             .map_err(|e| CommandError::rejected(e.to_string()))?;
-        let port = prepared.port;
         // Toward where the INVITE goes: the callee's media is most likely
         // reached the same way (unknown until its answer).
         let toward = destination.map(|d| d.ip());
-        let media_address = self.media_address_for(toward, toward);
+        let (media_address, port) = self
+            .public_media(&prepared, toward, self.media_address_for(toward, toward))
+            .await;
         let encryption = Encryption::for_call(
             self.config.media_encryption,
             crate::uri::transport_of(&callee) == Some(rsipstack::sip::transport::Transport::Tls),

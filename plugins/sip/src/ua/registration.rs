@@ -199,6 +199,12 @@ impl Agent {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}
+                _ = self.flow_failed.notified(), if failures == 0 => {
+                    log::info!(
+                        "the way to {registrar} failed (a keep-alive went unanswered or the \
+                         registrar sees us at another address): registering again now"
+                    );
+                }
             }
         }
         // Shutting down: take our binding off the registrar.
@@ -270,9 +276,10 @@ impl Agent {
     }
 
     /// Keeps where the registrar sees us (from a REGISTER's answer or a
-    /// keep-alive's), saying so when it changed.
-    pub fn learned_public_address(&self, seen: Option<Seen>) {
-        if self.public.learn(seen) {
+    /// keep-alive's), saying so when it changed; answers whether it did.
+    pub fn learned_public_address(&self, seen: Option<Seen>) -> bool {
+        let changed = self.public.learn(seen);
+        if changed {
             match seen.filter(|_| self.public.toward(None, true).is_some()) {
                 Some(seen) => log::info!(
                     "the registrar sees us at {}{} ({}), not at an address of ours: \
@@ -284,6 +291,7 @@ impl Agent {
                 None => log::info!("the registrar sees us at an address of ours again"),
             }
         }
+        changed
     }
 
     /// The Contact for a REGISTER to `server` over TCP or TLS; `None` over
