@@ -46,7 +46,8 @@ pub enum TransferError {
     Upload { code: u16, reason: String },
     #[error("the file was uploaded but could not be shared with your clients: {0}")]
     Share(String),
-    /// A direct (MSRP) transfer's own failures.
+    /// A direct (MSRP) transfer's own failures (`msrp::error::SessionError`,
+    /// converted there: the transports depend on this type, not it on them).
     #[error(transparent)]
-    Direct(#[from] crate::msrp::error::SessionError),
+    Direct(Box<dyn std::error::Error + Send + Sync>),
 }

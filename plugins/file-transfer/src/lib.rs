@@ -38,6 +38,7 @@
 //! - `file_transfer.closed`: an offer was rejected or expired
 
 mod error;
+mod fetched;
 mod http;
 mod interrupted;
 mod msrp;

@@ -18,6 +18,7 @@ use tokio_rustls::rustls::ClientConfig;
 
 use super::{request, send, TIMEOUT};
 use crate::error::TransferError;
+pub use crate::fetched::{hex, Fetched};
 use crate::url::Url;
 
 /// Redirections followed before giving up.
@@ -39,16 +40,6 @@ pub struct Fetch<'a> {
     pub part: &'a Path,
     /// Bytes received so far, for `file_transfer.list`.
     pub progress: Arc<AtomicU64>,
-}
-
-/// A complete download.
-#[derive(Debug)]
-pub struct Fetched {
-    pub size: u64,
-    /// Lower-case hex.
-    pub sha256: String,
-    /// The media type the server gave, when the offer named none.
-    pub content_type: Option<String>,
 }
 
 /// Fetches into `fetch.part`; on any error the part file is removed.
@@ -222,10 +213,6 @@ pub(crate) fn check_status(status: StatusCode, url: &Url) -> Result<(), Transfer
             reason: status.canonical_reason().unwrap_or("").to_owned(),
         }),
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `<dir>/.<id>.part`: hidden, and named by the offer so two transfers of

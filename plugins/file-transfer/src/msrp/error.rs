@@ -49,3 +49,9 @@ pub enum SessionError {
     #[error("the MSRP relay refused Tandem's login (MSRP {code})")]
     RelayAuth { code: u16 },
 }
+
+impl From<SessionError> for crate::error::TransferError {
+    fn from(e: SessionError) -> Self {
+        crate::error::TransferError::Direct(Box::new(e))
+    }
+}

@@ -21,7 +21,7 @@ use super::frame::{ByteRange, Flag, Head, Ids, Kind, Method, ReportMode, Status}
 use super::parser::Item;
 use super::uri::MsrpUri;
 use crate::error::TransferError;
-use crate::http::download::{hex, Fetched};
+use crate::fetched::{hex, Fetched};
 
 /// Bytes gathered before each write to disk (as for HTTP downloads).
 const WRITE_BUFFER: usize = 256 * 1024;

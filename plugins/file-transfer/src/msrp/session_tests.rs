@@ -16,7 +16,7 @@ use super::receiver::{receive_file, Incoming};
 use super::sender::{send_file, Outgoing};
 use super::uri::MsrpUri;
 use crate::error::TransferError;
-use crate::http::download::{hex, Fetched};
+use crate::fetched::{hex, Fetched};
 
 /// How the receiving side behaves.
 #[derive(Default, Clone)]
@@ -140,7 +140,7 @@ async fn transfer(
     let (sent, received) = tokio::join!(sender, async {
         tokio::select! {
             r = receiver => r,
-            true = watcher => Err(TransferError::Direct(SessionError::Cancelled)),
+            true = watcher => Err(SessionError::Cancelled.into()),
         }
     });
     Outcome {
