@@ -156,6 +156,7 @@ local function phone_text()
   else
     line = "Phone: " .. tostring(reg)
   end
+  if type(sip.nat) == "string" then line = line .. "; " .. sip.nat end
   return line .. "\n" .. calls_now_text(sip.calls)
 end
 

@@ -174,6 +174,11 @@ impl CommandType for GetStatus {
 pub struct Status {
     /// Where the plugin listens, e.g. `udp 127.0.0.1:5060`.
     pub listening: Vec<String>,
+    /// What the NAT in front of us means for calls, in plain words, once a
+    /// STUN server (`stun_server`) has shown it matters ("behind a NAT
+    /// that changes ports per destination: …"); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nat: Option<String>,
     /// The user's SIP address as peers call it (`sip:alice@example.org`,
     /// or the listening address's form without a registrar).
     pub address: String,

@@ -391,6 +391,12 @@ impl Agent {
     pub fn status(&self) -> Status {
         Status {
             listening: self.listening.clone(),
+            nat: self
+                .media
+                .stun
+                .as_ref()
+                .and_then(|stun| stun.mapping().explain())
+                .map(str::to_owned),
             address: self.identity.to_string(),
             registration: self
                 .registration
