@@ -689,3 +689,67 @@ fn tools_install_lays_out_a_daemon_that_finds_its_plugins_and_rules() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+/// `tandem init` on a terminal, as a new user meets it (Tandem in tmux:
+/// keys typed, the screen read): it asks for the addresses and the two
+/// passwords, shows what is typed except the passwords, writes them into
+/// files only the user can read, and says what to do next.
+#[test]
+fn init_on_a_terminal_asks_and_never_shows_a_password() {
+    use std::os::unix::fs::PermissionsExt;
+    use tandem_tests::terminal::Terminal;
+
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("conf/tandem.toml");
+    // The shell keeps the window open once init is done, to read it.
+    let script = "\"$0\" init --config \"$1\"; echo init-ended; sleep 600";
+    let terminal = Terminal::start(
+        home,
+        Path::new("/bin/sh"),
+        &[
+            "-c",
+            script,
+            &tandem_bin().display().to_string(),
+            &config.display().to_string(),
+        ],
+    );
+    for (question, answer) in [
+        ("Your XMPP address", "alice@example.org"),
+        ("Your SIP user name:", "alice"),
+        ("Your SIP provider's registrar", "sip:sip.example.org"),
+        ("Your XMPP password (not shown", "xmpp-secret-4711"),
+        ("Your SIP password (not shown", "sip-secret-0815"),
+    ] {
+        terminal.wait_for_text(question);
+        terminal.command(answer);
+    }
+    let screen = terminal.wait_for_text("init-ended");
+    assert!(
+        screen.contains("alice@example.org") && screen.contains("sip:sip.example.org"),
+        "what is typed shows: {screen}"
+    );
+    assert!(
+        !screen.contains("secret-4711") && !screen.contains("secret-0815"),
+        "passwords never show: {screen}"
+    );
+    assert!(
+        screen.contains("wrote ") && screen.contains("tandem check --connect"),
+        "{screen}"
+    );
+    let folder = config.parent().unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("jid = \"alice@example.org\""), "{text}");
+    assert!(
+        !text.contains("secret-"),
+        "no password in the config: {text}"
+    );
+    for (name, secret) in [
+        ("xmpp-password", "xmpp-secret-4711"),
+        ("sip-password", "sip-secret-0815"),
+    ] {
+        let file = folder.join(name);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), secret, "{name}");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+}

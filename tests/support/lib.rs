@@ -348,6 +348,7 @@ pub mod sipp;
 pub mod sound;
 pub mod status;
 pub mod stun;
+pub mod terminal;
 pub mod xmpp_client;
 pub mod xmpp_server;
 
