@@ -364,9 +364,7 @@ fn an_rfc_4483_offer_is_accepted_in_the_peers_thread() {
 #[test]
 fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_gets_the_link() {
     let server = Prosody::start();
-    let (mut gajim, sidecar) = sidecar_with_files(&server, &["sip-chat"], "");
-    let proxy = format!("127.0.0.1:{}", sidecar.sip_port());
-    let lin = tandem_tests::linphone::Linphonec::start_receiving_files("lin", &proxy);
+    let (mut gajim, _sidecar, lin) = sharing_with_linphonec(&server, "");
     let dir = tempfile::tempdir().unwrap();
     let carol_port = sipp::free_udp_port().to_string();
     let carol = sipp::Background::start(
@@ -387,12 +385,7 @@ fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_get
     let content: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 253) as u8).collect();
     let original = dir.path().join("holiday.jpg");
     std::fs::write(&original, &content).unwrap();
-    gajim.send(json!({ "upload": {
-        "service": format!("upload.{}", tandem_tests::prosody::DOMAIN),
-        "path": original.display().to_string(), "content_type": "image/jpeg",
-    } }));
-    let uploaded = gajim.wait_for("the upload", |e| e["event"] == "uploaded");
-    let url = uploaded["url"].as_str().unwrap().to_owned();
+    let url = upload_jpeg(&mut gajim, &original);
     gajim.send(json!({ "message": {
         "to": SIDECAR, "body": format!("{} {carol_uri} {url}", lin.uri), "oob": url,
     } }));
@@ -408,18 +401,83 @@ fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_get
         )),
     );
     carol.wait_ok(dir.path());
-    let saved = lin.downloads().join("holiday.jpg");
+    assert_eq!(
+        linphonec_saved(&lin, "holiday.jpg", content.len()),
+        sha256(&original).0,
+        "linphonec saved what the user shared"
+    );
+}
+
+/// Alice's sidecar with sip-chat and the file-transfer plugin
+/// (`plugin_config` its table), her client, and linphonec registered with
+/// the sidecar, set to fetch every file offered.
+fn sharing_with_linphonec(
+    server: &Prosody,
+    plugin_config: &str,
+) -> (XmppClient, Sidecar, tandem_tests::linphone::Linphonec) {
+    let (gajim, sidecar) = sidecar_with_files(server, &["sip-chat"], plugin_config);
+    let proxy = format!("127.0.0.1:{}", sidecar.sip_port());
+    let lin = tandem_tests::linphone::Linphonec::start_receiving_files("lin", &proxy);
+    (gajim, sidecar, lin)
+}
+
+/// The user's client uploads `path` to her server (XEP-0363) as a JPEG:
+/// the URL it may share.
+fn upload_jpeg(gajim: &mut XmppClient, path: &Path) -> String {
+    gajim.send(json!({ "upload": {
+        "service": format!("upload.{}", tandem_tests::prosody::DOMAIN),
+        "path": path.display().to_string(), "content_type": "image/jpeg",
+    } }));
+    let uploaded = gajim.wait_for("the upload", |e| e["event"] == "uploaded");
+    uploaded["url"].as_str().unwrap().to_owned()
+}
+
+/// Waits for linphonec to have saved `name` whole (`len` bytes): its
+/// SHA-256.
+fn linphonec_saved(lin: &tandem_tests::linphone::Linphonec, name: &str, len: usize) -> String {
+    let saved = lin.downloads().join(name);
     tandem_tests::wait_for_log("linphonec's download", || match std::fs::metadata(&saved) {
-        Ok(m) if m.len() == content.len() as u64 => Ok(String::new()),
+        Ok(m) if m.len() == len as u64 => Ok(String::new()),
         _ => Err(format!(
             "{:?}\n{}",
             files_in(&lin.downloads()),
             lin.output()
         )),
     });
+    sha256(&saved).0
+}
+
+/// The user's client shares a file with XEP-0447 stateless file sharing
+/// (slixmpp writes the stanza as Dino does: XEP-0446 name, size, type and
+/// SHA-256, the upload URL as a url-data source, the URL as body): what it
+/// said goes with the offer, so linphonec saves the file under the name
+/// the client gave (not the upload's), the same bytes.
+#[test]
+fn a_file_shared_with_xep_0447_reaches_linphonec_under_the_name_the_client_gave() {
+    let server = Prosody::start();
+    let (mut gajim, _sidecar, lin) = sharing_with_linphonec(&server, "");
+    let dir = tempfile::tempdir().unwrap();
+
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let original = dir.path().join("IMG_2041.jpg");
+    std::fs::write(&original, &content).unwrap();
+    let (digest, _) = sha256(&original);
+    let url = upload_jpeg(&mut gajim, &original);
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": format!("{} {url}", lin.uri),
+        "file_sharing": {
+            "url": url, "name": "summit.jpg", "size": content.len(),
+            "media-type": "image/jpeg", "sha256": digest,
+        },
+    } }));
+
+    gajim.wait_for(
+        "the note for linphonec",
+        from_sidecar(format!("Sent summit.jpg to {}.", lin.uri)),
+    );
     assert_eq!(
-        sha256(&saved).0,
-        sha256(&original).0,
+        linphonec_saved(&lin, "summit.jpg", content.len()),
+        digest,
         "linphonec saved what the user shared"
     );
 }

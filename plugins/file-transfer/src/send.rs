@@ -33,22 +33,36 @@ pub struct Described {
     pub name: String,
     pub size: Option<u64>,
     pub media_type: String,
+    /// SHA-256, lower-case hex, as the user's client said it (XEP-0447):
+    /// kept for the offers that carry one; never computed here (Tandem
+    /// does not fetch the user's own file).
+    pub sha256: Option<String>,
 }
 
 /// Fills in name, size and type from the server (HEAD) where `send`
-/// leaves them out; refuses a link that is not a file.
+/// leaves them out; refuses a link that is not a file. With all three
+/// given (the user's client said them, XEP-0447), nothing is asked.
 pub async fn describe(
     send_args: &Send,
     tls: &std::sync::Arc<ClientConfig>,
 ) -> Result<Described, CommandError> {
     let url = Url::parse(&send_args.url)
         .map_err(|e| CommandError::invalid_arguments(format!("not a file link: {e}")))?;
-    let head = head(&url, tls)
-        .await
-        .map_err(|e| CommandError::invalid_arguments(format!("the file cannot be offered: {e}")))?;
+    let head =
+        if send_args.name.is_some() && send_args.size.is_some() && send_args.media_type.is_some() {
+            Head {
+                size: None,
+                media_type: None,
+            }
+        } else {
+            head(&url, tls).await.map_err(|e| {
+                CommandError::invalid_arguments(format!("the file cannot be offered: {e}"))
+            })?
+        };
     let media_type = send_args
         .media_type
-        .clone()
+        .as_deref()
+        .and_then(crate::offer::clean_media_type)
         .or(head.media_type)
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     if media_type.starts_with("text/html") {
@@ -62,11 +76,17 @@ pub async fn describe(
         .or_else(|| url.file_name())
         .map(|n| crate::name::sanitise(&n))
         .unwrap_or_else(|| "file".to_owned());
+    let sha256 = send_args
+        .sha256
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
     Ok(Described {
         size: send_args.size.or(head.size),
         url,
         name,
         media_type,
+        sha256,
     })
 }
 
@@ -214,6 +234,7 @@ mod tests {
             name: "holiday&co.jpg".into(),
             size: Some(2_100_000),
             media_type: "image/jpeg".into(),
+            sha256: None,
         };
         let until = UNIX_EPOCH + Duration::from_secs(1_409_646_711);
         let body = file_info(&file, until);

@@ -80,7 +80,7 @@ impl CommandType for Reject {
 /// upload), to SIP peers: to each a MESSAGE with GSMA RCS file-info
 /// pointing at `url` (Tandem serves nothing), or the link as text to a
 /// peer that answers 415. Name, size and type not given are asked of the
-/// server (HEAD). Answers once every peer has answered, one outcome each;
+/// server (HEAD); with all three given, nothing is asked. Answers once every peer has answered, one outcome each;
 /// refused (`invalid_arguments`) when `url` is not a file (a web page, an
 /// error, not http(s)), so a caller can send it as text instead.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -92,6 +92,9 @@ pub struct Send {
     pub name: Option<String>,
     pub size: Option<u64>,
     pub media_type: Option<String>,
+    /// SHA-256 of the content, lower-case hex, when the user's client said
+    /// it (XEP-0447): kept with the transfer for offers that carry a hash.
+    pub sha256: Option<String>,
 }
 impl CommandType for Send {
     const NAME: &'static str = "file_transfer.send";
