@@ -359,7 +359,7 @@ fn an_rfc_4483_offer_is_accepted_in_the_peers_thread() {
 /// uploads it to the user's own server, XEP-0363, and sends the link as
 /// body and OOB) naming two SIP peers: linphonec takes the RCS file-info
 /// and downloads the file from the user's server itself (the same bytes,
-/// under the name given); a peer that takes no file offers (sipp: 415)
+/// under the name given); a peer that takes no file offers (sipp: 415 to RCS and to RFC 4483)
 /// gets the link as text. A note per peer says how it went.
 #[test]
 fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_gets_the_link() {
@@ -372,7 +372,7 @@ fn a_file_the_user_shares_reaches_linphonec_and_a_peer_without_file_transfer_get
             "-sf",
             &sipp::scenario_path("file_peer_415.xml"),
             "-m",
-            "2",
+            "3",
             "-i",
             "127.0.0.1",
             "-p",
@@ -479,6 +479,40 @@ fn a_file_shared_with_xep_0447_reaches_linphonec_under_the_name_the_client_gave(
         linphonec_saved(&lin, "summit.jpg", content.len()),
         digest,
         "linphonec saved what the user shared"
+    );
+}
+
+/// With `offer_as = "external-body"` the user's file goes to linphonec
+/// as RFC 4483 content indirection (`message/external-body;
+/// access-type=URL`), and linphonec fetches it from the user's server.
+#[test]
+fn a_file_offered_by_rfc_4483_reaches_linphonec() {
+    let server = Prosody::start();
+    let (mut gajim, _sidecar, lin) = sharing_with_linphonec(
+        &server,
+        "\n[plugins.file-transfer]\noffer_as = \"external-body\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..150_000u32).map(|i| (i * 11 % 241) as u8).collect();
+    let original = dir.path().join("notes.jpg");
+    std::fs::write(&original, &content).unwrap();
+    let url = upload_jpeg(&mut gajim, &original);
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": format!("{} {url}", lin.uri), "oob": url,
+    } }));
+    gajim.wait_for(
+        "the note for linphonec",
+        from_sidecar(format!("Sent notes.jpg to {}.", lin.uri)),
+    );
+    assert_eq!(
+        linphonec_saved(&lin, "notes.jpg", content.len()),
+        sha256(&original).0,
+        "linphonec saved what the user shared"
+    );
+    assert!(
+        lin.sip_log().contains("message/external-body"),
+        "offered by RFC 4483: {}",
+        lin.sip_log()
     );
 }
 

@@ -88,6 +88,10 @@ pub struct Config {
     pub max_offers_per_peer: usize,
     /// An offer nobody answers is forgotten after this.
     pub offer_ttl_seconds: u64,
+    /// How the user's files are offered to SIP peers first: `rcs` (GSMA
+    /// file-info, what Linphone reads) or `external-body` (RFC 4483); a
+    /// peer answering 415 gets the other, then the link as text.
+    pub offer_as: Form,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             max_offers: 64,
             max_offers_per_peer: 4,
             offer_ttl_seconds: 3600,
+            offer_as: Form::Rcs,
         }
     }
 }
@@ -114,6 +119,7 @@ fn default_download_dir() -> Option<PathBuf> {
 
 pub struct FileTransferPlugin {
     ctx: Arc<Context>,
+    offer_as: Form,
     /// Transfers the previous run left cut off, said at `host.ready`: by
     /// then every plugin is up, the XMPP one that tells the user too.
     lost: Mutex<Vec<Failed>>,
@@ -173,6 +179,7 @@ impl Plugin for FileTransferPlugin {
 
         Ok(FileTransferPlugin {
             ctx,
+            offer_as: config.offer_as,
             lost: Mutex::new(lost),
             unreadable: LogThrottle::new(),
             refused: LogThrottle::new(),
@@ -360,7 +367,7 @@ impl Handler<Send> for FileTransferPlugin {
                 .map(|peer| offers.add_outgoing(peer, &file).id)
                 .collect()
         };
-        let sent = send::offer_to_all(&self.ctx.host, &args.to, &file).await;
+        let sent = send::offer_to_all(&self.ctx.host, &args.to, &file, self.offer_as).await;
         let mut offers = self.offers();
         for id in &ids {
             offers.remove(id);

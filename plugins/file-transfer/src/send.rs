@@ -1,8 +1,10 @@
 //! The user's file to SIP peers (`file_transfer.send`): the file is on the
 //! user's XMPP server already (their client uploaded it, XEP-0363), so
-//! each peer gets a MESSAGE with GSMA RCS file-info pointing at it, the
-//! form liblinphone reads and fetches; a peer that answers 415 gets the
-//! link as text instead. Tandem serves no file itself.
+//! each peer gets a MESSAGE pointing at it: GSMA RCS file-info (the form
+//! liblinphone reads and fetches) or RFC 4483 content indirection, the
+//! configured one first and the other when the peer answers 415; a peer
+//! that answers 415 to both gets the link as text. Tandem serves no file
+//! itself.
 
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use tokio_rustls::rustls::ClientConfig;
 
 use crate::error::TransferError;
 use crate::http::{request, send, TIMEOUT};
-use crate::offer::RCS_TYPE;
+use crate::offer::{Form, EXTERNAL_BODY_TYPE, RCS_TYPE};
 use crate::url::Url;
 
 /// How long one peer's MESSAGE may take: a peer that never answers ends
@@ -120,13 +122,14 @@ async fn head(url: &Url, tls: &std::sync::Arc<ClientConfig>) -> Result<Head, Tra
     })
 }
 
-/// Offers `file` to every peer at once; one outcome each, in `to`'s order.
-pub async fn offer_to_all(host: &Host, to: &[String], file: &Described) -> Sent {
+/// Offers `file` to every peer at once, in the form `first` first; one
+/// outcome each, in `to`'s order.
+pub async fn offer_to_all(host: &Host, to: &[String], file: &Described, first: Form) -> Sent {
     let mut tasks = Vec::new();
     for peer in to {
         let (host, peer, file) = (host.clone(), peer.clone(), file.clone());
         tasks.push(tandem_sdk::tokio::spawn(async move {
-            offer_to(&host, &peer, &file).await
+            offer_to(&host, &peer, &file, first).await
         }));
     }
     let mut recipients = Vec::new();
@@ -144,25 +147,27 @@ pub async fn offer_to_all(host: &Host, to: &[String], file: &Described) -> Sent 
     }
 }
 
-/// One peer: RCS file-info, else (415) the link as text.
-async fn offer_to(host: &Host, peer: &str, file: &Described) -> Recipient {
-    let rcs = SendMessage {
-        to: peer.to_owned(),
-        body: file_info(file, std::time::SystemTime::now() + VALID_FOR),
-        content_type: Some(RCS_TYPE.to_owned()),
-    };
-    let outcome = match message(host, &rcs).await {
-        Ok(()) => Ok(Delivery::Offered),
-        Err(e) if e.message.contains(" answered 415") => {
-            let link = SendMessage {
-                to: peer.to_owned(),
-                body: file.url.to_string(),
-                content_type: None,
-            };
-            message(host, &link).await.map(|()| Delivery::Link)
+/// One peer: the offer in `first`'s form, else (415) in the other, else
+/// (415 again) the link as text.
+async fn offer_to(host: &Host, peer: &str, file: &Described, first: Form) -> Recipient {
+    let until = std::time::SystemTime::now() + VALID_FOR;
+    let mut outcome = Err(CommandError::invalid_arguments("no offer made"));
+    for form in [first, first.other()] {
+        outcome = message(host, &offer(peer, file, form, until))
+            .await
+            .map(|()| Delivery::Offered);
+        if !matches!(&outcome, Err(e) if unsupported(e)) {
+            break;
         }
-        Err(e) => Err(e),
-    };
+    }
+    if matches!(&outcome, Err(e) if unsupported(e)) {
+        let link = SendMessage {
+            to: peer.to_owned(),
+            body: file.url.to_string(),
+            content_type: None,
+        };
+        outcome = message(host, &link).await.map(|()| Delivery::Link);
+    }
     match outcome {
         Ok(delivery) => Recipient {
             peer: peer.to_owned(),
@@ -174,6 +179,24 @@ async fn offer_to(host: &Host, peer: &str, file: &Described) -> Recipient {
             delivery: Delivery::Failed,
             reason: Some(e.message),
         },
+    }
+}
+
+/// The peer answered 415 Unsupported Media Type (as the SIP plugin says it).
+fn unsupported(e: &CommandError) -> bool {
+    e.message.contains(" answered 415")
+}
+
+/// The MESSAGE offering `file` to `peer` in `form`, valid until `until`.
+fn offer(peer: &str, file: &Described, form: Form, until: std::time::SystemTime) -> SendMessage {
+    let (content_type, body) = match form {
+        Form::Rcs => (RCS_TYPE.to_owned(), file_info(file, until)),
+        Form::ExternalBody => external_body(file, until),
+    };
+    SendMessage {
+        to: peer.to_owned(),
+        body,
+        content_type: Some(content_type),
     }
 }
 
@@ -204,6 +227,45 @@ pub fn file_info(file: &Described, until: std::time::SystemTime) -> String {
         rfc3339(until),
     ));
     info
+}
+
+/// RFC 4483 content indirection for `file`: the Content-Type
+/// (`message/external-body; access-type=URL; URL=…; expiration=…; size=…`,
+/// RFC 2017 and RFC 2046) and the body, the headers of the file that is
+/// elsewhere (its type, and its name as a Content-Disposition filename, as
+/// RFC 4483 §4 lets the body carry any MIME header of the indirect part).
+/// No hash parameter: RFC 4483 names none (its example's `hash` is not
+/// defined anywhere), so the XEP-0447 SHA-256 is not put on the wire here.
+pub fn external_body(file: &Described, until: std::time::SystemTime) -> (String, String) {
+    let secs = until
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut content_type = format!(
+        "{EXTERNAL_BODY_TYPE}; access-type=URL; URL=\"{}\"; expiration=\"{}\"",
+        quoted(&file.url.to_string()),
+        tandem_sdk::util::utc::rfc1123(secs),
+    );
+    if let Some(size) = file.size {
+        content_type.push_str(&format!("; size={size}"));
+    }
+    let body = format!(
+        "Content-Type: {}\r\nContent-Disposition: render; filename=\"{}\"\r\n\r\n",
+        file.media_type,
+        quoted(&file.name),
+    );
+    (content_type, body)
+}
+
+/// `text` inside a MIME quoted string: no quote, backslash or line break
+/// can end it early.
+fn quoted(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
 }
 
 fn escape(text: &str) -> String {
@@ -241,6 +303,28 @@ mod tests {
         assert!(body.contains("until=\"2014-09-02T08:31:51Z\""), "{body}");
         let offer = crate::offer::rcs::parse(&body).unwrap();
         assert_eq!(offer.name.as_deref(), Some("holiday&co.jpg"));
+        assert_eq!(offer.size, Some(2_100_000));
+        assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(offer.url, file.url);
+    }
+
+    #[test]
+    fn external_body_reads_back_as_the_offer_it_describes() {
+        let file = Described {
+            url: Url::parse("http://127.0.0.1:5280/share/a1/holiday.jpg").unwrap(),
+            name: "my \"best\" holiday.jpg".into(),
+            size: Some(2_100_000),
+            media_type: "image/jpeg".into(),
+            sha256: None,
+        };
+        let until = UNIX_EPOCH + Duration::from_secs(1_409_646_711);
+        let (content_type, body) = external_body(&file, until);
+        assert!(
+            content_type.contains("expiration=\"Tue, 02 Sep 2014 08:31:51 GMT\""),
+            "{content_type}"
+        );
+        let offer = crate::offer::external_body::parse(&content_type, &body).unwrap();
+        assert_eq!(offer.name.as_deref(), Some("my \"best\" holiday.jpg"));
         assert_eq!(offer.size, Some(2_100_000));
         assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
         assert_eq!(offer.url, file.url);
