@@ -21,6 +21,8 @@
 --   File transfers          files coming in or going out: who, what, how
 --                           far, and the id to cancel one by
 --   Cancel a file transfer  stops one (or turns an offer down), by its id
+--                           (these two are listed only when the
+--                           file-transfer plugin runs)
 --
 -- These were built into the XMPP plugin; they are a rule so that the
 -- plugin knows no rule's name and nothing of the host's status.
@@ -396,9 +398,10 @@ local COMMANDS = {
   { node = "calls", name = "Recent calls", handler = "status.calls" },
   { node = "rules", name = "Rules", handler = "status.rules", form = "status.rules_form" },
   { node = "presence-rules", name = plain(presence_rule), handler = "status.rules", form = "status.presence_form" },
-  { node = "transfers", name = "File transfers", handler = "status.transfers" },
+  -- Listed only with the file-transfer plugin running.
+  { node = "transfers", name = "File transfers", handler = "status.transfers", plugin = "file-transfer" },
   { node = "cancel-transfer", name = "Cancel a file transfer", handler = "status.cancel_transfer",
-    fields = { { var = "id", label = "The transfer's id (from File transfers)" } } },
+    fields = { { var = "id", label = "The transfer's id (from File transfers)" } }, plugin = "file-transfer" },
 }
 
 tandem.adhoc(COMMANDS)
