@@ -63,7 +63,7 @@
 --
 -- Provides: sip.take_message (the SIP plugin asks before answering 200)
 -- Events:   sip.message (within a call), xmpp.message, composing.peer, xmpp.chat_state,
---           file_transfer.offered, .completed, .failed, .closed,
+--           file_transfer.offered, .completed, .failed, .closed, .delivered,
 --           accept_files.asked
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message, file_transfer.send,
 --           xmpp.notify_typing, composing.user_typing,
@@ -321,9 +321,10 @@ local function shared_file(peer, text, file)
 end
 
 -- Offers the user's file to the peers through the file-transfer plugin,
--- a note per peer in its thread; false when the plugin is not loaded or
--- the link is not a file (a web page): then it goes as text. What the
--- user's client said of the file goes with it: no need to ask the server.
+-- which answers at once (each peer `pending`); false when the plugin is
+-- not loaded or the link is not a file (a web page): then it goes as
+-- text. What the user's client said of the file goes with it: no need to
+-- ask the server.
 local function send_file(peers, file)
   local sent, err = tandem.try_call("file_transfer.send", {
     to = peers, url = file.url, name = file.name, size = file.size,
@@ -333,20 +334,22 @@ local function send_file(peers, file)
     if err.kind ~= "unknown_command" then tandem.log.info("link sent as text: " .. tostring(err.message)) end
     return false
   end
-  for _, r in ipairs(sent.recipients) do
-    local whom = who(r.peer)
-    local text
-    if r.delivery == "offered" then
-      text = "Sent " .. sent.name .. " to " .. whom .. "."
-    elseif r.delivery == "link" then
-      text = whom .. " does not take files: sent " .. sent.name .. " as a link."
-    else
-      text = whom .. " could not take " .. sent.name .. ": " .. tostring(r.reason)
-    end
-    note(text, thread_of(r.peer))
-  end
   return true
 end
+
+-- A note per peer, in its thread, as each answers the offer.
+tandem.on("file_transfer.delivered", function(ev)
+  local whom, name = who(ev.peer), tostring(ev.name)
+  local text
+  if ev.delivery == "offered" then
+    text = "Sent " .. name .. " to " .. whom .. "."
+  elseif ev.delivery == "link" then
+    text = whom .. " does not take files: sent " .. name .. " as a link."
+  else
+    text = whom .. " could not take " .. name .. ": " .. tostring(ev.reason)
+  end
+  note(text, thread_of(ev.peer))
+end)
 
 -- Chat commands: the word typed alone, and what it runs.
 local COMMANDS = {

@@ -360,7 +360,8 @@ local function size_text(n)
 end
 
 -- The file-transfer plugin's list, a line each: "k3x9a holiday.jpg from
--- sip:bob@x: 1.2 MB of 2.1 MB (57 %), downloading".
+-- sip:bob@x: 1.2 MB of 2.1 MB (57 %), 350 kB/s, downloading"; a file
+-- being offered to several peers is a line per peer still to answer.
 tandem.provide("status.transfers", function()
   local list, err = call("file_transfer.list", {})
   if not list then return nil, err end
@@ -375,6 +376,7 @@ tandem.provide("status.transfers", function()
       if type(t.size) == "number" and t.size > 0 then
         done = done .. string.format(" (%d %%)", math.floor(t.received * 100 / t.size))
       end
+      if math.type(t.rate) == "integer" and t.rate > 0 then done = done .. ", " .. size_text(t.rate) .. "/s" end
     end
     lines[#lines + 1] = "  " .. tostring(t.id) .. " " .. tostring(t.name) .. way .. tostring(t.peer)
       .. ": " .. done .. ", " .. tostring(t.state)

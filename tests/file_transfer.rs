@@ -516,6 +516,50 @@ fn a_file_offered_by_rfc_4483_reaches_linphonec() {
     );
 }
 
+/// A peer that never answers holds nobody up: the file goes to linphonec
+/// and its note comes while the silent peer (a UDP socket that reads
+/// nothing) is still listed as being offered the file by `tandem ctl
+/// transfers`; the silent one's note comes when its SIP transaction gives
+/// up (RFC 3261 Timer F, 32 s).
+#[test]
+fn a_peer_that_never_answers_does_not_hold_up_the_others() {
+    let server = Prosody::start();
+    let (mut gajim, sidecar, lin) = sharing_with_linphonec(&server, "");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_uri = format!("sip:dave@{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("plan.jpg");
+    std::fs::write(&original, vec![7u8; 50_000]).unwrap();
+    let url = upload_jpeg(&mut gajim, &original);
+    gajim.send(json!({ "message": {
+        "to": SIDECAR, "body": format!("{} {silent_uri} {url}", lin.uri), "oob": url,
+    } }));
+
+    gajim.wait_for(
+        "the note for linphonec",
+        from_sidecar(format!("Sent plan.jpg to {}.", lin.uri)),
+    );
+    let (code, table) = ctl(&sidecar, &["transfers"]);
+    assert_eq!(code, Some(0), "{table}");
+    let listed: Vec<&str> = table.lines().filter(|l| l.contains("plan.jpg")).collect();
+    assert_eq!(
+        listed.len(),
+        1,
+        "only the silent peer is still asked: {table}"
+    );
+    assert!(
+        listed[0].contains(&silent_uri) && listed[0].ends_with("sending"),
+        "{table}"
+    );
+    gajim.wait_for_within(
+        "the silent peer's note",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        from_sidecar(format!("{silent_uri} could not take plan.jpg")),
+    );
+    drop(silent);
+}
+
 /// `tandem ctl` against the sidecar: exit code and stdout.
 fn ctl(sidecar: &Sidecar, args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(tandem_tests::tandem_bin())
@@ -595,7 +639,8 @@ fn transfers_are_listed_by_ctl_and_chat_and_cancelled_from_the_chat() {
         let (code, out) = ctl(&sidecar, &["--json", "transfers"]);
         let list: Value = serde_json::from_str(&out).unwrap_or_default();
         match &list["transfers"][0] {
-            t if t["received"] == 300_000 && code == Some(0) => Ok(out),
+            // A rate is said once the download has run 100 ms.
+            t if t["received"] == 300_000 && t["rate"].is_u64() && code == Some(0) => Ok(out),
             _ => Err(out),
         }
     });
@@ -607,23 +652,30 @@ fn transfers_are_listed_by_ctl_and_chat_and_cancelled_from_the_chat() {
     assert_eq!(t["name"], "big.bin", "{t}");
     assert_eq!(t["size"], 1_000_000, "{t}");
     assert_eq!(t["state"], "downloading", "{t}");
+    // The rate falls while the server stalls: only that it is said is sure.
+    assert!(t["rate"].as_u64().is_some_and(|r| r > 0), "{t}");
     let (code, table) = ctl(&sidecar, &["transfers"]);
     assert_eq!(code, Some(0), "{table}");
     let row = table.lines().nth(1).unwrap_or_default();
     assert!(
         row.starts_with(&format!("{id}  in   sip:bob@127.0.0.1:{peer_port}"))
             && row.contains("big.bin")
-            && row.ends_with("1000000      30 %  downloading"),
+            && row.contains("1000000      30 % ")
+            && row.ends_with(" B/s  downloading"),
         "{table}"
     );
 
     gajim.send(json!({ "message": { "to": SIDECAR, "body": "transfers" } }));
-    gajim.wait_for(
-        "the chat's list",
-        from_sidecar(format!(
-            "File transfers (cancel ID stops one):\n  {id} big.bin from sip:bob@127.0.0.1:{peer_port}: 300.0 kB of 1.0 MB (30 %), downloading"
-        )),
-    );
+    let listed = from_sidecar(format!(
+        "File transfers (cancel ID stops one):\n  {id} big.bin from sip:bob@127.0.0.1:{peer_port}: 300.0 kB of 1.0 MB (30 %), "
+    ));
+    gajim.wait_for("the chat's list", |e| {
+        listed(e)
+            && e["body"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("/s, downloading")
+    });
     gajim.send(json!({ "message": { "to": SIDECAR, "body": format!("cancel {id}") } }));
     gajim.wait_for(
         "the cancel's answer",

@@ -36,6 +36,7 @@
 //! - `file_transfer.completed`: an accepted file reached the user's clients
 //! - `file_transfer.failed`: an accepted file did not (or an offer could not be read)
 //! - `file_transfer.closed`: an offer was rejected or expired
+//! - `file_transfer.delivered`: how the user's file reached one SIP peer
 
 mod error;
 mod http;
@@ -359,32 +360,7 @@ impl Handler<Send> for FileTransferPlugin {
             return Err(CommandError::invalid_arguments("send the file to whom?"));
         }
         let file = send::describe(&args, &self.ctx.tls).await?;
-        // Listed while the peers are asked.
-        let ids: Vec<String> = {
-            let mut offers = self.offers();
-            args.to
-                .iter()
-                .map(|peer| offers.add_outgoing(peer, &file).id)
-                .collect()
-        };
-        let sent = send::offer_to_all(&self.ctx.host, &args.to, &file, self.offer_as).await;
-        let mut offers = self.offers();
-        for id in &ids {
-            offers.remove(id);
-        }
-        for r in &sent.recipients {
-            self.ctx.host.info(&format!(
-                "{} to {}: {}{}",
-                sent.name,
-                r.peer,
-                r.delivery.as_str(),
-                r.reason
-                    .as_deref()
-                    .map(|w| format!(" ({w})"))
-                    .unwrap_or_default()
-            ));
-        }
-        Ok(sent)
+        Ok(send::start(&self.ctx, &args.to, file, self.offer_as))
     }
 }
 

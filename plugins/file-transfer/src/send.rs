@@ -6,6 +6,7 @@
 //! that answers 415 to both gets the link as text. Tandem serves no file
 //! itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Empty;
@@ -13,12 +14,14 @@ use hyper::body::Bytes;
 use hyper::Method;
 use tandem_sdk::commands::file_transfer::{Delivery, Recipient, Send, Sent};
 use tandem_sdk::commands::sip::SendMessage;
+use tandem_sdk::events::file_transfer::Delivered;
 use tandem_sdk::{CommandError, CommandType, Host, Payload};
 use tokio_rustls::rustls::ClientConfig;
 
 use crate::error::TransferError;
 use crate::http::{request, send, TIMEOUT};
 use crate::offer::{Form, EXTERNAL_BODY_TYPE, RCS_TYPE};
+use crate::transfer::Context;
 use crate::url::Url;
 
 /// How long one peer's MESSAGE may take: a peer that never answers ends
@@ -122,26 +125,47 @@ async fn head(url: &Url, tls: &std::sync::Arc<ClientConfig>) -> Result<Head, Tra
     })
 }
 
-/// Offers `file` to every peer at once, in the form `first` first; one
-/// outcome each, in `to`'s order.
-pub async fn offer_to_all(host: &Host, to: &[String], file: &Described, first: Form) -> Sent {
-    let mut tasks = Vec::new();
-    for peer in to {
-        let (host, peer, file) = (host.clone(), peer.clone(), file.clone());
-        tasks.push(tandem_sdk::tokio::spawn(async move {
-            offer_to(&host, &peer, &file, first).await
-        }));
-    }
+/// Offers `file` to every peer at once, in the form `first` first, and
+/// answers at once, every recipient `pending`: each peer is listed
+/// (`sending`) until it answers, then `file_transfer.delivered` says how
+/// it went. A peer that never answers costs its own 32 s, nobody else's.
+pub fn start(ctx: &Arc<Context>, to: &[String], file: Described, first: Form) -> Sent {
+    let id = ctx.offers().new_id();
     let mut recipients = Vec::new();
-    for (task, peer) in tasks.into_iter().zip(to) {
-        recipients.push(task.await.unwrap_or_else(|e| Recipient {
+    for peer in to {
+        let entry = ctx.offers().add_outgoing(peer, &file);
+        let (ctx, id, to, file) = (ctx.clone(), id.clone(), peer.clone(), file.clone());
+        tandem_sdk::tokio::spawn(async move {
+            let peer = to;
+            let outcome = offer_to(&ctx.host, &peer, &file, first).await;
+            ctx.offers().remove(&entry.id);
+            ctx.host.info(&format!(
+                "{} to {peer}: {}{}",
+                file.name,
+                outcome.delivery.as_str(),
+                outcome
+                    .reason
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            ));
+            ctx.host.publish(&Delivered {
+                id,
+                peer,
+                name: file.name,
+                delivery: outcome.delivery,
+                reason: outcome.reason,
+            });
+        });
+        recipients.push(Recipient {
             peer: peer.clone(),
-            delivery: Delivery::Failed,
-            reason: Some(format!("the offer stopped: {e}")),
-        }));
+            delivery: Delivery::Pending,
+            reason: None,
+        });
     }
     Sent {
-        name: file.name.clone(),
+        id,
+        name: file.name,
         size: file.size,
         recipients,
     }
