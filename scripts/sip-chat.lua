@@ -45,8 +45,10 @@
 --   remember = 500      -- relayed messages kept for replies (by id), and
 --                       -- your messages kept to handle each id once
 --
--- A file you share (your client uploads it and sends its link alone) is
--- offered as a file to the peer named as above, or to several:
+-- A file you share (your client uploads it and sends its link, with
+-- XEP-0066 OOB or XEP-0447 file sharing, whose name, size, type and hash
+-- go with the offer) is offered as a file to the peer named as above, or
+-- to several:
 --   sip:bob@example.org sip:carol@example.org https://…/holiday.jpg
 -- with the file-transfer plugin (a note per peer says how it went);
 -- without it, or for a link that is not a file, the link goes as text.
@@ -61,7 +63,7 @@
 --
 -- Provides: sip.take_message (the SIP plugin asks before answering 200)
 -- Events:   sip.message (within a call), xmpp.message, composing.peer, xmpp.chat_state,
---           file_transfer.offered, .completed, .failed, .closed,
+--           file_transfer.offered, .completed, .failed, .closed, .delivered,
 --           accept_files.asked
 -- Commands: xmpp.notify_user, xmpp.send_receipt, sip.send_message, file_transfer.send,
 --           xmpp.notify_typing, composing.user_typing,
@@ -298,11 +300,13 @@ local function target_of(ev)
   return nil
 end
 
--- A shared file: the text is a link alone (what a client sends once it
--- has uploaded a file, XEP-0363), maybe after more SIP addresses
--- ("sip:a@x sip:b@y https://…" offers it to both). The peers and the
--- link, or nil.
-local function shared_file(peer, text)
+-- A shared file: what the user's client said of it (`file`: XEP-0447's
+-- name, size, type and hash, or XEP-0066's link alone) when the text is
+-- that link (as clients send it) or nothing, else a text that is a link
+-- alone (a client that sends only the link), maybe after more SIP
+-- addresses ("sip:a@x sip:b@y https://…" offers it to both). The peers
+-- and the file, or nil.
+local function shared_file(peer, text, file)
   local peers, rest = { peer }, text
   while true do
     local more, after = rest:match("^(sips?:[^%s@]+@%S+)%s+(.+)$")
@@ -310,34 +314,42 @@ local function shared_file(peer, text)
     peers[#peers + 1] = more
     rest = after
   end
+  if file and file.url and (rest == file.url or trim(rest) == "") then return peers, file end
   local url = rest:match("^https?://%S+$")
-  if url then return peers, url end
+  if url then return peers, { url = url } end
   return nil
 end
 
 -- Offers the user's file to the peers through the file-transfer plugin,
--- a note per peer in its thread; false when the plugin is not loaded or
--- the link is not a file (a web page): then it goes as text.
-local function send_file(peers, url)
-  local sent, err = tandem.try_call("file_transfer.send", { to = peers, url = url })
+-- which answers at once (each peer `pending`); false when the plugin is
+-- not loaded or the link is not a file (a web page): then it goes as
+-- text. What the user's client said of the file goes with it: no need to
+-- ask the server.
+local function send_file(peers, file)
+  local sent, err = tandem.try_call("file_transfer.send", {
+    to = peers, url = file.url, name = file.name, size = file.size,
+    media_type = file.media_type, sha256 = file.sha256,
+  })
   if not sent then
     if err.kind ~= "unknown_command" then tandem.log.info("link sent as text: " .. tostring(err.message)) end
     return false
   end
-  for _, r in ipairs(sent.recipients) do
-    local whom = who(r.peer)
-    local text
-    if r.delivery == "offered" then
-      text = "Sent " .. sent.name .. " to " .. whom .. "."
-    elseif r.delivery == "link" then
-      text = whom .. " does not take files: sent " .. sent.name .. " as a link."
-    else
-      text = whom .. " could not take " .. sent.name .. ": " .. tostring(r.reason)
-    end
-    note(text, thread_of(r.peer))
-  end
   return true
 end
+
+-- A note per peer, in its thread, as each answers the offer.
+tandem.on("file_transfer.delivered", function(ev)
+  local whom, name = who(ev.peer), tostring(ev.name)
+  local text
+  if ev.delivery == "offered" then
+    text = "Sent " .. name .. " to " .. whom .. "."
+  elseif ev.delivery == "link" then
+    text = whom .. " does not take files: sent " .. name .. " as a link."
+  else
+    text = whom .. " could not take " .. name .. ": " .. tostring(ev.reason)
+  end
+  note(text, thread_of(ev.peer))
+end)
 
 -- Chat commands: the word typed alone, and what it runs.
 local COMMANDS = {
@@ -447,8 +459,8 @@ tandem.on("xmpp.message", function(ev)
   -- this answer also lets a "typing" still on its way arrive first.
   tandem.try_call("composing.user_typing", { to = peer, state = "active" })
   local sent, err
-  local peers, url = shared_file(peer, text)
-  if peers then sent = send_file(peers, url) end
+  local peers, file = shared_file(peer, text, ev.file)
+  if peers then sent = send_file(peers, file) end
   if not sent then sent, err = tandem.try_call("sip.send_message", { to = peer, body = text }) end
   if sent then
     if ev.receipt_requested and ev.id then

@@ -21,6 +21,8 @@
 --   File transfers          files coming in or going out: who, what, how
 --                           far, and the id to cancel one by
 --   Cancel a file transfer  stops one (or turns an offer down), by its id
+--                           (these two are listed only when the
+--                           file-transfer plugin runs)
 --
 -- These were built into the XMPP plugin; they are a rule so that the
 -- plugin knows no rule's name and nothing of the host's status.
@@ -374,7 +376,8 @@ local function size_text(n)
 end
 
 -- The file-transfer plugin's list, a line each: "k3x9a holiday.jpg from
--- sip:bob@x: 1.2 MB of 2.1 MB (57 %), downloading".
+-- sip:bob@x: 1.2 MB of 2.1 MB (57 %), 350 kB/s, downloading"; a file
+-- being offered to several peers is a line per peer still to answer.
 tandem.provide("status.transfers", function()
   local list, err = call("file_transfer.list", {})
   if not list then return nil, err end
@@ -389,6 +392,7 @@ tandem.provide("status.transfers", function()
       if type(t.size) == "number" and t.size > 0 then
         done = done .. string.format(" (%d %%)", math.floor(t.received * 100 / t.size))
       end
+      if math.type(t.rate) == "integer" and t.rate > 0 then done = done .. ", " .. size_text(t.rate) .. "/s" end
     end
     lines[#lines + 1] = "  " .. tostring(t.id) .. " " .. tostring(t.name) .. way .. tostring(t.peer)
       .. ": " .. done .. ", " .. tostring(t.state)
@@ -412,9 +416,10 @@ local COMMANDS = {
   { node = "calls", name = "Recent calls", handler = "status.calls" },
   { node = "rules", name = "Rules", handler = "status.rules", form = "status.rules_form" },
   { node = "presence-rules", name = plain(presence_rule), handler = "status.rules", form = "status.presence_form" },
-  { node = "transfers", name = "File transfers", handler = "status.transfers" },
+  -- Listed only with the file-transfer plugin running.
+  { node = "transfers", name = "File transfers", handler = "status.transfers", plugin = "file-transfer" },
   { node = "cancel-transfer", name = "Cancel a file transfer", handler = "status.cancel_transfer",
-    fields = { { var = "id", label = "The transfer's id (from File transfers)" } } },
+    fields = { { var = "id", label = "The transfer's id (from File transfers)" } }, plugin = "file-transfer" },
 }
 
 tandem.adhoc(COMMANDS)

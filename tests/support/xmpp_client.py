@@ -7,6 +7,7 @@ Usage: xmpp_client.py JID PASSWORD PORT CA_FILE PRIORITY
 """
 
 import asyncio
+import base64
 import json
 import sys
 import threading
@@ -219,7 +220,7 @@ class TestClient(slixmpp.ClientXMPP):
                 self.send_presence(pstatus="b-%d" % i, ppriority=self.priority)
             say(event="burst_sent")
         elif "message" in c:
-            # Optional: id, thread, receipt (ask for a XEP-0184 receipt),
+            # Optional: id, thread, oob (XEP-0066), file_sharing (XEP-0447: url, name, size, media-type, sha256 in hex), receipt (ask for a XEP-0184 receipt),
             # reply_to (XEP-0461, with the XEP-0428 fallback quoting `quote`).
             m = c["message"]
             asked = time.time()  # before any work of slixmpp's, as Tandem's bench clock
@@ -231,6 +232,18 @@ class TestClient(slixmpp.ClientXMPP):
                 msg["thread"] = m["thread"]
             if "oob" in m:  # XEP-0066, as clients share an uploaded file
                 ET.SubElement(ET.SubElement(msg.xml, "{jabber:x:oob}x"), "{jabber:x:oob}url").text = m["oob"]
+            if "file_sharing" in m:  # XEP-0447 with XEP-0446 metadata, as Dino writes it
+                f = m["file_sharing"]
+                sharing = ET.SubElement(msg.xml, "{urn:xmpp:sfs:0}file-sharing", disposition="inline")
+                meta = ET.SubElement(sharing, "{urn:xmpp:file:metadata:0}file")
+                for tag in ("media-type", "name", "size"):
+                    if tag in f:
+                        ET.SubElement(meta, "{urn:xmpp:file:metadata:0}" + tag).text = str(f[tag])
+                if "sha256" in f:  # XEP-0300: base64 of the digest
+                    digest = base64.b64encode(bytes.fromhex(f["sha256"])).decode()
+                    ET.SubElement(meta, "{urn:xmpp:hashes:2}hash", algo="sha-256").text = digest
+                sources = ET.SubElement(sharing, "{urn:xmpp:sfs:0}sources")
+                ET.SubElement(sources, "{http://jabber.org/protocol/url-data}url-data", target=f["url"])
             if m.get("receipt"):
                 ET.SubElement(msg.xml, "{urn:xmpp:receipts}request")
             if "reply_to" in m:

@@ -149,8 +149,8 @@ pub fn render_transfers(list: &Value) -> String {
         return "no file transfers\n".to_owned();
     }
     let mut out = format!(
-        "{:<6} {:<4} {:<32} {:<24} {:>10} {:>9}  {}\n",
-        "ID", "DIR", "PEER", "NAME", "SIZE", "PROGRESS", "STATE"
+        "{:<6} {:<4} {:<32} {:<24} {:>10} {:>9} {:>12}  {}\n",
+        "ID", "DIR", "PEER", "NAME", "SIZE", "PROGRESS", "RATE", "STATE"
     );
     for t in &list.transfers {
         let dir = match t.direction {
@@ -162,9 +162,11 @@ pub fn render_transfers(list: &Value) -> String {
             Some(size) if size > 0 => format!("{:.0} %", t.received as f64 * 100.0 / size as f64),
             _ => t.received.to_string(),
         };
+        // Bytes per second, downloads only: a sending has no progress.
+        let rate = t.rate.map_or("-".to_owned(), |r| format!("{r} B/s"));
         let _ = writeln!(
             out,
-            "{:<6} {dir:<4} {:<32} {:<24} {size:>10} {progress:>9}  {}",
+            "{:<6} {dir:<4} {:<32} {:<24} {size:>10} {progress:>9} {rate:>12}  {}",
             t.id,
             t.peer,
             t.name,
@@ -215,10 +217,10 @@ mod tests {
     }
 
     #[test]
-    fn transfers_show_direction_progress_and_state() {
+    fn transfers_show_direction_progress_rate_and_state() {
         let list = json!({"transfers": [
             {"id": "k3x9a", "peer": "sip:bob@x", "name": "holiday.jpg", "size": 2000,
-             "received": 500, "state": "downloading", "direction": "in"},
+             "received": 500, "state": "downloading", "direction": "in", "rate": 250},
             {"id": "q1w2e", "peer": "sip:carol@y", "name": "notes.txt", "state": "sending",
              "direction": "out"},
         ]});
@@ -226,7 +228,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[1].starts_with("k3x9a  in   sip:bob@x"), "{text}");
-        assert!(lines[1].ends_with("2000      25 %  downloading"), "{text}");
+        assert!(
+            lines[1].ends_with("2000      25 %      250 B/s  downloading"),
+            "{text}"
+        );
         assert!(
             lines[2].contains(" out ") && lines[2].ends_with("sending"),
             "{text}"

@@ -139,13 +139,31 @@ end
 -- tandem.adhoc(commands): serves these ad-hoc commands (XEP-0050), each
 -- {node, name, handler, fields?} as xmpp.register_adhoc takes it, once
 -- Tandem is ready and again when this rule is reloaded (a reload sees no
--- host.ready). One that cannot be served is logged, not fatal.
+-- host.ready). One that cannot be served is logged, not fatal. One with
+-- `plugin` (a plugin's id) is served only when that plugin runs (in
+-- host.status, not failed): a client lists no command that cannot work.
 function tandem.adhoc(commands)
+  local function running()
+    local ids = {}
+    local status = tandem.try_call("host.status", {})
+    for _, p in ipairs(status and type(status.plugins) == "table" and status.plugins or {}) do
+      if p.failed ~= true then ids[p.id] = true end
+    end
+    return ids
+  end
   local function register()
+    local plugins
     for _, command in ipairs(commands) do
-      local ok, err = tandem.try_call("xmpp.register_adhoc", command)
-      if not ok then
-        tandem.log.warn("ad-hoc command " .. tostring(command.node) .. " not served: " .. tostring(err.message or err))
+      local args, needs = {}, nil
+      for k, v in pairs(command) do
+        if k == "plugin" then needs = v else args[k] = v end
+      end
+      if needs then plugins = plugins or running() end
+      if not needs or plugins[needs] then
+        local ok, err = tandem.try_call("xmpp.register_adhoc", args)
+        if not ok then
+          tandem.log.warn("ad-hoc command " .. tostring(command.node) .. " not served: " .. tostring(err.message or err))
+        end
       end
     end
     tandem.state.registered = true

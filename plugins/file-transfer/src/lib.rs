@@ -36,6 +36,7 @@
 //! - `file_transfer.completed`: an accepted file reached the user's clients
 //! - `file_transfer.failed`: an accepted file did not (or an offer could not be read)
 //! - `file_transfer.closed`: an offer was rejected or expired
+//! - `file_transfer.delivered`: how the user's file reached one SIP peer
 
 mod error;
 mod fetched;
@@ -92,6 +93,10 @@ pub struct Config {
     pub offer_ttl_seconds: u64,
     /// The most file bytes in one MSRP SEND (docs/decisions/0066).
     pub msrp_chunk_size: usize,
+    /// How the user's files are offered to SIP peers first: `rcs` (GSMA
+    /// file-info, what Linphone reads) or `external-body` (RFC 4483); a
+    /// peer answering 415 gets the other, then the link as text.
+    pub offer_as: Form,
 }
 
 impl Default for Config {
@@ -104,6 +109,7 @@ impl Default for Config {
             max_offers_per_peer: 4,
             offer_ttl_seconds: 3600,
             msrp_chunk_size: msrp::DEFAULT_CHUNK_SIZE,
+            offer_as: Form::Rcs,
         }
     }
 }
@@ -119,6 +125,7 @@ fn default_download_dir() -> Option<PathBuf> {
 
 pub struct FileTransferPlugin {
     ctx: Arc<Context>,
+    offer_as: Form,
     /// Transfers the previous run left cut off, said at `host.ready`: by
     /// then every plugin is up, the XMPP one that tells the user too.
     lost: Mutex<Vec<Failed>>,
@@ -185,6 +192,7 @@ impl Plugin for FileTransferPlugin {
 
         Ok(FileTransferPlugin {
             ctx,
+            offer_as: config.offer_as,
             lost: Mutex::new(lost),
             unreadable: LogThrottle::new(),
             refused: LogThrottle::new(),
@@ -364,32 +372,7 @@ impl Handler<Send> for FileTransferPlugin {
             return Err(CommandError::invalid_arguments("send the file to whom?"));
         }
         let file = send::describe(&args, &self.ctx.tls).await?;
-        // Listed while the peers are asked.
-        let ids: Vec<String> = {
-            let mut offers = self.offers();
-            args.to
-                .iter()
-                .map(|peer| offers.add_outgoing(peer, &file).id)
-                .collect()
-        };
-        let sent = send::offer_to_all(&self.ctx.host, &args.to, &file).await;
-        let mut offers = self.offers();
-        for id in &ids {
-            offers.remove(id);
-        }
-        for r in &sent.recipients {
-            self.ctx.host.info(&format!(
-                "{} to {}: {}{}",
-                sent.name,
-                r.peer,
-                r.delivery.as_str(),
-                r.reason
-                    .as_deref()
-                    .map(|w| format!(" ({w})"))
-                    .unwrap_or_default()
-            ));
-        }
-        Ok(sent)
+        Ok(send::start(&self.ctx, &args.to, file, self.offer_as))
     }
 }
 

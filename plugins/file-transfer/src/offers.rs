@@ -28,6 +28,8 @@ pub struct Entry {
     pub received: Arc<AtomicU64>,
     /// Stops the transfer's task (`file_transfer.cancel`), once it runs.
     pub abort: Option<tokio::task::AbortHandle>,
+    /// When the download began (`answer` with `downloading`): the rate.
+    started: Option<Instant>,
 }
 
 impl Entry {
@@ -41,7 +43,15 @@ impl Entry {
             state: self.state.clone(),
             received: self.received.load(Ordering::Relaxed),
             direction: self.direction.clone(),
+            rate: self.rate(Instant::now()),
         }
+    }
+
+    /// Bytes per second received since the download began; none before
+    /// it began or in its first 100 ms (too short to say).
+    fn rate(&self, now: Instant) -> Option<u64> {
+        let elapsed = now.duration_since(self.started?).as_secs_f64();
+        (elapsed >= 0.1).then(|| (self.received.load(Ordering::Relaxed) as f64 / elapsed) as u64)
     }
 }
 
@@ -120,6 +130,7 @@ impl Offers {
             expires: now + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
             abort: None,
+            started: None,
         };
         self.entries.insert(id, entry.clone());
         Ok(entry)
@@ -145,6 +156,7 @@ impl Offers {
             expires: Instant::now() + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
             abort: None,
+            started: None,
         };
         self.entries.insert(id, entry.clone());
         entry
@@ -152,7 +164,7 @@ impl Offers {
 
     /// Short ids a person can type (`accept k3x9a`), unpredictable enough
     /// that an old id is not confused with a new offer after a restart.
-    fn new_id(&mut self) -> String {
+    pub fn new_id(&mut self) -> String {
         loop {
             self.counter += 1;
             let mut h = self.ids.build_hasher();
@@ -177,6 +189,9 @@ impl Offers {
             .ok_or_else(|| NotWaiting::Unknown(id.to_owned()))?;
         if entry.state != TransferState::Offered {
             return Err(NotWaiting::Answered(id.to_owned()));
+        }
+        if state == TransferState::Downloading {
+            entry.started = Some(Instant::now());
         }
         entry.state = state;
         Ok(entry.clone())
@@ -293,5 +308,34 @@ mod tests {
         assert_eq!(t.list().len(), 1);
         assert!(t.remove(&a.id).is_some());
         assert!(t.list().is_empty());
+    }
+
+    #[test]
+    fn a_download_has_a_rate_once_it_began() {
+        let mut offers = Offers::new(4, 4, Duration::from_secs(60));
+        let url = crate::url::Url::parse("http://x/a.jpg").unwrap();
+        let offer = Offer {
+            form: crate::offer::Form::Rcs,
+            name: None,
+            size: Some(4000),
+            media_type: None,
+            url,
+        };
+        let entry = offers
+            .add("sip:bob@x", "a.jpg".into(), offer, Instant::now())
+            .unwrap();
+        assert_eq!(entry.to_transfer().rate, None, "offered, not downloading");
+        let entry = offers
+            .answer(&entry.id, TransferState::Downloading)
+            .unwrap();
+        entry.received.store(3000, Ordering::Relaxed);
+        let began = entry.started.unwrap();
+        assert_eq!(entry.rate(began + Duration::from_millis(50)), None);
+        assert_eq!(entry.rate(began + Duration::from_secs(2)), Some(1500));
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            offers.list()[0].rate.is_some_and(|r| r > 0),
+            "listed with its rate"
+        );
     }
 }

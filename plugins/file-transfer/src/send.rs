@@ -1,9 +1,12 @@
 //! The user's file to SIP peers (`file_transfer.send`): the file is on the
 //! user's XMPP server already (their client uploaded it, XEP-0363), so
-//! each peer gets a MESSAGE with GSMA RCS file-info pointing at it, the
-//! form liblinphone reads and fetches; a peer that answers 415 gets the
-//! link as text instead. Tandem serves no file itself.
+//! each peer gets a MESSAGE pointing at it: GSMA RCS file-info (the form
+//! liblinphone reads and fetches) or RFC 4483 content indirection, the
+//! configured one first and the other when the peer answers 415; a peer
+//! that answers 415 to both gets the link as text. Tandem serves no file
+//! itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Empty;
@@ -11,12 +14,14 @@ use hyper::body::Bytes;
 use hyper::Method;
 use tandem_sdk::commands::file_transfer::{Delivery, Recipient, Send, Sent};
 use tandem_sdk::commands::sip::SendMessage;
+use tandem_sdk::events::file_transfer::Delivered;
 use tandem_sdk::{CommandError, CommandType, Host, Payload};
 use tokio_rustls::rustls::ClientConfig;
 
 use crate::error::TransferError;
 use crate::http::{request, send, TIMEOUT};
-use crate::offer::RCS_TYPE;
+use crate::offer::{Form, EXTERNAL_BODY_TYPE, RCS_TYPE};
+use crate::transfer::Context;
 use crate::url::Url;
 
 /// How long one peer's MESSAGE may take: a peer that never answers ends
@@ -33,22 +38,36 @@ pub struct Described {
     pub name: String,
     pub size: Option<u64>,
     pub media_type: String,
+    /// SHA-256, lower-case hex, as the user's client said it (XEP-0447):
+    /// kept for the offers that carry one; never computed here (Tandem
+    /// does not fetch the user's own file).
+    pub sha256: Option<String>,
 }
 
 /// Fills in name, size and type from the server (HEAD) where `send`
-/// leaves them out; refuses a link that is not a file.
+/// leaves them out; refuses a link that is not a file. With all three
+/// given (the user's client said them, XEP-0447), nothing is asked.
 pub async fn describe(
     send_args: &Send,
     tls: &std::sync::Arc<ClientConfig>,
 ) -> Result<Described, CommandError> {
     let url = Url::parse(&send_args.url)
         .map_err(|e| CommandError::invalid_arguments(format!("not a file link: {e}")))?;
-    let head = head(&url, tls)
-        .await
-        .map_err(|e| CommandError::invalid_arguments(format!("the file cannot be offered: {e}")))?;
+    let head =
+        if send_args.name.is_some() && send_args.size.is_some() && send_args.media_type.is_some() {
+            Head {
+                size: None,
+                media_type: None,
+            }
+        } else {
+            head(&url, tls).await.map_err(|e| {
+                CommandError::invalid_arguments(format!("the file cannot be offered: {e}"))
+            })?
+        };
     let media_type = send_args
         .media_type
-        .clone()
+        .as_deref()
+        .and_then(crate::offer::clean_media_type)
         .or(head.media_type)
         .unwrap_or_else(|| "application/octet-stream".to_owned());
     if media_type.starts_with("text/html") {
@@ -62,11 +81,17 @@ pub async fn describe(
         .or_else(|| url.file_name())
         .map(|n| crate::name::sanitise(&n))
         .unwrap_or_else(|| "file".to_owned());
+    let sha256 = send_args
+        .sha256
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
     Ok(Described {
         size: send_args.size.or(head.size),
         url,
         name,
         media_type,
+        sha256,
     })
 }
 
@@ -100,49 +125,73 @@ async fn head(url: &Url, tls: &std::sync::Arc<ClientConfig>) -> Result<Head, Tra
     })
 }
 
-/// Offers `file` to every peer at once; one outcome each, in `to`'s order.
-pub async fn offer_to_all(host: &Host, to: &[String], file: &Described) -> Sent {
-    let mut tasks = Vec::new();
-    for peer in to {
-        let (host, peer, file) = (host.clone(), peer.clone(), file.clone());
-        tasks.push(tandem_sdk::tokio::spawn(async move {
-            offer_to(&host, &peer, &file).await
-        }));
-    }
+/// Offers `file` to every peer at once, in the form `first` first, and
+/// answers at once, every recipient `pending`: each peer is listed
+/// (`sending`) until it answers, then `file_transfer.delivered` says how
+/// it went. A peer that never answers costs its own 32 s, nobody else's.
+pub fn start(ctx: &Arc<Context>, to: &[String], file: Described, first: Form) -> Sent {
+    let id = ctx.offers().new_id();
     let mut recipients = Vec::new();
-    for (task, peer) in tasks.into_iter().zip(to) {
-        recipients.push(task.await.unwrap_or_else(|e| Recipient {
+    for peer in to {
+        let entry = ctx.offers().add_outgoing(peer, &file);
+        let (ctx, id, to, file) = (ctx.clone(), id.clone(), peer.clone(), file.clone());
+        tandem_sdk::tokio::spawn(async move {
+            let peer = to;
+            let outcome = offer_to(&ctx.host, &peer, &file, first).await;
+            ctx.offers().remove(&entry.id);
+            ctx.host.info(&format!(
+                "{} to {peer}: {}{}",
+                file.name,
+                outcome.delivery.as_str(),
+                outcome
+                    .reason
+                    .as_deref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            ));
+            ctx.host.publish(&Delivered {
+                id,
+                peer,
+                name: file.name,
+                delivery: outcome.delivery,
+                reason: outcome.reason,
+            });
+        });
+        recipients.push(Recipient {
             peer: peer.clone(),
-            delivery: Delivery::Failed,
-            reason: Some(format!("the offer stopped: {e}")),
-        }));
+            delivery: Delivery::Pending,
+            reason: None,
+        });
     }
     Sent {
-        name: file.name.clone(),
+        id,
+        name: file.name,
         size: file.size,
         recipients,
     }
 }
 
-/// One peer: RCS file-info, else (415) the link as text.
-async fn offer_to(host: &Host, peer: &str, file: &Described) -> Recipient {
-    let rcs = SendMessage {
-        to: peer.to_owned(),
-        body: file_info(file, std::time::SystemTime::now() + VALID_FOR),
-        content_type: Some(RCS_TYPE.to_owned()),
-    };
-    let outcome = match message(host, &rcs).await {
-        Ok(()) => Ok(Delivery::Offered),
-        Err(e) if e.message.contains(" answered 415") => {
-            let link = SendMessage {
-                to: peer.to_owned(),
-                body: file.url.to_string(),
-                content_type: None,
-            };
-            message(host, &link).await.map(|()| Delivery::Link)
+/// One peer: the offer in `first`'s form, else (415) in the other, else
+/// (415 again) the link as text.
+async fn offer_to(host: &Host, peer: &str, file: &Described, first: Form) -> Recipient {
+    let until = std::time::SystemTime::now() + VALID_FOR;
+    let mut outcome = Err(CommandError::invalid_arguments("no offer made"));
+    for form in [first, first.other()] {
+        outcome = message(host, &offer(peer, file, form, until))
+            .await
+            .map(|()| Delivery::Offered);
+        if !matches!(&outcome, Err(e) if unsupported(e)) {
+            break;
         }
-        Err(e) => Err(e),
-    };
+    }
+    if matches!(&outcome, Err(e) if unsupported(e)) {
+        let link = SendMessage {
+            to: peer.to_owned(),
+            body: file.url.to_string(),
+            content_type: None,
+        };
+        outcome = message(host, &link).await.map(|()| Delivery::Link);
+    }
     match outcome {
         Ok(delivery) => Recipient {
             peer: peer.to_owned(),
@@ -154,6 +203,24 @@ async fn offer_to(host: &Host, peer: &str, file: &Described) -> Recipient {
             delivery: Delivery::Failed,
             reason: Some(e.message),
         },
+    }
+}
+
+/// The peer answered 415 Unsupported Media Type (as the SIP plugin says it).
+fn unsupported(e: &CommandError) -> bool {
+    e.message.contains(" answered 415")
+}
+
+/// The MESSAGE offering `file` to `peer` in `form`, valid until `until`.
+fn offer(peer: &str, file: &Described, form: Form, until: std::time::SystemTime) -> SendMessage {
+    let (content_type, body) = match form {
+        Form::Rcs => (RCS_TYPE.to_owned(), file_info(file, until)),
+        Form::ExternalBody => external_body(file, until),
+    };
+    SendMessage {
+        to: peer.to_owned(),
+        body,
+        content_type: Some(content_type),
     }
 }
 
@@ -186,6 +253,45 @@ pub fn file_info(file: &Described, until: std::time::SystemTime) -> String {
     info
 }
 
+/// RFC 4483 content indirection for `file`: the Content-Type
+/// (`message/external-body; access-type=URL; URL=…; expiration=…; size=…`,
+/// RFC 2017 and RFC 2046) and the body, the headers of the file that is
+/// elsewhere (its type, and its name as a Content-Disposition filename, as
+/// RFC 4483 §4 lets the body carry any MIME header of the indirect part).
+/// No hash parameter: RFC 4483 names none (its example's `hash` is not
+/// defined anywhere), so the XEP-0447 SHA-256 is not put on the wire here.
+pub fn external_body(file: &Described, until: std::time::SystemTime) -> (String, String) {
+    let secs = until
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut content_type = format!(
+        "{EXTERNAL_BODY_TYPE}; access-type=URL; URL=\"{}\"; expiration=\"{}\"",
+        quoted(&file.url.to_string()),
+        tandem_sdk::util::utc::rfc1123(secs),
+    );
+    if let Some(size) = file.size {
+        content_type.push_str(&format!("; size={size}"));
+    }
+    let body = format!(
+        "Content-Type: {}\r\nContent-Disposition: render; filename=\"{}\"\r\n\r\n",
+        file.media_type,
+        quoted(&file.name),
+    );
+    (content_type, body)
+}
+
+/// `text` inside a MIME quoted string: no quote, backslash or line break
+/// can end it early.
+fn quoted(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect()
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -214,12 +320,35 @@ mod tests {
             name: "holiday&co.jpg".into(),
             size: Some(2_100_000),
             media_type: "image/jpeg".into(),
+            sha256: None,
         };
         let until = UNIX_EPOCH + Duration::from_secs(1_409_646_711);
         let body = file_info(&file, until);
         assert!(body.contains("until=\"2014-09-02T08:31:51Z\""), "{body}");
         let offer = crate::offer::rcs::parse(&body).unwrap();
         assert_eq!(offer.name.as_deref(), Some("holiday&co.jpg"));
+        assert_eq!(offer.size, Some(2_100_000));
+        assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(offer.url, file.url);
+    }
+
+    #[test]
+    fn external_body_reads_back_as_the_offer_it_describes() {
+        let file = Described {
+            url: Url::parse("http://127.0.0.1:5280/share/a1/holiday.jpg").unwrap(),
+            name: "my \"best\" holiday.jpg".into(),
+            size: Some(2_100_000),
+            media_type: "image/jpeg".into(),
+            sha256: None,
+        };
+        let until = UNIX_EPOCH + Duration::from_secs(1_409_646_711);
+        let (content_type, body) = external_body(&file, until);
+        assert!(
+            content_type.contains("expiration=\"Tue, 02 Sep 2014 08:31:51 GMT\""),
+            "{content_type}"
+        );
+        let offer = crate::offer::external_body::parse(&content_type, &body).unwrap();
+        assert_eq!(offer.name.as_deref(), Some("my \"best\" holiday.jpg"));
         assert_eq!(offer.size, Some(2_100_000));
         assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
         assert_eq!(offer.url, file.url);

@@ -27,7 +27,7 @@ pub struct Context {
 }
 
 impl Context {
-    fn offers(&self) -> std::sync::MutexGuard<'_, Offers> {
+    pub fn offers(&self) -> std::sync::MutexGuard<'_, Offers> {
         self.offers.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -35,8 +35,11 @@ open_enum! {
 open_enum! {
     /// How a file reached one recipient of `file_transfer.send`.
     pub enum Delivery {
-        /// Offered as GSMA RCS file-info, which the peer took (2xx): its
-        /// client fetches the file from the link.
+        /// Asked, not answered yet (`file_transfer.send`'s answer):
+        /// `file_transfer.delivered` says how it went.
+        Pending = "pending",
+        /// Offered (GSMA RCS file-info or RFC 4483), which the peer took
+        /// (2xx): its client fetches the file from the link.
         Offered = "offered",
         /// The peer does not take file offers (415): the link went as text.
         Link = "link",
@@ -77,11 +80,12 @@ impl CommandType for Reject {
 }
 
 /// Offers the user's file, already on a web server (their XMPP server's
-/// upload), to SIP peers: to each a MESSAGE with GSMA RCS file-info
-/// pointing at `url` (Tandem serves nothing), or the link as text to a
-/// peer that answers 415. Name, size and type not given are asked of the
-/// server (HEAD). Answers once every peer has answered, one outcome each;
-/// refused (`invalid_arguments`) when `url` is not a file (a web page, an
+/// upload), to SIP peers: to each a MESSAGE with GSMA RCS file-info or
+/// RFC 4483 pointing at `url` (Tandem serves nothing), or the link as text
+/// to a peer that answers 415. Name, size and type not given are asked of
+/// the server (HEAD); with all three given, nothing is asked. Answers at
+/// once, every recipient `pending` (a peer may take 32 s to answer, or
+/// never): `file_transfer.delivered` says, per peer, how it went. Refused (`invalid_arguments`) when `url` is not a file (a web page, an
 /// error, not http(s)), so a caller can send it as text instead.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -92,6 +96,9 @@ pub struct Send {
     pub name: Option<String>,
     pub size: Option<u64>,
     pub media_type: Option<String>,
+    /// SHA-256 of the content, lower-case hex, when the user's client said
+    /// it (XEP-0447): kept with the transfer for offers that carry a hash.
+    pub sha256: Option<String>,
 }
 impl CommandType for Send {
     const NAME: &'static str = "file_transfer.send";
@@ -102,6 +109,8 @@ impl CommandType for Send {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Sent {
+    /// This sending, as `file_transfer.delivered` names it.
+    pub id: String,
     /// The file's name, as offered.
     pub name: String,
     pub size: Option<u64>,
@@ -160,6 +169,8 @@ pub struct Transfer {
     /// Bytes received so far.
     pub received: u64,
     pub direction: Direction,
+    /// Bytes per second since the download began (downloads only).
+    pub rate: Option<u64>,
 }
 
 #[cfg(test)]

@@ -102,3 +102,21 @@ pub struct Closed {
 impl EventType for Closed {
     const TOPIC: &'static str = "file_transfer.closed";
 }
+
+/// How the user's file reached one peer of a `file_transfer.send`: one
+/// event per recipient, as each answers (the command answered at once).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Delivered {
+    /// The sending's id (`file_transfer.send`'s answer).
+    pub id: String,
+    pub peer: String,
+    pub name: String,
+    /// `offered`, `link` or `failed` (never `pending`).
+    pub delivery: crate::commands::file_transfer::Delivery,
+    /// Why it failed, in plain words; absent otherwise.
+    pub reason: Option<String>,
+}
+impl EventType for Delivered {
+    const TOPIC: &'static str = "file_transfer.delivered";
+}

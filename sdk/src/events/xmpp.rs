@@ -73,9 +73,27 @@ pub struct ChatMessage {
     /// Sent by one of the user's own clients (the server-stamped sender is
     /// the user's own account): the only messages a rule should obey.
     pub from_own_account: bool,
+    /// The file the user's message shares, as their client described it
+    /// (XEP-0447 stateless file sharing, else XEP-0066 OOB); only on the
+    /// user's own messages.
+    pub file: Option<MessageFile>,
 }
 impl EventType for ChatMessage {
     const TOPIC: &'static str = "xmpp.message";
+}
+
+/// A file shared in a message: where it is and what the sender's client
+/// said of it (XEP-0446 metadata; OOB gives the URL alone).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MessageFile {
+    /// An `http://` or `https://` URL (other sources are not read).
+    pub url: String,
+    pub name: Option<String>,
+    pub size: Option<u64>,
+    pub media_type: Option<String>,
+    /// SHA-256 of the content, lower-case hex (XEP-0300 writes base64).
+    pub sha256: Option<String>,
 }
 
 /// A XEP-0482 call invite, or an answer to one, seen by the sidecar

@@ -18,9 +18,12 @@ pub const RCS_TYPE: &str = "application/vnd.gsma.rcs-ft-http+xml";
 /// RFC 4483's content type (with `access-type=URL`).
 pub const EXTERNAL_BODY_TYPE: &str = "message/external-body";
 
-/// Which form an offer came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which form an offer came in (or goes out in first: `offer_as` in the
+/// config, written as `as_str` writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Form {
+    #[default]
     Rcs,
     ExternalBody,
 }
@@ -31,6 +34,14 @@ impl Form {
         match self {
             Form::Rcs => "rcs",
             Form::ExternalBody => "external-body",
+        }
+    }
+
+    /// The form tried when a peer answers 415 to this one.
+    pub fn other(self) -> Form {
+        match self {
+            Form::Rcs => Form::ExternalBody,
+            Form::ExternalBody => Form::Rcs,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use tandem_sdk::events::xmpp::{ChatMessage, ChatStateEvent};
+use tandem_sdk::events::xmpp::{ChatMessage, ChatStateEvent, MessageFile};
 use tokio::sync::oneshot;
 use xmpp_parsers::carbons;
 use xmpp_parsers::chatstates::ChatState;
@@ -142,7 +142,7 @@ impl Session {
             // Clients show a file inline only when the body is its URL.
             Some(file) => {
                 message.bodies.insert(Lang::new(), file.url.clone());
-                message.payloads.push(crate::xep::file_sharing::oob(file));
+                message.payloads.push(crate::xep::oob::oob(&file.url));
                 message
                     .payloads
                     .push(crate::xep::file_sharing::file_sharing(file));
@@ -410,6 +410,18 @@ impl Session {
             reply_to: reply::reply_to(&m.payloads),
             receipt_requested: m.payloads.iter().any(|p| p.is("request", ns::RECEIPTS)),
             from_own_account,
+            file: from_owner.then(|| shared_file(&m.payloads)).flatten(),
         });
     }
+}
+
+/// The file a message shares: XEP-0447's, which says what the file is,
+/// else XEP-0066's URL alone.
+fn shared_file(payloads: &[Element]) -> Option<MessageFile> {
+    crate::xep::file_sharing::read(payloads).or_else(|| {
+        crate::xep::oob::url(payloads).map(|url| MessageFile {
+            url,
+            ..MessageFile::default()
+        })
+    })
 }

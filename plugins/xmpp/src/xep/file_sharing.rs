@@ -1,28 +1,24 @@
-//! A shared file in a message: XEP-0066 out-of-band data (what Gajim,
-//! Dino and Conversations show inline when the body is exactly the URL)
-//! and XEP-0447 stateless file sharing with XEP-0446 metadata (name, size,
-//! type, hash) for clients that show more.
+//! XEP-0447 stateless file sharing with XEP-0446 metadata (name, size,
+//! type, hash): written on the files Tandem shares with the user's clients
+//! (for clients that show more than XEP-0066's URL), read on the files the
+//! user's client shares with Tandem, so that what it said of the file
+//! travels on to the SIP peer without asking the server again.
 
 use xmpp_parsers::hashes::{Algo, Hash};
 use xmpp_parsers::minidom::rxml::xml_ncname;
 use xmpp_parsers::minidom::Element;
-use xmpp_parsers::oob::Oob;
 
 /// The file: where, and what (what `xmpp.notify_user` takes).
 pub use tandem_sdk::commands::xmpp::SharedFile;
+/// What a received `<file-sharing/>` says (what `xmpp.message` carries).
+pub use tandem_sdk::events::xmpp::MessageFile;
 
 pub const SFS: &str = "urn:xmpp:sfs:0";
 pub const METADATA: &str = "urn:xmpp:file:metadata:0";
 pub const URL_DATA: &str = "http://jabber.org/protocol/url-data";
-
-/// XEP-0066's `<x xmlns='jabber:x:oob'>` for it.
-pub fn oob(file: &SharedFile) -> Element {
-    Oob {
-        url: file.url.clone(),
-        desc: None,
-    }
-    .into()
-}
+const HASHES: &str = "urn:xmpp:hashes:2";
+/// Longer metadata text is not a file name or a media type: dropped.
+const MAX_TEXT: usize = 1024;
 
 /// XEP-0447's `<file-sharing/>` for it (inline: a picture is shown).
 pub fn file_sharing(file: &SharedFile) -> Element {
@@ -46,6 +42,52 @@ pub fn file_sharing(file: &SharedFile) -> Element {
         .append(metadata.build())
         .append(sources.build())
         .build()
+}
+
+/// The first `<file-sharing/>` among `payloads` with an `http(s)` source
+/// (XEP-0103 url-data; Jingle sources are not for Tandem), and what its
+/// metadata says. Metadata that does not read (a size that is not a
+/// number, a hash that is not 32 bytes) is left out, not guessed.
+pub fn read(payloads: &[Element]) -> Option<MessageFile> {
+    payloads
+        .iter()
+        .filter(|p| p.is("file-sharing", SFS))
+        .find_map(read_one)
+}
+
+fn read_one(sharing: &Element) -> Option<MessageFile> {
+    let url = sharing
+        .get_child("sources", SFS)?
+        .children()
+        .filter(|s| s.is("url-data", URL_DATA))
+        .filter_map(|s| s.attr("target"))
+        .map(str::trim)
+        .find(|url| crate::xep::oob::is_http(url))?
+        .to_owned();
+    let Some(meta) = sharing.get_child("file", METADATA) else {
+        return Some(MessageFile {
+            url,
+            ..MessageFile::default()
+        });
+    };
+    let text = |name: &str| {
+        meta.get_child(name, METADATA)
+            .map(|e| e.text().trim().to_owned())
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TEXT)
+    };
+    let sha256 = meta
+        .children()
+        .filter(|h| h.is("hash", HASHES))
+        .filter_map(|h| Hash::try_from(h.clone()).ok())
+        .find(|h| h.algo == Algo::Sha_256 && h.hash.len() == 32)
+        .map(|h| h.to_hex());
+    Some(MessageFile {
+        url,
+        name: text("name"),
+        size: text("size").and_then(|s| s.parse().ok()),
+        media_type: text("media-type"),
+        sha256,
+    })
 }
 
 /// The 32 bytes of a SHA-256 written in hex (as the SDK speaks it; XEP-0300
@@ -75,13 +117,62 @@ mod tests {
     }
 
     #[test]
-    fn oob_carries_the_url() {
-        let text = String::from(&oob(&holiday()));
-        assert!(text.contains("jabber:x:oob"), "{text}");
-        assert!(
-            text.contains("<url>https://upload.example.org/a1/holiday.jpg</url>"),
-            "{text}"
+    fn what_is_written_reads_back() {
+        let file = holiday();
+        let read = read(&[file_sharing(&file)]).unwrap();
+        assert_eq!(
+            read,
+            MessageFile {
+                url: file.url,
+                name: Some(file.name),
+                size: Some(file.size),
+                media_type: file.media_type,
+                sha256: file.sha256,
+            }
         );
+    }
+
+    #[test]
+    fn reads_a_clients_stanza_and_skips_what_does_not_read() {
+        // As Dino writes it (XEP-0447 example 1), with a Jingle source
+        // first and a size that is not a number.
+        let sharing: Element = "<file-sharing xmlns='urn:xmpp:sfs:0' disposition='inline'>\
+            <file xmlns='urn:xmpp:file:metadata:0'>\
+              <media-type>image/jpeg</media-type><name>summit.jpg</name><size>3.1 MB</size>\
+              <hash xmlns='urn:xmpp:hashes:2' algo='sha3-256'>2XarmwTlNxDAMkvymloX3S5+VbylNrJt/l5QyPa+YoU=</hash>\
+              <hash xmlns='urn:xmpp:hashes:2' algo='sha-256'>47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=</hash>\
+            </file>\
+            <sources>\
+              <jinglepub xmlns='urn:xmpp:jinglepub:1' from='a@b/c' id='x'/>\
+              <url-data xmlns='http://jabber.org/protocol/url-data' target='ftp://x/y'/>\
+              <url-data xmlns='http://jabber.org/protocol/url-data' target='https://download.montague.lit/4a771ac1-f0b2-4a4a-9700-f2a26fa2bb67/summit.jpg'/>\
+            </sources>\
+          </file-sharing>"
+            .parse()
+            .unwrap();
+        let file = read(&[sharing]).unwrap();
+        assert_eq!(
+            file.url,
+            "https://download.montague.lit/4a771ac1-f0b2-4a4a-9700-f2a26fa2bb67/summit.jpg"
+        );
+        assert_eq!(file.name.as_deref(), Some("summit.jpg"));
+        assert_eq!(file.size, None);
+        assert_eq!(file.media_type.as_deref(), Some("image/jpeg"));
+        assert_eq!(
+            file.sha256.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+    }
+
+    #[test]
+    fn a_file_without_a_web_source_is_not_read() {
+        let sharing: Element = "<file-sharing xmlns='urn:xmpp:sfs:0'>\
+            <file xmlns='urn:xmpp:file:metadata:0'><name>a</name></file>\
+            <sources><jinglepub xmlns='urn:xmpp:jinglepub:1' from='a@b/c' id='x'/></sources>\
+          </file-sharing>"
+            .parse()
+            .unwrap();
+        assert_eq!(read(&[sharing]), None);
     }
 
     #[test]

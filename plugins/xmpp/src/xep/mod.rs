@@ -8,8 +8,9 @@
 //! - [`delay`]: XEP-0203 delayed delivery stamps (XEP-0082 time)
 //! - [`call_invite`]: XEP-0482 call invites and their answers
 //! - [`caps`]: the sidecar's own XEP-0030 disco#info and its XEP-0115 hash
-//! - [`file_sharing`]: a shared file: XEP-0066 OOB, XEP-0447 with XEP-0446 metadata
+//! - [`file_sharing`]: XEP-0447 stateless file sharing with XEP-0446 metadata (written and read)
 //! - [`http_upload`]: XEP-0363 upload slots and the service that gives them
+//! - [`oob`]: XEP-0066 out-of-band data (a shared file's URL, written and read)
 //! - [`jingle_message`]: XEP-0353 Jingle Message Initiation (read; `<reject>` written)
 //! - [`reach`]: XEP-0152 reachability addresses
 //! - [`reply`]: XEP-0461 replies and their XEP-0428 fallback quote
@@ -23,6 +24,7 @@ pub mod delay;
 pub mod file_sharing;
 pub mod http_upload;
 pub mod jingle_message;
+pub mod oob;
 pub mod preauth;
 pub mod reach;
 pub mod reply;
