@@ -138,19 +138,13 @@ impl Offers {
 
     /// Lists the user's file being offered to `peer` (not bounded: the
     /// user sends it, and it is gone once the peer answers).
-    pub fn add_outgoing(&mut self, peer: &str, file: &crate::send::Described) -> Entry {
+    pub fn add_outgoing(&mut self, peer: &str, offer: Offer) -> Entry {
         let id = self.new_id();
         let entry = Entry {
             id: id.clone(),
             peer: peer.to_owned(),
-            name: file.name.clone(),
-            offer: Offer {
-                form: crate::offer::Form::Rcs,
-                name: Some(file.name.clone()),
-                size: file.size,
-                media_type: Some(file.media_type.clone()),
-                url: file.url.clone(),
-            },
+            name: offer.name.clone().unwrap_or_default(),
+            offer,
             state: TransferState::Sending,
             direction: Direction::Out,
             expires: Instant::now() + self.ttl,

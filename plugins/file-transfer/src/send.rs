@@ -44,6 +44,20 @@ pub struct Described {
     pub sha256: Option<String>,
 }
 
+impl Described {
+    /// The file as the table of offers lists it (an RCS offer of the link:
+    /// how it is first offered, unless `offer_as` says otherwise).
+    pub fn as_offer(&self) -> crate::offer::Offer {
+        crate::offer::Offer {
+            form: Form::Rcs,
+            name: Some(self.name.clone()),
+            size: self.size,
+            media_type: Some(self.media_type.clone()),
+            url: self.url.clone(),
+        }
+    }
+}
+
 /// Fills in name, size and type from the server (HEAD) where `send`
 /// leaves them out; refuses a link that is not a file. With all three
 /// given (the user's client said them, XEP-0447), nothing is asked.
@@ -133,7 +147,7 @@ pub fn start(ctx: &Arc<Context>, to: &[String], file: Described, first: Form) ->
     let id = ctx.offers().new_id();
     let mut recipients = Vec::new();
     for peer in to {
-        let entry = ctx.offers().add_outgoing(peer, &file);
+        let entry = ctx.offers().add_outgoing(peer, file.as_offer());
         let (ctx, id, to, file) = (ctx.clone(), id.clone(), peer.clone(), file.clone());
         tandem_sdk::tokio::spawn(async move {
             let peer = to;
