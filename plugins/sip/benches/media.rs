@@ -4,11 +4,18 @@
 //! reorder). At 100 concurrent calls this is 10,000 frames a second. And
 //! the sound device's rate conversion, per 20 ms of audio. And SRTP:
 //! protecting a packet as the sender does, and checking and decrypting it
-//! as the receiver does, for both suites.
+//! as the receiver does, for both suites. And G.722: encode + decode of a
+//! 20 ms frame, ours beside spandsp's (the C library baresip uses) in the
+//! same run, and as a call does it, 8 kHz in and out.
+
+#[path = "../tests/reference/spandsp.rs"]
+mod spandsp;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use tandem_plugin_sip::media::g711::Codec;
+use tandem_plugin_sip::media::codec::{Codec, Coder};
+use tandem_plugin_sip::media::g711::{self, Law};
+use tandem_plugin_sip::media::g722;
 use tandem_plugin_sip::media::jitter::JitterBuffer;
 use tandem_plugin_sip::media::resample::Linear;
 use tandem_plugin_sip::media::rtp::{self, RtpHeader, SequenceExtender};
@@ -26,27 +33,27 @@ fn media(c: &mut Criterion) {
     let mut group = c.benchmark_group("media");
     group.throughput(Throughput::Elements(1)); // one 20 ms frame
 
-    for codec in [Codec::Pcmu, Codec::Pcma] {
+    for (codec, name) in [(Law::Mu, "PCMU"), (Law::A, "PCMA")] {
         let mut encoded = Vec::with_capacity(160);
-        group.bench_function(format!("encode_{}", codec.name()), |b| {
+        group.bench_function(format!("encode_{name}"), |b| {
             b.iter(|| {
                 encoded.clear();
-                codec.encode(black_box(&pcm), &mut encoded);
+                g711::encode(codec, black_box(&pcm), &mut encoded);
             })
         });
         let mut bytes = Vec::new();
-        codec.encode(&pcm, &mut bytes);
+        g711::encode(codec, &pcm, &mut bytes);
         let mut decoded = Vec::with_capacity(160);
-        group.bench_function(format!("decode_{}", codec.name()), |b| {
+        group.bench_function(format!("decode_{name}"), |b| {
             b.iter(|| {
                 decoded.clear();
-                codec.decode(black_box(&bytes), &mut decoded);
+                g711::decode(codec, black_box(&bytes), &mut decoded);
             })
         });
     }
 
     let mut payload = Vec::new();
-    Codec::Pcmu.encode(&pcm, &mut payload);
+    g711::encode(Law::Mu, &pcm, &mut payload);
     let mut header = RtpHeader {
         payload_type: 0,
         ssrc: 0x1234_5678,
@@ -60,7 +67,7 @@ fn media(c: &mut Criterion) {
             header.sequence = header.sequence.wrapping_add(1);
             header.timestamp = header.timestamp.wrapping_add(160);
             encoded.clear();
-            Codec::Pcmu.encode(black_box(&pcm), &mut encoded);
+            g711::encode(Law::Mu, black_box(&pcm), &mut encoded);
             packet.clear();
             rtp::write(&header, &encoded, &mut packet);
         })
@@ -88,7 +95,7 @@ fn media(c: &mut Criterion) {
             let (h, body) = rtp::parse(black_box(&packets[n % packets.len()])).unwrap();
             let seq = sequences.extend(h.sequence.wrapping_add((n / 64 * 64) as u16));
             let mut decoded = Vec::with_capacity(160);
-            Codec::Pcmu.decode(body, &mut decoded);
+            g711::decode(Law::Mu, body, &mut decoded);
             jitter.push(seq, decoded, |f| played += f.len());
             n += 1;
         });
@@ -155,5 +162,50 @@ fn media(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, media);
+/// 20 ms of a 440 Hz tone at 16 kHz, G.722's rate.
+fn wide_frame() -> Vec<i16> {
+    (0..320)
+        .map(|i| ((std::f64::consts::TAU * 440.0 * f64::from(i) / 16000.0).sin() * 8000.0) as i16)
+        .collect()
+}
+
+/// G.722 encode + decode of one 20 ms frame (320 samples, 160 bytes),
+/// both directions of a call's work: ours, spandsp's, and ours as the
+/// call runs it (from and to 8 kHz through the `Coder`).
+fn codecs(c: &mut Criterion) {
+    let wide = wide_frame();
+    let mut group = c.benchmark_group("codec");
+    group.throughput(Throughput::Elements(1)); // one 20 ms frame each way
+
+    let (mut encoder, mut decoder) = (g722::Encoder::default(), g722::Decoder::default());
+    let (mut bytes, mut pcm) = (Vec::with_capacity(160), Vec::with_capacity(320));
+    group.bench_function("g722_encode_decode_ours", |b| {
+        b.iter(|| {
+            encoder.encode(black_box(&wide), &mut bytes);
+            decoder.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    let reference = spandsp::Spandsp::load();
+    let (mut encoder, mut decoder) = (reference.encoder(), reference.decoder());
+    group.bench_function("g722_encode_decode_spandsp", |b| {
+        b.iter(|| {
+            encoder.encode(black_box(&wide), &mut bytes);
+            decoder.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    let narrow = frame();
+    let (mut sender, mut receiver) = (
+        Coder::new(Codec::G722).unwrap(),
+        Coder::new(Codec::G722).unwrap(),
+    );
+    group.bench_function("g722_call_frame", |b| {
+        b.iter(|| {
+            sender.encode(black_box(&narrow), &mut bytes);
+            receiver.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, media, codecs);
 criterion_main!(benches);
