@@ -48,9 +48,9 @@ fn talk_and_check(tandem: &Sidecar, baresip: &Baresip, records: &std::path::Path
 }
 
 /// Both ways with baresip speaking only `module` (baresip's name for the
-/// codec, its tone file at `rate`); Tandem configured with `codecs`,
-/// agreeing on `codec`.
-fn both_ways((module, rate): (&str, u32), codecs: &str, codec: &str) {
+/// codec, its tone file at `rate` and channels); Tandem configured with
+/// `codecs`, agreeing on `codec`.
+fn both_ways((module, rate): (&str, (u32, u16)), codecs: &str, codec: &str) {
     let records = tempfile::tempdir().unwrap();
     let answering = tandem(codecs, records.path());
     let uri = format!("sip:alice@127.0.0.1:{}", answering.sip_port());
@@ -74,5 +74,11 @@ fn both_ways((module, rate): (&str, u32), codecs: &str, codec: &str) {
 fn g722_with_baresip_both_ways() {
     // G.711 after it in our order: the call must still pick G.722,
     // the one baresip has.
-    both_ways(("g722", 16000), r#"["G722", "PCMU", "PCMA"]"#, "G722");
+    both_ways(("g722", (16000, 1)), r#"["G722", "PCMU", "PCMA"]"#, "G722");
+}
+
+#[test]
+fn opus_with_baresip_both_ways() {
+    // Opus is not in the default order: configured first here.
+    both_ways(("opus", (48000, 2)), r#"["opus", "G722", "PCMU"]"#, "opus");
 }

@@ -21,13 +21,14 @@ pub struct Baresip {
 
 /// Writes `seconds` of a sine at `hz` as 8 kHz mono 16-bit PCM.
 pub fn write_tone(path: &std::path::Path, hz: f64, seconds: u32) {
-    write_tone_at(path, hz, seconds, 8000);
+    write_tone_at(path, hz, seconds, (8000, 1));
 }
 
-/// Like `write_tone`, at `rate` (baresip's `aufile` wants the codec's).
-pub fn write_tone_at(path: &std::path::Path, hz: f64, seconds: u32, rate: u32) {
+/// Like `write_tone`, at `rate` with `channels` (baresip's `aufile` wants
+/// the codec's: Opus is 48 kHz stereo to it).
+pub fn write_tone_at(path: &std::path::Path, hz: f64, seconds: u32, (rate, channels): (u32, u16)) {
     let spec = hound::WavSpec {
-        channels: 1,
+        channels,
         sample_rate: rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
@@ -36,7 +37,9 @@ pub fn write_tone_at(path: &std::path::Path, hz: f64, seconds: u32, rate: u32) {
     for i in 0..rate * seconds {
         let t = f64::from(i) / f64::from(rate);
         let sample = (std::f64::consts::TAU * hz * t).sin() * 8000.0;
-        writer.write_sample(sample as i16).unwrap();
+        for _ in 0..channels {
+            writer.write_sample(sample as i16).unwrap();
+        }
     }
     writer.finalize().unwrap();
 }
@@ -46,13 +49,16 @@ pub fn write_tone_at(path: &std::path::Path, hz: f64, seconds: u32, rate: u32) {
 /// of the plugin's own Goertzel analysis. At the file's own rate: baresip
 /// records what it decoded at the codec's (16 kHz for G.722, 48 for Opus).
 pub fn tone_in(path: &std::path::Path) -> f64 {
-    let rate = hound::WavReader::open(path)
+    let spec = hound::WavReader::open(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .spec()
-        .sample_rate;
-    let samples = read_wav(path);
+        .spec();
+    // The first channel: a stereo file's samples alternate.
+    let samples: Vec<i16> = read_wav(path)
+        .into_iter()
+        .step_by(usize::from(spec.channels.max(1)))
+        .collect();
     let audible: Vec<&[i16]> = samples
-        .chunks_exact(rate as usize / 50)
+        .chunks_exact(spec.sample_rate as usize / 50)
         .filter(|block| block.iter().map(|s| i32::from(*s).abs()).max() > Some(1000))
         .collect();
     assert!(
@@ -107,7 +113,7 @@ impl Baresip {
     /// Like `start`, with `codec`'s module (`g722`, `opus`) in place of
     /// G.711's: baresip then has that codec and no other. baresip 1.0's
     /// `aufile` takes only a file at the codec's rate, `rate`.
-    pub fn start_with_codec(hz: f64, dial: Option<&str>, codec: &str, rate: u32) -> Baresip {
+    pub fn start_with_codec(hz: f64, dial: Option<&str>, codec: &str, rate: (u32, u16)) -> Baresip {
         let mut site = Site::loopback();
         site.codecs = format!("module {codec}.so\n");
         site.tone_rate = rate;
@@ -132,7 +138,7 @@ impl Baresip {
             ),
             modules: String::new(),
             codecs: G711.to_owned(),
-            tone_rate: 8000,
+            tone_rate: (8000, 1),
         };
         Baresip::start_with(hz, dial, 60, None, site)
     }
@@ -336,8 +342,8 @@ struct Site {
     modules: String,
     /// The codec modules' lines (G.711's unless a test wants another).
     codecs: String,
-    /// The sample rate of the tone file baresip sends.
-    tone_rate: u32,
+    /// The sample rate and channels of the tone file baresip sends.
+    tone_rate: (u32, u16),
 }
 
 const G711: &str = "module g711.so\n";
@@ -376,7 +382,7 @@ impl Site {
             account: "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n".to_owned(),
             modules: String::new(),
             codecs: G711.to_owned(),
-            tone_rate: 8000,
+            tone_rate: (8000, 1),
         }
     }
 }

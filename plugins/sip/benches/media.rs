@@ -15,11 +15,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use tandem_plugin_sip::media::codec::{Codec, Coder};
 use tandem_plugin_sip::media::g711::{self, Law};
-use tandem_plugin_sip::media::g722;
 use tandem_plugin_sip::media::jitter::JitterBuffer;
 use tandem_plugin_sip::media::resample::Linear;
 use tandem_plugin_sip::media::rtp::{self, RtpHeader, SequenceExtender};
 use tandem_plugin_sip::media::srtp::{Inbound, MasterKey, Outbound, Suite};
+use tandem_plugin_sip::media::{g722, opus};
 
 /// 20 ms of a 440 Hz tone at 8 kHz.
 fn frame() -> Vec<i16> {
@@ -204,7 +204,99 @@ fn codecs(c: &mut Criterion) {
             receiver.decode(black_box(&bytes), &mut pcm);
         })
     });
+
+    // Opus at 8 kHz, 28 kbit/s, FEC on: the plugin's wrapper, and libopus
+    // called straight through its C API with the same settings.
+    let (mut encoder, mut decoder) = (opus::Encoder::new().unwrap(), opus::Decoder::new().unwrap());
+    group.bench_function("opus_encode_decode_ours", |b| {
+        b.iter(|| {
+            encoder.encode(black_box(&narrow), &mut bytes);
+            decoder.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    let direct = raw_opus::Direct::new();
+    let mut packet = [0u8; 1275];
+    let mut out = [0i16; 960];
+    group.bench_function("opus_encode_decode_libopus", |b| {
+        b.iter(|| {
+            let n = direct.encode(black_box(&narrow), &mut packet);
+            black_box(direct.decode(&packet[..n], &mut out));
+        })
+    });
     group.finish();
+}
+
+/// libopus without the plugin's wrapper: the reference for its overhead.
+mod raw_opus {
+    use std::os::raw::{c_int, c_void};
+
+    pub struct Direct {
+        encoder: *mut c_void,
+        decoder: *mut c_void,
+        encode: unsafe extern "C" fn(*mut c_void, *const i16, c_int, *mut u8, i32) -> i32,
+        decode: unsafe extern "C" fn(*mut c_void, *const u8, i32, *mut i16, c_int, c_int) -> c_int,
+        _library: libloading::Library,
+    }
+
+    impl Direct {
+        pub fn new() -> Direct {
+            // SAFETY: opus.h's signatures; states checked non-null; the
+            // bench process ends without freeing them.
+            unsafe {
+                let library = libloading::Library::new("libopus.so.0").unwrap();
+                let create: libloading::Symbol<
+                    unsafe extern "C" fn(i32, c_int, c_int, *mut c_int) -> *mut c_void,
+                > = library.get(b"opus_encoder_create\0").unwrap();
+                let ctl: libloading::Symbol<
+                    unsafe extern "C" fn(*mut c_void, c_int, ...) -> c_int,
+                > = library.get(b"opus_encoder_ctl\0").unwrap();
+                let create_decoder: libloading::Symbol<
+                    unsafe extern "C" fn(i32, c_int, *mut c_int) -> *mut c_void,
+                > = library.get(b"opus_decoder_create\0").unwrap();
+                let mut error = 0;
+                let encoder = create(8000, 1, 2048, &mut error);
+                for (request, value) in [(4002, 28000), (4012, 1), (4014, 10), (4016, 0)] {
+                    ctl(encoder, request, value);
+                }
+                let decoder = create_decoder(8000, 1, &mut error);
+                assert!(!encoder.is_null() && !decoder.is_null());
+                Direct {
+                    encoder,
+                    decoder,
+                    encode: *library.get(b"opus_encode\0").unwrap(),
+                    decode: *library.get(b"opus_decode\0").unwrap(),
+                    _library: library,
+                }
+            }
+        }
+
+        pub fn encode(&self, pcm: &[i16], packet: &mut [u8]) -> usize {
+            // SAFETY: buffers sized as libopus needs.
+            unsafe {
+                (self.encode)(
+                    self.encoder,
+                    pcm.as_ptr(),
+                    pcm.len() as c_int,
+                    packet.as_mut_ptr(),
+                    packet.len() as i32,
+                ) as usize
+            }
+        }
+
+        pub fn decode(&self, packet: &[u8], out: &mut [i16]) -> c_int {
+            // SAFETY: as above.
+            unsafe {
+                (self.decode)(
+                    self.decoder,
+                    packet.as_ptr(),
+                    packet.len() as i32,
+                    out.as_mut_ptr(),
+                    out.len() as c_int,
+                    0,
+                )
+            }
+        }
+    }
 }
 
 criterion_group!(benches, media, codecs);

@@ -12,6 +12,7 @@
 
 use super::g711::{self, Law};
 use super::g722;
+use super::opus;
 pub use crate::config::codecs::Codec;
 
 /// The samples in one 20 ms frame at 16 kHz, G.722's rate.
@@ -87,10 +88,11 @@ impl Codec {
         (codec.clock_rate() == rate).then_some(codec)
     }
 
-    /// Why this machine cannot run the codec, if it cannot.
+    /// Why this machine cannot run the codec, if it cannot: Opus
+    /// without libopus.
     pub fn unavailable(self) -> Option<String> {
         match self {
-            Codec::Opus => Some("Opus is not built in yet".to_owned()),
+            Codec::Opus => opus::library().err().map(|e| e.to_string()),
             _ => None,
         }
     }
@@ -142,6 +144,8 @@ impl Default for Preference {
 pub enum CoderError {
     #[error("{0} cannot run on this machine: {1}")]
     Unavailable(Codec, String),
+    #[error(transparent)]
+    Opus(#[from] opus::OpusError),
 }
 
 /// A call's encoder and decoder for the agreed codec: 8 kHz frames in
@@ -154,6 +158,7 @@ pub struct Coder {
 enum Kind {
     G711(Law),
     G722(Box<Wideband>),
+    Opus(opus::Encoder, opus::Decoder),
 }
 
 /// G.722's two states and the 8 ↔ 16 kHz conversion around them.
@@ -179,7 +184,7 @@ impl Coder {
                 previous: 0,
                 wide: Vec::with_capacity(WIDE_FRAME),
             })),
-            Codec::Opus => unreachable!("unavailable() said no"),
+            Codec::Opus => Kind::Opus(opus::Encoder::new()?, opus::Decoder::new()?),
         };
         Ok(Coder { codec, kind })
     }
@@ -203,6 +208,7 @@ impl Coder {
                 }
                 wide.encoder.encode(&wide.wide, out);
             }
+            Kind::Opus(encoder, _) => encoder.encode(pcm, out),
         }
     }
 
@@ -222,6 +228,7 @@ impl Coder {
                         .map(|p| ((i32::from(p[0]) + i32::from(p[1])) / 2) as i16),
                 );
             }
+            Kind::Opus(_, decoder) => decoder.decode(payload, out),
         }
     }
 }
@@ -255,16 +262,19 @@ mod tests {
     }
 
     #[test]
-    fn every_available_codec_keeps_a_tone() {
-        for codec in Codec::ALL.into_iter().filter(|c| c.unavailable().is_none()) {
+    fn every_codec_keeps_a_tone() {
+        // libopus is on every machine that runs the suite (baresip's
+        // opus module needs it): its absence is a failure here, not a skip.
+        assert_eq!(Codec::Opus.unavailable(), None);
+        for codec in Codec::ALL {
             for hz in [440.0, 1000.0, 3000.0] {
                 let (heard, bytes) = through(codec, hz);
                 assert_eq!(heard, hz, "{codec}");
-                let expected = match codec {
-                    Codec::Pcmu | Codec::Pcma | Codec::G722 => 160,
-                    Codec::Opus => bytes,
-                };
-                assert_eq!(bytes, expected, "{codec}");
+                match codec {
+                    Codec::Pcmu | Codec::Pcma | Codec::G722 => assert_eq!(bytes, 160),
+                    // 28 kbit/s is 70 bytes a 20 ms packet, give or take.
+                    Codec::Opus => assert!((30..=120).contains(&bytes), "{bytes} bytes"),
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod g722;
 pub mod jitter;
+pub mod opus;
 pub mod pacer;
 pub mod resample;
 pub mod rtcp;

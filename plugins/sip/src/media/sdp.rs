@@ -539,6 +539,32 @@ mod tests {
     }
 
     #[test]
+    fn opus_is_taken_under_the_offered_type_and_answered_with_its_fmtp() {
+        let offered = parse(BARESIP_OFFER.as_bytes()).unwrap();
+        let opus_first = Preference::new(&[Codec::Opus, Codec::G722], |_, _| {});
+        let agreed = offered.negotiate(Encryption::None, &opus_first).unwrap();
+        assert_eq!((agreed.codec, agreed.payload_type), (Codec::Opus, 96));
+        let key = MasterKey::random().unwrap();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let answer = answer(&offered, &agreed, 7, (ip, 4000), &key);
+        assert!(
+            answer.contains(
+                "m=audio 4000 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\n\
+                 a=fmtp:96 stereo=0;sprop-stereo=0;useinbandfec=1\r\n"
+            ),
+            "{answer}"
+        );
+        let security = Security {
+            encryption: Encryption::None,
+            key,
+            codecs: opus_first,
+        };
+        let sdp = offer(1, ip, 5004, &security);
+        assert!(sdp.contains("m=audio 5004 RTP/AVP 111 9 101\r\n"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\n"), "{sdp}");
+    }
+
+    #[test]
     fn nothing_usable_is_no_common_codec() {
         let sdp =
             "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
