@@ -6,6 +6,7 @@ mod addresses;
 mod admission;
 mod audio;
 mod calls;
+mod codecs;
 mod identity;
 mod linphone;
 mod logging;

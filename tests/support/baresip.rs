@@ -21,28 +21,44 @@ pub struct Baresip {
 
 /// Writes `seconds` of a sine at `hz` as 8 kHz mono 16-bit PCM.
 pub fn write_tone(path: &std::path::Path, hz: f64, seconds: u32) {
+    write_tone_at(path, hz, seconds, (8000, 1));
+}
+
+/// Like `write_tone`, at `rate` with `channels` (baresip's `aufile` wants
+/// the codec's: Opus is 48 kHz stereo to it).
+pub fn write_tone_at(path: &std::path::Path, hz: f64, seconds: u32, (rate, channels): (u32, u16)) {
     let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
+        channels,
+        sample_rate: rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
     let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..8000 * seconds {
-        let t = f64::from(i) / 8000.0;
+    for i in 0..rate * seconds {
+        let t = f64::from(i) / f64::from(rate);
         let sample = (std::f64::consts::TAU * hz * t).sin() * 8000.0;
-        writer.write_sample(sample as i16).unwrap();
+        for _ in 0..channels {
+            writer.write_sample(sample as i16).unwrap();
+        }
     }
     writer.finalize().unwrap();
 }
 
 /// The frequency of the tone in a recording, from the zero crossings of its
 /// audible 20 ms blocks (gaps, such as DTMF time, are skipped): independent
-/// of the plugin's own Goertzel analysis.
+/// of the plugin's own Goertzel analysis. At the file's own rate: baresip
+/// records what it decoded at the codec's (16 kHz for G.722, 48 for Opus).
 pub fn tone_in(path: &std::path::Path) -> f64 {
-    let samples = read_wav(path);
+    let spec = hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .spec();
+    // The first channel: a stereo file's samples alternate.
+    let samples: Vec<i16> = read_wav(path)
+        .into_iter()
+        .step_by(usize::from(spec.channels.max(1)))
+        .collect();
     let audible: Vec<&[i16]> = samples
-        .chunks_exact(160)
+        .chunks_exact(spec.sample_rate as usize / 50)
         .filter(|block| block.iter().map(|s| i32::from(*s).abs()).max() > Some(1000))
         .collect();
     assert!(
@@ -85,12 +101,22 @@ impl Baresip {
         Baresip::start_with(hz, dial, seconds, None, Site::loopback())
     }
 
-    /// Like `start`, with more of baresip's modules loaded (`srtp`,
-    /// `g722`, …) and parameters added to its account (`mediaenc=srtp`).
+    /// Like `start`, with more of baresip's modules loaded (`srtp`, …)
+    /// and parameters added to its account (`mediaenc=srtp`).
     pub fn start_extended(hz: f64, dial: Option<&str>, modules: &[&str], account: &str) -> Baresip {
         let mut site = Site::loopback();
         site.modules = modules.iter().map(|m| format!("module {m}.so\n")).collect();
         site.account = format!("<sip:bob@127.0.0.1>;regint=0;answermode=auto{account}\n");
+        Baresip::start_with(hz, dial, 60, None, site)
+    }
+
+    /// Like `start`, with `codec`'s module (`g722`, `opus`) in place of
+    /// G.711's: baresip then has that codec and no other. baresip 1.0's
+    /// `aufile` takes only a file at the codec's rate, `rate`.
+    pub fn start_with_codec(hz: f64, dial: Option<&str>, codec: &str, rate: (u32, u16)) -> Baresip {
+        let mut site = Site::loopback();
+        site.codecs = format!("module {codec}.so\n");
+        site.tone_rate = rate;
         Baresip::start_with(hz, dial, 60, None, site)
     }
 
@@ -111,6 +137,8 @@ impl Baresip {
                 "<sip:bob@{REGISTRAR}:{registrar_port}>;auth_pass={password};regint=600;answermode=auto\n"
             ),
             modules: String::new(),
+            codecs: G711.to_owned(),
+            tone_rate: (8000, 1),
         };
         Baresip::start_with(hz, dial, 60, None, site)
     }
@@ -185,7 +213,7 @@ impl Baresip {
         let port = free_udp_port();
         let tone = dir.path().join("tone.wav");
         // Longer than any test: at the end of its file aufile stops the call.
-        write_tone(&tone, hz, 60);
+        write_tone_at(&tone, hz, 60, site.tone_rate);
         let console = free_udp_port();
         std::fs::create_dir(dir.path().join("dump")).unwrap();
         let config = format!(
@@ -193,7 +221,7 @@ impl Baresip {
              audio_source aufile,{tone}\naudio_player\naudio_alert\n\
              audio_srate 8000\naudio_channels 1\n\
              module_path /usr/lib/baresip/modules\n\
-             module g711.so\n{modules}module aufile.so\nmodule sndfile.so\n\
+             {codecs}{modules}module aufile.so\nmodule sndfile.so\n\
              module_app account.so\nmodule_app menu.so\nmodule cons.so\n\
              cons_listen 127.0.0.1:{console}\n\
              snd_path {dump}\nrtp_ports 20000-59999\n",
@@ -201,6 +229,7 @@ impl Baresip {
             dump = dir.path().join("dump").display(),
             address = site.address,
             modules = site.modules,
+            codecs = site.codecs,
         );
         let (config, account) = match tls {
             None => (config, site.account.as_str()),
@@ -337,7 +366,13 @@ struct Site {
     account: String,
     /// `module x.so` lines beyond the defaults.
     modules: String,
+    /// The codec modules' lines (G.711's unless a test wants another).
+    codecs: String,
+    /// The sample rate and channels of the tone file baresip sends.
+    tone_rate: (u32, u16),
 }
+
+const G711: &str = "module g711.so\n";
 
 impl Clone for Site {
     /// A `Command` is not `Clone`: the same program, arguments and
@@ -359,6 +394,8 @@ impl Clone for Site {
             command,
             account: self.account.clone(),
             modules: self.modules.clone(),
+            codecs: self.codecs.clone(),
+            tone_rate: self.tone_rate,
         }
     }
 }
@@ -370,6 +407,8 @@ impl Site {
             command: Command::new("baresip"),
             account: "<sip:bob@127.0.0.1>;regint=0;answermode=auto\n".to_owned(),
             modules: String::new(),
+            codecs: G711.to_owned(),
+            tone_rate: (8000, 1),
         }
     }
 }

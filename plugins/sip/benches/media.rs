@@ -4,15 +4,22 @@
 //! reorder). At 100 concurrent calls this is 10,000 frames a second. And
 //! the sound device's rate conversion, per 20 ms of audio. And SRTP:
 //! protecting a packet as the sender does, and checking and decrypting it
-//! as the receiver does, for both suites.
+//! as the receiver does, for both suites. And G.722: encode + decode of a
+//! 20 ms frame, ours beside spandsp's (the C library baresip uses) in the
+//! same run, and as a call does it, 8 kHz in and out.
+
+#[path = "../tests/reference/spandsp.rs"]
+mod spandsp;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use tandem_plugin_sip::media::g711::Codec;
+use tandem_plugin_sip::media::codec::{Codec, Coder};
+use tandem_plugin_sip::media::g711::{self, Law};
 use tandem_plugin_sip::media::jitter::JitterBuffer;
 use tandem_plugin_sip::media::resample::Linear;
 use tandem_plugin_sip::media::rtp::{self, RtpHeader, SequenceExtender};
 use tandem_plugin_sip::media::srtp::{Inbound, MasterKey, Outbound, Suite};
+use tandem_plugin_sip::media::{g722, opus};
 
 /// 20 ms of a 440 Hz tone at 8 kHz.
 fn frame() -> Vec<i16> {
@@ -26,27 +33,27 @@ fn media(c: &mut Criterion) {
     let mut group = c.benchmark_group("media");
     group.throughput(Throughput::Elements(1)); // one 20 ms frame
 
-    for codec in [Codec::Pcmu, Codec::Pcma] {
+    for (codec, name) in [(Law::Mu, "PCMU"), (Law::A, "PCMA")] {
         let mut encoded = Vec::with_capacity(160);
-        group.bench_function(format!("encode_{}", codec.name()), |b| {
+        group.bench_function(format!("encode_{name}"), |b| {
             b.iter(|| {
                 encoded.clear();
-                codec.encode(black_box(&pcm), &mut encoded);
+                g711::encode(codec, black_box(&pcm), &mut encoded);
             })
         });
         let mut bytes = Vec::new();
-        codec.encode(&pcm, &mut bytes);
+        g711::encode(codec, &pcm, &mut bytes);
         let mut decoded = Vec::with_capacity(160);
-        group.bench_function(format!("decode_{}", codec.name()), |b| {
+        group.bench_function(format!("decode_{name}"), |b| {
             b.iter(|| {
                 decoded.clear();
-                codec.decode(black_box(&bytes), &mut decoded);
+                g711::decode(codec, black_box(&bytes), &mut decoded);
             })
         });
     }
 
     let mut payload = Vec::new();
-    Codec::Pcmu.encode(&pcm, &mut payload);
+    g711::encode(Law::Mu, &pcm, &mut payload);
     let mut header = RtpHeader {
         payload_type: 0,
         ssrc: 0x1234_5678,
@@ -60,7 +67,7 @@ fn media(c: &mut Criterion) {
             header.sequence = header.sequence.wrapping_add(1);
             header.timestamp = header.timestamp.wrapping_add(160);
             encoded.clear();
-            Codec::Pcmu.encode(black_box(&pcm), &mut encoded);
+            g711::encode(Law::Mu, black_box(&pcm), &mut encoded);
             packet.clear();
             rtp::write(&header, &encoded, &mut packet);
         })
@@ -88,7 +95,7 @@ fn media(c: &mut Criterion) {
             let (h, body) = rtp::parse(black_box(&packets[n % packets.len()])).unwrap();
             let seq = sequences.extend(h.sequence.wrapping_add((n / 64 * 64) as u16));
             let mut decoded = Vec::with_capacity(160);
-            Codec::Pcmu.decode(body, &mut decoded);
+            g711::decode(Law::Mu, body, &mut decoded);
             jitter.push(seq, decoded, |f| played += f.len());
             n += 1;
         });
@@ -155,5 +162,142 @@ fn media(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, media);
+/// 20 ms of a 440 Hz tone at 16 kHz, G.722's rate.
+fn wide_frame() -> Vec<i16> {
+    (0..320)
+        .map(|i| ((std::f64::consts::TAU * 440.0 * f64::from(i) / 16000.0).sin() * 8000.0) as i16)
+        .collect()
+}
+
+/// G.722 encode + decode of one 20 ms frame (320 samples, 160 bytes),
+/// both directions of a call's work: ours, spandsp's, and ours as the
+/// call runs it (from and to 8 kHz through the `Coder`).
+fn codecs(c: &mut Criterion) {
+    let wide = wide_frame();
+    let mut group = c.benchmark_group("codec");
+    group.throughput(Throughput::Elements(1)); // one 20 ms frame each way
+
+    let (mut encoder, mut decoder) = (g722::Encoder::default(), g722::Decoder::default());
+    let (mut bytes, mut pcm) = (Vec::with_capacity(160), Vec::with_capacity(320));
+    group.bench_function("g722_encode_decode_ours", |b| {
+        b.iter(|| {
+            encoder.encode(black_box(&wide), &mut bytes);
+            decoder.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    let reference = spandsp::Spandsp::load();
+    let (mut encoder, mut decoder) = (reference.encoder(), reference.decoder());
+    group.bench_function("g722_encode_decode_spandsp", |b| {
+        b.iter(|| {
+            encoder.encode(black_box(&wide), &mut bytes);
+            decoder.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    let narrow = frame();
+    let (mut sender, mut receiver) = (
+        Coder::new(Codec::G722).unwrap(),
+        Coder::new(Codec::G722).unwrap(),
+    );
+    group.bench_function("g722_call_frame", |b| {
+        b.iter(|| {
+            sender.encode(black_box(&narrow), &mut bytes);
+            receiver.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+
+    // Opus at 8 kHz, 28 kbit/s, FEC on: the plugin's wrapper, and libopus
+    // called straight through its C API with the same settings.
+    let (mut encoder, mut decoder) = (opus::Encoder::new().unwrap(), opus::Decoder::new().unwrap());
+    group.bench_function("opus_encode_decode_ours", |b| {
+        b.iter(|| {
+            encoder.encode(black_box(&narrow), &mut bytes);
+            decoder.decode(black_box(&bytes), &mut pcm);
+        })
+    });
+    let direct = raw_opus::Direct::new();
+    let mut packet = [0u8; 1275];
+    let mut out = [0i16; 960];
+    group.bench_function("opus_encode_decode_libopus", |b| {
+        b.iter(|| {
+            let n = direct.encode(black_box(&narrow), &mut packet);
+            black_box(direct.decode(&packet[..n], &mut out));
+        })
+    });
+    group.finish();
+}
+
+/// libopus without the plugin's wrapper: the reference for its overhead.
+mod raw_opus {
+    use std::os::raw::{c_int, c_void};
+
+    pub struct Direct {
+        encoder: *mut c_void,
+        decoder: *mut c_void,
+        encode: unsafe extern "C" fn(*mut c_void, *const i16, c_int, *mut u8, i32) -> i32,
+        decode: unsafe extern "C" fn(*mut c_void, *const u8, i32, *mut i16, c_int, c_int) -> c_int,
+        _library: libloading::Library,
+    }
+
+    impl Direct {
+        pub fn new() -> Direct {
+            // SAFETY: opus.h's signatures; states checked non-null; the
+            // bench process ends without freeing them.
+            unsafe {
+                let library = libloading::Library::new("libopus.so.0").unwrap();
+                let create: libloading::Symbol<
+                    unsafe extern "C" fn(i32, c_int, c_int, *mut c_int) -> *mut c_void,
+                > = library.get(b"opus_encoder_create\0").unwrap();
+                let ctl: libloading::Symbol<
+                    unsafe extern "C" fn(*mut c_void, c_int, ...) -> c_int,
+                > = library.get(b"opus_encoder_ctl\0").unwrap();
+                let create_decoder: libloading::Symbol<
+                    unsafe extern "C" fn(i32, c_int, *mut c_int) -> *mut c_void,
+                > = library.get(b"opus_decoder_create\0").unwrap();
+                let mut error = 0;
+                let encoder = create(8000, 1, 2048, &mut error);
+                for (request, value) in [(4002, 28000), (4012, 1), (4014, 10), (4016, 0)] {
+                    ctl(encoder, request, value);
+                }
+                let decoder = create_decoder(8000, 1, &mut error);
+                assert!(!encoder.is_null() && !decoder.is_null());
+                Direct {
+                    encoder,
+                    decoder,
+                    encode: *library.get(b"opus_encode\0").unwrap(),
+                    decode: *library.get(b"opus_decode\0").unwrap(),
+                    _library: library,
+                }
+            }
+        }
+
+        pub fn encode(&self, pcm: &[i16], packet: &mut [u8]) -> usize {
+            // SAFETY: buffers sized as libopus needs.
+            unsafe {
+                (self.encode)(
+                    self.encoder,
+                    pcm.as_ptr(),
+                    pcm.len() as c_int,
+                    packet.as_mut_ptr(),
+                    packet.len() as i32,
+                ) as usize
+            }
+        }
+
+        pub fn decode(&self, packet: &[u8], out: &mut [i16]) -> c_int {
+            // SAFETY: as above.
+            unsafe {
+                (self.decode)(
+                    self.decoder,
+                    packet.as_ptr(),
+                    packet.len() as i32,
+                    out.as_mut_ptr(),
+                    out.len() as c_int,
+                    0,
+                )
+            }
+        }
+    }
+}
+
+criterion_group!(benches, media, codecs);
 criterion_main!(benches);

@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use crate::guard::accept_from::{AcceptFrom, AcceptFromError, AcceptFromSetting};
 
+/// `codecs`: read here, applied by the media layer.
+pub mod codecs;
 /// `media_encryption`: read here, applied by the media layer.
 pub mod encryption;
 
@@ -79,6 +81,11 @@ pub struct Config {
     /// calls signalled over TLS, `"none"` over UDP and TCP, where the keys
     /// would travel in clear (`media/encryption.rs`, decision 0063).
     pub media_encryption: Option<crate::config::encryption::Encryption>,
+    /// The audio codecs calls may use, best first: what we offer, and
+    /// what we pick from an offer (`"opus"`, `"G722"`, `"PCMU"`,
+    /// `"PCMA"`; decision 0064). A codec this machine cannot run (Opus
+    /// without libopus) is left out, and `tandem check` says so.
+    pub codecs: Vec<crate::config::codecs::Codec>,
     /// What we send in a call: `silence`, `tone:440`, `wav:/path/file.wav`,
     /// or the microphone: `device` (the system's default) or `device:NAME`.
     pub source: String,
@@ -157,6 +164,7 @@ impl Default for Config {
             rtp_ports: [16384, 32766],
             stun_server: None,
             media_encryption: None,
+            codecs: crate::config::codecs::Codec::default_order(),
             source: "silence".to_owned(),
             record: "null".to_owned(),
             playback: "none".to_owned(),
@@ -188,6 +196,7 @@ impl std::fmt::Debug for Config {
             .field("record", &self.record)
             .field("playback", &self.playback)
             .field("media_encryption", &self.media_encryption)
+            .field("codecs", &self.codecs)
             .field("max_ringing", &self.max_ringing)
             .field("max_connections", &self.max_connections)
             .field(
@@ -238,6 +247,8 @@ pub enum ConfigError {
          media_address is written in SDP, media_bind is where RTP binds"
     )]
     MediaIpWithSplitKeys,
+    #[error("codecs is empty: name at least one, such as codecs = [\"PCMU\"]")]
+    NoCodecs,
     #[error(transparent)]
     AcceptFrom(#[from] AcceptFromError),
 }
@@ -293,6 +304,9 @@ impl Config {
         }
         if self.max_connections == 0 || self.max_connections_per_source == 0 {
             return Err(ConfigError::MaxConnections);
+        }
+        if self.codecs.is_empty() {
+            return Err(ConfigError::NoCodecs);
         }
         if self.media_ip.is_some() && (self.media_address.is_some() || self.media_bind.is_some()) {
             return Err(ConfigError::MediaIpWithSplitKeys);
@@ -358,6 +372,21 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn codecs_are_named_in_order_and_an_unknown_one_is_an_error() {
+        use super::codecs::Codec;
+        let config: Config = serde_json::from_str(r#"{"codecs": ["pcma", "G722"]}"#).unwrap();
+        assert_eq!(config.codecs, [Codec::Pcma, Codec::G722]);
+        let err = serde_json::from_str::<Config>(r#"{"codecs": ["G729"]}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"G729\" is not one Tandem speaks"),
+            "{err}"
+        );
+        let config: Config = serde_json::from_str(r#"{"codecs": []}"#).unwrap();
+        assert!(matches!(config.validate(), Err(ConfigError::NoCodecs)));
     }
 
     #[test]

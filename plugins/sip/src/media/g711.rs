@@ -2,53 +2,28 @@
 //! Bit-exact with the reference algorithm (Sun's g711.c), which sipp's and
 //! baresip's recordings use too.
 
-/// A negotiated G.711 variant.
+/// Which of the two G.711 companding laws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    /// μ-law, static payload type 0.
-    Pcmu,
-    /// A-law, static payload type 8.
-    Pcma,
+pub enum Law {
+    /// μ-law (PCMU, static payload type 0).
+    Mu,
+    /// A-law (PCMA, static payload type 8).
+    A,
 }
 
-impl Codec {
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Codec::Pcmu => 0,
-            Codec::Pcma => 8,
-        }
+pub fn encode(law: Law, pcm: &[i16], out: &mut Vec<u8>) {
+    out.clear();
+    match law {
+        Law::Mu => out.extend(pcm.iter().map(|&s| ulaw_encode(s))),
+        Law::A => out.extend(pcm.iter().map(|&s| alaw_encode(s))),
     }
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-        }
-    }
-
-    /// The codec for an rtpmap encoding name (case-insensitive, 8 kHz only).
-    pub fn from_rtpmap(name: &str, rate: u32) -> Option<Codec> {
-        match (name.to_ascii_uppercase().as_str(), rate) {
-            ("PCMU", 8000) => Some(Codec::Pcmu),
-            ("PCMA", 8000) => Some(Codec::Pcma),
-            _ => None,
-        }
-    }
-
-    pub fn encode(self, pcm: &[i16], out: &mut Vec<u8>) {
-        out.clear();
-        match self {
-            Codec::Pcmu => out.extend(pcm.iter().map(|&s| ulaw_encode(s))),
-            Codec::Pcma => out.extend(pcm.iter().map(|&s| alaw_encode(s))),
-        }
-    }
-
-    pub fn decode(self, bytes: &[u8], out: &mut Vec<i16>) {
-        out.clear();
-        match self {
-            Codec::Pcmu => out.extend(bytes.iter().map(|&b| ulaw_decode(b))),
-            Codec::Pcma => out.extend(bytes.iter().map(|&b| alaw_decode(b))),
-        }
+pub fn decode(law: Law, bytes: &[u8], out: &mut Vec<i16>) {
+    out.clear();
+    match law {
+        Law::Mu => out.extend(bytes.iter().map(|&b| ulaw_decode(b))),
+        Law::A => out.extend(bytes.iter().map(|&b| alaw_decode(b))),
     }
 }
 
@@ -141,23 +116,15 @@ mod tests {
     #[test]
     fn round_trip_error_is_within_the_segment_step() {
         for sample in (i16::MIN..=i16::MAX).step_by(97) {
-            for codec in [Codec::Pcmu, Codec::Pcma] {
+            for codec in [Law::Mu, Law::A] {
                 let mut bytes = Vec::new();
                 let mut back = Vec::new();
-                codec.encode(&[sample], &mut bytes);
-                codec.decode(&bytes, &mut back);
+                encode(codec, &[sample], &mut bytes);
+                decode(codec, &bytes, &mut back);
                 let error = (i32::from(sample) - i32::from(back[0])).abs();
                 let allowed = (i32::from(sample).abs() / 16).max(16);
                 assert!(error <= allowed, "{codec:?} {sample} -> {}", back[0]);
             }
         }
-    }
-
-    #[test]
-    fn rtpmap_names() {
-        assert_eq!(Codec::from_rtpmap("pcmu", 8000), Some(Codec::Pcmu));
-        assert_eq!(Codec::from_rtpmap("PCMA", 8000), Some(Codec::Pcma));
-        assert_eq!(Codec::from_rtpmap("PCMA", 16000), None);
-        assert_eq!(Codec::from_rtpmap("opus", 48000), None);
     }
 }

@@ -1,13 +1,17 @@
-//! Tandem's media engine: G.711 over RTP with RFC 4733 DTMF, RTCP reports,
+//! Tandem's media engine: G.711, G.722 and Opus over RTP with RFC 4733
+//! DTMF, RTCP reports,
 //! a reorder buffer, and audio sources and sinks behind one trait each.
 //! rsipstack does signalling only; everything after the SDP is here.
 
 pub mod analysis;
 pub mod audio;
+pub mod codec;
 pub mod device;
 pub mod dtmf;
 pub mod g711;
+pub mod g722;
 pub mod jitter;
+pub mod opus;
 pub mod pacer;
 pub mod reflexive;
 pub mod resample;
@@ -47,6 +51,8 @@ pub struct MediaConfig {
     /// The STUN server asked for each call's public media address
     /// (`stun_server`), with what it taught about the NAT.
     pub stun: Option<std::sync::Arc<reflexive::Stun>>,
+    /// `codecs`, less what this machine cannot run.
+    pub codecs: codec::Preference,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +65,8 @@ pub enum MediaSetupError {
     Bind(#[from] session::BindError),
     #[error(transparent)]
     Sdp(#[from] sdp::SdpError),
+    #[error("none of the configured codecs ({0}) can run on this machine")]
+    NoCodecs(String),
 }
 
 impl MediaConfig {
@@ -80,6 +88,14 @@ impl MediaConfig {
             }
             other => drop(other?),
         }
+        // Said once, here: calls then simply never offer the codec.
+        let codecs = codec::Preference::new(&config.codecs, |codec, why| {
+            log::warn!("{codec} is left out of calls: {why}");
+        });
+        if codecs.is_empty() {
+            let named: Vec<&str> = config.codecs.iter().map(|c| c.name()).collect();
+            return Err(MediaSetupError::NoCodecs(named.join(", ")));
+        }
         Ok(MediaConfig {
             bind: config.media_bind(),
             advertised: Advertised::new(config.media_address(), config.media_bind()),
@@ -92,6 +108,7 @@ impl MediaConfig {
                 .stun_server
                 .clone()
                 .map(|server| std::sync::Arc::new(reflexive::Stun::new(server))),
+            codecs,
         })
     }
 }

@@ -1,12 +1,13 @@
 //! SDP (RFC 4566) for one audio stream, and the offer/answer rules of
-//! RFC 3264 that Tandem needs: G.711 plus RFC 4733 telephone-events, and
+//! RFC 3264 that Tandem needs: the codecs of `codec`, in the configured
+//! order, plus RFC 4733 telephone-events, and
 //! SRTP keys as RFC 4568 security descriptions (`a=crypto`).
 //!
 //! Only what is needed is parsed; unknown lines are ignored, as SDP wants.
 
 use std::net::IpAddr;
 
-use super::g711::Codec;
+use super::codec::{Codec, Preference};
 use super::srtp::sdes::Crypto;
 use super::srtp::{MasterKey, Suite};
 use crate::config::encryption::Encryption;
@@ -84,6 +85,9 @@ pub struct SessionDescription {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Negotiated {
     pub codec: Codec,
+    /// The payload type the codec travels under: the offerer's number
+    /// (Opus's is dynamic).
+    pub payload_type: u8,
     /// The telephone-event payload type, when both sides have it.
     pub dtmf: Option<u8>,
     pub remote_ip: IpAddr,
@@ -123,8 +127,8 @@ pub enum SdpError {
     #[error("bad SDP line {0:?}")]
     BadLine(String),
     /// Answered 488 Not Acceptable Here.
-    #[error("no common codec: offered {0:?}, Tandem speaks PCMU and PCMA")]
-    NoCommonCodec(Vec<String>),
+    #[error("no common codec: offered {0:?}, Tandem takes {1}")]
+    NoCommonCodec(Vec<String>, String),
     /// Answered 488: `media_encryption = "sdes-required"`.
     #[error("the peer's audio is not encrypted and media_encryption is \"sdes-required\"")]
     EncryptionRequired,
@@ -224,11 +228,7 @@ impl MediaLine {
         if let Some((_, name, rate)) = self.rtpmaps.iter().find(|(p, _, _)| *p == pt) {
             return Codec::from_rtpmap(name, *rate);
         }
-        match pt {
-            0 => Some(Codec::Pcmu),
-            8 => Some(Codec::Pcma),
-            _ => None,
-        }
+        Codec::from_static(pt)
     }
 
     fn dtmf_payload_type(&self) -> Option<u8> {
@@ -251,8 +251,15 @@ impl SessionDescription {
     /// What the peer's description (offer or answer) says for audio, with
     /// the codec picked in the peer's order of preference, and SRTP as
     /// `encryption` allows: the first `a=crypto` we can use, in the
-    /// peer's order (RFC 4568 §7.1.1).
-    pub fn negotiate(&self, encryption: Encryption) -> Result<Negotiated, SdpError> {
+    /// peer's order (RFC 4568 §7.1.1). The codec is the first of `codecs`
+    /// that the peer has, in our order (RFC 3264 §6.1 leaves the choice to
+    /// the answerer; an answer to our offer names one or a few, and the
+    /// peer's first that we have wins there too).
+    pub fn negotiate(
+        &self,
+        encryption: Encryption,
+        codecs: &Preference,
+    ) -> Result<Negotiated, SdpError> {
         let (_, audio) = self.audio()?;
         let secure_profile = audio.secure_profile();
         let srtp = match (encryption, audio.cryptos.first()) {
@@ -275,11 +282,18 @@ impl SessionDescription {
             (Encryption::SdesRequired, None) => return Err(SdpError::EncryptionRequired),
             (Encryption::Sdes, None) => None,
         };
-        let codec = audio
-            .formats
+        let (codec, payload_type) = codecs
             .iter()
-            .find_map(|f| audio.codec_of(f))
-            .ok_or_else(|| SdpError::NoCommonCodec(self.offered_names(audio)))?;
+            .find_map(|wanted| {
+                audio.formats.iter().find_map(|f| {
+                    let pt: u8 = f.parse().ok()?;
+                    (audio.codec_of(f)? == wanted).then_some((wanted, pt))
+                })
+            })
+            .ok_or_else(|| {
+                let ours: Vec<&str> = codecs.iter().map(Codec::name).collect();
+                SdpError::NoCommonCodec(self.offered_names(audio), ours.join(", "))
+            })?;
         let remote_ip = audio
             .connection
             .or(self.connection)
@@ -290,6 +304,7 @@ impl SessionDescription {
             .unwrap_or(Direction::SendRecv);
         Ok(Negotiated {
             codec,
+            payload_type,
             dtmf: audio.dtmf_payload_type(),
             remote_ip,
             remote_port: audio.port,
@@ -320,21 +335,32 @@ impl SessionDescription {
 pub struct Security {
     pub encryption: Encryption,
     pub key: MasterKey,
+    /// The codecs we offer, best first.
+    pub codecs: Preference,
 }
 
-/// Our offer: PCMU, PCMA and telephone-event, 20 ms, send and receive;
-/// with SDES, our key under each suite we speak (RTP/SAVP when required).
+/// Our offer: the preferred codecs in order, and telephone-event, 20 ms,
+/// send and receive; with SDES, our key under each suite we speak
+/// (RTP/SAVP when required).
 pub fn offer(session_id: u64, ip: IpAddr, port: u16, security: &Security) -> String {
     let mut sdp = header(session_id, ip);
     let profile = match security.encryption {
         Encryption::SdesRequired => "RTP/SAVP",
         _ => "RTP/AVP",
     };
+    let formats: String = security
+        .codecs
+        .iter()
+        .map(|c| format!("{} ", c.offered_payload_type()))
+        .collect();
     sdp.push_str(&format!(
-        "m=audio {port} {profile} 0 8 {DTMF_PAYLOAD_TYPE}\r\n\
-         a=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:8 PCMA/8000\r\n\
-         a=rtpmap:{DTMF_PAYLOAD_TYPE} telephone-event/8000\r\n\
+        "m=audio {port} {profile} {formats}{DTMF_PAYLOAD_TYPE}\r\n"
+    ));
+    for codec in security.codecs.iter() {
+        push_rtpmap(&mut sdp, codec, codec.offered_payload_type());
+    }
+    sdp.push_str(&format!(
+        "a=rtpmap:{DTMF_PAYLOAD_TYPE} telephone-event/8000\r\n\
          a=fmtp:{DTMF_PAYLOAD_TYPE} 0-16\r\n\
          a=ptime:20\r\n"
     ));
@@ -371,7 +397,7 @@ pub fn answer(
             sdp.push_str(&format!("m={} 0 {} {formats}\r\n", media.kind, media.proto));
             continue;
         }
-        let pt = agreed.codec.payload_type();
+        let pt = agreed.payload_type;
         let mut formats = pt.to_string();
         if let Some(dtmf) = agreed.dtmf {
             formats.push_str(&format!(" {dtmf}"));
@@ -381,10 +407,8 @@ pub fn answer(
         } else {
             "RTP/AVP"
         };
-        sdp.push_str(&format!(
-            "m=audio {port} {profile} {formats}\r\na=rtpmap:{pt} {}/8000\r\n",
-            agreed.codec.name()
-        ));
+        sdp.push_str(&format!("m=audio {port} {profile} {formats}\r\n"));
+        push_rtpmap(&mut sdp, agreed.codec, pt);
         if let Some(keying) = agreed.srtp {
             let crypto = Crypto {
                 tag: keying.tag,
@@ -404,6 +428,15 @@ pub fn answer(
         ));
     }
     sdp
+}
+
+/// `a=rtpmap` (and `a=fmtp`, if the codec has parameters) for `codec`
+/// under payload type `pt`.
+fn push_rtpmap(sdp: &mut String, codec: Codec, pt: u8) {
+    sdp.push_str(&format!("a=rtpmap:{pt} {}\r\n", codec.rtpmap()));
+    if let Some(fmtp) = codec.fmtp() {
+        sdp.push_str(&format!("a=fmtp:{pt} {fmtp}\r\n"));
+    }
 }
 
 fn header(session_id: u64, ip: IpAddr) -> String {
@@ -433,7 +466,7 @@ mod tests {
     #[test]
     fn sipp_offer_gets_pcma_and_dtmf() {
         let offer = parse(SIPP_OFFER.as_bytes()).unwrap();
-        let agreed = offer.negotiate(Encryption::None).unwrap();
+        let agreed = offer.negotiate(Encryption::None, &g711()).unwrap();
         assert_eq!(agreed.codec, Codec::Pcma);
         assert_eq!(agreed.dtmf, Some(101));
         assert_eq!(agreed.remote_port, 6000);
@@ -444,7 +477,7 @@ mod tests {
     #[test]
     fn baresip_offer_skips_what_we_lack_and_refuses_video() {
         let offer = parse(BARESIP_OFFER.as_bytes()).unwrap();
-        let agreed = offer.negotiate(Encryption::None).unwrap();
+        let agreed = offer.negotiate(Encryption::None, &g711()).unwrap();
         assert_eq!(agreed.codec, Codec::Pcmu, "first offered codec we speak");
         let key = MasterKey::random().unwrap();
         let answer = answer(
@@ -462,9 +495,73 @@ mod tests {
         let reparsed = parse(answer.as_bytes()).unwrap();
         assert_eq!(reparsed.media.len(), 2);
         assert_eq!(
-            reparsed.negotiate(Encryption::None).unwrap().codec,
+            reparsed.negotiate(Encryption::None, &g711()).unwrap().codec,
             Codec::Pcmu
         );
+    }
+
+    #[test]
+    fn our_order_picks_from_an_offer_and_the_answer_names_it() {
+        let offered = parse(BARESIP_OFFER.as_bytes()).unwrap();
+        let wide = Preference::new(&[Codec::G722, Codec::Pcmu], |_, _| {});
+        let agreed = offered.negotiate(Encryption::None, &wide).unwrap();
+        assert_eq!((agreed.codec, agreed.payload_type), (Codec::G722, 9));
+        let key = MasterKey::random().unwrap();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let answer = answer(&offered, &agreed, 7, (ip, 4000), &key);
+        assert!(
+            answer.contains("m=audio 4000 RTP/AVP 9 101\r\na=rtpmap:9 G722/8000\r\n"),
+            "{answer}"
+        );
+        // PCMA first in our order, though the offer lists PCMU first.
+        let narrow = Preference::new(&[Codec::Pcma, Codec::Pcmu], |_, _| {});
+        let agreed = offered.negotiate(Encryption::None, &narrow).unwrap();
+        assert_eq!((agreed.codec, agreed.payload_type), (Codec::Pcma, 8));
+        // G.722 without an rtpmap is static payload type 9.
+        let bare = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 9\r\n";
+        let agreed = parse(bare.as_bytes())
+            .unwrap()
+            .negotiate(Encryption::None, &wide);
+        assert_eq!(agreed.unwrap().codec, Codec::G722);
+        // Our offer lists the codecs in our order, each with its rtpmap.
+        let security = Security {
+            encryption: Encryption::None,
+            key,
+            codecs: wide,
+        };
+        let sdp = offer(1, ip, 5004, &security);
+        assert!(
+            sdp.contains(
+                "m=audio 5004 RTP/AVP 9 0 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU/8000\r\n"
+            ),
+            "{sdp}"
+        );
+    }
+
+    #[test]
+    fn opus_is_taken_under_the_offered_type_and_answered_with_its_fmtp() {
+        let offered = parse(BARESIP_OFFER.as_bytes()).unwrap();
+        let opus_first = Preference::new(&[Codec::Opus, Codec::G722], |_, _| {});
+        let agreed = offered.negotiate(Encryption::None, &opus_first).unwrap();
+        assert_eq!((agreed.codec, agreed.payload_type), (Codec::Opus, 96));
+        let key = MasterKey::random().unwrap();
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let answer = answer(&offered, &agreed, 7, (ip, 4000), &key);
+        assert!(
+            answer.contains(
+                "m=audio 4000 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\n\
+                 a=fmtp:96 stereo=0;sprop-stereo=0;useinbandfec=1\r\n"
+            ),
+            "{answer}"
+        );
+        let security = Security {
+            encryption: Encryption::None,
+            key,
+            codecs: opus_first,
+        };
+        let sdp = offer(1, ip, 5004, &security);
+        assert!(sdp.contains("m=audio 5004 RTP/AVP 111 9 101\r\n"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:111 opus/48000/2\r\n"), "{sdp}");
     }
 
     #[test]
@@ -473,12 +570,15 @@ mod tests {
             "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
         let err = parse(sdp.as_bytes())
             .unwrap()
-            .negotiate(Encryption::None)
+            .negotiate(Encryption::None, &g711())
             .unwrap_err();
-        assert_eq!(err, SdpError::NoCommonCodec(vec!["opus".into()]));
+        assert_eq!(
+            err,
+            SdpError::NoCommonCodec(vec!["opus".into()], "PCMU, PCMA".into())
+        );
         let err = parse(b"v=0\r\nm=video 5000 RTP/AVP 97\r\n")
             .unwrap()
-            .negotiate(Encryption::None);
+            .negotiate(Encryption::None, &g711());
         assert_eq!(err.unwrap_err(), SdpError::NoAudio);
     }
 
@@ -487,14 +587,14 @@ mod tests {
         let held = SIPP_OFFER.replace("a=fmtp:101 0-11,16\r\n", "a=sendonly\r\n");
         let agreed = parse(held.as_bytes())
             .unwrap()
-            .negotiate(Encryption::None)
+            .negotiate(Encryption::None, &g711())
             .unwrap();
         assert_eq!(agreed.direction, Direction::RecvOnly);
         assert!(agreed.held());
         let old_style = SIPP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
         assert!(parse(old_style.as_bytes())
             .unwrap()
-            .negotiate(Encryption::None)
+            .negotiate(Encryption::None, &g711())
             .unwrap()
             .held());
     }
@@ -504,7 +604,7 @@ mod tests {
         let sdp = offer(1, IpAddr::from([127, 0, 0, 1]), 5004, &plain());
         let agreed = parse(sdp.as_bytes())
             .unwrap()
-            .negotiate(Encryption::None)
+            .negotiate(Encryption::None, &g711())
             .unwrap();
         assert_eq!(
             (agreed.codec, agreed.dtmf, agreed.remote_port),
@@ -516,7 +616,14 @@ mod tests {
         Security {
             encryption: Encryption::None,
             key: MasterKey::random().unwrap(),
+            codecs: g711(),
         }
+    }
+
+    /// What Tandem spoke before G.722 and Opus, the order the older
+    /// tests here were written for.
+    fn g711() -> Preference {
+        Preference::new(&[Codec::Pcmu, Codec::Pcma], |_, _| {})
     }
 
     /// What baresip's `srtp` module offers (`mediaenc srtp`: best effort,
@@ -532,7 +639,7 @@ mod tests {
     fn sdes_takes_the_first_suite_we_speak_and_answers_with_our_key() {
         let offer = parse(BARESIP_SRTP_OFFER.as_bytes()).unwrap();
         for encryption in [Encryption::Sdes, Encryption::SdesRequired] {
-            let agreed = offer.negotiate(encryption).unwrap();
+            let agreed = offer.negotiate(encryption, &g711()).unwrap();
             let keying = agreed.srtp.expect("SRTP agreed");
             assert_eq!((keying.tag, keying.suite), (2, Suite::AesCm128HmacSha1_32));
             let ours = MasterKey::random().unwrap();
@@ -553,11 +660,14 @@ mod tests {
             assert_eq!(back.media[0].cryptos[0].tag, 2);
         }
         // Not asked to encrypt: plain RTP, as the RTP/AVP offer allows.
-        assert_eq!(offer.negotiate(Encryption::None).unwrap().srtp, None);
+        assert_eq!(
+            offer.negotiate(Encryption::None, &g711()).unwrap().srtp,
+            None
+        );
         // Mandatory SRTP: the answer says RTP/SAVP back.
         let savp = BARESIP_SRTP_OFFER.replace("RTP/AVP", "RTP/SAVP");
         let savp = parse(savp.as_bytes()).unwrap();
-        let agreed = savp.negotiate(Encryption::Sdes).unwrap();
+        let agreed = savp.negotiate(Encryption::Sdes, &g711()).unwrap();
         let key = MasterKey::random().unwrap();
         let answer = answer(
             &savp,
@@ -571,7 +681,7 @@ mod tests {
             "{answer}"
         );
         assert_eq!(
-            savp.negotiate(Encryption::None).unwrap_err(),
+            savp.negotiate(Encryption::None, &g711()).unwrap_err(),
             SdpError::EncryptionRefused("media_encryption = \"none\"")
         );
     }
@@ -580,16 +690,24 @@ mod tests {
     fn required_refuses_plain_offers_and_savp_needs_a_usable_key() {
         let plain_offer = parse(SIPP_OFFER.as_bytes()).unwrap();
         assert_eq!(
-            plain_offer.negotiate(Encryption::SdesRequired).unwrap_err(),
+            plain_offer
+                .negotiate(Encryption::SdesRequired, &g711())
+                .unwrap_err(),
             SdpError::EncryptionRequired
         );
-        assert_eq!(plain_offer.negotiate(Encryption::Sdes).unwrap().srtp, None);
+        assert_eq!(
+            plain_offer
+                .negotiate(Encryption::Sdes, &g711())
+                .unwrap()
+                .srtp,
+            None
+        );
         let unknown_suite = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5000 RTP/SAVP 0\r\n\
             a=crypto:1 AEAD_AES_256_GCM inline:AAAA\r\n";
         assert!(matches!(
             parse(unknown_suite.as_bytes())
                 .unwrap()
-                .negotiate(Encryption::Sdes),
+                .negotiate(Encryption::Sdes, &g711()),
             Err(SdpError::EncryptionRefused(_))
         ));
     }
@@ -607,7 +725,16 @@ mod tests {
             (Encryption::Sdes, "RTP/AVP"),
             (Encryption::SdesRequired, "RTP/SAVP"),
         ] {
-            let sdp = offer(1, ip, 5004, &Security { encryption, key });
+            let sdp = offer(
+                1,
+                ip,
+                5004,
+                &Security {
+                    encryption,
+                    key,
+                    codecs: g711(),
+                },
+            );
             let parsed = parse(sdp.as_bytes()).unwrap();
             assert_eq!(parsed.media[0].proto, profile);
             let suites: Vec<_> = parsed.media[0]
@@ -624,7 +751,7 @@ mod tests {
             );
             assert!(parsed.media[0].cryptos.iter().all(|c| c.key == key));
             // Our own offer read back as an answer agrees on the first suite.
-            let agreed = parsed.negotiate(encryption).unwrap();
+            let agreed = parsed.negotiate(encryption, &g711()).unwrap();
             assert_eq!(
                 agreed.srtp.map(|k| k.suite),
                 Some(Suite::AesCm128HmacSha1_80)
@@ -646,12 +773,12 @@ mod tests {
         assert_eq!(
             parse(b"m=audio 5000 RTP/AVP 0")
                 .unwrap()
-                .negotiate(Encryption::None)
+                .negotiate(Encryption::None, &g711())
                 .unwrap_err(),
             SdpError::NoConnection
         );
         for junk in ["=", "a=rtpmap:", "a=rtpmap:x y/z", "m=", "c=IN"] {
-            let _ = parse(junk.as_bytes()).map(|s| s.negotiate(Encryption::None));
+            let _ = parse(junk.as_bytes()).map(|s| s.negotiate(Encryption::None, &g711()));
         }
     }
 }

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::audio::{AudioSink, AudioSource, FRAME};
+use super::codec::{Codec, Coder, CoderError};
 use super::dtmf::{DtmfReceiver, DtmfSender, Frame};
-use super::g711::Codec;
+use super::g711::Law;
 use super::jitter::JitterBuffer;
 use super::pacer::Pacer;
 use super::rtcp;
@@ -128,6 +129,8 @@ pub enum DtmfError {
 }
 
 impl ActiveMedia {
+    /// Starts the call's media task; fails only if the agreed codec
+    /// cannot be set up (libopus refusing, say).
     pub fn start(
         prepared: PreparedMedia,
         agreed: Negotiated,
@@ -136,7 +139,8 @@ impl ActiveMedia {
         cname: String,
         silence_timeout: Option<Duration>,
         on_event: impl Fn(MediaEvent) + Send + Sync + 'static,
-    ) -> ActiveMedia {
+    ) -> Result<ActiveMedia, CoderError> {
+        let coder = Coder::new(agreed.codec)?;
         let counters = Arc::new(Mutex::new(Counters {
             codec: agreed.codec.name(),
             encryption: agreed.srtp.map_or("", |k| k.suite.name()),
@@ -151,6 +155,7 @@ impl ActiveMedia {
             rtcp: prepared.rtcp,
             key: prepared.key,
             srtp,
+            coder,
             agreed,
             remote: SocketAddr::new(agreed.remote_ip, agreed.remote_port),
             latched: false,
@@ -162,11 +167,11 @@ impl ActiveMedia {
             on_event: Box::new(on_event),
         };
         tokio::spawn(task.run(control_rx));
-        ActiveMedia {
+        Ok(ActiveMedia {
             control,
             counters,
             dtmf_pt: agreed.dtmf,
-        }
+        })
     }
 
     pub fn stats(&self) -> MediaStats {
@@ -249,6 +254,8 @@ struct MediaTask {
     /// Our SRTP master key (the one in our SDP).
     key: MasterKey,
     srtp: Option<Protection>,
+    /// The agreed codec's encoder and decoder, with their state.
+    coder: Coder,
     agreed: Negotiated,
     remote: SocketAddr,
     /// Symmetric RTP: once the peer's packets arrive, we answer where they
@@ -297,6 +304,15 @@ impl MediaTask {
                             agreed.srtp.map_or("", |k| k.suite.name());
                         self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
                         self.latched = false;
+                        if agreed.codec != self.coder.codec() {
+                            match Coder::new(agreed.codec) {
+                                Ok(coder) => {
+                                    self.coder = coder;
+                                    lock(&self.counters).codec = agreed.codec.name();
+                                }
+                                Err(e) => log::warn!("keeping {}: {e}", self.coder.codec()),
+                            }
+                        }
                         self.agreed = agreed;
                     }
                     Some(Control::Stop(done)) => break Some(done),
@@ -311,7 +327,8 @@ impl MediaTask {
                     // burst, and the RTP clock keeps to real time, so the
                     // peer hears a short gap instead of growing latency.
                     let missed = ticks.saturating_sub(1) as u32;
-                    clock = clock.wrapping_add(missed.wrapping_mul(FRAME as u32));
+                    let step = self.coder.codec().timestamp_step();
+                    clock = clock.wrapping_add(missed.wrapping_mul(step));
                     let held = self.agreed.held();
                     if held {
                         last_heard = now; // a held peer may rightly say nothing
@@ -324,10 +341,10 @@ impl MediaTask {
                     let header = match dtmf_out.next_frame() {
                         Frame::Audio => {
                             self.source.fill(&mut pcm);
-                            self.agreed.codec.encode(&pcm, &mut encoded);
+                            self.coder.encode(&pcm, &mut encoded);
                             let header = RtpHeader {
                                 marker: std::mem::take(&mut first),
-                                payload_type: self.agreed.codec.payload_type(),
+                                payload_type: self.agreed.payload_type,
                                 sequence,
                                 timestamp: clock,
                                 ssrc,
@@ -350,7 +367,7 @@ impl MediaTask {
                             header
                         }
                     };
-                    clock = clock.wrapping_add(FRAME as u32);
+                    clock = clock.wrapping_add(step);
                     if !held {
                         sequence = header.sequence.wrapping_add(1);
                         let payload_len = (packet.len() - rtp::HEADER_LEN) as u64;
@@ -391,9 +408,11 @@ impl MediaTask {
                         jitter = JitterBuffer::default();
                     }
                     let seq = extender.extend(header.sequence);
+                    // Jitter is counted in 8 kHz units whatever the clock.
+                    let scale = self.coder.codec().clock_rate() / 8000;
                     lock(&self.counters).receive.on_packet(
                         seq,
-                        header.timestamp,
+                        header.timestamp / scale.max(1),
                         payload.len(),
                         std::time::Instant::now(),
                     );
@@ -404,14 +423,14 @@ impl MediaTask {
                         }
                         let sink = &mut self.sink;
                         jitter.push(seq, vec![0; FRAME], |f| sink.write(f));
-                    } else if header.payload_type == self.agreed.codec.payload_type() {
-                        self.agreed.codec.decode(payload, &mut decoded);
+                    } else if header.payload_type == self.agreed.payload_type {
+                        self.coder.decode(payload, &mut decoded);
                         let sink = &mut self.sink;
                         jitter.push(seq, decoded.clone(), |f| sink.write(f));
                     } else if let Some(other) = other_codec(header.payload_type) {
                         // RFC 3264 lets the peer switch among the codecs of
                         // the answer; decode what we know.
-                        other.decode(payload, &mut decoded);
+                        super::g711::decode(other, payload, &mut decoded);
                         let sink = &mut self.sink;
                         jitter.push(seq, decoded.clone(), |f| sink.write(f));
                     }
@@ -487,10 +506,8 @@ impl MediaTask {
     }
 }
 
-fn other_codec(payload_type: u8) -> Option<Codec> {
-    match payload_type {
-        0 => Some(Codec::Pcmu),
-        8 => Some(Codec::Pcma),
-        _ => None,
-    }
+/// G.711 by its static payload type: stateless, so it can be decoded
+/// without a coder of its own when the peer switches to it.
+fn other_codec(payload_type: u8) -> Option<Law> {
+    Codec::from_static(payload_type).and_then(Codec::law)
 }

@@ -64,7 +64,9 @@ impl Agent {
             .await;
         let (body, agreed) = match &offer {
             Some(offer) => {
-                let agreed = offer.negotiate(encryption).map_err(failed)?;
+                let agreed = offer
+                    .negotiate(encryption, &self.media.codecs)
+                    .map_err(failed)?;
                 let body = sdp::answer(
                     offer,
                     &agreed,
@@ -80,6 +82,7 @@ impl Agent {
                 let security = sdp::Security {
                     encryption,
                     key: prepared.key,
+                    codecs: self.media.codecs,
                 };
                 let body = sdp::offer(session_id, media_address, port, &security);
                 (body, None)
@@ -135,7 +138,7 @@ impl Agent {
         );
         let agent = Arc::downgrade(self);
         let timeout = self.config.media_timeout_seconds;
-        Ok(ActiveMedia::start(
+        ActiveMedia::start(
             prepared,
             agreed,
             source,
@@ -160,7 +163,8 @@ impl Agent {
                     }
                 }
             },
-        ))
+        )
+        .map_err(failed)
     }
 
     /// `sip.reject`: a final error response to a ringing call.
@@ -231,6 +235,7 @@ impl Agent {
             let security = call.media_key.map(|key| sdp::Security {
                 encryption: call.encryption,
                 key,
+                codecs: self.media.codecs,
             });
             let security = security.ok_or_else(|| invalid("the call has no media yet"))?;
             (
@@ -253,7 +258,8 @@ impl Agent {
             .map_err(failed)?;
         match response {
             Some(r) if r.status_code.kind() == rsipstack::sip::StatusCodeKind::Successful => {
-                let agreed = sdp::parse(&r.body).and_then(|s| s.negotiate(security.encryption));
+                let agreed = sdp::parse(&r.body)
+                    .and_then(|s| s.negotiate(security.encryption, &security.codecs));
                 let mut calls = self.calls();
                 if let Some(call) = calls.get_mut(&id) {
                     call.state = if hold { CallState::Held } else { CallState::Up };

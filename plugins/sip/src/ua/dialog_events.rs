@@ -106,7 +106,7 @@ fn on_confirmed(agent: &Arc<Agent>, sip_call_id: &str, response: &rsipstack::sip
                 .map(|ack| ack.body)
                 .unwrap_or_default(),
         };
-        match sdp::parse(&answer).and_then(|s| s.negotiate(call.encryption)) {
+        match sdp::parse(&answer).and_then(|s| s.negotiate(call.encryption, &agent.media.codecs)) {
             Ok(agreed) => match agent.start_media(&call.id, prepared, agreed) {
                 Ok(media) => call.media = Some(media),
                 Err(e) => log::warn!("call {}: no media: {e}", call.id),
@@ -143,6 +143,7 @@ fn on_reoffer(
         let security = sdp::Security {
             encryption: call.encryption,
             key,
+            codecs: agent.media.codecs,
         };
         let body = sdp::offer(rand::random::<u32>().into(), address, port, &security);
         return (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()));
@@ -151,7 +152,7 @@ fn on_reoffer(
         Ok(parsed) => parsed,
         Err(_) => return (StatusCode::BadRequest, None, None),
     };
-    let agreed = match parsed.negotiate(call.encryption) {
+    let agreed = match parsed.negotiate(call.encryption, &agent.media.codecs) {
         Ok(agreed) => agreed,
         Err(_) => return (StatusCode::NotAcceptableHere, None, None),
     };

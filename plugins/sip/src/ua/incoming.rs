@@ -143,13 +143,13 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     let mut peer_media = origin.addr.ip();
     let encryption = Encryption::for_call(agent.config.media_encryption, origin.transport == "tls");
     if !offer.is_empty() {
-        match sdp::parse(&offer).and_then(|s| s.negotiate(encryption)) {
+        match sdp::parse(&offer).and_then(|s| s.negotiate(encryption, &agent.media.codecs)) {
             Ok(agreed) if !agreed.remote_ip.is_unspecified() => peer_media = agreed.remote_ip,
             Ok(_) => {}
             Err(e) => {
                 log::info!("refusing a call: {e}");
                 let code = match e {
-                    sdp::SdpError::NoCommonCodec(_)
+                    sdp::SdpError::NoCommonCodec(..)
                     | sdp::SdpError::NoAudio
                     | sdp::SdpError::EncryptionRequired
                     | sdp::SdpError::EncryptionRefused(_) => StatusCode::NotAcceptableHere,

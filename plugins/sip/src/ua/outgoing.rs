@@ -66,6 +66,7 @@ impl Agent {
         let security = sdp::Security {
             encryption,
             key: prepared.key,
+            codecs: self.media.codecs,
         };
         let offer = sdp::offer(rand::random::<u32>().into(), media_address, port, &security);
         let id = new_call_id();
