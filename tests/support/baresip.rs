@@ -165,6 +165,8 @@ impl Baresip {
             command: network.command(Place::Home, "baresip"),
             account: format!("<sip:carol@{HOME}>;regint=0;answermode=auto{nat}\n"),
             modules,
+            codecs: G711.to_owned(),
+            tone_rate: (8000, 1),
         };
         Baresip::start_with(hz, dial, 60, None, site)
     }
