@@ -346,7 +346,12 @@ tandem.on("file_transfer.delivered", function(ev)
   elseif ev.delivery == "link" then
     text = whom .. " does not take files: sent " .. name .. " as a link."
   else
-    text = whom .. " could not take " .. name .. ": " .. tostring(ev.reason)
+    -- The SIP plugin's reason names the peer again ("sip:dave@… answered
+    -- 603 Decline"): once is enough.
+    local reason = tostring(ev.reason)
+    local peer = tostring(ev.peer)
+    if reason:sub(1, #peer + 1) == peer .. " " then reason = "they " .. reason:sub(#peer + 2) end
+    text = whom .. " could not take " .. name .. ": " .. reason
   end
   note(text, thread_of(ev.peer))
 end)
