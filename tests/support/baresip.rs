@@ -186,10 +186,11 @@ impl Baresip {
         tls: Option<&std::path::Path>,
         site: Site,
     ) -> Baresip {
-        crate::build_artifacts(); // before `-t` starts counting
-                                  // A port free for UDP when asked may be taken for TCP (or TLS on
-                                  // the next one) by the time baresip binds both: another test's
-                                  // connection got it. baresip then stops at once; try other ports.
+        // Built before `-t` starts counting.
+        crate::build_artifacts();
+        // A port free for UDP when asked may be taken for TCP (or TLS on
+        // the next one) by the time baresip binds both: another test's
+        // connection got it. baresip then stops at once; try other ports.
         let mut tries = 0;
         loop {
             match Baresip::try_start(hz, dial, seconds, tls, site.clone()) {

@@ -12,6 +12,7 @@ use tandem_sdk::Host;
 use tokio_rustls::rustls::ClientConfig;
 
 use crate::error::TransferError;
+use crate::fetched::Fetched;
 use crate::http::download::{self, Fetch};
 use crate::http::upload;
 use crate::offers::{Entry, Offers};
@@ -133,7 +134,7 @@ async fn transfer(
 }
 
 /// The offer's type, else the server's, else "some bytes".
-fn media_type(entry: &Entry, fetched: &download::Fetched) -> String {
+fn media_type(entry: &Entry, fetched: &Fetched) -> String {
     entry
         .offer
         .media_type
@@ -153,7 +154,7 @@ async fn share(
     entry: &Entry,
     thread: Option<String>,
     path: &Path,
-    fetched: &download::Fetched,
+    fetched: &Fetched,
 ) -> Result<String, TransferError> {
     ctx.offers().set_state(&entry.id, TransferState::Uploading);
     let media_type = media_type(entry, fetched);

@@ -18,7 +18,7 @@ use tokio_rustls::rustls::ClientConfig;
 
 use super::{request, send, TIMEOUT};
 use crate::error::TransferError;
-pub use crate::fetched::{hex, Fetched};
+use crate::fetched::{hex, Fetched};
 use crate::url::Url;
 
 /// Redirections followed before giving up.
