@@ -6,6 +6,7 @@
 pub mod composing;
 pub mod file_transfer;
 pub mod sip;
+pub mod sip_session;
 pub mod xmpp;
 
 #[cfg(test)]

@@ -1,0 +1,117 @@
+//! SIP sessions that are not calls: an INVITE whose only live stream is
+//! not audio (an MSRP file transfer, RFC 5547). The SIP plugin signals
+//! them and carries their SDP as text; the plugin that owns the stream
+//! (the file-transfer plugin for `m=message`) reads and writes that SDP
+//! and carries the bytes. Decision 0066 says why.
+//!
+//! A session is never a call: it has no `sip.call.*` event and is not in
+//! `sip.calls` or `sip.status`'s calls, so nothing that follows calls
+//! ("On the phone") sees it.
+//!
+//! A `session` argument is the SIP plugin's session id, from
+//! [`TakeSession`] (incoming) or [`Offer`]'s answer (outgoing).
+
+use serde::{Deserialize, Serialize};
+
+use crate::CommandType;
+
+/// Offered an incoming session before it is answered, by the SIP plugin:
+/// the plugin owning non-audio streams provides it. It answers at once:
+/// [`Taken`] with no `refuse` keeps the session (the SIP plugin sends 180
+/// Ringing and waits for [`Answer`] or [`Reject`]); `refuse` answers the
+/// INVITE with that code now. Any error (no provider: `unknown_command`)
+/// answers `488 Not Acceptable Here`, as an INVITE Tandem cannot take.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TakeSession {
+    /// The SIP plugin's id for this session.
+    pub session: String,
+    /// The caller's SIP URI.
+    pub peer: String,
+    /// The caller's display name, if any.
+    pub display_name: Option<String>,
+    /// The caller's identity is vouched for (see
+    /// [`crate::events::sip::CallIncoming::vouched`]).
+    pub vouched: bool,
+    /// Where the INVITE came from, `ip:port`.
+    pub source: String,
+    /// The offer's SDP, byte for byte.
+    pub sdp: String,
+}
+impl CommandType for TakeSession {
+    const NAME: &'static str = "sip.take_session";
+    type Reply = Taken;
+}
+
+/// What [`TakeSession`] answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Taken {
+    /// Answer the INVITE with this final code now (`488` for an offer the
+    /// taker cannot read, `603` for one it declines without asking);
+    /// absent: kept, an answer follows.
+    pub refuse: Option<u16>,
+}
+
+/// Accepts an incoming session: 200 OK with this SDP. Refused
+/// (`invalid_arguments`) for a session that is not waiting for an answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Answer {
+    pub session: String,
+    /// The answer's SDP.
+    pub sdp: String,
+}
+impl CommandType for Answer {
+    const NAME: &'static str = "sip.session.answer";
+    type Reply = SessionRef;
+}
+
+/// Refuses an incoming session with a status code (default 603 Decline,
+/// RFC 5547 §8).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reject {
+    pub session: String,
+    pub code: Option<u16>,
+}
+impl CommandType for Reject {
+    const NAME: &'static str = "sip.session.reject";
+    type Reply = SessionRef;
+}
+
+/// Starts a session: an INVITE with this SDP. Answers as soon as the INVITE
+/// is sent, with the session id (a person answers the other end, long
+/// after a command's timeout); `sip.session.answered` or
+/// `sip.session.ended` follows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Offer {
+    /// `sip:bob@example.com`, as for `sip.call`.
+    pub to: String,
+    /// The offer's SDP.
+    pub sdp: String,
+}
+impl CommandType for Offer {
+    const NAME: &'static str = "sip.session.offer";
+    type Reply = SessionRef;
+}
+
+/// Ends a session either way: CANCEL while the INVITE is unanswered, BYE
+/// once up, a 487 for an incoming one not answered yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct End {
+    pub session: String,
+}
+impl CommandType for End {
+    const NAME: &'static str = "sip.session.end";
+    type Reply = SessionRef;
+}
+
+/// What the session commands answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionRef {
+    pub session: String,
+}
