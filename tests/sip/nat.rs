@@ -166,6 +166,8 @@ fn behind_a_nat_tandem_is_called_through_a_plain_proxy_with_audio_both_ways() {
         return;
     };
     home.called_talk_and_hang_up();
+    drop(home);
+    reference_baresip_with_stun(BARE, ProviderHelp::Plain, None);
 }
 
 #[test]
@@ -198,6 +200,8 @@ fn behind_a_nat_tandem_is_called_through_a_proxy_with_nat_help() {
         return;
     };
     home.called_talk_and_hang_up();
+    drop(home);
+    reference_baresip_with_stun(BARE, ProviderHelp::Nathelper, None);
 }
 
 /// The router forgets an idle UDP mapping after 2 s. Without keep-alives
@@ -247,6 +251,8 @@ fn keep_alives_hold_the_nat_open_for_incoming_calls() {
     let mappings = home.network.mappings();
     assert!(mappings.contains("sport=5060 "), "{mappings}");
     home.called_talk_and_hang_up();
+    drop(home);
+    reference_baresip_with_stun(HOME_ROUTER, ProviderHelp::Plain, Some(6));
 }
 
 /// Tandem at home behind a home router, with no registrar (so nothing
@@ -378,4 +384,74 @@ fn behind_a_symmetric_nat_stun_says_why_audio_may_not_come_back() {
     );
     assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
     eprintln!("behind a symmetric NAT, Tandem: {ended}");
+}
+
+/// The reference UA in Tandem's place: what baresip with its `stun` module
+/// achieves behind `router`, registered with a proxy giving `help`, called
+/// by baresip on the public side (after `idle` seconds with nothing sent,
+/// when the router forgets idle mappings after 2 s): whether the call
+/// arrived, and the tone each side heard (0 for nothing). Printed beside
+/// Tandem's result, which the calling test asserts: Tandem must do at
+/// least as well (decision 0065 has the table: through a registrar,
+/// baresip with `stun` is reached only with the proxy's NAT help, and
+/// not once an idle mapping has gone).
+fn reference_baresip_with_stun(
+    router: (Nat, Unsolicited),
+    help: ProviderHelp,
+    idle: Option<u64>,
+) -> (bool, f64, f64) {
+    let network = Network::build(router.0, router.1);
+    if idle.is_some() {
+        network.set_udp_timeout(2);
+    }
+    let stun = StunServer::start(&network);
+    let mut registrar = Kamailio::start_proxy(&network, help, PASSWORD);
+    let mut carol = Baresip::start_home_registered(
+        &network,
+        440.0,
+        ("carol", registrar.port, PASSWORD),
+        Some(&stun.address()),
+    );
+    registrar.wait_for("REGISTERED sip:carol@");
+    if let Some(idle) = idle {
+        std::thread::sleep(Duration::from_secs(idle));
+    }
+    let mut bob = Baresip::start_public(
+        &network,
+        1000.0,
+        (registrar.port, PASSWORD),
+        Some(&format!("sip:carol@{REGISTRAR}:{}", registrar.port)),
+    );
+    let log = tandem_tests::wait_for_log("the call to be answered or to fail", || {
+        let log = bob.log();
+        if ["Call established", "session closed", "terminated"]
+            .iter()
+            .any(|end| log.contains(end))
+        {
+            Ok(log)
+        } else {
+            Err(log)
+        }
+    });
+    let arrived = log.contains("Call established");
+    if !arrived {
+        eprintln!("reference, baresip with stun in Tandem's place: never called\n{log}");
+        return (false, 0.0, 0.0);
+    }
+    std::thread::sleep(TALK);
+    bob.quit();
+    carol.quit();
+    let hz = |path: std::path::PathBuf| {
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > 44) {
+            tone_in(&path)
+        } else {
+            0.0
+        }
+    };
+    let got = (true, hz(carol.received_audio()), hz(bob.received_audio()));
+    eprintln!(
+        "reference, baresip with stun in Tandem's place: called {}, heard {:.0} Hz, was heard {:.0} Hz",
+        got.0, got.1, got.2
+    );
+    got
 }

@@ -153,13 +153,7 @@ impl Baresip {
         stun: Option<&str>,
         dial: Option<&str>,
     ) -> Baresip {
-        let (modules, nat) = match stun {
-            Some(server) => (
-                "module stun.so\n".to_owned(),
-                format!(";medianat=stun;stunserver=stun:{server}"),
-            ),
-            None => (String::new(), String::new()),
-        };
+        let (modules, nat) = stun_module(stun);
         let site = Site {
             address: HOME.to_owned(),
             command: network.command(Place::Home, "baresip"),
@@ -169,6 +163,31 @@ impl Baresip {
             tone_rate: (8000, 1),
         };
         Baresip::start_with(hz, dial, 60, None, site)
+    }
+
+    /// baresip at home behind `network`'s NAT, in Tandem's place: `user`
+    /// registered with the registrar on the public side (`registrar_port`,
+    /// `password`), auto-answering, sending a tone of `hz`; with `stun`, as
+    /// in [`Baresip::start_home`]. The reference UA for calls through a
+    /// registrar behind a NAT.
+    pub fn start_home_registered(
+        network: &Network,
+        hz: f64,
+        (user, registrar_port, password): (&str, u16, &str),
+        stun: Option<&str>,
+    ) -> Baresip {
+        let (modules, nat) = stun_module(stun);
+        let site = Site {
+            address: HOME.to_owned(),
+            command: network.command(Place::Home, "baresip"),
+            account: format!(
+                "<sip:{user}@{REGISTRAR}:{registrar_port}>;auth_pass={password};regint=600;answermode=auto{nat}\n"
+            ),
+            modules,
+            codecs: G711.to_owned(),
+            tone_rate: (8000, 1),
+        };
+        Baresip::start_with(hz, None, 60, None, site)
     }
 
     /// Like `start`, with SIP over TLS too: `certs` holds `ca.pem` (trusted)
@@ -376,6 +395,18 @@ struct Site {
 }
 
 const G711: &str = "module g711.so\n";
+
+/// The module line and account parameters that make baresip ask `stun`
+/// (`host:port`) for its public media address; nothing without one.
+fn stun_module(stun: Option<&str>) -> (String, String) {
+    match stun {
+        Some(server) => (
+            "module stun.so\n".to_owned(),
+            format!(";medianat=stun;stunserver=stun:{server}"),
+        ),
+        None => (String::new(), String::new()),
+    }
+}
 
 impl Clone for Site {
     /// A `Command` is not `Clone`: the same program, arguments and
