@@ -90,28 +90,7 @@ fn sha256(path: &Path) -> (String, String) {
 /// Bob (sipp) offers `url` named `name`, `size` bytes, from
 /// `sip:bob@127.0.0.1:<peer_port>`.
 fn bob_offers(sidecar: &Sidecar, url: &str, name: &str, size: usize, peer_port: &str, dir: &Path) {
-    sipp::run_ok(
-        &[
-            "-sf",
-            &sipp::scenario_path("file_offer_rcs.xml"),
-            "-m",
-            "1",
-            "-key",
-            "url",
-            url,
-            "-key",
-            "name",
-            name,
-            "-key",
-            "size",
-            &size.to_string(),
-            "-key",
-            "peer_port",
-            peer_port,
-            &format!("127.0.0.1:{}", sidecar.sip_port()),
-        ],
-        dir,
-    );
+    sipp::offer_file(sidecar.sip_port(), url, name, size as u64, peer_port, dir);
 }
 
 fn files_in(dir: &Path) -> Vec<String> {

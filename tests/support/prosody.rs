@@ -28,16 +28,22 @@ pub fn free_port() -> u16 {
 impl Prosody {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Prosody {
-        Prosody::start_configured(false)
+        Prosody::start_configured(false, 1024 * 1024)
+    }
+
+    /// The same, its file share taking files up to `limit` bytes (the
+    /// others take 1 MiB): for benches moving large files.
+    pub fn start_with_upload_limit(limit: u64) -> Prosody {
+        Prosody::start_configured(false, limit)
     }
 
     /// The same, letting clients create accounts (XEP-0077 in-band
     /// registration: `allow_registration`), as some public servers do.
     pub fn start_with_registration() -> Prosody {
-        Prosody::start_configured(true)
+        Prosody::start_configured(true, 1024 * 1024)
     }
 
-    fn start_configured(registration: bool) -> Prosody {
+    fn start_configured(registration: bool, upload_limit: u64) -> Prosody {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         crate::certs::make(d);
@@ -82,7 +88,7 @@ http_default_host = "upload.{DOMAIN}"
 VirtualHost "{DOMAIN}"
   ssl = {{ key = "{d}/server.key", certificate = "{d}/server.pem" }}
 Component "upload.{DOMAIN}" "http_file_share"
-  http_file_share_size_limit = 1048576
+  http_file_share_size_limit = {upload_limit}
 "#,
             d = d.display()
         );

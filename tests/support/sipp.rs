@@ -116,6 +116,34 @@ impl Drop for Background {
     }
 }
 
+/// Bob (sipp, from `sip:bob@127.0.0.1:<peer_port>`) offers the file at
+/// `url`, named `name`, `size` bytes, to the SIP plugin on `sip_port` the
+/// way liblinphone does (a MESSAGE with RCS file-info), and gets its 200.
+pub fn offer_file(sip_port: u16, url: &str, name: &str, size: u64, peer_port: &str, cwd: &Path) {
+    run_ok(
+        &[
+            "-sf",
+            &scenario_path("file_offer_rcs.xml"),
+            "-m",
+            "1",
+            "-key",
+            "url",
+            url,
+            "-key",
+            "name",
+            name,
+            "-key",
+            "size",
+            &size.to_string(),
+            "-key",
+            "peer_port",
+            peer_port,
+            &format!("127.0.0.1:{sip_port}"),
+        ],
+        cwd,
+    );
+}
+
 /// The path of a scenario file in `tests/sipp/`.
 pub fn scenario_path(name: &str) -> String {
     crate::workspace()

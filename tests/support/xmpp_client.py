@@ -103,6 +103,24 @@ class TestClient(slixmpp.ClientXMPP):
         for state in ("active", "composing", "paused", "inactive", "gone"):
             self.add_event_handler("chatstate_" + state, self.on_chat_state)
 
+    async def upload_slot(self, service, name, size, ctype):
+        """A XEP-0363 slot for `name` (`size` bytes): its PUT URL, GET URL
+        and the headers the PUT must carry; None (the error said) when the
+        service refuses."""
+        iq = self.make_iq_get(ito=service)
+        req = ET.SubElement(iq.xml, "{urn:xmpp:http:upload:0}request",
+                            filename=name, size=str(size))
+        req.set("content-type", ctype)
+        try:
+            res = await iq.send(timeout=10)
+        except IqError as e:
+            say_iq_error(e)
+            return None
+        slot = res.xml.find("{urn:xmpp:http:upload:0}slot")
+        put = slot.find("{urn:xmpp:http:upload:0}put")
+        get = slot.find("{urn:xmpp:http:upload:0}get").get("url")
+        return put.get("url"), get, {h.get("name"): h.text for h in put if h.text}
+
     async def start(self, _event):
         await self.get_roster()
         try:
@@ -416,27 +434,27 @@ class TestClient(slixmpp.ClientXMPP):
             data = open(u["path"], "rb").read()
             name = u.get("name") or u["path"].rsplit("/", 1)[-1]
             ctype = u.get("content_type", "application/octet-stream")
-            iq = self.make_iq_get(ito=u["service"])
-            req = ET.SubElement(iq.xml, "{urn:xmpp:http:upload:0}request",
-                                filename=name, size=str(len(data)))
-            req.set("content-type", ctype)
-            try:
-                res = await iq.send(timeout=10)
-            except IqError as e:
-                say_iq_error(e)
+            slot = await self.upload_slot(u["service"], name, len(data), ctype)
+            if slot is None:
                 return
-            slot = res.xml.find("{urn:xmpp:http:upload:0}slot")
-            put = slot.find("{urn:xmpp:http:upload:0}put")
-            get = slot.find("{urn:xmpp:http:upload:0}get").get("url")
-            headers = {h.get("name"): h.text for h in put if h.text}
+            put, get, headers = slot
             headers["Content-Type"] = ctype
 
             def upload():
-                r = urllib.request.Request(put.get("url"), data=data, method="PUT", headers=headers)
+                r = urllib.request.Request(put, data=data, method="PUT", headers=headers)
                 with urllib.request.urlopen(r, timeout=30) as answer:
                     return answer.status
             status = await asyncio.get_event_loop().run_in_executor(None, upload)
             say(event="uploaded", status=status, url=get)
+        elif "slot" in c:
+            # Only the XEP-0363 slot, for another program to PUT to (a
+            # bench's curl): its URLs and the headers the PUT must carry.
+            u = c["slot"]
+            slot = await self.upload_slot(u["service"], u["name"], u["size"],
+                                          u.get("content_type", "application/octet-stream"))
+            if slot is not None:
+                put, get, headers = slot
+                say(event="slot", name=u["name"], put=put, get=get, headers=headers)
         elif "unknown_iq" in c:
             iq = self.make_iq_get(queryxmlns="urn:example:nothing", ito=c["unknown_iq"])
             try:
