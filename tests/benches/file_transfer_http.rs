@@ -51,8 +51,10 @@ fn main() {
         &["sip-chat", "accept-files"],
         "",
         &format!(
-            "\n[plugins.file-transfer]\ndownload_dir = {:?}\nmax_size = {}\nkeep_files = true\n",
+            "\n[plugins.file-transfer]\ndownload_dir = {:?}\nmax_size = {}\nkeep_files = true\n\n\
+             [scripts.accept-files]\nmax_size = {}\n",
             downloads.display().to_string(),
+            size * 2,
             size * 2
         ),
         &["tandem_plugin_file_transfer"],
@@ -247,7 +249,7 @@ fn through_tandem(
     client.send(json!({ "message": { "to": SIDECAR, "body": format!("accept {id}") } }));
     let shared = client.wait_for_within(
         "the shared file",
-        Duration::from_secs(600),
+        Duration::from_secs(300),
         Duration::from_millis(5),
         |e: &Value| {
             e["event"] == "message"
