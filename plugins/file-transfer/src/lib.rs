@@ -42,7 +42,10 @@ mod error;
 mod fetched;
 mod http;
 mod interrupted;
-mod msrp;
+/// Public for tests/msrp_relay.rs, which runs both ends of a transfer
+/// through Kamailio's MSRP relay; not an API for anything else.
+#[doc(hidden)]
+pub mod msrp;
 mod name;
 mod offer;
 mod offers;
