@@ -59,6 +59,44 @@ pub struct Relay {
     pub password: Password,
 }
 
+/// `msrp_relay` and its user and password as the configuration gives
+/// them: none, or all three usable.
+pub fn from_settings(
+    uri: Option<&str>,
+    user: Option<&str>,
+    password: &Password,
+) -> Result<Option<Relay>, SettingsError> {
+    let Some(text) = uri else {
+        return Ok(None);
+    };
+    let uri = MsrpUri::parse(text).map_err(|e| SettingsError::Uri {
+        uri: text.to_owned(),
+        why: e.to_string(),
+    })?;
+    let user = user
+        .filter(|u| !u.is_empty())
+        .ok_or(SettingsError::NoUser)?;
+    if password.0.is_empty() {
+        return Err(SettingsError::NoPassword);
+    }
+    Ok(Some(Relay {
+        uri,
+        user: user.to_owned(),
+        password: password.clone(),
+    }))
+}
+
+/// A relay setting that cannot be used.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SettingsError {
+    #[error("msrp_relay {uri:?} is not an MSRP relay address like \"msrp://relay.example.org:2855;tcp\": {why}")]
+    Uri { uri: String, why: String },
+    #[error("msrp_relay is set but msrp_relay_user is not")]
+    NoUser,
+    #[error("msrp_relay is set but its password is not (msrp_relay_password_file)")]
+    NoPassword,
+}
+
 /// Why the relay could not be used, in plain words.
 #[derive(Debug, Error)]
 pub enum RelayError {
@@ -305,6 +343,37 @@ impl Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_are_all_or_nothing() {
+        let password = Password("pw".into());
+        assert!(from_settings(None, None, &Password::default())
+            .unwrap()
+            .is_none());
+        let relay = from_settings(
+            Some("msrps://relay.example.org;tcp"),
+            Some("alice"),
+            &password,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(relay.uri.secure);
+        assert_eq!(relay.uri.port_or_default(), 2855);
+        assert_eq!(
+            from_settings(Some("msrp://relay.example.org;tcp"), None, &password).unwrap_err(),
+            SettingsError::NoUser
+        );
+        assert_eq!(
+            from_settings(Some("msrp://r;tcp"), Some("a"), &Password::default()).unwrap_err(),
+            SettingsError::NoPassword
+        );
+        let bad = from_settings(Some("relay.example.org"), Some("a"), &password).unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("msrp_relay \"relay.example.org\" is not"),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn the_password_is_never_printed() {
