@@ -19,7 +19,7 @@ use tandem_plugin_file_transfer::msrp::sender::{send_file, Outgoing};
 use tandem_plugin_file_transfer::msrp::uri::MsrpUri;
 use tandem_plugin_file_transfer::msrp::DEFAULT_CHUNK_SIZE;
 use tandem_tests::kamailio_msrp::MsrpRelay;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 const PASSWORD: &str = "relay-secret-7";
@@ -63,7 +63,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()[..64].to_owned()
 }
 
-/// How each end reaches the other.
+/// The sending end: logged in at the relay, or listening for the
+/// receiver (the offerer's `a=setup:actpass` without a relay).
+enum Sender {
+    Relayed(Box<Binding>),
+    Listening(TcpListener),
+}
+
+/// How the receiving end reaches the sender.
 enum End {
     /// Logged in at the relay: the session runs on that connection.
     Relayed(Box<Binding>),
@@ -79,13 +86,21 @@ struct Outcome {
     part: PathBuf,
 }
 
-/// Sends `file` from a sender behind the relay (`sender`, always
-/// relayed here) to `receiver`. The receiver is the active side (RFC
-/// 6135's default for an answerer): it binds the session with an empty
-/// SEND, which the relay forwards down the sender's connection.
-async fn transfer(file: &Path, size: u64, sender: Binding, receiver: End) -> Outcome {
+/// Sends `file` from `sender` to `receiver`. The receiver is the active
+/// side (RFC 6135's default for an answerer): it binds the session with
+/// an empty SEND, which a relay forwards down the sender's connection.
+async fn transfer(file: &Path, size: u64, sender: Sender, receiver: End) -> Outcome {
     let part = file.with_file_name(".holiday.part");
-    let sender_path = sender.path();
+    let (sender_path, tx_use_path) = match &sender {
+        Sender::Relayed(binding) => (binding.path(), binding.use_path.clone()),
+        Sender::Listening(listener) => {
+            let port = listener.local_addr().unwrap().port();
+            (
+                vec![MsrpUri::tcp("127.0.0.1", port, "sndrdirect")],
+                Vec::new(),
+            )
+        }
+    };
     let progress = Arc::new(AtomicU64::new(0));
     let (_keep_sender, sender_cancel) = watch::channel(false);
     let (_keep_receiver, receiver_cancel) = watch::channel(false);
@@ -129,15 +144,9 @@ async fn transfer(file: &Path, size: u64, sender: Binding, receiver: End) -> Out
         }
     };
 
-    let Binding {
-        reader: mut tx_reader,
-        writer: mut tx_writer,
-        local: tx_local,
-        use_path,
-        ..
-    } = sender;
-    let mut tx_to = use_path;
+    let mut tx_to = tx_use_path;
     tx_to.extend(rx_path);
+    let tx_local = sender_path.last().unwrap().clone();
     let send = {
         let progress = progress.clone();
         async move {
@@ -151,9 +160,18 @@ async fn transfer(file: &Path, size: u64, sender: Binding, receiver: End) -> Out
                 cancel: sender_cancel,
                 await_bind: true,
             };
-            send_file(&mut tx_reader, &mut tx_writer, out)
-                .await
-                .map_err(|e| e.to_string())
+            let sent = match sender {
+                Sender::Relayed(binding) => {
+                    let mut binding = *binding;
+                    send_file(&mut binding.reader, &mut binding.writer, out).await
+                }
+                Sender::Listening(listener) => {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let (r, w) = stream.into_split();
+                    send_file(&mut Reader::new(r), &mut Writer::new(w), out).await
+                }
+            };
+            sent.map_err(|e| e.to_string())
         }
     };
     let receive = {
@@ -244,7 +262,7 @@ fn a_file_goes_through_kamailio_with_one_end_or_both_behind_it() {
         let path = sender.path();
         assert_eq!(path.len(), 2, "{path:?}");
         assert_eq!(path[0].port, Some(kamailio.port));
-        transfer(&file, size, sender, End::Direct).await
+        transfer(&file, size, Sender::Relayed(Box::new(sender)), End::Direct).await
     });
     assert_arrived(&out, size, &sha, &kamailio);
     std::fs::remove_file(&out.part).unwrap();
@@ -255,7 +273,13 @@ fn a_file_goes_through_kamailio_with_one_end_or_both_behind_it() {
         let sender = relay::bind(&config("alice"), None).await.unwrap();
         let receiver = relay::bind(&config("bob"), None).await.unwrap();
         assert_ne!(sender.use_path, receiver.use_path);
-        transfer(&file, size, sender, End::Relayed(Box::new(receiver))).await
+        transfer(
+            &file,
+            size,
+            Sender::Relayed(Box::new(sender)),
+            End::Relayed(Box::new(receiver)),
+        )
+        .await
     });
     assert_arrived(&out, size, &sha, &kamailio);
     // Kamailio challenged each login with a digest before taking it.
@@ -293,4 +317,58 @@ fn a_wrong_password_is_refused_in_plain_words() {
         )),
         "{error}"
     );
+}
+
+/// Throughput through Kamailio against direct, in one run (docs/decisions
+/// 0068): a file of `MSRP_BENCH_MIB` MiB (64) in 4 KiB chunks, direct
+/// (the receiver connects to the sender), the sender behind the relay,
+/// and both behind it. Run by hand:
+/// `cargo test --locked -p tandem-tests --test msrp_relay --config 'profile.dev.package.tandem-plugin-file-transfer.opt-level=3' --config 'profile.dev.package.sha2.opt-level=3' --config 'profile.dev.package.memchr.opt-level=3' -- --ignored --nocapture msrp_relay_throughput`
+#[test]
+#[ignore = "a benchmark: run by hand"]
+fn msrp_relay_throughput() {
+    let mib: u64 = std::env::var("MSRP_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let kamailio = MsrpRelay::start(PASSWORD);
+    // On the disk the build uses, not /tmp: two copies of the file.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/msrp-bench");
+    std::fs::create_dir_all(&base).unwrap();
+    let dir = tempfile::tempdir_in(&base).unwrap();
+    let size = mib << 20;
+    let (file, sha) = file_of(dir.path(), size as usize);
+    let rt = runtime();
+    let config = relay_config(&kamailio, "alice", PASSWORD);
+    for how in ["direct", "sender behind the relay", "both behind the relay"] {
+        let (out, seconds) = rt.block_on(async {
+            let (sender, receiver) = match how {
+                "direct" => (
+                    Sender::Listening(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+                    End::Direct,
+                ),
+                "sender behind the relay" => {
+                    let sender = relay::bind(&config, None).await.unwrap();
+                    (Sender::Relayed(Box::new(sender)), End::Direct)
+                }
+                _ => {
+                    let sender = relay::bind(&config, None).await.unwrap();
+                    let receiver = relay::bind(&config, None).await.unwrap();
+                    (
+                        Sender::Relayed(Box::new(sender)),
+                        End::Relayed(Box::new(receiver)),
+                    )
+                }
+            };
+            let started = std::time::Instant::now();
+            let out = transfer(&file, size, sender, receiver).await;
+            (out, started.elapsed().as_secs_f64())
+        });
+        assert_arrived(&out, size, &sha, &kamailio);
+        let _ = std::fs::remove_file(&out.part);
+        println!(
+            "{how:>24}: {mib} MiB in {seconds:.1} s, {:.1} MB/s",
+            size as f64 / 1e6 / seconds
+        );
+    }
 }
