@@ -18,7 +18,9 @@
 //! straight back to it; only the stored address tells the two apart.
 //!
 //! Kamailio answers each SEND 200 itself (transaction responses are hop
-//! by hop) and drops the responses that come back from the next hop.
+//! by hop) and drops the responses that come back from the next hop; so
+//! nothing holds a sender back but Kamailio's write queue, raised here
+//! (docs/decisions/0068).
 
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
@@ -97,6 +99,13 @@ children=2
 auto_aliases=no
 tcp_accept_no_cl=yes
 tcp_connection_lifetime=3605
+# Kamailio answers each SEND itself, so a sender is never held back by the
+# next hop: what that hop has not taken yet waits in Kamailio's write
+# queue, and past tcp_conn_wq_max (32 KiB by default) frames are dropped
+# ("write queue full") and the connection fails. Room for a whole test
+# file per connection.
+tcp_conn_wq_max=134217728
+tcp_wq_max=268435456
 listen=tcp:127.0.0.1:{port}
 mpath="{MODULES}"
 
