@@ -19,7 +19,7 @@ pub struct Kamailio {
 }
 
 /// Where Debian puts Kamailio's modules.
-const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
+pub(crate) const MODULES: &str = "/usr/lib/x86_64-linux-gnu/kamailio/modules/";
 
 impl Kamailio {
     /// Starts a registrar challenging with `algorithm` ("SHA-256" or "MD5").
@@ -126,23 +126,7 @@ modparam("auth", "nonce_count", 1)
 {route}
 "#
         );
-        let file = crate::write(dir.path(), "kamailio.cfg", &config);
-        let mut command = site.command;
-        let mut child = command
-            .arg("-f")
-            .arg(&file)
-            .args(["-DD", "-E", "-w"])
-            .arg(dir.path())
-            .arg("-Y")
-            .arg(dir.path())
-            // Its own process group: Kamailio forks workers, and the whole
-            // group is stopped on drop.
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run kamailio (apt-get install kamailio)");
+        let mut child = spawn(site.command, dir.path(), &config);
         let log = crate::capture_output(&mut child);
         let mut kamailio = Kamailio {
             port,
@@ -177,10 +161,36 @@ modparam("auth", "nonce_count", 1)
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Runs Kamailio (`command`, which may enter a network namespace first)
+/// with `config` written in `dir`, in the foreground, logging to stderr.
+pub(crate) fn spawn(mut command: Command, dir: &std::path::Path, config: &str) -> Child {
+    let file = crate::write(dir, "kamailio.cfg", config);
+    command
+        .arg("-f")
+        .arg(&file)
+        .args(["-DD", "-E", "-w"])
+        .arg(dir)
+        .arg("-Y")
+        .arg(dir)
+        // Its own process group: Kamailio forks workers, and the whole
+        // group is stopped on drop.
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot run kamailio (apt-get install kamailio)")
+}
+
+/// Stops Kamailio and its workers (`spawn` gave them a group of their own).
+pub(crate) fn stop(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = child.wait();
 }
 
 /// Where Kamailio runs: its address and the command that starts it.

@@ -335,6 +335,7 @@ pub mod certs;
 pub mod ejabberd;
 pub mod http;
 pub mod kamailio;
+pub mod kamailio_msrp;
 pub mod linphone;
 pub mod measure;
 pub mod netns;

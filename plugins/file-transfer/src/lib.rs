@@ -42,7 +42,10 @@ mod error;
 mod fetched;
 mod http;
 mod interrupted;
-mod msrp;
+/// Public for tests/msrp_relay.rs, which runs both ends of a transfer
+/// through Kamailio's MSRP relay; not an API for anything else.
+#[doc(hidden)]
+pub mod msrp;
 mod name;
 mod offer;
 mod offers;
@@ -93,6 +96,15 @@ pub struct Config {
     pub offer_ttl_seconds: u64,
     /// The most file bytes in one MSRP SEND (docs/decisions/0066).
     pub msrp_chunk_size: usize,
+    /// An MSRP relay (RFC 4976) that direct transfers go through, e.g.
+    /// `msrp://relay.example.org:2855;tcp` (`msrps://` for TLS); unset:
+    /// peers connect directly (docs/decisions/0068).
+    pub msrp_relay: Option<String>,
+    /// The user name Tandem logs in to the relay with.
+    pub msrp_relay_user: Option<String>,
+    /// Its password: `msrp_relay_password_file` (or `_env`), which the
+    /// host reads; never printed.
+    pub msrp_relay_password: msrp::relay::Password,
     /// How the user's files are offered to SIP peers first: `rcs` (GSMA
     /// file-info, what Linphone reads) or `external-body` (RFC 4483); a
     /// peer answering 415 gets the other, then the link as text.
@@ -109,6 +121,9 @@ impl Default for Config {
             max_offers_per_peer: 4,
             offer_ttl_seconds: 3600,
             msrp_chunk_size: msrp::DEFAULT_CHUNK_SIZE,
+            msrp_relay: None,
+            msrp_relay_user: None,
+            msrp_relay_password: msrp::relay::Password::default(),
             offer_as: Form::Rcs,
         }
     }
@@ -129,6 +144,10 @@ pub struct FileTransferPlugin {
     /// Transfers the previous run left cut off, said at `host.ready`: by
     /// then every plugin is up, the XMPP one that tells the user too.
     lost: Mutex<Vec<Failed>>,
+    /// The relay MSRP sessions go through (`msrp::relay::bind` per
+    /// session), when configured.
+    #[allow(dead_code)] // Taken up when MSRP sessions are wired to SIP (issue 22).
+    msrp_relay: Option<msrp::relay::Relay>,
     unreadable: LogThrottle,
     refused: LogThrottle,
 }
@@ -166,6 +185,12 @@ impl Plugin for FileTransferPlugin {
             )
             .into());
         }
+        let msrp_relay = msrp::relay::from_settings(
+            config.msrp_relay.as_deref(),
+            config.msrp_relay_user.as_deref(),
+            &config.msrp_relay_password,
+        )
+        .map_err(|e| format!("[plugins.file-transfer] {e}"))?;
         let dir = config
             .download_dir
             .clone()
@@ -194,6 +219,7 @@ impl Plugin for FileTransferPlugin {
             ctx,
             offer_as: config.offer_as,
             lost: Mutex::new(lost),
+            msrp_relay,
             unreadable: LogThrottle::new(),
             refused: LogThrottle::new(),
         })

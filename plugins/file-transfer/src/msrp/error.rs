@@ -46,8 +46,6 @@ pub enum SessionError {
     HashMismatch,
     #[error("could not read the file to send: {0}")]
     Disk(io::Error),
-    #[error("the MSRP relay refused Tandem's login (MSRP {code})")]
-    RelayAuth { code: u16 },
 }
 
 impl From<SessionError> for crate::error::TransferError {

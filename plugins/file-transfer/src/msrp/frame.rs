@@ -357,6 +357,9 @@ pub struct Ids {
 }
 
 impl Ids {
+    /// Not an `Iterator`: ids never run out, and `for` over them would
+    /// never end.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> String {
         let mut id = String::with_capacity(20);
         for half in 0..2 {

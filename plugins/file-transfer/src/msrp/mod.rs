@@ -6,16 +6,19 @@
 //! response head, typed, and how it is written), `parser` (bytes in,
 //! heads and body pieces out, never a whole body), `error` (what failed),
 //! `connection` (frames over one connection), `sender` and `receiver`
-//! (one file, each way).
+//! (one file, each way), `relay` (logging in at an MSRP relay, RFC 4976,
+//! and the paths through it) with `digest` (its HTTP Digest login).
 
 // Used by the SIP signalling once MSRP offers are wired in (issue 22).
 #![allow(dead_code)]
 
 pub mod connection;
+pub mod digest;
 pub mod error;
 pub mod frame;
 pub mod parser;
 pub mod receiver;
+pub mod relay;
 pub mod sdp;
 pub mod sender;
 pub mod uri;
