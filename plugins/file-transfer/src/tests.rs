@@ -387,7 +387,7 @@ fn the_docs_list_the_command_table() {
         assert!(doc.contains(&format!("//! - `{name}`")), "{name}");
     }
     for topic in [
-        Offered::TOPIC,
+        tandem_sdk::events::file_transfer::Offered::TOPIC,
         Failed::TOPIC,
         Closed::TOPIC,
         tandem_sdk::events::file_transfer::Completed::TOPIC,
