@@ -85,7 +85,10 @@ pub async fn sha1_of(path: &Path) -> std::io::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit_tests {
     #[test]
     fn tokens_are_fresh_and_of_their_length() {
         let a = super::token(16);
