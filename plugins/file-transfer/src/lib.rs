@@ -244,7 +244,7 @@ impl Plugin for FileTransferPlugin {
         }
         if event.topic() == Ended::TOPIC {
             let ended: Ended = event.decode()?;
-            direct::take::ended(&self.ctx, &ended.session);
+            direct::take::ended(&self.ctx, &ended.session, &ended.reason);
             let state = sessions::State::Ended {
                 reason: ended.reason,
                 code: ended.code,

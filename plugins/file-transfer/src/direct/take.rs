@@ -9,6 +9,7 @@ use std::time::Instant;
 use tandem_sdk::commands::file_transfer::TransferState;
 use tandem_sdk::commands::sip_session::{Reject, TakeSession, Taken};
 use tandem_sdk::events::file_transfer::Failed;
+use tandem_sdk::events::sip::EndReason;
 use tandem_sdk::util::LogThrottle;
 
 use crate::context::Context;
@@ -117,10 +118,10 @@ pub fn decline(ctx: &Context, entry: &Entry, code: u16) {
     });
 }
 
-/// The peer ended `session`. An offer still waiting for an answer is
-/// withdrawn (the user is told); a transfer under way learns it from
+/// `session` ended. An offer still waiting for an answer is gone (the
+/// user is told why); a transfer under way learns it from
 /// [`crate::sessions`].
-pub fn ended(ctx: &Context, session: &str) {
+pub fn ended(ctx: &Context, session: &str, reason: &EndReason) {
     let entry = {
         let mut offers = ctx.offers();
         match offers.of_session(session) {
@@ -129,14 +130,20 @@ pub fn ended(ctx: &Context, session: &str) {
         }
     };
     let Some(entry) = entry else { return };
+    let why = if *reason == EndReason::Cancelled {
+        "the sender withdrew the offer"
+    } else {
+        // The SIP plugin gave up waiting (`missed`), or the network did.
+        "the offer timed out before it was answered"
+    };
     ctx.host.info(&format!(
-        "{} withdrew the offer of {} ({})",
-        entry.peer, entry.name, entry.id
+        "offer of {} from {} gone: {why} ({})",
+        entry.name, entry.peer, entry.id
     ));
     ctx.host.publish(&Failed {
         id: entry.id,
         peer: entry.peer,
         name: entry.name,
-        reason: "the sender withdrew the offer".into(),
+        reason: why.into(),
     });
 }
