@@ -14,6 +14,7 @@ mod messages;
 mod nat;
 mod pjsua2;
 mod registration;
+mod sessions;
 mod srtp;
 mod torture;
 mod transactions;

@@ -30,8 +30,9 @@ fn options_junk_bad_requests_and_unusable_offers_get_clear_answers() {
         &["-sf", &scenario("invite_opus_only.xml"), "-m", "1", &target],
         dir.path(),
     );
-    // An RFC 5547 file offer (MSRP only) is no call either: 488, never
-    // ringing, never "On the phone" (decision 0066).
+    // An RFC 5547 file offer (MSRP only) is a session, not a call; with
+    // nothing taking sessions: 488, never ringing, never "On the phone"
+    // (decision 0066; taken ones are tests/sip/sessions.rs').
     sipp::run_ok(
         &[
             "-sf",

@@ -7,11 +7,18 @@
 //!
 //! Commands: `sip.call`, `sip.answer`, `sip.reject`, `sip.hangup`,
 //! `sip.hold`, `sip.dtmf`, `sip.send_message`, `sip.status`, `sip.calls`,
-//! `sip.set_impp`.
+//! `sip.set_impp`, `sip.session.answer`, `sip.session.reject`,
+//! `sip.session.offer`, `sip.session.end`.
 //!
 //! Events: `sip.registration`, `sip.call.incoming`, `sip.call.ringing`,
 //! `sip.call.answered`, `sip.call.held`, `sip.call.ended`, `sip.dtmf`,
-//! `sip.message`, `sip.call.info`, `sip.call.notify`.
+//! `sip.message`, `sip.call.info`, `sip.call.notify`,
+//! `sip.session.answered`, `sip.session.ended`.
+//!
+//! A SIP session that is not a call (an INVITE whose only live stream is
+//! not audio: an MSRP file offer) is offered with `sip.take_session` to
+//! the plugin that owns its stream, which provides that command; its SDP
+//! is carried as text both ways (decision 0066).
 //!
 //! (Both lists are checked against the manifest and the events the code
 //! publishes by this crate's `docs_list_every_command_and_event` test.)
@@ -47,6 +54,7 @@ use tandem_sdk::commands::sip::{
     Answer, Call, CallList, CallRef, GetCalls, GetStatus, Hangup, Hold, MessageSent, Reject,
     SendDtmf, SendMessage, SetImpp, Status,
 };
+use tandem_sdk::commands::sip_session::{self as session, SessionRef};
 use tandem_sdk::{
     export_plugin, BoxError, CommandError, Commands, Event, Handler, Host, Manifest, Plugin,
 };
@@ -57,8 +65,9 @@ use ua::registration::RegistrationTask;
 
 /// Every topic the plugin publishes, in the order the crate doc lists them.
 #[cfg(test)]
-const PUBLISHED: [&str; 10] = {
+const PUBLISHED: [&str; 12] = {
     use tandem_sdk::events::sip::*;
+    use tandem_sdk::events::sip_session::{Answered, Ended};
     use tandem_sdk::EventType;
     [
         Registration::TOPIC,
@@ -71,6 +80,8 @@ const PUBLISHED: [&str; 10] = {
         Message::TOPIC,
         Info::TOPIC,
         Notify::TOPIC,
+        Answered::TOPIC,
+        Ended::TOPIC,
     ]
 };
 
@@ -103,6 +114,10 @@ impl Plugin for SipPlugin {
             .command::<GetStatus>("Listening addresses, registration and calls")
             .command::<GetCalls>("The calls now and the last 20 that ended")
             .command::<SetImpp>("Sets the XMPP address announced in Call-Info (REQ-2)")
+            .command::<session::Answer>("Accepts an offered session (not a call) with an SDP")
+            .command::<session::Reject>("Refuses an offered session with a status code")
+            .command::<session::Offer>("Offers a session (not a call) with an SDP")
+            .command::<session::End>("Ends a session: CANCEL, BYE or 487")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -128,6 +143,7 @@ impl Plugin for SipPlugin {
     }
 
     async fn stop(&self) {
+        self.agent.end_sessions().await;
         let ids = self.agent.calls().ids();
         for id in ids {
             self.agent.hangup(Some(&id)).await.ok();
@@ -203,6 +219,30 @@ impl Handler<SetImpp> for SipPlugin {
         }
         self.agent.set_impp(address);
         Ok(serde_json::json!({}))
+    }
+}
+
+impl Handler<session::Answer> for SipPlugin {
+    async fn handle(&self, answer: session::Answer) -> Result<SessionRef, CommandError> {
+        self.agent.answer_session(&answer.session, &answer.sdp)
+    }
+}
+
+impl Handler<session::Reject> for SipPlugin {
+    async fn handle(&self, reject: session::Reject) -> Result<SessionRef, CommandError> {
+        self.agent.reject_session(&reject.session, reject.code)
+    }
+}
+
+impl Handler<session::Offer> for SipPlugin {
+    async fn handle(&self, offer: session::Offer) -> Result<SessionRef, CommandError> {
+        self.agent.offer_session(&offer.to, &offer.sdp).await
+    }
+}
+
+impl Handler<session::End> for SipPlugin {
+    async fn handle(&self, end: session::End) -> Result<SessionRef, CommandError> {
+        self.agent.end_session_now(&end.session).await
     }
 }
 
@@ -312,7 +352,7 @@ mod tests {
                 "Message" => tandem_sdk::events::sip::Message::TOPIC,
                 "Info" => tandem_sdk::events::sip::Info::TOPIC,
                 "Notify" => tandem_sdk::events::sip::Notify::TOPIC,
-                "Direction" | "MediaStats" => continue,
+                "Direction" | "MediaStats" | "EndReason" => continue,
                 other => panic!("the code uses events::sip::{other}: list its topic in PUBLISHED, the crate doc and the README"),
             };
             assert!(PUBLISHED.contains(&topic), "{topic} is not in PUBLISHED");

@@ -31,6 +31,7 @@ use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
 use crate::ua::history::History;
 use crate::ua::identity;
+use crate::ua::sessions::Sessions;
 
 /// Methods we answer; sent in Allow.
 pub const ALLOWED: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, INFO";
@@ -86,6 +87,9 @@ pub struct Agent {
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
     calls: Mutex<Calls>,
+    /// SIP sessions that are not calls (`sessions.rs`): never counted or
+    /// listed with the calls.
+    sessions: Mutex<Sessions>,
     /// The last calls that ended (`sip.calls`).
     pub history: History,
     registration: Mutex<String>,
@@ -229,6 +233,7 @@ impl Agent {
             cancel,
             listening,
             calls: Mutex::new(Calls::default()),
+            sessions: Mutex::new(Sessions::default()),
             history,
             registration: Mutex::new("none".to_owned()),
             impp: Mutex::new(impp),
@@ -342,6 +347,12 @@ impl Agent {
     /// The calls, locked. Never held across an `.await`.
     pub fn calls(&self) -> MutexGuard<'_, Calls> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The sessions that are not calls, locked. Never held across an
+    /// `.await`.
+    pub fn sessions(&self) -> MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the last REGISTER was accepted.

@@ -15,6 +15,10 @@ use crate::ua::calls::CallState;
 
 pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
     while let Some(state) = states.recv().await {
+        // A session that is not a call never reaches the calls below.
+        if agent.on_session_state(&state) {
+            continue;
+        }
         match state {
             DialogState::Early(id, response) => {
                 let mut calls = agent.calls();

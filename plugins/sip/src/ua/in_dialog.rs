@@ -14,7 +14,8 @@ use tandem_sdk::events::sip::{Dtmf, Info, Message, Notify};
 use tandem_sdk::Host;
 
 use super::body::{self, Body};
-use super::incoming::{without_params, MAX_MESSAGE_BODY};
+use super::incoming::MAX_MESSAGE_BODY;
+use super::uas::without_params;
 use crate::guard::origin::Origin;
 
 /// The call a request belongs to, as events name it.

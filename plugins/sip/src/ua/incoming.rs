@@ -17,9 +17,10 @@ use tandem_sdk::tokio;
 
 use super::body::{self, UnknownCharset};
 use super::checks;
-use super::completion::Completions;
 use super::identity;
+use super::sessions;
 use super::taking::{self, Taken, RETRY_AFTER_SECS};
+use super::uas::{caller, refuse, reply, ring, server_dialog, sip_call_id, without_params};
 use crate::config::encryption::Encryption;
 use crate::guard::message_rate::Source;
 use crate::guard::origin::Origin;
@@ -94,23 +95,6 @@ fn capabilities() -> Vec<Header> {
     ]
 }
 
-async fn reply(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
-    if let Err(e) = tx.reply_with(code.clone(), headers, None).await {
-        log::debug!("could not answer {} with {code}: {e}", tx.original.method);
-    }
-}
-
-/// Answers a request with a final `code` it will get no dialog for, and,
-/// for an INVITE, sees its transaction through to the ACK or Timer H
-/// (`completion.rs`: rsipstack retransmits the answer only while someone
-/// reads the transaction). Returns when the transaction has ended.
-async fn refuse(agent: &Agent, mut tx: Transaction, code: StatusCode, headers: Vec<Header>) {
-    reply(&mut tx, code, headers).await;
-    if Completions::needs_driving(&tx) {
-        agent.completions.drive(tx, &agent.cancel).await;
-    }
-}
-
 /// The request's origin when `accept_from` admits its source; otherwise
 /// it is answered 403 Forbidden, counted, and `None` (once its transaction
 /// has ended).
@@ -135,13 +119,18 @@ async fn admitted(agent: &Agent, tx: Transaction) -> Option<(Origin, Transaction
 /// A new INVITE: check the offer, ring, tell the rules. Answering is a
 /// command (`sip.answer`), from a rule or the user.
 async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
-    let Some((origin, mut tx)) = admitted(agent, tx).await else {
+    let Some((origin, tx)) = admitted(agent, tx).await else {
         return;
     };
     let offer = tx.original.body.clone();
     // Where our RTP will go: the offer's address, else the caller's.
     let mut peer_media = origin.addr.ip();
     let encryption = Encryption::for_call(agent.config.media_encryption, origin.transport == "tls");
+    if sessions::is_session_offer(&offer) {
+        // No live audio but another live stream: a session, not a call.
+        super::session_incoming::on_invite(agent, origin, tx).await;
+        return;
+    }
     if !offer.is_empty() {
         match sdp::parse(&offer).and_then(|s| s.negotiate(encryption, &agent.media.codecs)) {
             Ok(agreed) if !agreed.remote_ip.is_unspecified() => peer_media = agreed.remote_ip,
@@ -160,21 +149,8 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
             }
         }
     }
-    let sip_call_id = tx
-        .original
-        .call_id_header()
-        .map(|c| c.value().to_string())
-        .unwrap_or_default();
-    let (peer, display_name) = match tx.original.from_header() {
-        Ok(from) => match from.typed() {
-            Ok(from) => (
-                without_params(&from.uri),
-                from.display_name.clone().filter(|d| !d.is_empty()),
-            ),
-            Err(_) => (from.value().to_string(), None),
-        },
-        Err(_) => (String::new(), None),
-    };
+    let sip_call_id = sip_call_id(&tx.original);
+    let (peer, display_name) = caller(&tx.original);
     let id = new_call_id();
     let mut call = Call::new(id.clone(), peer.clone(), Direction::Incoming, sip_call_id);
     call.display_name = display_name.clone();
@@ -194,15 +170,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
         refuse(agent, tx, StatusCode::BusyHere, vec![]).await;
         return;
     }
-    let dialog = match agent.dialogs.get_or_create_server_invite(
-        &tx,
-        agent.states.clone(),
-        None,
-        Some(agent.contact_toward(
-            tx.connection.as_ref().and_then(|c| c.get_addr().r#type),
-            Some(origin.addr.ip()),
-        )),
-    ) {
+    let dialog = match server_dialog(agent, &tx, &origin) {
         Ok(dialog) => dialog,
         Err(e) => {
             agent.calls().remove(&id);
@@ -214,16 +182,7 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     if let Some(call) = agent.calls().get_mut(&id) {
         call.dialog = Some(dialog.clone());
     }
-
-    let mut handler = dialog.clone();
-    tokio::spawn(async move {
-        if let Err(e) = handler.handle(&mut tx).await {
-            log::debug!("INVITE transaction: {e}");
-        }
-    });
-    if let Err(e) = dialog.ringing(None, None) {
-        log::debug!("180 Ringing not sent: {e}");
-    }
+    ring(&dialog, tx);
     log::info!("incoming call {id} from {peer} ({origin})");
     agent.host.publish(&CallIncoming {
         call: id.clone(),
@@ -236,14 +195,6 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
         invite_claim,
     });
     agent.clone().ring_timeout(id);
-}
-
-/// `sip:bob@host:port` without URI parameters, for events and logs.
-pub fn without_params(uri: &rsipstack::sip::Uri) -> String {
-    let mut uri = uri.clone();
-    uri.params.clear();
-    uri.headers.clear();
-    uri.to_string()
 }
 
 /// Whether the MESSAGE's source is within `message_rate`: a sender the
@@ -356,16 +307,5 @@ async fn on_message(agent: &Arc<Agent>, tx: Transaction) {
             );
             reply(&mut tx, StatusCode::TemporarilyUnavailable, vec![]).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_uri_drops_parameters() {
-        let uri = rsipstack::sip::Uri::try_from("sip:bob@127.0.0.1:5070;transport=udp").unwrap();
-        assert_eq!(without_params(&uri), "sip:bob@127.0.0.1:5070");
     }
 }

@@ -1,11 +1,15 @@
 //! The user agent over rsipstack's dialog layer: the [`agent::Agent`] and
 //! its endpoint (`agent.rs`), Tandem's calls (`calls.rs`), what commands do
-//! to them (`call_control.rs`), requests from the network (`incoming.rs`;
+//! to them (`call_control.rs`), requests from the network (`incoming.rs`; `uas.rs` what every new
+//! one gets first: who sent it, a refusal seen through, its dialog;
 //! `completion.rs` reads a refused INVITE's transaction to its end)
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
 //! the last calls that ended (`history.rs`),
 //! registration (`registration.rs`) and its keep-alive (`keepalive.rs`),
+//! SIP sessions that are not calls (`sessions.rs`, the table beside the
+//! calls; `session_incoming.rs`, `session_offer.rs`, `session_control.rs`:
+//! an MSRP file offer's INVITE, its SDP carried as text, decision 0066),
 //! MESSAGE sent (`message.rs`) and taken (`taking.rs`: 200 once the relay
 //! has it), and what
 //! an ICMP report ends (`unreachable.rs`).
@@ -28,5 +32,10 @@ pub mod keepalive;
 pub mod message;
 pub mod outgoing;
 pub mod registration;
+pub mod session_control;
+pub mod session_incoming;
+pub mod session_offer;
+pub mod sessions;
 pub mod taking;
+pub mod uas;
 pub mod unreachable;

@@ -3,17 +3,26 @@
 use std::sync::Arc;
 
 use rsipstack::dialog::invitation::InviteOption;
-use rsipstack::sip::{Header, StatusCodeKind};
+use rsipstack::sip::{Header, StatusCodeKind, Uri};
 use tandem_sdk::commands::sip::CallRef;
-use tandem_sdk::events::sip::Direction;
+use tandem_sdk::events::sip::{Direction, EndReason};
 use tandem_sdk::{tokio, CommandError};
 
 use crate::config::encryption::Encryption;
 use crate::media::{sdp, PreparedMedia};
 use crate::ua::agent::Agent;
 use crate::ua::calls::{new_call_id, Call};
-use crate::ua::incoming::without_params;
+use crate::ua::uas::without_params;
 use crate::uri::parse_target;
+
+/// An INVITE of ours ready to go ([`Agent::invitation`]): rsipstack's
+/// options, the callee for events and logs, and what to say if its
+/// challenge goes unanswered.
+pub struct Invitation {
+    pub option: InviteOption,
+    pub peer: String,
+    pub withheld: Option<String>,
+}
 
 /// How long resolving a callee, or a TCP or TLS connection to it, may take.
 /// Below the host's default command timeout (5 s): a caller told "timeout"
@@ -72,37 +81,19 @@ impl Agent {
         let id = new_call_id();
         let sip_call_id = format!("{}@tandem", new_call_id());
         let session_id = crate::ua::calls::new_call_id();
-        let mut headers: Vec<Header> = self.extra_headers();
-        headers.retain(|h| !matches!(h, Header::ContentType(_)));
-        match (invite, self.impp()) {
-            (Some(invite), Some(address)) => {
-                headers.push(crate::ua::identity::call_info_answering(&address, invite));
-                headers.push(crate::ua::identity::session_id(&session_id, None));
-            }
-            _ => headers.extend(self.identity_headers(&session_id, None)),
-        }
-        let option = InviteOption {
-            caller_display_name: self.config.display_name.clone(),
+        let headers = self.invite_headers(&session_id, invite);
+        let Invitation {
+            option,
+            peer,
+            withheld,
+        } = self.invitation(
             caller,
-            callee: callee.clone(),
-            contact: self.contact_toward(crate::uri::transport_of(&callee), toward),
-            destination: crate::uri::destination_of(&callee),
-            content_type: Some("application/sdp".into()),
-            offer: Some(offer.into_bytes()),
-            // The password goes to the user's own service only: any callee
-            // could otherwise challenge for a digest of it.
-            credential: self.credential_for(&callee),
-            headers: (!headers.is_empty()).then_some(headers),
-            call_id: Some(sip_call_id.clone()),
-            ..Default::default()
-        };
-        let peer = without_params(&callee);
-        // What to say if the callee challenges a request sent without it.
-        let withheld = option
-            .credential
-            .is_none()
-            .then(|| self.withheld_password(&peer))
-            .flatten();
+            &callee,
+            toward,
+            offer.into_bytes(),
+            headers,
+            &sip_call_id,
+        );
         let mut call = Call::new(id.clone(), peer.clone(), Direction::Outgoing, sip_call_id);
         call.session_id = session_id;
         call.media_port = Some(port);
@@ -135,6 +126,63 @@ impl Agent {
         Ok(CallRef { call: id })
     }
 
+    /// The headers every INVITE of ours carries: the configured extras (no
+    /// Content-Type: the body's own is set), then `Call-Info` and
+    /// `Session-ID` (`invite`: the XEP-0482 invite a call answers).
+    pub fn invite_headers(&self, session_id: &str, invite: Option<&str>) -> Vec<Header> {
+        let mut headers: Vec<Header> = self.extra_headers();
+        headers.retain(|h| !matches!(h, Header::ContentType(_)));
+        match (invite, self.impp()) {
+            (Some(invite), Some(address)) => {
+                headers.push(crate::ua::identity::call_info_answering(&address, invite));
+                headers.push(crate::ua::identity::session_id(session_id, None));
+            }
+            _ => headers.extend(self.identity_headers(session_id, None)),
+        }
+        headers
+    }
+
+    /// The INVITE from `caller` to `callee` carrying the SDP `offer` and
+    /// `headers`, as calls and sessions (`session_offer.rs`) both send it:
+    /// our Contact toward where it goes (`toward`), the callee's
+    /// transport, and the password for the user's own service only.
+    pub fn invitation(
+        &self,
+        caller: Uri,
+        callee: &Uri,
+        toward: Option<std::net::IpAddr>,
+        offer: Vec<u8>,
+        headers: Vec<Header>,
+        sip_call_id: &str,
+    ) -> Invitation {
+        let option = InviteOption {
+            caller_display_name: self.config.display_name.clone(),
+            caller,
+            callee: callee.clone(),
+            contact: self.contact_toward(crate::uri::transport_of(callee), toward),
+            destination: crate::uri::destination_of(callee),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer),
+            // Any callee could otherwise challenge for a digest of it.
+            credential: self.credential_for(callee),
+            headers: (!headers.is_empty()).then_some(headers),
+            call_id: Some(sip_call_id.to_owned()),
+            ..Default::default()
+        };
+        let peer = without_params(callee);
+        // What to say if the callee challenges a request sent without it.
+        let withheld = option
+            .credential
+            .is_none()
+            .then(|| self.withheld_password(&peer))
+            .flatten();
+        Invitation {
+            option,
+            peer,
+            withheld,
+        }
+    }
+
     /// Resolves the callee (and opens the connection to a TCP or TLS
     /// target) before the INVITE, which then reuses both. rsipstack's
     /// INVITE transaction swallows a failed lookup or connection and reports
@@ -146,7 +194,7 @@ impl Agent {
     /// says at once that there is none (`transports` without "udp"), which
     /// the INVITE would also swallow.
     /// Answers the address the INVITE goes to.
-    async fn reach(
+    pub async fn reach(
         &self,
         callee: &rsipstack::sip::Uri,
     ) -> Result<Option<std::net::SocketAddr>, CommandError> {
@@ -175,41 +223,54 @@ impl Agent {
     /// Ends a call whose INVITE failed. A 200 OK is handled as the
     /// dialog's `Confirmed` state instead, which arrives in order after
     /// `Early`, so `sip.call.ringing` always precedes `sip.call.answered`.
-    /// `withheld` says why a challenge went unanswered, when the password
-    /// was kept from this callee.
     async fn on_invite_outcome(
         self: &Arc<Self>,
         id: &str,
-        outcome: Result<rsipstack::dialog::invitation::InviteAsyncResult, tokio::task::JoinError>,
+        outcome: InviteOutcome,
         withheld: Option<&str>,
     ) {
-        let response = match outcome {
-            Ok(Ok((_, response))) => response,
-            Ok(Err(e)) => {
-                log::info!("call {id} failed: {e}");
-                self.end_call(id, "failed", None).await;
-                return;
-            }
-            Err(e) => {
-                log::warn!("call {id}: INVITE task ended: {e}");
-                self.end_call(id, "failed", None).await;
-                return;
-            }
-        };
-        let Some(response) = response else {
-            self.end_call(id, "failed", Some(408)).await;
-            return;
-        };
-        let code = response.status_code.code();
-        if let (401 | 407, Some(why)) = (code, withheld) {
-            log::warn!("call {id} failed: {why}");
-            self.end_call(id, "failed", Some(code)).await;
-            return;
-        }
-        if response.status_code.kind() != StatusCodeKind::Successful {
-            log::info!("call {id} refused: {}", response.status_code);
-            self.end_call(id, "rejected", Some(response.status_code.code()))
-                .await;
+        if let Some((reason, code)) = invite_failure(&format!("call {id}"), outcome, withheld) {
+            self.end_call(id, reason.as_str(), code).await;
         }
     }
+}
+
+/// What rsipstack's INVITE task ends with.
+pub type InviteOutcome =
+    Result<rsipstack::dialog::invitation::InviteAsyncResult, tokio::task::JoinError>;
+
+/// Why an INVITE of ours (`what`, for the log: "call …", "session …")
+/// failed, and the status code: `None` when it was answered 2xx. A
+/// transport error or no answer is `failed`, a refusal `rejected` with its
+/// code; `withheld` says why a challenge went unanswered, when the
+/// password was kept from this callee (then `failed` with 401 or 407).
+pub fn invite_failure(
+    what: &str,
+    outcome: InviteOutcome,
+    withheld: Option<&str>,
+) -> Option<(EndReason, Option<u16>)> {
+    let response = match outcome {
+        Ok(Ok((_, response))) => response,
+        Ok(Err(e)) => {
+            log::info!("{what} failed: {e}");
+            return Some((EndReason::Failed, None));
+        }
+        Err(e) => {
+            log::warn!("{what}: INVITE task ended: {e}");
+            return Some((EndReason::Failed, None));
+        }
+    };
+    let Some(response) = response else {
+        return Some((EndReason::Failed, Some(408)));
+    };
+    let code = response.status_code.code();
+    if let (401 | 407, Some(why)) = (code, withheld) {
+        log::warn!("{what} failed: {why}");
+        return Some((EndReason::Failed, Some(code)));
+    }
+    if response.status_code.kind() != StatusCodeKind::Successful {
+        log::info!("{what} refused: {}", response.status_code);
+        return Some((EndReason::Rejected, Some(code)));
+    }
+    None
 }
