@@ -116,7 +116,11 @@ fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
     alice_tandem.wait_for("SIP sip.session.answered");
     assert!(!bob_tandem.log().contains("SIP sip.call."), "not a call");
 
-    // Bob turns the next one down: Alice reads that he declined.
+    // Bob turns the next one down: Alice reads that he declined. (What
+    // the clients saw so far is cleared: the next upload, offer and note
+    // are new ones.)
+    alice.clear();
+    dino.clear();
     let second = dirs.path().join("second.jpg");
     std::fs::write(&second, &content[..50_000]).unwrap();
     let id = offered_to_bob(&mut alice, &mut dino, &second, &bob_uri);
