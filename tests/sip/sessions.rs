@@ -38,12 +38,33 @@ const OFFER: &str = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.
     a=file-selector:name:\"a.txt\" type:text/plain size:3\r\n\
     a=file-transfer-id:offered-by-tandem\r\n";
 
-/// A sidecar with [`TAKER`] loaded (rules reload when their folder
-/// changes; written aside and renamed in, so the reload sees it whole).
-fn with_taker() -> Sidecar {
-    let tandem = Sidecar::start_sip("user = \"alice\"", &[]);
+/// Like [`TAKER`], but answers the first session before `sip.take_session`
+/// has returned (as a taker whose rule accepts at once may), and leaves
+/// the next ones to ring.
+const TAKER_AT_ONCE: &str = r#"
+tandem.provide("sip.take_session", function(ev)
+  tandem.log.info("TAKE session=" .. ev.session)
+  if not tandem.state.answered then
+    tandem.state.answered = true
+    tandem.call("sip.session.answer", { session = ev.session, sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"
+      .. "s=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\na=recvonly\r\n"
+      .. "a=setup:active\r\na=path:msrp://127.0.0.1:9999/answer;tcp\r\n" })
+  end
+  return {}
+end)
+tandem.on("sip.session.*", function(ev, topic)
+  tandem.log.info("SESSION " .. topic .. " session=" .. tostring(ev.session)
+    .. " reason=" .. tostring(ev.reason) .. " code=" .. tostring(ev.code))
+end)
+"#;
+
+/// A sidecar (`config` in `[plugins.sip]`) with the taker `rule` loaded
+/// (rules reload when their folder changes; written aside and renamed in,
+/// so the reload sees it whole).
+fn with_taker(config: &str, rule: &str) -> Sidecar {
+    let tandem = Sidecar::start_sip(config, &[]);
     let scripts = tandem.dir.path().join("scripts");
-    std::fs::write(scripts.join("taker.tmp"), TAKER).unwrap();
+    std::fs::write(scripts.join("taker.tmp"), rule).unwrap();
     std::fs::rename(scripts.join("taker.tmp"), scripts.join("taker.lua")).unwrap();
     tandem.wait_rule_loaded("taker");
     tandem
@@ -101,7 +122,7 @@ fn session_of(reply: &Value) -> String {
 
 #[test]
 fn an_offered_file_session_is_taken_answered_refused_or_cancelled_and_never_a_call() {
-    let tandem = with_taker();
+    let tandem = with_taker("user = \"alice\"", TAKER);
     let dir = tempfile::tempdir().unwrap();
 
     // Answered with the taker's SDP (sipp checks it and its type), then
@@ -163,7 +184,7 @@ fn an_offered_file_session_is_taken_answered_refused_or_cancelled_and_never_a_ca
 
 #[test]
 fn tandem_offers_a_session_and_ends_it_or_hears_it_declined() {
-    let tandem = with_taker();
+    let tandem = with_taker("user = \"alice\"", TAKER);
     let dir = tempfile::tempdir().unwrap();
 
     // sipp answers 200 with its own MSRP SDP: answered, then ended by us.
@@ -206,5 +227,25 @@ fn tandem_offers_a_session_and_ends_it_or_hears_it_declined() {
     let no_sdp = tandem.call("sip.session.offer", json!({ "to": to, "sdp": "" }));
     assert!(no_sdp.is_err(), "an offer needs its SDP");
 
+    no_calls(&tandem);
+}
+
+#[test]
+fn a_session_answered_before_its_taker_returns_is_answered_and_one_nobody_answers_is_missed() {
+    let tandem = with_taker("user = \"alice\"\nring_timeout_seconds = 1", TAKER_AT_ONCE);
+    let dir = tempfile::tempdir().unwrap();
+    // Answered from inside sip.take_session: carried out once it rings.
+    let answered = sipp_offers(&tandem, "session_answered_uac.xml", dir.path());
+    let session = field(&nth_line(&tandem, "TAKE session=", 1), "session").to_owned();
+    answered.wait_ok(dir.path());
+    assert_eq!(
+        ended(&tandem, 1),
+        (session, "remote_hangup".into(), "nil".into())
+    );
+    // Kept, never answered: 480 after ring_timeout_seconds.
+    let missed = sipp_offers(&tandem, "session_unanswered_uac.xml", dir.path());
+    let session = field(&nth_line(&tandem, "TAKE session=", 2), "session").to_owned();
+    missed.wait_ok(dir.path());
+    assert_eq!(ended(&tandem, 2), (session, "missed".into(), "480".into()));
     no_calls(&tandem);
 }

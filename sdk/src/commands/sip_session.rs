@@ -19,8 +19,11 @@ use crate::CommandType;
 /// the plugin owning non-audio streams provides it. It answers at once:
 /// [`Taken`] with no `refuse` keeps the session (the SIP plugin sends 180
 /// Ringing and waits for [`Answer`] or [`Reject`]); `refuse` answers the
-/// INVITE with that code now. Any error (no provider: `unknown_command`)
-/// answers `488 Not Acceptable Here`, as an INVITE Tandem cannot take.
+/// INVITE with that code now. Any error (no provider: `unknown_command`),
+/// or no answer within 5 s, answers `488 Not Acceptable Here`, as an
+/// INVITE Tandem cannot take. The session id is usable at once: an
+/// [`Answer`], [`Reject`] or [`End`] sent before this returns is carried
+/// out as soon as the session rings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TakeSession {

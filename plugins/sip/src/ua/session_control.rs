@@ -12,7 +12,7 @@ use tandem_sdk::events::sip_session::{Answered, Ended};
 use tandem_sdk::CommandError;
 
 use crate::ua::agent::Agent;
-use crate::ua::sessions::{remote_reason, Ending, SessionState};
+use crate::ua::sessions::{remote_reason, Ending, Pending, SessionState};
 
 fn invalid(message: impl std::fmt::Display) -> CommandError {
     CommandError::invalid_arguments(message.to_string())
@@ -34,6 +34,10 @@ impl Agent {
         let dialog = {
             let mut sessions = self.sessions();
             let session = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
+            if session.state == SessionState::Offered {
+                session.pending = Some(Pending::Answer(sdp.to_owned()));
+                return Ok(SessionRef { session: id.into() });
+            }
             if session.state != SessionState::Ringing {
                 return Err(invalid(format!(
                     "session {id} is not waiting for an answer"
@@ -67,6 +71,10 @@ impl Agent {
         let dialog = {
             let mut sessions = self.sessions();
             let session = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
+            if session.state == SessionState::Offered {
+                session.pending = Some(Pending::Reject(code));
+                return Ok(SessionRef { session: id.into() });
+            }
             if session.state != SessionState::Ringing {
                 return Err(invalid(format!(
                     "session {id} is not waiting for an answer: use sip.session.end"
@@ -91,6 +99,10 @@ impl Agent {
         let (ending, dialog) = {
             let mut sessions = self.sessions();
             let session = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
+            if session.state == SessionState::Offered {
+                session.pending = Some(Pending::End);
+                return Ok(SessionRef { session: id.into() });
+            }
             let ending = session.ending();
             session.ended_by_us = Some(ending.reason());
             (ending, session.dialog.clone())
@@ -106,6 +118,19 @@ impl Agent {
         }
         self.end_session(id, ending.reason());
         Ok(SessionRef { session: id.into() })
+    }
+
+    /// Carries out what was asked while the taker was still answering
+    /// `sip.take_session`, now that the session rings.
+    pub async fn carry_out(&self, id: &str, pending: Pending) {
+        let done = match pending {
+            Pending::Answer(sdp) => self.answer_session(id, &sdp),
+            Pending::Reject(code) => self.reject_session(id, Some(code)),
+            Pending::End => self.end_session_now(id).await,
+        };
+        if let Err(e) = done {
+            log::warn!("session {id}: {}", e.message);
+        }
     }
 
     /// Ends every session, as the plugin stops: BYE or CANCEL, as
@@ -155,7 +180,10 @@ impl Agent {
                     return false;
                 };
                 // Confirmed also follows in-dialog requests: once only.
-                if matches!(session.state, SessionState::Up | SessionState::Ringing) {
+                if !matches!(
+                    session.state,
+                    SessionState::Calling | SessionState::Answered
+                ) {
                     return true;
                 }
                 let answered = session.state == SessionState::Calling;

@@ -85,29 +85,32 @@ pub async fn on_invite(agent: &Arc<Agent>, origin: Origin, tx: Transaction) {
         source: origin.source(),
         sdp: String::from_utf8_lossy(&tx.original.body).into_owned(),
     };
-    match offer(agent, &take).await {
-        Take::Kept => {}
+    // In the table before it is offered: the taker may act on it at once.
+    agent.sessions().insert(Session::new(
+        id.clone(),
+        peer.clone(),
+        Direction::Incoming,
+        sip_call_id(&tx.original),
+    ));
+    let refusal = match offer(agent, &take).await {
+        Take::Kept => None,
         Take::Refused(code) => {
             log::info!("refused a session from {peer} ({origin}) with {code}: its taker said so");
-            refuse(agent, tx, StatusCode::from(code), vec![]).await;
-            return;
+            Some(StatusCode::from(code))
         }
         Take::NotTaken(why) => {
             log::info!(
                 "refused an offer from {peer} ({origin}) with 488: the SDP has no audio stream \
                  and {why}"
             );
-            refuse(agent, tx, StatusCode::NotAcceptableHere, vec![]).await;
-            return;
+            Some(StatusCode::NotAcceptableHere)
         }
+    };
+    if let Some(code) = refusal {
+        agent.sessions().remove(&id);
+        refuse(agent, tx, code, vec![]).await;
+        return;
     }
-    let sip_call_id = sip_call_id(&tx.original);
-    agent.sessions().insert(Session::new(
-        id.clone(),
-        peer.clone(),
-        Direction::Incoming,
-        sip_call_id,
-    ));
     let dialog = match server_dialog(agent, &tx, &origin) {
         Ok(dialog) => dialog,
         Err(e) => {
@@ -118,11 +121,19 @@ pub async fn on_invite(agent: &Arc<Agent>, origin: Origin, tx: Transaction) {
             return;
         }
     };
-    if let Some(session) = agent.sessions().get_mut(&id) {
-        session.dialog = Some(dialog.clone());
-    }
+    let pending = match agent.sessions().get_mut(&id) {
+        Some(session) => {
+            session.dialog = Some(dialog.clone());
+            session.state = SessionState::Ringing;
+            session.pending.take()
+        }
+        None => None,
+    };
     ring(&dialog, tx);
     log::info!("incoming session {id} from {peer} ({origin})");
+    if let Some(pending) = pending {
+        agent.carry_out(&id, pending).await;
+    }
     agent.clone().session_ring_timeout(id);
 }
 

@@ -37,6 +37,9 @@ pub fn is_session_offer(offer: &[u8]) -> bool {
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
+    /// Incoming, offered with `sip.take_session`, which has not answered
+    /// yet: a command for it now is kept in [`Session::pending`].
+    Offered,
     /// Incoming, kept by its taker (180 sent), waiting for
     /// `sip.session.answer` or `sip.session.reject`.
     Ringing,
@@ -60,6 +63,18 @@ pub struct Session {
     /// dialog layer reports afterwards says less (rsipstack calls every
     /// refusal a 603 decline).
     pub ended_by_us: Option<(EndReason, Option<u16>)>,
+    /// A command that came while the taker was still answering
+    /// `sip.take_session` (a taker that asks nobody answers or refuses at
+    /// once): carried out once the session rings.
+    pub pending: Option<Pending>,
+}
+
+/// A command for a session still [`SessionState::Offered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Answer(String),
+    Reject(u16),
+    End,
 }
 
 impl Session {
@@ -69,12 +84,13 @@ impl Session {
             peer,
             direction,
             state: match direction {
-                Direction::Incoming => SessionState::Ringing,
+                Direction::Incoming => SessionState::Offered,
                 Direction::Outgoing => SessionState::Calling,
             },
             dialog: None,
             sip_call_id,
             ended_by_us: None,
+            pending: None,
         }
     }
 
@@ -87,7 +103,7 @@ impl Session {
     /// What `sip.session.end` does now, and the reason it ends with.
     pub fn ending(&self) -> Ending {
         match self.state {
-            SessionState::Ringing => Ending::Refuse,
+            SessionState::Offered | SessionState::Ringing => Ending::Refuse,
             SessionState::Calling => Ending::Cancel,
             SessionState::Answered | SessionState::Up => Ending::Bye,
         }
@@ -215,6 +231,9 @@ mod tests {
     #[test]
     fn ending_follows_the_state() {
         let mut incoming = Session::new("a".into(), "p".into(), Direction::Incoming, "1".into());
+        assert_eq!(incoming.state, SessionState::Offered);
+        assert_eq!(incoming.ending(), Ending::Refuse);
+        incoming.state = SessionState::Ringing;
         assert_eq!(incoming.ending(), Ending::Refuse);
         incoming.state = SessionState::Answered;
         assert_eq!(incoming.ending(), Ending::Bye);
