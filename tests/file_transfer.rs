@@ -18,6 +18,9 @@ use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 use tandem_tests::xmpp_client::XmppClient;
 
+#[path = "file_transfer/msrp.rs"]
+mod msrp;
+
 const SIDECAR: &str = "alice@localhost/tandem";
 
 /// `python3 -m http.server` on a free loopback port, serving a temp folder.

@@ -11,6 +11,11 @@
 //! `xmpp.upload_slot`) and shared with the user's clients
 //! (`xmpp.notify_user` with `file`: the URL as body, OOB and XEP-0447).
 //!
+//! A peer may also send the file itself over MSRP in a SIP session of its
+//! own (RFC 5547): the SIP plugin hands the session over
+//! (`sip.take_session`), and it becomes an offer like the others; the
+//! user's files go that way too with `offer_as = "msrp"` (`direct/`).
+//!
 //! It depends only on the SDK: `sip.message` events in; `xmpp.upload_slot`
 //! and `xmpp.notify_user` calls out; HTTP on hyper and rustls. No policy:
 //! who may send, what size, what to say to the user are the rule's.
@@ -18,7 +23,8 @@
 //! `name` (file names made safe), `offers` (the bounded table), `url`
 //! (an HTTP(S) address taken apart, a leaf), `http/` (download, upload),
 //! `transfer` (one accepted offer, start to end), `send` (the user's file
-//! to SIP peers), `interrupted` (what a stopped run left half-done),
+//! to SIP peers), `msrp/` (the MSRP protocol), `direct/` (MSRP transfers
+//! in SIP sessions), `interrupted` (what a stopped run left half-done),
 //! `error` (what failed, in plain words), this file (config, events,
 //! commands).
 //!
@@ -29,6 +35,7 @@
 //! - `file_transfer.list`: the offers waiting and the transfers under way
 //! - `file_transfer.send`: offer a file the user uploaded to SIP peers
 //! - `file_transfer.cancel`: stop a transfer (or turn an offer down)
+//! - `sip.take_session`: a SIP session offering a file (the SIP plugin asks)
 //!
 //! ## Events
 //!
@@ -38,6 +45,9 @@
 //! - `file_transfer.closed`: an offer was rejected or expired
 //! - `file_transfer.delivered`: how the user's file reached one SIP peer
 
+mod context;
+mod described;
+mod direct;
 mod error;
 mod fetched;
 mod http;
@@ -50,6 +60,7 @@ mod name;
 mod offer;
 mod offers;
 mod send;
+mod sessions;
 mod transfer;
 mod url;
 
@@ -61,17 +72,19 @@ use serde::Deserialize;
 use tandem_sdk::commands::file_transfer::{
     Accept, Cancel, Direction, List, Reject, Send, Sent, Transfer, TransferState, Transfers,
 };
-use tandem_sdk::events::file_transfer::{CloseReason, Closed, Failed, Offered};
+use tandem_sdk::commands::sip_session::{TakeSession, Taken};
+use tandem_sdk::events::file_transfer::{CloseReason, Closed, Failed};
 use tandem_sdk::events::sip::Message;
+use tandem_sdk::events::sip_session::{Answered, Ended};
 use tandem_sdk::util::LogThrottle;
 use tandem_sdk::{
     export_plugin, BoxError, CommandError, Commands, Event, EventType, Handler, Host, Manifest,
     Plugin,
 };
 
+use context::Context;
 use offer::Form;
 use offers::Offers;
-use transfer::Context;
 
 /// The host's "every plugin has started".
 const HOST_READY: &str = "host.ready";
@@ -107,8 +120,13 @@ pub struct Config {
     pub msrp_relay_password: msrp::relay::Password,
     /// How the user's files are offered to SIP peers first: `rcs` (GSMA
     /// file-info, what Linphone reads) or `external-body` (RFC 4483); a
-    /// peer answering 415 gets the other, then the link as text.
+    /// peer answering 415 gets the other, then the link as text. `msrp`
+    /// sends the file itself in a SIP session (RFC 5547), and a link (RCS
+    /// first) to a peer that takes no such session.
     pub offer_as: Form,
+    /// The address written in MSRP offers and answers; default: the one
+    /// this machine reaches the peer from.
+    pub msrp_address: Option<std::net::IpAddr>,
 }
 
 impl Default for Config {
@@ -125,6 +143,7 @@ impl Default for Config {
             msrp_relay_user: None,
             msrp_relay_password: msrp::relay::Password::default(),
             offer_as: Form::Rcs,
+            msrp_address: None,
         }
     }
 }
@@ -159,6 +178,8 @@ impl Plugin for FileTransferPlugin {
         Manifest::new("file-transfer", env!("CARGO_PKG_VERSION"))
             .description("Files from SIP peers into your XMPP client: offers, accept or reject, HTTP download, XEP-0363 upload")
             .event(Message::TOPIC)
+            .event(Answered::TOPIC)
+            .event(Ended::TOPIC)
             .event(HOST_READY)
     }
 
@@ -169,6 +190,7 @@ impl Plugin for FileTransferPlugin {
             .command::<List>("The file offers waiting and the transfers under way")
             .command::<Send>("Offer the user's uploaded file to SIP peers")
             .command::<Cancel>("Stop a file transfer under way, or turn an offer down")
+            .command::<TakeSession>("Take a SIP session that offers a file (RFC 5547)")
     }
 
     async fn start(host: Host, config: Config) -> Result<Self, BoxError> {
@@ -212,6 +234,9 @@ impl Plugin for FileTransferPlugin {
             max_size: config.max_size,
             keep_files: config.keep_files,
             offers,
+            chunk_size: config.msrp_chunk_size,
+            msrp_address: config.msrp_address,
+            sessions: Default::default(),
         });
         tandem_sdk::tokio::spawn(expire(ctx.clone()));
 
@@ -235,6 +260,22 @@ impl Plugin for FileTransferPlugin {
                 ));
                 self.ctx.host.publish(&failed);
             }
+            return Ok(());
+        }
+        if event.topic() == Answered::TOPIC {
+            let answered: Answered = event.decode()?;
+            let state = sessions::State::Answered(answered.sdp);
+            self.ctx.sessions.update(&answered.session, state);
+            return Ok(());
+        }
+        if event.topic() == Ended::TOPIC {
+            let ended: Ended = event.decode()?;
+            direct::take::ended(&self.ctx, &ended.session, &ended.reason);
+            let state = sessions::State::Ended {
+                reason: ended.reason,
+                code: ended.code,
+            };
+            self.ctx.sessions.update(&ended.session, state);
             return Ok(());
         }
         if event.topic() != Message::TOPIC {
@@ -291,22 +332,8 @@ impl FileTransferPlugin {
                 return;
             }
         };
-        host.info(&format!(
-            "{} offers {} ({})",
-            entry.peer, entry.name, entry.id
-        ));
-        host.publish(&Offered {
-            id: entry.id.clone(),
-            peer: entry.peer.clone(),
-            peer_name: message.display_name,
-            vouched: message.vouched,
-            name: entry.name.clone(),
-            size: entry.offer.size,
-            media_type: entry.offer.media_type.clone(),
-            url: Some(entry.offer.url.to_string()),
-            via: form.as_str().to_owned(),
-            expires_in: self.offers().ttl().as_secs(),
-        });
+        self.ctx
+            .announce(&entry, message.display_name, message.vouched);
     }
 }
 
@@ -334,6 +361,7 @@ impl Handler<Reject> for FileTransferPlugin {
             offers.remove(&id);
             entry
         };
+        direct::take::decline(&self.ctx, &entry, direct::take::DECLINE);
         self.ctx.host.publish(&Closed {
             id: entry.id.clone(),
             peer: entry.peer.clone(),
@@ -353,7 +381,7 @@ impl Handler<Cancel> for FileTransferPlugin {
                     "there is no file transfer `{id}` (it may have ended)"
                 ))
             })?;
-            if entry.direction == Direction::Out {
+            if entry.direction == Direction::Out && entry.stop.is_none() {
                 return Err(CommandError::invalid_arguments(format!(
                     "{} is on its way to {} already: a SIP message cannot be called back",
                     entry.name, entry.peer
@@ -362,8 +390,15 @@ impl Handler<Cancel> for FileTransferPlugin {
             offers.remove(&id);
             entry
         };
-        if let Some(abort) = &entry.abort {
+        if let Some(stop) = &entry.stop {
+            // A direct transfer stops as MSRP says (`#`, 413), then its
+            // task ends the session and removes its part file.
+            stop.send_replace(true);
+        } else if let Some(abort) = &entry.abort {
             abort.abort();
+        }
+        if entry.state == TransferState::Offered {
+            direct::take::decline(&self.ctx, &entry, direct::take::DECLINE);
         }
         // An aborted download leaves its part file: never half a file.
         let _ = tokio::fs::remove_file(http::download::part_path(&self.ctx.dir, &id)).await;
@@ -381,6 +416,17 @@ impl Handler<Cancel> for FileTransferPlugin {
             reason: CloseReason::Cancelled,
         });
         Ok(entry.to_transfer())
+    }
+}
+
+impl Handler<TakeSession> for FileTransferPlugin {
+    async fn handle(&self, args: TakeSession) -> Result<Taken, CommandError> {
+        Ok(direct::take::take(
+            &self.ctx,
+            args,
+            &self.unreadable,
+            &self.refused,
+        ))
     }
 }
 
@@ -413,6 +459,7 @@ async fn expire(ctx: Arc<Context>) {
             .unwrap_or_else(|e| e.into_inner())
             .expired(Instant::now());
         for entry in gone {
+            direct::take::decline(&ctx, &entry, direct::take::NOBODY_ANSWERED);
             ctx.host.publish(&Closed {
                 id: entry.id,
                 peer: entry.peer,

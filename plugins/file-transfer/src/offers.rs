@@ -28,6 +28,10 @@ pub struct Entry {
     pub received: Arc<AtomicU64>,
     /// Stops the transfer's task (`file_transfer.cancel`), once it runs.
     pub abort: Option<tokio::task::AbortHandle>,
+    /// Asks a direct (MSRP) transfer to stop the way the protocol says (a
+    /// `#` chunk or a 413, then the session ended), not by dropping the
+    /// connection: `file_transfer.cancel` uses it instead of `abort`.
+    pub stop: Option<Arc<tokio::sync::watch::Sender<bool>>>,
     /// When the download began (`answer` with `downloading`): the rate.
     started: Option<Instant>,
 }
@@ -130,6 +134,7 @@ impl Offers {
             expires: now + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
             abort: None,
+            stop: None,
             started: None,
         };
         self.entries.insert(id, entry.clone());
@@ -150,6 +155,7 @@ impl Offers {
             expires: Instant::now() + self.ttl,
             received: Arc::new(AtomicU64::new(0)),
             abort: None,
+            stop: None,
             started: None,
         };
         self.entries.insert(id, entry.clone());
@@ -206,6 +212,23 @@ impl Offers {
         }
     }
 
+    /// How a direct transfer is asked to stop (see [`Entry::stop`]).
+    pub fn set_stop(&mut self, id: &str, stop: Arc<tokio::sync::watch::Sender<bool>>) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.stop = Some(stop);
+        }
+    }
+
+    /// The offer made in SIP session `session`, if one is listed.
+    pub fn of_session(&self, session: &str) -> Option<Entry> {
+        self.entries
+            .values()
+            .find(|e| {
+                matches!(&e.offer.source, crate::offer::Source::Session(s) if s.session == session)
+            })
+            .cloned()
+    }
+
     pub fn get(&self, id: &str) -> Option<Entry> {
         self.entries.get(id).cloned()
     }
@@ -253,7 +276,7 @@ mod tests {
             name: Some("a.jpg".into()),
             size: Some(10),
             media_type: None,
-            url: Url::parse("http://x/a.jpg").unwrap(),
+            source: crate::offer::Source::Link(Url::parse("http://x/a.jpg").unwrap()),
         }
     }
 
@@ -313,7 +336,7 @@ mod tests {
             name: None,
             size: Some(4000),
             media_type: None,
-            url,
+            source: crate::offer::Source::Link(url),
         };
         let entry = offers
             .add("sip:bob@x", "a.jpg".into(), offer, Instant::now())

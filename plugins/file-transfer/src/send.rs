@@ -4,7 +4,9 @@
 //! liblinphone reads and fetches) or RFC 4483 content indirection, the
 //! configured one first and the other when the peer answers 415; a peer
 //! that answers 415 to both gets the link as text. Tandem serves no file
-//! itself.
+//! itself. With `offer_as = "msrp"` the file goes itself, over MSRP in a
+//! SIP session (`direct::send`), and by link only to a peer that takes
+//! no such session.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +20,12 @@ use tandem_sdk::events::file_transfer::Delivered;
 use tandem_sdk::{CommandError, CommandType, Host, Payload};
 use tokio_rustls::rustls::ClientConfig;
 
+use crate::context::Context;
+use crate::described::Described;
+use crate::direct::send as direct;
 use crate::error::TransferError;
 use crate::http::{request, send, TIMEOUT};
 use crate::offer::{Form, EXTERNAL_BODY_TYPE, RCS_TYPE};
-use crate::transfer::Context;
 use crate::url::Url;
 
 /// How long one peer's MESSAGE may take: a peer that never answers ends
@@ -30,33 +34,6 @@ const MESSAGE_TIMEOUT: Duration = Duration::from_secs(40);
 /// How long an offer says the link stays valid (RCS `until`): the user's
 /// server decides really; a week is what Prosody keeps uploads by default.
 const VALID_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// What is offered, once the server has filled in what the caller left out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Described {
-    pub url: Url,
-    pub name: String,
-    pub size: Option<u64>,
-    pub media_type: String,
-    /// SHA-256, lower-case hex, as the user's client said it (XEP-0447):
-    /// kept for the offers that carry one; never computed here (Tandem
-    /// does not fetch the user's own file).
-    pub sha256: Option<String>,
-}
-
-impl Described {
-    /// The file as the table of offers lists it (an RCS offer of the link:
-    /// how it is first offered, unless `offer_as` says otherwise).
-    pub fn as_offer(&self) -> crate::offer::Offer {
-        crate::offer::Offer {
-            form: Form::Rcs,
-            name: Some(self.name.clone()),
-            size: self.size,
-            media_type: Some(self.media_type.clone()),
-            url: self.url.clone(),
-        }
-    }
-}
 
 /// Fills in name, size and type from the server (HEAD) where `send`
 /// leaves them out; refuses a link that is not a file. With all three
@@ -151,7 +128,7 @@ pub fn start(ctx: &Arc<Context>, to: &[String], file: Described, first: Form) ->
         let (ctx, id, to, file) = (ctx.clone(), id.clone(), peer.clone(), file.clone());
         tandem_sdk::tokio::spawn(async move {
             let peer = to;
-            let outcome = offer_to(&ctx.host, &peer, &file, first).await;
+            let outcome = offer_to(&ctx, &entry, &peer, &file, first).await;
             ctx.offers().remove(&entry.id);
             ctx.host.info(&format!(
                 "{} to {peer}: {}{}",
@@ -186,8 +163,35 @@ pub fn start(ctx: &Arc<Context>, to: &[String], file: Described, first: Form) ->
 }
 
 /// One peer: the offer in `first`'s form, else (415) in the other, else
-/// (415 again) the link as text.
-async fn offer_to(host: &Host, peer: &str, file: &Described, first: Form) -> Recipient {
+/// (415 again) the link as text. MSRP first: the file itself in a session
+/// (`direct::send`), and the MESSAGE forms when the peer takes no such
+/// session.
+async fn offer_to(
+    ctx: &Arc<Context>,
+    entry: &crate::offers::Entry,
+    peer: &str,
+    file: &Described,
+    mut first: Form,
+) -> Recipient {
+    let host = &ctx.host;
+    if first == Form::Msrp {
+        let failed = |reason| Recipient {
+            peer: peer.to_owned(),
+            delivery: Delivery::Failed,
+            reason: Some(reason),
+        };
+        match crate::direct::send::send(ctx, entry, peer, file).await {
+            direct::Outcome::Sent => {
+                return Recipient {
+                    peer: peer.to_owned(),
+                    delivery: Delivery::Offered,
+                    reason: None,
+                }
+            }
+            direct::Outcome::Failed(reason) => return failed(reason),
+            direct::Outcome::Unsupported => first = first.other(),
+        }
+    }
     let until = std::time::SystemTime::now() + VALID_FOR;
     let mut outcome = Err(CommandError::invalid_arguments("no offer made"));
     for form in [first, first.other()] {
@@ -228,7 +232,8 @@ fn unsupported(e: &CommandError) -> bool {
 /// The MESSAGE offering `file` to `peer` in `form`, valid until `until`.
 fn offer(peer: &str, file: &Described, form: Form, until: std::time::SystemTime) -> SendMessage {
     let (content_type, body) = match form {
-        Form::Rcs => (RCS_TYPE.to_owned(), file_info(file, until)),
+        // MSRP is not a MESSAGE (tried before these are): RCS stands in.
+        Form::Rcs | Form::Msrp => (RCS_TYPE.to_owned(), file_info(file, until)),
         Form::ExternalBody => external_body(file, until),
     };
     SendMessage {
@@ -343,7 +348,7 @@ mod tests {
         assert_eq!(offer.name.as_deref(), Some("holiday&co.jpg"));
         assert_eq!(offer.size, Some(2_100_000));
         assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
-        assert_eq!(offer.url, file.url);
+        assert_eq!(offer.link(), Some(&file.url));
     }
 
     #[test]
@@ -365,6 +370,6 @@ mod tests {
         assert_eq!(offer.name.as_deref(), Some("my \"best\" holiday.jpg"));
         assert_eq!(offer.size, Some(2_100_000));
         assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
-        assert_eq!(offer.url, file.url);
+        assert_eq!(offer.link(), Some(&file.url));
     }
 }

@@ -13,13 +13,14 @@ use tokio::net::TcpListener;
 
 use super::*;
 
-const CONTENT: &[u8] = b"hello, file\n";
-const CONTENT_SHA256: &str = "b33f4304b9a6bd81704e55c473a4133a4922f034c1c489cb05428cc1140b042c";
+pub(crate) const CONTENT: &[u8] = b"hello, file\n";
+pub(crate) const CONTENT_SHA256: &str =
+    "b33f4304b9a6bd81704e55c473a4133a4922f034c1c489cb05428cc1140b042c";
 
 /// An HTTP/1.1 server: GET /hello.txt answers CONTENT, GET /big answers
 /// more than offered, GET /private 401, any other GET 404, PUT stores the
 /// body and answers 201. One request per connection.
-async fn server() -> (String, Arc<Mutex<Vec<u8>>>) {
+pub(crate) async fn server() -> (String, Arc<Mutex<Vec<u8>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let put = Arc::new(Mutex::new(Vec::new()));
@@ -96,7 +97,7 @@ fn rcs(url: &str, name: &str, size: usize) -> Value {
            "content_type": "application/vnd.gsma.rcs-ft-http+xml", "body": body, "vouched": true})
 }
 
-fn published(host: &MockHost, topic: &str) -> Vec<Value> {
+pub(crate) fn published(host: &MockHost, topic: &str) -> Vec<Value> {
     host.published()
         .into_iter()
         .filter(|(t, _)| t == topic)
@@ -105,7 +106,7 @@ fn published(host: &MockHost, topic: &str) -> Vec<Value> {
 }
 
 /// Waits (bounded) for `topic`.
-async fn wait_for(host: &MockHost, topic: &str) -> Value {
+pub(crate) async fn wait_for(host: &MockHost, topic: &str) -> Value {
     for _ in 0..500 {
         if let Some(p) = published(host, topic).pop() {
             return p;
@@ -387,7 +388,7 @@ fn the_docs_list_the_command_table() {
         assert!(doc.contains(&format!("//! - `{name}`")), "{name}");
     }
     for topic in [
-        Offered::TOPIC,
+        tandem_sdk::events::file_transfer::Offered::TOPIC,
         Failed::TOPIC,
         Closed::TOPIC,
         tandem_sdk::events::file_transfer::Completed::TOPIC,

@@ -1,44 +1,39 @@
-//! One accepted offer, start to end: download to the folder, ask the
-//! user's XMPP server for an upload slot, PUT the file there, share it with
-//! the user's clients; then `file_transfer.completed` or `.failed`.
+//! One accepted offer, start to end: download to the folder (by HTTP, or
+//! over MSRP for a file offered in a SIP session), ask the user's XMPP
+//! server for an upload slot, PUT the file there, share it with the
+//! user's clients; then `file_transfer.completed` or `.failed`.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tandem_sdk::commands::file_transfer::TransferState;
 use tandem_sdk::commands::xmpp::{NotifyUser, SharedFile, UploadSlot};
 use tandem_sdk::events::file_transfer::{Completed, Failed};
-use tandem_sdk::Host;
-use tokio_rustls::rustls::ClientConfig;
 
+use crate::context::Context;
 use crate::error::TransferError;
 use crate::fetched::Fetched;
 use crate::http::download::{self, Fetch};
 use crate::http::upload;
-use crate::offers::{Entry, Offers};
-
-/// What every transfer shares.
-pub struct Context {
-    pub host: Host,
-    pub tls: Arc<ClientConfig>,
-    pub dir: PathBuf,
-    pub max_size: u64,
-    pub keep_files: bool,
-    pub offers: Arc<Mutex<Offers>>,
-}
-
-impl Context {
-    pub fn offers(&self) -> std::sync::MutexGuard<'_, Offers> {
-        self.offers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+use crate::offer::Source;
+use crate::offers::Entry;
 
 /// Runs the transfer of `entry` (already marked `downloading`) and
 /// publishes how it ended.
 pub async fn run(ctx: Arc<Context>, entry: Entry, thread: Option<String>) {
     let outcome = transfer(&ctx, &entry, thread).await;
     crate::interrupted::end(&ctx.dir, &entry.id).await;
-    ctx.offers().remove(&entry.id);
+    if let Source::Session(offer) = &entry.offer.source {
+        // Whatever happened, the session is over (a second end of one
+        // already ended changes nothing).
+        crate::direct::end(&ctx.host, &offer.session).await;
+        ctx.sessions.forget(&offer.session);
+    }
+    // Gone from the table already: `file_transfer.cancel` took it out and
+    // said so; nothing more to say.
+    if ctx.offers().remove(&entry.id).is_none() {
+        return;
+    }
     match outcome {
         Ok(done) => {
             ctx.host.info(&format!(
@@ -95,17 +90,22 @@ async fn transfer(
         name: entry.name.clone(),
     };
     crate::interrupted::begin(&ctx.dir, &entry.id, &record).await;
-    let fetched = download::fetch(
-        Fetch {
-            url: entry.offer.url.clone(),
-            offered: entry.offer.size,
-            max_size: ctx.max_size,
-            part: &part,
-            progress: entry.received.clone(),
-        },
-        &ctx.tls,
-    )
-    .await
+    let fetched = match &entry.offer.source {
+        Source::Link(url) => {
+            download::fetch(
+                Fetch {
+                    url: url.clone(),
+                    offered: entry.offer.size,
+                    max_size: ctx.max_size,
+                    part: &part,
+                    progress: entry.received.clone(),
+                },
+                &ctx.tls,
+            )
+            .await
+        }
+        Source::Session(offer) => crate::direct::receive::receive(ctx, entry, offer, &part).await,
+    }
     .map_err(|e| (e, None))?;
 
     // A complete download is kept under its own name (or the part goes

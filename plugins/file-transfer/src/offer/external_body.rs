@@ -12,7 +12,7 @@
 //! Content-Disposition: render; filename="note.au"
 //! ```
 
-use super::{clean_media_type, parse_size, Form, Offer, OfferError};
+use super::{clean_media_type, parse_size, Form, Offer, OfferError, Source};
 use crate::url::Url;
 
 /// Inner headers longer than this are refused.
@@ -61,7 +61,7 @@ pub fn parse(content_type: &str, body: &str) -> Result<Offer, OfferError> {
         name,
         size: param("size").map(parse_size).transpose()?,
         media_type,
-        url,
+        source: Source::Link(url),
     })
 }
 
@@ -142,8 +142,8 @@ mod tests {
     #[test]
     fn reads_rfc_4483s_example() {
         let offer = parse(TYPE, BODY).unwrap();
-        assert_eq!(offer.url.host, "www.example.com");
-        assert_eq!(offer.url.path, "/the-indirect-content.au");
+        assert_eq!(offer.link().unwrap().host, "www.example.com");
+        assert_eq!(offer.link().unwrap().path, "/the-indirect-content.au");
         assert_eq!(offer.size, Some(52723));
         assert_eq!(offer.media_type.as_deref(), Some("audio/basic"));
         assert_eq!(offer.name.as_deref(), Some("my note.au"));

@@ -3,7 +3,9 @@
 //!
 //! Two forms: GSMA RCS file transfer over HTTP (`rcs`, what liblinphone
 //! sends) and RFC 4483 content indirection (`external_body`). Both are
-//! pure parsers of text from a stranger, with size caps.
+//! pure parsers of text from a stranger, with size caps. A third way in,
+//! an MSRP session (RFC 5547), is read by `msrp::sdp` and lands in the
+//! same [`Offer`] with a [`Source::Session`].
 
 pub mod external_body;
 pub mod rcs;
@@ -26,6 +28,9 @@ pub enum Form {
     #[default]
     Rcs,
     ExternalBody,
+    /// The file itself over MSRP in a SIP session of its own (RFC 4975,
+    /// RFC 5547): no link, the bytes go from one end to the other.
+    Msrp,
 }
 
 impl Form {
@@ -34,14 +39,16 @@ impl Form {
         match self {
             Form::Rcs => "rcs",
             Form::ExternalBody => "external-body",
+            Form::Msrp => "msrp",
         }
     }
 
-    /// The form tried when a peer answers 415 to this one.
+    /// The form tried when a peer answers 415 to this one (or, to MSRP,
+    /// any answer saying it takes no such session).
     pub fn other(self) -> Form {
         match self {
             Form::Rcs => Form::ExternalBody,
-            Form::ExternalBody => Form::Rcs,
+            Form::ExternalBody | Form::Msrp => Form::Rcs,
         }
     }
 
@@ -66,7 +73,34 @@ pub struct Offer {
     pub name: Option<String>,
     pub size: Option<u64>,
     pub media_type: Option<String>,
-    pub url: Url,
+    pub source: Source,
+}
+
+impl Offer {
+    /// Where an HTTP offer's file is; none for a direct one.
+    pub fn link(&self) -> Option<&Url> {
+        match &self.source {
+            Source::Link(url) => Some(url),
+            Source::Session(_) => None,
+        }
+    }
+}
+
+/// Where the file's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An HTTP(S) GET (RCS file-info, RFC 4483).
+    Link(Url),
+    /// The SIP session the peer offered it in, and its MSRP stream.
+    Session(Box<SessionOffer>),
+}
+
+/// A file offered in a SIP session (RFC 5547): the SIP plugin's session
+/// id, to answer it, and the stream as the offer's SDP describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOffer {
+    pub session: String,
+    pub stream: crate::msrp::sdp::FileStream,
 }
 
 /// Why a MESSAGE that announced a file offer could not be read as one.
@@ -88,6 +122,8 @@ pub enum OfferError {
     NoUrl,
     #[error("the offer is {0} bytes, more than an offer may have")]
     TooLarge(usize),
+    #[error("a file offered in a session does not come in a message")]
+    NotAMessage,
 }
 
 /// Reads the offer in a MESSAGE of `content_type` (one [`Form::of`] knows).
@@ -95,6 +131,7 @@ pub fn parse(form: Form, content_type: &str, body: &str) -> Result<Offer, OfferE
     match form {
         Form::Rcs => rcs::parse(body),
         Form::ExternalBody => external_body::parse(content_type, body),
+        Form::Msrp => Err(OfferError::NotAMessage),
     }
 }
 

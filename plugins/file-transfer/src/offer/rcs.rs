@@ -14,7 +14,7 @@
 //! </file>
 //! ```
 
-use super::{clean_media_type, parse_size, xml, Form, Offer, OfferError};
+use super::{clean_media_type, parse_size, xml, Form, Offer, OfferError, Source};
 use crate::url::Url;
 
 pub fn parse(body: &str) -> Result<Offer, OfferError> {
@@ -43,7 +43,7 @@ pub fn parse(body: &str) -> Result<Offer, OfferError> {
             .map(str::to_owned),
         size: info.child_text("file-size").map(parse_size).transpose()?,
         media_type: info.child_text("content-type").and_then(clean_media_type),
-        url: Url::parse(url)?,
+        source: Source::Link(Url::parse(url)?),
     })
 }
 
@@ -74,7 +74,7 @@ mod tests {
         assert_eq!(offer.name.as_deref(), Some("IMG_20140826_113342.jpg"));
         assert_eq!(offer.size, Some(1273982));
         assert_eq!(offer.media_type.as_deref(), Some("image/jpeg"));
-        assert_eq!(offer.url.path, "/file/xyz?t=a&b=c");
+        assert_eq!(offer.link().unwrap().path, "/file/xyz?t=a&b=c");
         assert_eq!(offer.form, Form::Rcs);
     }
 

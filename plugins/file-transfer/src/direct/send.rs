@@ -1,0 +1,280 @@
+//! The user's file to one SIP peer over MSRP (`offer_as = "msrp"`): the
+//! file is on the user's XMPP server, so it is fetched first (the HTTP
+//! download: streamed to a part file, size capped, SHA-256 taken), then
+//! offered in a SIP session of its own (RFC 5547 push: `sendonly`, the
+//! file-selector with name, type, size, SHA-1 and SHA-256, a transfer id,
+//! `a=setup:actpass` on a port of its own), and sent once the peer
+//! answers. The part file goes whatever happens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_sdk::commands::sip_session::Offer;
+use tandem_sdk::events::sip::EndReason;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::error::DirectError;
+use super::receive::{origin, CONNECT_TIMEOUT};
+use crate::context::Context;
+use crate::described::Described;
+use crate::error::TransferError;
+use crate::fetched::Fetched;
+use crate::http::download::{self, Fetch};
+use crate::msrp::connection::{Reader, Writer};
+use crate::msrp::sdp::{Direction, FileSelector, FileStream, Setup};
+use crate::msrp::sender::{send_file, Outgoing};
+use crate::msrp::uri::MsrpUri;
+use crate::offers::Entry;
+use crate::sessions::{self, State};
+
+/// How long a person has to take the file (the SIP plugin may give up
+/// sooner; then its `sip.session.ended` says so).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// How sending to one peer went.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The peer has the whole file (its success report said so).
+    Sent,
+    /// The peer takes no file sessions (488, 415, 606, …, or no SIP
+    /// plugin that offers sessions): try a link instead.
+    Unsupported,
+    /// It did not get through; why, in plain words.
+    Failed(String),
+}
+
+/// Sends `file` to `peer`; `entry` is its line in the table (progress,
+/// cancel).
+pub async fn send(ctx: &Arc<Context>, entry: &Entry, peer: &str, file: &Described) -> Outcome {
+    let part = download::part_path(&ctx.dir, &entry.id);
+    let outcome = fetch_and_send(ctx, entry, peer, file, &part).await;
+    let _ = tokio::fs::remove_file(&part).await;
+    match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+async fn fetch_and_send(
+    ctx: &Arc<Context>,
+    entry: &Entry,
+    peer: &str,
+    file: &Described,
+    part: &std::path::Path,
+) -> Result<Outcome, TransferError> {
+    tokio::fs::create_dir_all(&ctx.dir)
+        .await
+        .map_err(|source| TransferError::Disk {
+            dir: ctx.dir.clone(),
+            source,
+        })?;
+    let fetched = download::fetch(
+        Fetch {
+            url: file.url.clone(),
+            offered: file.size,
+            max_size: ctx.max_size,
+            part,
+            progress: Default::default(),
+        },
+        &ctx.tls,
+    )
+    .await?;
+    if file
+        .sha256
+        .as_ref()
+        .is_some_and(|h| !h.eq_ignore_ascii_case(&fetched.sha256))
+    {
+        return Err(DirectError::Sha256Mismatch.into());
+    }
+    let sha1 = super::sha1_of(part).await.map_err(DirectError::Disk)?;
+    let host = super::address::sip_host(peer).unwrap_or("127.0.0.1");
+    let ip = super::address::toward(ctx.msrp_address, host).await?;
+    let listener = TcpListener::bind((ip, 0))
+        .await
+        .map_err(DirectError::Listen)?;
+    let port = listener.local_addr().map_err(DirectError::Listen)?.port();
+    let local = MsrpUri::tcp(&super::address::uri_host(ip), port, &super::token(16));
+    let sdp =
+        offer_sdp(file, &fetched, sha1, local.clone(), port).to_sdp(&ip.to_string(), origin());
+
+    let session = match ctx
+        .host
+        .call(&Offer {
+            to: peer.to_owned(),
+            sdp,
+        })
+        .await
+    {
+        Ok(r) => r.session,
+        Err(e) if e.kind == tandem_sdk::ErrorKind::UnknownCommand => {
+            return Ok(Outcome::Unsupported)
+        }
+        Err(e) => return Ok(Outcome::Failed(e.message)),
+    };
+    let mut state = ctx.sessions.watch(&session);
+    let (stop_tx, stop) = watch::channel(false);
+    ctx.offers().set_stop(&entry.id, Arc::new(stop_tx));
+    let result = run(
+        ctx, entry, peer, file, part, &mut state, listener, local, stop,
+    )
+    .await;
+    super::end(&ctx.host, &session).await;
+    ctx.sessions.forget(&session);
+    result
+}
+
+/// The offer's stream: the file as RFC 5547 describes it.
+fn offer_sdp(
+    file: &Described,
+    fetched: &Fetched,
+    sha1: String,
+    local: MsrpUri,
+    port: u16,
+) -> FileStream {
+    FileStream {
+        path: vec![local],
+        direction: Direction::SendOnly,
+        setup: Some(Setup::ActPass),
+        selector: FileSelector {
+            name: Some(file.name.clone()),
+            media_type: Some(file.media_type.clone()),
+            size: Some(fetched.size),
+            hashes: vec![
+                ("sha-1".into(), sha1),
+                ("sha-256".into(), fetched.sha256.clone()),
+            ],
+        },
+        transfer_id: Some(super::token(32)),
+        port,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    ctx: &Context,
+    entry: &Entry,
+    peer: &str,
+    file: &Described,
+    part: &std::path::Path,
+    state: &mut watch::Receiver<State>,
+    listener: TcpListener,
+    local: MsrpUri,
+    stop: watch::Receiver<bool>,
+) -> Result<Outcome, TransferError> {
+    // The answer, or the end.
+    let answered = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        loop {
+            match &*state.borrow_and_update() {
+                State::Answered(sdp) => return Ok(sdp.clone()),
+                State::Ended { reason, code } => return Err((reason.clone(), *code)),
+                State::Waiting => {}
+            }
+            if state.changed().await.is_err() {
+                return Err((EndReason::Failed, None));
+            }
+        }
+    })
+    .await;
+    let sdp = match answered {
+        Err(_) => {
+            return Ok(Outcome::Failed(format!(
+                "{peer} did not answer within {} minutes",
+                ANSWER_TIMEOUT.as_secs() / 60
+            )))
+        }
+        Ok(Err((reason, code))) => return Ok(refused(peer, reason, code)),
+        Ok(Ok(sdp)) => sdp,
+    };
+    let answer = FileStream::parse(&sdp).map_err(|e| DirectError::Answer(e.to_string()))?;
+    if answer.direction == Direction::SendOnly {
+        return Err(DirectError::Answer("it would send, not receive".into()).into());
+    }
+    let to_path = answer.path.clone();
+    let we_connect = answer.we_connect(false);
+    let transfer = async {
+        let tcp = if we_connect {
+            let address = to_path[0].socket_address();
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&address))
+                .await
+                .map_err(|_| DirectError::NoConnection(CONNECT_TIMEOUT.as_secs()))?
+                .map_err(|source| DirectError::Connect { address, source })?
+        } else {
+            tokio::time::timeout(CONNECT_TIMEOUT, listener.accept())
+                .await
+                .map_err(|_| DirectError::NoConnection(CONNECT_TIMEOUT.as_secs()))?
+                .map_err(DirectError::Listen)?
+                .0
+        };
+        drop(listener);
+        let _ = tcp.set_nodelay(true);
+        let (r, w) = tcp.into_split();
+        let (mut reader, mut writer) = (Reader::new(r), Writer::new(w));
+        let sent = send_file(
+            &mut reader,
+            &mut writer,
+            Outgoing {
+                local,
+                to_path: to_path.clone(),
+                file: part,
+                media_type: file.media_type.clone(),
+                chunk_size: ctx.chunk_size,
+                progress: entry.received.clone(),
+                cancel: stop,
+                await_bind: !we_connect,
+            },
+        )
+        .await;
+        writer.shutdown().await;
+        sent.map_err(TransferError::from)
+    };
+    tokio::select! {
+        biased;
+        sent = transfer => sent.map(|_| Outcome::Sent),
+        _ = sessions::ended(state) => {
+            let got = entry.received.load(std::sync::atomic::Ordering::Relaxed);
+            Ok(Outcome::Failed(format!("{peer} stopped the transfer after {got} bytes")))
+        }
+    }
+}
+
+/// The peer's "no", in words: a person declining is not a failure of
+/// the network, and a peer that takes no such session gets a link.
+fn refused(peer: &str, reason: EndReason, code: Option<u16>) -> Outcome {
+    match code {
+        Some(488 | 415 | 606 | 501 | 405 | 420) => Outcome::Unsupported,
+        Some(603 | 600 | 486) => Outcome::Failed(format!("{peer} declined")),
+        None if reason == EndReason::Rejected => Outcome::Failed(format!("{peer} declined")),
+        Some(404 | 480 | 408 | 410) => {
+            Outcome::Failed(format!("{peer} could not be reached just now"))
+        }
+        Some(code) => Outcome::Failed(format!("{peer} answered {code}")),
+        None => Outcome::Failed(format!("{peer} could not be reached")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_no_is_said_plainly() {
+        let bob = "sip:bob@x";
+        assert_eq!(
+            refused(bob, EndReason::Rejected, Some(603)),
+            Outcome::Failed("sip:bob@x declined".into())
+        );
+        assert_eq!(
+            refused(bob, EndReason::Rejected, Some(486)),
+            Outcome::Failed("sip:bob@x declined".into())
+        );
+        assert_eq!(
+            refused(bob, EndReason::Rejected, Some(488)),
+            Outcome::Unsupported
+        );
+        assert_eq!(
+            refused(bob, EndReason::Failed, Some(408)),
+            Outcome::Failed("sip:bob@x could not be reached just now".into())
+        );
+    }
+}

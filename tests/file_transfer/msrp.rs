@@ -1,0 +1,141 @@
+//! Tandem → Tandem over MSRP (issue 22, item 3, page mode): two sidecars
+//! on loopback, each with the SIP, XMPP and file-transfer plugins, each
+//! with its own user on the same Prosody. Alice's shares a file with
+//! Bob's SIP address with `offer_as = "msrp"`: her Tandem fetches her
+//! upload and offers it in a SIP session of its own (RFC 5547); Bob's
+//! takes the session, asks Bob in his client as for any file, and on
+//! `accept` receives it over MSRP, uploads it to Bob's server and shares
+//! the link with Bob's client. A `reject` comes back to Alice as a plain
+//! "declined".
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tandem_tests::http;
+use tandem_tests::prosody::Prosody;
+use tandem_tests::sidecar::Sidecar;
+use tandem_tests::xmpp_client::XmppClient;
+
+use super::{download_config, sha256, sidecar_with_files, upload_jpeg, SIDECAR};
+
+const BOBS_TANDEM: &str = "bob@localhost/tandem";
+
+/// Bob: his account, his client ("dino") and his Tandem (sip-chat and
+/// accept-files, downloads in `dir`), SIP user `bob`.
+fn bob(server: &Prosody, dir: &Path) -> (XmppClient, Sidecar) {
+    let bob = server.register("bob", "bob-secret");
+    let dino = XmppClient::login(server, &bob, "bob-secret", "dino", 5);
+    let sidecar = Sidecar::start_phone_plugins(
+        server,
+        (&bob, "bob-secret"),
+        "bob",
+        &["sip-chat", "accept-files"],
+        "",
+        &download_config(dir),
+        &["tandem_plugin_file_transfer"],
+    );
+    sidecar.wait_online(BOBS_TANDEM, 1);
+    sidecar.wait_for("EVENT xmpp.own_presence bob@localhost/dino available 5");
+    (dino, sidecar)
+}
+
+/// A note from `from` whose body contains `text`.
+fn note(from: &'static str, text: String) -> impl Fn(&Value) -> bool {
+    move |e: &Value| {
+        e["event"] == "message"
+            && e["from"] == from
+            && e["body"].as_str().is_some_and(|b| b.contains(&text))
+    }
+}
+
+/// Alice shares `path` (uploaded by her client) with `bob_uri`; Bob's
+/// client is asked; the id to answer with.
+fn offered_to_bob(
+    alice: &mut XmppClient,
+    dino: &mut XmppClient,
+    path: &Path,
+    bob_uri: &str,
+) -> String {
+    let url = upload_jpeg(alice, path);
+    alice.send(json!({ "message": {
+        "to": SIDECAR, "body": format!("{bob_uri} {url}"), "oob": url,
+    } }));
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let asked = dino.wait_for(
+        "Bob's Tandem asks him",
+        note(BOBS_TANDEM, format!(" offers {name}")),
+    );
+    let body = asked["body"].as_str().unwrap();
+    body.rsplit('(')
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .to_owned()
+}
+
+#[test]
+fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
+    let server = Prosody::start();
+    let dirs = tempfile::tempdir().unwrap();
+    let alice_files = dirs.path().join("alice-files");
+    let bob_files = dirs.path().join("bob-files");
+    let (mut alice, alice_tandem) = sidecar_with_files(
+        &server,
+        &["sip-chat"],
+        &format!("{}offer_as = \"msrp\"\n", download_config(&alice_files)),
+    );
+    let (mut dino, bob_tandem) = bob(&server, &bob_files);
+    let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
+
+    // 300 kB, not one byte repeated: many 4 KiB chunks.
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i * 11 % 251) as u8).collect();
+    let original = dirs.path().join("summit.jpg");
+    std::fs::write(&original, &content).unwrap();
+    let id = offered_to_bob(&mut alice, &mut dino, &original, &bob_uri);
+    dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("accept {id}") } }));
+
+    let shared = dino.wait_for("the file shared with Bob's client", |e| {
+        e["event"] == "message" && e["from"] == BOBS_TANDEM && !e["oob"].is_null()
+    });
+    let get_url = shared["body"].as_str().unwrap().to_owned();
+    assert_eq!(shared["file"]["name"], "summit.jpg", "{shared}");
+    let (status, got) = http::request("GET", &get_url, &[], b"");
+    assert!(status.contains(" 200 "), "{status} {get_url}");
+    let fetched = dirs.path().join("fetched");
+    std::fs::write(&fetched, &got).unwrap();
+    assert_eq!(
+        sha256(&fetched).0,
+        sha256(&original).0,
+        "what Bob's client downloads is what Alice shared"
+    );
+    alice.wait_for(
+        "Alice's note",
+        note(SIDECAR, format!("Sent summit.jpg to {bob_uri}.")),
+    );
+    // It went over MSRP, as a session and not a call, both ends.
+    alice_tandem.wait_for("SIP sip.session.answered");
+    assert!(!bob_tandem.log().contains("SIP sip.call."), "not a call");
+
+    // Bob turns the next one down: Alice reads that he declined. (What
+    // the clients saw so far is cleared: the next upload, offer and note
+    // are new ones.)
+    alice.clear();
+    dino.clear();
+    let second = dirs.path().join("second.jpg");
+    std::fs::write(&second, &content[..50_000]).unwrap();
+    let id = offered_to_bob(&mut alice, &mut dino, &second, &bob_uri);
+    dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("reject {id}") } }));
+    alice.wait_for(
+        "Alice's note of the decline",
+        note(SIDECAR, "could not take second.jpg: they declined".into()),
+    );
+    let left: Vec<String> = std::fs::read_dir(&bob_files)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
