@@ -5,7 +5,8 @@
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
 //! the last calls that ended (`history.rs`),
-//! registration (`registration.rs`) and its keep-alive (`keepalive.rs`),
+//! registration (`registration.rs`), its keep-alive (`keepalive.rs`) and
+//! RFC 5626 outbound flow (`outbound.rs`),
 //! MESSAGE sent (`message.rs`) and taken (`taking.rs`: 200 once the relay
 //! has it), and what
 //! an ICMP report ends (`unreachable.rs`).
@@ -26,6 +27,7 @@ pub mod in_dialog;
 pub mod incoming;
 pub mod keepalive;
 pub mod message;
+pub mod outbound;
 pub mod outgoing;
 pub mod registration;
 pub mod taking;
