@@ -5,15 +5,17 @@
 
 use tandem_tests::kamailio::{Kamailio, Outbound};
 use tandem_tests::sidecar::Sidecar;
+use tandem_tests::sipp;
 
 const REGISTERED: &str = "SIP sip.registration call=nil peer=nil reason=nil code=200";
 
 fn registering(port: u16, extra: &str) -> Sidecar {
     Sidecar::start_sip(
         &format!(
-            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"secret\"\n{extra}"
+            "user = \"alice\"\nregistrar = \"sip:127.0.0.1:{port}\"\npassword = \"secret\"\n{extra}{}",
+            crate::AUTO_ANSWER
         ),
-        &[],
+        &["auto-answer"],
     )
 }
 
@@ -65,7 +67,7 @@ fn without_outbound_a_restart_leaves_the_old_binding_beside_the_new() {
 }
 
 #[test]
-fn a_failed_flow_is_registered_again_at_once() {
+fn a_failed_flow_is_registered_again_and_calls_come_down_it() {
     let mut registrar = Kamailio::start_outbound("secret", Outbound::Keeps);
     let tandem = registering(registrar.port, "keepalive_secs = 1\n");
     let log = tandem.wait_for(REGISTERED);
@@ -78,6 +80,21 @@ fn a_failed_flow_is_registered_again_at_once() {
     let dump = registrar.bindings();
     assert_eq!(addresses(&dump).len(), 1, "{dump}");
     assert!(dump.contains("Reg-Id: 1"), "{dump}");
+    // A call to alice through the registrar reaches Tandem, whose 200
+    // says the dialog uses the flow (RFC 5626 §4.3: `;ob`).
+    let dir = tempfile::tempdir().unwrap();
+    let media = sipp::free_udp_port().to_string();
+    let to = format!("127.0.0.1:{}", registrar.port);
+    sipp::run_ok(
+        &["-sn", "uac", "-s", "alice", "-m", "1", "-mp", &media, &to],
+        dir.path(),
+    );
+    let log = registrar.wait_for("REPLY 200 INVITE");
+    let reply = log
+        .lines()
+        .find(|l| l.contains("REPLY 200 INVITE"))
+        .unwrap();
+    assert!(reply.contains(";ob>"), "{reply}");
 }
 
 #[test]
