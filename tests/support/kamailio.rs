@@ -86,13 +86,7 @@ impl Kamailio {
             1,
         );
         let config = format!(
-            r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-auto_aliases=no
-listen=udp:127.0.0.1:{port}
-mpath="{MODULES}"
+            r#"{head}
 loadmodule "tm.so"
 loadmodule "textops.so"
 loadmodule "sl.so"
@@ -116,6 +110,7 @@ modparam("auth", "nonce_count", 1)
 
 {route}
 "#,
+            head = head("127.0.0.1", port),
             ctl = ctl.display(),
         );
         let file = crate::write(dir.path(), "kamailio.cfg", &config);
@@ -195,13 +190,7 @@ modparam("auth", "nonce_count", 1)
             ),
         };
         let config = format!(
-            r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-auto_aliases=no
-listen=udp:{address}:{port}
-mpath="{MODULES}"
+            r#"{head}
 {tls}
 loadmodule "tm.so"
 loadmodule "textops.so"
@@ -218,7 +207,8 @@ modparam("auth", "secret", "tandem-test-nonce-secret")
 modparam("auth", "nonce_count", 1)
 
 {route}
-"#
+"#,
+            head = head(address, port),
         );
         let file = crate::write(dir.path(), "kamailio.cfg", &config);
         Kamailio::spawn(dir, file, port, tls_port, site.command)
@@ -299,6 +289,15 @@ impl Drop for Kamailio {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
+}
+
+/// The first lines of every config: logs to stderr, one worker, UDP on
+/// `address`:`port`, Debian's modules.
+fn head(address: &str, port: u16) -> String {
+    format!(
+        "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nauto_aliases=no\n\
+         listen=udp:{address}:{port}\nmpath=\"{MODULES}\""
+    )
 }
 
 /// Where Kamailio runs: its address and the command that starts it.
