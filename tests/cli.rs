@@ -165,6 +165,61 @@ fn check_accepts_a_good_setup() {
     assert!(out.contains("all good"), "{out}");
 }
 
+/// Where Debian's libopus0 puts the library the SIP plugin loads.
+const LIBOPUS: &str = "/usr/lib/x86_64-linux-gnu/libopus.so.0";
+
+/// `tandem check` of a SIP config whose `codecs` lists Opus first.
+fn check_opus_config(dir: &Path) -> std::path::PathBuf {
+    let plugins = plugin_folder(&["tandem_plugin_sip"]);
+    let cfg = config(
+        dir,
+        plugins.path(),
+        "[plugins.sip]\nlisten = \"127.0.0.1:0\"\ncodecs = [\"opus\", \"PCMU\", \"G722\"]\n",
+    );
+    // The plugin is copied; the folder must outlive the check.
+    std::mem::forget(plugins);
+    cfg
+}
+
+#[test]
+fn check_says_plainly_when_a_configured_codec_cannot_run_here() {
+    // libopus made unloadable for this one process, as on a machine
+    // without libopus0: in a mount namespace of its own, the library's
+    // file is an empty one (dlopen: "file too short").
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = check_opus_config(dir.path());
+    let library = std::fs::canonicalize(LIBOPUS).expect("libopus0 is installed for the tests");
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind /dev/null \"$0\" && exec \"$@\"")
+        .arg(&library)
+        .arg(tandem_bin())
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a note, not an error: {text}");
+    assert!(
+        text.contains(
+            "note   [plugins.sip]: Opus is in `codecs` but libopus is not installed here \
+             (install libopus0); calls will use PCMU, G722"
+        ),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_says_nothing_of_codecs_that_can_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = check_opus_config(dir.path());
+    let (ok, out, _) = tandem(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(!out.contains("note"), "{out}");
+    assert!(out.contains("plugin sip"), "{out}");
+}
+
 #[test]
 fn check_names_every_problem_and_never_shows_secrets() {
     let plugins = plugin_folder(&["tandem_plugin_example"]);

@@ -18,6 +18,8 @@ use crate::lua::{Backend, Engine, Limits, LogLevel};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
     Ok(String),
+    /// Not an error: something configured that will be left out here.
+    Note(String),
     Error(String),
 }
 
@@ -36,6 +38,9 @@ impl Report {
     }
     fn ok(&mut self, text: String) {
         self.findings.push(Finding::Ok(text));
+    }
+    fn note(&mut self, text: String) {
+        self.findings.push(Finding::Note(text));
     }
     fn error(&mut self, text: String) {
         self.findings.push(Finding::Error(text));
@@ -105,11 +110,17 @@ pub fn check(config_file: &Path) -> Report {
             report.ok(format!("plugin {} {} (disabled)", m.id, m.version));
             continue;
         }
-        match library.check_config(&config.plugin_section(&m.config_section)) {
-            Ok(()) => report.ok(format!(
-                "plugin {} {} [plugins.{}]",
-                m.id, m.version, m.config_section
-            )),
+        let section = config.plugin_section(&m.config_section);
+        match library.check_config(&section) {
+            Ok(()) => {
+                report.ok(format!(
+                    "plugin {} {} [plugins.{}]",
+                    m.id, m.version, m.config_section
+                ));
+                for note in library.check_notes(&section) {
+                    report.note(format!("[plugins.{}]: {note}", m.config_section));
+                }
+            }
             Err(e) => report.error(format!("{file}: [plugins.{}]: {e}", m.config_section)),
         }
     }

@@ -366,6 +366,7 @@ fn check(config_path: &std::path::Path, connect: bool, log_format: Option<LogFor
     for finding in &report.findings {
         match finding {
             Finding::Ok(text) => println!("ok     {text}"),
+            Finding::Note(text) => println!("note   {text}"),
             Finding::Error(text) => println!("error  {text}"),
         }
     }

@@ -23,6 +23,16 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     /// `tandem plugins` without starting it.
     fn manifest() -> Manifest;
 
+    /// What `tandem check` should tell the user about a valid `config` on
+    /// this machine that is not an error: something configured that
+    /// cannot work here and will be left out (a codec whose library is
+    /// not installed, say). One plain sentence each; none by default.
+    /// Called without starting the plugin: look, do not open or bind.
+    fn check_notes(config: &Self::Config) -> Vec<String> {
+        let _ = config;
+        Vec::new()
+    }
+
     /// The commands the plugin provides, one row each with its typed
     /// request, reply and [`Handler`](crate::Handler): the SDK declares
     /// them in the manifest and dispatches them, so the two cannot drift.

@@ -12,6 +12,7 @@ mod linphone;
 mod logging;
 mod messages;
 mod nat;
+mod outbound;
 mod pjsua2;
 mod registration;
 mod sessions;

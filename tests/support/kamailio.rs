@@ -13,8 +13,10 @@ pub struct Kamailio {
     pub port: u16,
     /// Where it takes SIP over TLS, when started with `start_tls`.
     pub tls_port: Option<u16>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     child: Child,
+    /// Its config file, to start it again (`restart`).
+    file: std::path::PathBuf,
     log: Arc<Mutex<String>>,
 }
 
@@ -56,6 +58,91 @@ impl Kamailio {
             command: Command::new("kamailio"),
         };
         Kamailio::start_with("MD5", password, None, site, Some(ProviderHelp::Plain))
+    }
+
+    /// A registrar and proxy on loopback (MD5 digest on REGISTER) that
+    /// does RFC 5626 outbound as Kamailio's outbound module's documentation
+    /// sets one up when it is its users' first hop (`outbound.so` before
+    /// `path.so` and `rr.so`, `stun.so` for STUN keep-alives on its SIP
+    /// port, `registrar`'s `outbound_mode` 1), or, with
+    /// `Outbound::Refuses439`, one whose first hop lacks outbound: it
+    /// answers a REGISTER naming a `reg-id` with 439, as RFC 5626 §6 has a
+    /// registrar do behind such an edge proxy. Its bindings are read with
+    /// [`Kamailio::bindings`].
+    pub fn start_outbound(password: &str, outbound: Outbound) -> Kamailio {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_udp_port();
+        let ctl = dir.path().join("ctl.sock");
+        let refuse = match outbound {
+            Outbound::Keeps => "",
+            Outbound::Refuses439 => {
+                "    if (is_method(\"REGISTER\") && $hdr(Contact) =~ \"reg-id\") {\n        \
+                 sl_send_reply(\"439\", \"First Hop Lacks Outbound Support\");\n        exit;\n    }\n"
+            }
+        };
+        let route = proxy_route(password, ProviderHelp::Plain).replacen(
+            "request_route {\n",
+            &format!("request_route {{\n{refuse}"),
+            1,
+        );
+        let config = format!(
+            r#"{head}
+loadmodule "tm.so"
+loadmodule "textops.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "outbound.so"
+loadmodule "stun.so"
+loadmodule "path.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "auth.so"
+loadmodule "ctl.so"
+{PROXY_MODULES}
+modparam("ctl", "binrpc", "unix:{ctl}")
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "use_path", 1)
+modparam("auth", "algorithm", "MD5")
+modparam("auth", "secret", "tandem-test-nonce-secret")
+modparam("auth", "nonce_count", 1)
+
+{route}
+"#,
+            head = head("127.0.0.1", port),
+            ctl = ctl.display(),
+        );
+        let file = crate::write(dir.path(), "kamailio.cfg", &config);
+        Kamailio::spawn(dir, file, port, None, Command::new("kamailio"))
+    }
+
+    /// What `kamcmd ul.dump` says of its bindings (needs `start_outbound`).
+    pub fn bindings(&self) -> String {
+        let ctl = format!("unix:{}", self.dir.path().join("ctl.sock").display());
+        let out = Command::new("kamcmd")
+            .args(["-s", &ctl, "ul.dump"])
+            .output()
+            .expect("cannot run kamcmd (it comes with kamailio)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stops it, as a crashed registrar or edge proxy stops: its bindings
+    /// are in memory, all are lost. `start_again` starts it again.
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+        self.log.lock().unwrap().push_str("---- stopped ----\n");
+    }
+
+    /// Starts it again after `stop`, on the same port with the same
+    /// config. Loopback Kamailios only.
+    pub fn start_again(&mut self) {
+        let (child, log) = Kamailio::run(self.dir.path(), &self.file, Command::new("kamailio"));
+        self.child = child;
+        let previous = self.log();
+        self.log = log;
+        self.log.lock().unwrap().insert_str(0, &previous);
+        self.wait_for_n("SO_RCVBUF is finally", 2);
     }
 
     fn start_with(
@@ -101,13 +188,7 @@ impl Kamailio {
             ),
         };
         let config = format!(
-            r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-auto_aliases=no
-listen=udp:{address}:{port}
-mpath="{MODULES}"
+            r#"{head}
 {tls}
 loadmodule "tm.so"
 loadmodule "textops.so"
@@ -124,20 +205,42 @@ modparam("auth", "secret", "tandem-test-nonce-secret")
 modparam("auth", "nonce_count", 1)
 
 {route}
-"#
+"#,
+            head = head(address, port),
         );
-        let mut child = spawn(site.command, dir.path(), &config);
-        let log = crate::capture_output(&mut child);
+        let file = crate::write(dir.path(), "kamailio.cfg", &config);
+        Kamailio::spawn(dir, file, port, tls_port, site.command)
+    }
+
+    fn spawn(
+        dir: tempfile::TempDir,
+        file: std::path::PathBuf,
+        port: u16,
+        tls_port: Option<u16>,
+        command: Command,
+    ) -> Kamailio {
+        let (child, log) = Kamailio::run(dir.path(), &file, command);
         let mut kamailio = Kamailio {
             port,
             tls_port,
-            _dir: dir,
+            dir,
             child,
+            file,
             log,
         };
         // The UDP receiver is set up once the workers start.
         kamailio.wait_for("SO_RCVBUF is finally");
         kamailio
+    }
+
+    fn run(
+        dir: &std::path::Path,
+        file: &std::path::Path,
+        command: Command,
+    ) -> (Child, Arc<Mutex<String>>) {
+        let mut child = launch(command, dir, file);
+        let log = crate::capture_output(&mut child);
+        (child, log)
     }
 
     pub fn log(&self) -> String {
@@ -146,9 +249,14 @@ modparam("auth", "nonce_count", 1)
 
     /// Waits (20 s at most) for `needle` in Kamailio's log.
     pub fn wait_for(&mut self, needle: &str) -> String {
-        crate::wait_for_log(&format!("{needle:?} from kamailio"), || {
+        self.wait_for_n(needle, 1)
+    }
+
+    /// Waits (20 s at most) for `needle` `times` times in Kamailio's log.
+    pub fn wait_for_n(&mut self, needle: &str, times: usize) -> String {
+        crate::wait_for_log(&format!("{needle:?} (x{times}) from kamailio"), || {
             let log = self.log();
-            if log.contains(needle) {
+            if log.matches(needle).count() >= times {
                 return Ok(log);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -167,11 +275,17 @@ impl Drop for Kamailio {
 
 /// Runs Kamailio (`command`, which may enter a network namespace first)
 /// with `config` written in `dir`, in the foreground, logging to stderr.
-pub(crate) fn spawn(mut command: Command, dir: &std::path::Path, config: &str) -> Child {
+pub(crate) fn spawn(command: Command, dir: &std::path::Path, config: &str) -> Child {
     let file = crate::write(dir, "kamailio.cfg", config);
+    launch(command, dir, &file)
+}
+
+/// Runs Kamailio (`command`) with the config `file`, its working files in
+/// `dir`, in the foreground, logging to stderr.
+fn launch(mut command: Command, dir: &std::path::Path, file: &std::path::Path) -> Child {
     command
         .arg("-f")
-        .arg(&file)
+        .arg(file)
         .args(["-DD", "-E", "-w"])
         .arg(dir)
         .arg("-Y")
@@ -193,6 +307,15 @@ pub(crate) fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The first lines of every config: logs to stderr, one worker, UDP on
+/// `address`:`port`, Debian's modules.
+fn head(address: &str, port: u16) -> String {
+    format!(
+        "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nchildren=1\nauto_aliases=no\n\
+         listen=udp:{address}:{port}\nmpath=\"{MODULES}\""
+    )
+}
+
 /// Where Kamailio runs: its address and the command that starts it.
 struct Site {
     address: String,
@@ -206,6 +329,15 @@ impl Site {
             command: Command::new("kamailio"),
         }
     }
+}
+
+/// What an outbound registrar does with a REGISTER naming a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// Keeps the flow (RFC 5626 §6): `Require: outbound` in its 2xx.
+    Keeps,
+    /// Answers 439 First Hop Lacks Outbound Support.
+    Refuses439,
 }
 
 /// What a proxy does for users behind a NAT.

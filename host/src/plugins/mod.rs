@@ -100,6 +100,19 @@ impl PluginLibrary {
         Ok(RunningPlugin { id, ffi, failed })
     }
 
+    /// What the plugin says of a valid config section on this machine
+    /// (`tandem check`'s notes); none from a plugin built before the SDK
+    /// had them, or whose notes failed.
+    pub fn check_notes(&self, config_json: &str) -> Vec<String> {
+        let Some(notes) = self.module.check_notes() else {
+            return Vec::new();
+        };
+        match notes(config_json.into()) {
+            ROk(notes) => notes.into_iter().map(|n| n.into_string()).collect(),
+            RErr(_) => Vec::new(),
+        }
+    }
+
     /// Validates a config section without starting the plugin.
     pub fn check_config(&self, config_json: &str) -> Result<(), String> {
         match (self.module.check_config())(config_json.into()) {

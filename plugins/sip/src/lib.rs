@@ -93,6 +93,11 @@ pub struct SipPlugin {
 impl Plugin for SipPlugin {
     type Config = Config;
 
+    /// Codecs in `codecs` that cannot run here (Opus without libopus).
+    fn check_notes(config: &Config) -> Vec<String> {
+        media::codec::left_out(&config.codecs)
+    }
+
     fn manifest() -> Manifest {
         Manifest::new("sip", env!("CARGO_PKG_VERSION"))
             .description("SIP voice: calls with G.711 audio, DTMF, MESSAGE")

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString};
+use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString, RVec};
 use futures_util::FutureExt;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -35,6 +35,7 @@ pub fn module_for<P: Plugin>() -> PluginModuleRef {
         manifest: manifest::<P>,
         check_config: check_config::<P>,
         start: start::<P>,
+        check_notes: check_notes::<P>,
     }
     .leak_into_prefix()
 }
@@ -86,6 +87,16 @@ fn parse_config<P: Plugin>(config: &str) -> Result<P::Config, String> {
 extern "C" fn check_config<P: Plugin>(config: RStr<'_>) -> RResult<(), RString> {
     guarded("check_config", || {
         parse_config::<P>(config.as_str()).map(drop)
+    })
+}
+
+extern "C" fn check_notes<P: Plugin>(config: RStr<'_>) -> RResult<RVec<RString>, RString> {
+    guarded("check_notes", || {
+        let config = parse_config::<P>(config.as_str())?;
+        Ok(P::check_notes(&config)
+            .into_iter()
+            .map(RString::from)
+            .collect())
     })
 }
 

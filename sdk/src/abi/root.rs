@@ -3,7 +3,7 @@
 use abi_stable::library::RootModule;
 use abi_stable::package_version_strings;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RResult, RStr, RString};
+use abi_stable::std_types::{RResult, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, StableAbi};
 
 use super::types::{FfiHostBox, FfiPluginBox};
@@ -30,6 +30,12 @@ pub struct PluginModule {
     /// Starts the plugin with its config section (JSON).
     #[sabi(last_prefix_field)]
     pub start: extern "C" fn(host: FfiHostBox, config: RStr<'_>) -> RResult<FfiPluginBox, RString>,
+    /// What `tandem check` should say of a valid config section on this
+    /// machine (see [`crate::Plugin::check_notes`]). Appended after
+    /// `start`: a plugin built with an SDK before it lacks the field, and
+    /// the host then has no notes from it (`None` from the accessor).
+    #[sabi(missing_field(option))]
+    pub check_notes: extern "C" fn(config: RStr<'_>) -> RResult<RVec<RString>, RString>,
 }
 
 impl RootModule for PluginModuleRef {

@@ -57,6 +57,13 @@ pub struct Config {
     /// Unset: 25, and none while the registrar is on the local network
     /// (`ua/keepalive.rs`).
     pub keepalive_secs: Option<u64>,
+    /// RFC 5626 outbound: each REGISTER names this device (an instance id
+    /// kept in `$XDG_STATE_HOME/tandem/instance-<user>@<domain>.json`)
+    /// and its flow (`reg-id`), so the registrar replaces our binding
+    /// after a restart or a NAT change, and, when it does outbound, sends
+    /// calls down the connection we opened (`ua/outbound.rs`, decision
+    /// 0070). A registrar that does not is used as before. On by default.
+    pub outbound: bool,
     /// The address written in SDP (`c=`), where peers send their RTP: a
     /// NAT's public address, say, which is not ours to bind. Unset: the
     /// address RTP binds to, or for a wildcard bind the address of the
@@ -158,6 +165,7 @@ impl Default for Config {
             password: String::new(),
             expires: 600,
             keepalive_secs: None,
+            outbound: true,
             media_address: None,
             media_bind: None,
             media_ip: None,

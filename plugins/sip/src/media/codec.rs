@@ -89,13 +89,44 @@ impl Codec {
     }
 
     /// Why this machine cannot run the codec, if it cannot: Opus
-    /// without libopus.
+    /// without libopus. In plain words, for the person who installs.
     pub fn unavailable(self) -> Option<String> {
         match self {
-            Codec::Opus => opus::library().err().map(|e| e.to_string()),
+            Codec::Opus => opus::library().err().map(|e| match e {
+                opus::OpusError::Missing => {
+                    "libopus is not installed here (install libopus0)".to_owned()
+                }
+                other => format!("{other} (install Debian's libopus0)"),
+            }),
             _ => None,
         }
     }
+
+    /// The codec's name for people: "Opus", "G.722", "PCMU", "PCMA".
+    fn spoken(self) -> &'static str {
+        match self {
+            Codec::Opus => "Opus",
+            Codec::G722 => "G.722",
+            other => other.name(),
+        }
+    }
+}
+
+/// One sentence for each codec in `configured` that cannot run here,
+/// naming what calls will use instead: said by `tandem check` and logged
+/// once when the plugin starts.
+pub fn left_out(configured: &[Codec]) -> Vec<String> {
+    let mut missing = Vec::new();
+    let usable = Preference::new(configured, |codec, why| missing.push((codec, why)));
+    let instead: Vec<&str> = usable.iter().map(Codec::name).collect();
+    let instead = match instead.is_empty() {
+        true => "nothing else in `codecs` can run here, so SIP will not start".to_owned(),
+        false => format!("calls will use {}", instead.join(", ")),
+    };
+    missing
+        .into_iter()
+        .map(|(codec, why)| format!("{} is in `codecs` but {why}; {instead}", codec.spoken()))
+        .collect()
 }
 
 /// The configured codecs this machine can run, best first; `Copy`, so

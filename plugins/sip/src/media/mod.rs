@@ -89,9 +89,10 @@ impl MediaConfig {
             other => drop(other?),
         }
         // Said once, here: calls then simply never offer the codec.
-        let codecs = codec::Preference::new(&config.codecs, |codec, why| {
-            log::warn!("{codec} is left out of calls: {why}");
-        });
+        let codecs = codec::Preference::new(&config.codecs, |_, _| {});
+        for note in codec::left_out(&config.codecs) {
+            log::warn!("{note}");
+        }
         if codecs.is_empty() {
             let named: Vec<&str> = config.codecs.iter().map(|c| c.name()).collect();
             return Err(MediaSetupError::NoCodecs(named.join(", ")));

@@ -31,6 +31,7 @@ use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
 use crate::ua::history::History;
 use crate::ua::identity;
+use crate::ua::outbound::Outbound;
 use crate::ua::sessions::Sessions;
 
 /// Methods we answer; sent in Allow.
@@ -83,6 +84,9 @@ pub struct Agent {
     /// answer, or the registrar sees us elsewhere now): the registration
     /// then REGISTERs again at once (RFC 5626 §4.4), not at its refresh.
     pub flow_failed: tandem_sdk::tokio::sync::Notify,
+    /// This device's RFC 5626 instance and whether the registrar keeps
+    /// our flow (`outbound.rs`).
+    pub outbound: Outbound,
     pub media: MediaConfig,
     pub cancel: CancellationToken,
     pub listening: Vec<String>,
@@ -213,6 +217,13 @@ impl Agent {
         if let Some(e) = unread {
             log::warn!("{e}");
         }
+        let (outbound, unkept) = match config.registrar {
+            Some(_) => Outbound::new(config.outbound, Outbound::default_path(&account)),
+            None => (Outbound::off(), None),
+        };
+        if let Some(problem) = unkept {
+            log::warn!("{problem}");
+        }
         let agent = Arc::new(Agent {
             host,
             config,
@@ -229,6 +240,7 @@ impl Agent {
             completions: Completions::default(),
             public: PublicAddress::default(),
             flow_failed: Default::default(),
+            outbound,
             media,
             cancel,
             listening,
@@ -251,6 +263,9 @@ impl Agent {
     /// reaches the peer (rsipstack would name the host's first interface).
     /// A peer beyond a NAT the registrar showed (`transport/public.rs`) is
     /// told the public address instead, over the transport that learned it.
+    /// Through a registrar that keeps our flow (RFC 5626 outbound), the
+    /// Contact carries `;ob` (§4.3), so the dialog's requests come back
+    /// down that flow.
     pub fn contact_toward(&self, transport: Option<Transport>, peer: Option<IpAddr>) -> Uri {
         let transport = transport.unwrap_or(Transport::Udp);
         let (listener, uri, route) = self
@@ -267,6 +282,9 @@ impl Agent {
             let port = uri.host_with_port.port;
             uri.host_with_port = SocketAddr::new(route.toward(peer), 0).into();
             uri.host_with_port.port = port;
+        }
+        if self.outbound.in_use() && self.via_registrar(peer) {
+            uri.params.push(Param::Ob);
         }
         uri
     }

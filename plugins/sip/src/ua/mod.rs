@@ -6,7 +6,8 @@
 //! and within dialogs (`dialog_events.rs`, `in_dialog.rs` for what they
 //! carry, `body.rs` for their bodies), calls placed (`outgoing.rs`),
 //! the last calls that ended (`history.rs`),
-//! registration (`registration.rs`) and its keep-alive (`keepalive.rs`),
+//! registration (`registration.rs`), its keep-alive (`keepalive.rs`) and
+//! RFC 5626 outbound flow (`outbound.rs`),
 //! SIP sessions that are not calls (`sessions.rs`, the table beside the
 //! calls; `session_incoming.rs`, `session_offer.rs`, `session_control.rs`:
 //! an MSRP file offer's INVITE, its SDP carried as text, decision 0066),
@@ -30,6 +31,7 @@ pub mod in_dialog;
 pub mod incoming;
 pub mod keepalive;
 pub mod message;
+pub mod outbound;
 pub mod outgoing;
 pub mod registration;
 pub mod session_control;

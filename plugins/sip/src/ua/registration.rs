@@ -223,26 +223,49 @@ impl Agent {
         self.host.publish(&event("unregistered"));
     }
 
-    /// One REGISTER, ended early by an ICMP report about where it went.
+    /// One REGISTER, ended early by an ICMP report about where it went;
+    /// sent again at once without outbound when the registrar refused it
+    /// (`outbound.rs`).
     async fn register_once(&self, registration: &mut Registration, server: &Uri) -> Attempt {
-        if let Some(contact) = self.stream_contact(registration, server).await {
-            registration.contact = Some(contact);
-        }
-        let mut watch = self.watch(server).await;
-        let register = registration.register(server.clone(), Some(self.config.expires));
-        tokio::select! {
-            result = register => Attempt::from_result(result),
-            report = watch.refusal() => {
-                log::debug!("REGISTER to {server} ended early: {}", report.reason());
-                Attempt::Unreachable(report)
+        loop {
+            if let Some(contact) = self.register_contact(registration, server).await {
+                registration.contact = Some(contact);
             }
+            let mut watch = self.watch(server).await;
+            let register = registration.register(server.clone(), Some(self.config.expires));
+            let result = tokio::select! {
+                result = register => result,
+                report = watch.refusal() => {
+                    log::debug!("REGISTER to {server} ended early: {}", report.reason());
+                    return Attempt::Unreachable(report);
+                }
+            };
+            if let Ok(response) = &result {
+                let code = response.status_code.code();
+                if response.status_code.kind() == StatusCodeKind::Successful {
+                    self.outbound.registered(response);
+                } else if self.outbound.refused(code) {
+                    continue;
+                }
+            }
+            return Attempt::from_result(result);
         }
     }
 }
 
-/// The Contact of a REGISTER over `transport` (TCP or TLS), at `host`:
-/// rsipstack's choice of address, with the `;transport=` it leaves out.
-fn stream_contact(user: &str, host: HostWithPort, transport: Transport) -> Contact {
+/// The Contact of a REGISTER over `transport`, at `host`: rsipstack's
+/// choice of address, with the `;transport=` it leaves out of TCP and TLS
+/// ones, and `outbound`'s parameters (`reg-id`, `+sip.instance`).
+fn register_contact(
+    user: &str,
+    host: HostWithPort,
+    transport: Transport,
+    outbound: Vec<Param>,
+) -> Contact {
+    let params = match transport {
+        Transport::Udp => vec![],
+        other => vec![Param::Transport(other)],
+    };
     Contact {
         display_name: None,
         uri: Uri {
@@ -252,10 +275,10 @@ fn stream_contact(user: &str, host: HostWithPort, transport: Transport) -> Conta
                 password: None,
             }),
             host_with_port: host,
-            params: vec![Param::Transport(transport)],
+            params,
             headers: vec![],
         },
-        params: vec![],
+        params: outbound,
     }
 }
 
@@ -294,15 +317,16 @@ impl Agent {
         changed
     }
 
-    /// The Contact for a REGISTER to `server` over TCP or TLS; `None` over
-    /// UDP, where rsipstack's own is right. rsipstack names the address
-    /// the registrar saw (`received`/`rport`) once learned, else the local
-    /// end of the connection, but without `;transport=`: a proxy then
-    /// sends the INVITEs for us over UDP to that TCP port, where nothing
-    /// answers (a 408 for the caller). The same address with the
-    /// parameter: a proxy reaches it over the connection we opened.
-    async fn stream_contact(&self, registration: &Registration, server: &Uri) -> Option<Contact> {
-        let transport = crate::uri::transport_of(server).filter(|t| *t != Transport::Udp)?;
+    /// The Contact for a REGISTER to `server`, as rsipstack would make it
+    /// (the address the registrar saw, `received`/`rport`, once learned;
+    /// else the local end of the connection over TCP and TLS, the Via's
+    /// address over UDP), plus what it leaves out: `;transport=` over TCP
+    /// and TLS (without it a proxy sends the INVITEs for us over UDP to
+    /// that TCP port, where nothing answers: a 408 for the caller), and
+    /// RFC 5626's `reg-id` and `+sip.instance`. rsipstack keeps both
+    /// through a digest challenge, moving only the address.
+    async fn register_contact(&self, registration: &Registration, server: &Uri) -> Option<Contact> {
+        let transport = crate::uri::transport_of(server).unwrap_or(Transport::Udp);
         let host = match registration.discovered_public_address() {
             Some(public) => public,
             None => {
@@ -312,14 +336,28 @@ impl Agent {
                 };
                 let layer = &self.endpoint.transport_layer;
                 let (connection, _) = layer.lookup(&target, None).await.ok()?;
-                connection.get_addr().addr.clone()
+                match transport {
+                    Transport::Udp => {
+                        let via = self
+                            .endpoint
+                            .get_via(Some(connection.get_addr().clone()), None)
+                            .ok()?;
+                        via.uri.host_with_port
+                    }
+                    _ => connection.get_addr().addr.clone(),
+                }
             }
         };
         let user = self
             .credential
             .as_ref()
             .map_or(self.config.user.as_str(), |c| c.username.as_str());
-        Some(stream_contact(user, host, transport))
+        Some(register_contact(
+            user,
+            host,
+            transport,
+            self.outbound.contact_params(),
+        ))
     }
 }
 
@@ -332,16 +370,23 @@ mod tests {
     #[test]
     fn a_stream_registers_its_contact_with_its_transport() {
         let host = HostWithPort::try_from("127.0.0.1:40000").unwrap();
-        let tcp = stream_contact("alice", host.clone(), Transport::Tcp);
+        let tcp = register_contact("alice", host.clone(), Transport::Tcp, vec![]);
         assert_eq!(
             tcp.to_string().to_ascii_lowercase(),
             "<sip:alice@127.0.0.1:40000;transport=tcp>"
         );
-        let tls = stream_contact("alice", host, Transport::Tls);
+        let tls = register_contact("alice", host.clone(), Transport::Tls, vec![]);
         assert!(tls
             .to_string()
             .to_ascii_lowercase()
             .ends_with(";transport=tls>"));
+        let (outbound, _) = crate::ua::outbound::Outbound::new(true, None);
+        let udp = register_contact("alice", host, Transport::Udp, outbound.contact_params());
+        let udp = udp.to_string();
+        assert!(
+            udp.starts_with("<sip:alice@127.0.0.1:40000>;reg-id=1;+sip.instance=\"<urn:uuid:"),
+            "{udp}"
+        );
     }
 
     #[test]
