@@ -9,6 +9,14 @@
 //! (TANDEM_LOAD_SECONDS: the window, default 60; TANDEM_LOAD_MAX: the
 //! search's upper bound in calls/s, default 2000; TANDEM_LOAD_ONLY: one of
 //! `sipp uas`, `tandem`, `baresip`).
+//!
+//! With TANDEM_BENCH_RATE set, no search: sipp's UAS then Tandem at that
+//! one rate for TANDEM_BENCH_SECONDS (default 40), each freshly started,
+//! and their peak RSS side by side (`fixed_rate.rs`), a run of minutes to
+//! iterate on memory with.
+
+#[path = "sip_load/fixed_rate.rs"]
+mod fixed_rate;
 
 use std::path::Path;
 
@@ -18,7 +26,7 @@ use tandem_tests::sidecar::Sidecar;
 use tandem_tests::sipp;
 
 /// One UAS under test.
-enum Uas {
+pub(crate) enum Uas {
     Sipp(sipp::Background, u16),
     Tandem(Sidecar),
     Baresip(Baresip),
@@ -51,7 +59,7 @@ impl Uas {
 }
 
 /// What one window at one rate gave.
-struct Trial {
+pub(crate) struct Trial {
     ok: bool,
     /// Failed, retransmissions, succeeded, as sipp counted them.
     counts: (u64, u64, u64),
@@ -59,7 +67,7 @@ struct Trial {
     cpu: f64,
 }
 
-fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
+pub(crate) fn trial(uas: &Uas, rate: u32, seconds: u32, dir: &Path) -> Trial {
     let stats = dir.join(format!("stat-{rate}.csv"));
     let _ = std::fs::remove_file(&stats);
     for f in std::fs::read_dir(dir).unwrap().flatten() {
@@ -129,7 +137,7 @@ fn capacity(name: &str, seconds: u32, max: u32) -> (u32, Option<Trial>, f64) {
 }
 
 /// Starts the UAS called `name`, answering every call.
-fn start(name: &str, dir: &Path) -> Uas {
+pub(crate) fn start(name: &str, dir: &Path) -> Uas {
     match name {
         "sipp uas" => {
             let port = sipp::free_udp_port();
@@ -160,6 +168,13 @@ fn start(name: &str, dir: &Path) -> Uas {
 }
 
 fn main() {
+    if let Some(rate) = std::env::var("TANDEM_BENCH_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        fixed_rate::run(rate, env_or("TANDEM_BENCH_SECONDS", 40));
+        return;
+    }
     let seconds: u32 = env_or("TANDEM_LOAD_SECONDS", 60);
     let max: u32 = env_or("TANDEM_LOAD_MAX", 2000);
     let mut rows = Vec::new();

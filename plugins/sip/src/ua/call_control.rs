@@ -14,7 +14,7 @@ use crate::media::sdp::{self, Negotiated};
 use crate::media::session::MediaEvent;
 use crate::media::{ActiveMedia, PreparedMedia};
 use crate::ua::agent::Agent;
-use crate::ua::calls::{Call, CallState};
+use crate::ua::calls::{Call, CallState, RingTimer};
 
 fn invalid(message: impl std::fmt::Display) -> CommandError {
     CommandError::invalid_arguments(message.to_string())
@@ -104,6 +104,7 @@ impl Agent {
             return Err(failed("the call ended while it was being answered"));
         };
         call.state = CallState::Up;
+        call.ring_timer = None;
         call.answered_at = Some(Instant::now());
         call.media_port = Some(port);
         call.media_address = Some(media_address);
@@ -385,15 +386,26 @@ impl Agent {
         });
     }
 
-    /// An incoming call nobody answers is given up as missed.
+    /// An incoming call nobody answers is given up as missed. The task
+    /// is the call's (`Call::ring_timer`): it stops when the call is
+    /// answered or removed.
     pub fn ring_timeout(self: Arc<Self>, id: String) {
         let timeout = Duration::from_secs(self.config.ring_timeout_seconds);
-        tokio::spawn(async move {
+        let agent = self.clone();
+        let call = id.clone();
+        let task = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
             let dialog = {
                 let mut calls = self.calls();
                 match calls.get_mut(&id) {
-                    Some(call) if call.state == CallState::Ringing => call.dialog.clone(),
+                    Some(call) if call.state == CallState::Ringing => {
+                        // This task ends the call: removing it must not
+                        // stop the task half way.
+                        if let Some(timer) = call.ring_timer.take() {
+                            timer.disarm();
+                        }
+                        call.dialog.clone()
+                    }
                     _ => None,
                 }
             };
@@ -405,5 +417,9 @@ impl Agent {
                 self.end_call(&id, "missed", Some(480)).await;
             }
         });
+        let mut calls = agent.calls();
+        if let Some(ringing) = calls.get_mut(&call) {
+            ringing.ring_timer = Some(RingTimer::new(task.abort_handle()));
+        }
     }
 }

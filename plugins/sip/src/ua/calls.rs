@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use tandem_sdk::commands::sip::CallInfo;
 use tandem_sdk::events::sip::{Direction, MediaStats};
+use tandem_sdk::tokio::task::AbortHandle;
 
 use crate::config::encryption::Encryption;
 use crate::media::srtp::MasterKey;
@@ -79,6 +80,33 @@ pub struct Call {
     /// Whether `sip.call.answered` went out (Confirmed also follows re-INVITEs).
     pub announced: bool,
     pub announced_ringing: bool,
+    /// The ring timeout's task while the call rings (`ring_timeout`).
+    pub ring_timer: Option<RingTimer>,
+}
+
+/// The task that gives up an unanswered incoming call, stopped as soon as
+/// the call no longer rings (answered, or gone): a sleeping task kept for
+/// the whole `ring_timeout_seconds` after a call is over was the largest
+/// share of memory under call load (decision 0069).
+pub struct RingTimer(Option<AbortHandle>);
+
+impl RingTimer {
+    pub fn new(task: AbortHandle) -> RingTimer {
+        RingTimer(Some(task))
+    }
+
+    /// Lets the task run on: it is the one ending the call.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RingTimer {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 impl Call {
@@ -111,6 +139,7 @@ impl Call {
             end_reason: None,
             announced: false,
             announced_ringing: false,
+            ring_timer: None,
         }
     }
 
