@@ -346,8 +346,8 @@ tandem.on("file_transfer.delivered", function(ev)
   elseif ev.delivery == "link" then
     text = whom .. " does not take files: sent " .. name .. " as a link."
   else
-    -- The SIP plugin's reason names the peer again ("sip:dave@… answered
-    -- 603 Decline"): once is enough.
+    -- The plugin's reason names the peer again ("sip:dave@… declined"):
+    -- once is enough.
     local reason = tostring(ev.reason)
     local peer = tostring(ev.peer)
     if reason:sub(1, #peer + 1) == peer .. " " then reason = "they " .. reason:sub(#peer + 2) end

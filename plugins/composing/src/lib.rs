@@ -246,7 +246,7 @@ async fn send(
             reason: None,
         }),
         // `sip.send_message`'s refusals read "<to> answered <code> <reason>".
-        Err(e) if e.message.contains(" answered 415") => {
+        Err(e) if SendMessage::refusal_code(&e) == Some(415) => {
             lock().sending.refused(to, Instant::now());
             Ok(TypingSent {
                 sent: None,
@@ -353,8 +353,9 @@ mod tests {
         let host = MockHost::new();
         host.respond("sip.send_message", |args| {
             if args["to"] == "sip:old@example.org" {
-                Err(CommandError::rejected(
-                    "sip:old@example.org answered 415 Unsupported Media Type",
+                Err(SendMessage::refused(
+                    "sip:old@example.org",
+                    "415 Unsupported Media Type",
                 ))
             } else {
                 assert_eq!(args["content_type"], "application/im-iscomposing+xml");

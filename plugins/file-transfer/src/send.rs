@@ -219,14 +219,18 @@ async fn offer_to(
         Err(e) => Recipient {
             peer: peer.to_owned(),
             delivery: Delivery::Failed,
-            reason: Some(e.message),
+            reason: Some(
+                SendMessage::refusal_code(&e)
+                    .and_then(|code| direct::refusal_in_words(peer, code))
+                    .unwrap_or(e.message),
+            ),
         },
     }
 }
 
-/// The peer answered 415 Unsupported Media Type (as the SIP plugin says it).
+/// The peer answered 415 Unsupported Media Type.
 fn unsupported(e: &CommandError) -> bool {
-    e.message.contains(" answered 415")
+    SendMessage::refusal_code(e) == Some(415)
 }
 
 /// The MESSAGE offering `file` to `peer` in `form`, valid until `until`.

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tandem_sdk::commands::sip::SendMessage;
 use tandem_sdk::serde_json::{json, Value};
 use tandem_sdk::testing::MockHost;
 use tandem_sdk::ErrorKind;
@@ -377,6 +378,36 @@ async fn offers_are_read_rejected_and_bounded() {
         err.message.contains("no file offer `zzzzz`"),
         "{}",
         err.message
+    );
+}
+
+/// A peer refusing a file offered by MESSAGE reads as a person's no, the
+/// same words as a session declined: "declined", not "answered 603
+/// Decline".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_declining_an_offer_by_message_is_said_in_words() {
+    let (base, _) = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = MockHost::new();
+    host.respond("sip.send_message", |args| {
+        Err(SendMessage::refused(
+            args["to"].as_str().unwrap(),
+            "603 Decline",
+        ))
+    });
+    let plugin = start(&host, dir.path()).await;
+    plugin
+        .command(
+            "file_transfer.send",
+            json!({"to": ["sip:dave@127.0.0.1"], "url": format!("{base}/hello.txt"),
+                   "name": "hello.txt", "size": 12, "media_type": "text/plain"}),
+        )
+        .await
+        .unwrap();
+    let delivered = wait_for(&host, "file_transfer.delivered").await;
+    assert_eq!(
+        (&delivered["delivery"], &delivered["reason"]),
+        (&json!("failed"), &json!("sip:dave@127.0.0.1 declined"))
     );
 }
 

@@ -120,6 +120,28 @@ impl CommandType for SendMessage {
     type Reply = MessageSent;
 }
 
+impl SendMessage {
+    /// The error `sip.send_message` answers when `to` gives a final
+    /// refusal: `rejected`, reading `<to> answered <status>` where
+    /// `status` is the code and its reason (`415 Unsupported Media Type`).
+    /// One place writes it, so [`SendMessage::refusal_code`] can read it.
+    pub fn refused(to: &str, status: impl std::fmt::Display) -> crate::CommandError {
+        crate::CommandError::rejected(format!("{to} answered {status}"))
+    }
+
+    /// The SIP status code of a refusal made by [`SendMessage::refused`]
+    /// (`Some(415)` for a peer that does not take the body's type); `None`
+    /// for any other error (no answer, a bad address, no SIP plugin).
+    pub fn refusal_code(error: &crate::CommandError) -> Option<u16> {
+        if error.kind != crate::ErrorKind::Rejected {
+            return None;
+        }
+        let (_, status) = error.message.split_once(" answered ")?;
+        let digits = status.split(|c: char| !c.is_ascii_digit()).next()?;
+        digits.parse().ok().filter(|code| (100..700).contains(code))
+    }
+}
+
 /// Offered a SIP MESSAGE before it is answered, by the SIP plugin: whoever
 /// relays SIP messages to the user (the shipped `sip-chat.lua`) provides
 /// it, and answers only once the message is safely kept (sent on, or
@@ -283,5 +305,32 @@ impl PastCall {
         self.direction == Direction::Incoming
             && self.duration <= 0.0
             && matches!(self.reason, EndReason::Missed | EndReason::Cancelled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SendMessage;
+    use crate::CommandError;
+
+    #[test]
+    fn a_refusal_carries_its_code_and_nothing_else_does() {
+        let e = SendMessage::refused("sip:bob@example.org", "415 Unsupported Media Type");
+        assert_eq!(
+            e.message,
+            "sip:bob@example.org answered 415 Unsupported Media Type"
+        );
+        assert_eq!(SendMessage::refusal_code(&e), Some(415));
+        assert_eq!(
+            SendMessage::refusal_code(&SendMessage::refused("sip:b@x", 603)),
+            Some(603)
+        );
+        for other in [
+            CommandError::rejected("no route to sip:bob@example.org"),
+            CommandError::rejected("sip:bob@example.org answered nothing"),
+            CommandError::invalid_arguments("sip:bob@example.org answered 415"),
+        ] {
+            assert_eq!(SendMessage::refusal_code(&other), None, "{other:?}");
+        }
     }
 }

@@ -243,13 +243,23 @@ async fn run(
 fn refused(peer: &str, reason: EndReason, code: Option<u16>) -> Outcome {
     match code {
         Some(488 | 415 | 606 | 501 | 405 | 420) => Outcome::Unsupported,
-        Some(603 | 600 | 486) => Outcome::Failed(format!("{peer} declined")),
         None if reason == EndReason::Rejected => Outcome::Failed(format!("{peer} declined")),
-        Some(404 | 480 | 408 | 410) => {
-            Outcome::Failed(format!("{peer} could not be reached just now"))
-        }
-        Some(code) => Outcome::Failed(format!("{peer} answered {code}")),
+        Some(code) => Outcome::Failed(
+            refusal_in_words(peer, code).unwrap_or_else(|| format!("{peer} answered {code}")),
+        ),
         None => Outcome::Failed(format!("{peer} could not be reached")),
+    }
+}
+
+/// A SIP refusal a person understands without the code: declined (603,
+/// 600, 486) or not reachable just now (404, 480, 408, 410). Shared with
+/// the offers by MESSAGE, so a peer's "no" reads the same however the
+/// file was offered.
+pub fn refusal_in_words(peer: &str, code: u16) -> Option<String> {
+    match code {
+        603 | 600 | 486 => Some(format!("{peer} declined")),
+        404 | 480 | 408 | 410 => Some(format!("{peer} could not be reached just now")),
+        _ => None,
     }
 }
 

@@ -48,7 +48,7 @@ impl Agent {
         let invalid = |e: &dyn std::fmt::Display| CommandError::invalid_arguments(e.to_string());
         let failed = |e: &dyn std::fmt::Display| CommandError::rejected(e.to_string());
         let refused = |response: &rsipstack::sip::Response| {
-            CommandError::rejected(format!("{} answered {}", message.to, response.status_code))
+            SendMessage::refused(&message.to, &response.status_code)
         };
         if message.body.len() > MAX_BODY {
             return Err(CommandError::invalid_arguments(format!(
