@@ -162,24 +162,55 @@ fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
 /// SEND reaches Bob down his login's connection.
 #[test]
 fn a_file_reaches_a_tandem_behind_an_msrp_relay() {
+    through_a_relay(Behind::Receiver);
+}
+
+/// The sender behind the relay: Alice's Tandem logs in before offering,
+/// and Bob's (no relay) connects to the relay first, so that his URI is
+/// the connection the relay sends Alice's chunks down.
+#[test]
+fn a_file_from_a_tandem_behind_an_msrp_relay_arrives() {
+    through_a_relay(Behind::Sender);
+}
+
+/// Which Tandem has the relay.
+#[derive(PartialEq)]
+enum Behind {
+    Sender,
+    Receiver,
+}
+
+/// Alice's Tandem sends a file to Bob's over MSRP with one of them behind
+/// Kamailio's relay: it arrives whole, and the relay's log shows the
+/// login and the chunks.
+fn through_a_relay(behind: Behind) {
     let server = Prosody::start();
     let relay = MsrpRelay::start("relay-secret");
     let dirs = tempfile::tempdir().unwrap();
     let password = dirs.path().join("relay-password");
     std::fs::write(&password, "relay-secret").unwrap();
+    let relayed = |user: &str| {
+        format!(
+            "msrp_relay = {:?}\nmsrp_relay_user = {user:?}\nmsrp_relay_password_file = {:?}\n",
+            relay.uri(),
+            password.display().to_string()
+        )
+    };
+    let (alice_extra, bob_extra, who) = match behind {
+        Behind::Sender => (relayed("alice"), String::new(), "alice"),
+        Behind::Receiver => (String::new(), relayed("bob"), "bob"),
+    };
     let alice_files = dirs.path().join("alice-files");
     let bob_files = dirs.path().join("bob-files");
     let (mut alice, _alice_tandem) = sidecar_with_files(
         &server,
         &["sip-chat"],
-        &format!("{}offer_as = \"msrp\"\n", download_config(&alice_files)),
+        &format!(
+            "{}offer_as = \"msrp\"\n{alice_extra}",
+            download_config(&alice_files)
+        ),
     );
-    let relayed = format!(
-        "msrp_relay = {:?}\nmsrp_relay_user = \"bob\"\nmsrp_relay_password_file = {:?}\n",
-        relay.uri(),
-        password.display().to_string()
-    );
-    let (mut dino, bob_tandem) = bob(&server, &bob_files, &relayed);
+    let (mut dino, bob_tandem) = bob(&server, &bob_files, &bob_extra);
     let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
 
     // 100 kB, not one byte repeated: many chunks through the relay.
@@ -187,14 +218,19 @@ fn a_file_reaches_a_tandem_behind_an_msrp_relay() {
     let original = dirs.path().join("harbour.jpg");
     std::fs::write(&original, &content).unwrap();
     accepted_and_received(&mut alice, &mut dino, &original, &bob_uri, dirs.path());
-    // Bob logged in (digest-challenged first), bound the session from his
-    // login's connection, and the file's chunks came down it.
+    // The login (digest-challenged first), the frames from the client
+    // that logged in going on, and the peer's coming down its connection.
     let log = relay.log();
     assert!(log.contains("AUTH challenged"), "{log}");
-    assert!(log.contains("AUTH of bob from"), "{log}");
+    assert!(log.contains(&format!("AUTH of {who} from")), "{log}");
     assert!(log.contains("msrp-relay: SEND from "), "{log}");
-    assert!(
-        log.matches("msrp-relay: SEND down to ").count() > 1,
-        "{log}"
-    );
+    assert!(log.contains("msrp-relay: SEND down to "), "{log}");
+    if behind == Behind::Receiver {
+        assert!(
+            log.matches("msrp-relay: SEND down to ").count() > 1,
+            "{log}"
+        );
+    } else {
+        assert!(log.matches("msrp-relay: SEND from ").count() > 1, "{log}");
+    }
 }
