@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use tandem_tests::http;
+use tandem_tests::kamailio_msrp::MsrpRelay;
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 use tandem_tests::xmpp_client::XmppClient;
@@ -21,8 +22,9 @@ use super::{download_config, sha256, sidecar_with_files, upload_jpeg, SIDECAR};
 const BOBS_TANDEM: &str = "bob@localhost/tandem";
 
 /// Bob: his account, his client ("dino") and his Tandem (sip-chat and
-/// accept-files, downloads in `dir`), SIP user `bob`.
-fn bob(server: &Prosody, dir: &Path) -> (XmppClient, Sidecar) {
+/// accept-files, downloads in `dir`, `extra` file-transfer settings), SIP
+/// user `bob`.
+fn bob(server: &Prosody, dir: &Path, extra: &str) -> (XmppClient, Sidecar) {
     let bob = server.register("bob", "bob-secret");
     let dino = XmppClient::login(server, &bob, "bob-secret", "dino", 5);
     let sidecar = Sidecar::start_phone_plugins(
@@ -31,7 +33,7 @@ fn bob(server: &Prosody, dir: &Path) -> (XmppClient, Sidecar) {
         "bob",
         &["sip-chat", "accept-files"],
         "",
-        &download_config(dir),
+        &format!("{}{extra}", download_config(dir)),
         &["tandem_plugin_file_transfer"],
     );
     sidecar.wait_online(BOBS_TANDEM, 1);
@@ -73,6 +75,39 @@ fn offered_to_bob(
         .to_owned()
 }
 
+/// Bob accepts `original`, shared by Alice with `bob_uri`: his client is
+/// given a link to the same name and SHA-256 (`scratch` holds what it
+/// downloads), and Alice is told it was sent.
+fn accepted_and_received(
+    alice: &mut XmppClient,
+    dino: &mut XmppClient,
+    original: &Path,
+    bob_uri: &str,
+    scratch: &Path,
+) {
+    let id = offered_to_bob(alice, dino, original, bob_uri);
+    dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("accept {id}") } }));
+    let shared = dino.wait_for("the file shared with Bob's client", |e| {
+        e["event"] == "message" && e["from"] == BOBS_TANDEM && !e["oob"].is_null()
+    });
+    let get_url = shared["body"].as_str().unwrap().to_owned();
+    let name = original.file_name().unwrap().to_string_lossy();
+    assert_eq!(shared["file"]["name"], *name, "{shared}");
+    let (status, got) = http::request("GET", &get_url, &[], b"");
+    assert!(status.contains(" 200 "), "{status} {get_url}");
+    let fetched = scratch.join("fetched");
+    std::fs::write(&fetched, &got).unwrap();
+    assert_eq!(
+        sha256(&fetched).0,
+        sha256(original).0,
+        "what Bob's client downloads is what Alice shared"
+    );
+    alice.wait_for(
+        "Alice's note",
+        note(SIDECAR, format!("Sent {name} to {bob_uri}.")),
+    );
+}
+
 #[test]
 fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
     let server = Prosody::start();
@@ -84,34 +119,14 @@ fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
         &["sip-chat"],
         &format!("{}offer_as = \"msrp\"\n", download_config(&alice_files)),
     );
-    let (mut dino, bob_tandem) = bob(&server, &bob_files);
+    let (mut dino, bob_tandem) = bob(&server, &bob_files, "");
     let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
 
     // 300 kB, not one byte repeated: many 4 KiB chunks.
     let content: Vec<u8> = (0..300_000u32).map(|i| (i * 11 % 251) as u8).collect();
     let original = dirs.path().join("summit.jpg");
     std::fs::write(&original, &content).unwrap();
-    let id = offered_to_bob(&mut alice, &mut dino, &original, &bob_uri);
-    dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("accept {id}") } }));
-
-    let shared = dino.wait_for("the file shared with Bob's client", |e| {
-        e["event"] == "message" && e["from"] == BOBS_TANDEM && !e["oob"].is_null()
-    });
-    let get_url = shared["body"].as_str().unwrap().to_owned();
-    assert_eq!(shared["file"]["name"], "summit.jpg", "{shared}");
-    let (status, got) = http::request("GET", &get_url, &[], b"");
-    assert!(status.contains(" 200 "), "{status} {get_url}");
-    let fetched = dirs.path().join("fetched");
-    std::fs::write(&fetched, &got).unwrap();
-    assert_eq!(
-        sha256(&fetched).0,
-        sha256(&original).0,
-        "what Bob's client downloads is what Alice shared"
-    );
-    alice.wait_for(
-        "Alice's note",
-        note(SIDECAR, format!("Sent summit.jpg to {bob_uri}.")),
-    );
+    accepted_and_received(&mut alice, &mut dino, &original, &bob_uri, dirs.path());
     // It went over MSRP, as a session and not a call, both ends.
     alice_tandem.wait_for("SIP sip.session.answered");
     assert!(!bob_tandem.log().contains("SIP sip.call."), "not a call");
@@ -138,4 +153,84 @@ fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
         })
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// The usual NAT case: Bob's Tandem has an MSRP relay (Kamailio's msrp
+/// module, RFC 4976) and so never listens. It logs in at the relay before
+/// answering, its answer's path goes through the relay, and Alice's
+/// Tandem (no relay) takes the relay's connection on her own port: every
+/// SEND reaches Bob down his login's connection.
+#[test]
+fn a_file_reaches_a_tandem_behind_an_msrp_relay() {
+    through_a_relay(Behind::Receiver);
+}
+
+/// The sender behind the relay: Alice's Tandem logs in before offering,
+/// and Bob's (no relay) connects to the relay first, so that his URI is
+/// the connection the relay sends Alice's chunks down.
+#[test]
+fn a_file_from_a_tandem_behind_an_msrp_relay_arrives() {
+    through_a_relay(Behind::Sender);
+}
+
+/// Which Tandem has the relay.
+#[derive(PartialEq)]
+enum Behind {
+    Sender,
+    Receiver,
+}
+
+/// Alice's Tandem sends a file to Bob's over MSRP with one of them behind
+/// Kamailio's relay: it arrives whole, and the relay's log shows the
+/// login and the chunks.
+fn through_a_relay(behind: Behind) {
+    let server = Prosody::start();
+    let relay = MsrpRelay::start("relay-secret");
+    let dirs = tempfile::tempdir().unwrap();
+    let password = dirs.path().join("relay-password");
+    std::fs::write(&password, "relay-secret").unwrap();
+    let relayed = |user: &str| {
+        format!(
+            "msrp_relay = {:?}\nmsrp_relay_user = {user:?}\nmsrp_relay_password_file = {:?}\n",
+            relay.uri(),
+            password.display().to_string()
+        )
+    };
+    let (alice_extra, bob_extra, who) = match behind {
+        Behind::Sender => (relayed("alice"), String::new(), "alice"),
+        Behind::Receiver => (String::new(), relayed("bob"), "bob"),
+    };
+    let alice_files = dirs.path().join("alice-files");
+    let bob_files = dirs.path().join("bob-files");
+    let (mut alice, _alice_tandem) = sidecar_with_files(
+        &server,
+        &["sip-chat"],
+        &format!(
+            "{}offer_as = \"msrp\"\n{alice_extra}",
+            download_config(&alice_files)
+        ),
+    );
+    let (mut dino, bob_tandem) = bob(&server, &bob_files, &bob_extra);
+    let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
+
+    // 100 kB, not one byte repeated: many chunks through the relay.
+    let content: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    let original = dirs.path().join("harbour.jpg");
+    std::fs::write(&original, &content).unwrap();
+    accepted_and_received(&mut alice, &mut dino, &original, &bob_uri, dirs.path());
+    // The login (digest-challenged first), the frames from the client
+    // that logged in going on, and the peer's coming down its connection.
+    let log = relay.log();
+    assert!(log.contains("AUTH challenged"), "{log}");
+    assert!(log.contains(&format!("AUTH of {who} from")), "{log}");
+    assert!(log.contains("msrp-relay: SEND from "), "{log}");
+    assert!(log.contains("msrp-relay: SEND down to "), "{log}");
+    if behind == Behind::Receiver {
+        assert!(
+            log.matches("msrp-relay: SEND down to ").count() > 1,
+            "{log}"
+        );
+    } else {
+        assert!(log.matches("msrp-relay: SEND from ").count() > 1, "{log}");
+    }
 }

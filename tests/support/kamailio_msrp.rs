@@ -169,9 +169,11 @@ event_route[msrp:frame-in] {{
         }}
         if ($var(owner) == $msrp(srcaddr)) {{
             # From the client that logged in: on to the next hop.
+            xlog("L_INFO", "msrp-relay: $msrp(method) from $var(owner) on\n");
             msrp_relay();
         }} else {{
             # To the client: down the connection it logged in on.
+            xlog("L_INFO", "msrp-relay: $msrp(method) down to $var(owner)\n");
             msrp_relay_flags("1");
             msrp_set_dst("$var(owner)", "$sht(msrp=>$var(sessid)::srcsock)");
             msrp_relay();

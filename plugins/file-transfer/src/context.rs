@@ -26,6 +26,11 @@ pub struct Context {
     pub msrp_address: Option<std::net::IpAddr>,
     /// What the SIP plugin said of the sessions direct transfers wait on.
     pub sessions: crate::sessions::Sessions,
+    /// The MSRP relay our sessions go through, when configured
+    /// (`direct::relayed`, docs/decisions/0068).
+    pub msrp_relay: Option<crate::msrp::relay::Relay>,
+    /// Whether the log has said that chunks are cut to the relay's limit.
+    pub relay_chunk_said: std::sync::atomic::AtomicBool,
 }
 
 impl Context {

@@ -163,10 +163,6 @@ pub struct FileTransferPlugin {
     /// Transfers the previous run left cut off, said at `host.ready`: by
     /// then every plugin is up, the XMPP one that tells the user too.
     lost: Mutex<Vec<Failed>>,
-    /// The relay MSRP sessions go through (`msrp::relay::bind` per
-    /// session), when configured.
-    #[allow(dead_code)] // Taken up when MSRP sessions are wired to SIP (issue 22).
-    msrp_relay: Option<msrp::relay::Relay>,
     unreadable: LogThrottle,
     refused: LogThrottle,
 }
@@ -237,6 +233,8 @@ impl Plugin for FileTransferPlugin {
             chunk_size: config.msrp_chunk_size,
             msrp_address: config.msrp_address,
             sessions: Default::default(),
+            msrp_relay,
+            relay_chunk_said: Default::default(),
         });
         tandem_sdk::tokio::spawn(expire(ctx.clone()));
 
@@ -244,7 +242,6 @@ impl Plugin for FileTransferPlugin {
             ctx,
             offer_as: config.offer_as,
             lost: Mutex::new(lost),
-            msrp_relay,
             unreadable: LogThrottle::new(),
             refused: LogThrottle::new(),
         })

@@ -33,6 +33,9 @@ pub enum DirectError {
     Answer(String),
     #[error("the transfer was cancelled")]
     Cancelled,
+    /// The MSRP relay could not be reached or refused us: its own words.
+    #[error(transparent)]
+    Relay(crate::msrp::relay::RelayError),
 }
 
 impl From<DirectError> for crate::error::TransferError {

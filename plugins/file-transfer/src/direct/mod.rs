@@ -8,11 +8,13 @@
 //! `take` (an incoming session becomes an offer in the one table of
 //! offers), `receive` (an accepted one: answer, connect, receive),
 //! `send` (the user's file to a peer), `address` (which address to write in our
-//! SDP), `error` (what failed, in plain words).
+//! SDP), `relayed` (through the MSRP relay, when one is set), `error` (what
+//! failed, in plain words).
 
 pub mod address;
 pub mod error;
 pub mod receive;
+pub mod relayed;
 pub mod send;
 pub mod take;
 

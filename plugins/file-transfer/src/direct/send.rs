@@ -3,25 +3,28 @@
 //! download: streamed to a part file, size capped, SHA-256 taken), then
 //! offered in a SIP session of its own (RFC 5547 push: `sendonly`, the
 //! file-selector with name, type, size, SHA-1 and SHA-256, a transfer id,
-//! `a=setup:actpass` on a port of its own), and sent once the peer
-//! answers. The part file goes whatever happens.
+//! `a=setup:actpass` on a port of its own, or through our relay when one
+//! is set: `relayed`), and sent once the peer answers. The part file goes whatever happens.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tandem_sdk::commands::sip_session::Offer;
 use tandem_sdk::events::sip::EndReason;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::error::DirectError;
-use super::receive::{origin, CONNECT_TIMEOUT};
+use super::receive::{origin, CONNECT_TIMEOUT, NO_PORT};
+use super::relayed;
 use crate::context::Context;
 use crate::described::Described;
 use crate::error::TransferError;
 use crate::fetched::Fetched;
 use crate::http::download::{self, Fetch};
 use crate::msrp::connection::{Reader, Writer};
+use crate::msrp::relay::Binding;
 use crate::msrp::sdp::{Direction, FileSelector, FileStream, Setup};
 use crate::msrp::sender::{send_file, Outgoing};
 use crate::msrp::uri::MsrpUri;
@@ -88,15 +91,27 @@ async fn fetch_and_send(
         return Err(DirectError::Sha256Mismatch.into());
     }
     let sha1 = super::sha1_of(part).await.map_err(DirectError::Disk)?;
-    let host = super::address::sip_host(peer).unwrap_or("127.0.0.1");
-    let ip = super::address::toward(ctx.msrp_address, host).await?;
-    let listener = TcpListener::bind((ip, 0))
-        .await
-        .map_err(DirectError::Listen)?;
-    let port = listener.local_addr().map_err(DirectError::Listen)?.port();
-    let local = MsrpUri::tcp(&super::address::uri_host(ip), port, &super::token(16));
-    let sdp =
-        offer_sdp(file, &fetched, sha1, local.clone(), port).to_sdp(&ip.to_string(), origin());
+    // Behind a relay, its login comes first: its path goes in the offer.
+    let (way, local, sdp) = match relayed::bind(ctx).await? {
+        Some(binding) => {
+            let local = binding.local.clone();
+            let sdp = offer_sdp(file, &fetched, sha1, binding.path(), NO_PORT)
+                .to_sdp(local.host.trim_matches(['[', ']']), origin());
+            (Way::Relay(Box::new(binding)), local, sdp)
+        }
+        None => {
+            let host = super::address::sip_host(peer).unwrap_or("127.0.0.1");
+            let ip = super::address::toward(ctx.msrp_address, host).await?;
+            let listener = TcpListener::bind((ip, 0))
+                .await
+                .map_err(DirectError::Listen)?;
+            let port = listener.local_addr().map_err(DirectError::Listen)?.port();
+            let local = MsrpUri::tcp(&super::address::uri_host(ip), port, &super::token(16));
+            let sdp = offer_sdp(file, &fetched, sha1, vec![local.clone()], port)
+                .to_sdp(&ip.to_string(), origin());
+            (Way::Listen(listener), local, sdp)
+        }
+    };
 
     let session = match ctx
         .host
@@ -115,13 +130,17 @@ async fn fetch_and_send(
     let mut state = ctx.sessions.watch(&session);
     let (stop_tx, stop) = watch::channel(false);
     ctx.offers().set_stop(&entry.id, Arc::new(stop_tx));
-    let result = run(
-        ctx, entry, peer, file, part, &mut state, listener, local, stop,
-    )
-    .await;
+    let result = run(ctx, entry, peer, file, part, &mut state, way, local, stop).await;
     super::end(&ctx.host, &session).await;
     ctx.sessions.forget(&session);
     result
+}
+
+/// How the session's connection comes: to a port of ours, or down the
+/// connection of our relay login (we never listen behind a relay).
+enum Way {
+    Listen(TcpListener),
+    Relay(Box<Binding>),
 }
 
 /// The offer's stream: the file as RFC 5547 describes it.
@@ -129,11 +148,11 @@ fn offer_sdp(
     file: &Described,
     fetched: &Fetched,
     sha1: String,
-    local: MsrpUri,
+    path: Vec<MsrpUri>,
     port: u16,
 ) -> FileStream {
     FileStream {
-        path: vec![local],
+        path,
         direction: Direction::SendOnly,
         setup: Some(Setup::ActPass),
         selector: FileSelector {
@@ -158,7 +177,7 @@ async fn run(
     file: &Described,
     part: &std::path::Path,
     state: &mut watch::Receiver<State>,
-    listener: TcpListener,
+    way: Way,
     local: MsrpUri,
     stop: watch::Receiver<bool>,
 ) -> Result<Outcome, TransferError> {
@@ -190,43 +209,46 @@ async fn run(
     if answer.direction == Direction::SendOnly {
         return Err(DirectError::Answer("it would send, not receive".into()).into());
     }
-    let to_path = answer.path.clone();
     let we_connect = answer.we_connect(false);
+    let relayed = matches!(way, Way::Relay(_)) || relayed::peer_is_relayed(&answer.path);
+    let outgoing = |to_path: Vec<MsrpUri>| Outgoing {
+        local: local.clone(),
+        to_path,
+        file: part,
+        media_type: file.media_type.clone(),
+        chunk_size: relayed::chunk_size(ctx, relayed),
+        progress: entry.received.clone(),
+        cancel: stop.clone(),
+        await_bind: !we_connect,
+    };
     let transfer = async {
-        let tcp = if we_connect {
-            let address = to_path[0].socket_address();
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&address))
-                .await
-                .map_err(|_| DirectError::NoConnection(CONNECT_TIMEOUT.as_secs()))?
-                .map_err(|source| DirectError::Connect { address, source })?
-        } else {
-            tokio::time::timeout(CONNECT_TIMEOUT, listener.accept())
-                .await
-                .map_err(|_| DirectError::NoConnection(CONNECT_TIMEOUT.as_secs()))?
-                .map_err(DirectError::Listen)?
-                .0
-        };
-        drop(listener);
-        let _ = tcp.set_nodelay(true);
-        let (r, w) = tcp.into_split();
-        let (mut reader, mut writer) = (Reader::new(r), Writer::new(w));
-        let sent = send_file(
-            &mut reader,
-            &mut writer,
-            Outgoing {
-                local,
-                to_path: to_path.clone(),
-                file: part,
-                media_type: file.media_type.clone(),
-                chunk_size: ctx.chunk_size,
-                progress: entry.received.clone(),
-                cancel: stop,
-                await_bind: !we_connect,
-            },
-        )
-        .await;
-        writer.shutdown().await;
-        sent.map_err(TransferError::from)
+        match way {
+            Way::Relay(binding) => {
+                let to_path = binding.to_path(&answer.path);
+                let Binding {
+                    mut reader,
+                    mut writer,
+                    ..
+                } = *binding;
+                send_on(&mut reader, &mut writer, outgoing(to_path)).await
+            }
+            Way::Listen(listener) => {
+                let tcp = if we_connect {
+                    super::receive::connect(&answer.path[0]).await?
+                } else {
+                    tokio::time::timeout(CONNECT_TIMEOUT, listener.accept())
+                        .await
+                        .map_err(|_| DirectError::NoConnection(CONNECT_TIMEOUT.as_secs()))?
+                        .map_err(DirectError::Listen)?
+                        .0
+                };
+                drop(listener);
+                let _ = tcp.set_nodelay(true);
+                let (r, w) = tcp.into_split();
+                let (mut reader, mut writer) = (Reader::new(r), Writer::new(w));
+                send_on(&mut reader, &mut writer, outgoing(answer.path.clone())).await
+            }
+        }
     };
     tokio::select! {
         biased;
@@ -236,6 +258,21 @@ async fn run(
             Ok(Outcome::Failed(format!("{peer} stopped the transfer after {got} bytes")))
         }
     }
+}
+
+/// Sends on one connection, then closes our side of it.
+async fn send_on<R, W>(
+    reader: &mut Reader<R>,
+    writer: &mut Writer<W>,
+    out: Outgoing<'_>,
+) -> Result<u64, TransferError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let sent = send_file(reader, writer, out).await;
+    writer.shutdown().await;
+    sent.map_err(TransferError::from)
 }
 
 /// The peer's "no", in words: a person declining is not a failure of
