@@ -122,15 +122,15 @@ async fn on_invite(agent: &Arc<Agent>, tx: Transaction) {
     let Some((origin, tx)) = admitted(agent, tx).await else {
         return;
     };
-    let offer = tx.original.body.clone();
-    // Where our RTP will go: the offer's address, else the caller's.
-    let mut peer_media = origin.addr.ip();
-    let encryption = Encryption::for_call(agent.config.media_encryption, origin.transport == "tls");
-    if sessions::is_session_offer(&offer) {
+    if sessions::is_session_offer(&tx.original.body) {
         // No live audio but another live stream: a session, not a call.
         super::session_incoming::on_invite(agent, origin, tx).await;
         return;
     }
+    let offer = tx.original.body.clone();
+    // Where our RTP will go: the offer's address, else the caller's.
+    let mut peer_media = origin.addr.ip();
+    let encryption = Encryption::for_call(agent.config.media_encryption, origin.transport == "tls");
     if !offer.is_empty() {
         match sdp::parse(&offer).and_then(|s| s.negotiate(encryption, &agent.media.codecs)) {
             Ok(agreed) if !agreed.remote_ip.is_unspecified() => peer_media = agreed.remote_ip,

@@ -21,7 +21,7 @@ pub fn is_session_offer(offer: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(offer) else {
         return false;
     };
-    let live: Vec<&str> = text
+    let mut live = text
         .lines()
         .filter_map(|line| line.trim_end().strip_prefix("m="))
         .filter_map(|media| {
@@ -30,8 +30,8 @@ pub fn is_session_offer(offer: &[u8]) -> bool {
             let port = parts.next()?.split('/').next()?;
             (port.parse::<u16>().ok()? != 0).then_some(kind)
         })
-        .collect();
-    !live.is_empty() && !live.contains(&"audio")
+        .peekable();
+    live.peek().is_some() && live.all(|kind| kind != "audio")
 }
 
 /// Where a session is in its life.
