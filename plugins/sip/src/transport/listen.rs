@@ -18,7 +18,7 @@ use std::task::Poll;
 use rsipstack::sip::transport::Transport;
 use rsipstack::transaction::endpoint::Endpoint;
 use rsipstack::transport::{SipAddr, SipConnection};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 /// A listening socket as rsipstack's listeners make theirs (address reuse,
@@ -32,6 +32,62 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(128)
+}
+
+/// How many ports [`bind_udp_then_tcp`] tries before it gives up.
+const PAIR_ATTEMPTS: usize = 16;
+
+/// A UDP socket and, when `tcp`, a TCP listener on the same port. With
+/// port 0 the UDP socket picks one and TCP follows; that port may already
+/// be held for TCP (a connection's local port is drawn from the same
+/// range, so a busy machine hits it now and then: a start that failed
+/// "cannot listen on tcp … address in use" one time in a few hundred),
+/// so the pair is tried again on a new port. A port that was asked for is
+/// tried once: its error is the user's to see.
+pub async fn bind_udp_then_tcp(
+    addr: SocketAddr,
+    tcp: bool,
+) -> Result<(UdpSocket, Option<TcpListener>), BindError> {
+    let attempts = if addr.port() == 0 { PAIR_ATTEMPTS } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = UdpSocket::bind(addr).await.map_err(BindError::udp)?;
+        if !tcp {
+            return Ok((udp, None));
+        }
+        let port = udp.local_addr().map_err(BindError::udp)?.port();
+        match bind(SocketAddr::new(addr.ip(), port)) {
+            Ok(listener) => return Ok((udp, Some(listener))),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(BindError::tcp(e)),
+        }
+    }
+    Err(BindError::tcp(
+        last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()),
+    ))
+}
+
+/// Which half of [`bind_udp_then_tcp`] could not bind, and why.
+#[derive(Debug)]
+pub struct BindError {
+    pub transport: &'static str,
+    pub source: std::io::Error,
+}
+
+impl BindError {
+    fn udp(source: std::io::Error) -> Self {
+        Self {
+            transport: "udp",
+            source,
+        }
+    }
+
+    fn tcp(source: std::io::Error) -> Self {
+        Self {
+            transport: "tcp",
+            source,
+        }
+    }
 }
 
 /// The address we advertise for a socket bound to `bound`: an unspecified
@@ -120,5 +176,31 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         std::net::TcpListener::bind(free).expect("rsipstack bound the late TCP listener");
         cancel.cancel();
+    }
+
+    /// Port 0: UDP and TCP end on one port, whichever the kernel gave.
+    #[tokio::test]
+    async fn any_port_gives_udp_and_tcp_the_same_one() {
+        let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let (udp, tcp) = bind_udp_then_tcp(any, true).await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        assert_eq!(tcp.unwrap().local_addr().unwrap().port(), port);
+    }
+
+    /// A port asked for, held for TCP by another program: said, naming
+    /// TCP, without trying another port.
+    #[tokio::test]
+    async fn a_port_asked_for_and_taken_for_tcp_is_refused_naming_tcp() {
+        // A TCP port whose UDP twin is free (the first, nearly always).
+        let (_held, addr) = std::iter::repeat_with(|| {
+            let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = held.local_addr().unwrap();
+            (held, addr)
+        })
+        .find(|(_, addr)| std::net::UdpSocket::bind(addr).is_ok())
+        .unwrap();
+        let error = bind_udp_then_tcp(addr, true).await.unwrap_err();
+        assert_eq!(error.transport, "tcp");
+        assert_eq!(error.source.kind(), std::io::ErrorKind::AddrInUse);
     }
 }

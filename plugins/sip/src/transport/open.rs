@@ -73,7 +73,7 @@ pub async fn open(
     let transports = TransportLayer::new(cancel.clone());
     let tls = settings::settings(config)?;
     transports.set_tls_config(tls.clone());
-    let mut listen = config.listen;
+    let listen = config.listen;
     let mut listening = Vec::new();
     let screened = Arc::new(Counters::default());
     // Every TLS connection, dialled or accepted, is read through the
@@ -85,26 +85,34 @@ pub async fn open(
     // others (`transport/tcp.rs`, `transport/tls/accept.rs`).
     let mut listeners: Vec<SipConnection> = Vec::new();
     let mut doors = Vec::new();
+    let has = |name: &str| config.transports.iter().any(|t| t == name);
+    // UDP and TCP share one port (TCP follows the one UDP picked).
+    let (mut udp, mut tcp_listener) = (None, None);
+    if has("udp") {
+        let (socket, listener) = listen::bind_udp_then_tcp(listen, has("tcp"))
+            .await
+            .map_err(|e| OpenError::Listen {
+                transport: e.transport,
+                addr: listen,
+                source: e.source.into(),
+            })?;
+        udp = Some(socket);
+        tcp_listener = listener;
+    }
     for transport in &config.transports {
         match transport.as_str() {
             "udp" => {
-                let listen_error = |source: rsipstack::Error| OpenError::Listen {
-                    transport: "udp",
-                    addr: listen,
-                    source,
-                };
-                let socket = ScreenedUdp::bind(listen, screened.clone(), unreachable_tx.clone())
-                    .await
-                    .map_err(|e| listen_error(e.into()))?;
+                let Some(socket) = udp.take() else { continue };
+                let socket = ScreenedUdp::new(socket, screened.clone(), unreachable_tx.clone());
                 let conn =
                     UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token()))
                         .await
-                        .map_err(listen_error)?;
+                        .map_err(|source| OpenError::Listen {
+                            transport: "udp",
+                            addr: listen,
+                            source,
+                        })?;
                 let addr = conn.get_addr().clone();
-                // TCP follows on the same port when UDP picked one.
-                if let Ok(port) = addr.addr.port.map(u16::from).ok_or(()) {
-                    listen.set_port(port);
-                }
                 listening.push(format!("udp {}", addr.addr));
                 let conn: SipConnection = conn.into();
                 transports.add_transport(conn.clone());
@@ -116,7 +124,10 @@ pub async fn open(
                     addr: listen,
                     source: source.into(),
                 };
-                let listener = listen::bind(listen).map_err(listen_error)?;
+                let listener = match tcp_listener.take() {
+                    Some(listener) => listener,
+                    None => listen::bind(listen).map_err(listen_error)?,
+                };
                 let bound = listener.local_addr().map_err(listen_error)?;
                 let addr = listen::advertised(bound, Transport::Tcp);
                 listening.push(format!("tcp {}", addr.addr));

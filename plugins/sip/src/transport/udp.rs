@@ -25,20 +25,21 @@ pub struct ScreenedUdp {
 }
 
 impl ScreenedUdp {
-    pub async fn bind(
-        addr: SocketAddr,
+    /// Screens `socket` (already bound: see `listen::bind_udp_then_tcp`).
+    pub fn new(
+        socket: tokio::net::UdpSocket,
         counters: Arc<Counters>,
         unreachable: mpsc::Sender<Unreachable>,
-    ) -> std::io::Result<Self> {
-        let socket = tokio::net::UdpSocket::bind(addr).await?;
-        if let Err(e) = icmp::enable(&socket, addr.is_ipv6()) {
+    ) -> Self {
+        let v6 = socket.local_addr().is_ok_and(|a| a.is_ipv6());
+        if let Err(e) = icmp::enable(&socket, v6) {
             log::info!("calls to a closed UDP port will fail only after 32 s: {e}");
         }
-        Ok(Self {
+        Self {
             socket,
             counters,
             unreachable,
-        })
+        }
     }
 
     /// A failed receive: the kernel has an ICMP error for us. Its queue
