@@ -164,7 +164,7 @@ fn md5_hex(text: &str) -> String {
 mod tests {
     use super::*;
 
-    /// RFC 2617 §3.5, whose nonce, cnonce and response RFC 4976 §7.1's
+    /// RFC 2617 §3.5, whose nonce, cnonce and response RFC 4976 §5.1's
     /// AUTH example reuses.
     #[test]
     fn the_rfc_2617_example_response() {

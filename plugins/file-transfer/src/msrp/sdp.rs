@@ -373,24 +373,26 @@ c=IN {family} {address}\r\nt=0 0\r\nm=message {} {proto} *\r\n",
 mod tests {
     use super::*;
 
-    /// RFC 5547 §9.1's offer (Alice sends a picture), folded lines joined.
+    /// RFC 5547 §9.1's offer (Alice sends a picture; the SDP part of
+    /// Figure 8's multipart body). The RFC splits the file-selector over
+    /// lines "for formatting purposes" (real ones are one line): joined
+    /// with one space between selectors, none inside the hash.
     const RFC5547_OFFER: &str = "v=0\r\n\
-o=alice 2890844526 2890844526 IN IP4 host.atlanta.example.com\r\n\
+o=alice 2890844526 2890844526 IN IP4 alicepc.example.com\r\n\
 s=\r\n\
-c=IN IP4 host.atlanta.example.com\r\n\
+c=IN IP4 alicepc.example.com\r\n\
 t=0 0\r\n\
 m=message 7654 TCP/MSRP *\r\n\
 i=This is my latest picture\r\n\
 a=sendonly\r\n\
 a=accept-types:message/cpim\r\n\
 a=accept-wrapped-types:*\r\n\
-a=path:msrp://atlanta.example.com:7654/jshA7we;tcp\r\n\
-a=file-selector:name:\"My cool picture.jpg\" type:image/jpeg size:32349 hash:sha-1:72:24:5F:E8:65:3D:DA:F3:71:36:2F:86:D4:71:91:3E:E4:A2:CE:2E\r\n\
-a=file-transfer-id:vBnG916bdberum2fFEABR1FR3ExZMUrd\r\n\
-a=file-disposition:attachment\r\n\
+a=path:msrp://alicepc.example.com:7654/jshA7we;tcp\r\n\
+a=file-selector:name:\"My cool picture.jpg\" type:image/jpeg size:4092 hash:sha-1:72:24:5F:E8:65:3D:DA:F3:71:36:2F:86:D4:71:91:3E:E4:A2:CE:2E\r\n\
+a=file-transfer-id:Q6LMoGymJdh0IKIgD6wD0jkcfgva4xvE\r\n\
+a=file-disposition:render\r\n\
 a=file-date:creation:\"Mon, 15 May 2006 15:01:31 +0300\"\r\n\
-a=file-icon:cid:id2@alicepc.example.com\r\n\
-a=file-range:1-32349\r\n";
+a=file-icon:cid:id2@alicepc.example.com\r\n";
 
     #[test]
     fn the_rfc_5547_offer_reads_as_a_file() {
@@ -399,11 +401,11 @@ a=file-range:1-32349\r\n";
         assert_eq!(offer.port, 7654);
         assert_eq!(
             offer.path[0].to_string(),
-            "msrp://atlanta.example.com:7654/jshA7we;tcp"
+            "msrp://alicepc.example.com:7654/jshA7we;tcp"
         );
         assert_eq!(offer.selector.name.as_deref(), Some("My cool picture.jpg"));
         assert_eq!(offer.selector.media_type.as_deref(), Some("image/jpeg"));
-        assert_eq!(offer.selector.size, Some(32349));
+        assert_eq!(offer.selector.size, Some(4092));
         assert_eq!(
             offer.selector.hashes,
             [(
@@ -414,7 +416,7 @@ a=file-range:1-32349\r\n";
         assert_eq!(offer.selector.sha256(), None);
         assert_eq!(
             offer.transfer_id.as_deref(),
-            Some("vBnG916bdberum2fFEABR1FR3ExZMUrd")
+            Some("Q6LMoGymJdh0IKIgD6wD0jkcfgva4xvE")
         );
         // No a=setup: the answerer connects.
         assert!(offer.we_connect(true));
@@ -422,7 +424,7 @@ a=file-range:1-32349\r\n";
 
     #[test]
     fn the_selector_writes_back_as_the_rfc_has_it() {
-        let line = "name:\"My cool picture.jpg\" type:image/jpeg size:32349 hash:sha-1:72:24:5F:E8:65:3D:DA:F3:71:36:2F:86:D4:71:91:3E:E4:A2:CE:2E";
+        let line = "name:\"My cool picture.jpg\" type:image/jpeg size:4092 hash:sha-1:72:24:5F:E8:65:3D:DA:F3:71:36:2F:86:D4:71:91:3E:E4:A2:CE:2E";
         assert_eq!(FileSelector::parse(line).unwrap().to_text(), line);
     }
 
@@ -436,7 +438,7 @@ a=file-range:1-32349\r\n";
         assert!(sdp.contains("a=recvonly\r\n"));
         assert!(sdp.contains("a=setup:active\r\n"));
         assert!(sdp.contains("a=path:msrp://192.0.2.5:9/rcv12345;tcp\r\n"));
-        assert!(sdp.contains("a=file-transfer-id:vBnG916bdberum2fFEABR1FR3ExZMUrd\r\n"));
+        assert!(sdp.contains("a=file-transfer-id:Q6LMoGymJdh0IKIgD6wD0jkcfgva4xvE\r\n"));
         // And the offerer reads it back: it waits for our connection.
         let read = FileStream::parse(&sdp).unwrap();
         assert_eq!(read.direction, Direction::RecvOnly);

@@ -1,19 +1,17 @@
 //! The codec against the RFC 4975 and RFC 4976 examples, byte for byte,
 //! and against malformed input.
 //!
-//! Where each example's bytes come from: RFC 4975 §4 (`RFC4975_SEND`,
-//! `RFC4975_200`) and §10.1 (`RFC4975_ALICE`) were checked against the RFC
-//! text when written. RFC 4976 §7.1's exchange (`RFC4976_*`): the RFC
-//! folds the long header lines for print and MSRP has no folding (RFC
-//! 4975 §7.1), so the lines are joined with the one space the fold
-//! stands for. The first AUTH is byte for byte as three independent
-//! copies of §7.1 in public MSRP stacks' sources have it (AG Projects'
-//! relay tools, reSIProcate's MSRP test, a Java MSRP library); the 401
-//! and the second AUTH as the one copy of them found (the Java library's
-//! comment). The 200's `Use-Path` and `Expires` could not be compared
-//! with any copy here: they are as the RFC was read when first written.
-//! `REPORT` is not an RFC example: it is the success REPORT §7.1.2
-//! describes, for the §10.1 message.
+//! Where each example's bytes come from, each compared line by line with
+//! the RFC's text (2026-12-07): RFC 4975 §4 Figure 2 (`RFC4975_SEND`,
+//! `RFC4975_200`) and §11.1 step 4 (`RFC4975_ALICE`; the RFC's own
+//! Byte-Range totals, 25 and 16 for bodies of 23 and 14 bytes, are kept);
+//! RFC 4976 §5.1's exchange with a relay (`RFC4976_*`). RFC 4976 folds
+//! long header lines for print with a `\` (§5.1: "Neither the backslash
+//! nor the extra CRLF is included"; MSRP has no folding): each fold is
+//! joined as printed — one space where the RFC has one before the `\`,
+//! none where it has none (the 200's first fold). `REPORT` is not an RFC
+//! example: it is the success REPORT RFC 4975 §7.1.2 describes, for the
+//! §11.1 message.
 
 use bytes::BytesMut;
 
@@ -36,7 +34,7 @@ To-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
 From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
 -------a786hjs2$\r\n";
 
-/// RFC 4975 §10.1.
+/// RFC 4975 §11.1, step 4.
 const RFC4975_ALICE: &str = "MSRP d93kswow SEND\r\n\
 To-Path: msrp://bob.example.com:8888/9di4eae923wzd;tcp\r\n\
 From-Path: msrp://alicepc.example.com:7777/iau39soe2843z;tcp\r\n\
@@ -56,8 +54,8 @@ Byte-Range: 1-106/106\r\n\
 Status: 000 200 OK\r\n\
 -------dkei38sd$\r\n";
 
-/// RFC 4976 §7.1 (the exchange §5.1 describes): AUTH to a relay, its
-/// challenge, the answer to it (below), and its 200.
+/// RFC 4976 §5.1: AUTH to a relay, its challenge, the answer to it
+/// (below), and its 200.
 const RFC4976_AUTH: &str = "MSRP 49fh AUTH\r\n\
 To-Path: msrps://alice@intra.example.com;tcp\r\n\
 From-Path: msrps://alice.example.com:9892/98cjs;tcp\r\n\
@@ -69,7 +67,7 @@ From-Path: msrps://alice@intra.example.com;tcp\r\n\
 WWW-Authenticate: Digest realm=\"intra.example.com\", qop=\"auth\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\"\r\n\
 -------49fh$\r\n";
 
-/// RFC 4976 §7.1: Alice answers the challenge. The RFC's own oddities
+/// RFC 4976 §5.1: Alice answers the challenge. The RFC's own oddities
 /// are kept: no `uri` parameter (RFC 2617 wants one; Kamailio too, so
 /// Tandem sends it), `qop=auth` after `realm` and `nonce`, and the
 /// response is RFC 2617 §3.5's for Mufasa's GET, not one computed for
@@ -84,6 +82,7 @@ const RFC4976_200: &str = "MSRP 49fi 200 OK\r\n\
 To-Path: msrps://alice.example.com:9892/98cjs;tcp\r\n\
 From-Path: msrps://alice@intra.example.com;tcp\r\n\
 Use-Path: msrps://intra.example.com:9000/jui787s2f;tcp\r\n\
+Authentication-Info: nextnonce=\"40f2e879449675f288476d772627370a\",rspauth=\"7327570c586207eca2afae94fc20903d\", cnonce=\"0a4f113b\", nc=00000001, qop=auth\r\n\
 Expires: 900\r\n\
 -------49fi$\r\n";
 
@@ -216,7 +215,7 @@ fn a_response_answers_its_request() {
     assert_eq!(String::from_utf8(wire).unwrap(), RFC4975_200);
 }
 
-/// Tandem's side of RFC 4976 §7.1: the AUTH it writes is the RFC's, and
+/// Tandem's side of RFC 4976 §5.1: the AUTH it writes is the RFC's, and
 /// what it takes from the 401 and the 200 is what the relay said.
 #[test]
 fn the_rfc_4976_auth_exchange_as_tandem_writes_and_reads_it() {
@@ -273,6 +272,10 @@ fn the_rfc_4976_auth_exchange_as_tandem_writes_and_reads_it() {
     assert_eq!(use_path[0].session_id.as_deref(), Some("jui787s2f"));
     assert_eq!(use_path[0].port, Some(9000));
     assert_eq!(ok.other("Expires"), Some("900"));
+    assert!(ok
+        .other("Authentication-Info")
+        .unwrap()
+        .starts_with("nextnonce=\"40f2e879449675f288476d772627370a\",rspauth="));
 }
 
 #[test]
