@@ -118,6 +118,7 @@ async fn fetch_and_send(
         .call(&Offer {
             to: peer.to_owned(),
             sdp,
+            in_call: false,
         })
         .await
     {
