@@ -44,9 +44,11 @@ pub struct TakeSession {
     pub sdp: String,
     /// The call this stream is added to (a re-INVITE within it, RFC 5547's
     /// "session related" transfer); absent for a session of its own. The
-    /// re-INVITE is held until [`Answer`] or [`Reject`], for at most 20 s
-    /// (then the stream is refused with port 0 and the session ends
-    /// `missed`): the call goes on whatever the taker does.
+    /// re-INVITE is held until [`Answer`] (200, the taker's stream in its
+    /// place) or [`Reject`] (603, 600 or 486: the re-INVITE is refused with
+    /// it; any other code: the stream gets port 0), for at most 20 s (then
+    /// port 0, the session ended `missed`): the call goes on whatever the
+    /// taker does.
     pub call: Option<String>,
 }
 impl CommandType for TakeSession {

@@ -4,7 +4,9 @@
 //! its own (`sip.take_session`, with the call's id), and the re-INVITE is
 //! held while the taker decides, at most [`DECISION_BOUND`]: then the 200
 //! answers the audio as before plus the taker's section in the stream's
-//! m-line position, or the stream with port 0. The call is never touched:
+//! m-line position, or the stream with port 0 (a person's "no", 603, 600
+//! or 486, refuses the re-INVITE with it instead: the call stays as it
+//! was, and the sender reads a "no"). The call is never touched:
 //! its audio is answered before the taker is asked, and nothing the taker
 //! does ends it. The session ends when the peer sets the stream's port to
 //! 0, when we do (`sip.session.end`: [`Agent::drop_stream`]), or with the
@@ -53,16 +55,22 @@ pub async fn on_reinvite(
     handle: TransactionHandle,
     audio_answer: (StatusCode, Option<Vec<Header>>, Option<Vec<u8>>),
 ) {
-    let (status, headers, body) = audio_answer;
+    let (mut status, mut headers, body) = audio_answer;
     let body = match body {
         Some(body) if status == StatusCode::OK && !request.body.is_empty() => {
             let offer = String::from_utf8_lossy(&request.body).into_owned();
             let answer = String::from_utf8_lossy(&body).into_owned();
-            Some(
-                streams(&agent, &sip_call_id, &request, &offer, answer, &handle)
-                    .await
-                    .into_bytes(),
-            )
+            match streams(&agent, &sip_call_id, &request, &offer, answer, &handle).await {
+                Ok(answer) => Some(answer.into_bytes()),
+                Err(declined) => {
+                    // The person said no: the re-INVITE is refused with
+                    // their code, and the call goes on as it was (RFC 3261
+                    // §14.2), so the sender reads a "no", not a stream it
+                    // could offer again some other way.
+                    (status, headers) = (declined, None);
+                    None
+                }
+            }
         }
         other => other,
     };
@@ -78,9 +86,9 @@ async fn streams(
     offer: &str,
     mut answer: String,
     handle: &TransactionHandle,
-) -> String {
+) -> Result<String, StatusCode> {
     let Some(call) = call_info(agent, sip_call_id) else {
-        return answer;
+        return Ok(answer);
     };
     let (_, offered) = sections::split(offer);
     let existing = agent
@@ -114,7 +122,7 @@ async fn streams(
             && sections::is_live(s)
     });
     if let (Some(slot), None, true) = (new, &existing, call.up) {
-        if let Some(section) = take(agent, &call, request, offer, slot, handle).await {
+        if let Some(section) = take(agent, &call, request, offer, slot, handle).await? {
             answer = sections::replace(&answer, slot, &section);
         }
     }
@@ -125,7 +133,7 @@ async fn streams(
             c.layout.clear();
         }
     }
-    answer
+    Ok(answer)
 }
 
 fn call_info(agent: &Agent, sip_call_id: &str) -> Option<CallInfo> {
@@ -140,7 +148,8 @@ fn call_info(agent: &Agent, sip_call_id: &str) -> Option<CallInfo> {
 }
 
 /// Offers the new stream at `slot` to the taker and waits for its answer:
-/// the taker's section, or `None` (refused: port 0).
+/// the taker's section, `None` (refused: port 0), or the code a person
+/// declined it with (603, 600, 486: the re-INVITE is refused so).
 async fn take(
     agent: &Arc<Agent>,
     call: &CallInfo,
@@ -148,7 +157,7 @@ async fn take(
     offer: &str,
     slot: usize,
     handle: &TransactionHandle,
-) -> Option<String> {
+) -> Result<Option<String>, StatusCode> {
     let started = tokio::time::Instant::now();
     // The peer hears at once that its re-INVITE is being worked on.
     handle.respond(StatusCode::Trying, None, None).await.ok();
@@ -190,14 +199,14 @@ async fn take(
     };
     if let Some(reason) = refused {
         agent.end_session(&id, reason);
-        return None;
+        return Ok(None);
     }
     let pending = match agent.sessions().get_mut(&id) {
         Some(s) => {
             s.state = SessionState::Ringing;
             s.pending.take()
         }
-        None => return None,
+        None => return Ok(None),
     };
     log::info!("call {}: the peer adds a stream (session {id})", call.id);
     let decision = match pending {
@@ -209,7 +218,7 @@ async fn take(
                 .await
             {
                 Ok(Ok(decision)) => decision,
-                Ok(Err(_)) => return None, // Ended meanwhile (the call went).
+                Ok(Err(_)) => return Ok(None), // Ended meanwhile (the call went).
                 Err(_) => {
                     log::info!(
                         "session {id} was not answered in {DECISION_BOUND:?}: stream refused"
@@ -227,20 +236,25 @@ async fn take(
                 (Some(section), Some(s)) => {
                     s.state = SessionState::Up;
                     log::info!("session {id} in call {} is up", call.id);
-                    Some(section)
+                    Ok(Some(section))
                 }
                 (None, Some(_)) => {
                     drop(sessions);
                     log::warn!("session {id}: its taker's answer has no stream");
                     agent.end_session(&id, (EndReason::Failed, Some(488)));
-                    None
+                    Ok(None)
                 }
-                _ => None,
+                _ => Ok(None),
             }
         }
         Decision::Refuse(reason, code) => {
-            agent.end_session(&id, (reason, code));
-            None
+            agent.end_session(&id, (reason.clone(), code));
+            match (reason, code) {
+                (EndReason::Rejected, Some(code @ (603 | 600 | 486))) => {
+                    Err(StatusCode::from(code))
+                }
+                _ => Ok(None),
+            }
         }
     }
 }
