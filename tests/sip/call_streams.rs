@@ -138,3 +138,47 @@ fn a_stream_the_taker_refuses_gets_port_0_in_its_place_and_the_call_goes_on() {
         "remote_hangup"
     );
 }
+
+/// Tandem's own offer (what the file-transfer plugin would write).
+const OFFER: &str = "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+    m=message 40000 TCP/MSRP *\r\na=sendonly\r\na=setup:actpass\r\n\
+    a=path:msrp://127.0.0.1:40000/offer;tcp\r\n\
+    a=file-selector:name:\"a.txt\" type:text/plain size:3\r\n\
+    a=file-transfer-id:offered-by-tandem\r\n";
+
+#[test]
+fn a_stream_tandem_adds_to_a_call_refused_with_port_0_leaves_the_call_and_its_m_line() {
+    let tandem = with_taker();
+    let dir = tempfile::tempdir().unwrap();
+    let port = sipp::free_udp_port().to_string();
+    let uas = sipp::Background::once("call_stream_offered_uas.xml", &port, dir.path());
+    let to = format!("sip:bob@127.0.0.1:{port}");
+    let call = tandem.call("sip.call", json!({ "to": to })).unwrap();
+    let call = call["call"].as_str().unwrap().to_owned();
+    tandem.wait_for("SIP sip.call.answered");
+    // Inside the call: the reply names it; sipp sets the stream's port to
+    // 0, so the session ends refused and the call is as it was.
+    let reply = tandem
+        .call(
+            "sip.session.offer",
+            json!({ "to": to, "sdp": OFFER, "in_call": true }),
+        )
+        .unwrap();
+    assert_eq!(reply["call"], json!(call), "{reply}");
+    let log = tandem.wait_for("SESSION sip.session.ended");
+    let ended = line_with(&log, "SESSION sip.session.ended");
+    assert_eq!(field(&ended, "session"), reply["session"].as_str().unwrap());
+    assert_eq!(
+        (field(&ended, "reason"), field(&ended, "code")),
+        ("rejected", "488"),
+        "{ended}"
+    );
+    call_up(&tandem, &call);
+    // Our next offer keeps the stream's m-line (sipp checks it).
+    tandem
+        .call("sip.hold", json!({ "call": call, "hold": true }))
+        .unwrap();
+    tandem.call("sip.hangup", json!({ "call": call })).unwrap();
+    uas.wait_ok(dir.path());
+    assert!(!tandem.log().contains("panicked"));
+}
