@@ -123,6 +123,15 @@ fn a_file_goes_inside_a_call_and_the_call_stays_up() {
     assert_eq!(call_up(&alice_tandem)["call"], alices_call);
     assert_eq!(call_up(&bob_tandem)["call"], bobs_call);
 
+    // Nothing of it was a change to the call: no hold, one call each
+    // (so "On the phone" and the call list stay as they were).
+    for tandem in [&alice_tandem, &bob_tandem] {
+        let log = tandem.log();
+        assert!(!log.contains("SIP sip.call.held"), "{log}");
+        assert_eq!(log.matches("SIP sip.call.answered").count(), 1, "{log}");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+
     // Hanging up ends the call at both ends.
     alice_tandem.call("sip.hangup", json!({})).unwrap();
     bob_tandem.wait_for("SIP sip.call.ended");
