@@ -182,3 +182,28 @@ fn a_stream_tandem_adds_to_a_call_refused_with_port_0_leaves_the_call_and_its_m_
     uas.wait_ok(dir.path());
     assert!(!tandem.log().contains("panicked"));
 }
+
+#[test]
+fn hanging_up_a_call_ends_the_stream_in_it() {
+    let tandem = with_taker();
+    let dir = tempfile::tempdir().unwrap();
+    let sipp = sipp_calls(&tandem, "call_stream_hangup_uac.xml", dir.path());
+    let log = tandem.wait_for("TAKE session=");
+    let session = field(&line_with(&log, "TAKE session="), "session").to_owned();
+    tandem
+        .call(
+            "sip.session.answer",
+            json!({ "session": session, "sdp": ANSWER }),
+        )
+        .unwrap();
+    sipp.wait_ok(dir.path());
+    let log = tandem.wait_for("SESSION sip.session.ended");
+    let ended = line_with(&log, "SESSION sip.session.ended");
+    assert_eq!(field(&ended, "session"), session, "{ended}");
+    assert_eq!(field(&ended, "reason"), "remote_hangup", "{ended}");
+    let log = tandem.wait_for("SIP sip.call.ended");
+    assert_eq!(
+        field(&line_with(&log, "SIP sip.call.ended"), "reason"),
+        "remote_hangup"
+    );
+}
