@@ -20,6 +20,8 @@ use tandem_tests::xmpp_client::XmppClient;
 
 #[path = "file_transfer/msrp.rs"]
 mod msrp;
+#[path = "file_transfer/msrp_in_call.rs"]
+mod msrp_in_call;
 
 const SIDECAR: &str = "alice@localhost/tandem";
 

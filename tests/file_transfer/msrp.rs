@@ -19,19 +19,30 @@ use tandem_tests::xmpp_client::XmppClient;
 
 use super::{download_config, sha256, sidecar_with_files, upload_jpeg, SIDECAR};
 
-const BOBS_TANDEM: &str = "bob@localhost/tandem";
+pub(crate) const BOBS_TANDEM: &str = "bob@localhost/tandem";
 
 /// Bob: his account, his client ("dino") and his Tandem (sip-chat and
 /// accept-files, downloads in `dir`, `extra` file-transfer settings), SIP
 /// user `bob`.
-fn bob(server: &Prosody, dir: &Path, extra: &str) -> (XmppClient, Sidecar) {
+pub(crate) fn bob(server: &Prosody, dir: &Path, extra: &str) -> (XmppClient, Sidecar) {
+    bob_with(server, dir, extra, &[])
+}
+
+/// [`bob`] with more shipped rules (`auto-answer`: his Tandem answers
+/// calls).
+pub(crate) fn bob_with(
+    server: &Prosody,
+    dir: &Path,
+    extra: &str,
+    rules: &[&str],
+) -> (XmppClient, Sidecar) {
     let bob = server.register("bob", "bob-secret");
     let dino = XmppClient::login(server, &bob, "bob-secret", "dino", 5);
     let sidecar = Sidecar::start_phone_plugins(
         server,
         (&bob, "bob-secret"),
         "bob",
-        &["sip-chat", "accept-files"],
+        &[&["sip-chat", "accept-files"][..], rules].concat(),
         "",
         &format!("{}{extra}", download_config(dir)),
         &["tandem_plugin_file_transfer"],
@@ -42,7 +53,7 @@ fn bob(server: &Prosody, dir: &Path, extra: &str) -> (XmppClient, Sidecar) {
 }
 
 /// A note from `from` whose body contains `text`.
-fn note(from: &'static str, text: String) -> impl Fn(&Value) -> bool {
+pub(crate) fn note(from: &'static str, text: String) -> impl Fn(&Value) -> bool {
     move |e: &Value| {
         e["event"] == "message"
             && e["from"] == from
@@ -52,7 +63,7 @@ fn note(from: &'static str, text: String) -> impl Fn(&Value) -> bool {
 
 /// Alice shares `path` (uploaded by her client) with `bob_uri`; Bob's
 /// client is asked; the id to answer with.
-fn offered_to_bob(
+pub(crate) fn offered_to_bob(
     alice: &mut XmppClient,
     dino: &mut XmppClient,
     path: &Path,
@@ -78,7 +89,7 @@ fn offered_to_bob(
 /// Bob accepts `original`, shared by Alice with `bob_uri`: his client is
 /// given a link to the same name and SHA-256 (`scratch` holds what it
 /// downloads), and Alice is told it was sent.
-fn accepted_and_received(
+pub(crate) fn accepted_and_received(
     alice: &mut XmppClient,
     dino: &mut XmppClient,
     original: &Path,

@@ -5,6 +5,7 @@
 mod addresses;
 mod admission;
 mod audio;
+mod call_streams;
 mod calls;
 mod codecs;
 mod identity;

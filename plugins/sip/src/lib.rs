@@ -241,6 +241,11 @@ impl Handler<session::Reject> for SipPlugin {
 
 impl Handler<session::Offer> for SipPlugin {
     async fn handle(&self, offer: session::Offer) -> Result<SessionRef, CommandError> {
+        if offer.in_call {
+            if let Some(call) = self.agent.call_with(&offer.to) {
+                return self.agent.offer_in_call(&call, &offer.sdp);
+            }
+        }
         self.agent.offer_session(&offer.to, &offer.sdp).await
     }
 }

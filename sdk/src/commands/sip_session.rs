@@ -38,8 +38,18 @@ pub struct TakeSession {
     pub vouched: bool,
     /// Where the INVITE came from, `ip:port`.
     pub source: String,
-    /// The offer's SDP, byte for byte.
+    /// The offer's SDP, byte for byte; for a stream added to a call, the
+    /// session-level lines and the new stream's section only (the call's
+    /// audio stays the SIP plugin's).
     pub sdp: String,
+    /// The call this stream is added to (a re-INVITE within it, RFC 5547's
+    /// "session related" transfer); absent for a session of its own. The
+    /// re-INVITE is held until [`Answer`] (200, the taker's stream in its
+    /// place) or [`Reject`] (603, 600 or 486: the re-INVITE is refused with
+    /// it; any other code: the stream gets port 0), for at most 20 s (then
+    /// port 0, the session ended `missed`): the call goes on whatever the
+    /// taker does.
+    pub call: Option<String>,
 }
 impl CommandType for TakeSession {
     const NAME: &'static str = "sip.take_session";
@@ -94,6 +104,12 @@ pub struct Offer {
     pub to: String,
     /// The offer's SDP.
     pub sdp: String,
+    /// Offer it within the call with `to`, if one is up: a re-INVITE
+    /// keeping the call's audio and adding this SDP's stream (the reply's
+    /// `call` names it). A refusal (port 0, or a final error) ends the
+    /// session `rejected` and leaves the call as it was. No such call: a
+    /// session of its own, as without this.
+    pub in_call: bool,
 }
 impl CommandType for Offer {
     const NAME: &'static str = "sip.session.offer";
@@ -101,7 +117,9 @@ impl CommandType for Offer {
 }
 
 /// Ends a session either way: CANCEL while the INVITE is unanswered, BYE
-/// once up, a 487 for an incoming one not answered yet.
+/// once up, a 487 for an incoming one not answered yet. A session within
+/// a call is ended by a re-INVITE that sets its stream's port to 0; the
+/// call goes on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct End {
@@ -117,4 +135,16 @@ impl CommandType for End {
 #[serde(default)]
 pub struct SessionRef {
     pub session: String,
+    /// The call the session's stream was added to, if it went in one.
+    pub call: Option<String>,
+}
+
+impl SessionRef {
+    /// A session of its own (no call).
+    pub fn new(session: impl Into<String>) -> SessionRef {
+        SessionRef {
+            session: session.into(),
+            call: None,
+        }
+    }
 }

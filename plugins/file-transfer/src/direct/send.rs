@@ -113,27 +113,120 @@ async fn fetch_and_send(
         }
     };
 
-    let session = match ctx
-        .host
-        .call(&Offer {
-            to: peer.to_owned(),
-            sdp,
-        })
-        .await
-    {
-        Ok(r) => r.session,
-        Err(e) if e.kind == tandem_sdk::ErrorKind::UnknownCommand => {
-            return Ok(Outcome::Unsupported)
-        }
-        Err(e) => return Ok(Outcome::Failed(e.message)),
-    };
-    let mut state = ctx.sessions.watch(&session);
     let (stop_tx, stop) = watch::channel(false);
     ctx.offers().set_stop(&entry.id, Arc::new(stop_tx));
-    let result = run(ctx, entry, peer, file, part, &mut state, way, local, stop).await;
+    // Inside the call with the peer when there is one (decision 0072);
+    // refused there, or no call, in a session of its own.
+    let mut offered = offer(ctx, peer, &sdp, true).await;
+    if let Offered::Refused { in_call: true, .. } = offered {
+        ctx.host.info(&format!(
+            "{peer} did not take the file inside the call: offering it on its own"
+        ));
+        offered = offer(ctx, peer, &sdp, false).await;
+    }
+    let (session, mut state, answer) = match offered {
+        Offered::Answered {
+            session,
+            state,
+            sdp,
+        } => (session, state, sdp),
+        Offered::Refused { outcome, .. } => return Ok(outcome),
+    };
+    let result = run(
+        ctx, entry, peer, file, part, &mut state, way, local, stop, answer,
+    )
+    .await;
     super::end(&ctx.host, &session).await;
     ctx.sessions.forget(&session);
     result
+}
+
+/// How one offer went.
+enum Offered {
+    /// Answered: the session, its events, the answer's SDP.
+    Answered {
+        session: String,
+        state: watch::Receiver<State>,
+        sdp: String,
+    },
+    /// Not taken (the session is over); `in_call` when it was offered
+    /// inside a call.
+    Refused { outcome: Outcome, in_call: bool },
+}
+
+/// Offers `sdp` to `peer` (inside the call with them, if `in_call` and
+/// there is one) and waits for the answer.
+async fn offer(ctx: &Context, peer: &str, sdp: &str, in_call: bool) -> Offered {
+    let refused = |outcome| Offered::Refused {
+        outcome,
+        in_call: false,
+    };
+    let reply = match ctx
+        .host
+        .call(&Offer {
+            to: peer.to_owned(),
+            sdp: sdp.to_owned(),
+            in_call,
+        })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) if e.kind == tandem_sdk::ErrorKind::UnknownCommand => {
+            return refused(Outcome::Unsupported)
+        }
+        Err(e) => return refused(Outcome::Failed(e.message)),
+    };
+    let mut state = ctx.sessions.watch(&reply.session);
+    match answer(peer, &mut state).await {
+        Ok(sdp) => Offered::Answered {
+            session: reply.session,
+            state,
+            sdp,
+        },
+        Err((outcome, code)) => {
+            super::end(&ctx.host, &reply.session).await;
+            ctx.sessions.forget(&reply.session);
+            // A person's "no" stands; anything else inside a call (the
+            // stream at port 0, a re-INVITE refused, no answer in time)
+            // is worth a session of its own.
+            let declined = matches!(code, Some(603 | 600 | 486));
+            Offered::Refused {
+                outcome,
+                in_call: reply.call.is_some() && !declined,
+            }
+        }
+    }
+}
+
+/// The peer's answer, or what its refusal means (and its code).
+async fn answer(
+    peer: &str,
+    state: &mut watch::Receiver<State>,
+) -> Result<String, (Outcome, Option<u16>)> {
+    let answered = tokio::time::timeout(ANSWER_TIMEOUT, async {
+        loop {
+            match &*state.borrow_and_update() {
+                State::Answered(sdp) => return Ok(sdp.clone()),
+                State::Ended { reason, code } => return Err((reason.clone(), *code)),
+                State::Waiting => {}
+            }
+            if state.changed().await.is_err() {
+                return Err((EndReason::Failed, None));
+            }
+        }
+    })
+    .await;
+    match answered {
+        Err(_) => Err((
+            Outcome::Failed(format!(
+                "{peer} did not answer within {} minutes",
+                ANSWER_TIMEOUT.as_secs() / 60
+            )),
+            None,
+        )),
+        Ok(Err((reason, code))) => Err((refused(peer, reason, code), code)),
+        Ok(Ok(sdp)) => Ok(sdp),
+    }
 }
 
 /// How the session's connection comes: to a port of ours, or down the
@@ -180,31 +273,8 @@ async fn run(
     way: Way,
     local: MsrpUri,
     stop: watch::Receiver<bool>,
+    sdp: String,
 ) -> Result<Outcome, TransferError> {
-    // The answer, or the end.
-    let answered = tokio::time::timeout(ANSWER_TIMEOUT, async {
-        loop {
-            match &*state.borrow_and_update() {
-                State::Answered(sdp) => return Ok(sdp.clone()),
-                State::Ended { reason, code } => return Err((reason.clone(), *code)),
-                State::Waiting => {}
-            }
-            if state.changed().await.is_err() {
-                return Err((EndReason::Failed, None));
-            }
-        }
-    })
-    .await;
-    let sdp = match answered {
-        Err(_) => {
-            return Ok(Outcome::Failed(format!(
-                "{peer} did not answer within {} minutes",
-                ANSWER_TIMEOUT.as_secs() / 60
-            )))
-        }
-        Ok(Err((reason, code))) => return Ok(refused(peer, reason, code)),
-        Ok(Ok(sdp)) => sdp,
-    };
     let answer = FileStream::parse(&sdp).map_err(|e| DirectError::Answer(e.to_string()))?;
     if answer.direction == Direction::SendOnly {
         return Err(DirectError::Answer("it would send, not receive".into()).into());

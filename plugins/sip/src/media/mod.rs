@@ -18,6 +18,7 @@ pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
+pub mod sdp_sections;
 pub mod session;
 pub mod sink;
 pub mod source;

@@ -222,7 +222,7 @@ impl Agent {
 
     /// `sip.hold`: a re-INVITE with `sendonly` (or back to `sendrecv`).
     pub async fn hold(&self, call: Option<&str>, hold: bool) -> Result<CallRef, CommandError> {
-        let (id, dialog, port, media_address, security) = {
+        let (id, dialog, port, media_address, security, layout) = {
             let mut calls = self.calls();
             let call = calls
                 .pick(call, "active", |c| {
@@ -245,6 +245,7 @@ impl Agent {
                 port,
                 address,
                 security,
+                call.layout.clone(),
             )
         };
         let dialog = dialog.ok_or_else(|| failed("no dialog"))?;
@@ -252,6 +253,8 @@ impl Agent {
         if hold {
             sdp = sdp.replace("a=sendrecv", "a=sendonly");
         }
+        // Every m-line the call has, in its place (RFC 3264 §8).
+        let sdp = crate::media::sdp_sections::in_layout(&sdp, &layout);
         let headers = vec![Header::ContentType("application/sdp".into())];
         let response = dialog
             .reinvite(Some(headers), Some(sdp.into_bytes()))
@@ -339,6 +342,7 @@ impl Agent {
         if let Some(dialog) = &call.dialog {
             self.dialogs.remove_dialog(&dialog.id());
         }
+        self.end_call_sessions(id, call.ended_locally);
         let answered = call.answered_at.is_some();
         let reason = match (call.ended_locally, answered, call.direction) {
             (true, true, _) => "hangup",

@@ -82,6 +82,11 @@ pub struct Call {
     pub announced_ringing: bool,
     /// The ring timeout's task while the call rings (`ring_timeout`).
     pub ring_timer: Option<RingTimer>,
+    /// The call's m-lines beside the audio, in order, as our SDP has them
+    /// (`None`: the audio): empty while the call has only ever had audio.
+    /// Our later offers keep them (RFC 3264 §8), a stream added to the
+    /// call (decision 0072) with its section, an ended one with port 0.
+    pub layout: Vec<Option<String>>,
 }
 
 /// The task that gives up an unanswered incoming call, stopped as soon as
@@ -140,6 +145,7 @@ impl Call {
             announced: false,
             announced_ringing: false,
             ring_timer: None,
+            layout: Vec::new(),
         }
     }
 

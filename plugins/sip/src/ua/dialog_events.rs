@@ -8,8 +8,9 @@ use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReas
 use rsipstack::sip::{Header, StatusCode};
 use tandem_sdk::events::sip::{CallHeld, CallRinging, Direction};
 
+use super::call_stream;
 use super::in_dialog::{CallOf, Received};
-use crate::media::sdp;
+use crate::media::{sdp, sdp_sections};
 use crate::ua::agent::Agent;
 use crate::ua::calls::CallState;
 
@@ -37,11 +38,16 @@ pub async fn serve(agent: Arc<Agent>, mut states: DialogStateReceiver) {
             DialogState::Updated(id, request, handle) => {
                 // A re-INVITE (or UPDATE) from the peer: hold, unhold, new
                 // address. Answer with our current media description.
-                let agent = agent.clone();
-                tandem_sdk::tokio::spawn(async move {
-                    let (status, headers, body) = on_reoffer(&agent, &id.call_id, &request.body);
-                    handle.respond(status, headers, body).await.ok();
-                });
+                // A stream added beside the audio is the taker's
+                // (`call_stream.rs`).
+                let audio = on_reoffer(&agent, &id.call_id, &request.body);
+                tandem_sdk::tokio::spawn(call_stream::on_reinvite(
+                    agent.clone(),
+                    id.call_id.clone(),
+                    request,
+                    handle,
+                    audio,
+                ));
             }
             DialogState::Options(_, _, handle) => {
                 tandem_sdk::tokio::spawn(async move {
@@ -142,7 +148,8 @@ fn on_reoffer(
         return (StatusCode::NotAcceptableHere, None, None);
     };
     if offer.is_empty() {
-        // No SDP: a session refresh. Answer with our offer.
+        // No SDP: a session refresh. Answer with our offer, every m-line
+        // the call has in its place.
         let address = agent.call_media_address(call);
         let security = sdp::Security {
             encryption: call.encryption,
@@ -150,6 +157,7 @@ fn on_reoffer(
             codecs: agent.media.codecs,
         };
         let body = sdp::offer(rand::random::<u32>().into(), address, port, &security);
+        let body = sdp_sections::in_layout(&body, &call.layout);
         return (StatusCode::OK, Some(sdp_header()), Some(body.into_bytes()));
     }
     let parsed = match sdp::parse(offer) {

@@ -195,7 +195,7 @@ fn digit(signal: &str) -> Option<char> {
 
 /// Where an in-dialog request came from, as the top Via says after the
 /// transport marked it (`received`, `rport`, RFC 3581).
-fn via_origin(request: &Request) -> Option<Origin> {
+pub fn via_origin(request: &Request) -> Option<Origin> {
     let via = request.via_header().ok()?.typed().ok()?;
     let received = via.params.iter().find_map(|p| match p {
         Param::Received(r) => r.parse().ok(),

@@ -10,7 +10,9 @@
 //! RFC 5626 outbound flow (`outbound.rs`),
 //! SIP sessions that are not calls (`sessions.rs`, the table beside the
 //! calls; `session_incoming.rs`, `session_offer.rs`, `session_control.rs`:
-//! an MSRP file offer's INVITE, its SDP carried as text, decision 0066),
+//! an MSRP file offer's INVITE, its SDP carried as text, decision 0066;
+//! `call_stream.rs`, `call_stream_offer.rs`: one added to a call by
+//! re-INVITE, decision 0072),
 //! MESSAGE sent (`message.rs`) and taken (`taking.rs`: 200 once the relay
 //! has it), and what
 //! an ICMP report ends (`unreachable.rs`).
@@ -21,6 +23,8 @@
 pub mod agent;
 pub mod body;
 pub mod call_control;
+pub mod call_stream;
+pub mod call_stream_offer;
 pub mod calls;
 pub mod checks;
 pub mod completion;

@@ -12,7 +12,7 @@ use tandem_sdk::events::sip_session::{Answered, Ended};
 use tandem_sdk::CommandError;
 
 use crate::ua::agent::Agent;
-use crate::ua::sessions::{remote_reason, Ending, Pending, SessionState};
+use crate::ua::sessions::{remote_reason, Decision, Ending, Pending, SessionState};
 
 fn invalid(message: impl std::fmt::Display) -> CommandError {
     CommandError::invalid_arguments(message.to_string())
@@ -36,12 +36,28 @@ impl Agent {
             let session = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
             if session.state == SessionState::Offered {
                 session.pending = Some(Pending::Answer(sdp.to_owned()));
-                return Ok(SessionRef { session: id.into() });
+                return Ok(SessionRef::new(id));
             }
             if session.state != SessionState::Ringing {
                 return Err(invalid(format!(
                     "session {id} is not waiting for an answer"
                 )));
+            }
+            if let Some(in_call) = session.in_call.as_mut() {
+                // Its re-INVITE waits for this (`call_stream.rs`).
+                let call = Some(in_call.call.clone());
+                let decided = in_call
+                    .decision
+                    .take()
+                    .ok_or_else(|| failed("answered already"))?;
+                session.state = SessionState::Answered;
+                decided
+                    .send(Decision::Answer(sdp.to_owned()))
+                    .map_err(|_| failed("the peer's re-INVITE is over"))?;
+                return Ok(SessionRef {
+                    session: id.into(),
+                    call,
+                });
             }
             let dialog = session.dialog.clone().ok_or_else(|| failed("no dialog"))?;
             session.state = SessionState::Answered;
@@ -56,7 +72,7 @@ impl Agent {
             return Err(failed(e));
         }
         log::info!("session {id} answered; waiting for the ACK");
-        Ok(SessionRef { session: id.into() })
+        Ok(SessionRef::new(id))
     }
 
     /// `sip.session.reject`: a final refusal (603 Decline by default) of an
@@ -73,7 +89,7 @@ impl Agent {
             let session = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
             if session.state == SessionState::Offered {
                 session.pending = Some(Pending::Reject(code));
-                return Ok(SessionRef { session: id.into() });
+                return Ok(SessionRef::new(id));
             }
             if session.state != SessionState::Ringing {
                 return Err(invalid(format!(
@@ -81,6 +97,11 @@ impl Agent {
                 )));
             }
             session.ended_by_us = Some((EndReason::Rejected, Some(code)));
+            if let Some(decided) = session.in_call.as_mut().and_then(|c| c.decision.take()) {
+                // The stream gets port 0; its re-INVITE's task ends it.
+                let _ = decided.send(Decision::Refuse(EndReason::Rejected, Some(code)));
+                return Ok(SessionRef::new(id));
+            }
             session.dialog.clone()
         };
         if let Some(dialog) = dialog {
@@ -89,24 +110,43 @@ impl Agent {
                 .map_err(failed)?;
         }
         self.end_session(id, (EndReason::Rejected, Some(code)));
-        Ok(SessionRef { session: id.into() })
+        Ok(SessionRef::new(id))
     }
 
     /// `sip.session.end`: 487 to an incoming session not answered yet,
     /// CANCEL to an outgoing one, BYE once answered; ended `cancelled` or
     /// `hangup`.
     pub async fn end_session_now(&self, id: &str) -> Result<SessionRef, CommandError> {
-        let (ending, dialog) = {
+        let (ending, dialog, in_call) = {
             let mut sessions = self.sessions();
             let session = sessions.get_mut(id).ok_or_else(|| no_session(id))?;
             if session.state == SessionState::Offered {
                 session.pending = Some(Pending::End);
-                return Ok(SessionRef { session: id.into() });
+                return Ok(SessionRef::new(id));
             }
             let ending = session.ending();
             session.ended_by_us = Some(ending.reason());
-            (ending, session.dialog.clone())
+            let up = matches!(session.state, SessionState::Answered | SessionState::Up);
+            match session.in_call.as_mut() {
+                Some(in_call) => match in_call.decision.take() {
+                    Some(decided) => {
+                        // Its re-INVITE's task refuses the stream and ends it.
+                        let (reason, code) = ending.reason();
+                        let _ = decided.send(Decision::Refuse(reason, code));
+                        return Ok(SessionRef::new(id));
+                    }
+                    None => (ending, None, Some((in_call.call.clone(), in_call.slot, up))),
+                },
+                None => (ending, session.dialog.clone(), None),
+            }
         };
+        if let Some((call, slot, up)) = in_call {
+            self.end_session(id, ending.reason());
+            if up {
+                self.drop_stream(&call, slot).await;
+            }
+            return Ok(SessionRef::new(id));
+        }
         if let Some(dialog) = dialog {
             let sent = match ending {
                 Ending::Refuse => dialog.reject(Some(StatusCode::RequestTerminated), None),
@@ -117,7 +157,7 @@ impl Agent {
             }
         }
         self.end_session(id, ending.reason());
-        Ok(SessionRef { session: id.into() })
+        Ok(SessionRef::new(id))
     }
 
     /// Carries out what was asked while the taker was still answering

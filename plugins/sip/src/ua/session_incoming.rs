@@ -32,7 +32,7 @@ const TAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the taker made of an offered session.
 #[derive(Debug, PartialEq, Eq)]
-enum Take {
+pub enum Take {
     /// Kept: ring, an answer follows.
     Kept,
     /// Refused with this final code.
@@ -53,7 +53,8 @@ impl Take {
     }
 }
 
-async fn offer(agent: &Agent, take: &TakeSession) -> Take {
+/// Offers `take` to the plugin that takes streams other than audio.
+pub async fn offer_to_taker(agent: &Agent, take: &TakeSession) -> Take {
     let Ok(args) = Payload::encode(take) else {
         return Take::NotTaken("the offer could not be encoded".into());
     };
@@ -84,6 +85,7 @@ pub async fn on_invite(agent: &Arc<Agent>, origin: Origin, tx: Transaction) {
         vouched: agent.gate.is_registrar(origin.addr.ip()),
         source: origin.source(),
         sdp: String::from_utf8_lossy(&tx.original.body).into_owned(),
+        call: None,
     };
     // In the table before it is offered: the taker may act on it at once.
     agent.sessions().insert(Session::new(
@@ -92,7 +94,7 @@ pub async fn on_invite(agent: &Arc<Agent>, origin: Origin, tx: Transaction) {
         Direction::Incoming,
         sip_call_id(&tx.original),
     ));
-    let refusal = match offer(agent, &take).await {
+    let refusal = match offer_to_taker(agent, &take).await {
         Take::Kept => None,
         Take::Refused(code) => {
             log::info!("refused a session from {peer} ({origin}) with {code}: its taker said so");

@@ -76,6 +76,6 @@ impl Agent {
                 agent.end_session(&session, ended);
             }
         });
-        Ok(SessionRef { session: id })
+        Ok(SessionRef::new(id))
     }
 }

@@ -67,6 +67,30 @@ pub struct Session {
     /// `sip.take_session` (a taker that asks nobody answers or refuses at
     /// once): carried out once the session rings.
     pub pending: Option<Pending>,
+    /// A stream added to a call (decision 0072): the session shares the
+    /// call's dialog and is not indexed by its Call-ID, so the call's
+    /// dialog events stay the call's.
+    pub in_call: Option<InCall>,
+}
+
+/// A session whose stream lives in a call's SDP (a re-INVITE added it).
+pub struct InCall {
+    /// Tandem's id of the call.
+    pub call: String,
+    /// The stream's m-line position in the call's SDP.
+    pub slot: usize,
+    /// Incoming, while the re-INVITE waits: where the taker's answer goes.
+    pub decision: Option<tokio::sync::oneshot::Sender<Decision>>,
+}
+
+/// What the taker of a stream added to a call said while its re-INVITE
+/// waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Accepted with this SDP (one stream).
+    Answer(String),
+    /// Refused: the stream gets port 0; the session ends for this reason.
+    Refuse(EndReason, Option<u16>),
 }
 
 /// A command for a session still [`SessionState::Offered`].
@@ -91,7 +115,13 @@ impl Session {
             sip_call_id,
             ended_by_us: None,
             pending: None,
+            in_call: None,
         }
+    }
+
+    /// The call this session's stream belongs to, if any.
+    pub fn call(&self) -> Option<&str> {
+        self.in_call.as_ref().map(|c| c.call.as_str())
     }
 
     /// Why it ended and the status code, given what the other side or the
@@ -158,9 +188,16 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn insert(&mut self, session: Session) {
-        self.by_sip_call_id
-            .insert(session.sip_call_id.clone(), session.id.clone());
+        if session.in_call.is_none() {
+            self.by_sip_call_id
+                .insert(session.sip_call_id.clone(), session.id.clone());
+        }
         self.by_id.insert(session.id.clone(), session);
+    }
+
+    /// The session whose stream is in call `call`, if any (one at a time).
+    pub fn of_call(&mut self, call: &str) -> Option<&mut Session> {
+        self.by_id.values_mut().find(|s| s.call() == Some(call))
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Session> {
@@ -174,7 +211,9 @@ impl Sessions {
 
     pub fn remove(&mut self, id: &str) -> Option<Session> {
         let session = self.by_id.remove(id)?;
-        self.by_sip_call_id.remove(&session.sip_call_id);
+        if session.in_call.is_none() {
+            self.by_sip_call_id.remove(&session.sip_call_id);
+        }
         Some(session)
     }
 
