@@ -1,3 +1,5 @@
+// TANDEM PATCH: finished transactions kept serialized (finished.rs).
+use super::finished::FinishedMessage;
 use super::{
     key::TransactionKey,
     make_via_branch,
@@ -117,7 +119,9 @@ pub struct EndpointInner {
     pub user_agent: String,
     pub timers: Timer<TransactionTimer>,
     pub transport_layer: TransportLayer,
-    pub finished_transactions: RwMap<TransactionKey, Option<SipMessage>>,
+    /// TANDEM PATCH: the last message kept serialized, not parsed
+    /// (`FinishedMessage`): it lives 64·T1 after every transaction.
+    pub finished_transactions: RwMap<TransactionKey, Option<FinishedMessage>>,
     pub transactions: RwMap<TransactionKey, TransactionEventSender>,
     pub waiting_ack: RwMap<DialogId, TransactionKey>,
     /// Server INVITE transactions waiting for the ACK of their 2xx, by dialog
@@ -241,7 +245,8 @@ impl EndpointInner {
             timers: Timer::new(),
             transport_layer,
             transactions: RwMap::<TransactionKey, TransactionEventSender>::new(),
-            finished_transactions: RwMap::<TransactionKey, Option<SipMessage>>::new(),
+            // TANDEM PATCH: kept serialized (finished.rs).
+            finished_transactions: RwMap::<TransactionKey, Option<FinishedMessage>>::new(),
             waiting_ack: RwMap::<DialogId, TransactionKey>::new(),
             waiting_ack_cseq: RwMap::new(),
             timer_interval: timer_interval.unwrap_or(Duration::from_millis(20)),
@@ -398,16 +403,21 @@ impl EndpointInner {
                     }
                 }
                 // check is the termination of an existing transaction
-                let last_message = self.finished_transactions.get(&key).and_then(|v| v.clone());
+                let last_message = self.finished_transactions.get(&key).flatten();
 
                 // A CANCEL shares the INVITE's key but is answered on its own
                 // (RFC 3261 §9.2): 200 once the INVITE had a final response,
                 // else 481 below (dropped unanswered by its TU).
                 if req.method() == &crate::sip::Method::Cancel {
-                    if let Some(SipMessage::Response(r)) = &last_message {
-                        if r.status_code.kind() != crate::sip::StatusCodeKind::Provisional {
-                            let status = crate::sip::StatusCode::OK;
-                            return self.reply_cancel(req, status, Some(r), &connection).await;
+                    // TANDEM PATCH: the status class is kept beside the
+                    // bytes; the response is parsed back only to answer.
+                    let is_final = |kind| kind != crate::sip::StatusCodeKind::Provisional;
+                    if let Some(last) = &last_message {
+                        if last.status_kind().is_some_and(is_final) {
+                            if let SipMessage::Response(r) = last.message()? {
+                                let status = crate::sip::StatusCode::OK;
+                                return self.reply_cancel(req, status, Some(&r), &connection).await;
+                            }
                         }
                     }
                 } else if let Some(last_message) = last_message {
@@ -427,23 +437,30 @@ impl EndpointInner {
                     } else {
                         None
                     };
-                    connection.send(last_message, dest.as_ref()).await?;
+                    // TANDEM PATCH: parsed back only to be sent again.
+                    connection
+                        .send(last_message.message()?, dest.as_ref())
+                        .await?;
                     return Ok(());
                 }
             }
             SipMessage::Response(resp) => {
-                let last_message = self
-                    .finished_transactions
-                    .get(&key)
-                    .and_then(|v| v.clone())
-                    .filter(|_| {
-                        // Never replay a cached ACK for a successful response
-                        // that still has an upstream recipient.
-                        !(resp.status_code.kind() == crate::sip::StatusCodeKind::Successful
-                            && resp.has_multiple_vias())
-                    });
+                let last_message = self.finished_transactions.get(&key).flatten().filter(|_| {
+                    // Never replay a cached ACK for a successful response
+                    // that still has an upstream recipient.
+                    !(resp.status_code.kind() == crate::sip::StatusCodeKind::Successful
+                        && resp.has_multiple_vias())
+                });
 
-                if let Some(mut last_message) = last_message {
+                if let Some(last) = last_message {
+                    // TANDEM PATCH: only a kept ACK answering a non-1xx is
+                    // parsed back; anything else is absorbed as before.
+                    if !last.is_ack()
+                        || resp.status_code.kind() == crate::sip::StatusCodeKind::Provisional
+                    {
+                        return Ok(());
+                    }
+                    let mut last_message = last.message()?;
                     if let SipMessage::Request(ref mut last_req) = last_message {
                         if last_req.method() == &crate::sip::Method::Ack {
                             match resp.status_code.kind() {
@@ -569,7 +586,9 @@ impl EndpointInner {
                 TransactionTimer::TimerCleanup(key.clone()), // maybe use TimerK ???
             );
 
-            self.finished_transactions.insert(key.clone(), Some(msg));
+            // TANDEM PATCH: kept serialized, parsed back only to re-send.
+            self.finished_transactions
+                .insert(key.clone(), Some(FinishedMessage::from(&msg)));
         }
     }
 

@@ -5,6 +5,8 @@ use core::time::Duration;
 use key::TransactionKey;
 pub use transaction::Transaction;
 pub mod endpoint;
+// TANDEM PATCH: finished transactions kept serialized (finished.rs).
+pub mod finished;
 pub mod key;
 pub mod message;
 mod timer;
