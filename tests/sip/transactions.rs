@@ -166,3 +166,29 @@ fn sipp_args(name: &str, target: &str) -> Vec<String> {
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
+
+/// A copy of an INVITE that comes after its transaction ended, and a
+/// CANCEL after the INVITE's 200 (`late_copies_uac.xml`): each gets its
+/// answer from what the stack keeps of the finished transaction (decision
+/// 0071), and the copy is no second call.
+#[test]
+fn late_copies_and_a_late_cancel_get_the_same_answers() {
+    let tandem = Sidecar::start_sip(crate::AUTO_ANSWER, &["auto-answer"]);
+    let target = format!("127.0.0.1:{}", tandem.sip_port());
+    let dir = tempfile::tempdir().unwrap();
+    let args = sipp_args("late_copies_uac.xml", &target);
+    sipp::run_ok(&strs(&args), dir.path());
+    let traced = trace(dir.path());
+    let oks = arrivals(&traced, 200);
+    assert!(
+        oks.len() >= 4,
+        "INVITE, its copy, CANCEL and BYE: {} answers 200",
+        oks.len()
+    );
+    let log = tandem.wait_for("SIP sip.call.ended");
+    assert_eq!(
+        log.matches("SIP sip.call.incoming").count(),
+        1,
+        "the INVITE's copy made a second call: {log}"
+    );
+}
