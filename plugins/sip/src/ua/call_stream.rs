@@ -127,11 +127,7 @@ async fn streams(
         }
     }
     if let Some(c) = agent.calls().get_mut(&call.id) {
-        c.layout = sections::layout_of(&answer);
-        if c.layout.iter().all(Option::is_none) {
-            // Only audio: as a call that never had more.
-            c.layout.clear();
-        }
+        c.layout = sections::call_layout(&answer);
     }
     Ok(answer)
 }
