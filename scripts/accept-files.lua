@@ -7,6 +7,10 @@
 -- sip-chat.lua uses):
 --   "Bob <sip:bob@example.org> offers holiday.jpg, 2.1 MB, image/jpeg:
 --    reply accept or reject (k3x9a)"
+-- An offer that comes inside a call that is up (a file sent while you are
+-- on the phone with them) says so, and how long it waits there:
+--   "… offers holiday.jpg, 2.1 MB, image/jpeg, in your call: reply accept
+--    or reject within 20 seconds (k3x9a)"
 -- Answer with accept or reject in one of these ways:
 --   reply to that note (XEP-0461 "Reply" in Conversations, Dino, Gajim)
 --   write accept or reject in the peer's thread (clients that echo <thread>)
@@ -135,6 +139,13 @@ tandem.on("file_transfer.offered", function(ev)
   remember(ev.id, offer)
   local thread = thread_of(ev.peer)
   local what = ev.name .. ", " .. size_text(ev.size) .. (ev.media_type and (", " .. ev.media_type) or "")
+  -- Inside a call that is up: the user is on the phone with the sender,
+  -- and the offer waits only seconds there (the peer's re-INVITE is held).
+  local within = ""
+  if ev.call then
+    what = what .. ", in your call"
+    if ev.expires_in then within = " within " .. ev.expires_in .. " seconds" end
+  end
   if ev.size and ev.size > cfg.max_size then
     note(from .. " offers " .. what .. ": over the " .. size_text(cfg.max_size)
       .. " this rule takes ([scripts.accept-files] max_size), so it was turned down.", thread)
@@ -149,7 +160,7 @@ tandem.on("file_transfer.offered", function(ev)
     if not ok then note("Could not fetch " .. ev.name .. ": " .. tostring(err.message or err), thread) end
     return
   end
-  offer.note = note(from .. " offers " .. what .. ": reply accept or reject (" .. ev.id .. ")", thread)
+  offer.note = note(from .. " offers " .. what .. ": reply accept or reject" .. within .. " (" .. ev.id .. ")", thread)
   if offer.note then
     tandem.state.offer_of_note[offer.note] = ev.id
     -- sip-chat.lua leaves a reply to this note to this rule.

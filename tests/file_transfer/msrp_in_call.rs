@@ -84,25 +84,35 @@ fn a_file_goes_inside_a_call_and_the_call_stays_up() {
     alice.send(json!({ "message": {
         "to": SIDECAR, "body": format!("{bob_uri} {url}"), "oob": url,
     } }));
-    // The offer's id, from the note asking Bob (other than `except`).
+    // The offer's id and the note asking Bob (other than `except`).
     let asked = |dino: &mut tandem_tests::xmpp_client::XmppClient, except: &str| {
         let except = format!("({except})");
         let asked = dino.wait_for("Bob's Tandem asks him", |e| {
             note(BOBS_TANDEM, " offers second.jpg".into())(e)
                 && !e["body"].as_str().unwrap_or("").ends_with(&except)
         });
-        asked["body"]
-            .as_str()
-            .unwrap()
+        let body = asked["body"].as_str().unwrap().to_owned();
+        let id = body
             .rsplit('(')
             .next()
             .unwrap()
             .trim_end_matches(')')
-            .to_owned()
+            .to_owned();
+        (id, body)
     };
-    let first = asked(&mut dino, "-");
+    // Inside the call the note says so, and how long the offer waits.
+    let (first, body) = asked(&mut dino, "-");
+    assert!(
+        body.contains(", in your call: reply accept or reject within 20 seconds ("),
+        "{body}"
+    );
     alice_tandem.wait_for("did not take the file inside the call");
-    let id = asked(&mut dino, &first);
+    // On its own (page mode) it is any offer again.
+    let (id, body) = asked(&mut dino, &first);
+    assert!(
+        body.contains(": reply accept or reject (") && !body.contains("in your call"),
+        "{body}"
+    );
     dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("accept {id}") } }));
     alice.wait_for(
         "Alice's note",

@@ -54,6 +54,8 @@ fn sipp_calls(tandem: &Sidecar, file: &str, dir: &std::path::Path) -> sipp::Back
             &port,
             "-mp",
             &media_port,
+            // What sipp got, for a test to read (`received_invite`).
+            "-trace_msg",
             &to,
         ],
         dir,
@@ -73,6 +75,37 @@ fn call_up(tandem: &Sidecar, call: &str) {
         Some(1),
         "{status}"
     );
+}
+
+/// The m-lines of the INVITE sipp received (Tandem's re-INVITE), from
+/// sipp's message trace in `dir`.
+fn received_invite_m_lines(dir: &std::path::Path) -> Vec<String> {
+    let trace: String = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    // Each message follows a "-----… <time>" line and a "… message
+    // received/sent …" line.
+    let invites: Vec<Vec<String>> = trace
+        .split("\n----")
+        .filter(|m| m.contains("message received"))
+        .filter(|m| {
+            m.lines()
+                .skip(2)
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.starts_with("INVITE "))
+        })
+        .map(|m| {
+            m.lines()
+                .filter(|l| l.starts_with("m="))
+                .map(|l| l.trim_end().to_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(invites.len(), 1, "one re-INVITE: {trace}");
+    invites.into_iter().next().unwrap()
 }
 
 fn line_with(log: &str, needle: &str) -> String {
@@ -206,4 +239,36 @@ fn hanging_up_a_call_ends_the_stream_in_it() {
         field(&line_with(&log, "SIP sip.call.ended"), "reason"),
         "remote_hangup"
     );
+}
+
+#[test]
+fn a_video_refused_in_the_first_answer_keeps_its_place_when_tandem_holds_the_call() {
+    let tandem = Sidecar::start_sip(AUTO_ANSWER, &["auto-answer"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sipp = sipp_calls(&tandem, "call_video_refused_held_uac.xml", dir.path());
+    let log = tandem.wait_for("SIP sip.call.answered");
+    let call = field(&line_with(&log, "SIP sip.call.answered"), "call").to_owned();
+    // Without the first offer's m-lines a strict peer answers 488 and the
+    // call cannot be held (sipp's scenario fails on a missing one).
+    tandem
+        .call("sip.hold", json!({ "call": call, "hold": true }))
+        .unwrap();
+    tandem.wait_for("SIP sip.call.held");
+    tandem.call("sip.hangup", json!({ "call": call })).unwrap();
+    sipp.wait_ok(dir.path());
+    let m_lines = received_invite_m_lines(dir.path());
+    let kinds: Vec<(&str, bool)> = m_lines
+        .iter()
+        .map(|m| {
+            let mut fields = m.split_whitespace();
+            let kind = fields.next().unwrap_or_default();
+            (kind, fields.next() != Some("0"))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("m=video", false), ("m=audio", true), ("m=text", false)],
+        "every m-line of the first offer, in order, only the audio live: {m_lines:?}"
+    );
+    assert!(!tandem.log().contains("panicked"));
 }

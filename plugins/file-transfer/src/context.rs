@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use tandem_sdk::commands::sip_session::IN_CALL_ANSWER_SECONDS;
 use tandem_sdk::events::file_transfer::Offered;
 use tandem_sdk::Host;
 use tokio_rustls::rustls::ClientConfig;
@@ -39,10 +40,27 @@ impl Context {
     }
 
     /// Tells rules (and through them the user) of a new offer, however it
-    /// came: one event, so the user is asked the same way for each.
-    pub fn announce(&self, entry: &Entry, peer_name: Option<String>, vouched: bool) {
+    /// came: one event, so the user is asked the same way for each. `call`:
+    /// the call it came inside, where it waits only as long as the SIP
+    /// plugin holds the peer's re-INVITE.
+    pub fn announce(
+        &self,
+        entry: &Entry,
+        peer_name: Option<String>,
+        vouched: bool,
+        call: Option<String>,
+    ) {
+        let ttl = self.offers().ttl().as_secs();
+        let expires_in = match call {
+            Some(_) => ttl.min(IN_CALL_ANSWER_SECONDS),
+            None => ttl,
+        };
+        let inside = call
+            .as_deref()
+            .map(|c| format!(" in call {c}"))
+            .unwrap_or_default();
         self.host.info(&format!(
-            "{} offers {} ({})",
+            "{} offers {}{inside} ({})",
             entry.peer, entry.name, entry.id
         ));
         self.host.publish(&Offered {
@@ -55,7 +73,8 @@ impl Context {
             media_type: entry.offer.media_type.clone(),
             url: entry.offer.link().map(ToString::to_string),
             via: entry.offer.form.as_str().to_owned(),
-            expires_in: self.offers().ttl().as_secs(),
+            expires_in,
+            call,
         });
     }
 }

@@ -330,7 +330,7 @@ impl FileTransferPlugin {
             }
         };
         self.ctx
-            .announce(&entry, message.display_name, message.vouched);
+            .announce(&entry, message.display_name, message.vouched, None);
     }
 }
 

@@ -46,11 +46,16 @@ pub struct TakeSession {
     /// "session related" transfer); absent for a session of its own. The
     /// re-INVITE is held until [`Answer`] (200, the taker's stream in its
     /// place) or [`Reject`] (603, 600 or 486: the re-INVITE is refused with
-    /// it; any other code: the stream gets port 0), for at most 20 s (then
-    /// port 0, the session ended `missed`): the call goes on whatever the
-    /// taker does.
+    /// it; any other code: the stream gets port 0), for at most
+    /// [`IN_CALL_ANSWER_SECONDS`] (then port 0, the session ended
+    /// `missed`): the call goes on whatever the taker does.
     pub call: Option<String>,
 }
+
+/// How long a stream added to a call (a [`TakeSession`] with `call`) waits
+/// for the taker's answer, in seconds: the peer's re-INVITE is held that
+/// long at most (decision 0072), so a taker asking a person tells them.
+pub const IN_CALL_ANSWER_SECONDS: u64 = 20;
 impl CommandType for TakeSession {
     const NAME: &'static str = "sip.take_session";
     type Reply = Taken;

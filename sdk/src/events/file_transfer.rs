@@ -45,8 +45,14 @@ pub struct Offered {
     pub url: Option<String>,
     /// `rcs` (GSMA file-info) or `external-body` (RFC 4483).
     pub via: String,
-    /// Seconds until the offer is forgotten.
+    /// Seconds until the offer is forgotten (for one inside a call, the
+    /// few seconds the peer's re-INVITE can be held).
     pub expires_in: u64,
+    /// The SIP plugin's id of the call with the peer this offer came in,
+    /// when it came inside one that is up (a stream added to the call,
+    /// decision 0072): the user is on the phone with them, and the offer
+    /// waits only `expires_in` seconds. Absent for any other offer.
+    pub call: Option<String>,
 }
 impl EventType for Offered {
     const TOPIC: &'static str = "file_transfer.offered";

@@ -95,7 +95,7 @@ pub fn take(
             return refuse(BUSY);
         }
     };
-    ctx.announce(&entry, args.display_name, args.vouched);
+    ctx.announce(&entry, args.display_name, args.vouched, args.call);
     Taken { refuse: None }
 }
 

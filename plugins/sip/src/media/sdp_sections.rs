@@ -125,6 +125,18 @@ pub fn layout_of(sdp: &str) -> Vec<Option<String>> {
         .collect()
 }
 
+/// The layout a call keeps after `sdp` (ours, as sent): as [`layout_of`],
+/// but empty when the audio is the only m-line, so a call that only ever
+/// had audio offers exactly what it always did.
+pub fn call_layout(sdp: &str) -> Vec<Option<String>> {
+    let layout = layout_of(sdp);
+    if layout.iter().all(Option::is_none) {
+        Vec::new()
+    } else {
+        layout
+    }
+}
+
 /// `text` ending in a line break (CRLF added when the last line has none).
 fn lined(text: &str) -> String {
     if text.is_empty() || text.ends_with('\n') {
@@ -192,6 +204,7 @@ mod tests {
                 Some("m=video 0 RTP/AVP 97\r\n".into())
             ]
         );
+        assert_eq!(call_layout(ours), Vec::<Option<String>>::new());
         assert_eq!(
             in_layout(ours, &layout),
             "v=0\r\nc=IN IP4 10.0.0.2\r\nm=message 0 TCP/MSRP *\r\n\

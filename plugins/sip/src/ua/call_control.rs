@@ -96,6 +96,10 @@ impl Agent {
             .map(|c| (c.session_id.clone(), c.peer_session_id.clone()))
             .unwrap_or_default();
         headers.extend(self.identity_headers(&local, remote.as_deref()));
+        // The offer's other m-lines (a video we refused with port 0) stay
+        // in every later offer of ours in this call, in their places (RFC
+        // 3264 §8): a strict peer answers a re-INVITE without them 488.
+        let layout = crate::media::sdp_sections::call_layout(&body);
         dialog
             .accept(Some(headers), Some(body.into_bytes()))
             .map_err(failed)?;
@@ -109,6 +113,7 @@ impl Agent {
         call.media_port = Some(port);
         call.media_address = Some(media_address);
         call.media_key = Some(prepared.key);
+        call.layout = layout;
         match agreed {
             Some(agreed) => call.media = Some(self.start_media(&id, prepared, agreed)?),
             None => call.prepared = Some(prepared),

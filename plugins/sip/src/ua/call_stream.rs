@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, Request, StatusCode};
-use tandem_sdk::commands::sip_session::TakeSession;
+use tandem_sdk::commands::sip_session::{TakeSession, IN_CALL_ANSWER_SECONDS};
 use tandem_sdk::events::sip::{Direction, EndReason};
 use tandem_sdk::tokio;
 
@@ -35,7 +35,7 @@ use crate::ua::sessions::{Decision, InCall, Pending, Session, SessionState};
 /// the stream refused, and a Tandem sender offers the file in a session
 /// of its own (page mode) instead, where the person has the whole ring
 /// time.
-pub const DECISION_BOUND: Duration = Duration::from_secs(20);
+pub const DECISION_BOUND: Duration = Duration::from_secs(IN_CALL_ANSWER_SECONDS);
 
 /// The call a re-INVITE belongs to, as this module needs it.
 struct CallInfo {
@@ -127,11 +127,7 @@ async fn streams(
         }
     }
     if let Some(c) = agent.calls().get_mut(&call.id) {
-        c.layout = sections::layout_of(&answer);
-        if c.layout.iter().all(Option::is_none) {
-            // Only audio: as a call that never had more.
-            c.layout.clear();
-        }
+        c.layout = sections::call_layout(&answer);
     }
     Ok(answer)
 }

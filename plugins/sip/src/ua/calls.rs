@@ -84,8 +84,10 @@ pub struct Call {
     pub ring_timer: Option<RingTimer>,
     /// The call's m-lines beside the audio, in order, as our SDP has them
     /// (`None`: the audio): empty while the call has only ever had audio.
-    /// Our later offers keep them (RFC 3264 §8), a stream added to the
-    /// call (decision 0072) with its section, an ended one with port 0.
+    /// Our later offers keep them (RFC 3264 §8): what the first offer had
+    /// beside the audio (a video we answered with port 0), a stream added
+    /// to the call (decision 0072) with its section, an ended one with
+    /// port 0.
     pub layout: Vec<Option<String>>,
 }
 
