@@ -32,6 +32,7 @@ use super::error::SessionError;
 use super::frame::{Flag, Head, Ids, Kind, Method};
 use super::parser::Item;
 use super::uri::MsrpUri;
+use crate::tls::Failure;
 
 /// How long connecting to the relay (and its TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,6 +105,11 @@ pub enum RelayError {
     Unreachable { at: String, detail: String },
     #[error("the TLS connection to the MSRP relay at {at} failed: {detail}")]
     Tls { at: String, detail: String },
+    /// Its certificate failed the check against the trusted roots; `why`
+    /// follows "its certificate" (the relay's private CA is trusted with
+    /// `SSL_CERT_FILE`, the plugin README says how).
+    #[error("the MSRP relay at {at} is not trusted: its certificate {why}")]
+    Untrusted { at: String, why: &'static str },
     #[error("the MSRP relay refused the login: wrong user name or password")]
     WrongPassword,
     #[error("the MSRP relay refused the login (MSRP {code} {comment})")]
@@ -121,6 +127,9 @@ pub enum RelayError {
         source: SessionError,
     },
 }
+
+/// The TLS client settings `msrps://` relays are reached with.
+pub type TlsConfig = ClientConfig;
 
 /// A stream to the relay, plain or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -195,7 +204,14 @@ async fn tls_connect(
     tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(tls).connect(name, tcp))
         .await
         .map_err(|_| failed(format!("no handshake in {} s", CONNECT_TIMEOUT.as_secs())))?
-        .map_err(|e| failed(e.to_string()))
+        .map_err(|e| match crate::tls::failure(&e) {
+            Failure::Untrusted(why) => RelayError::Untrusted {
+                at: at.to_owned(),
+                why,
+            },
+            Failure::NotTls => failed("it does not answer in TLS on that port".into()),
+            Failure::Other(detail) => failed(detail),
+        })
 }
 
 /// An address as a URI host: IPv6 in brackets.
