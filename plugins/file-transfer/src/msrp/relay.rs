@@ -166,11 +166,7 @@ pub async fn bind(relay: &Relay, tls: Option<Arc<ClientConfig>>) -> Result<Bindi
         .map_err(|e| unreachable(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let local_addr = tcp.local_addr().map_err(|e| unreachable(e.to_string()))?;
-    let stream: Box<dyn Stream> = if relay.uri.secure {
-        Box::new(tls_connect(relay, tcp, tls, &at).await?)
-    } else {
-        Box::new(tcp)
-    };
+    let stream = over(&relay.uri, tcp, tls).await?;
     let (r, w) = tokio::io::split(stream);
     let mut ids = Ids::default();
     let mut local = MsrpUri::tcp(&host_of(local_addr), local_addr.port(), &ids.next());
@@ -188,30 +184,37 @@ pub async fn bind(relay: &Relay, tls: Option<Arc<ClientConfig>>) -> Result<Bindi
     Ok(binding)
 }
 
-async fn tls_connect(
-    relay: &Relay,
+/// `tcp`, opened to `hop`, as the stream to use: TLS for an `msrps://`
+/// hop (a relay: ours, or the first of a peer's path), checked against
+/// `tls`; plain otherwise.
+pub async fn over(
+    hop: &MsrpUri,
     tcp: TcpStream,
     tls: Option<Arc<ClientConfig>>,
-    at: &str,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, RelayError> {
+) -> Result<Box<dyn Stream>, RelayError> {
+    if !hop.secure {
+        return Ok(Box::new(tcp));
+    }
+    let at = hop.socket_address();
     let failed = |detail: String| RelayError::Tls {
-        at: at.to_owned(),
+        at: at.clone(),
         detail,
     };
     let tls = tls.ok_or_else(|| failed("no TLS settings were given".into()))?;
-    let host = relay.uri.host.trim_start_matches('[').trim_end_matches(']');
+    let host = hop.host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(host.to_owned()).map_err(|e| failed(e.to_string()))?;
-    tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(tls).connect(name, tcp))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(tls).connect(name, tcp))
         .await
         .map_err(|_| failed(format!("no handshake in {} s", CONNECT_TIMEOUT.as_secs())))?
         .map_err(|e| match crate::tls::failure(&e) {
             Failure::Untrusted(why) => RelayError::Untrusted {
-                at: at.to_owned(),
+                at: at.clone(),
                 why,
             },
             Failure::NotTls => failed("it does not answer in TLS on that port".into()),
             Failure::Other(detail) => failed(detail),
-        })
+        })?;
+    Ok(Box::new(stream))
 }
 
 /// An address as a URI host: IPv6 in brackets.
