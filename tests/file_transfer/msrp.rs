@@ -202,6 +202,61 @@ fn a_file_from_a_tandem_behind_a_tls_relay_arrives() {
     through_a_relay(Behind::Sender, Over::Tls);
 }
 
+/// Bob's Tandem has a TLS relay whose certificate comes from a CA his
+/// machine was never told of: his accepted file fails before any login,
+/// and he reads why in plain words, the relay named.
+#[test]
+fn a_tls_relay_that_is_not_trusted_is_refused_in_plain_words() {
+    let server = Prosody::start();
+    let strangers = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(strangers.path());
+    let relay = MsrpRelay::start_tls("relay-secret", strangers.path());
+    let dirs = tempfile::tempdir().unwrap();
+    let password = dirs.path().join("relay-password");
+    std::fs::write(&password, "relay-secret").unwrap();
+    let (mut alice, _alice_tandem) = sidecar_with_files(
+        &server,
+        &["sip-chat"],
+        &format!(
+            "{}offer_as = \"msrp\"\n",
+            download_config(&dirs.path().join("alice-files"))
+        ),
+    );
+    let (mut dino, bob_tandem) = bob(
+        &server,
+        &dirs.path().join("bob-files"),
+        &relay_settings(&relay, "bob", &password),
+    );
+    let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
+    let original = dirs.path().join("pier.jpg");
+    std::fs::write(&original, vec![7u8; 20_000]).unwrap();
+    let id = offered_to_bob(&mut alice, &mut dino, &original, &bob_uri);
+    dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("accept {id}") } }));
+    let failed = dino.wait_for(
+        "Bob's note of the failure",
+        note(BOBS_TANDEM, "Could not get pier.jpg from ".into()),
+    );
+    let body = failed["body"].as_str().unwrap();
+    assert!(
+        body.ends_with(&format!(
+            ": the MSRP relay at 127.0.0.1:{} is not trusted: its certificate is signed by no authority this machine trusts",
+            relay.port
+        )),
+        "{body}"
+    );
+    assert!(!relay.log().contains("AUTH"), "{}", relay.log());
+}
+
+/// The file-transfer settings of a Tandem behind `relay` as `user`, its
+/// password in the file `password`.
+fn relay_settings(relay: &MsrpRelay, user: &str, password: &Path) -> String {
+    format!(
+        "msrp_relay = {:?}\nmsrp_relay_user = {user:?}\nmsrp_relay_password_file = {:?}\n",
+        relay.uri(),
+        password.display().to_string()
+    )
+}
+
 /// Which Tandem has a relay.
 #[derive(PartialEq)]
 enum Behind {
@@ -235,13 +290,7 @@ fn through_a_relay(behind: Behind, over: Over) {
     let dirs = tempfile::tempdir().unwrap();
     let password = dirs.path().join("relay-password");
     std::fs::write(&password, "relay-secret").unwrap();
-    let relayed = |relay: &MsrpRelay, user: &str| {
-        format!(
-            "msrp_relay = {:?}\nmsrp_relay_user = {user:?}\nmsrp_relay_password_file = {:?}\n",
-            relay.uri(),
-            password.display().to_string()
-        )
-    };
+    let relayed = |relay: &MsrpRelay, user: &str| relay_settings(relay, user, &password);
     let (alice_extra, bob_extra, who) = match (&behind, &bobs_relay) {
         (Behind::Sender, _) => (relayed(&relay, "alice"), String::new(), &["alice"][..]),
         (Behind::Receiver, _) => (String::new(), relayed(&relay, "bob"), &["bob"][..]),

@@ -42,15 +42,58 @@ pub fn failure(e: &std::io::Error) -> Failure {
         return Failure::Other(e.to_string());
     };
     match tls {
-        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            Failure::Untrusted("is signed by no authority this machine trusts")
-        }
-        Error::InvalidCertificate(CertificateError::Expired) => Failure::Untrusted("has expired"),
+        // BadSignature: an authority of the same name as a trusted one
+        // signed it, not the trusted one (two private CAs named alike).
+        Error::InvalidCertificate(
+            CertificateError::UnknownIssuer | CertificateError::BadSignature,
+        ) => Failure::Untrusted("is signed by no authority this machine trusts"),
+        Error::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => Failure::Untrusted("has expired"),
+        Error::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+        ) => Failure::Untrusted("is not valid yet (is this machine's clock right?)"),
         Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         ) => Failure::Untrusted("is for another name"),
         Error::InvalidCertificate(_) => Failure::Untrusted("is not valid"),
         Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => Failure::NotTls,
         other => Failure::Other(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handshake(e: Error) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn certificate_failures_are_said_plainly() {
+        let untrusted = Failure::Untrusted("is signed by no authority this machine trusts");
+        for e in [
+            CertificateError::UnknownIssuer,
+            CertificateError::BadSignature,
+        ] {
+            assert_eq!(failure(&handshake(Error::InvalidCertificate(e))), untrusted);
+        }
+        assert_eq!(
+            failure(&handshake(Error::InvalidCertificate(
+                CertificateError::Expired
+            ))),
+            Failure::Untrusted("has expired")
+        );
+        assert_eq!(
+            failure(&handshake(Error::InvalidCertificate(
+                CertificateError::Revoked
+            ))),
+            Failure::Untrusted("is not valid")
+        );
+        assert_eq!(
+            failure(&std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            Failure::Other(std::io::Error::from(std::io::ErrorKind::ConnectionReset).to_string())
+        );
     }
 }
