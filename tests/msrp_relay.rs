@@ -3,6 +3,10 @@
 //! `msrp` module — the sender behind the relay and the receiver direct,
 //! then each behind a relay of its own — and the file arrives whole (SHA-256), the sender
 //! gets the success REPORT, and a wrong password is refused in plain words.
+//! The same over TLS (`msrps://`, RFC 4976's way to a relay), the relay's
+//! certificate trusted as a user trusts a private CA (`SSL_CERT_FILE`);
+//! a relay whose certificate the machine does not trust is refused, said
+//! plainly.
 //!
 //! The two ends are the plugin's own `msrp` modules run in this process
 //! (as its session tests run them): what the SIP side would carry in SDP
@@ -231,6 +235,36 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Sends `file` from Alice behind `relays.0` to Bob behind `relays.1`,
+/// each logged in with `tls` (for `msrps://` relays).
+async fn each_behind_one(
+    file: &Path,
+    size: u64,
+    (alices, bobs): (&MsrpRelay, &MsrpRelay),
+    tls: Option<Arc<relay::TlsConfig>>,
+) -> Outcome {
+    let sender = relay::bind(&relay_config(alices, "alice", PASSWORD), tls.clone())
+        .await
+        .unwrap();
+    let receiver = relay::bind(&relay_config(bobs, "bob", PASSWORD), tls)
+        .await
+        .unwrap();
+    assert_ne!(sender.use_path, receiver.use_path);
+    // A TLS relay names itself msrps://, and we name ourselves so too.
+    let secure = alices.secure;
+    for binding in [&sender, &receiver] {
+        let path = binding.path();
+        assert!(path.iter().all(|uri| uri.secure == secure), "{path:?}");
+    }
+    transfer(
+        file,
+        size,
+        Sender::Relayed(Box::new(sender)),
+        End::Relayed(Box::new(receiver)),
+    )
+    .await
+}
+
 fn assert_arrived(out: &Outcome, size: u64, sha: &str, relays: &[&MsrpRelay]) {
     let log = || relays.iter().map(|r| r.log()).collect::<String>();
     assert_eq!(out.sent, Ok(size), "sender; relay log:\n{}", log());
@@ -270,28 +304,77 @@ fn a_file_goes_through_kamailio_with_one_end_or_both_behind_it() {
     // Both behind a relay, each their own (RFC 4976's picture): the
     // To-Path crosses both, and Alice's relay connects to Bob's.
     let bobs = MsrpRelay::start(PASSWORD);
-    let out = rt.block_on(async {
-        let sender = relay::bind(&relay_config(&kamailio, "alice", PASSWORD), None)
-            .await
-            .unwrap();
-        let receiver = relay::bind(&relay_config(&bobs, "bob", PASSWORD), None)
-            .await
-            .unwrap();
-        assert_ne!(sender.use_path, receiver.use_path);
-        transfer(
-            &file,
-            size,
-            Sender::Relayed(Box::new(sender)),
-            End::Relayed(Box::new(receiver)),
-        )
-        .await
-    });
+    let out = rt.block_on(each_behind_one(&file, size, (&kamailio, &bobs), None));
     assert_arrived(&out, size, &sha, &[&kamailio, &bobs]);
     // Kamailio challenged each login with a digest before taking it.
     let log = kamailio.log() + &bobs.log();
     assert_eq!(log.matches("AUTH challenged").count(), 3, "{log}");
     assert!(log.contains("AUTH of alice from"), "{log}");
     assert!(log.contains("AUTH of bob from"), "{log}");
+}
+
+/// Trusts the test CA that signed the certificate in `certs` the way a
+/// user trusts a private CA: `SSL_CERT_FILE`, read by the plugin's TLS
+/// settings. (Set for the whole test binary: only the TLS tests read it,
+/// and the untrusted relay's CA is never in it.)
+fn trusting(certs: &Path) -> Arc<relay::TlsConfig> {
+    std::env::set_var("SSL_CERT_FILE", certs.join("ca.pem"));
+    tandem_plugin_file_transfer::tls_config().unwrap()
+}
+
+#[test]
+fn a_file_goes_through_kamailio_over_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(certs.path());
+    let tls = trusting(certs.path());
+    let alices = MsrpRelay::start_tls(PASSWORD, certs.path());
+    let bobs = MsrpRelay::start_tls(PASSWORD, certs.path());
+    let dir = tempfile::tempdir().unwrap();
+    let size = 3_000_017u64;
+    let (file, sha) = file_of(dir.path(), size as usize);
+    let rt = runtime();
+
+    // Each behind their own relay, both over TLS: Alice's relay reaches
+    // Bob's at the msrps:// URI in his path.
+    let out = rt.block_on(each_behind_one(&file, size, (&alices, &bobs), Some(tls)));
+    assert_arrived(&out, size, &sha, &[&alices, &bobs]);
+    let log = alices.log() + &bobs.log();
+    assert_eq!(log.matches("AUTH challenged").count(), 2, "{log}");
+    // Each login came in on the relay's TLS socket.
+    for (who, relay) in [("alice", &alices), ("bob", &bobs)] {
+        let socket = format!("at tls:127.0.0.1:{} is ", relay.port);
+        let login = log
+            .lines()
+            .find(|l| l.contains(&format!("AUTH of {who} from msrps://")))
+            .unwrap_or_else(|| panic!("no login of {who}:\n{log}"));
+        assert!(login.contains(&socket), "{login}");
+    }
+    assert!(log.contains("msrp-relay: SEND down to msrps://"), "{log}");
+}
+
+#[test]
+fn a_relay_whose_certificate_is_not_trusted_is_refused_plainly() {
+    // Its certificate is from a CA this machine has never heard of.
+    let certs = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(certs.path());
+    let kamailio = MsrpRelay::start_tls(PASSWORD, certs.path());
+    let rt = runtime();
+    let tls = tandem_plugin_file_transfer::tls_config().unwrap();
+    let refused = rt.block_on(relay::bind(
+        &relay_config(&kamailio, "alice", PASSWORD),
+        Some(tls),
+    ));
+    let error = refused.err().expect("an untrusted relay was used");
+    assert!(matches!(error, RelayError::Untrusted { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "the MSRP relay at 127.0.0.1:{} is not trusted: its certificate is signed by no authority this machine trusts",
+            kamailio.port
+        )
+    );
+    // No login was tried.
+    assert!(!kamailio.log().contains("AUTH"), "{}", kamailio.log());
 }
 
 #[test]

@@ -173,7 +173,7 @@ fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
 /// SEND reaches Bob down his login's connection.
 #[test]
 fn a_file_reaches_a_tandem_behind_an_msrp_relay() {
-    through_a_relay(Behind::Receiver);
+    through_a_relay(Behind::Receiver, Over::Tcp);
 }
 
 /// The sender behind the relay: Alice's Tandem logs in before offering,
@@ -181,35 +181,125 @@ fn a_file_reaches_a_tandem_behind_an_msrp_relay() {
 /// the connection the relay sends Alice's chunks down.
 #[test]
 fn a_file_from_a_tandem_behind_an_msrp_relay_arrives() {
-    through_a_relay(Behind::Sender);
+    through_a_relay(Behind::Sender, Over::Tcp);
 }
 
-/// Which Tandem has the relay.
+/// Each Tandem behind a relay of its own, each relay reached over TLS
+/// (`msrps://`, as RFC 4976 has a client talk to its relay). The relays'
+/// certificate is signed by the test CA the Tandems trust through
+/// `SSL_CERT_FILE` — a private CA trusted the way the plugin README says.
+#[test]
+fn a_file_goes_between_tandems_each_behind_a_tls_relay() {
+    through_a_relay(Behind::Both, Over::Tls);
+}
+
+/// The sender behind a TLS relay, the receiver with none: Bob's Tandem
+/// connects to Alice's relay over TLS (its path says `msrps://`), trusting
+/// it as its own relay would be trusted, and names that connection
+/// `msrps://` in its answer.
+#[test]
+fn a_file_from_a_tandem_behind_a_tls_relay_arrives() {
+    through_a_relay(Behind::Sender, Over::Tls);
+}
+
+/// Bob's Tandem has a TLS relay whose certificate comes from a CA his
+/// machine was never told of: his accepted file fails before any login,
+/// and he reads why in plain words, the relay named.
+#[test]
+fn a_tls_relay_that_is_not_trusted_is_refused_in_plain_words() {
+    let server = Prosody::start();
+    let strangers = tempfile::tempdir().unwrap();
+    tandem_tests::certs::make(strangers.path());
+    let relay = MsrpRelay::start_tls("relay-secret", strangers.path());
+    let dirs = tempfile::tempdir().unwrap();
+    let password = dirs.path().join("relay-password");
+    std::fs::write(&password, "relay-secret").unwrap();
+    let (mut alice, _alice_tandem) = sidecar_with_files(
+        &server,
+        &["sip-chat"],
+        &format!(
+            "{}offer_as = \"msrp\"\n",
+            download_config(&dirs.path().join("alice-files"))
+        ),
+    );
+    let (mut dino, bob_tandem) = bob(
+        &server,
+        &dirs.path().join("bob-files"),
+        &relay_settings(&relay, "bob", &password),
+    );
+    let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
+    let original = dirs.path().join("pier.jpg");
+    std::fs::write(&original, vec![7u8; 20_000]).unwrap();
+    let id = offered_to_bob(&mut alice, &mut dino, &original, &bob_uri);
+    dino.send(json!({ "message": { "to": BOBS_TANDEM, "body": format!("accept {id}") } }));
+    let failed = dino.wait_for(
+        "Bob's note of the failure",
+        note(BOBS_TANDEM, "Could not get pier.jpg from ".into()),
+    );
+    let body = failed["body"].as_str().unwrap();
+    assert!(
+        body.ends_with(&format!(
+            ": the MSRP relay at 127.0.0.1:{} is not trusted: its certificate is signed by no authority this machine trusts",
+            relay.port
+        )),
+        "{body}"
+    );
+    assert!(!relay.log().contains("AUTH"), "{}", relay.log());
+}
+
+/// The file-transfer settings of a Tandem behind `relay` as `user`, its
+/// password in the file `password`.
+fn relay_settings(relay: &MsrpRelay, user: &str, password: &Path) -> String {
+    format!(
+        "msrp_relay = {:?}\nmsrp_relay_user = {user:?}\nmsrp_relay_password_file = {:?}\n",
+        relay.uri(),
+        password.display().to_string()
+    )
+}
+
+/// Which Tandem has a relay.
 #[derive(PartialEq)]
 enum Behind {
     Sender,
     Receiver,
+    /// Each its own.
+    Both,
 }
 
-/// Alice's Tandem sends a file to Bob's over MSRP with one of them behind
-/// Kamailio's relay: it arrives whole, and the relay's log shows the
-/// login and the chunks.
-fn through_a_relay(behind: Behind) {
+/// How the relays are reached.
+#[derive(PartialEq)]
+enum Over {
+    Tcp,
+    Tls,
+}
+
+/// Alice's Tandem sends a file to Bob's over MSRP through Kamailio's
+/// relay (one of them behind it, or each behind one): it arrives whole,
+/// and the relays' logs show the logins and the chunks.
+fn through_a_relay(behind: Behind, over: Over) {
     let server = Prosody::start();
-    let relay = MsrpRelay::start("relay-secret");
+    // The sidecars trust the test CA of the XMPP server (SSL_CERT_FILE);
+    // its certificate for 127.0.0.1 serves the TLS relays too.
+    let certs = server.ca().parent().unwrap().to_owned();
+    let start = || match over {
+        Over::Tcp => MsrpRelay::start("relay-secret"),
+        Over::Tls => MsrpRelay::start_tls("relay-secret", &certs),
+    };
+    let relay = start();
+    let bobs_relay = (behind == Behind::Both).then(start);
     let dirs = tempfile::tempdir().unwrap();
     let password = dirs.path().join("relay-password");
     std::fs::write(&password, "relay-secret").unwrap();
-    let relayed = |user: &str| {
-        format!(
-            "msrp_relay = {:?}\nmsrp_relay_user = {user:?}\nmsrp_relay_password_file = {:?}\n",
-            relay.uri(),
-            password.display().to_string()
-        )
-    };
-    let (alice_extra, bob_extra, who) = match behind {
-        Behind::Sender => (relayed("alice"), String::new(), "alice"),
-        Behind::Receiver => (String::new(), relayed("bob"), "bob"),
+    let relayed = |relay: &MsrpRelay, user: &str| relay_settings(relay, user, &password);
+    let (alice_extra, bob_extra, who) = match (&behind, &bobs_relay) {
+        (Behind::Sender, _) => (relayed(&relay, "alice"), String::new(), &["alice"][..]),
+        (Behind::Receiver, _) => (String::new(), relayed(&relay, "bob"), &["bob"][..]),
+        (Behind::Both, Some(bobs)) => (
+            relayed(&relay, "alice"),
+            relayed(bobs, "bob"),
+            &["alice", "bob"][..],
+        ),
+        (Behind::Both, None) => unreachable!(),
     };
     let alice_files = dirs.path().join("alice-files");
     let bob_files = dirs.path().join("bob-files");
@@ -231,17 +321,24 @@ fn through_a_relay(behind: Behind) {
     accepted_and_received(&mut alice, &mut dino, &original, &bob_uri, dirs.path());
     // The login (digest-challenged first), the frames from the client
     // that logged in going on, and the peer's coming down its connection.
-    let log = relay.log();
-    assert!(log.contains("AUTH challenged"), "{log}");
-    assert!(log.contains(&format!("AUTH of {who} from")), "{log}");
+    let log = relay.log() + &bobs_relay.as_ref().map(|r| r.log()).unwrap_or_default();
+    assert_eq!(log.matches("AUTH challenged").count(), who.len(), "{log}");
+    for who in who {
+        let login = log
+            .lines()
+            .find(|l| l.contains(&format!("AUTH of {who} from")))
+            .unwrap_or_else(|| panic!("no login of {who}:\n{log}"));
+        // Over TLS: on the relay's TLS socket.
+        assert_eq!(login.contains(" at tls:"), over == Over::Tls, "{login}");
+    }
     assert!(log.contains("msrp-relay: SEND from "), "{log}");
     assert!(log.contains("msrp-relay: SEND down to "), "{log}");
-    if behind == Behind::Receiver {
+    if behind == Behind::Sender {
+        assert!(log.matches("msrp-relay: SEND from ").count() > 1, "{log}");
+    } else {
         assert!(
             log.matches("msrp-relay: SEND down to ").count() > 1,
             "{log}"
         );
-    } else {
-        assert!(log.matches("msrp-relay: SEND from ").count() > 1, "{log}");
     }
 }

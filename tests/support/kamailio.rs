@@ -157,22 +157,7 @@ modparam("auth", "nonce_count", 1)
         let address = &site.address;
         let tls_port = certs.map(|_| crate::prosody::free_port());
         let tls = match (certs, tls_port) {
-            (Some(certs), Some(tls_port)) => {
-                let tls_cfg = crate::write(
-                    dir.path(),
-                    "tls.cfg",
-                    &format!(
-                        "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
-                         private_key = {key}\ncertificate = {cert}\n\n[client:default]\nverify_certificate = no\n",
-                        key = certs.join("server.key").display(),
-                        cert = certs.join("server.pem").display(),
-                    ),
-                );
-                format!(
-                    "enable_tls=yes\nlisten=tls:127.0.0.1:{tls_port}\nloadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"{}\")\n",
-                    tls_cfg.display()
-                )
-            }
+            (Some(certs), Some(tls_port)) => tls_listen(dir.path(), tls_port, certs),
             _ => String::new(),
         };
         let (proxy_modules, route) = match proxy {
@@ -458,5 +443,26 @@ onreply_route[REPLY] {{
 {fix_reply}}}
 "#,
         register = register_block(password),
+    )
+}
+
+/// The cfg lines of a TLS listener on `port` with the certificate in
+/// `certs` (`server.pem`, `server.key`); its tls.cfg is written in `dir`.
+/// Kamailio as a TLS client does not check certificates: the tests are of
+/// Tandem's checks.
+pub fn tls_listen(dir: &std::path::Path, port: u16, certs: &std::path::Path) -> String {
+    let tls_cfg = crate::write(
+        dir,
+        "tls.cfg",
+        &format!(
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+             private_key = {key}\ncertificate = {cert}\n\n[client:default]\nverify_certificate = no\n",
+            key = certs.join("server.key").display(),
+            cert = certs.join("server.pem").display(),
+        ),
+    );
+    format!(
+        "enable_tls=yes\nlisten=tls:127.0.0.1:{port}\nloadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"{}\")\n",
+        tls_cfg.display()
     )
 }

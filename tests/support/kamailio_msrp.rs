@@ -21,7 +21,13 @@
 //! by hop) and drops the responses that come back from the next hop; so
 //! nothing holds a sender back but Kamailio's write queue, raised here
 //! (docs/decisions/0068).
+//!
+//! [`MsrpRelay::start_tls`] listens for TLS instead (RFC 4976: a client
+//! talks to its relay over TLS, `msrps://`), with Kamailio's `tls` module
+//! and a certificate from `certs::make`; its `Use-Path` is then
+//! `msrps://`, so peers reach it over TLS too.
 
+use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +39,8 @@ pub const REALM: &str = "tandem.test";
 
 pub struct MsrpRelay {
     pub port: u16,
+    /// TLS (`msrps://`) rather than plain TCP.
+    pub secure: bool,
     _dir: tempfile::TempDir,
     child: Child,
     log: Arc<Mutex<String>>,
@@ -41,16 +49,32 @@ pub struct MsrpRelay {
 impl MsrpRelay {
     /// Starts the relay; every user logs in with `password`.
     pub fn start(password: &str) -> MsrpRelay {
+        MsrpRelay::start_with(password, None)
+    }
+
+    /// Like `start`, listening for TLS only, with the certificate in
+    /// `certs` (`server.pem`, `server.key`, from `certs::make`).
+    pub fn start_tls(password: &str, certs: &Path) -> MsrpRelay {
+        MsrpRelay::start_with(password, Some(certs))
+    }
+
+    fn start_with(password: &str, certs: Option<&Path>) -> MsrpRelay {
         let dir = tempfile::tempdir().unwrap();
         let port = crate::prosody::free_port();
+        let listen = match certs {
+            None => format!("listen=tcp:127.0.0.1:{port}\n"),
+            Some(certs) => tls_listen(dir.path(), port, certs),
+        };
+        let scheme = if certs.is_some() { "msrps" } else { "msrp" };
         let mut child = crate::kamailio::spawn(
             Command::new("kamailio"),
             dir.path(),
-            &config(port, password),
+            &config(&listen, scheme, port, password),
         );
         let log = crate::capture_output(&mut child);
         let mut relay = MsrpRelay {
             port,
+            secure: certs.is_some(),
             _dir: dir,
             child,
             log,
@@ -61,7 +85,8 @@ impl MsrpRelay {
 
     /// The relay's URI as a client configures it (`msrp_relay`).
     pub fn uri(&self) -> String {
-        format!("msrp://127.0.0.1:{};tcp", self.port)
+        let scheme = if self.secure { "msrps" } else { "msrp" };
+        format!("{scheme}://127.0.0.1:{};tcp", self.port)
     }
 
     pub fn log(&self) -> String {
@@ -90,7 +115,20 @@ impl Drop for MsrpRelay {
     }
 }
 
-fn config(port: u16, password: &str) -> String {
+/// The cfg lines of the TLS listener (`kamailio::tls_listen`), with room
+/// for what waits on a handshake.
+fn tls_listen(dir: &Path, port: u16, certs: &Path) -> String {
+    // Frames for a relay not yet connected wait in the TLS module's
+    // clear-text queue until its handshake is done: 64 KiB per connection
+    // by default, which a sender fills first thing ("ct write buffer
+    // full", the connection fails). As large as the TCP write queue.
+    crate::kamailio::tls_listen(dir, port, certs)
+        + "modparam(\"tls\", \"con_ct_wq_max\", 134217728)\nmodparam(\"tls\", \"ct_wq_max\", 268435456)\n"
+}
+
+/// The relay's cfg: `listen` (the listener lines), `scheme` of the
+/// `Use-Path` it gives (`msrp` or `msrps`).
+fn config(listen: &str, scheme: &str, port: u16, password: &str) -> String {
     format!(
         r#"#!KAMAILIO
 debug=2
@@ -106,8 +144,8 @@ tcp_connection_lifetime=3605
 # file per connection.
 tcp_conn_wq_max=134217728
 tcp_wq_max=268435456
-listen=tcp:127.0.0.1:{port}
 mpath="{MODULES}"
+{listen}
 
 loadmodule "sl.so"
 loadmodule "pv.so"
@@ -151,8 +189,8 @@ event_route[msrp:frame-in] {{
         $var(sessid) = "s" + $pp + "." + $var(cnt) + "." + $RANDOM;
         $sht(msrp=>$var(sessid)::srcaddr) = $msrp(srcaddr);
         $sht(msrp=>$var(sessid)::srcsock) = $msrp(srcsock);
-        xlog("L_INFO", "msrp-relay: AUTH of $au from $msrp(srcaddr) is $var(sessid)\n");
-        msrp_reply("200", "OK", "Use-Path: msrp://127.0.0.1:{port}/$var(sessid);tcp\r\nExpires: 3600\r\n");
+        xlog("L_INFO", "msrp-relay: AUTH of $au from $msrp(srcaddr) at $msrp(srcsock) is $var(sessid)\n");
+        msrp_reply("200", "OK", "Use-Path: {scheme}://127.0.0.1:{port}/$var(sessid);tcp\r\nExpires: 3600\r\n");
         exit;
     }}
     if ($msrp(method) == "SEND" || $msrp(method) == "REPORT") {{

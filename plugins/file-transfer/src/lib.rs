@@ -56,11 +56,16 @@ mod interrupted;
 /// through Kamailio's MSRP relay; not an API for anything else.
 #[doc(hidden)]
 pub mod msrp;
+/// Public for tests/msrp_relay.rs: the TLS settings an `msrps://` relay
+/// is reached with (the system's roots, `SSL_CERT_FILE`).
+#[doc(hidden)]
+pub use tls::config as tls_config;
 mod name;
 mod offer;
 mod offers;
 mod send;
 mod sessions;
+mod tls;
 mod transfer;
 mod url;
 
@@ -216,7 +221,7 @@ impl Plugin for FileTransferPlugin {
             .ok_or(
             "[plugins.file-transfer] download_dir is not set and neither is XDG_DATA_HOME or HOME",
         )?;
-        let tls = http::tls_config().map_err(|e| format!("TLS settings: {e}"))?;
+        let tls = tls::config().map_err(|e| format!("TLS settings: {e}"))?;
         let lost = interrupted::collect(&host, &dir);
         let offers = Arc::new(Mutex::new(Offers::new(
             config.max_offers,

@@ -22,6 +22,7 @@ use crate::error::TransferError;
 use crate::fetched::Fetched;
 use crate::msrp::connection::{Reader, Writer};
 use crate::msrp::receiver::{receive_file, Incoming};
+use crate::msrp::relay;
 use crate::msrp::sdp::FileStream;
 use crate::msrp::uri::MsrpUri;
 use crate::offer::SessionOffer;
@@ -106,9 +107,8 @@ async fn take_file(
         writer.shutdown().await;
         fetched?
     } else {
-        let (tcp, local) = direct(ctx, offer, we_connect).await?;
-        let _ = tcp.set_nodelay(true);
-        let (r, w) = tcp.into_split();
+        let (io, local) = direct(ctx, offer, we_connect).await?;
+        let (r, w) = tokio::io::split(io);
         let (mut reader, mut writer) = (Reader::new(r), Writer::new(w));
         let inc = incoming(local, stream.path.clone());
         let fetched = receive_file(&mut reader, &mut writer, inc).await;
@@ -136,12 +136,12 @@ async fn take_file(
 /// listen on, or none when we connect — except toward a peer behind a
 /// relay, which we connect to first so that our URI is the connection's
 /// own address and port: that is how its relay finds the connection
-/// again (RFC 4976 §6).
+/// again (RFC 4976 §6); over TLS when that relay is `msrps://`.
 async fn direct(
     ctx: &Context,
     offer: &SessionOffer,
     we_connect: bool,
-) -> Result<(TcpStream, MsrpUri), TransferError> {
+) -> Result<(Box<dyn relay::Stream>, MsrpUri), TransferError> {
     let stream = &offer.stream;
     let first_hop = stream
         .path
@@ -149,15 +149,22 @@ async fn direct(
         .ok_or_else(|| DirectError::Answer("the offer has no path".into()))?;
     if we_connect && relayed::peer_is_relayed(&stream.path) {
         let tcp = connect(first_hop).await?;
+        let _ = tcp.set_nodelay(true);
         let at = tcp.local_addr().map_err(DirectError::Listen)?;
-        let local = MsrpUri::tcp(
+        // Over TLS to an msrps:// relay, and our URI says so: the relay
+        // finds the connection by scheme, address and port.
+        let mut local = MsrpUri::tcp(
             &super::address::uri_host(at.ip()),
             at.port(),
             &super::token(16),
         );
+        local.secure = first_hop.secure;
+        let io = relay::over(first_hop, tcp, Some(ctx.tls.clone()))
+            .await
+            .map_err(DirectError::Relay)?;
         let sdp = stream.answer(vec![local.clone()], NO_PORT);
         answer(ctx, offer, sdp, &at.ip().to_string()).await?;
-        return Ok((tcp, local));
+        return Ok((io, local));
     }
     let ip = super::address::toward(ctx.msrp_address, &first_hop.host).await?;
     let listener = if we_connect {
@@ -186,7 +193,8 @@ async fn direct(
                 .0
         }
     };
-    Ok((tcp, local))
+    let _ = tcp.set_nodelay(true);
+    Ok((Box::new(tcp), local))
 }
 
 /// Opens the connection to `hop`, the first of the peer's path.

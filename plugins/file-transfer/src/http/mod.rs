@@ -13,7 +13,7 @@ use hyper::client::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::{self, pki_types::ServerName, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::{pki_types::ServerName, ClientConfig};
 use tokio_rustls::TlsConnector;
 
 use crate::error::TransferError;
@@ -22,22 +22,6 @@ use crate::url::Url;
 /// How long connecting, the TLS handshake and the answer's head may take,
 /// each; and how long the body may stay silent.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The TLS client settings: the system's trusted roots (`SSL_CERT_FILE`
-/// and `SSL_CERT_DIR` are honoured, as in the XMPP plugin).
-pub fn tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
-    let mut roots = RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // One unreadable system certificate must not stop the others.
-        let _ = roots.add(cert);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
 
 /// Sends `request` to `url`'s server on a new connection and answers the
 /// response head (its body streams as it is read), which must come within
@@ -86,26 +70,14 @@ where
     Ok(response)
 }
 
-/// A failed handshake, in words for the user; rustls' own text otherwise.
+/// A failed handshake, in words for the user.
 fn tls_words(e: &std::io::Error) -> String {
-    use rustls::{CertificateError, Error};
-    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) else {
-        return e.to_string();
-    };
-    match tls {
-        Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-            "its certificate is signed by no authority this machine trusts".into()
-        }
-        Error::InvalidCertificate(CertificateError::Expired) => {
-            "its certificate has expired".into()
-        }
-        Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => "its certificate is for another name".into(),
-        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
+    match crate::tls::failure(e) {
+        crate::tls::Failure::Untrusted(why) => format!("its certificate {why}"),
+        crate::tls::Failure::NotTls => {
             "it does not answer in TLS on that port (an http:// address given as https://?)".into()
         }
-        other => other.to_string(),
+        crate::tls::Failure::Other(why) => why,
     }
 }
 

@@ -32,6 +32,7 @@ use super::error::SessionError;
 use super::frame::{Flag, Head, Ids, Kind, Method};
 use super::parser::Item;
 use super::uri::MsrpUri;
+use crate::tls::Failure;
 
 /// How long connecting to the relay (and its TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,6 +105,11 @@ pub enum RelayError {
     Unreachable { at: String, detail: String },
     #[error("the TLS connection to the MSRP relay at {at} failed: {detail}")]
     Tls { at: String, detail: String },
+    /// Its certificate failed the check against the trusted roots; `why`
+    /// follows "its certificate" (the relay's private CA is trusted with
+    /// `SSL_CERT_FILE`, the plugin README says how).
+    #[error("the MSRP relay at {at} is not trusted: its certificate {why}")]
+    Untrusted { at: String, why: &'static str },
     #[error("the MSRP relay refused the login: wrong user name or password")]
     WrongPassword,
     #[error("the MSRP relay refused the login (MSRP {code} {comment})")]
@@ -121,6 +127,9 @@ pub enum RelayError {
         source: SessionError,
     },
 }
+
+/// The TLS client settings `msrps://` relays are reached with.
+pub type TlsConfig = ClientConfig;
 
 /// A stream to the relay, plain or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -157,11 +166,7 @@ pub async fn bind(relay: &Relay, tls: Option<Arc<ClientConfig>>) -> Result<Bindi
         .map_err(|e| unreachable(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
     let local_addr = tcp.local_addr().map_err(|e| unreachable(e.to_string()))?;
-    let stream: Box<dyn Stream> = if relay.uri.secure {
-        Box::new(tls_connect(relay, tcp, tls, &at).await?)
-    } else {
-        Box::new(tcp)
-    };
+    let stream = over(&relay.uri, tcp, tls).await?;
     let (r, w) = tokio::io::split(stream);
     let mut ids = Ids::default();
     let mut local = MsrpUri::tcp(&host_of(local_addr), local_addr.port(), &ids.next());
@@ -179,23 +184,37 @@ pub async fn bind(relay: &Relay, tls: Option<Arc<ClientConfig>>) -> Result<Bindi
     Ok(binding)
 }
 
-async fn tls_connect(
-    relay: &Relay,
+/// `tcp`, opened to `hop`, as the stream to use: TLS for an `msrps://`
+/// hop (a relay: ours, or the first of a peer's path), checked against
+/// `tls`; plain otherwise.
+pub async fn over(
+    hop: &MsrpUri,
     tcp: TcpStream,
     tls: Option<Arc<ClientConfig>>,
-    at: &str,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, RelayError> {
+) -> Result<Box<dyn Stream>, RelayError> {
+    if !hop.secure {
+        return Ok(Box::new(tcp));
+    }
+    let at = hop.socket_address();
     let failed = |detail: String| RelayError::Tls {
-        at: at.to_owned(),
+        at: at.clone(),
         detail,
     };
     let tls = tls.ok_or_else(|| failed("no TLS settings were given".into()))?;
-    let host = relay.uri.host.trim_start_matches('[').trim_end_matches(']');
+    let host = hop.host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(host.to_owned()).map_err(|e| failed(e.to_string()))?;
-    tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(tls).connect(name, tcp))
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TlsConnector::from(tls).connect(name, tcp))
         .await
         .map_err(|_| failed(format!("no handshake in {} s", CONNECT_TIMEOUT.as_secs())))?
-        .map_err(|e| failed(e.to_string()))
+        .map_err(|e| match crate::tls::failure(&e) {
+            Failure::Untrusted(why) => RelayError::Untrusted {
+                at: at.clone(),
+                why,
+            },
+            Failure::NotTls => failed("it does not answer in TLS on that port".into()),
+            Failure::Other(detail) => failed(detail),
+        })?;
+    Ok(Box::new(stream))
 }
 
 /// An address as a URI host: IPv6 in brackets.
