@@ -193,3 +193,23 @@ fn late_copies_and_a_late_cancel_get_the_same_answers() {
         "the INVITE's copy made a second call: {log}"
     );
 }
+
+/// A copy of a BYE that comes after its 200 (`late_bye_copy_uac.xml`), over
+/// UDP: the 200 comes again (RFC 3261 §17.2.2, Timer J), from what the
+/// stack keeps of the finished transaction (decision 0071).
+#[test]
+fn a_late_copy_of_a_bye_gets_its_200_again() {
+    let tandem = Sidecar::start_sip(crate::AUTO_ANSWER, &["auto-answer"]);
+    let target = format!("127.0.0.1:{}", tandem.sip_port());
+    let dir = tempfile::tempdir().unwrap();
+    let args = sipp_args("late_bye_copy_uac.xml", &target);
+    sipp::run_ok(&strs(&args), dir.path());
+    let traced = trace(dir.path());
+    let oks = arrivals(&traced, 200);
+    assert_eq!(
+        oks.len(),
+        4,
+        "INVITE, BYE, OPTIONS and the BYE's copy answered 200"
+    );
+    tandem.wait_for("SIP sip.call.ended");
+}
