@@ -167,10 +167,11 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// A copy of an INVITE that comes after its transaction ended, and a
-/// CANCEL after the INVITE's 200 (`late_copies_uac.xml`): each gets its
-/// answer from what the stack keeps of the finished transaction (decision
-/// 0071), and the copy is no second call.
+/// A copy of an INVITE that comes after its ACK, and a CANCEL after the
+/// INVITE's 200 (`late_copies_uac.xml`): the copy is absorbed (RFC 6026
+/// §7.1: no answer, no second call), the CANCEL gets 200 (RFC 3261 §9.2),
+/// both from what the stack keeps of the finished transaction (decision
+/// 0071).
 #[test]
 fn late_copies_and_a_late_cancel_get_the_same_answers() {
     let tandem = Sidecar::start_sip(crate::AUTO_ANSWER, &["auto-answer"]);
@@ -180,10 +181,10 @@ fn late_copies_and_a_late_cancel_get_the_same_answers() {
     sipp::run_ok(&strs(&args), dir.path());
     let traced = trace(dir.path());
     let oks = arrivals(&traced, 200);
-    assert!(
-        oks.len() >= 4,
-        "INVITE, its copy, CANCEL and BYE: {} answers 200",
-        oks.len()
+    assert_eq!(
+        oks.len(),
+        3,
+        "INVITE, CANCEL and BYE answered 200, the INVITE's copy after its ACK absorbed"
     );
     let log = tandem.wait_for("SIP sip.call.ended");
     assert_eq!(
@@ -191,4 +192,24 @@ fn late_copies_and_a_late_cancel_get_the_same_answers() {
         1,
         "the INVITE's copy made a second call: {log}"
     );
+}
+
+/// A copy of a BYE that comes after its 200 (`late_bye_copy_uac.xml`), over
+/// UDP: the 200 comes again (RFC 3261 §17.2.2, Timer J), from what the
+/// stack keeps of the finished transaction (decision 0071).
+#[test]
+fn a_late_copy_of_a_bye_gets_its_200_again() {
+    let tandem = Sidecar::start_sip(crate::AUTO_ANSWER, &["auto-answer"]);
+    let target = format!("127.0.0.1:{}", tandem.sip_port());
+    let dir = tempfile::tempdir().unwrap();
+    let args = sipp_args("late_bye_copy_uac.xml", &target);
+    sipp::run_ok(&strs(&args), dir.path());
+    let traced = trace(dir.path());
+    let oks = arrivals(&traced, 200);
+    assert_eq!(
+        oks.len(),
+        4,
+        "INVITE, BYE, OPTIONS and the BYE's copy answered 200"
+    );
+    tandem.wait_for("SIP sip.call.ended");
 }

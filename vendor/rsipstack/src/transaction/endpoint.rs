@@ -414,9 +414,17 @@ impl EndpointInner {
                     let is_final = |kind| kind != crate::sip::StatusCodeKind::Provisional;
                     if let Some(last) = &last_message {
                         if last.status_kind().is_some_and(is_final) {
+                            let status = crate::sip::StatusCode::OK;
+                            // TANDEM PATCH: an ACKed INVITE keeps only its
+                            // response's To header field.
+                            if let Some(to) = last.acked_to() {
+                                return self
+                                    .reply_cancel(req, status, Some(&to), &connection)
+                                    .await;
+                            }
                             if let SipMessage::Response(r) = last.message()? {
-                                let status = crate::sip::StatusCode::OK;
-                                return self.reply_cancel(req, status, Some(&r), &connection).await;
+                                let to = r.to_header().ok();
+                                return self.reply_cancel(req, status, to, &connection).await;
                             }
                         }
                     }
@@ -429,6 +437,16 @@ impl EndpointInner {
                         {
                             self.forget_waiting_ack(dialog_id, req, &key);
                         }
+                        // TANDEM PATCH: once ACKed, a copy of the INVITE is
+                        // absorbed (RFC 6026 §7.1): keep no response bytes.
+                        if let Some(acked) = last_message.into_acked() {
+                            self.finished_transactions.insert(key, Some(acked));
+                        }
+                        return Ok(());
+                    }
+                    // TANDEM PATCH: a copy of an ACKed INVITE is absorbed,
+                    // not answered and not a new transaction (RFC 6026 §7.1).
+                    if last_message.is_acked() {
                         return Ok(());
                     }
                     // For INVITE retransmissions, re-send the last response
@@ -554,10 +572,11 @@ impl EndpointInner {
         &self,
         req: &crate::sip::Request,
         status: crate::sip::StatusCode,
-        invite_response: Option<&crate::sip::Response>,
+        // TANDEM PATCH: the INVITE response's To, not the whole response.
+        invite_to: Option<&crate::sip::headers::To>,
         connection: &SipConnection,
     ) -> Result<()> {
-        let resp = self.make_cancel_response(req, status, invite_response);
+        let resp = self.make_cancel_response_to(req, status, invite_to);
         let resp = if let Some(ref inspector) = self.message_inspector {
             inspector.before_send(resp.into(), None)
         } else {
@@ -577,18 +596,22 @@ impl EndpointInner {
     }
 
     pub fn detach_transaction(&self, key: &TransactionKey, last_message: Option<SipMessage>) {
+        // TANDEM PATCH: kept serialized, parsed back only to re-send.
+        self.detach_finished(key, last_message.map(|msg| FinishedMessage::from(&msg)));
+    }
+
+    /// TANDEM PATCH: `detach_transaction` with what to keep already chosen
+    /// (an ACKed server INVITE keeps no response, `FinishedKind::Acked`).
+    pub(crate) fn detach_finished(&self, key: &TransactionKey, finished: Option<FinishedMessage>) {
         trace!(%key, "detach transaction");
         self.transactions.remove(key);
 
-        if let Some(msg) = last_message {
+        if let Some(finished) = finished {
             self.timers.timeout(
                 self.option.t1x64,
                 TransactionTimer::TimerCleanup(key.clone()), // maybe use TimerK ???
             );
-
-            // TANDEM PATCH: kept serialized, parsed back only to re-send.
-            self.finished_transactions
-                .insert(key.clone(), Some(FinishedMessage::from(&msg)));
+            self.finished_transactions.insert(key.clone(), Some(finished));
         }
     }
 

@@ -25,14 +25,23 @@ pub enum FinishedKind {
     Ack,
     /// Any other request.
     Request,
+    /// A server INVITE transaction whose final response was ACKed, by that
+    /// response's status class. RFC 6026 §7.1 / RFC 3261 §17.2.1: a copy
+    /// of the INVITE after the ACK is absorbed, never answered (the 2xx is
+    /// resent by the UAS core only until the ACK), so no response is kept:
+    /// `bytes` holds only its To header field's value, for the 200 to a
+    /// CANCEL arriving after the final response (RFC 3261 §9.2). The entry
+    /// itself must stay: without it the copy would start a new transaction.
+    Acked(StatusCodeKind),
 }
 
 /// The last message of a finished transaction, serialized.
 #[derive(Clone, Debug)]
 pub struct FinishedMessage {
     kind: FinishedKind,
-    /// `SipMessage::to_bytes`, in an allocation of exactly its length;
-    /// `Arc` so that `RwMap::get`'s clone does not copy it.
+    /// `SipMessage::to_bytes` (for `Acked`, the To header field's value),
+    /// in an allocation of exactly its length; `Arc` so that `RwMap::get`'s
+    /// clone does not copy it.
     bytes: Arc<[u8]>,
 }
 
@@ -41,12 +50,47 @@ impl FinishedMessage {
         self.kind
     }
 
-    /// The status class when a response is kept.
+    /// The status class when a response is kept, or was ACKed.
     pub fn status_kind(&self) -> Option<StatusCodeKind> {
         match self.kind {
-            FinishedKind::Response(kind) => Some(kind),
+            FinishedKind::Response(kind) | FinishedKind::Acked(kind) => Some(kind),
             _ => None,
         }
+    }
+
+    /// Whether a copy of the request is absorbed unanswered.
+    pub fn is_acked(&self) -> bool {
+        matches!(self.kind, FinishedKind::Acked(_))
+    }
+
+    /// A server INVITE's final response, once ACKed: its status class and
+    /// To header field only.
+    pub fn acked(resp: &crate::sip::Response) -> Self {
+        use crate::sip::prelude::HeadersExt;
+        let to = resp.to_header().map(|to| to.value()).unwrap_or_default();
+        FinishedMessage {
+            kind: FinishedKind::Acked(resp.status_code.kind()),
+            bytes: Arc::from(to.as_bytes()),
+        }
+    }
+
+    /// This entry once the ACK has come: `None` when there is nothing to
+    /// shrink (already ACKed, or not a server INVITE's final response).
+    pub fn into_acked(&self) -> Option<Self> {
+        match (self.kind, self.message()) {
+            (FinishedKind::Response(kind), Ok(SipMessage::Response(resp)))
+                if kind != StatusCodeKind::Provisional =>
+            {
+                Some(FinishedMessage::acked(&resp))
+            }
+            _ => None,
+        }
+    }
+
+    /// The To header field kept by an `Acked` entry.
+    pub fn acked_to(&self) -> Option<crate::sip::headers::To> {
+        self.is_acked()
+            .then(|| crate::sip::headers::To::new(String::from_utf8_lossy(&self.bytes)))
     }
 
     pub fn is_ack(&self) -> bool {
@@ -58,8 +102,12 @@ impl FinishedMessage {
         &self.bytes
     }
 
-    /// The message parsed back, for the paths that send it again.
+    /// The message parsed back, for the paths that send it again; an
+    /// `Acked` entry keeps none.
     pub fn message(&self) -> Result<SipMessage> {
+        if self.is_acked() {
+            return Err(crate::Error::Error("an ACKed INVITE keeps no response".into()));
+        }
         Ok(SipMessage::try_from(&self.bytes[..])?)
     }
 }

@@ -260,8 +260,21 @@ impl EndpointInner {
         status_code: StatusCode,
         invite_response: Option<&Response>,
     ) -> Response {
+        let to = invite_response.and_then(|r| r.to_header().ok());
+        self.make_cancel_response_to(cancel, status_code, to)
+    }
+
+    /// TANDEM PATCH: `make_cancel_response` with the INVITE response's To
+    /// header field alone, as an ACKed finished INVITE keeps it
+    /// (`FinishedKind::Acked`).
+    pub(crate) fn make_cancel_response_to(
+        &self,
+        cancel: &Request,
+        status_code: StatusCode,
+        to: Option<&crate::sip::headers::To>,
+    ) -> Response {
         let mut resp = self.make_response(cancel, status_code, None);
-        if let Some(to) = invite_response.and_then(|r| r.to_header().ok()) {
+        if let Some(to) = to {
             for header in resp.headers.iter_mut() {
                 if let Header::To(t) = header {
                     *t = to.clone();

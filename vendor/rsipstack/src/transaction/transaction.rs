@@ -1,6 +1,8 @@
 use super::endpoint::EndpointInnerRef;
 use super::key::TransactionKey;
 use super::{SipConnection, TransactionState, TransactionTimer, TransactionType};
+// TANDEM PATCH: an ACKed server INVITE keeps no response (finished.rs).
+use super::finished::FinishedMessage;
 use crate::dialog::DialogId;
 use crate::platform::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use crate::prelude::*;
@@ -185,6 +187,9 @@ pub struct Transaction {
     pub timer_m: Option<u64>, // client invite only (Accepted-state 64*T1 per RFC 6026 §7.2)
     retransmission: bool,
     is_cleaned_up: bool,
+    /// TANDEM PATCH: a server INVITE's final response was ACKed; what the
+    /// endpoint keeps of it afterwards is `FinishedKind::Acked`, no bytes.
+    acked: bool,
 }
 
 impl Transaction {
@@ -227,6 +232,7 @@ impl Transaction {
             tu_receiver,
             tu_sender,
             is_cleaned_up: false,
+            acked: false,
         };
         tx.endpoint_inner
             .attach_transaction(&tx.key, tx.tu_sender.clone());
@@ -959,6 +965,7 @@ impl Transaction {
                     // transaction. Retransmitted ACKs and late INVITE
                     // retransmissions are absorbed below the TU by
                     // `finished_transactions`.
+                    self.acked = true; // TANDEM PATCH
                     self.transition(TransactionState::Terminated).ok();
                     return Some(req.into());
                 }
@@ -982,6 +989,7 @@ impl Transaction {
                     );
                     return None;
                 }
+                self.acked = true; // TANDEM PATCH
                 self.transition(TransactionState::Confirmed).ok();
                 return Some(req.into());
             }
@@ -1696,8 +1704,18 @@ impl Transaction {
                 _ => None,
             }
         };
-        self.endpoint_inner
-            .detach_transaction(&self.key, last_message);
+        // TANDEM PATCH: once ACKed, a server INVITE keeps no response: a
+        // late copy of the INVITE is absorbed (RFC 6026 §7.1, RFC 3261
+        // §17.2.1 Confirmed).
+        let finished = match (&last_message, self.acked) {
+            (Some(SipMessage::Response(resp)), true)
+                if self.transaction_type == TransactionType::ServerInvite =>
+            {
+                Some(FinishedMessage::acked(resp))
+            }
+            _ => last_message.as_ref().map(FinishedMessage::from),
+        };
+        self.endpoint_inner.detach_finished(&self.key, finished);
     }
 }
 
