@@ -254,9 +254,17 @@ pub fn plugin_for_other_sdk() -> PathBuf {
                 &manifest[..members_start],
                 &manifest[members_end..]
             );
+            // Neither the SDK nor the example uses the patched crates
+            // (`[patch.crates-io]`, whose paths the copy does not hold).
+            let mut in_patch = false;
             manifest = manifest
                 .lines()
-                .filter(|l| !l.starts_with("default-members"))
+                .filter(|l| {
+                    if l.starts_with('[') {
+                        in_patch = l.starts_with("[patch.");
+                    }
+                    !in_patch && !l.starts_with("default-members")
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             manifest = manifest.replace(
