@@ -21,6 +21,17 @@ use super::{download_config, sha256, sidecar_with_files, upload_jpeg, SIDECAR};
 
 pub(crate) const BOBS_TANDEM: &str = "bob@localhost/tandem";
 
+/// Alice: her client and her Tandem (sip-chat), offering her files over
+/// MSRP (`offer_as = "msrp"`, downloads in `dir`, `extra` file-transfer
+/// settings).
+pub(crate) fn alice(server: &Prosody, dir: &Path, extra: &str) -> (XmppClient, Sidecar) {
+    sidecar_with_files(
+        server,
+        &["sip-chat"],
+        &format!("{}offer_as = \"msrp\"\n{extra}", download_config(dir)),
+    )
+}
+
 /// Bob: his account, his client ("dino") and his Tandem (sip-chat and
 /// accept-files, downloads in `dir`, `extra` file-transfer settings), SIP
 /// user `bob`.
@@ -125,11 +136,7 @@ fn a_file_goes_tandem_to_tandem_over_msrp_and_a_decline_is_said_plainly() {
     let dirs = tempfile::tempdir().unwrap();
     let alice_files = dirs.path().join("alice-files");
     let bob_files = dirs.path().join("bob-files");
-    let (mut alice, alice_tandem) = sidecar_with_files(
-        &server,
-        &["sip-chat"],
-        &format!("{}offer_as = \"msrp\"\n", download_config(&alice_files)),
-    );
+    let (mut alice, alice_tandem) = alice(&server, &alice_files, "");
     let (mut dino, bob_tandem) = bob(&server, &bob_files, "");
     let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
 
@@ -214,14 +221,7 @@ fn a_tls_relay_that_is_not_trusted_is_refused_in_plain_words() {
     let dirs = tempfile::tempdir().unwrap();
     let password = dirs.path().join("relay-password");
     std::fs::write(&password, "relay-secret").unwrap();
-    let (mut alice, _alice_tandem) = sidecar_with_files(
-        &server,
-        &["sip-chat"],
-        &format!(
-            "{}offer_as = \"msrp\"\n",
-            download_config(&dirs.path().join("alice-files"))
-        ),
-    );
+    let (mut alice, _alice_tandem) = alice(&server, &dirs.path().join("alice-files"), "");
     let (mut dino, bob_tandem) = bob(
         &server,
         &dirs.path().join("bob-files"),
@@ -303,14 +303,7 @@ fn through_a_relay(behind: Behind, over: Over) {
     };
     let alice_files = dirs.path().join("alice-files");
     let bob_files = dirs.path().join("bob-files");
-    let (mut alice, _alice_tandem) = sidecar_with_files(
-        &server,
-        &["sip-chat"],
-        &format!(
-            "{}offer_as = \"msrp\"\n{alice_extra}",
-            download_config(&alice_files)
-        ),
-    );
+    let (mut alice, _alice_tandem) = alice(&server, &alice_files, &alice_extra);
     let (mut dino, bob_tandem) = bob(&server, &bob_files, &bob_extra);
     let bob_uri = format!("sip:bob@127.0.0.1:{}", bob_tandem.sip_port());
 

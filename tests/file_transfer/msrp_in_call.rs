@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use tandem_tests::prosody::Prosody;
 use tandem_tests::sidecar::Sidecar;
 
-use super::msrp::{accepted_and_received, bob_with, note, offered_to_bob, BOBS_TANDEM};
-use super::{download_config, sidecar_with_files, upload_jpeg, SIDECAR};
+use super::msrp::{accepted_and_received, alice, bob_with, note, offered_to_bob, BOBS_TANDEM};
+use super::{upload_jpeg, SIDECAR};
 
 /// The one call `tandem` has: up.
 fn call_up(tandem: &Sidecar) -> Value {
@@ -30,11 +30,7 @@ fn a_file_goes_inside_a_call_and_the_call_stays_up() {
     let dirs = tempfile::tempdir().unwrap();
     let alice_files = dirs.path().join("alice-files");
     let bob_files = dirs.path().join("bob-files");
-    let (mut alice, alice_tandem) = sidecar_with_files(
-        &server,
-        &["sip-chat"],
-        &format!("{}offer_as = \"msrp\"\n", download_config(&alice_files)),
-    );
+    let (mut alice, alice_tandem) = alice(&server, &alice_files, "");
     let (mut dino, bob_tandem) = bob_with(
         &server,
         &bob_files,

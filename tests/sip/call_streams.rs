@@ -4,6 +4,7 @@
 //! 200 must keep the offer's m-lines in order, the audio live, the stream
 //! answered or at port 0; and the call stays up through all of it.
 
+use crate::sessions::{self, ANSWER};
 use crate::{scenario, AUTO_ANSWER};
 use serde_json::json;
 use tandem_tests::sidecar::{field, Sidecar};
@@ -26,18 +27,9 @@ tandem.on("sip.session.*", function(ev, topic)
 end)
 "#;
 
-/// What the file-transfer plugin would answer: its one stream.
-const ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-    m=message 9 TCP/MSRP *\r\na=recvonly\r\na=setup:active\r\n\
-    a=path:msrp://127.0.0.1:9999/answer;tcp\r\n";
-
+/// A sidecar that answers calls by itself, with [`TAKER`] loaded.
 fn with_taker() -> Sidecar {
-    let tandem = Sidecar::start_sip(AUTO_ANSWER, &["auto-answer"]);
-    let scripts = tandem.dir.path().join("scripts");
-    std::fs::write(scripts.join("taker.tmp"), TAKER).unwrap();
-    std::fs::rename(scripts.join("taker.tmp"), scripts.join("taker.lua")).unwrap();
-    tandem.wait_rule_loaded("taker");
-    tandem
+    sessions::with_taker(AUTO_ANSWER, &["auto-answer"], TAKER)
 }
 
 fn sipp_calls(tandem: &Sidecar, file: &str, dir: &std::path::Path) -> sipp::Background {

@@ -26,8 +26,9 @@ end)
 "#;
 
 /// The answer the taker's user gives (what the file-transfer plugin's
-/// `FileStream::answer` would write).
-const ANSWER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+/// `FileStream::answer` would write: its one stream).
+pub(crate) const ANSWER: &str =
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
     m=message 9 TCP/MSRP *\r\na=recvonly\r\na=setup:active\r\n\
     a=path:msrp://127.0.0.1:9999/answer;tcp\r\n";
 
@@ -58,11 +59,11 @@ tandem.on("sip.session.*", function(ev, topic)
 end)
 "#;
 
-/// A sidecar (`config` in `[plugins.sip]`) with the taker `rule` loaded
-/// (rules reload when their folder changes; written aside and renamed in,
-/// so the reload sees it whole).
-fn with_taker(config: &str, rule: &str) -> Sidecar {
-    let tandem = Sidecar::start_sip(config, &[]);
+/// A sidecar (`config` in `[plugins.sip]`, the `shipped` rules) with the
+/// taker `rule` loaded (rules reload when their folder changes; written
+/// aside and renamed in, so the reload sees it whole).
+pub(crate) fn with_taker(config: &str, shipped: &[&str], rule: &str) -> Sidecar {
+    let tandem = Sidecar::start_sip(config, shipped);
     let scripts = tandem.dir.path().join("scripts");
     std::fs::write(scripts.join("taker.tmp"), rule).unwrap();
     std::fs::rename(scripts.join("taker.tmp"), scripts.join("taker.lua")).unwrap();
@@ -122,7 +123,7 @@ fn session_of(reply: &Value) -> String {
 
 #[test]
 fn an_offered_file_session_is_taken_answered_refused_or_cancelled_and_never_a_call() {
-    let tandem = with_taker("user = \"alice\"", TAKER);
+    let tandem = with_taker("user = \"alice\"", &[], TAKER);
     let dir = tempfile::tempdir().unwrap();
 
     // Answered with the taker's SDP (sipp checks it and its type), then
@@ -184,7 +185,7 @@ fn an_offered_file_session_is_taken_answered_refused_or_cancelled_and_never_a_ca
 
 #[test]
 fn tandem_offers_a_session_and_ends_it_or_hears_it_declined() {
-    let tandem = with_taker("user = \"alice\"", TAKER);
+    let tandem = with_taker("user = \"alice\"", &[], TAKER);
     let dir = tempfile::tempdir().unwrap();
 
     // sipp answers 200 with its own MSRP SDP: answered, then ended by us.
@@ -232,7 +233,11 @@ fn tandem_offers_a_session_and_ends_it_or_hears_it_declined() {
 
 #[test]
 fn a_session_answered_before_its_taker_returns_is_answered_and_one_nobody_answers_is_missed() {
-    let tandem = with_taker("user = \"alice\"\nring_timeout_seconds = 1", TAKER_AT_ONCE);
+    let tandem = with_taker(
+        "user = \"alice\"\nring_timeout_seconds = 1",
+        &[],
+        TAKER_AT_ONCE,
+    );
     let dir = tempfile::tempdir().unwrap();
     // Answered from inside sip.take_session: carried out once it rings.
     let answered = sipp_offers(&tandem, "session_answered_uac.xml", dir.path());
