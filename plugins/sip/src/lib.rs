@@ -154,6 +154,9 @@ impl Plugin for SipPlugin {
             self.agent.hangup(Some(&id)).await.ok();
             self.agent.end_call(&id, "hangup", None).await;
         }
+        if let Err(e) = self.agent.history.save() {
+            log::warn!("{e}");
+        }
         let registration = self
             .registration
             .lock()

@@ -29,7 +29,7 @@ use crate::transport::public::{on_local_network, PublicAddress};
 use crate::transport::route::Advertised;
 use crate::ua::calls::{Call, Calls};
 use crate::ua::completion::Completions;
-use crate::ua::history::History;
+use crate::ua::history::{History, SAVE_EVERY};
 use crate::ua::identity;
 use crate::ua::outbound::Outbound;
 use crate::ua::sessions::Sessions;
@@ -95,7 +95,7 @@ pub struct Agent {
     /// listed with the calls.
     sessions: Mutex<Sessions>,
     /// The last calls that ended (`sip.calls`).
-    pub history: History,
+    pub history: Arc<History>,
     registration: Mutex<String>,
     /// The user's XMPP address (`xmpp:alice@example.org`) announced in
     /// `Call-Info` (REQ-2): from the config, or set by a rule.
@@ -217,6 +217,8 @@ impl Agent {
         if let Some(e) = unread {
             log::warn!("{e}");
         }
+        let history = Arc::new(history);
+        tandem_sdk::tokio::spawn(history.clone().keep_saved(SAVE_EVERY, cancel.clone()));
         let (outbound, unkept) = match config.registrar {
             Some(_) => Outbound::new(config.outbound, Outbound::default_path(&account)),
             None => (Outbound::off(), None),

@@ -369,7 +369,7 @@ impl Agent {
             media.packets_sent,
             media.packets_received
         );
-        let kept = self.history.push(PastCall {
+        self.history.push(PastCall {
             call: id.to_owned(),
             peer: call.peer.clone(),
             display_name: call.display_name.clone(),
@@ -382,9 +382,6 @@ impl Agent {
             duration,
             code,
         });
-        if let Err(e) = kept {
-            log::warn!("{e}");
-        }
         self.host.publish(&CallEnded {
             call: id.to_owned(),
             peer: call.peer,
