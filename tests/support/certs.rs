@@ -21,7 +21,11 @@ pub fn make(dir: &Path) {
         "ec_paramgen_curve:prime256v1",
         "-nodes",
     ];
-    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", "/CN=Tandem test CA"];
+    // Each CA named for its folder: two test CAs with one name make a TLS
+    // client report a bad signature instead of an unknown issuer.
+    let folder = dir.file_name().map_or("".into(), |f| f.to_string_lossy());
+    let subject = format!("/CN=Tandem test CA {folder}");
+    let mut ca = vec!["req", "-x509", "-days", "2", "-subj", &subject];
     ca.extend(ec);
     ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
     openssl(&ca);
