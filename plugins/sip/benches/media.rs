@@ -214,12 +214,22 @@ fn codecs(c: &mut Criterion) {
             decoder.decode(black_box(&bytes), &mut pcm);
         })
     });
-    let direct = raw_opus::Direct::new();
+    let direct = raw_opus::Direct::new(16000);
     let mut packet = [0u8; 1275];
     let mut out = [0i16; 960];
     group.bench_function("opus_encode_decode_libopus", |b| {
         b.iter(|| {
             let n = direct.encode(black_box(&wide), &mut packet);
+            black_box(direct.decode(&packet[..n], &mut out));
+        })
+    });
+    // The same at 8 kHz, as calls were coded before decision 0074: what
+    // wideband costs, in the same run.
+    let narrow = frame();
+    let direct = raw_opus::Direct::new(8000);
+    group.bench_function("opus_encode_decode_libopus_8k", |b| {
+        b.iter(|| {
+            let n = direct.encode(black_box(&narrow), &mut packet);
             black_box(direct.decode(&packet[..n], &mut out));
         })
     });
@@ -239,7 +249,8 @@ mod raw_opus {
     }
 
     impl Direct {
-        pub fn new() -> Direct {
+        /// An encoder and decoder at `rate` Hz.
+        pub fn new(rate: i32) -> Direct {
             // SAFETY: opus.h's signatures; states checked non-null; the
             // bench process ends without freeing them.
             unsafe {
@@ -254,11 +265,11 @@ mod raw_opus {
                     unsafe extern "C" fn(i32, c_int, *mut c_int) -> *mut c_void,
                 > = library.get(b"opus_decoder_create\0").unwrap();
                 let mut error = 0;
-                let encoder = create(16000, 1, 2048, &mut error);
+                let encoder = create(rate, 1, 2048, &mut error);
                 for (request, value) in [(4002, 28000), (4012, 1), (4014, 10), (4016, 0)] {
                     ctl(encoder, request, value);
                 }
-                let decoder = create_decoder(16000, 1, &mut error);
+                let decoder = create_decoder(rate, 1, &mut error);
                 assert!(!encoder.is_null() && !decoder.is_null());
                 Direct {
                     encoder,
