@@ -55,6 +55,23 @@ fn talk_and_check(tandem: &Sidecar, baresip: &Baresip, record_dir: &std::path::P
     let id = field(&answered, "call").to_owned();
     baresip.wait_for("Call established");
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    exchange_dtmf(tandem, baresip, &id);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
+    assert_tone(
+        &record_dir.join(format!("{id}.wav")),
+        1000.0,
+        "Tandem heard baresip",
+    );
+    baresip.wait_for("terminated");
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+}
+
+/// Tandem sends 12# (RFC 4733) and baresip hears each digit once; baresip
+/// presses 47 and Tandem reports each once.
+pub(crate) fn exchange_dtmf(tandem: &Sidecar, baresip: &Baresip, id: &str) {
     tandem
         .call("sip.dtmf", json!({ "call": id, "digits": "12#" }))
         .unwrap();
@@ -76,17 +93,6 @@ fn talk_and_check(tandem: &Sidecar, baresip: &Baresip, record_dir: &std::path::P
         digits, "47",
         "Tandem heard baresip's keys once each:\n{log}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
-    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
-    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
-    assert_tone(
-        &record_dir.join(format!("{id}.wav")),
-        1000.0,
-        "Tandem heard baresip",
-    );
-    baresip.wait_for("terminated");
-    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
 }
 
 #[test]

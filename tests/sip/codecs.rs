@@ -40,9 +40,10 @@ fn tandem(codecs: &str, hz: f64, records: &std::path::Path) -> Sidecar {
     )
 }
 
-/// Talks for three seconds and hangs up; checks the call used `codec`
-/// (Tandem's account of it and baresip's), that Tandem heard baresip's
-/// tone in a recording at `rate` and baresip heard Tandem's (within 5 %).
+/// Talks for three seconds, with DTMF both ways, and hangs up; checks the
+/// call used `codec` (Tandem's account of it and baresip's), that Tandem
+/// heard baresip's tone in a recording at `rate` and baresip heard
+/// Tandem's (within 5 %).
 fn talk_and_check(
     tandem: &Sidecar,
     baresip: &Baresip,
@@ -56,7 +57,10 @@ fn talk_and_check(
     );
     let id = field(&answered, "call").to_owned();
     baresip.wait_for("Call established");
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // RFC 4733 events both ways, in this codec's call.
+    crate::audio::exchange_dtmf(tandem, baresip, &id);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     tandem.call("sip.hangup", json!({ "call": id })).unwrap();
     let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
     assert_eq!(field(&ended, "codec"), codec, "{ended}");
