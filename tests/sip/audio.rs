@@ -55,6 +55,23 @@ fn talk_and_check(tandem: &Sidecar, baresip: &Baresip, record_dir: &std::path::P
     let id = field(&answered, "call").to_owned();
     baresip.wait_for("Call established");
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    exchange_dtmf(tandem, baresip, &id);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
+    assert_tone(
+        &record_dir.join(format!("{id}.wav")),
+        1000.0,
+        "Tandem heard baresip",
+    );
+    baresip.wait_for("terminated");
+    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
+}
+
+/// Tandem sends 12# (RFC 4733) and baresip hears each digit once; baresip
+/// presses 47 and Tandem reports each once.
+pub(crate) fn exchange_dtmf(tandem: &Sidecar, baresip: &Baresip, id: &str) {
     tandem
         .call("sip.dtmf", json!({ "call": id, "digits": "12#" }))
         .unwrap();
@@ -76,17 +93,6 @@ fn talk_and_check(tandem: &Sidecar, baresip: &Baresip, record_dir: &std::path::P
         digits, "47",
         "Tandem heard baresip's keys once each:\n{log}"
     );
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
-    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
-    assert_eq!(field(&ended, "reason"), "hangup", "{ended}");
-    assert_tone(
-        &record_dir.join(format!("{id}.wav")),
-        1000.0,
-        "Tandem heard baresip",
-    );
-    baresip.wait_for("terminated");
-    assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
 }
 
 #[test]
@@ -212,14 +218,32 @@ fn assert_tone(path: &std::path::Path, expected: f64, what: &str) {
 /// baresip (sending 1000 Hz) calls `tandem`, which answers; returns baresip
 /// and the call's id once both sides have the call up.
 fn baresip_calls_in(tandem: &Sidecar) -> (Baresip, String) {
+    baresip_calls_in_with(tandem, |uri| Baresip::start(1000.0, Some(uri)))
+}
+
+/// Like `baresip_calls_in`, with baresip started by `start` (given the
+/// URI to dial).
+fn baresip_calls_in_with(
+    tandem: &Sidecar,
+    start: impl FnOnce(&str) -> Baresip,
+) -> (Baresip, String) {
     let uri = format!("sip:alice@127.0.0.1:{}", tandem.sip_port());
-    let baresip = Baresip::start(1000.0, Some(&uri));
+    let baresip = start(&uri);
     let answered = event_line(
         &tandem.wait_for("SIP sip.call.answered"),
         "sip.call.answered",
     );
     baresip.wait_for("Call established");
     (baresip, field(&answered, "call").to_owned())
+}
+
+/// Tandem answering, talking through `sound`'s microphone and speaker.
+fn with_sound_devices(sound: &SoundServer) -> Sidecar {
+    Sidecar::start_sip_with_env(
+        &format!("user = \"alice\"\nsource = \"device\"\nplayback = \"device\"\n{AUTO_ANSWER}"),
+        &["auto-answer"],
+        &sound.env(),
+    )
 }
 
 /// Tandem's microphone and speaker are a sound server's (PulseAudio,
@@ -232,11 +256,7 @@ fn the_microphone_reaches_baresip_and_baresip_comes_out_of_the_speaker() {
     let dir = tempfile::tempdir().unwrap();
     let voice = dir.path().join("voice.wav");
     tandem_tests::baresip::write_tone(&voice, 600.0, 30);
-    let tandem = Sidecar::start_sip_with_env(
-        &format!("user = \"alice\"\nsource = \"device\"\nplayback = \"device\"\n{AUTO_ANSWER}"),
-        &["auto-answer"],
-        &sound.env(),
-    );
+    let tandem = with_sound_devices(&sound);
     // Only now: starting the sidecar may first build it, for longer than
     // the recording lasts.
     let _speaking = sound.speak_into_microphone(&voice);
@@ -260,6 +280,44 @@ fn the_microphone_reaches_baresip_and_baresip_comes_out_of_the_speaker() {
     assert_tone(
         &baresip.received_audio(),
         600.0,
+        "baresip heard the microphone",
+    );
+}
+
+/// In a G.722 call (the default order puts it first) the microphone and
+/// the speaker are opened at 16 kHz, so a 6 kHz voice reaches baresip as
+/// 6 kHz and baresip's 5 kHz comes out of the speaker as 5 kHz: neither
+/// would pass through 8 kHz.
+#[test]
+fn a_g722_call_uses_the_sound_devices_at_16_khz() {
+    let sound = SoundServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let voice = dir.path().join("voice.wav");
+    tandem_tests::baresip::write_tone_at(&voice, 6000.0, 30, (16000, 1));
+    let tandem = with_sound_devices(&sound);
+    let _speaking = sound.speak_into_microphone(&voice);
+    let heard = dir.path().join("speaker.wav");
+    let speaker = sound.record_speaker_at(&heard, 16000);
+    let (baresip, id) = baresip_calls_in_with(&tandem, |uri| {
+        Baresip::start_with_codec(5000.0, Some(uri), "g722", (16000, 1))
+    });
+    // 5 s, as above: the test's sound server starts a capture late.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    tandem.call("sip.hangup", json!({ "call": id })).unwrap();
+    let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "codec"), "G722", "{ended}");
+    speaker.stop();
+    let log = tandem.log();
+    assert!(
+        log.contains("microphone \"default\": 16000 Hz")
+            && log.contains("speaker \"default\": 16000 Hz"),
+        "the devices were opened at 16 kHz:\n{log}"
+    );
+    assert_tone(&heard, 5000.0, "the speaker played baresip");
+    baresip.wait_for("terminated");
+    assert_tone(
+        &baresip.received_audio(),
+        6000.0,
         "baresip heard the microphone",
     );
 }

@@ -126,6 +126,11 @@ impl SoundServer {
 
     /// Records what programs play to the speaker, as 8 kHz mono WAV.
     pub fn record_speaker(&self, wav: &Path) -> Stream {
+        self.record_speaker_at(wav, 8000)
+    }
+
+    /// Like `record_speaker`, at `rate` (16000 for a wideband call).
+    pub fn record_speaker_at(&self, wav: &Path, rate: u32) -> Stream {
         Stream(
             Command::new("parecord")
                 .arg(format!("--server={}", self.server()))
@@ -135,7 +140,7 @@ impl SoundServer {
                     "--latency-msec=20",
                     "--device=speaker.monitor",
                     "--file-format=wav",
-                    "--rate=8000",
+                    &format!("--rate={rate}"),
                     "--channels=1",
                     "--format=s16le",
                 ])

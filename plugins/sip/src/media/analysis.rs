@@ -23,12 +23,12 @@ pub fn dominant(samples: &[i16], candidates: &[f64], rate: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::media::source::{AudioSource, Tone};
+    use crate::media::source::{AudioSource, Rate, Tone};
 
     #[test]
     fn finds_the_tone() {
         let mut samples = vec![0i16; 8000];
-        Tone::new(1000.0, 8000.0).fill(&mut samples);
+        Tone::new(1000.0, 8000.0, Rate::Narrow).fill(&mut samples);
         assert_eq!(
             dominant(&samples, &[440.0, 1000.0, 2000.0], 8000.0),
             Some(1000.0)

@@ -2,21 +2,17 @@
 //! clock, `a=rtpmap`), the configured order narrowed to what this machine
 //! can run, and a call's encoder and decoder.
 //!
-//! The engine's frames stay 20 ms of 8 kHz mono (`audio::FRAME`): sources,
-//! sinks, recordings and the sound device are untouched, and each coder
-//! converts at its edge. G.722 is resampled to its 16 kHz (by
-//! interpolation up, by averaging pairs down); Opus is asked
-//! for 8 kHz itself (libopus resamples inside). Audio from an 8 kHz source
-//! gains nothing from a wideband codec, but a peer that only speaks one
-//! gets a call (decision 0064).
+//! A call's engine runs at its codec's audio rate (`Codec::rate`): 20 ms
+//! frames of 8 kHz for G.711, of 16 kHz for G.722 and Opus, so sources,
+//! sinks and coders meet without conversion and a wideband call carries
+//! audio up to 8 kHz (decision 0074; before it, decision 0064 kept the
+//! engine at 8 kHz and converted at the coder's edge).
 
+use super::audio::Rate;
 use super::g711::{self, Law};
 use super::g722;
 use super::opus;
 pub use crate::config::codecs::Codec;
-
-/// The samples in one 20 ms frame at 16 kHz, G.722's rate.
-const WIDE_FRAME: usize = 2 * super::audio::FRAME;
 
 impl Codec {
     /// The payload type we offer it under: the static ones of RFC 3551,
@@ -56,6 +52,17 @@ impl Codec {
         match self {
             Codec::Opus => 48000,
             Codec::G722 | Codec::Pcmu | Codec::Pcma => 8000,
+        }
+    }
+
+    /// The audio rate a call with this codec runs at: G.711's 8 kHz;
+    /// G.722's 16 kHz (whatever its RTP clock says); 16 kHz for Opus,
+    /// wideband, which libopus codes at that rate without resampling.
+    pub fn rate(self) -> Rate {
+        match self {
+            Codec::Pcmu | Codec::Pcma => Rate::Narrow,
+            Codec::G722 => Rate::Wide,
+            Codec::Opus => opus::RATE,
         }
     }
 
@@ -179,8 +186,8 @@ pub enum CoderError {
     Opus(#[from] opus::OpusError),
 }
 
-/// A call's encoder and decoder for the agreed codec: 8 kHz frames in
-/// and out, whatever the codec's own rate.
+/// A call's encoder and decoder for the agreed codec: frames at the
+/// codec's `rate` in and out, as they are.
 pub struct Coder {
     codec: Codec,
     kind: Kind,
@@ -188,17 +195,8 @@ pub struct Coder {
 
 enum Kind {
     G711(Law),
-    G722(Box<Wideband>),
+    G722(Box<(g722::Encoder, g722::Decoder)>),
     Opus(opus::Encoder, opus::Decoder),
-}
-
-/// G.722's two states and the 8 ↔ 16 kHz conversion around them.
-struct Wideband {
-    encoder: g722::Encoder,
-    decoder: g722::Decoder,
-    /// The last 8 kHz sample sent, to interpolate the next frame's first.
-    previous: i16,
-    wide: Vec<i16>,
 }
 
 impl Coder {
@@ -209,12 +207,7 @@ impl Coder {
         let kind = match codec {
             Codec::Pcmu => Kind::G711(Law::Mu),
             Codec::Pcma => Kind::G711(Law::A),
-            Codec::G722 => Kind::G722(Box::new(Wideband {
-                encoder: g722::Encoder::default(),
-                decoder: g722::Decoder::default(),
-                previous: 0,
-                wide: Vec::with_capacity(WIDE_FRAME),
-            })),
+            Codec::G722 => Kind::G722(Box::default()),
             Codec::Opus => Kind::Opus(opus::Encoder::new()?, opus::Decoder::new()?),
         };
         Ok(Coder { codec, kind })
@@ -224,41 +217,25 @@ impl Coder {
         self.codec
     }
 
-    /// One 20 ms frame of 8 kHz samples into one RTP payload.
+    /// The rate its frames are at (the codec's).
+    pub fn rate(&self) -> Rate {
+        self.codec.rate()
+    }
+
+    /// One 20 ms frame at the codec's rate into one RTP payload.
     pub fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) {
         match &mut self.kind {
             Kind::G711(law) => g711::encode(*law, pcm, out),
-            Kind::G722(wide) => {
-                // Exactly two 16 kHz samples per 8 kHz one: the midpoint
-                // from the previous sample, then the sample itself.
-                wide.wide.clear();
-                for &sample in pcm {
-                    let mid = (i32::from(wide.previous) + i32::from(sample)) / 2;
-                    wide.wide.extend([mid as i16, sample]);
-                    wide.previous = sample;
-                }
-                wide.encoder.encode(&wide.wide, out);
-            }
+            Kind::G722(g722) => g722.0.encode(pcm, out),
             Kind::Opus(encoder, _) => encoder.encode(pcm, out),
         }
     }
 
-    /// One RTP payload into 8 kHz samples.
+    /// One RTP payload into samples at the codec's rate.
     pub fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) {
         match &mut self.kind {
             Kind::G711(law) => g711::decode(*law, payload, out),
-            Kind::G722(wide) => {
-                wide.decoder.decode(payload, &mut wide.wide);
-                out.clear();
-                // Two 16 kHz samples to one 8 kHz: their mean, a filter
-                // with its zero at 8 kHz, so the upper band does not fold
-                // back as loudly as plain decimation would let it.
-                out.extend(
-                    wide.wide
-                        .chunks_exact(2)
-                        .map(|p| ((i32::from(p[0]) + i32::from(p[1])) / 2) as i16),
-                );
-            }
+            Kind::G722(g722) => g722.1.decode(payload, out),
             Kind::Opus(_, decoder) => decoder.decode(payload, out),
         }
     }
@@ -268,16 +245,17 @@ impl Coder {
 mod tests {
     use super::*;
     use crate::media::analysis::dominant;
-    use crate::media::audio::{AudioSource, FRAME};
+    use crate::media::audio::AudioSource;
     use crate::media::source::Tone;
 
-    /// A second of a tone through encode → decode, 20 ms at a time, as a
-    /// call does: the tone that comes out (Goertzel), and the payload
-    /// bytes per frame.
+    /// A second of a tone through encode → decode, 20 ms at a time at the
+    /// codec's rate, as a call does: the tone that comes out (Goertzel),
+    /// and the payload bytes per frame.
     fn through(codec: Codec, hz: f64) -> (f64, usize) {
-        let mut tone = Tone::new(hz, 8000.0);
+        let rate = codec.rate();
+        let mut tone = Tone::new(hz, 8000.0, rate);
         let (mut sender, mut receiver) = (Coder::new(codec).unwrap(), Coder::new(codec).unwrap());
-        let mut frame = [0i16; FRAME];
+        let mut frame = vec![0i16; rate.frame()];
         let (mut payload, mut decoded, mut heard) = (Vec::new(), Vec::new(), Vec::new());
         let mut sizes = 0;
         for _ in 0..50 {
@@ -285,11 +263,19 @@ mod tests {
             sender.encode(&frame, &mut payload);
             sizes = payload.len();
             receiver.decode(&payload, &mut decoded);
-            assert_eq!(decoded.len(), FRAME, "{codec}");
+            assert_eq!(decoded.len(), rate.frame(), "{codec}");
             heard.extend_from_slice(&decoded);
         }
-        let candidates = [300.0, 440.0, 700.0, 1000.0, 1500.0, 2000.0, 3000.0];
-        (dominant(&heard[800..], &candidates, 8000.0).unwrap(), sizes)
+        // Only what the rate can carry: above it, a tone is its own alias.
+        let candidates: Vec<f64> = [
+            300.0, 440.0, 700.0, 1000.0, 1500.0, 2000.0, 3000.0, 6000.0, 7000.0,
+        ]
+        .into_iter()
+        .filter(|&c| c < rate.nyquist())
+        .collect();
+        let settled = &heard[rate.hz() as usize / 10..];
+        let hz = f64::from(rate.hz());
+        (dominant(settled, &candidates, hz).unwrap(), sizes)
     }
 
     #[test]
@@ -308,6 +294,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// What 8 kHz cannot carry: a 6 kHz tone through G.722 and Opus comes
+    /// out as 6 kHz (not silence, not its 2 kHz alias), so the call is
+    /// wideband end to end in the coder.
+    #[test]
+    fn wideband_codecs_keep_a_tone_above_4_khz() {
+        for codec in [Codec::G722, Codec::Opus] {
+            assert_eq!(codec.rate(), Rate::Wide);
+            let (heard, _) = through(codec, 6000.0);
+            assert_eq!(heard, 6000.0, "{codec}");
+        }
+        assert_eq!(Codec::Pcmu.rate(), Rate::Narrow);
+        assert_eq!(Codec::Pcma.rate(), Rate::Narrow);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! The sound device: the microphone as a call's source and the speaker as
 //! its sink, through cpal (ALSA on Linux).
 //!
-//! The media task works in 20 ms frames of 8 kHz mono on its own clock; the
+//! The media task works in 20 ms mono frames at the call's rate (8 or
+//! 16 kHz) on its own clock; the
 //! device pulls and pushes on the sound card's clock, at its own rate and
 //! channel count. Between the two sits a short FIFO per direction, bounded
 //! so that latency cannot grow: when one clock runs ahead of the other the
 //! oldest audio is dropped (capture) or silence is played (playback), which
 //! a listener hears as a click rather than as a call drifting seconds late.
 
-use super::audio::{AudioSink, AudioSource};
+use super::audio::{AudioSink, AudioSource, Rate};
 
 #[cfg(feature = "sound-device")]
 mod cpal_backend;
@@ -52,20 +53,26 @@ pub enum DeviceError {
     NotBuilt(String),
 }
 
-/// Opens the microphone.
-pub fn open_source(spec: &DeviceSpec) -> Result<Box<dyn AudioSource>, DeviceError> {
+/// Opens the microphone, giving frames at `rate`.
+pub fn open_source(spec: &DeviceSpec, rate: Rate) -> Result<Box<dyn AudioSource>, DeviceError> {
     #[cfg(feature = "sound-device")]
-    return Ok(Box::new(cpal_backend::DeviceSource::open(spec)?));
+    return Ok(Box::new(cpal_backend::DeviceSource::open(spec, rate)?));
     #[cfg(not(feature = "sound-device"))]
-    return Err(DeviceError::NotBuilt(spec.label().to_owned()));
+    return Err(DeviceError::NotBuilt(unused(spec, rate)));
 }
 
-/// Opens the speaker.
-pub fn open_sink(spec: &DeviceSpec) -> Result<Box<dyn AudioSink>, DeviceError> {
+/// Opens the speaker, taking frames at `rate`.
+pub fn open_sink(spec: &DeviceSpec, rate: Rate) -> Result<Box<dyn AudioSink>, DeviceError> {
     #[cfg(feature = "sound-device")]
-    return Ok(Box::new(cpal_backend::DeviceSink::open(spec)?));
+    return Ok(Box::new(cpal_backend::DeviceSink::open(spec, rate)?));
     #[cfg(not(feature = "sound-device"))]
-    return Err(DeviceError::NotBuilt(spec.label().to_owned()));
+    return Err(DeviceError::NotBuilt(unused(spec, rate)));
+}
+
+/// The device's name for a build without devices, where `rate` is moot.
+#[cfg(not(feature = "sound-device"))]
+fn unused(spec: &DeviceSpec, _rate: Rate) -> String {
+    spec.label().to_owned()
 }
 
 #[cfg(test)]
@@ -88,7 +95,9 @@ mod tests {
     #[test]
     fn an_unknown_device_lists_the_known_ones() {
         let spec = DeviceSpec::parse("device:no-such-card").unwrap();
-        let err = open_source(&spec).err().expect("no such device");
+        let err = open_source(&spec, Rate::Wide)
+            .err()
+            .expect("no such device");
         let text = err.to_string();
         assert!(text.contains("\"no-such-card\""), "{text}");
     }

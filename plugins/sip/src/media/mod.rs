@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod audio;
+pub mod call_audio;
 pub mod codec;
 pub mod device;
 pub mod dtmf;
@@ -83,7 +84,7 @@ impl MediaConfig {
         // Open once now so a missing WAV file is an error at start, not
         // silence in the first call. A sound device may come later (it is
         // opened again for each call), so its absence is only said here.
-        match source.open() {
+        match source.open(audio::Rate::Narrow) {
             Err(source::SourceError::Device(e)) => {
                 log::warn!("no microphone now: {e}; calls send silence until there is one");
             }

@@ -4,18 +4,20 @@
 //! functions of `opus.h` we call are declared here, so no headers or
 //! build script are needed.
 //!
-//! The engine's 8 kHz frames go in and come out as they are: libopus codes
-//! from and decodes to 8 kHz itself, while the RTP clock stays 48 kHz
-//! (RFC 7587 §4.1).
+//! A call's 16 kHz frames go in and come out as they are: libopus codes
+//! from and decodes to 16 kHz (wideband, audio up to 8 kHz) itself, while
+//! the RTP clock stays 48 kHz (RFC 7587 §4.1) (decision 0074).
 
 use std::os::raw::{c_int, c_uchar, c_void};
 use std::sync::OnceLock;
 
+use super::audio::Rate;
+
 /// The library's file name (Debian's `libopus0`; `libopus.so` is only in
 /// the `-dev` package).
 const LIBRARY: &str = "libopus.so.0";
-/// The rate we code at: the engine's.
-const RATE: i32 = 8000;
+/// The rate we code at: a wideband call's (`Rate::Wide`).
+pub const RATE: Rate = Rate::Wide;
 /// OPUS_APPLICATION_VOIP: tuned for speech, as baresip's default.
 const APPLICATION_VOIP: c_int = 2048;
 /// `opus_encoder_ctl` requests (opus_defines.h).
@@ -30,7 +32,7 @@ const EXPECTED_LOSS_PERCENT: c_int = 10;
 /// The most a packet can need (RFC 6716 §3.4: 1275 bytes a frame).
 pub const MAX_PACKET: usize = 1275;
 /// The longest packet (120 ms) at our rate, in samples.
-const MAX_FRAME: usize = 120 * RATE as usize / 1000;
+const MAX_FRAME: usize = 120 * RATE.hz() as usize / 1000;
 
 type EncoderCreate = unsafe extern "C" fn(i32, c_int, c_int, *mut c_int) -> *mut c_void;
 type Encode = unsafe extern "C" fn(*mut c_void, *const i16, c_int, *mut c_uchar, i32) -> i32;
@@ -95,7 +97,7 @@ fn load() -> Result<Library, OpusError> {
     }
 }
 
-/// A mono encoder at 8 kHz with baresip's settings.
+/// A mono encoder at 16 kHz with baresip's settings.
 pub struct Encoder {
     lib: &'static Library,
     state: *mut c_void,
@@ -111,7 +113,8 @@ impl Encoder {
         let lib = library()?;
         let mut error = 0;
         // SAFETY: valid arguments; the state is checked before use.
-        let state = unsafe { (lib.encoder_create)(RATE, 1, APPLICATION_VOIP, &mut error) };
+        let state =
+            unsafe { (lib.encoder_create)(RATE.hz() as i32, 1, APPLICATION_VOIP, &mut error) };
         if state.is_null() || error != 0 {
             return Err(OpusError::Create(error));
         }
@@ -132,7 +135,7 @@ impl Encoder {
         Ok(encoder)
     }
 
-    /// One frame of 8 kHz samples (20 ms: 160) into one packet.
+    /// One frame of 16 kHz samples (20 ms: 320) into one packet.
     pub fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) {
         out.resize(MAX_PACKET, 0);
         // SAFETY: `pcm` holds the frame, `out` MAX_PACKET bytes.
@@ -158,7 +161,7 @@ impl Drop for Encoder {
     }
 }
 
-/// A mono decoder to 8 kHz (a stereo stream is mixed down by libopus).
+/// A mono decoder to 16 kHz (a stereo stream is mixed down by libopus).
 pub struct Decoder {
     lib: &'static Library,
     state: *mut c_void,
@@ -173,14 +176,14 @@ impl Decoder {
         let lib = library()?;
         let mut error = 0;
         // SAFETY: valid arguments; the state is checked before use.
-        let state = unsafe { (lib.decoder_create)(RATE, 1, &mut error) };
+        let state = unsafe { (lib.decoder_create)(RATE.hz() as i32, 1, &mut error) };
         if state.is_null() || error != 0 {
             return Err(OpusError::Create(error));
         }
         Ok(Decoder { lib, state })
     }
 
-    /// One packet into 8 kHz samples (none for a packet libopus refuses).
+    /// One packet into 16 kHz samples (none for a packet libopus refuses).
     pub fn decode(&mut self, packet: &[u8], out: &mut Vec<i16>) {
         out.resize(MAX_FRAME, 0);
         // SAFETY: `out` holds the longest frame Opus can code.

@@ -4,6 +4,11 @@
 //! Telephone audio is band-limited to 3.4 kHz and G.711 adds more noise
 //! than linear interpolation's images, so a polyphase or FFT resampler
 //! (rubato and its FFT dependencies) would buy nothing audible here.
+//!
+//! `Bridge` converts whole frames between the two call rates, for a call
+//! whose codec changed rate after its source and sinks were opened.
+
+use super::audio::Rate;
 
 /// The converter's state: where the next output falls between the last two
 /// input samples.
@@ -68,9 +73,77 @@ pub fn resample(input: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
     out
 }
 
+/// 20 ms frames from one call rate to another: the same frame when the
+/// rates agree; 8 → 16 kHz by putting the midpoint from the previous
+/// sample before each sample; 16 → 8 kHz by the mean of each pair (a
+/// filter with its zero at 8 kHz, so the upper band folds back less than
+/// plain decimation would let it). Exactly twice or half the samples, so
+/// frames keep their 20 ms.
+pub struct Bridge {
+    from: Rate,
+    to: Rate,
+    /// The last input sample, to interpolate the next frame's first.
+    previous: i16,
+}
+
+impl Bridge {
+    pub fn new(from: Rate, to: Rate) -> Bridge {
+        Bridge {
+            from,
+            to,
+            previous: 0,
+        }
+    }
+
+    pub fn from(&self) -> Rate {
+        self.from
+    }
+
+    pub fn to(&self) -> Rate {
+        self.to
+    }
+
+    /// `input` at `from` into `out` at `to` (cleared first).
+    pub fn convert(&mut self, input: &[i16], out: &mut Vec<i16>) {
+        out.clear();
+        match (self.from, self.to) {
+            (Rate::Narrow, Rate::Wide) => {
+                for &sample in input {
+                    let mid = (i32::from(self.previous) + i32::from(sample)) / 2;
+                    out.extend([mid as i16, sample]);
+                    self.previous = sample;
+                }
+            }
+            (Rate::Wide, Rate::Narrow) => out.extend(
+                input
+                    .chunks_exact(2)
+                    .map(|p| ((i32::from(p[0]) + i32::from(p[1])) / 2) as i16),
+            ),
+            _ => out.extend_from_slice(input),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bridge_keeps_frames_whole() {
+        let narrow: Vec<i16> = (0..160).map(|i| i * 2).collect();
+        let mut up = Bridge::new(Rate::Narrow, Rate::Wide);
+        let mut wide = Vec::new();
+        up.convert(&narrow, &mut wide);
+        assert_eq!(wide.len(), Rate::Wide.frame());
+        assert_eq!(&wide[..6], &[0, 0, 1, 2, 3, 4]);
+        let mut down = Bridge::new(Rate::Wide, Rate::Narrow);
+        let mut back = Vec::new();
+        down.convert(&wide, &mut back);
+        assert_eq!(back.len(), Rate::Narrow.frame());
+        let mut same = Bridge::new(Rate::Narrow, Rate::Narrow);
+        same.convert(&narrow, &mut back);
+        assert_eq!(back, narrow);
+    }
 
     #[test]
     fn same_rate_is_identity() {

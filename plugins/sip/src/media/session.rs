@@ -12,7 +12,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::audio::{AudioSink, AudioSource, FRAME};
+use super::audio::Rate;
+use super::call_audio::CallAudio;
 use super::codec::{Codec, Coder, CoderError};
 use super::dtmf::{DtmfReceiver, DtmfSender, Frame};
 use super::g711::Law;
@@ -129,13 +130,13 @@ pub enum DtmfError {
 }
 
 impl ActiveMedia {
-    /// Starts the call's media task; fails only if the agreed codec
-    /// cannot be set up (libopus refusing, say).
+    /// Starts the call's media task with its source and sink (opened at
+    /// the agreed codec's rate, `Codec::rate`); fails only if the agreed
+    /// codec cannot be set up (libopus refusing, say).
     pub fn start(
         prepared: PreparedMedia,
         agreed: Negotiated,
-        source: Box<dyn AudioSource>,
-        sink: Box<dyn AudioSink>,
+        audio: CallAudio,
         cname: String,
         silence_timeout: Option<Duration>,
         on_event: impl Fn(MediaEvent) + Send + Sync + 'static,
@@ -159,8 +160,7 @@ impl ActiveMedia {
             agreed,
             remote: SocketAddr::new(agreed.remote_ip, agreed.remote_port),
             latched: false,
-            source,
-            sink,
+            audio,
             counters: counters.clone(),
             cname,
             silence_timeout,
@@ -261,8 +261,8 @@ struct MediaTask {
     /// Symmetric RTP: once the peer's packets arrive, we answer where they
     /// come from (NAT, or an SDP address that was wrong).
     latched: bool,
-    source: Box<dyn AudioSource>,
-    sink: Box<dyn AudioSink>,
+    /// The source and sink, at the rate they were opened at.
+    audio: CallAudio,
     counters: Arc<Mutex<Counters>>,
     cname: String,
     silence_timeout: Option<Duration>,
@@ -280,10 +280,10 @@ impl MediaTask {
         let mut dtmf_in = DtmfReceiver::default();
         let mut extender = SequenceExtender::default();
         let mut jitter = JitterBuffer::default();
-        let mut pcm = [0i16; FRAME];
-        let mut encoded = Vec::with_capacity(FRAME);
-        let mut decoded = Vec::with_capacity(FRAME);
-        let mut packet = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
+        let most = Rate::Wide.frame();
+        let mut encoded = Vec::with_capacity(most);
+        let mut decoded = Vec::with_capacity(most);
+        let mut packet = Vec::with_capacity(most + rtp::HEADER_LEN);
         let mut receive_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 1500];
         let mut pacer = Pacer::join();
@@ -305,6 +305,8 @@ impl MediaTask {
                         self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
                         self.latched = false;
                         if agreed.codec != self.coder.codec() {
+                            // A codec of another rate gets its frames
+                            // through `CallAudio`'s bridges from now on.
                             match Coder::new(agreed.codec) {
                                 Ok(coder) => {
                                     self.coder = coder;
@@ -340,8 +342,8 @@ impl MediaTask {
                     }
                     let header = match dtmf_out.next_frame() {
                         Frame::Audio => {
-                            self.source.fill(&mut pcm);
-                            self.coder.encode(&pcm, &mut encoded);
+                            let pcm = self.audio.next_frame(self.coder.rate());
+                            self.coder.encode(pcm, &mut encoded);
                             let header = RtpHeader {
                                 marker: std::mem::take(&mut first),
                                 payload_type: self.agreed.payload_type,
@@ -421,18 +423,21 @@ impl MediaTask {
                             lock(&self.counters).dtmf.push(digit);
                             (self.on_event)(MediaEvent::Dtmf(digit));
                         }
-                        let sink = &mut self.sink;
-                        jitter.push(seq, vec![0; FRAME], |f| sink.write(f));
+                        let silence = self.audio.silence();
+                        let sink = self.audio.sink();
+                        jitter.push(seq, silence, |f| sink.write(f));
                     } else if header.payload_type == self.agreed.payload_type {
                         self.coder.decode(payload, &mut decoded);
-                        let sink = &mut self.sink;
-                        jitter.push(seq, decoded.clone(), |f| sink.write(f));
+                        let frame = self.audio.received(&decoded, self.coder.rate());
+                        let sink = self.audio.sink();
+                        jitter.push(seq, frame, |f| sink.write(f));
                     } else if let Some(other) = other_codec(header.payload_type) {
                         // RFC 3264 lets the peer switch among the codecs of
-                        // the answer; decode what we know.
+                        // the answer; decode what we know (G.711: 8 kHz).
                         super::g711::decode(other, payload, &mut decoded);
-                        let sink = &mut self.sink;
-                        jitter.push(seq, decoded.clone(), |f| sink.write(f));
+                        let frame = self.audio.received(&decoded, Rate::Narrow);
+                        let sink = self.audio.sink();
+                        jitter.push(seq, frame, |f| sink.write(f));
                     }
                 },
                 received = self.rtcp.recv_from(&mut rtcp_buf) => {
@@ -451,7 +456,7 @@ impl MediaTask {
                 },
             }
         };
-        self.sink.finish();
+        self.audio.sink().finish();
         if let Some(done) = stopped {
             done.send(()).ok();
         }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-pub use super::audio::AudioSink;
+pub use super::audio::{AudioSink, Rate};
 use super::device::{self, DeviceSpec};
 
 /// A sink as configured: `null` or `wav:/path/{call}.wav`.
@@ -36,12 +36,13 @@ impl std::str::FromStr for SinkSpec {
 }
 
 impl SinkSpec {
-    pub fn open(&self, call: &str) -> Result<Box<dyn AudioSink>, SinkError> {
+    /// Opens the call's recording, written at `rate` (the call's).
+    pub fn open(&self, call: &str, rate: Rate) -> Result<Box<dyn AudioSink>, SinkError> {
         match self {
             SinkSpec::Null => Ok(Box::new(NullSink)),
             SinkSpec::Wav(template) => {
                 let path = PathBuf::from(template.replace("{call}", call));
-                Ok(Box::new(WavRecorder::create(&path)?))
+                Ok(Box::new(WavRecorder::create(&path, rate)?))
             }
         }
     }
@@ -67,13 +68,19 @@ impl std::str::FromStr for PlaybackSpec {
 }
 
 impl PlaybackSpec {
-    /// Adds the speaker to a call's recording. A sound device is optional
-    /// at run time: without one the call goes on and the log says why.
-    pub fn with_recording(&self, call: &str, recording: Box<dyn AudioSink>) -> Box<dyn AudioSink> {
+    /// Adds the speaker, fed at `rate` (the recording's), to a call's
+    /// recording. A sound device is optional at run time: without one the
+    /// call goes on and the log says why.
+    pub fn with_recording(
+        &self,
+        call: &str,
+        rate: Rate,
+        recording: Box<dyn AudioSink>,
+    ) -> Box<dyn AudioSink> {
         let PlaybackSpec::Device(spec) = self else {
             return recording;
         };
-        match device::open_sink(spec) {
+        match device::open_sink(spec, rate) {
             Ok(speaker) => Box::new(Both(recording, speaker)),
             Err(e) => {
                 log::warn!("call {call}: no speaker ({e}); received audio is not played");
@@ -105,17 +112,18 @@ impl AudioSink for NullSink {
     fn finish(&mut self) {}
 }
 
-/// 8 kHz mono 16-bit PCM, what G.711 decodes to.
+/// Mono 16-bit PCM at the call's rate: 8 kHz for G.711, 16 kHz for G.722
+/// and Opus.
 pub struct WavRecorder {
     writer: Option<hound::WavWriter<std::io::BufWriter<std::fs::File>>>,
     path: PathBuf,
 }
 
 impl WavRecorder {
-    pub fn create(path: &Path) -> Result<WavRecorder, SinkError> {
+    pub fn create(path: &Path, rate: Rate) -> Result<WavRecorder, SinkError> {
         let spec = hound::WavSpec {
             channels: 1,
-            sample_rate: 8000,
+            sample_rate: rate.hz(),
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
@@ -184,7 +192,7 @@ mod tests {
         let playback = PlaybackSpec::Device(DeviceSpec {
             name: Some("no-such-card".into()),
         });
-        let mut sink = playback.with_recording("c1", Box::new(NullSink));
+        let mut sink = playback.with_recording("c1", Rate::Wide, Box::new(NullSink));
         sink.write(&[1, 2, 3]);
         sink.finish();
     }
@@ -196,19 +204,22 @@ mod tests {
         let spec: SinkSpec = format!("wav:{}/{{call}}.wav", dir.display())
             .parse()
             .unwrap();
-        let mut sink = spec.open("abc").unwrap();
-        sink.write(&[1, 2, 3]);
-        sink.finish();
-        let reader = hound::WavReader::open(dir.join("abc.wav")).unwrap();
-        assert_eq!(reader.spec().sample_rate, 8000);
-        assert_eq!(reader.len(), 3);
+        for (call, rate) in [("abc", Rate::Narrow), ("wide", Rate::Wide)] {
+            let mut sink = spec.open(call, rate).unwrap();
+            sink.write(&[1, 2, 3]);
+            sink.finish();
+            let reader = hound::WavReader::open(dir.join(format!("{call}.wav"))).unwrap();
+            // The header says the rate the samples are at.
+            assert_eq!(reader.spec().sample_rate, rate.hz());
+            assert_eq!(reader.len(), 3);
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn unwritable_path_is_named() {
         let err = SinkSpec::Wav("/nonexistent-dir/x.wav".into())
-            .open("c")
+            .open("c", Rate::Narrow)
             .err()
             .unwrap();
         assert!(err.to_string().contains("/nonexistent-dir/x.wav"), "{err}");

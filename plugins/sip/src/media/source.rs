@@ -1,11 +1,12 @@
-//! What a call sends: a tone, a WAV file, silence or the microphone.
+//! What a call sends: a tone, a WAV file, silence or the microphone, in
+//! frames at the call's rate (`Rate`, from its codec).
 
 use std::path::{Path, PathBuf};
 
 use super::device::{self, DeviceError, DeviceSpec};
 use super::resample::resample;
 
-pub use super::audio::{AudioSource, FRAME};
+pub use super::audio::{AudioSource, Rate};
 
 /// A source as configured (`silence`, `tone:440`, `wav:/path.wav`,
 /// `device`, `device:NAME`).
@@ -43,7 +44,9 @@ impl std::str::FromStr for SourceSpec {
             None if spec == "silence" => Ok(SourceSpec::Silence),
             Some(("tone", hz)) => {
                 let hz: f64 = hz.parse().map_err(|_| bad())?;
-                (hz > 0.0 && hz < 4000.0)
+                // Up to what a wideband call carries; a narrowband call
+                // sends silence for a tone it cannot carry (`Tone::new`).
+                (hz > 0.0 && hz < Rate::Wide.nyquist())
                     .then_some(SourceSpec::Tone(hz))
                     .ok_or_else(bad)
             }
@@ -54,22 +57,27 @@ impl std::str::FromStr for SourceSpec {
 }
 
 impl SourceSpec {
-    /// Opens the source; a WAV file is read and checked here, so a bad file
-    /// fails the call set-up with its name rather than sending silence.
-    pub fn open(&self) -> Result<Box<dyn AudioSource>, SourceError> {
+    /// Opens the source to give frames at `rate`; a WAV file is read and
+    /// checked here, so a bad file fails the call set-up with its name
+    /// rather than sending silence.
+    pub fn open(&self, rate: Rate) -> Result<Box<dyn AudioSource>, SourceError> {
         Ok(match self {
             SourceSpec::Silence => Box::new(Silence),
-            SourceSpec::Tone(hz) => Box::new(Tone::new(*hz, 8000.0)),
-            SourceSpec::Wav(path) => Box::new(WavLoop::open(path)?),
-            SourceSpec::Device(spec) => device::open_source(spec)?,
+            SourceSpec::Tone(hz) => Box::new(Tone::new(*hz, 8000.0, rate)),
+            SourceSpec::Wav(path) => Box::new(WavLoop::open(path, rate)?),
+            SourceSpec::Device(spec) => device::open_source(spec, rate)?,
         })
     }
 
     /// Opens the source for a call. A sound device is optional at run time
     /// (unplugged, busy, none on a server): the call still goes ahead,
     /// sending silence, and the log says why.
-    pub fn open_for_call(&self, call: &str) -> Result<Box<dyn AudioSource>, SourceError> {
-        match self.open() {
+    pub fn open_for_call(
+        &self,
+        call: &str,
+        rate: Rate,
+    ) -> Result<Box<dyn AudioSource>, SourceError> {
+        match self.open(rate) {
             Err(SourceError::Device(e)) => {
                 log::warn!("call {call}: no microphone ({e}); the call sends silence");
                 Ok(Box::new(Silence))
@@ -88,6 +96,8 @@ impl AudioSource for Silence {
 }
 
 /// A sine wave whose phase carries over from frame to frame (no clicks).
+/// A tone at or above half the rate cannot be carried (it would alias to
+/// another tone): it is silence instead.
 pub struct Tone {
     step: f64,
     phase: f64,
@@ -95,11 +105,12 @@ pub struct Tone {
 }
 
 impl Tone {
-    pub fn new(hz: f64, amplitude: f64) -> Tone {
+    pub fn new(hz: f64, amplitude: f64, rate: Rate) -> Tone {
+        let carried = hz < rate.nyquist();
         Tone {
-            step: std::f64::consts::TAU * hz / 8000.0,
+            step: std::f64::consts::TAU * hz / f64::from(rate.hz()),
             phase: 0.0,
-            amplitude,
+            amplitude: if carried { amplitude } else { 0.0 },
         }
     }
 }
@@ -113,16 +124,16 @@ impl AudioSource for Tone {
     }
 }
 
-/// A WAV file played in a loop. 8 kHz mono 16-bit is taken as is; other
-/// rates and channel counts are mixed down and resampled (linear) once, at
-/// open.
+/// A WAV file played in a loop. Mono 16-bit at the call's rate is taken
+/// as is; other rates and channel counts are mixed down and resampled
+/// (linear) once, at open.
 pub struct WavLoop {
     samples: Vec<i16>,
     position: usize,
 }
 
 impl WavLoop {
-    pub fn open(path: &Path) -> Result<WavLoop, SourceError> {
+    pub fn open(path: &Path, rate: Rate) -> Result<WavLoop, SourceError> {
         let wav_error = |source| SourceError::Wav {
             path: path.to_owned(),
             source,
@@ -147,7 +158,7 @@ impl WavLoop {
             .chunks(channels)
             .map(|c| (c.iter().map(|&s| i32::from(s)).sum::<i32>() / c.len() as i32) as i16)
             .collect();
-        let samples = resample(&mono, spec.sample_rate, 8000);
+        let samples = resample(&mono, spec.sample_rate, rate.hz());
         if samples.is_empty() {
             return Err(SourceError::WavFormat {
                 path: path.to_owned(),
@@ -194,6 +205,10 @@ mod tests {
                 name: Some("hw:0".into())
             })
         );
+        assert_eq!(
+            "tone:6000".parse::<SourceSpec>().unwrap(),
+            SourceSpec::Tone(6000.0)
+        );
         for bad in ["tone:", "tone:9000", "noise", "wav:", "device:"] {
             let err = bad.parse::<SourceSpec>().unwrap_err().to_string();
             assert!(err.contains("tone:HZ"), "{bad}: {err}");
@@ -202,14 +217,54 @@ mod tests {
 
     #[test]
     fn tone_is_continuous_across_frames() {
-        let mut tone = Tone::new(1000.0, 8000.0);
-        let mut a = [0i16; FRAME];
-        let mut b = [0i16; FRAME];
-        tone.fill(&mut a);
-        tone.fill(&mut b);
-        // 1000 Hz at 8 kHz repeats every 8 samples; 160 is a multiple.
-        assert_eq!(a, b);
-        assert!(a.iter().any(|&s| s > 7000));
+        for rate in [Rate::Narrow, Rate::Wide] {
+            let mut tone = Tone::new(1000.0, 8000.0, rate);
+            let mut a = vec![0i16; rate.frame()];
+            let mut b = vec![0i16; rate.frame()];
+            tone.fill(&mut a);
+            tone.fill(&mut b);
+            // 1000 Hz repeats every 8 (16) samples; a frame is a multiple.
+            assert_eq!(a, b);
+            assert!(a.iter().any(|&s| s > 7000));
+        }
+    }
+
+    #[test]
+    fn a_tone_is_made_at_the_call_rate_or_not_at_all() {
+        use crate::media::analysis::dominant;
+        let mut wide = vec![0i16; 16000];
+        Tone::new(6000.0, 8000.0, Rate::Wide).fill(&mut wide);
+        assert_eq!(dominant(&wide, &[2000.0, 6000.0], 16000.0), Some(6000.0));
+        // 8 kHz cannot carry 6 kHz: silence, not its 2 kHz alias.
+        let mut narrow = vec![1i16; 8000];
+        Tone::new(6000.0, 8000.0, Rate::Narrow).fill(&mut narrow);
+        assert!(narrow.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn a_wav_file_is_resampled_to_the_call_rate() {
+        let dir = std::env::temp_dir().join(format!("tandem-src-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tone.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut writer = hound::WavWriter::create(&path, spec).unwrap();
+        for i in 0..16000 {
+            writer.write_sample((i % 100) as i16).unwrap();
+        }
+        writer.finalize().unwrap();
+        // At 16 kHz, as it is: sample for sample.
+        let mut frame = vec![0i16; Rate::Wide.frame()];
+        WavLoop::open(&path, Rate::Wide).unwrap().fill(&mut frame);
+        assert_eq!(frame[..100], (0..100).collect::<Vec<i16>>()[..]);
+        // At 8 kHz, one second is 8000 samples: half as many.
+        let narrow = WavLoop::open(&path, Rate::Narrow).unwrap();
+        assert_eq!(narrow.samples.len(), 8000);
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -217,21 +272,26 @@ mod tests {
         let spec = SourceSpec::Device(DeviceSpec {
             name: Some("no-such-card".into()),
         });
-        assert!(matches!(spec.open(), Err(SourceError::Device(_))));
-        let mut source = spec.open_for_call("c1").expect("silence instead");
-        let mut frame = [1i16; FRAME];
+        assert!(matches!(
+            spec.open(Rate::Narrow),
+            Err(SourceError::Device(_))
+        ));
+        let mut source = spec
+            .open_for_call("c1", Rate::Wide)
+            .expect("silence instead");
+        let mut frame = [1i16; 320];
         source.fill(&mut frame);
         assert!(frame.iter().all(|&s| s == 0));
         // A WAV file that is missing is still an error: that is a typo to
         // fix, not hardware that may come and go.
         let wav = SourceSpec::Wav("/nonexistent/x.wav".into());
-        assert!(wav.open_for_call("c1").is_err());
+        assert!(wav.open_for_call("c1", Rate::Narrow).is_err());
     }
 
     #[test]
     fn missing_wav_names_the_file() {
         let err = SourceSpec::Wav("/nonexistent/x.wav".into())
-            .open()
+            .open(Rate::Narrow)
             .err()
             .unwrap();
         assert!(err.to_string().contains("/nonexistent/x.wav"), "{err}");

@@ -127,9 +127,13 @@ impl Agent {
         prepared: PreparedMedia,
         agreed: Negotiated,
     ) -> Result<ActiveMedia, CommandError> {
-        let source = self.media.source.open_for_call(id).map_err(failed)?;
-        let recording = self.media.record.open(id).map_err(failed)?;
-        let sink = self.media.playback.with_recording(id, recording);
+        // At the codec's audio rate: 8 kHz for G.711, 16 kHz for G.722 and
+        // Opus (decision 0074).
+        let rate = agreed.codec.rate();
+        let source = self.media.source.open_for_call(id, rate).map_err(failed)?;
+        let recording = self.media.record.open(id, rate).map_err(failed)?;
+        let sink = self.media.playback.with_recording(id, rate, recording);
+        let audio = crate::media::call_audio::CallAudio::new(source, sink, rate);
         let host = self.host.clone();
         let call = id.to_owned();
         log::info!(
@@ -147,8 +151,7 @@ impl Agent {
         ActiveMedia::start(
             prepared,
             agreed,
-            source,
-            sink,
+            audio,
             format!(
                 "{}@{}",
                 self.config.user,

@@ -7,17 +7,15 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample, StreamConfig};
 
 use super::{DeviceError, DeviceSpec};
-use crate::media::audio::{AudioSink, AudioSource};
+use crate::media::audio::{AudioSink, AudioSource, Rate};
 use crate::media::resample::Linear;
 
-/// What the call side works in.
-const CALL_RATE: u32 = 8000;
 /// Capture kept waiting for the next frame: 3 frames. More would only add
 /// delay; the media task takes one frame every 20 ms.
-const CAPTURE_LIMIT: usize = 480;
+const CAPTURE_FRAMES: usize = 3;
 /// Received audio waiting for the speaker: 10 frames, room for the bursts
 /// the jitter buffer releases after a late packet.
-const PLAYBACK_LIMIT: usize = 1600;
+const PLAYBACK_FRAMES: usize = 10;
 
 /// The microphone: frames are taken from what the capture callback left.
 pub struct DeviceSource {
@@ -26,9 +24,10 @@ pub struct DeviceSource {
 }
 
 impl DeviceSource {
-    pub fn open(spec: &DeviceSpec) -> Result<DeviceSource, DeviceError> {
-        let captured = Arc::new(Mutex::new(VecDeque::with_capacity(CAPTURE_LIMIT * 2)));
-        let stream = start(spec, Direction::Capture, captured.clone())?;
+    pub fn open(spec: &DeviceSpec, rate: Rate) -> Result<DeviceSource, DeviceError> {
+        let limit = CAPTURE_FRAMES * rate.frame();
+        let captured = Arc::new(Mutex::new(VecDeque::with_capacity(limit * 2)));
+        let stream = start(spec, Direction::Capture, rate, captured.clone())?;
         Ok(DeviceSource {
             captured,
             _stream: stream,
@@ -53,15 +52,19 @@ impl AudioSource for DeviceSource {
 pub struct DeviceSink {
     pending: Arc<Mutex<VecDeque<i16>>>,
     stream: Option<cpal::Stream>,
+    /// The most samples that wait (`PLAYBACK_FRAMES` at the call's rate).
+    limit: usize,
 }
 
 impl DeviceSink {
-    pub fn open(spec: &DeviceSpec) -> Result<DeviceSink, DeviceError> {
-        let pending = Arc::new(Mutex::new(VecDeque::with_capacity(PLAYBACK_LIMIT * 2)));
-        let stream = start(spec, Direction::Playback, pending.clone())?;
+    pub fn open(spec: &DeviceSpec, rate: Rate) -> Result<DeviceSink, DeviceError> {
+        let limit = PLAYBACK_FRAMES * rate.frame();
+        let pending = Arc::new(Mutex::new(VecDeque::with_capacity(limit * 2)));
+        let stream = start(spec, Direction::Playback, rate, pending.clone())?;
         Ok(DeviceSink {
             pending,
             stream: Some(stream),
+            limit,
         })
     }
 }
@@ -70,7 +73,7 @@ impl AudioSink for DeviceSink {
     fn write(&mut self, pcm: &[i16]) {
         let mut pending = lock(&self.pending);
         pending.extend(pcm);
-        let excess = pending.len().saturating_sub(PLAYBACK_LIMIT);
+        let excess = pending.len().saturating_sub(self.limit);
         pending.drain(..excess);
     }
 
@@ -107,10 +110,11 @@ macro_rules! by_format {
 }
 
 /// Opens the device, picks its configuration, and starts a stream that
-/// fills (capture) or drains (playback) `fifo`.
+/// fills (capture) or drains (playback) `fifo` at the call's `rate`.
 fn start(
     spec: &DeviceSpec,
     direction: Direction,
+    rate: Rate,
     fifo: Arc<Mutex<VecDeque<i16>>>,
 ) -> Result<cpal::Stream, DeviceError> {
     let backend = |source| DeviceError::Backend {
@@ -122,15 +126,17 @@ fn start(
         Direction::Capture => choose(
             device.supported_input_configs().map_err(backend)?,
             device.default_input_config().map_err(backend)?,
+            rate,
         ),
         Direction::Playback => choose(
             device.supported_output_configs().map_err(backend)?,
             device.default_output_config().map_err(backend)?,
+            rate,
         ),
     };
     let stream = match direction {
-        Direction::Capture => by_format!(format, capture, &device, &config, fifo),
-        Direction::Playback => by_format!(format, playback, &device, &config, fifo),
+        Direction::Capture => by_format!(format, capture, &device, &config, rate, fifo),
+        Direction::Playback => by_format!(format, playback, &device, &config, rate, fifo),
     }
     .map_err(backend)?;
     stream.play().map_err(backend)?;
@@ -178,13 +184,15 @@ fn find(spec: &DeviceSpec, direction: Direction) -> Result<cpal::Device, DeviceE
     })
 }
 
-/// 8 kHz mono when the device offers it (the sound server or ALSA's plug
-/// layer then converts better than we would), the device's default
-/// otherwise, which we mix and resample.
+/// Mono at the call's rate when the device offers it (the sound server or
+/// ALSA's plug layer then converts better than we would), the device's
+/// default otherwise, which we mix and resample.
 fn choose(
     supported: impl Iterator<Item = cpal::SupportedStreamConfigRange>,
     default: cpal::SupportedStreamConfig,
+    rate: Rate,
 ) -> (StreamConfig, SampleFormat) {
+    let call_rate = rate.hz();
     let usable = |f: SampleFormat| {
         matches!(
             f,
@@ -195,12 +203,12 @@ fn choose(
         .filter(|range| {
             range.channels() == 1
                 && usable(range.sample_format())
-                && range.min_sample_rate() <= CALL_RATE
-                && CALL_RATE <= range.max_sample_rate()
+                && range.min_sample_rate() <= call_rate
+                && call_rate <= range.max_sample_rate()
         })
         .min_by_key(|range| range.sample_format() != SampleFormat::I16);
     let chosen = match exact {
-        Some(range) => range.with_sample_rate(CALL_RATE),
+        Some(range) => range.with_sample_rate(call_rate),
         None => default,
     };
     let format = chosen.sample_format();
@@ -217,6 +225,7 @@ fn choose(
 fn capture<T>(
     device: &cpal::Device,
     config: &StreamConfig,
+    call: Rate,
     captured: Arc<Mutex<VecDeque<i16>>>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
@@ -225,7 +234,8 @@ where
 {
     let channels = usize::from(config.channels.max(1));
     let rate = config.sample_rate.max(1) as usize;
-    let mut resampler = Linear::new(config.sample_rate, CALL_RATE);
+    let mut resampler = Linear::new(config.sample_rate, call.hz());
+    let frames = CAPTURE_FRAMES * call.frame();
     device.build_input_stream(
         *config,
         move |data: &[T], _| {
@@ -237,7 +247,7 @@ where
             }
             // At most a few frames wait; a device whose periods are longer
             // than that keeps one period.
-            let limit = CAPTURE_LIMIT.max(data.len() / channels * CALL_RATE as usize / rate);
+            let limit = frames.max(data.len() / channels * call.hz() as usize / rate);
             let excess = captured.len().saturating_sub(limit);
             captured.drain(..excess);
         },
@@ -249,13 +259,14 @@ where
 fn playback<T>(
     device: &cpal::Device,
     config: &StreamConfig,
+    call: Rate,
     pending: Arc<Mutex<VecDeque<i16>>>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(config.channels.max(1));
-    let mut resampler = Linear::new(CALL_RATE, config.sample_rate);
+    let mut resampler = Linear::new(call.hz(), config.sample_rate);
     device.build_output_stream(
         *config,
         move |data: &mut [T], _| {
