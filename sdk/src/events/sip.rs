@@ -109,7 +109,8 @@ open_enum! {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MediaStats {
-    /// `PCMU` or `PCMA`; empty when no media was set up.
+    /// The codec the call used, as SDP names it: `PCMU`, `PCMA`, `G722` or
+    /// `opus`; empty when no media was set up.
     pub codec: String,
     pub packets_sent: u64,
     pub packets_received: u64,
