@@ -1,8 +1,9 @@
 //! `listen`: one address (`"0.0.0.0:5060"`, `"[::1]:5060"`), as it always
 //! was, or a list of one address per family (`["0.0.0.0:5060",
-//! "[::]:5060"]`), so one Tandem is reached over IPv4 and IPv6 at once
-//! (decision 0075). Each peer is then answered from, and told, the address
-//! of its own family.
+//! "[::]:5060"]`, or `"0.0.0.0:5060, [::]:5060"` where only a string can
+//! be written, an environment variable), so one Tandem is reached over
+//! IPv4 and IPv6 at once (decision 0075). Each peer is then answered from,
+//! and told, the address of its own family.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -48,6 +49,12 @@ impl TryFrom<Written> for Listen {
     fn try_from(written: Written) -> Result<Self, Self::Error> {
         let parse = |text: String| text.parse().map_err(|_| ListenError::Address(text));
         match written {
+            // The list written as one string, as an environment variable
+            // (`TANDEM_PLUGINS__SIP__LISTEN`) can only say it.
+            Written::One(addrs) if addrs.contains(',') => {
+                let addrs = addrs.split(',').map(|a| a.trim().to_owned());
+                Listen::both(addrs.map(parse).collect::<Result<_, _>>()?)
+            }
             Written::One(addr) => Ok(Listen::one(parse(addr)?)),
             Written::Many(addrs) => {
                 Listen::both(addrs.into_iter().map(parse).collect::<Result<_, _>>()?)
@@ -168,6 +175,12 @@ mod tests {
             listen.with_port(7).addrs()[1],
             "[::1]:7".parse::<SocketAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn a_list_may_be_written_as_one_string_for_the_environment() {
+        let written = parse(r#""127.0.0.1:0, [::1]:0""#).unwrap();
+        assert_eq!(written, parse(r#"["127.0.0.1:0", "[::1]:0"]"#).unwrap());
     }
 
     #[test]
