@@ -66,13 +66,21 @@ impl OwnAddresses {
 
     /// `message` with its top Via naming our socket of `dest`'s family,
     /// when it is a request of ours whose Via names our socket of the
-    /// other family (with one family, or a destination still a name,
-    /// nothing changes).
+    /// other family (with one family nothing changes). A destination
+    /// still a name (rsipstack resolves it after this) is taken to be of
+    /// the family of the request's own Contact, which the user agent chose
+    /// toward the name's address (an INVITE, a REGISTER); without one the
+    /// Via stays.
     pub fn via_for(&self, mut message: SipMessage, dest: Option<&SipAddr>) -> SipMessage {
-        let Some(dest) = dest.and_then(|d| d.get_socketaddr().ok()) else {
+        let SipMessage::Request(request) = &mut message else {
             return message;
         };
-        let SipMessage::Request(request) = &mut message else {
+        let dest = dest.and_then(|d| d.get_socketaddr().ok()).or_else(|| {
+            let contact = request.typed_contact_headers().ok()?.into_iter().next()?;
+            let ip = crate::uri::host_ip(&contact.uri.host_with_port.host)?;
+            Some(SocketAddr::new(ip, 0))
+        });
+        let Some(dest) = dest else {
             return message;
         };
         let Ok(via_header) = request.via_header_mut() else {
@@ -176,6 +184,28 @@ mod tests {
             Some(&to("127.0.0.1:5070")),
         );
         assert!(top_via(&kept).starts_with("SIP/2.0/UDP 127.0.0.1:5060;"));
+    }
+
+    #[test]
+    fn a_request_to_a_name_follows_its_contact() {
+        let text = "INVITE sip:bob@example.org SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK2\r\n\
+             From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:bob@example.org>\r\n\
+             Call-ID: y\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@[::1]:5060>\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
+        let name = SipAddr {
+            r#type: Some(Transport::Udp),
+            addr: "example.org:5060".try_into().unwrap(),
+        };
+        let message = SipMessage::try_from(text).unwrap();
+        let sent = dual().via_for(message, Some(&name));
+        assert!(top_via(&sent).starts_with("SIP/2.0/UDP [::1]:5060;"));
+        // No Contact, no address: as rsipstack wrote it.
+        let sent = dual().via_for(
+            request("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK3"),
+            Some(&name),
+        );
+        assert!(top_via(&sent).starts_with("SIP/2.0/UDP 127.0.0.1:5060;"));
     }
 
     #[test]

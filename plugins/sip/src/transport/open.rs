@@ -125,7 +125,7 @@ pub async fn open(
         },
         false => OpenError::Listen {
             transport: e.transport,
-            addr: listen.first(),
+            addr: e.addr,
             source: e.source.into(),
         },
     };

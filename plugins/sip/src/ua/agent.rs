@@ -299,6 +299,18 @@ impl Agent {
         uri
     }
 
+    /// Whether `listen` names both families (decision 0075).
+    pub fn is_dual_stack(&self) -> bool {
+        self.config.listen.is_dual()
+    }
+
+    /// Our address on the `transport` socket of `peer`'s family (for a
+    /// wildcard, the one whose route reaches it).
+    pub fn own_toward(&self, transport: Transport, peer: Option<IpAddr>) -> Option<SocketAddr> {
+        let own = OwnAddresses(self.contacts.iter().map(|(a, _)| a.clone()).collect());
+        Some(own.toward(transport, peer)?.toward(peer))
+    }
+
     /// The address our SDP names in a call with `media_peer` (where our
     /// RTP goes) set up through `signalling_peer`: `media_address` when
     /// set, the public address the registrar saw when the peer is beyond
