@@ -223,6 +223,43 @@ fn tandem_calls_ipv6_and_ipv4_callees_each_in_its_own_family() {
     }
 }
 
+/// A MESSAGE to [::1] and one to 127.0.0.1 from the one Tandem: each
+/// leaves by the socket of its family and its Via says so (rsipstack
+/// would name its first listener, IPv4, for both), and each is answered.
+#[test]
+fn messages_to_ipv6_and_ipv4_leave_each_in_its_own_family() {
+    let tandem = dual_stack_tandem("");
+    let port = tandem.sip_port();
+    for ip in [V6, V4] {
+        let ip: IpAddr = ip.parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let peer_port = sipp::free_udp_port().to_string();
+        let scenario = scenario("dual_stack_message_uas.xml");
+        let local = ip.to_string();
+        let args = [
+            "-sf",
+            &scenario,
+            "-m",
+            "1",
+            "-i",
+            &local,
+            "-p",
+            &peer_port,
+            "-trace_logs",
+        ];
+        let receiver = sipp::Background::start(&args, dir.path());
+        let to = format!("sip:bob@{}:{peer_port}", uri_host(ip));
+        let sent = tandem
+            .call("sip.send_message", json!({ "to": to, "body": "hello" }))
+            .unwrap();
+        assert_eq!(sent["code"], 200, "{to}: {sent}");
+        receiver.wait_ok(dir.path());
+        let noted = logged(dir.path(), "message ");
+        let ours = format!("{}:{port}", uri_host(ip));
+        assert_eq!(field(&noted, "via"), ours, "a MESSAGE to {to}: {noted}");
+    }
+}
+
 /// `tandem check` says every address a dual-stack `listen` will take, by
 /// family, TLS beside each; and a list naming one family twice is refused
 /// in plain words before anything starts.
