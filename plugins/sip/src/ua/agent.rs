@@ -65,6 +65,9 @@ pub struct Agent {
     /// each dialog's Contact names the address whose route reaches the
     /// peer).
     contacts: Vec<(OwnAddress, Uri)>,
+    /// Every socket of ours, to pick the one of a peer's transport and
+    /// family (`transport/family.rs`).
+    own: OwnAddresses,
     /// Our From URI.
     pub identity: Uri,
     /// The registrar's credential. Requests other than REGISTER get it
@@ -234,6 +237,7 @@ impl Agent {
             dialogs,
             states,
             contacts,
+            own,
             identity,
             credential,
             password_scope,
@@ -272,15 +276,11 @@ impl Agent {
     /// down that flow.
     pub fn contact_toward(&self, transport: Option<Transport>, peer: Option<IpAddr>) -> Uri {
         let transport = transport.unwrap_or(Transport::Udp);
-        let v6 = peer.map(|p| p.to_canonical().is_ipv6());
-        let of_transport = || {
-            self.contacts
-                .iter()
-                .filter(|(a, _)| a.transport == transport)
-        };
-        let (listener, uri) = of_transport()
-            .find(|(a, _)| Some(a.bound.is_ipv6()) == v6)
-            .or_else(|| of_transport().next())
+        let chosen = self.own.toward(transport, peer);
+        let (listener, uri) = self
+            .contacts
+            .iter()
+            .find(|(a, _)| Some(a) == chosen)
             .unwrap_or(&self.contacts[0]);
         let mut uri = uri.clone();
         let public = self.public.toward(peer, self.via_registrar(peer));
@@ -307,8 +307,7 @@ impl Agent {
     /// Our address on the `transport` socket of `peer`'s family (for a
     /// wildcard, the one whose route reaches it).
     pub fn own_toward(&self, transport: Transport, peer: Option<IpAddr>) -> Option<SocketAddr> {
-        let own = OwnAddresses(self.contacts.iter().map(|(a, _)| a.clone()).collect());
-        Some(own.toward(transport, peer)?.toward(peer))
+        Some(self.own.toward(transport, peer)?.toward(peer))
     }
 
     /// The address our SDP names in a call with `media_peer` (where our
@@ -486,9 +485,8 @@ impl Agent {
 /// What every message passes between the sockets and rsipstack, which takes
 /// a single inspector: an IPv6 sender's `received` unbracketed on the way
 /// in (`transport::received`), then the digest fixes both ways
-/// (`guard::digest_wire`).
-/// A request's Via is put in the family of where it goes first
-/// (`transport::family`).
+/// (`guard::digest_wire`). On the way out, a request's Via is first put
+/// in the family of where it goes (`transport::family`).
 struct Wire {
     own: OwnAddresses,
 }
