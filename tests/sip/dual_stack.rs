@@ -260,6 +260,38 @@ fn messages_to_ipv6_and_ipv4_leave_each_in_its_own_family() {
     }
 }
 
+/// A dual-stack Tandem registering over UDP with a registrar at [::1]:
+/// the REGISTER's Via and Contact name our IPv6 address (rsipstack's
+/// own Contact would be its first listener's, IPv4, where an IPv6-only
+/// registrar could never send a call).
+#[test]
+fn a_registrar_over_ipv6_is_told_our_ipv6_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let registrar_port = sipp::free_udp_port().to_string();
+    let scenario = scenario("dual_stack_registrar.xml");
+    let args = [
+        "-sf",
+        &scenario,
+        "-m",
+        "1",
+        "-i",
+        V6,
+        "-p",
+        &registrar_port,
+        "-trace_logs",
+    ];
+    let registrar = sipp::Background::start(&args, dir.path());
+    let tandem = dual_stack_tandem(&format!(
+        "user = \"alice\"\nregistrar = \"sip:[::1]:{registrar_port}\"\npassword = \"secret\"\n"
+    ));
+    tandem.wait_for("SIP sip.registration call=nil peer=nil reason=nil code=200");
+    registrar.wait_ok(dir.path());
+    let noted = logged(dir.path(), "registered ");
+    let port = tandem.sip_port();
+    assert_eq!(field(&noted, "via"), format!("[::1]:{port}"), "{noted}");
+    assert_eq!(field(&noted, "contact"), "[::1]", "{noted}");
+}
+
 /// `tandem check` says every address a dual-stack `listen` will take, by
 /// family, TLS beside each; and a list naming one family twice is refused
 /// in plain words before anything starts.
