@@ -163,6 +163,22 @@ fn callers_over_ipv4_and_ipv6_are_answered_each_in_its_own_family() {
     assert!(!tandem.log().contains("panicked"));
 }
 
+/// sipp playing `name` (a file in `tests/sipp/`) once on `ip` and a free
+/// port of its own, `extra` added, logging to `dir`; with that port.
+fn sipp_once(
+    name: &str,
+    ip: &str,
+    extra: &[&str],
+    dir: &std::path::Path,
+) -> (sipp::Background, String) {
+    let port = sipp::free_udp_port().to_string();
+    let scenario = scenario(name);
+    let mut args = vec!["-sf", &scenario, "-m", "1", "-trace_logs"];
+    args.extend(["-i", ip, "-p", &port]);
+    args.extend(extra);
+    (sipp::Background::start(&args, dir), port)
+}
+
 /// A callee sipp on `ip` for one call, answering with its media at `sink`.
 struct Callee {
     sipp: sipp::Background,
@@ -173,14 +189,10 @@ struct Callee {
 impl Callee {
     fn start(ip: IpAddr, sink: &UdpSocket) -> Callee {
         let dir = tempfile::tempdir().unwrap();
-        let port = sipp::free_udp_port().to_string();
-        let scenario = scenario("dual_stack_uas.xml");
-        let local = ip.to_string();
         let keys = media_keys(ip, sink);
-        let mut args = vec!["-sf", &scenario, "-m", "1", "-i", &local, "-p", &port];
-        args.extend(keys.iter().map(String::as_str));
-        args.push("-trace_logs");
-        let sipp = sipp::Background::start(&args, dir.path());
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let local = ip.to_string();
+        let (sipp, port) = sipp_once("dual_stack_uas.xml", &local, &keys, dir.path());
         Callee { sipp, dir, port }
     }
 
@@ -233,21 +245,9 @@ fn messages_to_ipv6_and_ipv4_leave_each_in_its_own_family() {
     for ip in [V6, V4] {
         let ip: IpAddr = ip.parse().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let peer_port = sipp::free_udp_port().to_string();
-        let scenario = scenario("dual_stack_message_uas.xml");
         let local = ip.to_string();
-        let args = [
-            "-sf",
-            &scenario,
-            "-m",
-            "1",
-            "-i",
-            &local,
-            "-p",
-            &peer_port,
-            "-trace_logs",
-        ];
-        let receiver = sipp::Background::start(&args, dir.path());
+        let (receiver, peer_port) =
+            sipp_once("dual_stack_message_uas.xml", &local, &[], dir.path());
         let to = format!("sip:bob@{}:{peer_port}", uri_host(ip));
         let sent = tandem
             .call("sip.send_message", json!({ "to": to, "body": "hello" }))
@@ -267,20 +267,7 @@ fn messages_to_ipv6_and_ipv4_leave_each_in_its_own_family() {
 #[test]
 fn a_registrar_over_ipv6_is_told_our_ipv6_address() {
     let dir = tempfile::tempdir().unwrap();
-    let registrar_port = sipp::free_udp_port().to_string();
-    let scenario = scenario("dual_stack_registrar.xml");
-    let args = [
-        "-sf",
-        &scenario,
-        "-m",
-        "1",
-        "-i",
-        V6,
-        "-p",
-        &registrar_port,
-        "-trace_logs",
-    ];
-    let registrar = sipp::Background::start(&args, dir.path());
+    let (registrar, registrar_port) = sipp_once("dual_stack_registrar.xml", V6, &[], dir.path());
     let tandem = dual_stack_tandem(&format!(
         "user = \"alice\"\nregistrar = \"sip:[::1]:{registrar_port}\"\npassword = \"secret\"\n"
     ));
