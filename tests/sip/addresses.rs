@@ -94,7 +94,7 @@ impl Peer {
 
 /// The first line of sipp's `-trace_logs` files in `dir` that starts with
 /// `prefix`.
-fn logged(dir: &Path, prefix: &str) -> String {
+pub(crate) fn logged(dir: &Path, prefix: &str) -> String {
     let log = logs(dir);
     log.lines()
         .find(|l| l.starts_with(prefix))
@@ -121,7 +121,7 @@ fn non_loopback_address() -> Option<IpAddr> {
     Some(socket.local_addr().ok()?.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
 }
 
-fn rtp_sink(ip: IpAddr) -> UdpSocket {
+pub(crate) fn rtp_sink(ip: IpAddr) -> UdpSocket {
     let sink = UdpSocket::bind((ip, 0)).unwrap();
     sink.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -215,7 +215,7 @@ fn media_address_is_advertised_and_rtp_sent_there_arrives() {
 }
 
 /// One RTP packet of PCMU silence (RFC 3550 header, payload type 0).
-fn pcmu_packet(seq: u16) -> Vec<u8> {
+pub(crate) fn pcmu_packet(seq: u16) -> Vec<u8> {
     let mut packet = vec![0x80, 0x00];
     packet.extend(seq.to_be_bytes());
     packet.extend((u32::from(seq) * 160).to_be_bytes());

@@ -93,9 +93,12 @@ pub struct SipPlugin {
 impl Plugin for SipPlugin {
     type Config = Config;
 
-    /// Codecs in `codecs` that cannot run here (Opus without libopus).
+    /// Codecs in `codecs` that cannot run here (Opus without libopus),
+    /// and, for a dual-stack `listen`, every address it will listen on.
     fn check_notes(config: &Config) -> Vec<String> {
-        media::codec::left_out(&config.codecs)
+        let mut notes = media::codec::left_out(&config.codecs);
+        notes.extend(config.listening_note());
+        notes
     }
 
     fn manifest() -> Manifest {

@@ -12,6 +12,10 @@ use crate::guard::accept_from::{AcceptFrom, AcceptFromError, AcceptFromSetting};
 pub mod codecs;
 /// `media_encryption`: read here, applied by the media layer.
 pub mod encryption;
+/// `listen`: one address, or one per family (decision 0075).
+pub mod listen;
+
+pub use listen::Listen;
 
 /// The SIP plugin's configuration. The password comes from `password_file`
 /// or `password_env` (resolved by the host) and is never logged.
@@ -19,11 +23,15 @@ pub mod encryption;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Local address for SIP. Port 0 picks a free one (tests, the demo).
-    pub listen: SocketAddr,
+    /// A list of one IPv4 and one IPv6 address listens on both families
+    /// at once, on one port where it can (`config/listen.rs`, decision
+    /// 0075).
+    pub listen: Listen,
     /// Transports to listen on: `udp`, `tcp`, `tls`.
     pub transports: Vec<String>,
     /// Where SIP over TLS listens; `listen`'s address and port + 1 (5061
-    /// beside 5060) when unset, a free port when `listen`'s port is 0.
+    /// beside 5060) when unset (each of them, for a list), a free port
+    /// when `listen`'s port is 0.
     pub tls_listen: Option<SocketAddr>,
     /// Our certificate chain and its key, PEM text, needed to accept TLS.
     /// Written `tls_certificate_file` / `tls_key_file` in the config: the
@@ -150,7 +158,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            listen: Listen::one(SocketAddr::from(([0, 0, 0, 0], 5060))),
             transports: vec!["udp".to_owned()],
             tls_listen: None,
             tls_certificate: None,
@@ -328,23 +336,68 @@ impl Config {
         AcceptFrom::from_setting(self.accept_from.as_ref(), self.registrar.is_some())
     }
 
-    /// Where TLS listens (see `tls_listen`).
-    pub fn tls_listen(&self) -> SocketAddr {
-        self.tls_listen.unwrap_or_else(|| {
-            let port = match self.listen.port() {
-                0 => 0,
-                p => p.saturating_add(1),
-            };
-            SocketAddr::new(self.listen.ip(), port)
-        })
+    /// Where TLS listens (see `tls_listen`): the address set, else each
+    /// of `listen`'s with port + 1.
+    pub fn tls_listen(&self) -> Listen {
+        match self.tls_listen {
+            Some(addr) => Listen::one(addr),
+            None => {
+                let port = match self.listen.first().port() {
+                    0 => 0,
+                    p => p.saturating_add(1),
+                };
+                self.listen.with_port(port)
+            }
+        }
     }
 
     /// Where RTP binds: `media_bind`, the deprecated `media_ip`, else
     /// `listen`'s address (wildcard included).
     pub fn media_bind(&self) -> IpAddr {
+        self.media_bind_toward(None)
+    }
+
+    /// Where RTP binds for a call with `peer`: `media_bind`, the deprecated
+    /// `media_ip`, else the `listen` address of the peer's family (an IPv6
+    /// peer gets an IPv6 socket when we listen on IPv6 too).
+    pub fn media_bind_toward(&self, peer: Option<IpAddr>) -> IpAddr {
         self.media_bind
             .or(self.media_ip)
-            .unwrap_or_else(|| self.listen.ip())
+            .unwrap_or_else(|| self.listen.toward(peer).ip())
+    }
+
+    /// What `tandem check` says of a dual-stack `listen`: every address,
+    /// by transport and family (one address says nothing new).
+    pub fn listening_note(&self) -> Option<String> {
+        if !self.listen.is_dual() {
+            return None;
+        }
+        let named = |listen: &Listen| {
+            let each: Vec<String> = listen
+                .addrs()
+                .iter()
+                .map(|a| format!("{a} ({})", listen::family(a.ip())))
+                .collect();
+            each.join(" and ")
+        };
+        let mut parts = Vec::new();
+        let plain: Vec<&str> = self
+            .transports
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t != "tls")
+            .collect();
+        if !plain.is_empty() {
+            parts.push(format!(
+                "{} on {}",
+                plain.join(" and "),
+                named(&self.listen)
+            ));
+        }
+        if self.transports.iter().any(|t| t == "tls") {
+            parts.push(format!("tls on {}", named(&self.tls_listen())));
+        }
+        Some(format!("listens over IPv4 and IPv6: {}", parts.join("; ")))
     }
 
     /// The address SDP names when set (`media_address`, or the deprecated
@@ -468,9 +521,47 @@ mod tests {
         config.tls_certificate = Some("-----BEGIN CERTIFICATE-----".into());
         config.tls_key = Some("-----BEGIN PRIVATE KEY-----".into());
         config.validate().unwrap();
-        assert_eq!(config.tls_listen().port(), 5061);
-        config.listen.set_port(0);
-        assert_eq!(config.tls_listen().port(), 0);
+        assert_eq!(config.tls_listen().first().port(), 5061);
+        config.listen = config.listen.with_port(0);
+        assert_eq!(config.tls_listen().first().port(), 0);
+    }
+
+    #[test]
+    fn a_dual_stack_listen_puts_tls_and_rtp_beside_each_family_and_says_every_address() {
+        let config: Config = serde_json::from_str(
+            r#"{"listen": ["[::]:5060", "0.0.0.0:5060"], "transports": ["udp", "tcp", "tls"]}"#,
+        )
+        .unwrap();
+        let tls: Vec<String> = config
+            .tls_listen()
+            .addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(tls, ["0.0.0.0:5061", "[::]:5061"]);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            config.media_bind_toward(Some(v6)),
+            "::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            config.media_bind_toward(Some(v4)),
+            "0.0.0.0".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(config.media_bind(), "0.0.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            config.listening_note().unwrap(),
+            "listens over IPv4 and IPv6: udp and tcp on 0.0.0.0:5060 (IPv4) and [::]:5060 (IPv6); \
+             tls on 0.0.0.0:5061 (IPv4) and [::]:5061 (IPv6)"
+        );
+        // media_bind, when set, is where RTP binds whatever the peer.
+        let config = Config {
+            media_bind: Some(v4),
+            ..config
+        };
+        assert_eq!(config.media_bind_toward(Some(v6)), v4);
+        assert_eq!(Config::default().listening_note(), None);
     }
 
     #[test]

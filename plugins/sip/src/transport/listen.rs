@@ -18,12 +18,33 @@ use std::task::Poll;
 use rsipstack::sip::transport::Transport;
 use rsipstack::transaction::endpoint::Endpoint;
 use rsipstack::transport::{SipAddr, SipConnection};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_util::sync::CancellationToken;
+
+use super::route::Advertised;
+use crate::config::listen::{family, Listen};
 
 /// A listening socket as rsipstack's listeners make theirs (address reuse,
 /// a backlog of 128).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    bind_tcp(addr, false)
+}
+
+/// [`bind`], IPv6-only when `v6_only` (a dual-stack `listen`'s IPv6
+/// socket, beside the IPv4 one on the same port: without it a wildcard
+/// `[::]` would take IPv4 too, as mapped addresses, and clash with
+/// `0.0.0.0`).
+pub fn bind_tcp(addr: SocketAddr, v6_only: bool) -> std::io::Result<TcpListener> {
+    if v6_only && addr.is_ipv6() {
+        let socket = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_only_v6(true)?;
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(128)?;
+        return TcpListener::from_std(socket.into());
+    }
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -32,6 +53,18 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(128)
+}
+
+/// A UDP socket on `addr`, IPv6-only when `v6_only` (see [`bind_tcp`]).
+async fn bind_udp(addr: SocketAddr, v6_only: bool) -> std::io::Result<UdpSocket> {
+    if v6_only && addr.is_ipv6() {
+        let socket = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_only_v6(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        return UdpSocket::from_std(socket.into());
+    }
+    UdpSocket::bind(addr).await
 }
 
 /// How many ports [`bind_udp_then_tcp`] tries before it gives up.
@@ -51,42 +84,119 @@ pub async fn bind_udp_then_tcp(
     let attempts = if addr.port() == 0 { PAIR_ATTEMPTS } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = UdpSocket::bind(addr).await.map_err(BindError::udp)?;
-        if !tcp {
-            return Ok((udp, None));
-        }
-        let port = udp.local_addr().map_err(BindError::udp)?.port();
-        match bind(SocketAddr::new(addr.ip(), port)) {
-            Ok(listener) => return Ok((udp, Some(listener))),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
-            Err(e) => return Err(BindError::tcp(e)),
+        match bind_pair(addr, tcp, false).await {
+            Err(e) if e.transport == "tcp" && e.in_use() => last = Some(e),
+            other => return other,
         }
     }
-    Err(BindError::tcp(
-        last.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()),
-    ))
+    Err(last.unwrap_or_else(|| BindError::tcp(addr, std::io::ErrorKind::AddrInUse.into())))
 }
 
-/// Which half of [`bind_udp_then_tcp`] could not bind, and why.
+/// One try of [`bind_udp_then_tcp`]: UDP on `addr`, TCP on the port it got.
+async fn bind_pair(
+    addr: SocketAddr,
+    tcp: bool,
+    v6_only: bool,
+) -> Result<(UdpSocket, Option<TcpListener>), BindError> {
+    let udp = bind_udp(addr, v6_only)
+        .await
+        .map_err(|e| BindError::udp(addr, e))?;
+    let port = udp
+        .local_addr()
+        .map_err(|e| BindError::udp(addr, e))?
+        .port();
+    if !tcp {
+        return Ok((udp, None));
+    }
+    let at = SocketAddr::new(addr.ip(), port);
+    let listener = bind_tcp(at, v6_only).map_err(|e| BindError::tcp(at, e))?;
+    Ok((udp, Some(listener)))
+}
+
+/// One family's SIP sockets: UDP and, when asked, TCP on one port.
+pub struct Family {
+    pub udp: UdpSocket,
+    pub tcp: Option<TcpListener>,
+}
+
+/// UDP (and TCP, when `tcp`) on every address of `listen`, all on one
+/// port where one was left to us: the IPv4 address picks it (port 0) and
+/// the IPv6 one follows, IPv6-only (see [`bind_tcp`]); if that port is
+/// taken on IPv6, the set is tried again on a new one. A port the user
+/// named is tried once, and its error names the family that could not
+/// have it. One address binds exactly as [`bind_udp_then_tcp`] always did.
+pub async fn bind_families(listen: &Listen, tcp: bool) -> Result<Vec<Family>, BindError> {
+    if !listen.is_dual() {
+        let (udp, tcp) = bind_udp_then_tcp(listen.first(), tcp).await?;
+        return Ok(vec![Family { udp, tcp }]);
+    }
+    let chosen = listen.first().port() == 0;
+    let attempts = if chosen { PAIR_ATTEMPTS } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let (udp, listener) = bind_udp_then_tcp(listen.first(), tcp).await?;
+        let port = udp
+            .local_addr()
+            .map_err(|e| BindError::udp(listen.first(), e))?
+            .port();
+        let mut bound = vec![Family { udp, tcp: listener }];
+        let mut failed = None;
+        for addr in &listen.addrs()[1..] {
+            let follows = addr.port() == 0 || addr.port() == listen.first().port();
+            let addr = match follows {
+                true => SocketAddr::new(addr.ip(), port),
+                false => *addr,
+            };
+            match bind_pair(addr, tcp, true).await {
+                Ok((udp, tcp)) => bound.push(Family { udp, tcp }),
+                Err(e) => {
+                    failed = Some((e, follows && chosen));
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => return Ok(bound),
+            Some((e, true)) if e.in_use() => last = Some(e),
+            Some((e, _)) => return Err(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| BindError::udp(listen.addrs()[1], std::io::ErrorKind::AddrInUse.into())))
+}
+
+/// Which socket could not bind, where, and why.
 #[derive(Debug)]
 pub struct BindError {
     pub transport: &'static str,
+    pub addr: SocketAddr,
     pub source: std::io::Error,
 }
 
 impl BindError {
-    fn udp(source: std::io::Error) -> Self {
+    fn udp(addr: SocketAddr, source: std::io::Error) -> Self {
         Self {
             transport: "udp",
+            addr,
             source,
         }
     }
 
-    fn tcp(source: std::io::Error) -> Self {
+    fn tcp(addr: SocketAddr, source: std::io::Error) -> Self {
         Self {
             transport: "tcp",
+            addr,
             source,
         }
+    }
+
+    fn in_use(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::AddrInUse
+    }
+
+    /// `IPv4` or `IPv6`: the family that could not have the port.
+    pub fn family(&self) -> &'static str {
+        family(self.addr.ip())
     }
 }
 
@@ -97,6 +207,22 @@ pub fn advertised(bound: SocketAddr, transport: Transport) -> SipAddr {
     SipAddr {
         r#type: Some(transport),
         addr: SipConnection::resolve_bind_address(bound).into(),
+    }
+}
+
+/// [`advertised`] for a socket of a dual-stack `listen`: rsipstack names
+/// any wildcard, `[::]` too, by the host's first IPv4 address, so the IPv6
+/// socket's wildcard is named by the IPv6 address of the default route
+/// (each peer is then told the one whose route reaches it).
+pub fn advertised_in_family(bound: SocketAddr, transport: Transport) -> SipAddr {
+    let resolved = SipConnection::resolve_bind_address(bound);
+    let addr = match resolved.is_ipv6() == bound.is_ipv6() {
+        true => resolved,
+        false => SocketAddr::new(Advertised::new(None, bound.ip()).toward(None), bound.port()),
+    };
+    SipAddr {
+        r#type: Some(transport),
+        addr: addr.into(),
     }
 }
 
@@ -185,6 +311,46 @@ mod tests {
         let (udp, tcp) = bind_udp_then_tcp(any, true).await.unwrap();
         let port = udp.local_addr().unwrap().port();
         assert_eq!(tcp.unwrap().local_addr().unwrap().port(), port);
+    }
+
+    /// Both families on one port: the IPv4 sockets pick it, the IPv6 ones
+    /// follow, and neither takes the other's traffic.
+    #[tokio::test]
+    async fn both_families_get_one_port_each_on_its_own_sockets() {
+        let listen = Listen::both(vec![
+            "[::1]:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        ])
+        .unwrap();
+        let bound = bind_families(&listen, true).await.unwrap();
+        let addrs: Vec<SocketAddr> = bound.iter().map(|f| f.udp.local_addr().unwrap()).collect();
+        assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6(), "{addrs:?}");
+        assert_eq!(addrs[0].port(), addrs[1].port());
+        for family in &bound {
+            let tcp = family.tcp.as_ref().unwrap().local_addr().unwrap();
+            assert_eq!(tcp, family.udp.local_addr().unwrap());
+        }
+    }
+
+    /// A port named by the user and held on IPv6 only: said, naming IPv6.
+    #[tokio::test]
+    async fn a_port_asked_for_and_taken_on_one_family_is_refused_naming_it() {
+        let (_held, port) = std::iter::repeat_with(|| {
+            let held = std::net::UdpSocket::bind("[::1]:0").unwrap();
+            let port = held.local_addr().unwrap().port();
+            (held, port)
+        })
+        .find(|(_, port)| std::net::UdpSocket::bind(("127.0.0.1", *port)).is_ok())
+        .unwrap();
+        let listen = Listen::both(vec![
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::new("::1".parse().unwrap(), port),
+        ])
+        .unwrap();
+        let error = bind_families(&listen, false).await.err().unwrap();
+        assert_eq!(error.family(), "IPv6");
+        assert_eq!(error.transport, "udp");
+        assert_eq!(error.source.kind(), std::io::ErrorKind::AddrInUse);
     }
 
     /// A port asked for, held for TCP by another program: said, naming

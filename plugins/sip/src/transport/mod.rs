@@ -20,7 +20,10 @@
 //!   rsip's parser misreads (folded lines, `; tag = x`, RFC 2543 From).
 //! - `connections.rs`: `max_connections` and `max_connections_per_source`.
 //! - `open.rs`: the doors `transports` names, bound at start.
-//! - `listen.rs`: our listeners, as rsipstack must know them.
+//! - `listen.rs`: our listeners, as rsipstack must know them, bound one
+//!   per family for a dual-stack `listen`.
+//! - `family.rs`: our addresses per transport and family, and a request's
+//!   Via put in the family of where it goes.
 //! - `icmp.rs`: `IP_RECVERR` and the reports it gives.
 //! - `route.rs`: which of our addresses a peer is told, for a wildcard
 //!   socket the one whose route reaches it.
@@ -31,6 +34,7 @@
 
 pub mod connections;
 pub mod counters;
+pub mod family;
 pub mod framing;
 pub mod icmp;
 pub mod lenient;

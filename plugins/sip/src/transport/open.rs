@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::connections::Connections;
 use super::counters::Counters;
+use super::family::{OwnAddress, OwnAddresses};
 use super::icmp::{self, Unreachable};
 use super::stream::Door;
 use super::tls::connector::Connector;
@@ -34,8 +35,27 @@ pub enum OpenError {
         addr: std::net::SocketAddr,
         source: rsipstack::Error,
     },
+    #[error(
+        "cannot listen on {transport} over {family} at {addr}: {source} (listen names both \
+         families; each must have the port)"
+    )]
+    ListenFamily {
+        transport: &'static str,
+        family: &'static str,
+        addr: std::net::SocketAddr,
+        source: rsipstack::Error,
+    },
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
+}
+
+/// One of our sockets, bound to `bound` and named `named`.
+fn own_address(transport: Transport, bound: std::net::SocketAddr, named: &SipAddr) -> OwnAddress {
+    OwnAddress {
+        transport,
+        bound,
+        advertised: named.get_socketaddr().unwrap_or(bound),
+    }
 }
 
 /// A TCP or TLS listener bound at start, served once the endpoint is.
@@ -53,6 +73,8 @@ pub struct Opened {
     doors: Vec<Waiting>,
     /// `udp 127.0.0.1:5060`, ... for the log and `sip.status`.
     pub listening: Vec<String>,
+    /// Every socket of ours, UDP first, each family apart (decision 0075).
+    pub own: OwnAddresses,
     /// What the doors answered, dropped or refused before rsipstack saw it.
     pub counters: Arc<Counters>,
     /// The UDP door's ICMP reports, for the user agent.
@@ -73,8 +95,16 @@ pub async fn open(
     let transports = TransportLayer::new(cancel.clone());
     let tls = settings::settings(config)?;
     transports.set_tls_config(tls.clone());
-    let listen = config.listen;
+    let listen = &config.listen;
+    let dual = listen.is_dual();
+    // How each socket is named: a dual-stack IPv6 wildcard by an IPv6
+    // address (rsipstack would name it by an IPv4 one).
+    let name = |bound, transport| match dual {
+        true => listen::advertised_in_family(bound, transport),
+        false => listen::advertised(bound, transport),
+    };
     let mut listening = Vec::new();
+    let mut own = Vec::new();
     let screened = Arc::new(Counters::default());
     // Every TLS connection, dialled or accepted, is read through the
     // screen (`transport/tls/screened.rs`).
@@ -86,95 +116,139 @@ pub async fn open(
     let mut listeners: Vec<SipConnection> = Vec::new();
     let mut doors = Vec::new();
     let has = |name: &str| config.transports.iter().any(|t| t == name);
-    // UDP and TCP share one port (TCP follows the one UDP picked).
-    let (mut udp, mut tcp_listener) = (None, None);
+    let listen_error = |e: listen::BindError| match dual {
+        true => OpenError::ListenFamily {
+            transport: e.transport,
+            family: e.family(),
+            addr: e.addr,
+            source: e.source.into(),
+        },
+        false => OpenError::Listen {
+            transport: e.transport,
+            addr: e.addr,
+            source: e.source.into(),
+        },
+    };
+    // UDP and TCP share one port (TCP follows the one UDP picked), and
+    // with both families, the IPv6 sockets follow the IPv4 ones.
+    let (mut udp, mut tcp_listeners) = (Vec::new(), Vec::new());
     if has("udp") {
-        let (socket, listener) = listen::bind_udp_then_tcp(listen, has("tcp"))
+        for family in listen::bind_families(listen, has("tcp"))
             .await
-            .map_err(|e| OpenError::Listen {
-                transport: e.transport,
-                addr: listen,
-                source: e.source.into(),
-            })?;
-        udp = Some(socket);
-        tcp_listener = listener;
+            .map_err(listen_error)?
+        {
+            udp.push(family.udp);
+            tcp_listeners.extend(family.tcp);
+        }
     }
     for transport in &config.transports {
         match transport.as_str() {
             "udp" => {
-                let Some(socket) = udp.take() else { continue };
-                let socket = ScreenedUdp::new(socket, screened.clone(), unreachable_tx.clone());
+                if udp.is_empty() {
+                    continue;
+                }
+                let sockets = std::mem::take(&mut udp);
+                let bound: Vec<_> = sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+                let socket = ScreenedUdp::new(sockets, screened.clone(), unreachable_tx.clone());
                 let conn =
                     UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token()))
                         .await
                         .map_err(|source| OpenError::Listen {
                             transport: "udp",
-                            addr: listen,
+                            addr: listen.first(),
                             source,
                         })?;
-                let addr = conn.get_addr().clone();
-                listening.push(format!("udp {}", addr.addr));
+                for (i, bound) in bound.into_iter().enumerate() {
+                    // The first is named as rsipstack names its listener.
+                    let addr = match i {
+                        0 => conn.get_addr().clone(),
+                        _ => name(bound, Transport::Udp),
+                    };
+                    listening.push(format!("udp {}", addr.addr));
+                    own.push(own_address(Transport::Udp, bound, &addr));
+                }
                 let conn: SipConnection = conn.into();
                 transports.add_transport(conn.clone());
                 listeners.push(conn);
             }
             "tcp" => {
-                let listen_error = |source: std::io::Error| OpenError::Listen {
-                    transport: "tcp",
-                    addr: listen,
-                    source: source.into(),
-                };
-                let listener = match tcp_listener.take() {
-                    Some(listener) => listener,
-                    None => listen::bind(listen).map_err(listen_error)?,
-                };
-                let bound = listener.local_addr().map_err(listen_error)?;
-                let addr = listen::advertised(bound, Transport::Tcp);
-                listening.push(format!("tcp {}", addr.addr));
-                let advertised = addr.get_socketaddr().unwrap_or(bound);
-                let conn =
-                    TcpListenerConnection::new(advertised, None)
+                if tcp_listeners.is_empty() {
+                    for addr in listen.addrs() {
+                        let listener = listen::bind_tcp(*addr, dual).map_err(|source| {
+                            listen_error(listen::BindError {
+                                transport: "tcp",
+                                addr: *addr,
+                                source,
+                            })
+                        })?;
+                        tcp_listeners.push(listener);
+                    }
+                }
+                for listener in std::mem::take(&mut tcp_listeners) {
+                    let bound = listener.local_addr().map_err(|source| OpenError::Listen {
+                        transport: "tcp",
+                        addr: listen.first(),
+                        source: source.into(),
+                    })?;
+                    let addr = name(bound, Transport::Tcp);
+                    listening.push(format!("tcp {}", addr.addr));
+                    own.push(own_address(Transport::Tcp, bound, &addr));
+                    let advertised = addr.get_socketaddr().unwrap_or(bound);
+                    let conn =
+                        TcpListenerConnection::new(advertised, None)
+                            .await
+                            .map_err(|source| OpenError::Listen {
+                                transport: "tcp",
+                                addr: bound,
+                                source,
+                            })?;
+                    listeners.push(conn.into());
+                    doors.push(Waiting::Tcp(listener, addr));
+                }
+            }
+            "tls" => {
+                for wanted in config.tls_listen().addrs() {
+                    let wanted = *wanted;
+                    let acceptor = settings::acceptor(config)?;
+                    let listener = listen::bind_tcp(wanted, dual).map_err(|source| {
+                        listen_error(listen::BindError {
+                            transport: "tls",
+                            addr: wanted,
+                            source,
+                        })
+                    })?;
+                    let bound = listener.local_addr().map_err(|source| OpenError::Listen {
+                        transport: "tls",
+                        addr: wanted,
+                        source: source.into(),
+                    })?;
+                    let addr = name(bound, Transport::Tls);
+                    listening.push(format!("tls {}", addr.addr));
+                    own.push(own_address(Transport::Tls, bound, &addr));
+                    let advertised = addr.get_socketaddr().unwrap_or(bound);
+                    let conn = TlsListenerConnection::new(advertised, None, tls.clone())
                         .await
                         .map_err(|source| OpenError::Listen {
-                            transport: "tcp",
+                            transport: "tls",
                             addr: bound,
                             source,
                         })?;
-                listeners.push(conn.into());
-                doors.push(Waiting::Tcp(listener, addr));
-            }
-            "tls" => {
-                let wanted = config.tls_listen();
-                let listen_error = |source: std::io::Error| OpenError::Listen {
-                    transport: "tls",
-                    addr: wanted,
-                    source: source.into(),
-                };
-                let acceptor = settings::acceptor(config)?;
-                let listener = listen::bind(wanted).map_err(listen_error)?;
-                let bound = listener.local_addr().map_err(listen_error)?;
-                let addr = listen::advertised(bound, Transport::Tls);
-                listening.push(format!("tls {}", addr.addr));
-                let advertised = addr.get_socketaddr().unwrap_or(bound);
-                let conn = TlsListenerConnection::new(advertised, None, tls.clone())
-                    .await
-                    .map_err(|source| OpenError::Listen {
-                        transport: "tls",
-                        addr: bound,
-                        source,
-                    })?;
-                listeners.push(conn.into());
-                doors.push(Waiting::Tls(listener, acceptor));
+                    listeners.push(conn.into());
+                    doors.push(Waiting::Tls(listener, acceptor));
+                }
             }
             _ => {}
         }
     }
+    // UDP first, as rsipstack's listeners are put (`Opened::serve`).
+    own.sort_by_key(|a| a.transport != Transport::Udp);
     Ok((
         transports,
         Opened {
             listeners,
             doors,
             listening,
+            own: OwnAddresses(own),
             counters: screened,
             unreachable: unreachable_rx,
             connector,

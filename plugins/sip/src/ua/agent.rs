@@ -24,6 +24,7 @@ use crate::guard::password_scope::PasswordScope;
 use crate::guard::refusals::Refusals;
 use crate::media::{MediaConfig, PreparedMedia};
 use crate::transport::counters::Counters;
+use crate::transport::family::{OwnAddress, OwnAddresses};
 use crate::transport::icmp::{self, Unreachable};
 use crate::transport::public::{on_local_network, PublicAddress};
 use crate::transport::route::Advertised;
@@ -58,11 +59,15 @@ pub struct Agent {
     pub endpoint: EndpointInnerRef,
     pub dialogs: Arc<DialogLayer>,
     pub states: DialogStateSender,
-    /// Our Contact per transport we listen on (where peers reach us), the
-    /// first one the default, and whether its listener is bound to a
-    /// wildcard address (then each dialog's Contact names the address
-    /// whose route reaches the peer).
-    contacts: Vec<(Transport, Uri, Option<Advertised>)>,
+    /// Our Contact per socket we listen on (where peers reach us: one per
+    /// transport, or per transport and family with a dual-stack `listen`),
+    /// the first one the default, with the socket (bound to a wildcard,
+    /// each dialog's Contact names the address whose route reaches the
+    /// peer).
+    contacts: Vec<(OwnAddress, Uri)>,
+    /// Every socket of ours, to pick the one of a peer's transport and
+    /// family (`transport/family.rs`).
+    own: OwnAddresses,
     /// Our From URI.
     pub identity: Uri,
     /// The registrar's credential. Requests other than REGISTER get it
@@ -131,11 +136,12 @@ impl Agent {
         let stop_on_error = cancel.clone().drop_guard();
         let (transports, opened) = crate::transport::open::open(&config, &cancel).await?;
         let listening = opened.listening.clone();
+        let own = opened.own.clone();
         let screened = opened.counters.clone();
         let endpoint = EndpointBuilder::new()
             .with_user_agent(concat!("Tandem/", env!("CARGO_PKG_VERSION")))
             .with_transport_layer(transports)
-            .with_inspector(Box::new(Wire))
+            .with_inspector(Box::new(Wire { own: own.clone() }))
             .with_cancel_token(cancel.clone())
             .build();
         let incoming = endpoint
@@ -151,29 +157,29 @@ impl Agent {
             user: config.user.clone(),
             password: None,
         };
-        let contacts: Vec<(Transport, Uri, Option<Advertised>)> = addrs
+        // One Contact per socket of ours (both families of each transport
+        // with a dual-stack `listen`), UDP first.
+        let contacts: Vec<(OwnAddress, Uri)> = own
+            .0
             .iter()
             .map(|a| {
-                let transport = a.r#type.unwrap_or(Transport::Udp);
-                let bound = match transport {
-                    Transport::Tls => config.tls_listen().ip(),
-                    _ => config.listen.ip(),
-                };
-                let route = bound.is_unspecified().then(|| Advertised::new(None, bound));
-                let params = match transport {
+                let params = match a.transport {
                     Transport::Udp => vec![],
                     other => vec![Param::Transport(other)],
                 };
                 let uri = Uri {
                     scheme: Some(Scheme::Sip),
                     auth: Some(user.clone()),
-                    host_with_port: a.addr.clone(),
+                    host_with_port: a.advertised.into(),
                     params,
                     ..Default::default()
                 };
-                (transport, uri, route)
+                (a.clone(), uri)
             })
             .collect();
+        if contacts.is_empty() {
+            return Err(StartError::NoAddress);
+        }
         let identity = if config.domain.is_empty() {
             contacts[0].1.clone()
         } else {
@@ -233,6 +239,7 @@ impl Agent {
             dialogs,
             states,
             contacts,
+            own,
             identity,
             credential,
             password_scope,
@@ -259,8 +266,9 @@ impl Agent {
     }
 
     /// Our Contact for a dialog over `transport` with `peer` (the address
-    /// its requests come from or go to): the listener of that transport,
-    /// else the first one (a peer then answers where we listen). A
+    /// its requests come from or go to): the listener of that transport
+    /// (of the peer's family, when we listen on both: decision 0075), else
+    /// the first one (a peer then answers where we listen). A
     /// listener bound to a wildcard is named by the address whose route
     /// reaches the peer (rsipstack would name the host's first interface).
     /// A peer beyond a NAT the registrar showed (`transport/public.rs`) is
@@ -270,18 +278,20 @@ impl Agent {
     /// down that flow.
     pub fn contact_toward(&self, transport: Option<Transport>, peer: Option<IpAddr>) -> Uri {
         let transport = transport.unwrap_or(Transport::Udp);
-        let (listener, uri, route) = self
+        let chosen = self.own.toward(transport, peer);
+        let (listener, uri) = self
             .contacts
             .iter()
-            .find(|(t, _, _)| *t == transport)
+            .find(|(a, _)| Some(a) == chosen)
             .unwrap_or(&self.contacts[0]);
         let mut uri = uri.clone();
         let public = self.public.toward(peer, self.via_registrar(peer));
-        if let Some(public) = public.filter(|p| p.transport == *listener) {
+        if let Some(public) = public.filter(|p| p.transport == listener.transport) {
             uri.host_with_port = SocketAddr::new(public.ip, 0).into();
             uri.host_with_port.port = public.port.map(Into::into);
-        } else if let Some(route) = route {
+        } else if listener.bound.ip().is_unspecified() {
             let port = uri.host_with_port.port;
+            let route = Advertised::new(None, listener.bound.ip());
             uri.host_with_port = SocketAddr::new(route.toward(peer), 0).into();
             uri.host_with_port.port = port;
         }
@@ -291,10 +301,22 @@ impl Agent {
         uri
     }
 
+    /// Whether `listen` names both families (decision 0075).
+    pub fn is_dual_stack(&self) -> bool {
+        self.config.listen.is_dual()
+    }
+
+    /// Our address on the `transport` socket of `peer`'s family (for a
+    /// wildcard, the one whose route reaches it).
+    pub fn own_toward(&self, transport: Transport, peer: Option<IpAddr>) -> Option<SocketAddr> {
+        Some(self.own.toward(transport, peer)?.toward(peer))
+    }
+
     /// The address our SDP names in a call with `media_peer` (where our
     /// RTP goes) set up through `signalling_peer`: `media_address` when
     /// set, the public address the registrar saw when the peer is beyond
-    /// that NAT, else ours (toward the media peer, for a wildcard bind).
+    /// that NAT, else ours (toward the media peer, for a wildcard bind;
+    /// of its family, with a dual-stack `listen`).
     pub fn media_address_for(
         &self,
         media_peer: Option<IpAddr>,
@@ -306,7 +328,22 @@ impl Agent {
         match (self.media.configured, public) {
             (Some(configured), _) => configured,
             (None, Some(public)) => public.ip,
-            (None, None) => self.media.advertised.toward(media_peer),
+            (None, None) => match self.config.listen.is_dual() {
+                true => {
+                    Advertised::new(None, self.media_bind_toward(media_peer)).toward(media_peer)
+                }
+                false => self.media.advertised.toward(media_peer),
+            },
+        }
+    }
+
+    /// Where a call's RTP binds when our SDP names `address` (or the
+    /// peer is `address`): `media_bind` when set, else the `listen`
+    /// address of its family (an IPv6 socket for `c=IN IP6`).
+    pub fn media_bind_toward(&self, address: Option<IpAddr>) -> IpAddr {
+        match self.config.listen.is_dual() {
+            true => self.config.media_bind_toward(address),
+            false => self.media.bind,
         }
     }
 
@@ -450,8 +487,11 @@ impl Agent {
 /// What every message passes between the sockets and rsipstack, which takes
 /// a single inspector: an IPv6 sender's `received` unbracketed on the way
 /// in (`transport::received`), then the digest fixes both ways
-/// (`guard::digest_wire`).
-struct Wire;
+/// (`guard::digest_wire`). On the way out, a request's Via is first put
+/// in the family of where it goes (`transport::family`).
+struct Wire {
+    own: OwnAddresses,
+}
 
 impl rsipstack::transaction::endpoint::MessageInspector for Wire {
     fn before_send(
@@ -459,6 +499,7 @@ impl rsipstack::transaction::endpoint::MessageInspector for Wire {
         msg: rsipstack::sip::SipMessage,
         dest: Option<&rsipstack::transport::SipAddr>,
     ) -> rsipstack::sip::SipMessage {
+        let msg = self.own.via_for(msg, dest);
         crate::guard::digest_wire::DigestWire.before_send(msg, dest)
     }
 

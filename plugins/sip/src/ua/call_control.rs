@@ -47,9 +47,13 @@ impl Agent {
                 encryption,
             )
         };
-        let prepared = PreparedMedia::bind(self.media.bind, self.media.ports)
-            .await
-            .map_err(failed)?;
+        // An IPv6 socket when our SDP names an IPv6 address (decision 0075).
+        let prepared = PreparedMedia::bind(
+            self.media_bind_toward(Some(media_address)),
+            self.media.ports,
+        )
+        .await
+        .map_err(failed)?;
         let session_id: u64 = rand::random::<u32>().into();
         let offer = offer
             .as_deref()

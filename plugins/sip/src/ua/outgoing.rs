@@ -59,15 +59,15 @@ impl Agent {
             None => self.identity.clone(),
         };
         let destination = self.reach(&callee).await?;
-        let prepared = PreparedMedia::bind(self.media.bind, self.media.ports)
+        // Toward where the INVITE goes: the callee's media is most likely
+        // reached the same way (unknown until its answer), over the same
+        // family (decision 0075).
+        let toward = destination.map(|d| d.ip());
+        let own = self.media_address_for(toward, toward);
+        let prepared = PreparedMedia::bind(self.media_bind_toward(Some(own)), self.media.ports)
             .await
             .map_err(|e| CommandError::rejected(e.to_string()))?;
-        // Toward where the INVITE goes: the callee's media is most likely
-        // reached the same way (unknown until its answer).
-        let toward = destination.map(|d| d.ip());
-        let (media_address, port) = self
-            .public_media(&prepared, toward, self.media_address_for(toward, toward))
-            .await;
+        let (media_address, port) = self.public_media(&prepared, toward, own).await;
         let encryption = Encryption::for_call(
             self.config.media_encryption,
             crate::uri::transport_of(&callee) == Some(rsipstack::sip::transport::Transport::Tls),

@@ -335,8 +335,14 @@ impl Agent {
                     addr: server.host_with_port.clone(),
                 };
                 let layer = &self.endpoint.transport_layer;
-                let (connection, _) = layer.lookup(&target, None).await.ok()?;
+                let (connection, resolved) = layer.lookup(&target, None).await.ok()?;
+                let to = resolved.get_socketaddr().ok().map(|a| a.ip());
                 match transport {
+                    // Our UDP socket of the registrar's family, when we
+                    // listen on both (decision 0075).
+                    Transport::Udp if self.is_dual_stack() => {
+                        self.own_toward(Transport::Udp, to)?.into()
+                    }
                     Transport::Udp => {
                         let via = self
                             .endpoint
