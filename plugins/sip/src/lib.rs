@@ -93,9 +93,12 @@ pub struct SipPlugin {
 impl Plugin for SipPlugin {
     type Config = Config;
 
-    /// Codecs in `codecs` that cannot run here (Opus without libopus).
+    /// Codecs in `codecs` that cannot run here (Opus without libopus),
+    /// and DTLS-SRTP without OpenSSL 3.
     fn check_notes(config: &Config) -> Vec<String> {
-        media::codec::left_out(&config.codecs)
+        let mut notes = media::codec::left_out(&config.codecs);
+        notes.extend(media::srtp::dtls::left_out(config.media_encryption));
+        notes
     }
 
     fn manifest() -> Manifest {

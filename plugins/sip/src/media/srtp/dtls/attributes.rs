@@ -116,6 +116,58 @@ impl Role {
     }
 }
 
+/// The DTLS lines of one media section, or of the session (RFC 8122 §5
+/// lets `a=fingerprint` stand at either level; the media's wins).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DtlsLines {
+    /// The first SHA-256 fingerprint.
+    pub fingerprint: Option<Fingerprint>,
+    /// How many `a=fingerprint` lines there were, usable or not.
+    pub fingerprint_lines: usize,
+    pub setup: Option<Setup>,
+}
+
+impl DtlsLines {
+    /// Takes `a=<name>:<arg>` if it is one of ours; says whether it was.
+    pub fn read(&mut self, name: &str, arg: &str) -> bool {
+        match name {
+            "fingerprint" => {
+                self.fingerprint_lines += 1;
+                self.fingerprint = self.fingerprint.or(Fingerprint::parse(arg));
+                true
+            }
+            "setup" => {
+                self.setup = Setup::parse(arg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The media section's lines, the session's where it has none.
+    pub fn or(self, session: &DtlsLines) -> DtlsLines {
+        if self.fingerprint_lines > 0 {
+            DtlsLines {
+                setup: self.setup.or(session.setup),
+                ..self
+            }
+        } else {
+            DtlsLines {
+                setup: self.setup.or(session.setup),
+                ..*session
+            }
+        }
+    }
+}
+
+/// DTLS-SRTP as both sides agreed it in SDP: who opens the handshake, and
+/// the certificate the peer must present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agreed {
+    pub role: Role,
+    pub peer: Fingerprint,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +212,22 @@ mod tests {
             assert_eq!(Setup::parse(name).unwrap().name(), name.to_lowercase());
         }
         assert_eq!(Setup::parse("both"), None);
+    }
+
+    #[test]
+    fn media_lines_win_over_the_sessions() {
+        let hex = vec!["AB"; 32].join(":");
+        let mut session = DtlsLines::default();
+        assert!(session.read("fingerprint", &format!("sha-256 {hex}")));
+        assert!(session.read("setup", "actpass"));
+        assert!(!session.read("crypto", "1 AES_CM_128_HMAC_SHA1_80 inline:x"));
+        let mut media = DtlsLines::default();
+        media.read("setup", "passive");
+        let merged = media.or(&session);
+        assert_eq!(merged.fingerprint.unwrap().0, [0xAB; 32]);
+        assert_eq!(merged.setup, Some(Setup::Passive));
+        media.read("fingerprint", "sha-1 AB:CD");
+        let merged = media.or(&session);
+        assert_eq!((merged.fingerprint, merged.fingerprint_lines), (None, 1));
     }
 }

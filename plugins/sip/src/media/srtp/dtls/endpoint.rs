@@ -21,8 +21,8 @@ const MTU: i64 = 1200;
 /// RFC 5764 §4.2's exporter label.
 const EXPORTER_LABEL: &[u8] = b"EXTRACTOR-dtls_srtp";
 /// `srtp.h`: the profiles' numbers.
-const SRTP_AES128_CM_SHA1_80: u64 = 0x0001;
-const SRTP_AES128_CM_SHA1_32: u64 = 0x0002;
+const SRTP_AES128_CM_SHA1_80: std::ffi::c_ulong = 0x0001;
+const SRTP_AES128_CM_SHA1_32: std::ffi::c_ulong = 0x0002;
 
 pub struct Endpoint {
     lib: &'static Library,
@@ -189,7 +189,7 @@ impl Endpoint {
                 return Err(DtlsError::FingerprintMismatch);
             }
             let profile = (lib.selected_srtp_profile)(self.ssl);
-            let suite = match profile.as_ref().map(|p| p.id as u64) {
+            let suite = match profile.as_ref().map(|p| p.id) {
                 Some(SRTP_AES128_CM_SHA1_80) => Suite::AesCm128HmacSha1_80,
                 Some(SRTP_AES128_CM_SHA1_32) => Suite::AesCm128HmacSha1_32,
                 _ => return Err(DtlsError::NoSrtpProfile),

@@ -16,7 +16,9 @@ pub mod keys;
 
 use std::fmt;
 
-pub use attributes::{Fingerprint, Role, Setup};
+use crate::config::encryption::Encryption;
+
+pub use attributes::{Agreed, DtlsLines, Fingerprint, Role, Setup};
 pub use ffi::Unavailable;
 pub use handshake::{is_dtls, Association};
 
@@ -24,6 +26,21 @@ pub use handshake::{is_dtls, Association};
 /// missing or would not make one (DTLS-SRTP is then not offered).
 pub fn local_fingerprint() -> Result<Fingerprint, DtlsError> {
     certificate::identity().map(|identity| identity.fingerprint)
+}
+
+/// What `tandem check` and the plugin's start say when DTLS-SRTP cannot
+/// run here and the setting could use it (anything but "none": any
+/// encrypting setting answers a DTLS-SRTP offer). Said once per process.
+pub fn left_out(configured: Option<Encryption>) -> Option<String> {
+    if configured == Some(Encryption::None) {
+        return None;
+    }
+    let error = local_fingerprint().err()?;
+    let fallback = match configured {
+        Some(Encryption::Dtls) => "; calls offer SDES keys instead",
+        _ => "; DTLS-SRTP offers are refused",
+    };
+    Some(format!("{error}{fallback}"))
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
