@@ -526,6 +526,9 @@ fn header(session_id: u64, ip: IpAddr) -> String {
 }
 
 #[cfg(test)]
+mod dtls_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
