@@ -97,12 +97,18 @@ impl MediaConfig {
         for note in codec::left_out(&config.codecs) {
             log::warn!("{note}");
         }
-        if let Some(note) = srtp::dtls::left_out(config.media_encryption) {
-            if config.media_encryption == Some(Encryption::DtlsRequired) {
-                if let Err(e) = srtp::dtls::local_fingerprint() {
-                    return Err(MediaSetupError::DtlsRequired(e));
-                }
+        // Only a setting that offers DTLS loads OpenSSL at start; the
+        // others load it when a DTLS offer first comes.
+        let offers_dtls = config.media_encryption.is_some_and(Encryption::offers_dtls);
+        if config.media_encryption == Some(Encryption::DtlsRequired) {
+            if let Err(e) = srtp::dtls::local_fingerprint() {
+                return Err(MediaSetupError::DtlsRequired(e));
             }
+        }
+        if let Some(note) = offers_dtls
+            .then(|| srtp::dtls::left_out(config.media_encryption))
+            .flatten()
+        {
             log::warn!("{note}");
         }
         if codecs.is_empty() {

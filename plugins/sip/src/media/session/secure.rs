@@ -25,6 +25,7 @@ impl MediaTask {
         control: &mut mpsc::UnboundedReceiver<Control>,
     ) -> Result<(), Stopped> {
         let remote = self.remote;
+        let began = std::time::Instant::now();
         let result = {
             let handshake =
                 Association::establish(agreed.role, agreed.peer, (&self.rtp, &self.rtcp), remote);
@@ -45,7 +46,11 @@ impl MediaTask {
         match result {
             Ok(association) => {
                 let (rtp, rtcp) = (association.rtp_keys, association.rtcp_keys);
-                log::info!("media encrypted: DTLS-SRTP {}", rtp.suite.name());
+                log::info!(
+                    "media encrypted: DTLS-SRTP {} (handshakes done in {} ms)",
+                    rtp.suite.name(),
+                    began.elapsed().as_millis()
+                );
                 self.srtp = Some(Protection {
                     keying: None,
                     outbound: Outbound::new(rtp.suite, &rtp.ours),

@@ -28,14 +28,16 @@ pub fn local_fingerprint() -> Result<Fingerprint, DtlsError> {
     certificate::identity().map(|identity| identity.fingerprint)
 }
 
-/// What `tandem check` and the plugin's start say when DTLS-SRTP cannot
-/// run here and the setting could use it (anything but "none": any
-/// encrypting setting answers a DTLS-SRTP offer). Said once per process.
+/// What `tandem check` says when DTLS-SRTP cannot run here and the
+/// setting could use it (anything but "none": any encrypting setting
+/// answers a DTLS-SRTP offer); the plugin's start says it too when the
+/// setting offers DTLS. Only the library is looked for: the certificate
+/// is made when a call first needs it.
 pub fn left_out(configured: Option<Encryption>) -> Option<String> {
     if configured == Some(Encryption::None) {
         return None;
     }
-    let error = local_fingerprint().err()?;
+    let error = ffi::library().err()?;
     let fallback = match configured {
         Some(Encryption::Dtls) => "; calls offer SDES keys instead",
         _ => "; DTLS-SRTP offers are refused",
