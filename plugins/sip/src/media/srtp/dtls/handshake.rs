@@ -113,3 +113,29 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that never answers: our ClientHello goes out, is sent again
+    /// when OpenSSL's timer (1 s) runs out, and the handshake ends at its
+    /// deadline with an error rather than waiting for ever.
+    #[tokio::test]
+    async fn a_silent_peer_gets_retransmissions_then_a_timeout() {
+        let ours = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        silent.set_nonblocking(true).unwrap();
+        let mut end = Endpoint::new(identity().unwrap(), Role::Client).unwrap();
+        let deadline = Instant::now() + Duration::from_millis(2500);
+        let result = run(&mut end, &ours, silent.local_addr().unwrap(), deadline).await;
+        assert_eq!(result, Err(DtlsError::TimedOut(LIMIT.as_secs())));
+        let mut hellos = 0;
+        let mut buf = [0u8; 2048];
+        while let Ok(len) = silent.recv(&mut buf) {
+            assert!(is_dtls(&buf[..len]), "a DTLS record");
+            hellos += 1;
+        }
+        assert!(hellos >= 2, "the ClientHello was not sent again: {hellos}");
+    }
+}

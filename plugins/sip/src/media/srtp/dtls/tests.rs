@@ -110,3 +110,20 @@ async fn a_call_runs_both_components_over_loopback_sockets() {
     assert_eq!(client.rtcp_keys.ours, server.rtcp_keys.theirs);
     assert_ne!(client.rtp_keys.ours, client.rtcp_keys.ours);
 }
+
+#[test]
+fn check_notes_only_where_openssl_is_missing_and_could_be_used() {
+    use crate::config::encryption::Encryption;
+    // OpenSSL is installed here: nothing to say, whatever the setting.
+    for setting in [None, Some(Encryption::Dtls), Some(Encryption::None)] {
+        assert_eq!(left_out(setting), None);
+    }
+    assert_eq!(
+        Failure::from(&DtlsError::TimedOut(15)).to_string(),
+        "the encryption handshake with the peer did not finish"
+    );
+    assert_eq!(
+        Unavailable::Missing("libssl.so.3").to_string(),
+        "DTLS-SRTP unavailable: libssl.so.3 not found (install libssl3)"
+    );
+}
