@@ -130,14 +130,23 @@ fn a_certificate_its_sdp_does_not_name_ends_the_call() {
         &caller.wait_for("SIP sip.call.answered"),
         "sip.call.answered",
     );
+    let call = field(&answered, "call").to_owned();
+    // Hold and resume: the re-INVITEs keep the association and its keys
+    // (a new one, or plain RTP, would show as rejected packets).
+    for hold in [true, false] {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        caller
+            .call("sip.hold", json!({ "call": call, "hold": hold }))
+            .unwrap();
+    }
+    caller.wait_for_n("SIP sip.call.held", 2);
     std::thread::sleep(std::time::Duration::from_secs(1));
-    caller
-        .call("sip.hangup", json!({ "call": field(&answered, "call") }))
-        .unwrap();
+    caller.call("sip.hangup", json!({ "call": call })).unwrap();
     let ended = event_line(&callee.wait_for("SIP sip.call.ended"), "sip.call.ended");
     assert_eq!(field(&ended, "reason"), "remote_hangup", "{ended}");
     assert_eq!(field(&ended, "rejected"), "0", "{ended}");
-    caller.wait_for("SIP sip.call.ended");
+    let ended = event_line(&caller.wait_for("SIP sip.call.ended"), "sip.call.ended");
+    assert_eq!(field(&ended, "rejected"), "0", "{ended}");
 
     hop.tamper.store(true, std::sync::atomic::Ordering::Relaxed);
     caller.call("sip.call", to).unwrap();
