@@ -314,7 +314,6 @@ impl MediaTask {
         let mut packet = Vec::with_capacity(FRAME + rtp::HEADER_LEN);
         let mut receive_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 1500];
-        let mut reported_silence = false;
         if let Some(agreed) = self.agreed.dtls {
             if let Err(stopped) = self.secure(agreed, &mut control).await {
                 self.sink.finish();
@@ -328,6 +327,7 @@ impl MediaTask {
         let started = Instant::now();
         let mut next_rtcp = started + RTCP_INTERVAL;
         let mut last_heard = started;
+        let mut reported_silence = false;
         let stopped = loop {
             tokio::select! {
                 biased;
@@ -337,8 +337,9 @@ impl MediaTask {
                     }
                     Some(Control::Update(agreed)) => {
                         // DTLS keys stay for the call: a re-INVITE starts
-                        // no new handshake.
-                        if self.dtls.is_none() {
+                        // no new handshake (and one that asks for DTLS in
+                        // a call without it keeps the keys it has).
+                        if self.dtls.is_none() && agreed.dtls.is_none() {
                             self.srtp = Protection::renewed(self.srtp.take(), agreed.srtp, &self.key);
                             lock(&self.counters).encryption =
                                 agreed.srtp.map_or("", |k| k.suite.name());
