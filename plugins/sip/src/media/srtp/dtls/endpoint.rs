@@ -5,7 +5,7 @@
 //! RTP socket, demultiplexed there (RFC 7983), and can be tested with two
 //! ends in memory.
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_uint};
 use std::time::Duration;
 
 use super::attributes::{Fingerprint, Role};
@@ -23,6 +23,22 @@ const EXPORTER_LABEL: &[u8] = b"EXTRACTOR-dtls_srtp";
 /// `srtp.h`: the profiles' numbers.
 const SRTP_AES128_CM_SHA1_80: std::ffi::c_ulong = 0x0001;
 const SRTP_AES128_CM_SHA1_32: std::ffi::c_ulong = 0x0002;
+/// The first retransmission timer, then doubled up to the cap. OpenSSL's
+/// own is RFC 6347's 1 s, but a peer that offered `actpass` often drops
+/// our ClientHello when it comes before our answer has reached it
+/// (baresip does): a second of silence at the start of every such call.
+const FIRST_RESEND_US: c_uint = 250_000;
+const MAX_RESEND_US: c_uint = 4_000_000;
+
+/// OpenSSL's retransmission timer (`DTLS_set_timer_cb`): called with 0
+/// when a flight starts, with the last value when it ran out.
+extern "C" fn resend_after(_ssl: Ptr, last_us: c_uint) -> c_uint {
+    if last_us == 0 {
+        FIRST_RESEND_US
+    } else {
+        last_us.saturating_mul(2).min(MAX_RESEND_US)
+    }
+}
 
 pub struct Endpoint {
     lib: &'static Library,
@@ -59,6 +75,7 @@ impl Endpoint {
             (lib.set_bio)(ssl, inbox, outbox);
             // SSL_set_mtu(ssl, MTU)
             (lib.ctrl)(ssl, ffi::SSL_CTRL_SET_MTU, MTU as _, std::ptr::null_mut());
+            (lib.set_timer_cb)(ssl, Some(resend_after));
             match role {
                 Role::Client => (lib.set_connect_state)(ssl),
                 Role::Server => (lib.set_accept_state)(ssl),

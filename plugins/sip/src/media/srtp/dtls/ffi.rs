@@ -40,6 +40,7 @@ pub struct SrtpProfile {
 
 pub type Ptr = *mut c_void;
 pub type VerifyCallback = extern "C" fn(c_int, Ptr) -> c_int;
+pub type TimerCallback = extern "C" fn(Ptr, c_uint) -> c_uint;
 
 macro_rules! library {
     (($ssl:ident, $crypto:ident) $($field:ident: $symbol:literal in $lib:ident = fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
@@ -83,6 +84,7 @@ library! {
     ssl_new: "SSL_new" in ssl = fn(Ptr) -> Ptr;
     ssl_free: "SSL_free" in ssl = fn(Ptr);
     set_bio: "SSL_set_bio" in ssl = fn(Ptr, Ptr, Ptr);
+    set_timer_cb: "DTLS_set_timer_cb" in ssl = fn(Ptr, Option<TimerCallback>);
     set_connect_state: "SSL_set_connect_state" in ssl = fn(Ptr);
     set_accept_state: "SSL_set_accept_state" in ssl = fn(Ptr);
     do_handshake: "SSL_do_handshake" in ssl = fn(Ptr) -> c_int;

@@ -17,9 +17,10 @@ use super::endpoint::Endpoint;
 use super::keys::SrtpKeys;
 use super::DtlsError;
 
-/// How long a handshake may take: OpenSSL resends after 1, 2, 4 and 8 s,
-/// so a lossy path gets four tries; a peer that never answers ends the
-/// call in plain words instead of leaving it silent.
+/// How long a handshake may take: a flight is resent after 0.25, 0.5, 1,
+/// 2 and then every 4 s (`endpoint::resend_after`), so a lossy path gets
+/// seven tries; a peer that never answers ends the call in plain words
+/// instead of leaving it silent.
 pub const LIMIT: Duration = Duration::from_secs(15);
 
 /// A DTLS record, by its first byte (RFC 7983 §7: 20 to 63).
@@ -119,8 +120,8 @@ mod tests {
     use super::*;
 
     /// A peer that never answers: our ClientHello goes out, is sent again
-    /// when OpenSSL's timer (1 s) runs out, and the handshake ends at its
-    /// deadline with an error rather than waiting for ever.
+    /// each time the timer runs out (0.25, 0.5, 1 s), and the handshake
+    /// ends at its deadline with an error rather than waiting for ever.
     #[tokio::test]
     async fn a_silent_peer_gets_retransmissions_then_a_timeout() {
         let ours = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -136,6 +137,6 @@ mod tests {
             assert!(is_dtls(&buf[..len]), "a DTLS record");
             hellos += 1;
         }
-        assert!(hellos >= 2, "the ClientHello was not sent again: {hellos}");
+        assert!(hellos >= 3, "the ClientHello was not sent again: {hellos}");
     }
 }
