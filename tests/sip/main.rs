@@ -8,6 +8,7 @@ mod audio;
 mod call_streams;
 mod calls;
 mod codecs;
+mod dtls;
 mod dual_stack;
 mod identity;
 mod linphone;

@@ -9,7 +9,7 @@ use tandem_tests::relay::{ulaw_tone_share, MediaRelay, Way};
 use tandem_tests::sidecar::{event_line, field, Sidecar};
 
 /// Tandem sends 440 Hz and records, its media behind `relay`.
-fn tandem(encryption: &str, relay: &MediaRelay, records: &std::path::Path) -> Sidecar {
+pub(crate) fn tandem(encryption: &str, relay: &MediaRelay, records: &std::path::Path) -> Sidecar {
     Sidecar::start_sip(
         &format!(
             "user = \"alice\"\nsource = \"tone:440\"\nrecord = \"wav:{}/{{call}}.wav\"\n\
@@ -37,7 +37,7 @@ fn on_the_wire(relay: &MediaRelay, way: Way, hz: f64) -> (usize, f64) {
 /// up; checks the call was SRTP with exactly the forged packets refused,
 /// that each side heard the other's tone (and only it), that neither tone
 /// can be read on the wire, and that no key reached Tandem's log.
-fn talk_and_check_encrypted(
+pub(crate) fn talk_and_check_encrypted(
     tandem: &Sidecar,
     baresip: &Baresip,
     relay: &MediaRelay,

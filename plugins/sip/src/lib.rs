@@ -94,9 +94,11 @@ impl Plugin for SipPlugin {
     type Config = Config;
 
     /// Codecs in `codecs` that cannot run here (Opus without libopus),
-    /// and, for a dual-stack `listen`, every address it will listen on.
+    /// DTLS-SRTP without OpenSSL 3, and, for a dual-stack `listen`, every
+    /// address it will listen on.
     fn check_notes(config: &Config) -> Vec<String> {
         let mut notes = media::codec::left_out(&config.codecs);
+        notes.extend(media::srtp::dtls::left_out(config.media_encryption));
         notes.extend(config.listening_note());
         notes
     }

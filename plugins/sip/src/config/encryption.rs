@@ -1,5 +1,6 @@
 //! Whether a call's media is encrypted (`media_encryption`): never, SRTP
-//! with SDES keys when the peer takes it, or SRTP or no call.
+//! with SDES keys when the peer takes it, or SRTP or no call; with keys
+//! agreed in DTLS instead (decision 0076), likewise.
 
 use serde::Deserialize;
 
@@ -15,6 +16,13 @@ pub enum Encryption {
     /// SRTP or no call: we offer `RTP/SAVP`; an offer without a usable
     /// `a=crypto` is refused with 488, an answer without one gets no media.
     SdesRequired,
+    /// DTLS-SRTP offered (`UDP/TLS/RTP/SAVP` with our certificate's
+    /// fingerprint); offers with DTLS, SDES or neither answered as they
+    /// come. Without OpenSSL on the machine, offers as `Sdes` does.
+    Dtls,
+    /// DTLS-SRTP or no call: any other offer or answer is refused as
+    /// `SdesRequired` refuses plain ones.
+    DtlsRequired,
 }
 
 impl Encryption {
@@ -32,6 +40,16 @@ impl Encryption {
 
     pub fn offers_keys(self) -> bool {
         self != Encryption::None
+    }
+
+    /// Our offers carry a DTLS fingerprint rather than SDES keys.
+    pub fn offers_dtls(self) -> bool {
+        matches!(self, Encryption::Dtls | Encryption::DtlsRequired)
+    }
+
+    /// Only SRTP will do, and a plain answer ends the call.
+    pub fn required(self) -> bool {
+        matches!(self, Encryption::SdesRequired | Encryption::DtlsRequired)
     }
 }
 
@@ -52,5 +70,24 @@ mod tests {
             Encryption::for_call(Some(Encryption::None), true),
             Encryption::None
         );
+    }
+
+    #[test]
+    fn the_dtls_names_read_from_config() {
+        #[derive(Deserialize)]
+        struct Setting {
+            media_encryption: Encryption,
+        }
+        for (text, want) in [
+            ("dtls", Encryption::Dtls),
+            ("dtls-required", Encryption::DtlsRequired),
+            ("sdes-required", Encryption::SdesRequired),
+        ] {
+            let json = format!("{{\"media_encryption\": \"{text}\"}}");
+            let read: Setting = serde_json::from_str(&json).unwrap();
+            assert_eq!(read.media_encryption, want);
+        }
+        assert!(Encryption::Dtls.offers_dtls() && !Encryption::Sdes.offers_dtls());
+        assert!(Encryption::DtlsRequired.required() && !Encryption::Dtls.required());
     }
 }

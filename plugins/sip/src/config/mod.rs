@@ -95,6 +95,8 @@ pub struct Config {
     /// it) or `"sdes-required"` (SRTP or no call). Unset: `"sdes"` for
     /// calls signalled over TLS, `"none"` over UDP and TCP, where the keys
     /// would travel in clear (`media/encryption.rs`, decision 0063).
+    /// `"dtls"` and `"dtls-required"`: the same with DTLS-SRTP offered;
+    /// every value but `"none"` answers a DTLS-SRTP offer (decision 0076).
     pub media_encryption: Option<crate::config::encryption::Encryption>,
     /// The audio codecs calls may use, best first: what we offer, and
     /// what we pick from an offer (`"opus"`, `"G722"`, `"PCMU"`,

@@ -33,6 +33,7 @@ pub use session::{ActiveMedia, DtmfError, PreparedMedia};
 pub use sink::{PlaybackSpec, SinkSpec};
 pub use source::SourceSpec;
 
+use crate::config::encryption::Encryption;
 use crate::config::Config;
 use crate::transport::route::Advertised;
 
@@ -69,6 +70,8 @@ pub enum MediaSetupError {
     Sdp(#[from] sdp::SdpError),
     #[error("none of the configured codecs ({0}) can run on this machine")]
     NoCodecs(String),
+    #[error("media_encryption is \"dtls-required\", but {0}")]
+    DtlsRequired(srtp::dtls::DtlsError),
 }
 
 impl MediaConfig {
@@ -93,6 +96,20 @@ impl MediaConfig {
         // Said once, here: calls then simply never offer the codec.
         let codecs = codec::Preference::new(&config.codecs, |_, _| {});
         for note in codec::left_out(&config.codecs) {
+            log::warn!("{note}");
+        }
+        // Only a setting that offers DTLS loads OpenSSL at start; the
+        // others load it when a DTLS offer first comes.
+        let offers_dtls = config.media_encryption.is_some_and(Encryption::offers_dtls);
+        if config.media_encryption == Some(Encryption::DtlsRequired) {
+            if let Err(e) = srtp::dtls::local_fingerprint() {
+                return Err(MediaSetupError::DtlsRequired(e));
+            }
+        }
+        if let Some(note) = offers_dtls
+            .then(|| srtp::dtls::left_out(config.media_encryption))
+            .flatten()
+        {
             log::warn!("{note}");
         }
         if codecs.is_empty() {

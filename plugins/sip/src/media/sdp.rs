@@ -1,13 +1,15 @@
 //! SDP (RFC 4566) for one audio stream, and the offer/answer rules of
 //! RFC 3264 that Tandem needs: the codecs of `codec`, in the configured
 //! order, plus RFC 4733 telephone-events, and
-//! SRTP keys as RFC 4568 security descriptions (`a=crypto`).
+//! SRTP keys as RFC 4568 security descriptions (`a=crypto`), or agreed in
+//! DTLS (RFC 5763: `a=fingerprint` and `a=setup`, `srtp::dtls`).
 //!
 //! Only what is needed is parsed; unknown lines are ignored, as SDP wants.
 
 use std::net::IpAddr;
 
 use super::codec::{Codec, Preference};
+use super::srtp::dtls::{self, DtlsLines, Role, Setup};
 use super::srtp::sdes::Crypto;
 use super::srtp::{MasterKey, Suite};
 use crate::config::encryption::Encryption;
@@ -64,12 +66,23 @@ pub struct MediaLine {
     pub cryptos: Vec<Crypto>,
     /// How many `a=crypto` lines there were, usable or not.
     pub crypto_lines: usize,
+    /// `a=fingerprint` and `a=setup` (DTLS-SRTP).
+    pub dtls: DtlsLines,
 }
 
 impl MediaLine {
     /// `RTP/SAVP` (or `RTP/SAVPF`): the sender wants SRTP or nothing.
     pub fn secure_profile(&self) -> bool {
         self.proto.contains("SAVP")
+    }
+
+    /// `UDP/TLS/RTP/SAVP` (RFC 5764 §8), or an older peer's `RTP/SAVP`
+    /// with a fingerprint and no SDES key: keys from a DTLS handshake.
+    fn wants_dtls(&self, session: &DtlsLines) -> bool {
+        self.proto.contains("TLS")
+            || (self.secure_profile()
+                && self.crypto_lines == 0
+                && self.dtls.or(session).fingerprint_lines > 0)
     }
 }
 
@@ -79,6 +92,8 @@ pub struct SessionDescription {
     pub connection: Option<IpAddr>,
     pub direction: Option<Direction>,
     pub media: Vec<MediaLine>,
+    /// Session-level `a=fingerprint` and `a=setup`.
+    pub dtls: DtlsLines,
 }
 
 /// What both sides agreed on for the audio stream.
@@ -98,6 +113,9 @@ pub struct Negotiated {
     pub srtp: Option<Keying>,
     /// The peer's profile was `RTP/SAVP`: our answer says it back.
     pub secure_profile: bool,
+    /// DTLS-SRTP, when both sides agreed on it: the keys come from the
+    /// handshake the media task runs (`srtp` is then `None`).
+    pub dtls: Option<dtls::Agreed>,
 }
 
 /// The SRTP both sides agreed on: the suite, the `a=crypto` tag it was
@@ -129,14 +147,12 @@ pub enum SdpError {
     /// Answered 488 Not Acceptable Here.
     #[error("no common codec: offered {0:?}, Tandem takes {1}")]
     NoCommonCodec(Vec<String>, String),
-    /// Answered 488: `media_encryption = "sdes-required"`.
-    #[error("the peer's audio is not encrypted and media_encryption is \"sdes-required\"")]
+    /// Answered 488: `media_encryption = "sdes-required"` or
+    /// `"dtls-required"`.
+    #[error("the peer's audio is not encrypted and media_encryption requires it")]
     EncryptionRequired,
     /// Answered 488: `RTP/SAVP` asks for SRTP we cannot or will not give.
-    #[error(
-        "the peer wants encrypted audio (RTP/SAVP) with {0}; \
-         Tandem speaks AES_CM_128_HMAC_SHA1_80 and _32 with media_encryption \"sdes\""
-    )]
+    #[error("the peer wants encrypted audio that Tandem cannot take: {0}")]
     EncryptionRefused(&'static str),
 }
 
@@ -146,6 +162,7 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
         connection: None,
         direction: None,
         media: Vec::new(),
+        dtls: DtlsLines::default(),
     };
     for line in text.lines().map(str::trim_end) {
         let Some((kind, value)) = line.split_once('=') else {
@@ -180,6 +197,7 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                     connection: None,
                     cryptos: Vec::new(),
                     crypto_lines: 0,
+                    dtls: DtlsLines::default(),
                 });
             }
             "a" => {
@@ -205,6 +223,11 @@ pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
                         m.crypto_lines += 1;
                         m.cryptos.extend(Crypto::parse(arg));
                     }
+                } else {
+                    match session.media.last_mut() {
+                        Some(m) => m.dtls.read(name, arg),
+                        None => session.dtls.read(name, arg),
+                    };
                 }
             }
             _ => {}
@@ -262,11 +285,23 @@ impl SessionDescription {
     ) -> Result<Negotiated, SdpError> {
         let (_, audio) = self.audio()?;
         let secure_profile = audio.secure_profile();
+        let dtls = match encryption {
+            Encryption::None => None,
+            _ if audio.wants_dtls(&self.dtls) => Some(self.dtls_agreement(audio)?),
+            _ => None,
+        };
         let srtp = match (encryption, audio.cryptos.first()) {
             (Encryption::None, _) if secure_profile => {
                 return Err(SdpError::EncryptionRefused("media_encryption = \"none\""))
             }
             (Encryption::None, _) => None,
+            _ if dtls.is_some() => None,
+            (Encryption::DtlsRequired, _) if audio.crypto_lines > 0 => {
+                return Err(SdpError::EncryptionRefused(
+                    "SDES keys, and media_encryption = \"dtls-required\" takes DTLS-SRTP only",
+                ))
+            }
+            (Encryption::DtlsRequired, _) => return Err(SdpError::EncryptionRequired),
             (_, Some(crypto)) => Some(Keying {
                 suite: crypto.suite,
                 tag: crypto.tag,
@@ -280,7 +315,7 @@ impl SessionDescription {
                 }))
             }
             (Encryption::SdesRequired, None) => return Err(SdpError::EncryptionRequired),
-            (Encryption::Sdes, None) => None,
+            (Encryption::Sdes | Encryption::Dtls, None) => None,
         };
         let (codec, payload_type) = codecs
             .iter()
@@ -311,7 +346,31 @@ impl SessionDescription {
             direction: theirs.mirrored(),
             srtp,
             secure_profile,
+            dtls,
         })
+    }
+
+    /// DTLS-SRTP with the peer of `audio`: OpenSSL must be here, and the
+    /// peer must say which certificate it will present and may not hold
+    /// the connection (`a=setup:holdconn`).
+    fn dtls_agreement(&self, audio: &MediaLine) -> Result<dtls::Agreed, SdpError> {
+        if dtls::local_fingerprint().is_err() {
+            return Err(SdpError::EncryptionRefused(
+                "DTLS-SRTP, which needs OpenSSL 3 (install libssl3)",
+            ));
+        }
+        let lines = audio.dtls.or(&self.dtls);
+        let peer = lines.fingerprint.ok_or(SdpError::EncryptionRefused(
+            if lines.fingerprint_lines == 0 {
+                "DTLS-SRTP without a certificate fingerprint (a=fingerprint)"
+            } else {
+                "DTLS-SRTP with a fingerprint other than SHA-256"
+            },
+        ))?;
+        let role = Role::against(lines.setup).ok_or(SdpError::EncryptionRefused(
+            "DTLS-SRTP with the connection held (a=setup:holdconn)",
+        ))?;
+        Ok(dtls::Agreed { role, peer })
     }
 
     fn offered_names(&self, audio: &MediaLine) -> Vec<String> {
@@ -344,8 +403,16 @@ pub struct Security {
 /// (RTP/SAVP when required).
 pub fn offer(session_id: u64, ip: IpAddr, port: u16, security: &Security) -> String {
     let mut sdp = header(session_id, ip);
+    // Without OpenSSL here, "dtls" offers SDES keys instead (the plugin
+    // refuses to start with "dtls-required").
+    let fingerprint = security
+        .encryption
+        .offers_dtls()
+        .then(dtls::local_fingerprint)
+        .and_then(Result::ok);
     let profile = match security.encryption {
-        Encryption::SdesRequired => "RTP/SAVP",
+        _ if fingerprint.is_some() => "UDP/TLS/RTP/SAVP",
+        Encryption::SdesRequired | Encryption::DtlsRequired => "RTP/SAVP",
         _ => "RTP/AVP",
     };
     let formats: String = security
@@ -364,7 +431,12 @@ pub fn offer(session_id: u64, ip: IpAddr, port: u16, security: &Security) -> Str
          a=fmtp:{DTMF_PAYLOAD_TYPE} 0-16\r\n\
          a=ptime:20\r\n"
     ));
-    if security.encryption.offers_keys() {
+    if let Some(fingerprint) = fingerprint {
+        // RFC 5763 §5: the offerer is actpass, so the answerer can be
+        // active and start the handshake as soon as it answers.
+        sdp.push_str(&fingerprint.line());
+        sdp.push_str(&format!("a=setup:{}\r\n", Setup::ActPass.name()));
+    } else if security.encryption.offers_keys() {
         for (tag, suite) in (1..).zip(Suite::ALL) {
             let crypto = Crypto {
                 tag,
@@ -402,7 +474,9 @@ pub fn answer(
         if let Some(dtmf) = agreed.dtmf {
             formats.push_str(&format!(" {dtmf}"));
         }
-        let profile = if agreed.secure_profile {
+        let profile = if agreed.dtls.is_some() && media.proto.contains("TLS") {
+            "UDP/TLS/RTP/SAVP"
+        } else if agreed.secure_profile {
             "RTP/SAVP"
         } else {
             "RTP/AVP"
@@ -416,6 +490,10 @@ pub fn answer(
                 key: *key,
             };
             sdp.push_str(&crypto.line());
+        }
+        if let (Some(agreed), Ok(ours)) = (agreed.dtls, dtls::local_fingerprint()) {
+            sdp.push_str(&ours.line());
+            sdp.push_str(&format!("a=setup:{}\r\n", agreed.role.setup().name()));
         }
         if let Some(dtmf) = agreed.dtmf {
             sdp.push_str(&format!(
@@ -446,6 +524,9 @@ fn header(session_id: u64, ip: IpAddr) -> String {
          c=IN {family} {ip}\r\nt=0 0\r\n"
     )
 }
+
+#[cfg(test)]
+mod dtls_tests;
 
 #[cfg(test)]
 mod tests {

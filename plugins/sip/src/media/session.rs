@@ -22,8 +22,11 @@ use super::pacer::Pacer;
 use super::rtcp;
 use super::rtp::{self, RtpHeader, SequenceExtender};
 use super::sdp::{Keying, Negotiated};
+use super::srtp::dtls::{Association, Failure};
 use super::srtp::{self, Inbound, MasterKey, Outbound};
 use super::stats::Counters;
+
+mod secure;
 
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -110,6 +113,10 @@ pub enum MediaEvent {
     /// while the call was not on hold: the peer is most likely gone
     /// without a BYE. Reported once.
     Silent,
+    /// The DTLS-SRTP handshake failed, timed out, or the peer's
+    /// certificate was not the one its SDP named: no audio went out, and
+    /// the call must end. Reported once.
+    EncryptionFailed(Failure),
 }
 
 /// A running call's media. Dropping it stops the task.
@@ -156,6 +163,7 @@ impl ActiveMedia {
             rtcp: prepared.rtcp,
             key: prepared.key,
             srtp,
+            dtls: None,
             coder,
             agreed,
             remote: SocketAddr::new(agreed.remote_ip, agreed.remote_port),
@@ -220,18 +228,35 @@ fn lock(counters: &Mutex<Counters>) -> std::sync::MutexGuard<'_, Counters> {
 /// A call's SRTP: what we send, protected with our key; what arrives,
 /// checked with the peer's.
 struct Protection {
-    keying: Keying,
+    /// The SDES agreement; `None` for keys from DTLS.
+    keying: Option<Keying>,
     outbound: Outbound,
     inbound: Inbound,
+    /// RTCP's own contexts with DTLS, whose RTCP has a handshake and keys
+    /// of its own (RFC 5764 §4.1); with SDES, RTCP uses the above.
+    rtcp: Option<(Outbound, Inbound)>,
 }
 
 impl Protection {
     fn new(keying: Keying, ours: &MasterKey) -> Protection {
         Protection {
-            keying,
+            keying: Some(keying),
             outbound: Outbound::new(keying.suite, ours),
             inbound: Inbound::new(keying.suite, &keying.remote),
+            rtcp: None,
         }
+    }
+
+    fn rtcp_outbound(&mut self) -> &mut Outbound {
+        self.rtcp
+            .as_mut()
+            .map_or(&mut self.outbound, |(out, _)| out)
+    }
+
+    fn rtcp_inbound(&mut self) -> &mut Inbound {
+        self.rtcp
+            .as_mut()
+            .map_or(&mut self.inbound, |(_, inbound)| inbound)
     }
 
     /// A re-INVITE's agreement: the same keys keep their counters (a new
@@ -242,7 +267,7 @@ impl Protection {
         ours: &MasterKey,
     ) -> Option<Protection> {
         match (current, agreed) {
-            (Some(current), Some(keying)) if current.keying == keying => Some(current),
+            (Some(current), Some(keying)) if current.keying == Some(keying) => Some(current),
             (_, keying) => keying.map(|k| Protection::new(k, ours)),
         }
     }
@@ -254,6 +279,9 @@ struct MediaTask {
     /// Our SRTP master key (the one in our SDP).
     key: MasterKey,
     srtp: Option<Protection>,
+    /// The DTLS-SRTP association, once its handshakes are done: kept to
+    /// answer a peer that resends its last flight.
+    dtls: Option<Association>,
     /// The agreed codec's encoder and decoder, with their state.
     coder: Coder,
     agreed: Negotiated,
@@ -286,6 +314,15 @@ impl MediaTask {
         let mut packet = Vec::with_capacity(most + rtp::HEADER_LEN);
         let mut receive_buf = vec![0u8; 2048];
         let mut rtcp_buf = vec![0u8; 1500];
+        if let Some(agreed) = self.agreed.dtls {
+            if let Err(stopped) = self.secure(agreed, &mut control).await {
+                self.sink.finish();
+                if let Some(done) = stopped {
+                    done.send(()).ok();
+                }
+                return;
+            }
+        }
         let mut pacer = Pacer::join();
         let started = Instant::now();
         let mut next_rtcp = started + RTCP_INTERVAL;
@@ -299,9 +336,14 @@ impl MediaTask {
                         dtmf_out.push(&digits).ok();
                     }
                     Some(Control::Update(agreed)) => {
-                        self.srtp = Protection::renewed(self.srtp.take(), agreed.srtp, &self.key);
-                        lock(&self.counters).encryption =
-                            agreed.srtp.map_or("", |k| k.suite.name());
+                        // DTLS keys stay for the call: a re-INVITE starts
+                        // no new handshake (and one that asks for DTLS in
+                        // a call without it keeps the keys it has).
+                        if self.dtls.is_none() && agreed.dtls.is_none() {
+                            self.srtp = Protection::renewed(self.srtp.take(), agreed.srtp, &self.key);
+                            lock(&self.counters).encryption =
+                                agreed.srtp.map_or("", |k| k.suite.name());
+                        }
                         self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
                         self.latched = false;
                         if agreed.codec != self.coder.codec() {
@@ -390,13 +432,15 @@ impl MediaTask {
                 received = self.rtp.recv_from(&mut receive_buf) => {
                     let Ok((len, from)) = received else { continue };
                     // A late answer to our STUN request (RFC 7983).
-                    if super::stun::is_stun(&receive_buf[..len]) {
+                    if super::stun::is_stun(&receive_buf[..len])
+                        || self.answer_late_dtls(false, &receive_buf[..len], from).await
+                    {
                         continue;
                     }
                     // Checked before anything is believed (the source we
                     // latch to included): a forged packet must not steer
                     // our audio elsewhere.
-                    let Some(len) = self.unprotect(&mut receive_buf[..len], Inbound::unprotect_rtp) else {
+                    let Some(len) = self.unprotect(&mut receive_buf[..len], false) else {
                         continue;
                     };
                     let Ok((header, payload)) = rtp::parse(&receive_buf[..len]) else { continue };
@@ -441,11 +485,13 @@ impl MediaTask {
                     }
                 },
                 received = self.rtcp.recv_from(&mut rtcp_buf) => {
-                    if let Ok((len, _)) = received {
-                        if super::stun::is_stun(&rtcp_buf[..len]) {
+                    if let Ok((len, from)) = received {
+                        if super::stun::is_stun(&rtcp_buf[..len])
+                            || self.answer_late_dtls(true, &rtcp_buf[..len], from).await
+                        {
                             continue;
                         }
-                        let Some(len) = self.unprotect(&mut rtcp_buf[..len], Inbound::unprotect_rtcp) else {
+                        let Some(len) = self.unprotect(&mut rtcp_buf[..len], true) else {
                             continue;
                         };
                         if rtcp::packet_types(&rtcp_buf[..len]).is_some() {
@@ -465,15 +511,16 @@ impl MediaTask {
     /// With SRTP, the length of the plain packet once it authenticated
     /// and was decrypted in place; `None` for a packet to drop (counted,
     /// never played). Without SRTP, the packet as it came.
-    fn unprotect(
-        &mut self,
-        packet: &mut [u8],
-        open: fn(&mut Inbound, &mut [u8]) -> Result<usize, srtp::SrtpError>,
-    ) -> Option<usize> {
+    fn unprotect(&mut self, packet: &mut [u8], rtcp: bool) -> Option<usize> {
         let Some(srtp) = &mut self.srtp else {
             return Some(packet.len());
         };
-        match open(&mut srtp.inbound, packet) {
+        let opened = if rtcp {
+            srtp.rtcp_inbound().unprotect_rtcp(packet)
+        } else {
+            srtp.inbound.unprotect_rtp(packet)
+        };
+        match opened {
             Ok(len) => Some(len),
             // Too short to be SRTP at all (RFC 6263's empty keep-alives,
             // say): dropped unnoticed, as a plain RTP socket drops junk.
@@ -504,7 +551,7 @@ impl MediaTask {
         };
         let mut packet = rtcp::sender_report(ssrc, clock, packets, octets, report, &self.cname);
         if let Some(srtp) = &mut self.srtp {
-            srtp.outbound.protect_rtcp(&mut packet);
+            srtp.rtcp_outbound().protect_rtcp(&mut packet);
         }
         let to = SocketAddr::new(self.remote.ip(), self.remote.port().wrapping_add(1));
         self.rtcp.send_to(&packet, to).await.ok();

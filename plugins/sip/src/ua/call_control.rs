@@ -145,10 +145,11 @@ impl Agent {
             agreed.codec.name(),
             agreed.remote_ip,
             agreed.remote_port,
-            agreed.srtp.map_or_else(
-                || "not encrypted".to_owned(),
-                |k| format!("SRTP {}", k.suite.name())
-            )
+            match (agreed.srtp, agreed.dtls) {
+                (Some(k), _) => format!("SRTP {}", k.suite.name()),
+                (None, Some(_)) => "DTLS-SRTP".to_owned(),
+                (None, None) => "not encrypted".to_owned(),
+            }
         );
         let agent = Arc::downgrade(self);
         let timeout = self.config.media_timeout_seconds;
@@ -173,6 +174,12 @@ impl Agent {
                     if let Some(agent) = agent.upgrade() {
                         let call = call.clone();
                         tokio::spawn(async move { agent.media_timed_out(&call).await });
+                    }
+                }
+                MediaEvent::EncryptionFailed(failure) => {
+                    if let Some(agent) = agent.upgrade() {
+                        let call = call.clone();
+                        tokio::spawn(async move { agent.encryption_failed(&call, failure).await });
                     }
                 }
             },
@@ -342,6 +349,20 @@ impl Agent {
         }
         if let Err(e) = self.hangup(Some(id)).await {
             log::warn!("call {id}: hang-up after media timeout failed: {e}");
+            self.end_call(id, "failed", None).await;
+        }
+    }
+
+    /// The call's DTLS-SRTP handshake failed: no audio went out, and the
+    /// call ends with a BYE, as when SRTP is required and the answer is
+    /// plain (`reason=failed`).
+    async fn encryption_failed(&self, id: &str, failure: crate::media::srtp::dtls::Failure) {
+        log::warn!("call {id}: hanging up: {failure}");
+        if let Some(call) = self.calls().get_mut(id) {
+            call.end_reason = Some("failed");
+        }
+        if let Err(e) = self.hangup(Some(id)).await {
+            log::warn!("call {id}: hang-up after the failed handshake failed: {e}");
             self.end_call(id, "failed", None).await;
         }
     }

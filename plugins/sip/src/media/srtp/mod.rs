@@ -7,6 +7,7 @@
 //! counted, never played.
 
 mod context;
+pub mod dtls;
 mod kdf;
 mod key;
 mod replay;
