@@ -33,6 +33,7 @@ fn agreed(codec: Codec, peer: SocketAddr) -> Negotiated {
         remote_port: peer.port(),
         direction: Direction::SendRecv,
         srtp: None,
+        dtls: None,
         secure_profile: false,
     }
 }

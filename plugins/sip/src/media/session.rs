@@ -316,7 +316,7 @@ impl MediaTask {
         let mut rtcp_buf = vec![0u8; 1500];
         if let Some(agreed) = self.agreed.dtls {
             if let Err(stopped) = self.secure(agreed, &mut control).await {
-                self.sink.finish();
+                self.audio.sink().finish();
                 if let Some(done) = stopped {
                     done.send(()).ok();
                 }
