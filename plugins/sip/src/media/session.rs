@@ -298,6 +298,32 @@ struct MediaTask {
 }
 
 impl MediaTask {
+    /// What a re-INVITE agreed: the peer's address, codec, direction and,
+    /// without DTLS, SDES keys.
+    fn apply(&mut self, agreed: Negotiated) {
+        // DTLS keys stay for the call: a re-INVITE starts no new handshake
+        // (and one that asks for DTLS in a call without it keeps the keys
+        // it has).
+        if self.dtls.is_none() && agreed.dtls.is_none() {
+            self.srtp = Protection::renewed(self.srtp.take(), agreed.srtp, &self.key);
+            lock(&self.counters).encryption = agreed.srtp.map_or("", |k| k.suite.name());
+        }
+        self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
+        self.latched = false;
+        if agreed.codec != self.coder.codec() {
+            // A codec of another rate gets its frames through `CallAudio`'s
+            // bridges from now on.
+            match Coder::new(agreed.codec) {
+                Ok(coder) => {
+                    self.coder = coder;
+                    lock(&self.counters).codec = agreed.codec.name();
+                }
+                Err(e) => log::warn!("keeping {}: {e}", self.coder.codec()),
+            }
+        }
+        self.agreed = agreed;
+    }
+
     async fn run(mut self, mut control: mpsc::UnboundedReceiver<Control>) {
         let ssrc: u32 = rand::random();
         let mut sequence: u16 = rand::random();
@@ -335,30 +361,7 @@ impl MediaTask {
                     Some(Control::Dtmf(digits)) => {
                         dtmf_out.push(&digits).ok();
                     }
-                    Some(Control::Update(agreed)) => {
-                        // DTLS keys stay for the call: a re-INVITE starts
-                        // no new handshake (and one that asks for DTLS in
-                        // a call without it keeps the keys it has).
-                        if self.dtls.is_none() && agreed.dtls.is_none() {
-                            self.srtp = Protection::renewed(self.srtp.take(), agreed.srtp, &self.key);
-                            lock(&self.counters).encryption =
-                                agreed.srtp.map_or("", |k| k.suite.name());
-                        }
-                        self.remote = SocketAddr::new(agreed.remote_ip, agreed.remote_port);
-                        self.latched = false;
-                        if agreed.codec != self.coder.codec() {
-                            // A codec of another rate gets its frames
-                            // through `CallAudio`'s bridges from now on.
-                            match Coder::new(agreed.codec) {
-                                Ok(coder) => {
-                                    self.coder = coder;
-                                    lock(&self.counters).codec = agreed.codec.name();
-                                }
-                                Err(e) => log::warn!("keeping {}: {e}", self.coder.codec()),
-                            }
-                        }
-                        self.agreed = agreed;
-                    }
+                    Some(Control::Update(agreed)) => self.apply(agreed),
                     Some(Control::Stop(done)) => break Some(done),
                     None => break None,
                 },

@@ -26,6 +26,10 @@ impl MediaTask {
     ) -> Result<(), Stopped> {
         let remote = self.remote;
         let began = std::time::Instant::now();
+        // A re-INVITE during the handshake (a hold, a new address) is
+        // applied once it is over: the handshake keeps the address it began
+        // with, the audio then follows what was agreed last.
+        let mut later = None;
         let result = {
             let handshake =
                 Association::establish(agreed.role, agreed.peer, (&self.rtp, &self.rtcp), remote);
@@ -36,9 +40,10 @@ impl MediaTask {
                     command = control.recv() => match command {
                         Some(Control::Stop(done)) => return Err(Some(done)),
                         None => return Err(None),
-                        // Digits and re-INVITEs before the audio starts
-                        // have nothing to act on yet.
-                        Some(Control::Dtmf(_) | Control::Update(_)) => {}
+                        Some(Control::Update(agreed)) => later = Some(agreed),
+                        // Digits before the audio starts have no stream
+                        // to go in.
+                        Some(Control::Dtmf(_)) => {}
                     },
                 }
             }
@@ -62,6 +67,9 @@ impl MediaTask {
                 });
                 lock(&self.counters).encryption = rtp.suite.name();
                 self.dtls = Some(association);
+                if let Some(agreed) = later {
+                    self.apply(agreed);
+                }
                 Ok(())
             }
             Err(error) => {

@@ -13,8 +13,10 @@ use super::DtlsError;
 /// The SRTP protection profiles we offer in the handshake (RFC 5764
 /// §4.1.2), the two SDES suites we speak, the stronger tag first.
 const SRTP_PROFILES: &CStr = c"SRTP_AES128_CM_SHA1_80:SRTP_AES128_CM_SHA1_32";
-/// A month: a certificate that lives only as long as the process.
-const VALID_SECONDS: i64 = 30 * 24 * 3600;
+/// A year: the certificate is made once per process and a sidecar runs
+/// for months; most peers ignore a DTLS certificate's dates, but one that
+/// checks them must not meet an expired one after a month of uptime.
+const VALID_SECONDS: i64 = 365 * 24 * 3600;
 
 /// The process's DTLS context (`SSL_CTX`) with its key and certificate.
 pub struct Identity {

@@ -101,8 +101,14 @@ impl Endpoint {
         if self.done {
             return Ok(true);
         }
-        // SAFETY: a live SSL with its BIOs.
-        let status = unsafe { (self.lib.do_handshake)(self.ssl) };
+        // SAFETY: a live SSL with its BIOs. The thread's error queue is
+        // emptied first: another call's task on this worker thread may
+        // have left an error there, and SSL_get_error would read it as
+        // this handshake's failure.
+        let status = unsafe {
+            (self.lib.err_clear)();
+            (self.lib.do_handshake)(self.ssl)
+        };
         if status == 1 {
             self.done = true;
             return Ok(true);
@@ -127,7 +133,10 @@ impl Endpoint {
         let mut scratch = [0u8; 2048];
         // SAFETY: `scratch` holds its length. Application data is not
         // expected on an SRTP association: whatever comes is discarded.
-        unsafe { (self.lib.read)(self.ssl, scratch.as_mut_ptr(), scratch.len() as c_int) };
+        unsafe {
+            (self.lib.err_clear)();
+            (self.lib.read)(self.ssl, scratch.as_mut_ptr(), scratch.len() as c_int)
+        };
         self.lib.errors();
         Ok(true)
     }

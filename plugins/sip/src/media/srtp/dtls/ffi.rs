@@ -123,6 +123,7 @@ library! {
     x509_sign: "X509_sign" in crypto = fn(Ptr, Ptr, Ptr) -> c_int;
     x509_digest: "X509_digest" in crypto = fn(Ptr, Ptr, *mut u8, *mut c_uint) -> c_int;
     err_get: "ERR_get_error" in crypto = fn() -> c_ulong;
+    err_clear: "ERR_clear_error" in crypto = fn();
     err_string: "ERR_error_string_n" in crypto = fn(c_ulong, *mut c_char, usize);
 }
 
