@@ -28,6 +28,12 @@ pub fn is_dtls(datagram: &[u8]) -> bool {
     matches!(datagram.first(), Some(20..=63))
 }
 
+/// A DTLS record that opens a handshake: type 22 (handshake) in epoch 0,
+/// its message a ClientHello (type 1) — what a client sends first.
+fn is_client_hello(datagram: &[u8]) -> bool {
+    datagram.len() > 13 && datagram[0] == 22 && datagram[3..5] == [0, 0] && datagram[13] == 1
+}
+
 /// The two components' endpoints, kept for the call: a peer that missed
 /// our last flight resends its own, and must get ours again.
 pub struct Association {
@@ -73,8 +79,11 @@ impl Association {
 }
 
 /// One component's handshake. The client sends to the address the SDP
-/// gave; the server answers where the client's packets come from (a NAT
-/// may stand between). Anything not DTLS (early RTP, STUN) is dropped.
+/// gave; the server answers where the client's first ClientHello came
+/// from (a NAT may stand between) and from then on hears that address
+/// only: a packet from elsewhere could otherwise turn our flights away or
+/// end the handshake with a forged plaintext alert. Anything not DTLS
+/// (early RTP, STUN) is dropped.
 async fn run(
     end: &mut Endpoint,
     socket: &UdpSocket,
@@ -82,6 +91,7 @@ async fn run(
     deadline: Instant,
 ) -> Result<(), DtlsError> {
     let mut buf = vec![0u8; 2048];
+    let mut client_heard = false;
     let mut done = end.drive()?;
     loop {
         while let Some(datagram) = end.outgoing() {
@@ -101,7 +111,15 @@ async fn run(
                     continue;
                 }
                 if end.role() == Role::Server {
-                    peer = from;
+                    if !client_heard {
+                        if !is_client_hello(&buf[..len]) {
+                            continue;
+                        }
+                        peer = from;
+                        client_heard = true;
+                    } else if from != peer {
+                        continue;
+                    }
                 }
                 done = end.receive(&buf[..len])?;
             }
@@ -138,5 +156,39 @@ mod tests {
             hellos += 1;
         }
         assert!(hellos >= 3, "the ClientHello was not sent again: {hellos}");
+    }
+
+    /// A fatal alert in DTLS 1.2's plaintext epoch 0 (handshake_failure),
+    /// as anyone who knows the port could send it.
+    const FORGED_ALERT: [u8; 15] = [21, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 40];
+
+    /// An intruder's alerts, one before the client's ClientHello and more
+    /// while the handshake runs, reach neither OpenSSL nor turn the
+    /// server's flights away: the handshake ends with the real client.
+    #[tokio::test]
+    async fn the_server_hears_only_the_client_that_said_hello_first() {
+        let server_socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let client_socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let intruder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let server_address = server_socket.local_addr().unwrap();
+        intruder.send_to(&FORGED_ALERT, server_address).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut server = Endpoint::new(identity().unwrap(), Role::Server).unwrap();
+        let mut client = Endpoint::new(identity().unwrap(), Role::Client).unwrap();
+        let forging = std::thread::spawn(move || {
+            for _ in 0..20 {
+                intruder.send_to(&FORGED_ALERT, server_address).ok();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        // The server is told the client's address, as the SDP says.
+        let sdp_says = client_socket.local_addr().unwrap();
+        let (served, asked) = tokio::join!(
+            run(&mut server, &server_socket, sdp_says, deadline),
+            run(&mut client, &client_socket, server_address, deadline),
+        );
+        forging.join().unwrap();
+        assert_eq!(served, Ok(()));
+        assert_eq!(asked, Ok(()));
     }
 }
