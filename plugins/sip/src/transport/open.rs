@@ -192,8 +192,9 @@ pub async fn open(
                     })?;
                     let addr = name(bound, Transport::Tcp);
                     listening.push(format!("tcp {}", addr.addr));
-                    own.push(own_address(Transport::Tcp, bound, &addr));
-                    let advertised = addr.get_socketaddr().unwrap_or(bound);
+                    let mine = own_address(Transport::Tcp, bound, &addr);
+                    let advertised = mine.advertised;
+                    own.push(mine);
                     let conn =
                         TcpListenerConnection::new(advertised, None)
                             .await
@@ -207,9 +208,10 @@ pub async fn open(
                 }
             }
             "tls" => {
+                // One certificate for every TLS address: read once.
+                let acceptor = settings::acceptor(config)?;
                 for wanted in config.tls_listen().addrs() {
                     let wanted = *wanted;
-                    let acceptor = settings::acceptor(config)?;
                     let listener = listen::bind_tcp(wanted, dual).map_err(|source| {
                         listen_error(listen::BindError {
                             transport: "tls",
@@ -224,8 +226,9 @@ pub async fn open(
                     })?;
                     let addr = name(bound, Transport::Tls);
                     listening.push(format!("tls {}", addr.addr));
-                    own.push(own_address(Transport::Tls, bound, &addr));
-                    let advertised = addr.get_socketaddr().unwrap_or(bound);
+                    let mine = own_address(Transport::Tls, bound, &addr);
+                    let advertised = mine.advertised;
+                    own.push(mine);
                     let conn = TlsListenerConnection::new(advertised, None, tls.clone())
                         .await
                         .map_err(|source| OpenError::Listen {
@@ -234,7 +237,7 @@ pub async fn open(
                             source,
                         })?;
                     listeners.push(conn.into());
-                    doors.push(Waiting::Tls(listener, acceptor));
+                    doors.push(Waiting::Tls(listener, acceptor.clone()));
                 }
             }
             _ => {}
