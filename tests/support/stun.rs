@@ -22,8 +22,16 @@ impl StunServer {
     /// Starts it in `network`'s public side; returns once it listens.
     pub fn start(network: &Network) -> StunServer {
         let dir = tempfile::tempdir().unwrap();
+        // Its own, empty configuration: without one coturn reads Debian's
+        // /etc/turnserver.conf, whose `syslog` takes its log from us (the
+        // wait below would never see it listen) and whose `no-rfc5780`
+        // drops the OTHER-ADDRESS the NAT tests rely on.
+        let config = dir.path().join("turnserver.conf");
+        std::fs::write(&config, "").unwrap();
         let mut child = network
             .command(Place::Public, "turnserver")
+            .arg("-c")
+            .arg(&config)
             .args(["--stun-only", "--no-cli", "--no-tls", "--no-dtls"])
             .args(["--listening-ip", STUN, "--listening-ip", STUN_OTHER])
             .args(["--listening-port", &PORT.to_string()])
