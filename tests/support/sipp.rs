@@ -59,6 +59,37 @@ pub fn error_log(cwd: &Path) -> String {
         .collect()
 }
 
+/// The value after `name` in sipp's arguments.
+fn flag<'a>(args: &[&'a str], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| *a == name)
+        .and_then(|i| args.get(i + 1).copied())
+}
+
+/// Whether sipp is given a target to call (`host:port`, as our tests
+/// always write it): a UAC; a UAS has none.
+fn has_target(args: &[&str]) -> bool {
+    args.iter()
+        .any(|a| a.parse::<std::net::SocketAddr>().is_ok())
+}
+
+/// Whether sipp's `-t` makes it listen on TCP (`t1`, `tn`) or TLS (`l1`,
+/// `ln`) rather than UDP.
+fn listens_on_tcp(args: &[&str]) -> bool {
+    flag(args, "-t").is_some_and(|t| t.starts_with('t') || t.starts_with('l'))
+}
+
+/// Whether a `/proc/net/{udp,tcp}[6]` table has a socket on local `port`
+/// (for TCP, one listening: state 0A).
+fn holds(table: &str, port: u16, tcp: bool) -> bool {
+    let wanted = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.get(1).is_some_and(|local| local.ends_with(&wanted))
+            && (!tcp || fields.get(3) == Some(&"0A"))
+    })
+}
+
 /// sipp running in the background (a UAS waiting for our call).
 pub struct Background {
     child: Child,
@@ -70,9 +101,58 @@ impl Background {
         // started before that would time out waiting for the sidecar.
         crate::build_artifacts();
         let child = command(args, cwd).spawn().expect("cannot run sipp");
-        // Give it time to bind before anyone sends to it.
-        std::thread::sleep(Duration::from_millis(300));
-        Background { child }
+        let mut background = Background { child };
+        // A sipp that waits to be called is not called before it listens:
+        // on a loaded machine a fixed pause was not always enough (a call
+        // to it over TCP was refused). One that calls (it has a target)
+        // sends first; the pause only spaces it from what follows.
+        let port = flag(args, "-p").and_then(|p| p.parse().ok());
+        match port.filter(|_| !has_target(args)) {
+            Some(port) => background.wait_bound(port, listens_on_tcp(args), cwd),
+            None => std::thread::sleep(Duration::from_millis(300)),
+        }
+        background
+    }
+
+    /// Returns once sipp holds `port` (listening, for TCP and TLS), read
+    /// from its own `/proc/PID/net` so a network namespace is no matter;
+    /// fails the test with sipp's output if it exits first (the port was
+    /// taken, a scenario did not parse) or has not bound it in 20 s.
+    fn wait_bound(&mut self, port: u16, tcp: bool, cwd: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let tables: &[&str] = if tcp {
+            &["tcp", "tcp6"]
+        } else {
+            &["udp", "udp6"]
+        };
+        loop {
+            let proc_net = format!("/proc/{}/net", self.child.id());
+            let bound = tables.iter().any(|table| {
+                let text = std::fs::read_to_string(format!("{proc_net}/{table}"));
+                text.is_ok_and(|text| holds(&text, port, tcp))
+            });
+            if bound {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut out = String::new();
+                if let Some(mut stdout) = self.child.stdout.take() {
+                    std::io::Read::read_to_string(&mut stdout, &mut out).ok();
+                }
+                if let Some(mut stderr) = self.child.stderr.take() {
+                    std::io::Read::read_to_string(&mut stderr, &mut out).ok();
+                }
+                panic!(
+                    "sipp exited ({status}) before listening on port {port}:\n{out}\n{}",
+                    error_log(cwd)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sipp did not listen on port {port} in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// sipp playing `scenario` (a file in `tests/sipp/`) for one call on
