@@ -443,7 +443,7 @@ impl MediaTask {
                     // Checked before anything is believed (the source we
                     // latch to included): a forged packet must not steer
                     // our audio elsewhere.
-                    let Some(len) = self.unprotect(&mut receive_buf[..len], false) else {
+                    let Some(len) = self.unprotect(&mut receive_buf[..len], false, from) else {
                         continue;
                     };
                     let Ok((header, payload)) = rtp::parse(&receive_buf[..len]) else { continue };
@@ -494,7 +494,7 @@ impl MediaTask {
                         {
                             continue;
                         }
-                        let Some(len) = self.unprotect(&mut rtcp_buf[..len], true) else {
+                        let Some(len) = self.unprotect(&mut rtcp_buf[..len], true, from) else {
                             continue;
                         };
                         if rtcp::packet_types(&rtcp_buf[..len]).is_some() {
@@ -513,8 +513,10 @@ impl MediaTask {
 
     /// With SRTP, the length of the plain packet once it authenticated
     /// and was decrypted in place; `None` for a packet to drop (counted,
-    /// never played). Without SRTP, the packet as it came.
-    fn unprotect(&mut self, packet: &mut [u8], rtcp: bool) -> Option<usize> {
+    /// never played). Without SRTP, the packet as it came. The first
+    /// refusal is logged with its size and sender: a peer sending plain
+    /// RTP shows as packets of the plain size from its address.
+    fn unprotect(&mut self, packet: &mut [u8], rtcp: bool, from: SocketAddr) -> Option<usize> {
         let Some(srtp) = &mut self.srtp else {
             return Some(packet.len());
         };
@@ -532,7 +534,12 @@ impl MediaTask {
                 let mut counters = lock(&self.counters);
                 counters.rejected += 1;
                 if counters.rejected == 1 {
-                    log::warn!("dropping media packets that fail SRTP checks, the first: {e}");
+                    log::warn!(
+                        "dropping media packets that fail SRTP checks, the first: {e} \
+                         ({} bytes of {} from {from})",
+                        packet.len(),
+                        if rtcp { "RTCP" } else { "RTP" },
+                    );
                 }
                 None
             }
