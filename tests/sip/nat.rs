@@ -255,15 +255,20 @@ fn keep_alives_hold_the_nat_open_for_incoming_calls() {
     reference_baresip_with_stun(HOME_ROUTER, ProviderHelp::Plain, Some(6));
 }
 
+/// What `call_straight_out` saw: Tandem's ended event, its log and its
+/// `sip.status` after the call, the recording folder and baresip.
+struct CallOut {
+    ended: String,
+    log: String,
+    status: serde_json::Value,
+    records: tempfile::TempDir,
+    baresip: Baresip,
+}
+
 /// Tandem at home behind a home router, with no registrar (so nothing
 /// has told it its public address), calls baresip on the public side
-/// straight, sending 440 Hz and recording; Tandem hangs up. Answers
-/// Tandem's ended event and log, the recording folder and baresip.
-fn call_straight_out(
-    network: &Network,
-    registrar: &mut Kamailio,
-    extra: &str,
-) -> (String, String, tempfile::TempDir, Baresip) {
+/// straight, sending 440 Hz and recording; Tandem hangs up.
+fn call_straight_out(network: &Network, registrar: &mut Kamailio, extra: &str) -> CallOut {
     let records = tempfile::tempdir().unwrap();
     let tandem = Sidecar::start_sip_in(
         network,
@@ -289,7 +294,13 @@ fn call_straight_out(
     tandem.call("sip.hangup", json!({ "call": id })).unwrap();
     let ended = event_line(&tandem.wait_for("SIP sip.call.ended"), "sip.call.ended");
     baresip.wait_for("terminated");
-    (ended, tandem.log(), records, baresip)
+    CallOut {
+        ended,
+        log: tandem.log(),
+        status: tandem.call("sip.status", json!({})).unwrap(),
+        records,
+        baresip,
+    }
 }
 
 /// With no registrar, only STUN can tell Tandem the NAT's public address
@@ -306,19 +317,27 @@ fn stun_gives_a_call_out_its_public_media_address() {
     let stun = StunServer::start(&network);
     let mut registrar = Kamailio::start_proxy(&network, ProviderHelp::Plain, PASSWORD);
 
-    let (ended, _, _records, _baresip) = call_straight_out(&network, &mut registrar, "");
+    let CallOut { ended, .. } = call_straight_out(&network, &mut registrar, "");
     assert_eq!(
         field(&ended, "rx"),
         "0",
         "without STUN, Tandem's SDP names its private address: {ended}"
     );
 
-    let (ended, log, records, baresip) = call_straight_out(
+    let CallOut {
+        ended,
+        log,
+        status,
+        records,
+        baresip,
+    } = call_straight_out(
         &network,
         &mut registrar,
         &format!("stun_server = {:?}", stun.address()),
     );
     assert!(log.contains("one public port per media socket"), "{log}");
+    // A NAT that keeps ports needs no word in the status.
+    assert_eq!(status.get("nat"), None, "{status}");
     assert!(
         field(&ended, "rx").parse::<u32>().unwrap_or(0) > 50,
         "Tandem received no audio with STUN: {ended}\n{}",
@@ -368,7 +387,13 @@ fn behind_a_symmetric_nat_stun_says_why_audio_may_not_come_back() {
     let network = Network::build(Nat::Symmetric, Unsolicited::Kept);
     let stun = StunServer::start(&network);
     let mut registrar = Kamailio::start_proxy(&network, ProviderHelp::Plain, PASSWORD);
-    let (ended, log, _records, baresip) = call_straight_out(
+    let CallOut {
+        ended,
+        log,
+        status,
+        baresip,
+        ..
+    } = call_straight_out(
         &network,
         &mut registrar,
         &format!("stun_server = {:?}", stun.address()),
@@ -381,6 +406,12 @@ fn behind_a_symmetric_nat_stun_says_why_audio_may_not_come_back() {
         log.matches("changes ports per destination").count(),
         1,
         "{log}"
+    );
+    // Status (and `sip.status`) says it too, for a user who reads no log.
+    let nat = status["nat"].as_str().unwrap_or_default();
+    assert!(
+        nat.starts_with("behind a NAT that changes ports per destination"),
+        "{status}"
     );
     assert_tone(&baresip.received_audio(), 440.0, "baresip heard Tandem");
     eprintln!("behind a symmetric NAT, Tandem: {ended}");
