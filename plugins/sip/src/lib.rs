@@ -105,7 +105,7 @@ impl Plugin for SipPlugin {
 
     fn manifest() -> Manifest {
         Manifest::new("sip", env!("CARGO_PKG_VERSION"))
-            .description("SIP voice: calls with G.711 audio, DTMF, MESSAGE")
+            .description("SIP voice: calls with G.722, Opus or G.711 audio, SRTP, DTMF, MESSAGE")
             .capability("sip.voice")
             .capability("sip.message")
     }
