@@ -66,6 +66,23 @@ fn exchange_rtp(sink: &UdpSocket, count: u16) -> SocketAddr {
     from
 }
 
+/// Waits (10 s at most) until call `id` has received `count` packets, as
+/// `sip.calls` counts them; fewer by then is the test's failure.
+fn received_all(tandem: &Sidecar, id: &str, count: u16) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let calls = tandem.call("sip.calls", json!({})).unwrap();
+        let received = calls["now"]
+            .as_array()
+            .and_then(|now| now.iter().find(|c| c["call"] == id))
+            .and_then(|c| c["media"]["packets_received"].as_u64());
+        if received == Some(u64::from(count)) || std::time::Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The `n`th (from 1) `sip.call.ended` event line in `tandem`'s log.
 fn nth_ended(tandem: &Sidecar, n: usize) -> String {
     let log = tandem.wait_for_n("SIP sip.call.ended", n);
@@ -218,6 +235,9 @@ fn tandem_calls_ipv6_and_ipv4_callees_each_in_its_own_family() {
         let to = format!("sip:bob@{}:{}", uri_host(ip), callee.port);
         let call = tandem.call("sip.call", json!({ "to": to })).unwrap();
         let rtp_from = exchange_rtp(&sink, sent);
+        // Hung up once Tandem has read them all: a loaded machine may be a
+        // packet behind when the last one leaves.
+        received_all(&tandem, call["call"].as_str().unwrap(), sent);
         tandem
             .call("sip.hangup", json!({ "call": call["call"] }))
             .unwrap();
