@@ -8,7 +8,7 @@ use crate::AUTO_ANSWER;
 use serde_json::json;
 use tandem_tests::baresip::Baresip;
 use tandem_tests::relay::MediaRelay;
-use tandem_tests::sidecar::{event_line, field, Sidecar};
+use tandem_tests::sidecar::{event_line, field, nth_event_line, Sidecar};
 
 /// The call was DTLS-SRTP on Tandem's side: its offer or answer carried
 /// the fingerprint, and the handshake finished before any audio.
@@ -157,12 +157,7 @@ fn a_certificate_its_sdp_does_not_name_ends_the_call() {
     let log = callee.wait_for_n("SIP sip.call.ended", 2);
     // The second call's end (it may end before its ACK is in, so before
     // any "answered" of its own).
-    let second = log
-        .lines()
-        .filter(|l| l.contains("SIP sip.call.ended "))
-        .nth(1)
-        .unwrap();
-    let ended = event_line(second, "sip.call.ended");
+    let ended = nth_event_line(&log, "sip.call.ended", 2);
     assert_eq!(field(&ended, "reason"), "failed", "{ended}");
     assert_eq!(field(&ended, "tx"), "0", "no audio went out: {ended}");
     assert!(

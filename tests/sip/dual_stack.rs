@@ -8,7 +8,7 @@ use crate::{scenario, AUTO_ANSWER};
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
-use tandem_tests::sidecar::{event_line, field, Sidecar};
+use tandem_tests::sidecar::{field, nth_event_line, Sidecar};
 use tandem_tests::sipp;
 
 const V4: &str = "127.0.0.1";
@@ -66,33 +66,10 @@ fn exchange_rtp(sink: &UdpSocket, count: u16) -> SocketAddr {
     from
 }
 
-/// Waits (10 s at most) until call `id` has received `count` packets, as
-/// `sip.calls` counts them; fewer by then is the test's failure.
-fn received_all(tandem: &Sidecar, id: &str, count: u16) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let calls = tandem.call("sip.calls", json!({})).unwrap();
-        let received = calls["now"]
-            .as_array()
-            .and_then(|now| now.iter().find(|c| c["call"] == id))
-            .and_then(|c| c["media"]["packets_received"].as_u64());
-        if received == Some(u64::from(count)) || std::time::Instant::now() > deadline {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The `n`th (from 1) `sip.call.ended` event line in `tandem`'s log.
 fn nth_ended(tandem: &Sidecar, n: usize) -> String {
     let log = tandem.wait_for_n("SIP sip.call.ended", n);
-    let line = log
-        .lines()
-        .filter(|l| l.contains("SIP sip.call.ended "))
-        .nth(n - 1)
-        .unwrap()
-        .to_owned();
-    event_line(&line, "sip.call.ended")
+    nth_event_line(&log, "sip.call.ended", n)
 }
 
 /// sipp calls Tandem from `ip` over `transport` (`u1` UDP, `t1` TCP) and
@@ -237,7 +214,9 @@ fn tandem_calls_ipv6_and_ipv4_callees_each_in_its_own_family() {
         let rtp_from = exchange_rtp(&sink, sent);
         // Hung up once Tandem has read them all: a loaded machine may be a
         // packet behind when the last one leaves.
-        received_all(&tandem, call["call"].as_str().unwrap(), sent);
+        let id = call["call"].as_str().unwrap();
+        let within = Duration::from_secs(10);
+        tandem.wait_media_counter(id, "packets_received", sent.into(), within);
         tandem
             .call("sip.hangup", json!({ "call": call["call"] }))
             .unwrap();

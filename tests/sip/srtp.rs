@@ -64,7 +64,7 @@ pub(crate) fn talk_and_check_encrypted(
     std::thread::sleep(std::time::Duration::from_secs(1));
     // Counted from here: a peer's packet refused before (baresip's
     // plaintext first packet, see `on_the_wire`) is not the forger's.
-    let before = rejected_so_far(tandem, &id);
+    let before = tandem.media_counter(&id, "packets_rejected");
     // Ten forged packets, straight to Tandem's RTP port: a loud μ-law
     // 2000 Hz square wave with a made-up tag. Each must fail
     // authentication, be counted, and be neither played (ten blocks of it
@@ -78,12 +78,8 @@ pub(crate) fn talk_and_check_encrypted(
         forger.send_to(&packet, ("127.0.0.1", relay.port)).unwrap();
     }
     // Counted as soon as they are: the ten, and nothing else meanwhile.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let mut rejected = before;
-    while rejected < before + 10 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        rejected = rejected_so_far(tandem, &id);
-    }
+    let within = std::time::Duration::from_secs(5);
+    let rejected = tandem.wait_media_counter(&id, "packets_rejected", before + 10, within);
     assert_eq!(rejected - before, 10, "the forged packets refused");
     std::thread::sleep(std::time::Duration::from_secs(2));
     tandem.call("sip.hangup", json!({ "call": id })).unwrap();
@@ -118,16 +114,6 @@ pub(crate) fn talk_and_check_encrypted(
         "an SRTP key reached the log:\n{}",
         tandem.log()
     );
-}
-
-/// The packets call `id` has refused so far, from `sip.calls`.
-fn rejected_so_far(tandem: &Sidecar, id: &str) -> u64 {
-    let calls = tandem.call("sip.calls", json!({})).unwrap();
-    calls["now"]
-        .as_array()
-        .and_then(|now| now.iter().find(|c| c["call"] == id))
-        .and_then(|c| c["media"]["packets_rejected"].as_u64())
-        .unwrap_or_else(|| panic!("call {id} not in sip.calls: {calls}"))
 }
 
 #[test]

@@ -342,6 +342,37 @@ impl Sidecar {
         self.wait_for_n(needle, 1)
     }
 
+    /// A media counter of call `call` (`packets_received`,
+    /// `packets_rejected`, …) as `sip.calls` shows it now; the test fails
+    /// when the call is not under way.
+    pub fn media_counter(&self, call: &str, counter: &str) -> u64 {
+        let calls = self.call("sip.calls", serde_json::json!({})).unwrap();
+        calls["now"]
+            .as_array()
+            .and_then(|now| now.iter().find(|c| c["call"] == call))
+            .and_then(|c| c["media"][counter].as_u64())
+            .unwrap_or_else(|| panic!("call {call} not in sip.calls: {calls}"))
+    }
+
+    /// Waits (`within` at most) until call `call`'s media `counter`
+    /// reaches `target`; gives its last value, for the test to judge.
+    pub fn wait_media_counter(
+        &self,
+        call: &str,
+        counter: &str,
+        target: u64,
+        within: std::time::Duration,
+    ) -> u64 {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let value = self.media_counter(call, counter);
+            if value >= target || std::time::Instant::now() >= deadline {
+                return value;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// `tandem ctl send COMMAND ARGS`: the answer, or the error text.
     pub fn call(&self, command: &str, args: Value) -> Result<Value, String> {
         let out = Command::new(crate::tandem_bin())
@@ -379,8 +410,15 @@ pub fn field<'a>(line: &'a str, name: &str) -> &'a str {
 
 /// The SIP watch rule's log line of the first `topic` event.
 pub fn event_line(log: &str, topic: &str) -> String {
+    nth_event_line(log, topic, 1)
+}
+
+/// The SIP watch rule's log line of the `n`th (from 1) `topic` event; ""
+/// when there are fewer.
+pub fn nth_event_line(log: &str, topic: &str, n: usize) -> String {
     log.lines()
-        .find(|l| l.contains(&format!("SIP {topic} ")))
+        .filter(|l| l.contains(&format!("SIP {topic} ")))
+        .nth(n - 1)
         .unwrap_or_default()
         .to_owned()
 }

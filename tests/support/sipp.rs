@@ -135,15 +135,9 @@ impl Background {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                if let Some(mut stdout) = self.child.stdout.take() {
-                    std::io::Read::read_to_string(&mut stdout, &mut out).ok();
-                }
-                if let Some(mut stderr) = self.child.stderr.take() {
-                    std::io::Read::read_to_string(&mut stderr, &mut out).ok();
-                }
                 panic!(
-                    "sipp exited ({status}) before listening on port {port}:\n{out}\n{}",
+                    "sipp exited ({status}) before listening on port {port}:\n{}\n{}",
+                    self.output(),
                     error_log(cwd)
                 );
             }
@@ -162,6 +156,19 @@ impl Background {
         Background::start(&["-sf", &path, "-m", "1", "-p", port], cwd)
     }
 
+    /// What sipp printed, once it has exited: stdout, then stderr.
+    fn output(&mut self) -> String {
+        use std::io::Read;
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            stdout.read_to_string(&mut out).ok();
+        }
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut out).ok();
+        }
+        out
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -172,13 +179,10 @@ impl Background {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                if let Some(mut stdout) = self.child.stdout.take() {
-                    std::io::Read::read_to_string(&mut stdout, &mut out).ok();
-                }
                 assert!(
                     status.success(),
-                    "sipp failed ({status}):\n{out}\n{}",
+                    "sipp failed ({status}):\n{}\n{}",
+                    self.output(),
                     error_log(cwd)
                 );
                 return;
